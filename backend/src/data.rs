@@ -1,0 +1,273 @@
+//! Host data, its checks against a model's declared inputs, and its upload to a device.
+
+#[allow(unused_imports)]
+use dfdx::prelude::*;
+use std::fmt;
+
+use dfdx::tensor::Tensor;
+
+use crate::device::Backend;
+
+/// An n-dimensional array of `f32` on the host, row-major: what a user hands to `fit`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Array {
+    data: Vec<f32>,
+    shape: Vec<usize>,
+}
+
+impl Array {
+    /// An array of the given shape; `data.len()` must be the product of `shape`.
+    pub fn new(data: Vec<f32>, shape: Vec<usize>) -> Result<Self, DataError> {
+        let numel: usize = shape.iter().product();
+        if numel != data.len() {
+            return Err(DataError::Length {
+                shape,
+                len: data.len(),
+            });
+        }
+        Ok(Array { data, shape })
+    }
+    pub fn scalar(v: f32) -> Self {
+        Array {
+            data: vec![v],
+            shape: vec![],
+        }
+    }
+    pub fn vector(data: Vec<f32>) -> Self {
+        let n = data.len();
+        Array {
+            data,
+            shape: vec![n],
+        }
+    }
+    /// A matrix from rows, which must all have the same length.
+    pub fn from_rows<R: AsRef<[f32]>>(rows: &[R]) -> Result<Self, DataError> {
+        let cols = rows.first().map_or(0, |r| r.as_ref().len());
+        let mut data = Vec::with_capacity(rows.len() * cols);
+        for (i, r) in rows.iter().enumerate() {
+            let r = r.as_ref();
+            if r.len() != cols {
+                return Err(DataError::Ragged {
+                    row: i,
+                    len: r.len(),
+                    expected: cols,
+                });
+            }
+            data.extend_from_slice(r);
+        }
+        Ok(Array {
+            data,
+            shape: vec![rows.len(), cols],
+        })
+    }
+    /// Rows given as `f64` (as CSV readers give them), converted to `f32`.
+    pub fn from_rows_f64<R: AsRef<[f64]>>(rows: &[R]) -> Result<Self, DataError> {
+        let rows: Vec<Vec<f32>> = rows
+            .iter()
+            .map(|r| r.as_ref().iter().map(|&v| v as f32).collect())
+            .collect();
+        Self::from_rows(&rows)
+    }
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    pub fn data(&self) -> &[f32] {
+        &self.data
+    }
+    /// Rows `idx` of an array whose first axis is the rows.
+    pub fn gather_rows(&self, idx: &[usize]) -> Array {
+        let per_row: usize = self.shape[1..].iter().product();
+        let mut data = Vec::with_capacity(idx.len() * per_row);
+        for &i in idx {
+            data.extend_from_slice(&self.data[i * per_row..(i + 1) * per_row]);
+        }
+        let mut shape = self.shape.clone();
+        shape[0] = idx.len();
+        Array { data, shape }
+    }
+}
+
+/// One axis of an input as the model declares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DimSpec {
+    /// `N`: the rows, the same for every input that has it.
+    Rows,
+    Fixed(usize),
+}
+
+/// A model input: its name and declared shape.
+#[derive(Debug, Clone, Copy)]
+pub struct InputSpec {
+    pub name: &'static str,
+    pub dims: &'static [DimSpec],
+    /// Whether the first axis is the rows (minibatches slice it).
+    pub has_rows: bool,
+}
+
+impl InputSpec {
+    pub fn describe(&self) -> String {
+        let dims: Vec<String> = self
+            .dims
+            .iter()
+            .map(|d| match d {
+                DimSpec::Rows => "N".to_string(),
+                DimSpec::Fixed(n) => n.to_string(),
+            })
+            .collect();
+        format!("[{}]", dims.join(", "))
+    }
+}
+
+/// Data that does not fit the model: always names the input and both shapes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DataError {
+    Shape {
+        model: &'static str,
+        input: &'static str,
+        expected: String,
+        got: Vec<usize>,
+    },
+    Rows {
+        model: &'static str,
+        input: &'static str,
+        rows: usize,
+        other_input: &'static str,
+        other_rows: usize,
+    },
+    NonFinite {
+        model: &'static str,
+        input: &'static str,
+        index: usize,
+        value: f32,
+    },
+    Length {
+        shape: Vec<usize>,
+        len: usize,
+    },
+    Ragged {
+        row: usize,
+        len: usize,
+        expected: usize,
+    },
+    NoRows {
+        model: &'static str,
+    },
+}
+
+impl fmt::Display for DataError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DataError::Shape { model, input, expected, got } => write!(
+                f,
+                "input `{input}` of {model} has shape {got:?} but the model declares {expected}"
+            ),
+            DataError::Rows { model, input, rows, other_input, other_rows } => write!(
+                f,
+                "inputs of {model} disagree on the rows N: `{input}` has {rows} but `{other_input}` has {other_rows}"
+            ),
+            DataError::NonFinite { model, input, index, value } => write!(
+                f,
+                "input `{input}` of {model} holds {value} at flat index {index}; data must be finite"
+            ),
+            DataError::Length { shape, len } => write!(
+                f,
+                "an array of shape {shape:?} needs {} values but {len} were given",
+                shape.iter().product::<usize>()
+            ),
+            DataError::Ragged { row, len, expected } => write!(
+                f,
+                "row {row} has {len} values but the first row has {expected}"
+            ),
+            DataError::NoRows { model } => write!(f, "the data of {model} has no rows"),
+        }
+    }
+}
+
+impl std::error::Error for DataError {}
+
+/// Checks arrays against a model's inputs: shapes, a common row count, finiteness.
+/// Returns the number of rows (1 when no input has the row axis).
+pub fn check_inputs(model: &'static str, specs: &[InputSpec], arrays: &[&Array]) -> Result<usize, DataError> {
+    let mut rows: Option<(usize, &'static str)> = None;
+    for (spec, a) in specs.iter().zip(arrays) {
+        let fits = a.shape.len() == spec.dims.len()
+            && spec.dims.iter().zip(&a.shape).all(|(d, &n)| match d {
+                DimSpec::Rows => true,
+                DimSpec::Fixed(k) => *k == n,
+            });
+        if !fits {
+            return Err(DataError::Shape {
+                model,
+                input: spec.name,
+                expected: spec.describe(),
+                got: a.shape.clone(),
+            });
+        }
+        if spec.has_rows {
+            let n = a.shape[0];
+            match rows {
+                Some((m, other)) if m != n => {
+                    return Err(DataError::Rows {
+                        model,
+                        input: spec.name,
+                        rows: n,
+                        other_input: other,
+                        other_rows: m,
+                    })
+                }
+                _ => rows = Some((n, spec.name)),
+            }
+        }
+        if let Some((index, &value)) = a.data.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(DataError::NonFinite {
+                model,
+                input: spec.name,
+                index,
+                value,
+            });
+        }
+    }
+    match rows {
+        Some((0, _)) => Err(DataError::NoRows { model }),
+        Some((n, _)) => Ok(n),
+        None => Ok(1),
+    }
+}
+
+/// Inputs on the device, each flat; the generated code views each in its typed shape.
+#[derive(Debug, Clone)]
+pub struct Batch<D: Backend> {
+    inputs: Vec<Tensor<(usize,), f32, D>>,
+    rows: usize,
+}
+
+impl<D: Backend> Batch<D> {
+    /// Uploads checked arrays (rows `idx` of the row inputs, or all rows when `None`).
+    pub fn upload(dev: &D, specs: &[InputSpec], arrays: &[&Array], idx: Option<&[usize]>, rows: usize) -> Self {
+        let inputs = specs
+            .iter()
+            .zip(arrays)
+            .map(|(spec, a)| {
+                let data = match idx {
+                    Some(idx) if spec.has_rows => a.gather_rows(idx).data,
+                    _ => a.data.clone(),
+                };
+                let n = data.len();
+                dev.tensor_from_vec(data, (n,))
+            })
+            .collect();
+        Batch {
+            inputs,
+            rows: idx.map_or(rows, <[usize]>::len),
+        }
+    }
+    /// Rows in this batch (`N` in the model's shapes).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+    /// Input `i`, flat.
+    pub fn input(&self, i: usize) -> Tensor<(usize,), f32, D> {
+        debug_assert!(self.inputs[i].shape().num_elements() > 0 || self.rows == 0);
+        self.inputs[i].clone()
+    }
+}

@@ -1,0 +1,259 @@
+//! Stochastic variational inference: the one `fit` loop.
+
+#[allow(unused_imports)]
+use dfdx::prelude::*;
+use std::fmt;
+use std::io::IsTerminal as _;
+
+use dfdx::tensor::{NoneTape, OwnedTape};
+use rand::seq::SliceRandom as _;
+use rand::SeedableRng as _;
+
+use crate::data::{check_inputs, Batch, DataError};
+use crate::device::Backend;
+use crate::elbo::{elbo_particles, site_terms};
+use crate::model::{Guide, Model, ModelData};
+use crate::optim::{Adam, AdamConfig};
+
+/// What to do when a step's ELBO is NaN or infinite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnNonFinite {
+    /// Stop with [`FitError::NonFinite`], naming the step, the value and the site at fault.
+    Stop,
+    /// Skip the step (no update), count it in [`FitReport::skipped`]; stop after `max` skips.
+    Skip { max: usize },
+}
+
+/// The learning rate over the steps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Schedule {
+    Constant(f32),
+    /// Geometric decay from `start` at the first step to `end` at the last: large steps to
+    /// find the optimum, small ones to settle the Monte Carlo noise around it.
+    Exponential { start: f32, end: f32 },
+}
+
+impl Schedule {
+    pub fn at(&self, step: usize, steps: usize) -> f32 {
+        match *self {
+            Schedule::Constant(lr) => lr,
+            Schedule::Exponential { start, end } => {
+                let frac = step as f32 / (steps.max(2) - 1) as f32;
+                start * (end / start).powf(frac)
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FitOptions {
+    pub steps: usize,
+    /// Monte Carlo particles per step (the leading tensor axis).
+    pub particles: usize,
+    pub schedule: Schedule,
+    pub adam: AdamConfig,
+    /// Rows per minibatch; `None` uses all rows every step. Observed sites are scaled by
+    /// total rows / batch rows, so every step estimates the full-data ELBO.
+    pub batch_size: Option<usize>,
+    /// Seeds the minibatch order (the device's seed fixes the Monte Carlo noise).
+    pub seed: u64,
+    /// Clip the global gradient norm to this value.
+    pub clip_norm: Option<f32>,
+    pub on_non_finite: OnNonFinite,
+    /// Show a progress bar (only ever on a terminal).
+    pub progress: bool,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions {
+            steps: 5000,
+            particles: 8,
+            schedule: Schedule::Exponential {
+                start: 0.05,
+                end: 0.002,
+            },
+            adam: AdamConfig::default(),
+            batch_size: None,
+            seed: 0,
+            clip_norm: None,
+            on_non_finite: OnNonFinite::Stop,
+            progress: true,
+        }
+    }
+}
+
+/// What a fit returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitReport {
+    /// The ELBO estimate of every step (minibatch steps estimate the full-data ELBO).
+    pub elbo: Vec<f32>,
+    /// Steps skipped for a non-finite ELBO (with [`OnNonFinite::Skip`]).
+    pub skipped: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FitError {
+    Data(DataError),
+    /// The ELBO was NaN or infinite at `step`; `culprit` names the site or parameter at fault
+    /// when a diagnostic pass finds one.
+    NonFinite {
+        step: usize,
+        value: f32,
+        culprit: Option<String>,
+    },
+    Options(String),
+}
+
+impl fmt::Display for FitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FitError::Data(e) => write!(f, "{e}"),
+            FitError::NonFinite { step, value, culprit } => {
+                write!(f, "the ELBO is {value} at step {step}")?;
+                match culprit {
+                    Some(c) => write!(f, "; {c}"),
+                    None => Ok(()),
+                }
+            }
+            FitError::Options(m) => write!(f, "invalid fit options: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for FitError {}
+
+impl From<DataError> for FitError {
+    fn from(e: DataError) -> Self {
+        FitError::Data(e)
+    }
+}
+
+/// Maximises the ELBO of `guide` for its model on `data` with Adam.
+pub fn fit<G, D>(guide: &mut G, data: &<G::Model as Model>::Data, opts: &FitOptions) -> Result<FitReport, FitError>
+where
+    G: Guide<D>,
+    D: Backend,
+{
+    if opts.particles == 0 {
+        return Err(FitError::Options("particles must be at least 1".into()));
+    }
+    let specs = G::Model::inputs();
+    let arrays = data.arrays();
+    let rows = check_inputs(G::Model::NAME, specs, &arrays)?;
+    let dev = guide.params().device().clone();
+    let batch_rows = opts.batch_size.map_or(rows, |b| b.clamp(1, rows));
+    let minibatch = batch_rows < rows;
+    let scale = rows as f32 / batch_rows as f32;
+    let full = Batch::upload(&dev, specs, &arrays, None, rows);
+    let mut order: Vec<usize> = (0..rows).collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed);
+    let mut cursor = rows; // forces a shuffle before the first minibatch
+
+    let mut adam = Adam::new(guide.params(), opts.adam);
+    let bar = progress_bar(opts);
+    let mut report = FitReport {
+        elbo: Vec::with_capacity(opts.steps),
+        skipped: 0,
+    };
+    for step in 0..opts.steps {
+        let batch = if minibatch {
+            if cursor + batch_rows > rows {
+                order.shuffle(&mut rng);
+                cursor = 0;
+            }
+            let idx = &order[cursor..cursor + batch_rows];
+            cursor += batch_rows;
+            Batch::upload(&dev, specs, &arrays, Some(idx), rows)
+        } else {
+            full.clone()
+        };
+        let elbo = elbo_particles::<G, D, OwnedTape<f32, D>>(guide, &batch, opts.particles, scale);
+        let loss = elbo.mean::<(), _>().negate();
+        let value = -loss.array();
+        if !value.is_finite() {
+            match opts.on_non_finite {
+                OnNonFinite::Skip { max } if report.skipped < max => {
+                    report.skipped += 1;
+                    report.elbo.push(value);
+                    continue;
+                }
+                _ => {
+                    if let Some(b) = &bar {
+                        b.abandon();
+                    }
+                    return Err(FitError::NonFinite {
+                        step,
+                        value,
+                        culprit: culprit(guide, &batch, opts.particles),
+                    });
+                }
+            }
+        }
+        let grads = loss.backward();
+        adam.step(
+            guide.params_mut(),
+            &grads,
+            opts.schedule.at(step, opts.steps),
+            opts.clip_norm,
+        );
+        report.elbo.push(value);
+        if let Some(b) = &bar {
+            if step % 50 == 0 || step + 1 == opts.steps {
+                b.set_position(step as u64 + 1);
+                b.set_message(format!("elbo {value:.3}"));
+            }
+        }
+    }
+    if let Some(b) = bar {
+        b.finish();
+    }
+    Ok(report)
+}
+
+fn progress_bar(opts: &FitOptions) -> Option<indicatif::ProgressBar> {
+    if !opts.progress || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(opts.steps as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} [{elapsed} < {eta}]")
+            .expect("static template"),
+    );
+    Some(bar)
+}
+
+/// After a non-finite ELBO: a parameter that went non-finite, or else the first site whose
+/// log density is non-finite on fresh draws.
+fn culprit<G: Guide<D>, D: Backend>(guide: &G, batch: &Batch<D>, particles: usize) -> Option<String> {
+    if let Some((name, v)) = guide.params().first_non_finite() {
+        return Some(format!("guide parameter `{name}` holds {v}"));
+    }
+    site_terms(guide, batch, particles)
+        .into_iter()
+        .find(|(_, v)| !v.is_finite())
+        .map(|(site, v)| format!("the log density of site `{site}` is {v}"))
+}
+
+/// The ELBO of `guide` on all of `data`, averaged over `particles` draws (in chunks, so a
+/// large count stays within memory). Returned in f64 for comparison with exact values.
+pub fn elbo<G, D>(guide: &G, data: &<G::Model as Model>::Data, particles: usize) -> Result<f64, FitError>
+where
+    G: Guide<D>,
+    D: Backend,
+{
+    let specs = G::Model::inputs();
+    let arrays = data.arrays();
+    let rows = check_inputs(G::Model::NAME, specs, &arrays)?;
+    let batch = Batch::upload(guide.params().device(), specs, &arrays, None, rows);
+    const CHUNK: usize = 250;
+    let mut sum = 0.0f64;
+    let mut done = 0;
+    while done < particles {
+        let s = CHUNK.min(particles - done);
+        let v = elbo_particles::<G, D, NoneTape>(guide, &batch, s, 1.0).as_vec();
+        sum += v.iter().map(|&x| f64::from(x)).sum::<f64>();
+        done += s;
+    }
+    Ok(sum / particles.max(1) as f64)
+}

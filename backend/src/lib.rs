@@ -1,0 +1,27 @@
+//! ravi's runtime: the contracts generated code implements ([`Model`], [`Guide`]) and the
+//! stdlib builds on ([`GuideFamily`]), ELBO estimators, the SVI loop, devices, posterior
+//! summaries. Everything is generic over the dfdx device.
+
+pub mod csv;
+pub mod data;
+pub mod device;
+pub mod elbo;
+pub mod fit;
+pub mod model;
+pub mod ops;
+pub mod optim;
+pub mod params;
+pub mod posterior;
+
+pub use data::{Array, Batch, DataError, DimSpec, InputSpec};
+pub use device::{Backend, Cpu, Tape};
+#[cfg(feature = "cuda")]
+pub use device::Cuda;
+pub use fit::{elbo, fit, FitError, FitOptions, FitReport, OnNonFinite, Schedule};
+pub use model::{traced, Guide, GuideFamily, GuideSample, LatentSpec, Model, ModelData, Particles, PerParticle};
+pub use optim::{Adam, AdamConfig};
+pub use params::{ParamId, ParamStore};
+pub use posterior::{Posterior, SiteSummary};
+
+/// dfdx itself, for generated code and for users who need its tensors directly.
+pub use dfdx;

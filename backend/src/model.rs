@@ -1,0 +1,84 @@
+//! The contracts between generated code, the stdlib and the fit loop.
+//!
+//! `model!` implements [`Model`]; `guide!` implements [`Guide`] by composing stdlib
+//! [`GuideFamily`]s. Latent values cross from guide to model as one tensor per latent site of
+//! shape `(particles, numel)` in unconstrained space: the guide knows nothing of the model's
+//! code, and any family can be joint over any sites.
+
+#[allow(unused_imports)]
+use dfdx::prelude::*;
+use dfdx::tensor::Tensor;
+
+use crate::data::{Array, Batch, InputSpec};
+use crate::device::{Backend, Tape};
+use crate::params::ParamStore;
+
+/// Per-particle values: the leading axis is the particles.
+pub type Particles<D, T> = Tensor<(usize, usize), f32, D, T>;
+/// One number per particle.
+pub type PerParticle<D, T> = Tensor<(usize,), f32, D, T>;
+
+/// A latent site as the model declares it.
+#[derive(Debug, Clone, Copy)]
+pub struct LatentSpec {
+    pub name: &'static str,
+    pub shape: &'static [usize],
+}
+
+impl LatentSpec {
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+/// The data struct `model!` generates, one field per input.
+pub trait ModelData {
+    /// The inputs in declaration order.
+    fn arrays(&self) -> Vec<&Array>;
+}
+
+/// A compiled model. `log_joint_terms` is the model's program: one term per site, each the
+/// site's log density summed over its axes, per particle.
+pub trait Model: 'static {
+    const NAME: &'static str;
+    type Data: ModelData;
+    fn inputs() -> &'static [InputSpec];
+    fn latents() -> &'static [LatentSpec];
+    /// `latents`: one `(particles, numel)` tensor per latent site in declaration order.
+    /// `scale` multiplies the observed sites' terms (total rows / rows in the batch).
+    fn log_joint_terms<D: Backend, T: Tape<D>>(
+        latents: Vec<Particles<D, T>>,
+        batch: &Batch<D>,
+        scale: f32,
+    ) -> Vec<(&'static str, PerParticle<D, T>)>;
+}
+
+/// Draws from a guide: latent values (one tensor per latent site of the model, in the
+/// model's order) and log q of each particle.
+pub struct GuideSample<D: Backend, T: Tape<D>> {
+    pub latents: Vec<Particles<D, T>>,
+    pub log_q: PerParticle<D, T>,
+}
+
+/// A variational family over some vector `z` of dimension `dim` (one or several sites
+/// flattened and concatenated). Implemented in the stdlib (`MeanField`, ...).
+pub trait GuideFamily<D: Backend>: Sized {
+    /// Registers the family's parameters under `name` and returns the family.
+    fn build(params: &mut ParamStore<D>, name: &str, dim: usize, args: &[(&str, f64)]) -> Self;
+    /// `particles` reparametrized draws `(particles, dim)` and their log densities.
+    fn sample<T: Tape<D>>(&self, params: &ParamStore<D>, particles: usize) -> (Particles<D, T>, PerParticle<D, T>);
+}
+
+/// A compiled guide for model `Self::Model`.
+pub trait Guide<D: Backend> {
+    type Model: Model;
+    fn params(&self) -> &ParamStore<D>;
+    fn params_mut(&mut self) -> &mut ParamStore<D>;
+    fn sample<T: Tape<D>>(&self, particles: usize) -> GuideSample<D, T>;
+}
+
+/// A parameter entering a taped computation: a clone of the stored tensor carrying a fresh
+/// tape of type `T`, so its gradient is recorded under the stored tensor's id.
+pub fn traced<D: Backend, T: Tape<D>>(params: &ParamStore<D>, id: crate::params::ParamId) -> Tensor<(usize,), f32, D, T> {
+    params.get(id).retaped::<T>()
+}

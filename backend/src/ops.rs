@@ -1,0 +1,52 @@
+//! Small numeric building blocks shared by generated code and the stdlib.
+
+#[allow(unused_imports)]
+use dfdx::prelude::*;
+use dfdx::shapes::{Axis, Shape};
+use dfdx::tensor::Tensor;
+use dfdx::tensor_ops::{BroadcastTo, TryAdd};
+
+use crate::device::{Backend, Tape};
+use crate::model::Particles;
+
+/// softplus(x) = log(1 + e^x), in the form that neither overflows for large x nor loses
+/// precision for very negative x: max(x, 0) + log1p(e^{-|x|}). dfdx has no softplus op.
+pub fn softplus<S: Shape, D: Backend, T: Tape<D>>(x: Tensor<S, f32, D, T>) -> Tensor<S, f32, D, T> {
+    let pos = x.retaped::<T>().relu();
+    let tail = (x.abs().negate().exp() + 1.0).ln();
+    pos.try_add(tail).expect("same shape")
+}
+
+/// softplus on a compile-time scalar.
+pub fn softplus_f32(x: f32) -> f32 {
+    x.max(0.0) + (-x.abs()).exp().ln_1p()
+}
+
+/// The logistic function on a compile-time scalar.
+pub fn sigmoid_f32(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Splits `(particles, sum(sizes))` into consecutive column blocks `(particles, size)`.
+/// Every block but the last reads a re-taped view (same id, so gradients still meet); the
+/// last takes `z`'s own tape, which carries the ops that produced `z`.
+pub fn split_columns<D: Backend, T: Tape<D>>(z: Particles<D, T>, sizes: &[usize]) -> Vec<Particles<D, T>> {
+    if sizes.len() == 1 {
+        return vec![z];
+    }
+    let mut out = Vec::with_capacity(sizes.len());
+    let mut start = 0;
+    let (init, last) = sizes.split_at(sizes.len() - 1);
+    for &n in init {
+        out.push(z.retaped::<T>().slice((.., start..start + n)));
+        start += n;
+    }
+    out.push(z.slice((.., start..start + last[0])));
+    out
+}
+
+/// Broadcasts a per-particle value `(S,)` along a new trailing axis of length `n`.
+pub fn per_particle_to_columns<D: Backend, T: Tape<D>>(x: Tensor<(usize,), f32, D, T>, n: usize) -> Particles<D, T> {
+    let s = x.shape().0;
+    x.broadcast_like::<_, Axis<1>>(&(s, n))
+}

@@ -1,0 +1,85 @@
+//! Reading a fitted guide: draws and per-site summaries.
+
+#[allow(unused_imports)]
+use dfdx::prelude::*;
+use dfdx::tensor::NoneTape;
+
+use crate::device::Backend;
+use crate::model::{Guide, Model};
+
+/// Summary of one latent site, each vector with one entry per element of the site (row-major).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteSummary {
+    pub name: &'static str,
+    pub shape: Vec<usize>,
+    pub mean: Vec<f32>,
+    pub sd: Vec<f32>,
+    pub q05: Vec<f32>,
+    pub q95: Vec<f32>,
+}
+
+/// Draws from the guide, per site `[draw][element]`, and their summaries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Posterior {
+    pub sites: Vec<SiteSummary>,
+    pub draws: Vec<Vec<Vec<f32>>>,
+}
+
+impl Posterior {
+    /// `draws` samples from `guide`, summarised per site.
+    pub fn from_guide<G: Guide<D>, D: Backend>(guide: &G, draws: usize) -> Self {
+        let sample = guide.sample::<NoneTape>(draws.max(1));
+        let mut sites = Vec::new();
+        let mut all = Vec::new();
+        for (spec, t) in G::Model::latents().iter().zip(sample.latents) {
+            let d = spec.numel();
+            let flat = t.as_vec();
+            let per_draw: Vec<Vec<f32>> = flat.chunks(d).map(<[f32]>::to_vec).collect();
+            let mut s = SiteSummary {
+                name: spec.name,
+                shape: spec.shape.to_vec(),
+                mean: Vec::with_capacity(d),
+                sd: Vec::with_capacity(d),
+                q05: Vec::with_capacity(d),
+                q95: Vec::with_capacity(d),
+            };
+            for j in 0..d {
+                let mut col: Vec<f64> = per_draw.iter().map(|r| f64::from(r[j])).collect();
+                let n = col.len() as f64;
+                let mean = col.iter().sum::<f64>() / n;
+                let var = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+                col.sort_by(f64::total_cmp);
+                s.mean.push(mean as f32);
+                s.sd.push(var.sqrt() as f32);
+                s.q05.push(quantile(&col, 0.05) as f32);
+                s.q95.push(quantile(&col, 0.95) as f32);
+            }
+            sites.push(s);
+            all.push(per_draw);
+        }
+        Posterior { sites, draws: all }
+    }
+
+    pub fn site(&self, name: &str) -> Option<&SiteSummary> {
+        self.sites.iter().find(|s| s.name == name)
+    }
+}
+
+/// Linear interpolation between order statistics (the "type 7" rule of R and numpy).
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let h = (sorted.len() - 1) as f64 * q;
+    let lo = h.floor() as usize;
+    let hi = h.ceil() as usize;
+    sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn quantiles_interpolate() {
+        let v = [1.0, 2.0, 3.0, 4.0, 5.0];
+        assert_eq!(super::quantile(&v, 0.5), 3.0);
+        assert!((super::quantile(&v, 0.05) - 1.2).abs() < 1e-12);
+        assert!((super::quantile(&v, 0.95) - 4.8).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,137 @@
+//! The syntax tree: what the user wrote, with spans, before any name or shape is checked.
+
+use crate::diagnostic::Span;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    Model(ModelDef),
+    Guide(GuideDef),
+}
+
+/// `model Name(inputs) { statements }`
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelDef {
+    pub docs: Vec<String>,
+    pub name: Ident,
+    pub inputs: Vec<Input>,
+    pub stmts: Vec<Stmt>,
+    pub span: Span,
+}
+
+/// `x: [N, D]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Input {
+    pub name: Ident,
+    pub shape: ShapeAst,
+}
+
+/// `[N, D, 3]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShapeAst {
+    pub dims: Vec<DimAst>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DimAst {
+    /// A literal size.
+    Lit(usize, Span),
+    /// `N` (the rows) or a Rust `const` in scope.
+    Named(Ident),
+}
+
+impl DimAst {
+    pub fn span(&self) -> Span {
+        match self {
+            DimAst::Lit(_, s) => s.clone(),
+            DimAst::Named(i) => i.span.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stmt {
+    /// `name ~ Dist(args) [shape];` — latent if `name` is not an input, observed if it is.
+    Sample {
+        name: Ident,
+        dist: Call,
+        shape: Option<ShapeAst>,
+        span: Span,
+    },
+    /// `let name = expr;`
+    Let { name: Ident, value: Expr, span: Span },
+}
+
+/// `Name(arg, key = arg, ...)`: a distribution, a function or a guide family.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    pub name: Ident,
+    pub args: Vec<Arg>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arg {
+    pub name: Option<Ident>,
+    pub value: Expr,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    MatMul,
+}
+
+impl BinOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::MatMul => "@",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExprKind {
+    Num(f64),
+    Name(Ident),
+    Neg(Box<Expr>),
+    Binary(BinOp, Box<Expr>, Box<Expr>),
+    Call(Call),
+}
+
+/// `guide Name for Model { sites ~ Family; ... }`
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuideDef {
+    pub docs: Vec<String>,
+    pub name: Ident,
+    pub model: Ident,
+    pub entries: Vec<GuideEntry>,
+    pub span: Span,
+}
+
+/// `w ~ MeanField;` or `(w, b) ~ FullRank;`
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuideEntry {
+    pub sites: Vec<Ident>,
+    pub family: Call,
+    pub span: Span,
+}

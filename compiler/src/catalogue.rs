@@ -1,0 +1,123 @@
+//! The one catalogue of the stdlib the compiler knows: every distribution with its
+//! parameters, their constraints and its support; every guide family with its arguments;
+//! every built-in function. The checks read it; a test of the `ravi` crate proves each entry
+//! has an implementation in `ravi-stdlib` with the same parameter names.
+
+/// The set of values a parameter takes or a distribution's samples live in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Constraint {
+    Real,
+    Positive,
+}
+
+impl Constraint {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Constraint::Real => "real",
+            Constraint::Positive => "positive",
+        }
+    }
+
+    /// Does this compile-time constant satisfy the constraint?
+    pub fn admits(self, v: f64) -> bool {
+        match self {
+            Constraint::Real => v.is_finite(),
+            Constraint::Positive => v.is_finite() && v > 0.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParamSpec {
+    pub name: &'static str,
+    pub constraint: Constraint,
+}
+
+/// A distribution: `::ravi::dist::{name}::log_prob(value, params...)` implements it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DistSpec {
+    pub name: &'static str,
+    pub params: &'static [ParamSpec],
+    pub support: Constraint,
+}
+
+pub const DISTRIBUTIONS: &[DistSpec] = &[DistSpec {
+    name: "Normal",
+    params: &[
+        ParamSpec {
+            name: "loc",
+            constraint: Constraint::Real,
+        },
+        ParamSpec {
+            name: "scale",
+            constraint: Constraint::Positive,
+        },
+    ],
+    support: Constraint::Real,
+}];
+
+/// A guide family: `::ravi::guides::{name}` implements it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FamilySpec {
+    pub name: &'static str,
+    /// Named numeric arguments with their defaults.
+    pub args: &'static [(&'static str, f64)],
+}
+
+pub const FAMILIES: &[FamilySpec] = &[FamilySpec {
+    name: "MeanField",
+    args: &[],
+}];
+
+/// Elementwise functions of the language.
+pub const ELEMENTWISE: &[&str] = &["exp", "log", "softplus", "sigmoid", "tanh"];
+/// Reductions: `sum(e)` over every axis, `sum(e, axis)` over one.
+pub const REDUCTIONS: &[&str] = &["sum", "mean"];
+
+pub fn distribution(name: &str) -> Option<&'static DistSpec> {
+    DISTRIBUTIONS.iter().find(|d| d.name == name)
+}
+
+pub fn family(name: &str) -> Option<&'static FamilySpec> {
+    FAMILIES.iter().find(|f| f.name == name)
+}
+
+/// The closest known name, for "did you mean ...?" hints.
+pub fn suggest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .into_iter()
+        .map(|k| (edit_distance(&name.to_lowercase(), &k.to_lowercase()), k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(
+            suggest("Normla", DISTRIBUTIONS.iter().map(|d| d.name)),
+            Some("Normal")
+        );
+        assert_eq!(suggest("Gamma", DISTRIBUTIONS.iter().map(|d| d.name)), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+}

@@ -1,0 +1,801 @@
+//! AST → IR: resolves names, infers and checks shapes, checks distribution arguments
+//! against the catalogue, and checks that a guide covers its model. Every error is a
+//! [`Diagnostic`] at the token that is wrong.
+
+use std::collections::HashMap;
+
+use crate::ast::{self, BinOp, DimAst, ExprKind, ShapeAst};
+use crate::catalogue;
+use crate::diagnostic::{Diagnostic, Span};
+use crate::ir::*;
+
+/// What a name in a model refers to.
+#[derive(Debug, Clone, Copy)]
+enum Binding {
+    Node(NodeId),
+}
+
+struct Lowering<'s> {
+    source: &'s str,
+    model_name: String,
+    inputs: Vec<Input>,
+    nodes: Vec<Node>,
+    sites: Vec<Site>,
+    asserts: Vec<DimAssert>,
+    scope: HashMap<String, Binding>,
+    /// Union-find over sizes: a `Const` unified with a literal (or another `Const`) points at
+    /// its representative, so the generated types agree and only the static assertion fails.
+    parent: HashMap<Dim, Dim>,
+    errors: Vec<Diagnostic>,
+    n_latents: usize,
+}
+
+/// Checks a model and lowers it to IR.
+pub fn lower_model(source: &str, m: &ast::ModelDef) -> Result<ModelIr, Vec<Diagnostic>> {
+    let mut l = Lowering {
+        source,
+        model_name: m.name.name.clone(),
+        inputs: Vec::new(),
+        nodes: Vec::new(),
+        sites: Vec::new(),
+        asserts: Vec::new(),
+        scope: HashMap::new(),
+        parent: HashMap::new(),
+        errors: Vec::new(),
+        n_latents: 0,
+    };
+    for input in &m.inputs {
+        let shape = l.shape(&input.shape, true);
+        if l.scope.contains_key(&input.name.name) {
+            l.err(
+                input.name.span.clone(),
+                format!("input `{}` is declared twice", input.name.name),
+            );
+            continue;
+        }
+        let idx = l.inputs.len();
+        l.inputs.push(Input {
+            name: input.name.name.clone(),
+            shape: shape.clone(),
+            span: input.name.span.clone(),
+        });
+        let node = l.push(Op::Input(idx), shape, false, false, input.name.span.clone());
+        l.scope.insert(input.name.name.clone(), Binding::Node(node));
+    }
+    for stmt in &m.stmts {
+        l.stmt(stmt);
+    }
+    if !l.errors.is_empty() {
+        return Err(l.errors);
+    }
+    // Resolve every size to its representative so that later passes see one type per size.
+    let mut ir = ModelIr {
+        name: m.name.name.clone(),
+        docs: m.docs.clone(),
+        inputs: l.inputs.clone(),
+        nodes: l.nodes.clone(),
+        sites: l.sites.clone(),
+        asserts: l.asserts.clone(),
+        span: m.span.clone(),
+    };
+    let canon = |s: &mut Shape| {
+        for d in &mut s.0 {
+            *d = l.find(d);
+        }
+    };
+    ir.inputs.iter_mut().for_each(|i| canon(&mut i.shape));
+    ir.nodes.iter_mut().for_each(|n| canon(&mut n.shape));
+    ir.sites.iter_mut().for_each(|s| canon(&mut s.shape));
+    Ok(ir)
+}
+
+impl<'s> Lowering<'s> {
+    fn err(&mut self, span: Span, msg: impl Into<String>) {
+        self.errors.push(Diagnostic::new(span, msg));
+    }
+
+    fn text(&self, span: &Span) -> &'s str {
+        self.source.get(span.clone()).unwrap_or("?").trim()
+    }
+
+    fn push(&mut self, op: Op, shape: Shape, particles: bool, constant: bool, span: Span) -> NodeId {
+        self.nodes.push(Node {
+            op,
+            shape,
+            particles,
+            constant,
+            span,
+        });
+        self.nodes.len() - 1
+    }
+
+    fn shape(&mut self, s: &ShapeAst, allow_rows: bool) -> Shape {
+        let mut dims = Vec::new();
+        for d in &s.dims {
+            dims.push(match d {
+                DimAst::Lit(0, sp) => {
+                    self.err(sp.clone(), "a size must be at least 1");
+                    Dim::Lit(1)
+                }
+                DimAst::Lit(n, _) => Dim::Lit(*n),
+                DimAst::Named(id) if id.name == "N" => {
+                    if !allow_rows {
+                        self.err(
+                            id.span.clone(),
+                            "the row dimension `N` belongs to inputs; local (per-row) latent sites are not supported yet",
+                        );
+                    }
+                    Dim::Rows
+                }
+                DimAst::Named(id) => Dim::Const(id.name.clone()),
+            });
+        }
+        if dims.iter().filter(|d| **d == Dim::Rows).count() > 1 {
+            self.err(s.span.clone(), "only one axis can be the row dimension `N`");
+        }
+        if allow_rows && dims.iter().skip(1).any(|d| *d == Dim::Rows) {
+            self.err(s.span.clone(), "the row dimension `N` must be the first axis");
+        }
+        Shape(dims)
+    }
+
+    // ---- sizes -----------------------------------------------------------------------
+
+    fn find(&self, d: &Dim) -> Dim {
+        let mut d = d.clone();
+        while let Some(p) = self.parent.get(&d) {
+            d = p.clone();
+        }
+        d
+    }
+
+    /// Are two sizes equal? Literal sizes are compared now; a Rust `const` is assumed equal
+    /// and checked by a static assertion in the generated code.
+    fn unify(&mut self, a: &Dim, b: &Dim, message: &dyn Fn() -> String, span: &Span) -> bool {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra == rb {
+            return true;
+        }
+        match (&ra, &rb) {
+            (Dim::Rows, _) | (_, Dim::Rows) | (Dim::Lit(_), Dim::Lit(_)) => false,
+            (Dim::Const(_), _) | (_, Dim::Const(_)) => {
+                // Literals win as representatives: the generated types then use the literal.
+                let (child, rep) = if matches!(rb, Dim::Lit(_)) { (ra, rb) } else { (rb, ra) };
+                self.asserts.push(DimAssert {
+                    lhs: a.clone(),
+                    rhs: b.clone(),
+                    message: message(),
+                    span: span.clone(),
+                });
+                self.parent.insert(child, rep);
+                true
+            }
+        }
+    }
+
+    /// Numpy-style broadcasting of two per-particle shapes, trailing axes aligned.
+    fn broadcast(&mut self, a: &Shape, b: &Shape, message: &dyn Fn() -> String, span: &Span) -> Option<Shape> {
+        let rank = a.rank().max(b.rank());
+        let mut out = Vec::with_capacity(rank);
+        for i in 0..rank {
+            let da = (i + a.rank()).checked_sub(rank).map(|j| &a.0[j]);
+            let db = (i + b.rank()).checked_sub(rank).map(|j| &b.0[j]);
+            out.push(match (da, db) {
+                (Some(x), Some(y)) => {
+                    if !self.unify(x, y, message, span) {
+                        return None;
+                    }
+                    x.clone()
+                }
+                (Some(x), None) | (None, Some(x)) => x.clone(),
+                (None, None) => unreachable!(),
+            });
+        }
+        Some(Shape(out))
+    }
+
+    fn show(&self, s: &Shape) -> String {
+        s.to_string()
+    }
+
+    // ---- statements ------------------------------------------------------------------
+
+    fn stmt(&mut self, stmt: &ast::Stmt) {
+        match stmt {
+            ast::Stmt::Let { name, value, .. } => {
+                let Some(node) = self.expr(value) else { return };
+                if self.define_check(name) {
+                    self.scope.insert(name.name.clone(), Binding::Node(node));
+                }
+            }
+            ast::Stmt::Sample {
+                name, dist, shape, span,
+            } => self.sample(name, dist, shape.as_ref(), span),
+        }
+    }
+
+    /// May `name` be defined here? (Reports a redefinition.)
+    fn define_check(&mut self, name: &ast::Ident) -> bool {
+        if self.scope.contains_key(&name.name) {
+            self.err(
+                name.span.clone(),
+                format!("`{}` is already defined in model {}", name.name, self.model_name),
+            );
+            return false;
+        }
+        true
+    }
+
+    fn sample(&mut self, name: &ast::Ident, call: &ast::Call, shape: Option<&ShapeAst>, span: &Span) {
+        let Some(spec) = catalogue::distribution(&call.name.name) else {
+            let hint = catalogue::suggest(
+                &call.name.name,
+                catalogue::DISTRIBUTIONS.iter().map(|d| d.name),
+            )
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_else(|| {
+                let known: Vec<_> = catalogue::DISTRIBUTIONS.iter().map(|d| d.name).collect();
+                format!(" (known: {})", known.join(", "))
+            });
+            self.err(
+                call.name.span.clone(),
+                format!("unknown distribution `{}`{hint}", call.name.name),
+            );
+            return;
+        };
+        let Some(args) = self.dist_args(spec, call) else { return };
+
+        // An observed site is named after an input; anything else is a new latent site.
+        let observed = match self.scope.get(&name.name) {
+            Some(Binding::Node(n)) => match self.nodes[*n].op {
+                Op::Input(i) => {
+                    if self.sites.iter().any(|s| s.observed == Some(i)) {
+                        self.err(
+                            name.span.clone(),
+                            format!("input `{}` is observed twice", name.name),
+                        );
+                        return;
+                    }
+                    Some(i)
+                }
+                _ => {
+                    self.err(
+                        name.span.clone(),
+                        format!("`{}` is already defined in model {}", name.name, self.model_name),
+                    );
+                    return;
+                }
+            },
+            None => None,
+        };
+
+        let arg_shapes: Vec<Shape> = args.iter().map(|&a| self.nodes[a].shape.clone()).collect();
+        let site_shape = match (observed, shape) {
+            (Some(i), Some(s)) => {
+                let declared = self.shape(s, true);
+                let input_shape = self.inputs[i].shape.clone();
+                if declared != input_shape {
+                    self.err(
+                        s.span.clone(),
+                        format!(
+                            "`{}` is the observed input of shape {}; drop the shape annotation {}",
+                            name.name,
+                            self.show(&input_shape),
+                            self.show(&declared)
+                        ),
+                    );
+                    return;
+                }
+                input_shape
+            }
+            (Some(i), None) => self.inputs[i].shape.clone(),
+            (None, Some(s)) => self.shape(s, false),
+            (None, None) => {
+                let mut acc = Shape::scalar();
+                for (k, sh) in arg_shapes.iter().enumerate() {
+                    let msg = || format!("shape mismatch: the arguments of {} do not broadcast", spec.name);
+                    match self.broadcast(&acc, sh, &msg, &call.span) {
+                        Some(s) => acc = s,
+                        None => {
+                            let span = self.nodes[args[k]].span.clone();
+                            self.err(
+                                span,
+                                format!(
+                                    "shape mismatch: {}'s `{}` has shape {} but the other arguments have {}",
+                                    spec.name,
+                                    spec.params[k].name,
+                                    self.show(sh),
+                                    self.show(&acc)
+                                ),
+                            );
+                            return;
+                        }
+                    }
+                }
+                acc
+            }
+        };
+
+        // Each argument must broadcast to the site's shape (never widen it).
+        for (k, sh) in arg_shapes.iter().enumerate() {
+            let arg_span = self.nodes[args[k]].span.clone();
+            let site_name = name.name.clone();
+            let pname = spec.params[k].name;
+            let (ss, sa) = (self.show(&site_shape), self.show(sh));
+            let msg = || {
+                format!("shape mismatch: {}'s `{pname}` has shape {sa} but the site `{site_name}` has shape {ss}", spec.name)
+            };
+            let fits = sh.rank() <= site_shape.rank()
+                && self.broadcast(sh, &site_shape, &msg, &arg_span).as_ref() == Some(&site_shape);
+            if !fits {
+                self.err(arg_span, msg());
+                return;
+            }
+        }
+
+        if observed.is_none() && site_shape.has_rows() {
+            let inputs: Vec<_> = self.inputs.iter().map(|i| format!("`{}`", i.name)).collect();
+            self.err(
+                name.span.clone(),
+                format!(
+                    "`{}` is not an input of {}, so it would be a latent site, but its shape {} has the row dimension N; an observed site must be named after an input (inputs: {}), and local (per-row) latent sites are not supported yet",
+                    name.name,
+                    self.model_name,
+                    self.show(&site_shape),
+                    inputs.join(", ")
+                ),
+            );
+            return;
+        }
+
+        let value = match observed {
+            Some(i) => self
+                .nodes
+                .iter()
+                .position(|n| n.op == Op::Input(i))
+                .expect("every input has a node"),
+            None => {
+                let idx = self.n_latents;
+                self.n_latents += 1;
+                let node = self.push(Op::Sample(idx), site_shape.clone(), true, false, name.span.clone());
+                self.scope.insert(name.name.clone(), Binding::Node(node));
+                node
+            }
+        };
+        self.sites.push(Site {
+            name: name.name.clone(),
+            observed,
+            dist: spec,
+            args,
+            shape: site_shape,
+            value,
+            span: span.clone(),
+        });
+    }
+
+    /// Matches a call's arguments (positional, then named) to the catalogue's parameters.
+    fn dist_args(&mut self, spec: &'static catalogue::DistSpec, call: &ast::Call) -> Option<Vec<NodeId>> {
+        let params = spec.params;
+        let signature = params.iter().map(|p| p.name).collect::<Vec<_>>().join(", ");
+        let mut slots: Vec<Option<(NodeId, Span)>> = vec![None; params.len()];
+        let mut seen_named = false;
+        let mut ok = true;
+        for (pos, arg) in call.args.iter().enumerate() {
+            let slot = match &arg.name {
+                None if seen_named => {
+                    self.err(arg.value.span.clone(), "a positional argument cannot follow a named one");
+                    ok = false;
+                    continue;
+                }
+                None if pos >= params.len() => {
+                    self.err(
+                        arg.value.span.clone(),
+                        format!(
+                            "{} takes {} argument{} ({signature}) but {} were given",
+                            spec.name,
+                            params.len(),
+                            if params.len() == 1 { "" } else { "s" },
+                            call.args.len()
+                        ),
+                    );
+                    return None;
+                }
+                None => pos,
+                Some(n) => {
+                    seen_named = true;
+                    match params.iter().position(|p| p.name == n.name) {
+                        Some(i) => i,
+                        None => {
+                            self.err(
+                                n.span.clone(),
+                                format!("{} has no parameter `{}` (its parameters: {signature})", spec.name, n.name),
+                            );
+                            ok = false;
+                            continue;
+                        }
+                    }
+                }
+            };
+            if slots[slot].is_some() {
+                self.err(
+                    arg.value.span.clone(),
+                    format!("{}'s `{}` is given twice", spec.name, params[slot].name),
+                );
+                ok = false;
+                continue;
+            }
+            let Some(node) = self.expr(&arg.value) else {
+                ok = false;
+                continue;
+            };
+            // A compile-time constant must satisfy the parameter's constraint.
+            if let Some(v) = self.const_value(node) {
+                if !params[slot].constraint.admits(v) {
+                    self.err(
+                        arg.value.span.clone(),
+                        format!(
+                            "{}'s `{}` must be {}, but `{}` is {v}",
+                            spec.name,
+                            params[slot].name,
+                            params[slot].constraint.describe(),
+                            self.text(&arg.value.span)
+                        ),
+                    );
+                    ok = false;
+                }
+            }
+            slots[slot] = Some((node, arg.value.span.clone()));
+        }
+        let missing: Vec<&str> = params
+            .iter()
+            .zip(&slots)
+            .filter(|(_, s)| s.is_none())
+            .map(|(p, _)| p.name)
+            .collect();
+        if ok && !missing.is_empty() {
+            self.err(
+                call.span.clone(),
+                format!(
+                    "{} needs {} argument{} ({signature}); missing `{}`",
+                    spec.name,
+                    params.len(),
+                    if params.len() == 1 { "" } else { "s" },
+                    missing.join("`, `")
+                ),
+            );
+            return None;
+        }
+        ok.then(|| slots.into_iter().map(|s| s.expect("checked above").0).collect())
+    }
+
+    /// The value of a node built only from numeric literals (Rust constants are unknown here).
+    fn const_value(&self, id: NodeId) -> Option<f64> {
+        match &self.nodes[id].op {
+            Op::Const(v) => Some(*v),
+            Op::Neg(a) => self.const_value(*a).map(|v| -v),
+            Op::Binary(op, a, b) => {
+                let (a, b) = (self.const_value(*a)?, self.const_value(*b)?);
+                Some(match op {
+                    BinOp::Add => a + b,
+                    BinOp::Sub => a - b,
+                    BinOp::Mul => a * b,
+                    BinOp::Div => a / b,
+                    BinOp::MatMul => return None,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    // ---- expressions -----------------------------------------------------------------
+
+    fn expr(&mut self, e: &ast::Expr) -> Option<NodeId> {
+        let span = e.span.clone();
+        match &e.kind {
+            ExprKind::Num(v) => Some(self.push(Op::Const(*v), Shape::scalar(), false, true, span)),
+            ExprKind::Name(id) => match self.scope.get(&id.name) {
+                Some(Binding::Node(n)) => Some(*n),
+                None if is_rust_const(&id.name) => Some(self.push(
+                    Op::RustConst(id.name.clone()),
+                    Shape::scalar(),
+                    false,
+                    true,
+                    span,
+                )),
+                None => {
+                    let mut names: Vec<&str> = self.scope.keys().map(String::as_str).collect();
+                    names.sort_unstable();
+                    let hint = catalogue::suggest(&id.name, names.iter().copied())
+                        .map(|s| format!("; did you mean `{s}`?"))
+                        .unwrap_or_default();
+                    self.err(
+                        id.span.clone(),
+                        format!(
+                            "unknown name `{}`: not an input, a site or a `let` binding of model {} (a Rust constant in scope is written in UPPER_CASE){hint}",
+                            id.name, self.model_name
+                        ),
+                    );
+                    None
+                }
+            },
+            ExprKind::Neg(a) => {
+                let a = self.expr(a)?;
+                let n = &self.nodes[a];
+                let (shape, p, c) = (n.shape.clone(), n.particles, n.constant);
+                Some(self.push(Op::Neg(a), shape, p, c, span))
+            }
+            ExprKind::Binary(BinOp::MatMul, a, b) => self.matmul(a, b, span),
+            ExprKind::Binary(op, a, b) => {
+                let (ia, ib) = (self.expr(a), self.expr(b));
+                let (ia, ib) = (ia?, ib?);
+                let (sa, sb) = (self.nodes[ia].shape.clone(), self.nodes[ib].shape.clone());
+                let (ta, tb) = (self.text(&a.span), self.text(&b.span));
+                let msg = || {
+                    format!(
+                        "shape mismatch: {ta} {} {tb} has {ta}: {sa} but {tb}: {sb}",
+                        op.symbol()
+                    )
+                };
+                let Some(shape) = self.broadcast(&sa, &sb, &msg, &span) else {
+                    self.err(span, msg());
+                    return None;
+                };
+                let p = self.nodes[ia].particles || self.nodes[ib].particles;
+                let c = self.nodes[ia].constant && self.nodes[ib].constant;
+                Some(self.push(Op::Binary(*op, ia, ib), shape, p, c, span))
+            }
+            ExprKind::Call(call) => self.call(call, span),
+        }
+    }
+
+    fn matmul(&mut self, a: &ast::Expr, b: &ast::Expr, span: Span) -> Option<NodeId> {
+        let (ia, ib) = (self.expr(a), self.expr(b));
+        let (ia, ib) = (ia?, ib?);
+        let (sa, sb) = (self.nodes[ia].shape.clone(), self.nodes[ib].shape.clone());
+        let (ta, tb) = (self.text(&a.span), self.text(&b.span));
+        for (s, t, sp) in [(&sa, ta, &a.span), (&sb, tb, &b.span)] {
+            if !(1..=2).contains(&s.rank()) {
+                self.err(
+                    sp.clone(),
+                    format!("`@` needs a vector or a matrix on each side, but {t} has shape {s}"),
+                );
+                return None;
+            }
+        }
+        let k_a = sa.0.last().expect("rank checked").clone();
+        let k_b = if sb.rank() == 2 { sb.0[0].clone() } else { sb.0[0].clone() };
+        let msg = || format!("shape mismatch: {ta} @ {tb} has {ta}: {sa} but {tb}: {sb}");
+        if !self.unify(&k_a, &k_b, &msg, &span) {
+            self.err(span, msg());
+            return None;
+        }
+        let mut out = Vec::new();
+        if sa.rank() == 2 {
+            out.push(sa.0[0].clone());
+        }
+        if sb.rank() == 2 {
+            out.push(sb.0[1].clone());
+        }
+        let p = self.nodes[ia].particles || self.nodes[ib].particles;
+        if self.nodes[ia].constant || self.nodes[ib].constant {
+            unreachable!("constants are scalars, rejected above");
+        }
+        Some(self.push(Op::MatMul(ia, ib), Shape(out), p, false, span))
+    }
+
+    fn call(&mut self, call: &ast::Call, span: Span) -> Option<NodeId> {
+        let fname = call.name.name.as_str();
+        if let Some(a) = call.args.iter().find_map(|a| a.name.as_ref()) {
+            self.err(a.span.clone(), format!("`{fname}` takes no named arguments"));
+            return None;
+        }
+        if let Some(f) = Func::from_name(fname) {
+            if call.args.len() != 1 {
+                self.err(
+                    call.span.clone(),
+                    format!("`{fname}` takes 1 argument but {} were given", call.args.len()),
+                );
+                return None;
+            }
+            let a = self.expr(&call.args[0].value)?;
+            let n = &self.nodes[a];
+            let (shape, p, c) = (n.shape.clone(), n.particles, n.constant);
+            return Some(self.push(Op::Func(f, a), shape, p, c, span));
+        }
+        let reduce = match fname {
+            "sum" => Reduce::Sum,
+            "mean" => Reduce::Mean,
+            _ => {
+                let known = catalogue::ELEMENTWISE.iter().chain(catalogue::REDUCTIONS).copied();
+                let hint = if catalogue::distribution(fname).is_some() {
+                    format!("; `{fname}` is a distribution, used as `site ~ {fname}(...)`")
+                } else {
+                    catalogue::suggest(fname, known)
+                        .map(|s| format!("; did you mean `{s}`?"))
+                        .unwrap_or_default()
+                };
+                self.err(call.name.span.clone(), format!("unknown function `{fname}`{hint}"));
+                return None;
+            }
+        };
+        if !(1..=2).contains(&call.args.len()) {
+            self.err(
+                call.span.clone(),
+                format!("`{fname}` takes 1 or 2 arguments (a value, and optionally an axis) but {} were given", call.args.len()),
+            );
+            return None;
+        }
+        let a = self.expr(&call.args[0].value)?;
+        let n = self.nodes[a].clone();
+        let axis = match call.args.get(1) {
+            None => None,
+            Some(arg) => {
+                let rank = n.shape.rank() as i64;
+                let v = match &arg.value.kind {
+                    ExprKind::Num(v) => Some(*v),
+                    ExprKind::Neg(inner) => match inner.kind {
+                        ExprKind::Num(v) => Some(-v),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                match v {
+                    Some(v) if v.fract() == 0.0 && (-rank..rank).contains(&(v as i64)) => {
+                        Some(((v as i64 + rank) % rank.max(1)) as usize)
+                    }
+                    _ => {
+                        self.err(
+                            arg.value.span.clone(),
+                            format!(
+                                "the axis of `{fname}` must be an integer from {} to {} for a value of shape {}",
+                                -rank,
+                                rank - 1,
+                                n.shape
+                            ),
+                        );
+                        return None;
+                    }
+                }
+            }
+        };
+        let shape = match axis {
+            None => Shape::scalar(),
+            Some(ax) => {
+                let mut d = n.shape.0.clone();
+                d.remove(ax);
+                Shape(d)
+            }
+        };
+        Some(self.push(Op::Reduce(reduce, a, axis), shape, n.particles, n.constant, span))
+    }
+}
+
+/// `D`, `SIGMA`, `N_HIDDEN`: the Rust convention for constants.
+fn is_rust_const(name: &str) -> bool {
+    name.chars().any(|c| c.is_ascii_uppercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Checks a guide against its (already lowered) model.
+pub fn lower_guide(g: &ast::GuideDef, model: &ModelIr) -> Result<GuideIr, Vec<Diagnostic>> {
+    let mut errors = Vec::new();
+    let mut covered: Vec<Option<Span>> = vec![None; model.latents().count()];
+    let mut entries = Vec::new();
+    for entry in &g.entries {
+        let fam_name = &entry.family.name.name;
+        let Some(spec) = catalogue::family(fam_name) else {
+            let hint = catalogue::suggest(fam_name, catalogue::FAMILIES.iter().map(|f| f.name))
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_else(|| {
+                    let known: Vec<_> = catalogue::FAMILIES.iter().map(|f| f.name).collect();
+                    format!(" (known: {})", known.join(", "))
+                });
+            errors.push(Diagnostic::new(
+                entry.family.name.span.clone(),
+                format!("unknown guide family `{fam_name}`{hint}"),
+            ));
+            continue;
+        };
+        let mut args: Vec<(String, f64)> = spec.args.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        for a in &entry.family.args {
+            let Some(n) = &a.name else {
+                errors.push(Diagnostic::new(
+                    a.value.span.clone(),
+                    format!("the arguments of {} are named, like `{}(name = value)`", spec.name, spec.name),
+                ));
+                continue;
+            };
+            let Some(slot) = args.iter_mut().find(|(k, _)| *k == n.name) else {
+                let known = if spec.args.is_empty() {
+                    "it takes no arguments".to_string()
+                } else {
+                    format!("its arguments: {}", spec.args.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", "))
+                };
+                errors.push(Diagnostic::new(
+                    n.span.clone(),
+                    format!("{} has no argument `{}` ({known})", spec.name, n.name),
+                ));
+                continue;
+            };
+            match &a.value.kind {
+                ExprKind::Num(v) => slot.1 = *v,
+                _ => errors.push(Diagnostic::new(
+                    a.value.span.clone(),
+                    format!("`{}` of {} must be a number", n.name, spec.name),
+                )),
+            }
+        }
+        let mut sites = Vec::new();
+        for site in &entry.sites {
+            match model.sites.iter().find(|s| s.name == site.name) {
+                None => {
+                    let hint = catalogue::suggest(
+                        &site.name,
+                        model.latents().map(|(_, s)| s.name.as_str()),
+                    )
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
+                    errors.push(Diagnostic::new(
+                        site.span.clone(),
+                        format!("model {} has no site `{}`{hint}", model.name, site.name),
+                    ));
+                }
+                Some(s) if s.observed.is_some() => errors.push(Diagnostic::new(
+                    site.span.clone(),
+                    format!(
+                        "`{}` is observed in {} (it is an input); a guide covers only latent sites",
+                        site.name, model.name
+                    ),
+                )),
+                Some(_) => {
+                    let idx = model.latent_index(&site.name).expect("latent site");
+                    if covered[idx].is_some() {
+                        errors.push(Diagnostic::new(
+                            site.span.clone(),
+                            format!("site `{}` is covered twice in guide {}", site.name, g.name.name),
+                        ));
+                    } else {
+                        covered[idx] = Some(site.span.clone());
+                        sites.push(idx);
+                    }
+                }
+            }
+        }
+        entries.push(GuideEntryIr {
+            family: spec,
+            args,
+            sites,
+            span: entry.span.clone(),
+        });
+    }
+    let missing: Vec<&str> = model
+        .latents()
+        .filter(|(i, _)| covered[*i].is_none())
+        .map(|(_, s)| s.name.as_str())
+        .collect();
+    if !missing.is_empty() && errors.is_empty() {
+        let list = missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ");
+        let example = missing.iter().map(|m| format!("{m} ~ MeanField;")).collect::<Vec<_>>().join(" ");
+        errors.push(Diagnostic::new(
+            g.name.span.clone(),
+            format!(
+                "guide {} does not cover the latent site{} {list} of model {}; add e.g. `{example}`",
+                g.name.name,
+                if missing.len() == 1 { "" } else { "s" },
+                model.name
+            ),
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(GuideIr {
+        name: g.name.name.clone(),
+        docs: g.docs.clone(),
+        model: model.name.clone(),
+        entries,
+        span: g.span.clone(),
+    })
+}

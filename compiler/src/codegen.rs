@@ -1,0 +1,590 @@
+//! IR → Rust code on dfdx, as tokens.
+//!
+//! Every value is a dfdx tensor whose shape type the compiler writes out: `usize` for the
+//! rows `N` and the particles `S`, `Const<K>` for fixed sizes. Two invariants keep the types
+//! simple:
+//! - a value that depends on a latent site carries the leading particle axis *and* the
+//!   gradient tape `T`; a data value has neither; a compile-time scalar is a plain `f32`;
+//! - where a data value meets a taped one it is broadcast to the full shape and re-taped,
+//!   so binary ops always see one tape type (dfdx wants the taped operand on the left, which
+//!   the matmul lowering arranges by transposing).
+//!
+//! A taped value used several times is re-taped for every use but the last, which takes its
+//! own tape; dead values are not emitted, so every tape reaches the loss.
+
+use proc_macro2::{Literal, Span as TokSpan, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+
+use crate::ast::BinOp;
+use crate::diagnostic::Span;
+use crate::ir::*;
+
+/// Maps a byte range of the DSL text to the span of the token it came from.
+pub type SpanMap<'a> = &'a dyn Fn(&Span) -> TokSpan;
+
+fn lit_usize(n: usize) -> Literal {
+    Literal::usize_unsuffixed(n)
+}
+
+fn dim_type(d: &Dim) -> TokenStream {
+    match d {
+        Dim::Rows => quote!(usize),
+        Dim::Lit(n) => {
+            let n = lit_usize(*n);
+            quote!(::ravi::__private::Const<#n>)
+        }
+        Dim::Const(c) => {
+            let c = format_ident!("{}", c);
+            quote!(::ravi::__private::Const<{ #c }>)
+        }
+    }
+}
+
+fn dim_value(d: &Dim) -> TokenStream {
+    match d {
+        Dim::Rows => quote!(__n),
+        Dim::Lit(n) => {
+            let n = lit_usize(*n);
+            quote!(::ravi::__private::Const::<#n>)
+        }
+        Dim::Const(c) => {
+            let c = format_ident!("{}", c);
+            quote!(::ravi::__private::Const::<{ #c }>)
+        }
+    }
+}
+
+/// The size as a `usize` expression (for static assertions and site sizes).
+fn dim_usize(d: &Dim) -> TokenStream {
+    match d {
+        Dim::Rows => quote!(__n),
+        Dim::Lit(n) => {
+            let n = lit_usize(*n);
+            quote!(#n)
+        }
+        Dim::Const(c) => {
+            let c = format_ident!("{}", c);
+            quote!((#c as usize))
+        }
+    }
+}
+
+fn tuple(items: Vec<TokenStream>) -> TokenStream {
+    match items.len() {
+        0 => quote!(()),
+        1 => {
+            let a = &items[0];
+            quote!((#a,))
+        }
+        _ => quote!((#(#items),*)),
+    }
+}
+
+/// Type of a full shape (particle axis first when present).
+fn shape_type(s: &Shape, particles: bool) -> TokenStream {
+    let mut items: Vec<TokenStream> = Vec::new();
+    if particles {
+        items.push(quote!(usize));
+    }
+    items.extend(s.0.iter().map(dim_type));
+    tuple(items)
+}
+
+fn shape_value(s: &Shape, particles: bool) -> TokenStream {
+    let mut items: Vec<TokenStream> = Vec::new();
+    if particles {
+        items.push(quote!(__s));
+    }
+    items.extend(s.0.iter().map(dim_value));
+    tuple(items)
+}
+
+/// dfdx's axes type for a list of axis indices.
+fn axes(ix: &[usize]) -> TokenStream {
+    let lits: Vec<Literal> = ix.iter().map(|&i| lit_usize(i)).collect();
+    match ix.len() {
+        1 => quote!(::ravi::__private::Axis<#(#lits),*>),
+        n => {
+            let name = format_ident!("Axes{}", n);
+            quote!(::ravi::__private::#name<#(#lits),*>)
+        }
+    }
+}
+
+struct Emitter<'a> {
+    ir: &'a ModelIr,
+    live: Vec<bool>,
+    uses: Vec<usize>,
+}
+
+impl Emitter<'_> {
+    fn var(id: NodeId) -> proc_macro2::Ident {
+        format_ident!("__v{}", id)
+    }
+
+    /// One use of node `id`: compile-time scalars are copied; tensors are cloned (data) or
+    /// re-taped (taped) for every use but the last, which moves the value and its tape.
+    fn take(&mut self, id: NodeId) -> TokenStream {
+        let v = Self::var(id);
+        let node = &self.ir.nodes[id];
+        if node.constant {
+            return quote!(#v);
+        }
+        self.uses[id] -= 1;
+        match (self.uses[id] > 0, node.particles) {
+            (false, _) => quote!(#v),
+            (true, true) => quote!(#v.retaped::<__T>()),
+            (true, false) => quote!(#v.clone()),
+        }
+    }
+
+    /// A use of `id`, broadcast to the full shape of `out` (and re-taped if `out` is taped).
+    fn take_as(&mut self, id: NodeId, out: &Shape, out_particles: bool) -> TokenStream {
+        let node = self.ir.nodes[id].clone();
+        let v = self.take(id);
+        let mut missing: Vec<usize> = Vec::new();
+        if out_particles && !node.particles {
+            missing.push(0);
+        }
+        let off = usize::from(out_particles);
+        missing.extend((0..out.rank() - node.shape.rank()).map(|i| i + off));
+        let mut e = if missing.is_empty() {
+            v
+        } else {
+            let ty = shape_type(out, out_particles);
+            let val = shape_value(out, out_particles);
+            let ax = axes(&missing);
+            quote!(#v.broadcast_like::<#ty, #ax>(&#val))
+        };
+        if out_particles && !node.particles {
+            e = quote!(#e.retaped::<__T>());
+        }
+        e
+    }
+
+    fn constant_expr(&self, id: NodeId) -> TokenStream {
+        let node = &self.ir.nodes[id];
+        let v = |i: &NodeId| Self::var(*i);
+        match &node.op {
+            Op::Const(x) => {
+                let l = Literal::f32_suffixed(*x as f32);
+                quote!(#l)
+            }
+            Op::RustConst(c) => {
+                let c = format_ident!("{}", c);
+                quote!((#c as f32))
+            }
+            Op::Neg(a) => {
+                let a = v(a);
+                quote!(-#a)
+            }
+            Op::Binary(op, a, b) => {
+                let (a, b) = (v(a), v(b));
+                match op {
+                    BinOp::Add => quote!(#a + #b),
+                    BinOp::Sub => quote!(#a - #b),
+                    BinOp::Mul => quote!(#a * #b),
+                    BinOp::Div => quote!(#a / #b),
+                    BinOp::MatMul => unreachable!("matmul of scalars is rejected by the checks"),
+                }
+            }
+            Op::Func(f, a) => {
+                let a = v(a);
+                match f {
+                    Func::Exp => quote!(#a.exp()),
+                    Func::Log => quote!(#a.ln()),
+                    Func::Tanh => quote!(#a.tanh()),
+                    Func::Softplus => quote!(::ravi::__private::ops::softplus_f32(#a)),
+                    Func::Sigmoid => quote!(::ravi::__private::ops::sigmoid_f32(#a)),
+                }
+            }
+            // A reduction of a scalar is the scalar.
+            Op::Reduce(_, a, _) => {
+                let a = v(a);
+                quote!(#a)
+            }
+            Op::Input(_) | Op::Sample(_) | Op::MatMul(..) => {
+                unreachable!("inputs, sites and matmuls are not constants")
+            }
+        }
+    }
+
+    fn node(&mut self, id: NodeId) -> TokenStream {
+        let node = self.ir.nodes[id].clone();
+        let v = Self::var(id);
+        if node.constant {
+            let e = self.constant_expr(id);
+            return quote!(let #v: f32 = #e;);
+        }
+        let p = node.particles;
+        let ty = shape_type(&node.shape, p);
+        let val = shape_value(&node.shape, p);
+        let expr = match &node.op {
+            Op::Input(i) => {
+                let i = lit_usize(*i);
+                quote!(__batch.input(#i).reshape_like(&#val))
+            }
+            Op::Sample(_) => quote!(__latents.next().expect("one tensor per latent site").reshape_like(&#val)),
+            Op::Neg(a) => {
+                let a = self.take(*a);
+                quote!(#a.negate())
+            }
+            Op::Binary(op, a, b) => self.binary(*op, *a, *b, &node),
+            Op::MatMul(a, b) => self.matmul(*a, *b, &node),
+            Op::Func(f, a) => {
+                let a = self.take(*a);
+                match f {
+                    Func::Exp => quote!(#a.exp()),
+                    Func::Log => quote!(#a.ln()),
+                    Func::Tanh => quote!(#a.tanh()),
+                    Func::Sigmoid => quote!(#a.sigmoid()),
+                    Func::Softplus => quote!(::ravi::__private::ops::softplus(#a)),
+                }
+            }
+            Op::Reduce(r, a, axis) => {
+                let src = self.ir.nodes[*a].clone();
+                let off = usize::from(p);
+                let ix: Vec<usize> = match axis {
+                    None => (0..src.shape.rank()).map(|i| i + off).collect(),
+                    Some(k) => vec![k + off],
+                };
+                let a = self.take(*a);
+                if ix.is_empty() {
+                    a
+                } else {
+                    let ax = axes(&ix);
+                    match r {
+                        Reduce::Sum => quote!(#a.sum::<#ty, #ax>()),
+                        Reduce::Mean => quote!(#a.mean::<#ty, #ax>()),
+                    }
+                }
+            }
+            Op::Const(_) | Op::RustConst(_) => unreachable!("constants are handled above"),
+        };
+        quote!(let #v: ::ravi::__private::Tensor<#ty, f32, __D, _> = #expr;)
+    }
+
+    fn binary(&mut self, op: BinOp, a: NodeId, b: NodeId, out: &Node) -> TokenStream {
+        let (ca, cb) = (self.ir.nodes[a].constant, self.ir.nodes[b].constant);
+        if cb {
+            let (x, c) = (self.take(a), self.take(b));
+            return match op {
+                BinOp::Add => quote!(#x + #c),
+                BinOp::Sub => quote!(#x - #c),
+                BinOp::Mul => quote!(#x * #c),
+                BinOp::Div => quote!(#x / #c),
+                BinOp::MatMul => unreachable!(),
+            };
+        }
+        if ca {
+            let (c, x) = (self.take(a), self.take(b));
+            return match op {
+                BinOp::Add => quote!(#x + #c),
+                BinOp::Sub => quote!(#x.negate() + #c),
+                BinOp::Mul => quote!(#x * #c),
+                BinOp::Div => quote!(#x.recip() * #c),
+                BinOp::MatMul => unreachable!(),
+            };
+        }
+        let x = self.take_as(a, &out.shape, out.particles);
+        let y = self.take_as(b, &out.shape, out.particles);
+        match op {
+            BinOp::Add => quote!(#x + #y),
+            BinOp::Sub => quote!(#x - #y),
+            BinOp::Mul => quote!(#x * #y),
+            BinOp::Div => quote!(#x / #y),
+            BinOp::MatMul => unreachable!(),
+        }
+    }
+
+    /// `a @ b` per particle. The taped operand must be dfdx's left operand, so a data matrix
+    /// times per-particle weights is computed as (wᵀ xᵀ)ᵀ.
+    fn matmul(&mut self, a: NodeId, b: NodeId, out: &Node) -> TokenStream {
+        let (na, nb) = (self.ir.nodes[a].clone(), self.ir.nodes[b].clone());
+        let (pa, pb) = (na.particles, nb.particles);
+        let (ra, rb) = (na.shape.rank(), nb.shape.rank());
+        let k = na.shape.0[ra - 1].clone();
+        let (kt, kv) = (dim_type(&k), dim_value(&k));
+        let one = quote!(::ravi::__private::Const::<1>);
+        let outv = shape_value(&out.shape, out.particles);
+        let (x, y) = (self.take(a), self.take(b));
+        match (pa, pb, ra, rb) {
+            (false, false, 1, 1) => quote!((#x * #y).sum::<(), _>()),
+            (false, false, _, _) | (true, false, _, 2) | (true, false, 1, 1) | (true, true, 2, 2) => {
+                quote!(#x.matmul(#y))
+            }
+            (true, false, 2, 1) => quote!(#x.matmul(#y.reshape_like(&(#kv, #one))).reshape_like(&#outv)),
+            (false, true, 2, 1) => {
+                let mt = dim_type(&na.shape.0[0]);
+                quote!(#y.matmul(#x.permute::<(#kt, #mt), ::ravi::__private::Axes2<1, 0>>()))
+            }
+            (false, true, 2, 2) => {
+                let mt = dim_type(&na.shape.0[0]);
+                let nt = dim_type(&nb.shape.0[1]);
+                quote!(#y.permute::<(usize, #nt, #kt), ::ravi::__private::Axes3<0, 2, 1>>()
+                    .matmul(#x.permute::<(#kt, #mt), ::ravi::__private::Axes2<1, 0>>())
+                    .permute::<(usize, #mt, #nt), ::ravi::__private::Axes3<0, 2, 1>>())
+            }
+            (false, true, 1, 2) => {
+                let nt = dim_type(&nb.shape.0[1]);
+                quote!(#y.permute::<(usize, #nt, #kt), ::ravi::__private::Axes3<0, 2, 1>>()
+                    .matmul(#x.reshape_like(&(#kv, #one)))
+                    .reshape_like(&#outv))
+            }
+            (false, true, 1, 1) => quote!(#y.matmul(#x)),
+            (true, true, 1, 2) => quote!(#x.reshape_like(&(__s, #one, #kv)).matmul(#y).reshape_like(&#outv)),
+            (true, true, 2, 1) => quote!(#x.matmul(#y.reshape_like(&(__s, #kv, #one))).reshape_like(&#outv)),
+            (true, true, 1, 1) => quote!((#x * #y).sum::<(usize,), ::ravi::__private::Axis<1>>()),
+            _ => unreachable!("matmul ranks are 1 or 2"),
+        }
+    }
+
+    fn site_term(&mut self, site: &Site) -> TokenStream {
+        let dist = format_ident!("{}", site.dist.name);
+        let value = self.take_as(site.value, &site.shape, true);
+        let args: Vec<TokenStream> = site
+            .args
+            .iter()
+            .map(|&a| {
+                if self.ir.nodes[a].constant {
+                    let c = self.take(a);
+                    quote!(::ravi::dist::Arg::Scalar(#c))
+                } else {
+                    let t = self.take_as(a, &site.shape, true);
+                    quote!(::ravi::dist::Arg::Tensor(#t))
+                }
+            })
+            .collect();
+        let lp = quote!(::ravi::dist::#dist::log_prob(#value, #(#args),*));
+        let rank = site.shape.rank();
+        let summed = if rank == 0 {
+            lp
+        } else {
+            let ax = axes(&(1..=rank).collect::<Vec<_>>());
+            quote!(#lp.sum::<(usize,), #ax>())
+        };
+        let name = &site.name;
+        if site.observed.is_some() {
+            quote!((#name, #summed * __scale))
+        } else {
+            quote!((#name, #summed))
+        }
+    }
+}
+
+/// Which nodes feed some site (the rest are not emitted) and how often each is used.
+fn liveness(ir: &ModelIr) -> (Vec<bool>, Vec<usize>) {
+    let n = ir.nodes.len();
+    let mut live = vec![false; n];
+    let mut stack: Vec<NodeId> = ir
+        .sites
+        .iter()
+        .flat_map(|s| s.args.iter().copied().chain([s.value]))
+        .collect();
+    while let Some(id) = stack.pop() {
+        if std::mem::replace(&mut live[id], true) {
+            continue;
+        }
+        stack.extend(operands(&ir.nodes[id].op));
+    }
+    let mut uses = vec![0; n];
+    for (id, node) in ir.nodes.iter().enumerate() {
+        if live[id] {
+            for o in operands(&node.op) {
+                uses[o] += 1;
+            }
+        }
+    }
+    for s in &ir.sites {
+        for &a in s.args.iter().chain([&s.value]) {
+            uses[a] += 1;
+        }
+    }
+    (live, uses)
+}
+
+fn operands(op: &Op) -> Vec<NodeId> {
+    match op {
+        Op::Input(_) | Op::Const(_) | Op::RustConst(_) | Op::Sample(_) => vec![],
+        Op::Neg(a) | Op::Func(_, a) | Op::Reduce(_, a, _) => vec![*a],
+        Op::Binary(_, a, b) | Op::MatMul(a, b) => vec![*a, *b],
+    }
+}
+
+fn docs(lines: &[String]) -> TokenStream {
+    let lines = lines.iter().map(|l| format!(" {l}"));
+    quote!(#(#[doc = #lines])*)
+}
+
+/// The Rust items of a model: the marker type, its data struct, the `Model` impl and the
+/// static assertions of sizes that involve Rust constants.
+pub fn model(ir: &ModelIr, span_of: SpanMap) -> TokenStream {
+    let name = format_ident!("{}", ir.name, span = span_of(&ir.span));
+    let data = format_ident!("{}Data", ir.name);
+    let model_name = &ir.name;
+    let doc = docs(&ir.docs);
+
+    let asserts = ir.asserts.iter().map(|a| {
+        let (l, r) = (dim_usize(&a.lhs), dim_usize(&a.rhs));
+        let msg = &a.message;
+        let sp = span_of(&a.span);
+        quote_spanned!(sp=> const _: () = ::core::assert!(#l == #r, #msg);)
+    });
+
+    let fields: Vec<_> = ir.inputs.iter().map(|i| format_ident!("{}", i.name)).collect();
+    let field_docs = ir.inputs.iter().map(|i| format!(" Input `{}`, shape {}.", i.name, i.shape));
+    let input_specs = ir.inputs.iter().map(|i| {
+        let n = &i.name;
+        let dims = i.shape.0.iter().map(|d| match d {
+            Dim::Rows => quote!(::ravi::DimSpec::Rows),
+            d => {
+                let u = dim_usize(d);
+                quote!(::ravi::DimSpec::Fixed(#u))
+            }
+        });
+        let has_rows = i.shape.0.first() == Some(&Dim::Rows);
+        quote!(::ravi::InputSpec { name: #n, dims: &[#(#dims),*], has_rows: #has_rows })
+    });
+    let latent_specs = ir.latents().map(|(_, s)| {
+        let n = &s.name;
+        let dims = s.shape.0.iter().map(dim_usize);
+        quote!(::ravi::LatentSpec { name: #n, shape: &[#(#dims),*] })
+    });
+
+    let (live, uses) = liveness(ir);
+    let mut em = Emitter { ir, live, uses };
+    let mut body = Vec::new();
+    for id in 0..ir.nodes.len() {
+        if em.live[id] {
+            body.push(em.node(id));
+        }
+    }
+    let terms: Vec<TokenStream> = ir.sites.iter().map(|s| em.site_term(s)).collect();
+
+    quote! {
+        #(#asserts)*
+
+        #doc
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct #name;
+
+        #[doc = concat!(" The data of [`", #model_name, "`], one field per input.")]
+        #[derive(Debug, Clone)]
+        pub struct #data {
+            #(#[doc = #field_docs] pub #fields: ::ravi::Array,)*
+        }
+
+        impl ::ravi::ModelData for #data {
+            fn arrays(&self) -> ::std::vec::Vec<&::ravi::Array> {
+                ::std::vec![#(&self.#fields),*]
+            }
+        }
+
+        impl ::ravi::Model for #name {
+            const NAME: &'static str = #model_name;
+            type Data = #data;
+            fn inputs() -> &'static [::ravi::InputSpec] {
+                const INPUTS: &[::ravi::InputSpec] = &[#(#input_specs),*];
+                INPUTS
+            }
+            fn latents() -> &'static [::ravi::LatentSpec] {
+                const LATENTS: &[::ravi::LatentSpec] = &[#(#latent_specs),*];
+                LATENTS
+            }
+            #[allow(unused_variables, unused_mut, clippy::all)]
+            fn log_joint_terms<__D: ::ravi::Backend, __T: ::ravi::Tape<__D>>(
+                latents: ::std::vec::Vec<::ravi::Particles<__D, __T>>,
+                __batch: &::ravi::Batch<__D>,
+                __scale: f32,
+            ) -> ::std::vec::Vec<(&'static str, ::ravi::PerParticle<__D, __T>)> {
+                use ::ravi::__private::prelude::*;
+                let __s: usize = latents.first().map_or(1, |t| t.shape().0);
+                let __n: usize = __batch.rows();
+                let mut __latents = latents.into_iter();
+                #(#body)*
+                ::std::vec![#(#terms),*]
+            }
+        }
+    }
+}
+
+/// The Rust items of a guide: a struct holding its parameters and families, its
+/// constructor, and the `Guide` impl that draws every latent site of the model.
+pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
+    let name = format_ident!("{}", ir.name, span = span_of(&ir.span));
+    let model_ty = format_ident!("{}", model.name);
+    let doc = docs(&ir.docs);
+    let n_latents = model.latents().count();
+    let fields: Vec<_> = (0..ir.entries.len()).map(|i| format_ident!("entry{}", i)).collect();
+    let families: Vec<_> = ir
+        .entries
+        .iter()
+        .map(|e| {
+            let f = format_ident!("{}", e.family.name);
+            quote!(::ravi::guides::#f)
+        })
+        .collect();
+    let latent_names: Vec<&str> = model.latents().map(|(_, s)| s.name.as_str()).collect();
+    let builds = ir.entries.iter().zip(&families).map(|(e, fam)| {
+        let label = e.sites.iter().map(|&i| latent_names[i]).collect::<Vec<_>>().join(",");
+        let idx = e.sites.iter().map(|&i| lit_usize(i));
+        let args = e.args.iter().map(|(k, v)| quote!((#k, #v)));
+        quote!(<#fam as ::ravi::GuideFamily<__D>>::build(
+            &mut params, #label, 0 #(+ latents[#idx].numel())*, &[#(#args),*]))
+    });
+    let samples = ir.entries.iter().zip(&fields).zip(&families).map(|((e, f), fam)| {
+        let idx: Vec<_> = e.sites.iter().map(|&i| lit_usize(i)).collect();
+        quote! {
+            let (z, lq) = <#fam as ::ravi::GuideFamily<__D>>::sample::<__T>(&self.#f, &self.params, particles);
+            let sizes = [#(latents[#idx].numel()),*];
+            for (site, part) in [#(#idx),*].into_iter().zip(::ravi::__private::ops::split_columns(z, &sizes)) {
+                slots[site] = ::core::option::Option::Some(part);
+            }
+            log_q = ::core::option::Option::Some(match log_q {
+                ::core::option::Option::None => lq,
+                ::core::option::Option::Some(acc) => acc + lq,
+            });
+        }
+    });
+    let model_name = &model.name;
+    quote! {
+        #doc
+        #[doc = concat!("\n\nA guide for [`", #model_name, "`].")]
+        #[derive(Debug, Clone)]
+        pub struct #name<__D: ::ravi::Backend = ::ravi::Cpu> {
+            params: ::ravi::ParamStore<__D>,
+            #(#fields: #families,)*
+        }
+
+        impl<__D: ::ravi::Backend> #name<__D> {
+            /// A fresh guide with its parameters on `dev` (locations 0, scales 0.1).
+            pub fn new(dev: &__D) -> Self {
+                let latents = <#model_ty as ::ravi::Model>::latents();
+                let mut params = ::ravi::ParamStore::new(dev);
+                #(let #fields = #builds;)*
+                Self { params, #(#fields),* }
+            }
+        }
+
+        impl<__D: ::ravi::Backend> ::ravi::Guide<__D> for #name<__D> {
+            type Model = #model_ty;
+            fn params(&self) -> &::ravi::ParamStore<__D> {
+                &self.params
+            }
+            fn params_mut(&mut self) -> &mut ::ravi::ParamStore<__D> {
+                &mut self.params
+            }
+            fn sample<__T: ::ravi::Tape<__D>>(&self, particles: usize) -> ::ravi::GuideSample<__D, __T> {
+                let latents = <#model_ty as ::ravi::Model>::latents();
+                let mut slots: ::std::vec::Vec<::core::option::Option<::ravi::Particles<__D, __T>>> =
+                    (0..#n_latents).map(|_| ::core::option::Option::None).collect();
+                let mut log_q: ::core::option::Option<::ravi::PerParticle<__D, __T>> = ::core::option::Option::None;
+                #(#samples)*
+                ::ravi::GuideSample {
+                    latents: slots.into_iter().map(|s| s.expect("the compiler checked every latent site is covered")).collect(),
+                    log_q: log_q.expect("a guide has at least one entry"),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! The intermediate representation: a checked model as a list of typed nodes in
+//! definition order, and a checked guide as a list of family entries over site indices.
+//!
+//! Its text form ([`ModelIr::to_text`]) is stable and human-readable; the compiled graph of
+//! every example is an insta snapshot of it.
+
+use std::fmt::{self, Write as _};
+
+use crate::ast::BinOp;
+use crate::diagnostic::Span;
+
+/// One axis of a shape.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dim {
+    /// `N`: the rows of the data, known only at run time; minibatches are slices of it.
+    Rows,
+    /// A literal size.
+    Lit(usize),
+    /// A Rust `const` in scope (`D`), checked by static assertions in the generated code.
+    Const(String),
+}
+
+impl fmt::Display for Dim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Dim::Rows => f.write_str("N"),
+            Dim::Lit(n) => write!(f, "{n}"),
+            Dim::Const(c) => f.write_str(c),
+        }
+    }
+}
+
+/// A shape per particle: the particle axis is not part of it (see [`Node::particles`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Shape(pub Vec<Dim>);
+
+impl Shape {
+    pub fn scalar() -> Self {
+        Shape(Vec::new())
+    }
+    pub fn rank(&self) -> usize {
+        self.0.len()
+    }
+    pub fn has_rows(&self) -> bool {
+        self.0.contains(&Dim::Rows)
+    }
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_char('[')?;
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{d}")?;
+        }
+        f.write_char(']')
+    }
+}
+
+pub type NodeId = usize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Func {
+    Exp,
+    Log,
+    Softplus,
+    Sigmoid,
+    Tanh,
+}
+
+impl Func {
+    pub fn from_name(name: &str) -> Option<Func> {
+        Some(match name {
+            "exp" => Func::Exp,
+            "log" => Func::Log,
+            "softplus" => Func::Softplus,
+            "sigmoid" => Func::Sigmoid,
+            "tanh" => Func::Tanh,
+            _ => return None,
+        })
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Func::Exp => "exp",
+            Func::Log => "log",
+            Func::Softplus => "softplus",
+            Func::Sigmoid => "sigmoid",
+            Func::Tanh => "tanh",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reduce {
+    Sum,
+    Mean,
+}
+
+impl Reduce {
+    pub fn name(self) -> &'static str {
+        match self {
+            Reduce::Sum => "sum",
+            Reduce::Mean => "mean",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// The model input with this index.
+    Input(usize),
+    /// A numeric literal.
+    Const(f64),
+    /// A scalar Rust `const` in scope, used as a real number.
+    RustConst(String),
+    /// The value of the latent site with this index (drawn from the guide).
+    Sample(usize),
+    Neg(NodeId),
+    /// Elementwise `+ - * /` with broadcasting.
+    Binary(BinOp, NodeId, NodeId),
+    MatMul(NodeId, NodeId),
+    Func(Func, NodeId),
+    /// Over every axis (`None`) or one axis of the per-particle shape.
+    Reduce(Reduce, NodeId, Option<usize>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub op: Op,
+    pub shape: Shape,
+    /// Depends on a latent site, so it carries the leading particle axis and a gradient tape.
+    pub particles: bool,
+    /// Built only from literals and Rust constants: a compile-time scalar.
+    pub constant: bool,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Site {
+    pub name: String,
+    /// The input this site observes, or `None` for a latent site.
+    pub observed: Option<usize>,
+    pub dist: &'static crate::catalogue::DistSpec,
+    /// One node per distribution parameter, in the catalogue's order.
+    pub args: Vec<NodeId>,
+    pub shape: Shape,
+    /// The node holding the site's value (a `Sample` node, or the observed input).
+    pub value: NodeId,
+    pub span: Span,
+}
+
+/// An equality of sizes the macro cannot decide (it involves a Rust `const`); the generated
+/// code checks it with a static assertion carrying `message`, at `span`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DimAssert {
+    pub lhs: Dim,
+    pub rhs: Dim,
+    pub message: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Input {
+    pub name: String,
+    pub shape: Shape,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelIr {
+    pub name: String,
+    pub docs: Vec<String>,
+    pub inputs: Vec<Input>,
+    pub nodes: Vec<Node>,
+    pub sites: Vec<Site>,
+    pub asserts: Vec<DimAssert>,
+    pub span: Span,
+}
+
+impl ModelIr {
+    pub fn latents(&self) -> impl Iterator<Item = (usize, &Site)> {
+        self.sites.iter().filter(|s| s.observed.is_none()).enumerate()
+    }
+
+    pub fn latent_index(&self, name: &str) -> Option<usize> {
+        self.latents()
+            .find(|(_, s)| s.name == name)
+            .map(|(i, _)| i)
+    }
+
+    /// The stable text form of the graph.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "model {}", self.name);
+        for (i, input) in self.inputs.iter().enumerate() {
+            let _ = writeln!(out, "  input #{i} {}: {}", input.name, input.shape);
+        }
+        for a in &self.asserts {
+            let _ = writeln!(out, "  assert {} == {}", a.lhs, a.rhs);
+        }
+        for (id, node) in self.nodes.iter().enumerate() {
+            let op = match &node.op {
+                Op::Input(i) => format!("input {}", self.inputs[*i].name),
+                Op::Const(v) => format!("const {v:?}"),
+                Op::RustConst(c) => format!("rust_const {c}"),
+                Op::Sample(s) => {
+                    let site = self
+                        .latents()
+                        .nth(*s)
+                        .map(|(_, s)| s)
+                        .expect("sample node names a latent site");
+                    format!("sample {}", site.name)
+                }
+                Op::Neg(a) => format!("neg %{a}"),
+                Op::Binary(op, a, b) => format!("{} %{a}, %{b}", binop_name(*op)),
+                Op::MatMul(a, b) => format!("matmul %{a}, %{b}"),
+                Op::Func(f, a) => format!("{} %{a}", f.name()),
+                Op::Reduce(r, a, None) => format!("{} %{a}", r.name()),
+                Op::Reduce(r, a, Some(ax)) => format!("{} %{a}, axis {ax}", r.name()),
+            };
+            let kind = if node.constant {
+                "const"
+            } else if node.particles {
+                "S ×"
+            } else {
+                "data"
+            };
+            let _ = writeln!(out, "  %{id} = {op} : {kind} {}", node.shape);
+        }
+        for site in &self.sites {
+            let args = site
+                .args
+                .iter()
+                .zip(site.dist.params)
+                .map(|(a, p)| format!("{} = %{a}", p.name))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let role = if site.observed.is_some() {
+                "observe"
+            } else {
+                "latent "
+            };
+            let _ = writeln!(
+                out,
+                "  {role} {} = %{} ~ {}({args}) : {}",
+                site.name, site.value, site.dist.name, site.shape
+            );
+        }
+        out
+    }
+}
+
+fn binop_name(op: BinOp) -> &'static str {
+    match op {
+        BinOp::Add => "add",
+        BinOp::Sub => "sub",
+        BinOp::Mul => "mul",
+        BinOp::Div => "div",
+        BinOp::MatMul => "matmul",
+    }
+}
+
+/// One `sites ~ Family(args)` line of a guide, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuideEntryIr {
+    pub family: &'static crate::catalogue::FamilySpec,
+    /// Every argument of the family, defaults filled in, in the catalogue's order.
+    pub args: Vec<(String, f64)>,
+    /// Indices into the model's latent sites, in the order written.
+    pub sites: Vec<usize>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuideIr {
+    pub name: String,
+    pub docs: Vec<String>,
+    pub model: String,
+    pub entries: Vec<GuideEntryIr>,
+    pub span: Span,
+}
+
+impl GuideIr {
+    pub fn to_text(&self, model: &ModelIr) -> String {
+        let mut out = format!("guide {} for {}\n", self.name, self.model);
+        let names: Vec<&str> = model.latents().map(|(_, s)| s.name.as_str()).collect();
+        for e in &self.entries {
+            let sites: Vec<&str> = e.sites.iter().map(|&i| names[i]).collect();
+            let args: Vec<String> = e.args.iter().map(|(k, v)| format!("{k} = {v:?}")).collect();
+            let _ = writeln!(
+                out,
+                "  ({}) ~ {}({})",
+                sites.join(", "),
+                e.family.name,
+                args.join(", ")
+            );
+        }
+        out
+    }
+}

@@ -1,0 +1,98 @@
+//! The ravi compiler: DSL text → checked IR → Rust code on dfdx.
+//!
+//! ```text
+//! text ─► pest parse (parse.rs) ─► AST (ast.rs) ─► checks + lowering (check.rs) ─► IR (ir.rs)
+//!      ─► IR text (stable; insta snapshots)   and   ─► Rust tokens (codegen.rs)
+//! ```
+//!
+//! This crate is plain Rust with no dfdx and no proc-macro machinery, so it is tested as a
+//! library: [`compile`] gives the IR or the errors, each with the byte range of the token at
+//! fault. The `ravi-dsl` proc macros turn a token stream into text, call [`compile`], map the
+//! byte ranges back to token spans and splice in [`codegen`]'s output.
+
+pub mod ast;
+pub mod catalogue;
+mod check;
+pub mod codegen;
+pub mod diagnostic;
+pub mod ir;
+mod parse;
+
+pub use diagnostic::{render_all, Diagnostic, Span};
+pub use ir::{GuideIr, ModelIr};
+
+/// A compiled DSL text: every model and guide it defines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Program {
+    pub models: Vec<ModelIr>,
+    pub guides: Vec<GuideIr>,
+}
+
+impl Program {
+    /// The stable text form of every model and guide, in source order of their kinds.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        for m in &self.models {
+            out.push_str(&m.to_text());
+        }
+        for g in &self.guides {
+            let model = self.model(&g.model).expect("checked: a guide's model exists");
+            out.push_str(&g.to_text(model));
+        }
+        out
+    }
+
+    pub fn model(&self, name: &str) -> Option<&ModelIr> {
+        self.models.iter().find(|m| m.name == name)
+    }
+}
+
+/// Parses and checks a DSL text. A guide's model must be defined in the same text (the
+/// `guide!` macro arranges that by pasting the model's source in front of the guide).
+pub fn compile(source: &str) -> Result<Program, Vec<Diagnostic>> {
+    let items = parse::parse(source).map_err(|d| vec![d])?;
+    let mut models = Vec::new();
+    let mut guides = Vec::new();
+    let mut errors = Vec::new();
+    for item in &items {
+        if let ast::Item::Model(m) = item {
+            if models.iter().any(|x: &ModelIr| x.name == m.name.name) {
+                errors.push(Diagnostic::new(
+                    m.name.span.clone(),
+                    format!("model `{}` is defined twice", m.name.name),
+                ));
+                continue;
+            }
+            match check::lower_model(source, m) {
+                Ok(ir) => models.push(ir),
+                Err(e) => errors.extend(e),
+            }
+        }
+    }
+    for item in &items {
+        if let ast::Item::Guide(g) = item {
+            let Some(model) = models.iter().find(|m| m.name == g.model.name) else {
+                // A model that failed its own checks has already reported why.
+                if !items
+                    .iter()
+                    .any(|i| matches!(i, ast::Item::Model(m) if m.name.name == g.model.name))
+                {
+                    errors.push(Diagnostic::new(
+                        g.model.span.clone(),
+                        format!("unknown model `{}`", g.model.name),
+                    ));
+                }
+                continue;
+            };
+            match check::lower_guide(g, model) {
+                Ok(ir) => guides.push(ir),
+                Err(e) => errors.extend(e),
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(Program { models, guides })
+    } else {
+        Err(errors)
+    }
+}

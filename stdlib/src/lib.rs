@@ -1,0 +1,6 @@
+//! ravi's standard library: distributions and guide families, built on `ravi-backend`'s
+//! contracts. Each distribution and family is one small file.
+
+pub mod dist;
+// pub mod exact; (helper is writing it)
+pub mod guides;
