@@ -13,6 +13,8 @@ use crate::ir::*;
 #[derive(Debug, Clone, Copy)]
 enum Binding {
     Node(NodeId),
+    /// A definition that failed its checks: uses of it report nothing more.
+    Poisoned,
 }
 
 struct Lowering<'s> {
@@ -203,14 +205,18 @@ impl<'s> Lowering<'s> {
     fn stmt(&mut self, stmt: &ast::Stmt) {
         match stmt {
             ast::Stmt::Let { name, value, .. } => {
-                let Some(node) = self.expr(value) else { return };
+                let node = self.expr(value);
                 if self.define_check(name) {
-                    self.scope.insert(name.name.clone(), Binding::Node(node));
+                    let b = node.map_or(Binding::Poisoned, Binding::Node);
+                    self.scope.insert(name.name.clone(), b);
                 }
             }
             ast::Stmt::Sample {
                 name, dist, shape, span,
-            } => self.sample(name, dist, shape.as_ref(), span),
+            } => {
+                self.sample(name, dist, shape.as_ref(), span);
+                self.scope.entry(name.name.clone()).or_insert(Binding::Poisoned);
+            }
         }
     }
 
@@ -243,10 +249,12 @@ impl<'s> Lowering<'s> {
             );
             return;
         };
-        let Some(args) = self.dist_args(spec, call) else { return };
+        let Some(args_spans) = self.dist_args(spec, call) else { return };
+        let (args, arg_spans): (Vec<NodeId>, Vec<Span>) = args_spans.into_iter().unzip();
 
         // An observed site is named after an input; anything else is a new latent site.
         let observed = match self.scope.get(&name.name) {
+            Some(Binding::Poisoned) => return,
             Some(Binding::Node(n)) => match self.nodes[*n].op {
                 Op::Input(i) => {
                     if self.sites.iter().any(|s| s.observed == Some(i)) {
@@ -297,9 +305,8 @@ impl<'s> Lowering<'s> {
                     match self.broadcast(&acc, sh, &msg, &call.span) {
                         Some(s) => acc = s,
                         None => {
-                            let span = self.nodes[args[k]].span.clone();
                             self.err(
-                                span,
+                                arg_spans[k].clone(),
                                 format!(
                                     "shape mismatch: {}'s `{}` has shape {} but the other arguments have {}",
                                     spec.name,
@@ -318,7 +325,7 @@ impl<'s> Lowering<'s> {
 
         // Each argument must broadcast to the site's shape (never widen it).
         for (k, sh) in arg_shapes.iter().enumerate() {
-            let arg_span = self.nodes[args[k]].span.clone();
+            let arg_span = arg_spans[k].clone();
             let site_name = name.name.clone();
             let pname = spec.params[k].name;
             let (ss, sa) = (self.show(&site_shape), self.show(sh));
@@ -374,7 +381,7 @@ impl<'s> Lowering<'s> {
     }
 
     /// Matches a call's arguments (positional, then named) to the catalogue's parameters.
-    fn dist_args(&mut self, spec: &'static catalogue::DistSpec, call: &ast::Call) -> Option<Vec<NodeId>> {
+    fn dist_args(&mut self, spec: &'static catalogue::DistSpec, call: &ast::Call) -> Option<Vec<(NodeId, Span)>> {
         let params = spec.params;
         let signature = params.iter().map(|p| p.name).collect::<Vec<_>>().join(", ");
         let mut slots: Vec<Option<(NodeId, Span)>> = vec![None; params.len()];
@@ -465,7 +472,7 @@ impl<'s> Lowering<'s> {
             );
             return None;
         }
-        ok.then(|| slots.into_iter().map(|s| s.expect("checked above").0).collect())
+        ok.then(|| slots.into_iter().map(|s| s.expect("checked above")).collect())
     }
 
     /// The value of a node built only from numeric literals (Rust constants are unknown here).
@@ -495,6 +502,7 @@ impl<'s> Lowering<'s> {
             ExprKind::Num(v) => Some(self.push(Op::Const(*v), Shape::scalar(), false, true, span)),
             ExprKind::Name(id) => match self.scope.get(&id.name) {
                 Some(Binding::Node(n)) => Some(*n),
+                Some(Binding::Poisoned) => None,
                 None if is_rust_const(&id.name) => Some(self.push(
                     Op::RustConst(id.name.clone()),
                     Shape::scalar(),

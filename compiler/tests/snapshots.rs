@@ -1,0 +1,93 @@
+//! The IR text of every example program, and the message of every error the compile-fail
+//! suite provokes, as insta snapshots (in `tests/snapshots/`; review changes with
+//! `cargo insta review`).
+
+use ravi_compiler::{compile, render_all};
+
+/// `examples/linear_regression.rs`'s model and guide.
+const LINEAR_REGRESSION: &str = r#"
+/// Bayesian linear regression with known noise.
+model LinReg(x: [N, D], y: [N]) {
+    w ~ Normal(0.0, 1.0) [D];
+    b ~ Normal(0.0, 1.0);
+    y ~ Normal(x @ w + b, 0.5);
+}
+guide MeanFieldLinReg for LinReg { w ~ MeanField; b ~ MeanField; }
+"#;
+
+#[test]
+fn ir_linear_regression() {
+    let program = compile(LINEAR_REGRESSION).unwrap();
+    insta::assert_snapshot!(program.to_text());
+}
+
+/// Every op of the language in one model: lets, functions, reductions, matmul in both
+/// directions, constants and Rust constants, a size checked by a static assertion.
+#[test]
+fn ir_every_op() {
+    let src = r#"
+model Ops(x: [N, K], z: [3, 2], y: [N]) {
+    let s = softplus(SIGMA) * 2;
+    w ~ Normal(0, 1) [K];
+    v ~ Normal(0.0, s) [3];
+    u ~ Normal(mean(z, 1) - 1, exp(0.5)) [3];
+    let h = tanh(x @ w) + sigmoid(sum(v @ z)) - log(1.5) / sum(u);
+    y ~ Normal(h, exp(mean(v)));
+}
+"#;
+    let program = compile(src).unwrap();
+    insta::assert_snapshot!(program.to_text());
+}
+
+fn error(src: &str) -> String {
+    let e = compile(src).expect_err("this program must not compile");
+    render_all(&e, src)
+}
+
+#[test]
+fn errors() {
+    let cases = [
+        ("unknown name", "model M(x: [N, 3], y: [N]) { w ~ Normal(0.0, 1.0) [3]; y ~ Normal(x @ v, 0.5); }"),
+        ("shape mismatch", "model M(x: [N, 10], y: [N]) { w ~ Normal(0.0, 1.0) [9]; y ~ Normal(x @ w, 0.5); }"),
+        ("elementwise shape mismatch", "model M(x: [N, 3], y: [N]) { w ~ Normal(0.0, 1.0) [4]; y ~ Normal(sum(x, 1) + w, 0.5); }"),
+        ("argument shape mismatch", "model M(y: [N]) { w ~ Normal(0.0, 1.0) [4]; v ~ Normal(w, 1.0) [5]; y ~ Normal(0.0, 1.0); }"),
+        ("too few arguments", "model M(y: [N]) { mu ~ Normal(0.0); y ~ Normal(mu, 1.0); }"),
+        ("too many arguments", "model M(y: [N]) { mu ~ Normal(0.0, 1.0, 2.0); y ~ Normal(mu, 1.0); }"),
+        ("negative scale", "model M(y: [N]) { mu ~ Normal(0.0, -1.0); y ~ Normal(mu, 1.0); }"),
+        ("unknown parameter", "model M(y: [N]) { mu ~ Normal(loc = 0.0, sd = 1.0); y ~ Normal(mu, 1.0); }"),
+        ("positional after named", "model M(y: [N]) { mu ~ Normal(loc = 0.0, 1.0); y ~ Normal(mu, 1.0); }"),
+        ("unknown distribution", "model M(y: [N]) { mu ~ Normla(0.0, 1.0); y ~ Normal(mu, 1.0); }"),
+        ("unknown function", "model M(y: [N]) { mu ~ Normal(0.0, 1.0); y ~ Normal(expp(mu), 1.0); }"),
+        ("observed site not an input", "model M(x: [N, 3], y: [N]) { w ~ Normal(0.0, 1.0) [3]; y_obs ~ Normal(x @ w, 0.5); }"),
+        ("redefinition", "model M(y: [N]) { mu ~ Normal(0.0, 1.0); mu ~ Normal(0.0, 1.0); y ~ Normal(mu, 1.0); }"),
+        ("matmul of a scalar", "model M(y: [N]) { mu ~ Normal(0.0, 1.0); y ~ Normal(mu @ mu, 1.0); }"),
+        ("syntax: missing semicolon", "model M(y: [N]) {\n    mu ~ Normal(0.0, 1.0)\n    y ~ Normal(mu, 1.0);\n}"),
+        ("syntax: missing tilde", "model M(y: [N]) { mu Normal(0.0, 1.0); }"),
+        ("syntax: bad shape", "model M(y: [N,]) { mu ~ Normal(0.0, 1.0) [3.5]; }"),
+        ("guide misses a site", "model M(y: [N]) { a ~ Normal(0.0, 1.0); b ~ Normal(a, 1.0); y ~ Normal(b, 1.0); }\nguide G for M { a ~ MeanField; }"),
+        ("guide names an unknown site", "model M(y: [N]) { a ~ Normal(0.0, 1.0); y ~ Normal(a, 1.0); }\nguide G for M { a ~ MeanField; c ~ MeanField; }"),
+        ("guide names an observed site", "model M(y: [N]) { a ~ Normal(0.0, 1.0); y ~ Normal(a, 1.0); }\nguide G for M { a ~ MeanField; y ~ MeanField; }"),
+        ("guide covers a site twice", "model M(y: [N]) { a ~ Normal(0.0, 1.0); y ~ Normal(a, 1.0); }\nguide G for M { a ~ MeanField; (a) ~ MeanField; }"),
+        ("unknown guide family", "model M(y: [N]) { a ~ Normal(0.0, 1.0); y ~ Normal(a, 1.0); }\nguide G for M { a ~ MeanFeld; }"),
+        ("guide family argument", "model M(y: [N]) { a ~ Normal(0.0, 1.0); y ~ Normal(a, 1.0); }\nguide G for M { a ~ MeanField(rank = 2); }"),
+        ("guide for an unknown model", "guide G for Nope { a ~ MeanField; }"),
+        ("local latent", "model M(y: [N]) { z ~ Normal(0.0, 1.0) [N]; y ~ Normal(z, 1.0); }"),
+    ];
+    let mut out = String::new();
+    for (name, src) in cases {
+        out.push_str(&format!("== {name}\n{}\n\n", error(src)));
+    }
+    insta::assert_snapshot!(out);
+}
+
+/// A size that involves a Rust constant is not an error for the macro: it becomes a static
+/// assertion, and the two sizes share one type in the generated code.
+#[test]
+fn symbolic_sizes_become_assertions() {
+    let p = compile("model M(x: [N, D], y: [N]) { w ~ Normal(0.0, 1.0) [10]; y ~ Normal(x @ w, 0.5); }").unwrap();
+    let m = &p.models[0];
+    assert_eq!(m.asserts.len(), 1);
+    assert!(m.asserts[0].message.contains("x @ w has x: [N, D] but w: [10]"), "{}", m.asserts[0].message);
+    // `x` is typed with the literal, so only the assertion can fail.
+    assert_eq!(m.inputs[0].shape.to_string(), "[N, 10]");
+}

@@ -1,0 +1,11 @@
+use ravi::prelude::*;
+
+model! {
+    model LinReg(x: [N, 3], y: [N]) {
+        w ~ Normal(0.0, 1.0) [3];
+        y ~ Normal(x @ w, 0.5);
+    }
+}
+guide! { guide G for LinReg { w ~ MeanField; w ~ MeanField; } }
+
+fn main() {}
