@@ -50,10 +50,26 @@ fn parse_args() -> Result<Args, String> {
     while let Some(flag) = it.next() {
         let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
         match flag.as_str() {
-            "--steps" => a.steps = value("--steps")?.parse().map_err(|e| format!("--steps: {e}"))?,
-            "--particles" => a.particles = value("--particles")?.parse().map_err(|e| format!("--particles: {e}"))?,
-            "--samples" => a.samples = value("--samples")?.parse().map_err(|e| format!("--samples: {e}"))?,
-            "--seed" => a.seed = value("--seed")?.parse().map_err(|e| format!("--seed: {e}"))?,
+            "--steps" => {
+                a.steps = value("--steps")?
+                    .parse()
+                    .map_err(|e| format!("--steps: {e}"))?
+            }
+            "--particles" => {
+                a.particles = value("--particles")?
+                    .parse()
+                    .map_err(|e| format!("--particles: {e}"))?
+            }
+            "--samples" => {
+                a.samples = value("--samples")?
+                    .parse()
+                    .map_err(|e| format!("--samples: {e}"))?
+            }
+            "--seed" => {
+                a.seed = value("--seed")?
+                    .parse()
+                    .map_err(|e| format!("--seed: {e}"))?
+            }
             "--lr" => a.lr = value("--lr")?.parse().map_err(|e| format!("--lr: {e}"))?,
             "--json" => a.json = true,
             "--quiet" => a.quiet = true,
@@ -67,20 +83,20 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
+/// Features as rows, and the target.
+type Dataset = (Vec<Vec<f64>>, Vec<f64>);
+
 /// The diabetes features and target, z-scored with the population sd (ddof = 0).
-fn load() -> Result<(Vec<Vec<f64>>, Vec<f64>), Box<dyn std::error::Error>> {
+fn load() -> Result<Dataset, Box<dyn std::error::Error>> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/diabetes.csv");
     let table = ravi::csv::Table::read(path)?;
     let mut x = table.columns_except(&["target"]);
-    let mut y = table.column("target").ok_or("diabetes.csv has no `target` column")?;
+    let mut y = table
+        .column("target")
+        .ok_or("diabetes.csv has no `target` column")?;
     ravi::csv::zscore_columns(&mut x);
     ravi::csv::zscore(&mut y);
     Ok((x, y))
-}
-
-fn json_list(v: &[f64]) -> String {
-    let items: Vec<String> = v.iter().map(|x| format!("{x}")).collect();
-    format!("[{}]", items.join(","))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -110,31 +126,52 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let elbo = ravi::elbo(&guide, &data, args.samples)?;
     let post = Posterior::from_guide(&guide, args.samples);
 
-    let (w, b) = (post.site("w").expect("site w"), post.site("b").expect("site b"));
-    let mean: Vec<f64> = w.mean.iter().chain(&b.mean).map(|&v| f64::from(v)).collect();
+    let (w, b) = (
+        post.site("w").expect("site w"),
+        post.site("b").expect("site b"),
+    );
+    let mean: Vec<f64> = w
+        .mean
+        .iter()
+        .chain(&b.mean)
+        .map(|&v| f64::from(v))
+        .collect();
     let sd: Vec<f64> = w.sd.iter().chain(&b.sd).map(|&v| f64::from(v)).collect();
     let exact_sd: Vec<f64> = (0..=D).map(|i| exact.cov[i][i].sqrt()).collect();
 
     if args.json {
-        println!(
-            "{{\"mean\":{},\"sd\":{},\"elbo\":{},\"exact_mean\":{},\"exact_sd\":{},\"mf_optimal_sd\":{},\"log_evidence\":{},\"mf_optimal_elbo\":{},\"fit_seconds\":{}}}",
-            json_list(&mean),
-            json_list(&sd),
-            elbo,
-            json_list(&exact.mean),
-            json_list(&exact_sd),
-            json_list(&exact.mean_field_sd),
-            exact.log_evidence,
-            exact.mean_field_elbo,
-            fit_secs
-        );
+        let out = serde_json::json!({
+            "mean": mean,
+            "sd": sd,
+            "elbo": elbo,
+            "exact_mean": exact.mean,
+            "exact_sd": exact_sd,
+            "mf_optimal_sd": exact.mean_field_sd,
+            "log_evidence": exact.log_evidence,
+            "mf_optimal_elbo": exact.mean_field_elbo,
+            "fit_seconds": fit_secs,
+        });
+        println!("{out}");
         return Ok(());
     }
-    println!("Bayesian linear regression, diabetes (N = {}, D = {D}), mean-field guide", y.len());
-    println!("{} steps, {} particles, {:.2} s\n", args.steps, args.particles, fit_secs);
-    println!("{:<6} {:>10} {:>10} {:>10} {:>10} {:>10}", "", "mean", "exact", "sd", "mf-opt sd", "exact sd");
+    println!(
+        "Bayesian linear regression, diabetes (N = {}, D = {D}), mean-field guide",
+        y.len()
+    );
+    println!(
+        "{} steps, {} particles, {:.2} s\n",
+        args.steps, args.particles, fit_secs
+    );
+    println!(
+        "{:<6} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "", "mean", "exact", "sd", "mf-opt sd", "exact sd"
+    );
     for i in 0..=D {
-        let name = if i < D { format!("w[{i}]") } else { "b".to_string() };
+        let name = if i < D {
+            format!("w[{i}]")
+        } else {
+            "b".to_string()
+        };
         println!(
             "{name:<6} {:>10.4} {:>10.4} {:>10.4} {:>10.4} {:>10.4}",
             mean[i], exact.mean[i], sd[i], exact.mean_field_sd[i], exact_sd[i]

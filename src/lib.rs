@@ -34,12 +34,13 @@
 
 pub use ravi_backend::*;
 pub use ravi_dsl::{guide, model};
-pub use ravi_stdlib::{dist, guides};
+pub use ravi_stdlib::{dist, exact, guides};
 
 /// Everything a program using ravi usually needs.
 pub mod prelude {
     pub use crate::{
-        fit, guide, model, Array, Backend, Cpu, FitOptions, Guide, Model, OnNonFinite, Posterior, Schedule,
+        fit, guide, model, Array, Backend, Cpu, FitOptions, Guide, Model, OnNonFinite, Posterior,
+        Schedule,
     };
 }
 

@@ -1,6 +1,5 @@
 //! Host data, its checks against a model's declared inputs, and its upload to a device.
 
-#[allow(unused_imports)]
 use dfdx::prelude::*;
 use std::fmt;
 
@@ -187,7 +186,11 @@ impl std::error::Error for DataError {}
 
 /// Checks arrays against a model's inputs: shapes, a common row count, finiteness.
 /// Returns the number of rows (1 when no input has the row axis).
-pub fn check_inputs(model: &'static str, specs: &[InputSpec], arrays: &[&Array]) -> Result<usize, DataError> {
+pub fn check_inputs(
+    model: &'static str,
+    specs: &[InputSpec],
+    arrays: &[&Array],
+) -> Result<usize, DataError> {
     let mut rows: Option<(usize, &'static str)> = None;
     for (spec, a) in specs.iter().zip(arrays) {
         let fits = a.shape.len() == spec.dims.len()
@@ -243,7 +246,13 @@ pub struct Batch<D: Backend> {
 
 impl<D: Backend> Batch<D> {
     /// Uploads checked arrays (rows `idx` of the row inputs, or all rows when `None`).
-    pub fn upload(dev: &D, specs: &[InputSpec], arrays: &[&Array], idx: Option<&[usize]>, rows: usize) -> Self {
+    pub fn upload(
+        dev: &D,
+        specs: &[InputSpec],
+        arrays: &[&Array],
+        idx: Option<&[usize]>,
+        rows: usize,
+    ) -> Self {
         let inputs = specs
             .iter()
             .zip(arrays)

@@ -1,7 +1,6 @@
 //! The evidence lower bound, with the particles as the leading tensor axis: one batched
 //! pass through guide and model, never a loop over samples.
 
-#[allow(unused_imports)]
 use dfdx::prelude::*;
 use dfdx::tensor::NoneTape;
 
@@ -9,30 +8,76 @@ use crate::data::Batch;
 use crate::device::{Backend, Tape};
 use crate::model::{Guide, Model, PerParticle};
 
-/// log p(x, z_s) − log q(z_s) for each particle z_s ~ q (the Monte Carlo `Trace` ELBO).
+/// The name under which the guide's −log q term appears among the ELBO's terms.
+pub const GUIDE_TERM: &str = "log q (the guide)";
+
+/// The terms of log p(x, z_s) − log q(z_s) for each particle z_s ~ q: first −log q, then
+/// one log density per model site. Their sum is the Monte Carlo (`Trace`) ELBO.
 ///
 /// For reparametrized families log q(z_s) = log N(ε_s) − log|det ∂z/∂ε|, so the gradient of
 /// the guide's term is exact in ε and the estimator's noise comes from the model's terms.
-pub fn elbo_particles<G, D, T>(guide: &G, batch: &Batch<D>, particles: usize, scale: f32) -> PerParticle<D, T>
+pub fn elbo_terms<G, D, T>(
+    guide: &G,
+    batch: &Batch<D>,
+    particles: usize,
+    scale: f32,
+) -> Vec<(&'static str, PerParticle<D, T>)>
 where
     G: Guide<D>,
     D: Backend,
     T: Tape<D>,
 {
     let draw = guide.sample::<T>(particles);
-    let terms = G::Model::log_joint_terms(draw.latents, batch, scale);
+    let mut terms = vec![(GUIDE_TERM, draw.log_q.negate())];
+    terms.extend(G::Model::log_joint_terms(draw.latents, batch, scale));
     terms
-        .into_iter()
-        .fold(draw.log_q.negate(), |acc, (_, t)| acc.try_add(t).expect("per-particle shapes agree"))
 }
 
-/// Per-site mean log density over `particles` draws: used to name the site at fault when
-/// the ELBO is not finite.
-pub fn site_terms<G: Guide<D>, D: Backend>(guide: &G, batch: &Batch<D>, particles: usize) -> Vec<(&'static str, f32)> {
-    let draw = guide.sample::<NoneTape>(particles);
-    let mut out = vec![("log q (the guide)", draw.log_q.mean::<(), _>().array())];
-    for (name, t) in G::Model::log_joint_terms(draw.latents, batch, 1.0) {
-        out.push((name, t.mean::<(), _>().array()));
-    }
-    out
+/// The sum of [`elbo_terms`]: one ELBO estimate per particle.
+pub fn sum_terms<D: Backend, T: Tape<D>>(
+    terms: Vec<(&'static str, PerParticle<D, T>)>,
+) -> PerParticle<D, T> {
+    let mut it = terms.into_iter().map(|(_, t)| t);
+    let first = it.next().expect("the guide term is always present");
+    it.fold(first, |acc, t| {
+        acc.try_add(t).expect("per-particle shapes agree")
+    })
+}
+
+/// [`elbo_terms`] summed.
+pub fn elbo_particles<G, D, T>(
+    guide: &G,
+    batch: &Batch<D>,
+    particles: usize,
+    scale: f32,
+) -> PerParticle<D, T>
+where
+    G: Guide<D>,
+    D: Backend,
+    T: Tape<D>,
+{
+    sum_terms(elbo_terms(guide, batch, particles, scale))
+}
+
+/// Untaped views of the terms (they share storage, nothing is copied): kept beside a taped
+/// pass so that a non-finite ELBO can be traced to the site that caused it in that pass.
+pub fn untaped_views<D: Backend, T: Tape<D>>(
+    terms: &[(&'static str, PerParticle<D, T>)],
+) -> Vec<(&'static str, PerParticle<D, NoneTape>)> {
+    terms
+        .iter()
+        .map(|(n, t)| (*n, t.retaped::<NoneTape>()))
+        .collect()
+}
+
+/// The first term holding a NaN or an infinity, with that value.
+pub fn first_non_finite<D: Backend>(
+    terms: &[(&'static str, PerParticle<D, NoneTape>)],
+) -> Option<(&'static str, f32)> {
+    terms.iter().find_map(|(n, t)| {
+        t.as_vec()
+            .into_iter()
+            .find(|v| !v.is_finite())
+            .map(|v| (*n, v))
+    })
 }

@@ -1,6 +1,5 @@
 //! Stochastic variational inference: the one `fit` loop.
 
-#[allow(unused_imports)]
 use dfdx::prelude::*;
 use std::fmt;
 use std::io::IsTerminal as _;
@@ -11,8 +10,10 @@ use rand::SeedableRng as _;
 
 use crate::data::{check_inputs, Batch, DataError};
 use crate::device::Backend;
-use crate::elbo::{elbo_particles, site_terms};
-use crate::model::{Guide, Model, ModelData};
+use crate::elbo::{
+    elbo_particles, elbo_terms, first_non_finite, sum_terms, untaped_views, GUIDE_TERM,
+};
+use crate::model::{Guide, Model, ModelData, PerParticle};
 use crate::optim::{Adam, AdamConfig};
 
 /// What to do when a step's ELBO is NaN or infinite.
@@ -30,7 +31,10 @@ pub enum Schedule {
     Constant(f32),
     /// Geometric decay from `start` at the first step to `end` at the last: large steps to
     /// find the optimum, small ones to settle the Monte Carlo noise around it.
-    Exponential { start: f32, end: f32 },
+    Exponential {
+        start: f32,
+        end: f32,
+    },
 }
 
 impl Schedule {
@@ -109,7 +113,11 @@ impl fmt::Display for FitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FitError::Data(e) => write!(f, "{e}"),
-            FitError::NonFinite { step, value, culprit } => {
+            FitError::NonFinite {
+                step,
+                value,
+                culprit,
+            } => {
                 write!(f, "the ELBO is {value} at step {step}")?;
                 match culprit {
                     Some(c) => write!(f, "; {c}"),
@@ -130,7 +138,11 @@ impl From<DataError> for FitError {
 }
 
 /// Maximises the ELBO of `guide` for its model on `data` with Adam.
-pub fn fit<G, D>(guide: &mut G, data: &<G::Model as Model>::Data, opts: &FitOptions) -> Result<FitReport, FitError>
+pub fn fit<G, D>(
+    guide: &mut G,
+    data: &<G::Model as Model>::Data,
+    opts: &FitOptions,
+) -> Result<FitReport, FitError>
 where
     G: Guide<D>,
     D: Backend,
@@ -168,8 +180,9 @@ where
         } else {
             full.clone()
         };
-        let elbo = elbo_particles::<G, D, OwnedTape<f32, D>>(guide, &batch, opts.particles, scale);
-        let loss = elbo.mean::<(), _>().negate();
+        let terms = elbo_terms::<G, D, OwnedTape<f32, D>>(guide, &batch, opts.particles, scale);
+        let views = untaped_views(&terms);
+        let loss = sum_terms(terms).mean::<(), _>().negate();
         let value = -loss.array();
         if !value.is_finite() {
             match opts.on_non_finite {
@@ -185,7 +198,7 @@ where
                     return Err(FitError::NonFinite {
                         step,
                         value,
-                        culprit: culprit(guide, &batch, opts.particles),
+                        culprit: culprit(guide, &views),
                     });
                 }
             }
@@ -223,21 +236,31 @@ fn progress_bar(opts: &FitOptions) -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
-/// After a non-finite ELBO: a parameter that went non-finite, or else the first site whose
-/// log density is non-finite on fresh draws.
-fn culprit<G: Guide<D>, D: Backend>(guide: &G, batch: &Batch<D>, particles: usize) -> Option<String> {
+/// After a non-finite ELBO: a parameter that went non-finite, or else the first term of the
+/// failing pass (the guide's, then the model's sites in order) that holds a NaN or infinity.
+fn culprit<G: Guide<D>, D: Backend>(
+    guide: &G,
+    terms: &[(&'static str, PerParticle<D, NoneTape>)],
+) -> Option<String> {
     if let Some((name, v)) = guide.params().first_non_finite() {
         return Some(format!("guide parameter `{name}` holds {v}"));
     }
-    site_terms(guide, batch, particles)
-        .into_iter()
-        .find(|(_, v)| !v.is_finite())
-        .map(|(site, v)| format!("the log density of site `{site}` is {v}"))
+    first_non_finite(terms).map(|(site, v)| {
+        if site == GUIDE_TERM {
+            format!("the guide's log density is {}", -v)
+        } else {
+            format!("the log density of site `{site}` is {v}")
+        }
+    })
 }
 
 /// The ELBO of `guide` on all of `data`, averaged over `particles` draws (in chunks, so a
 /// large count stays within memory). Returned in f64 for comparison with exact values.
-pub fn elbo<G, D>(guide: &G, data: &<G::Model as Model>::Data, particles: usize) -> Result<f64, FitError>
+pub fn elbo<G, D>(
+    guide: &G,
+    data: &<G::Model as Model>::Data,
+    particles: usize,
+) -> Result<f64, FitError>
 where
     G: Guide<D>,
     D: Backend,

@@ -14,11 +14,13 @@ pub mod params;
 pub mod posterior;
 
 pub use data::{Array, Batch, DataError, DimSpec, InputSpec};
-pub use device::{Backend, Cpu, Tape};
 #[cfg(feature = "cuda")]
 pub use device::Cuda;
+pub use device::{Backend, Cpu, Tape};
 pub use fit::{elbo, fit, FitError, FitOptions, FitReport, OnNonFinite, Schedule};
-pub use model::{traced, Guide, GuideFamily, GuideSample, LatentSpec, Model, ModelData, Particles, PerParticle};
+pub use model::{
+    traced, Guide, GuideFamily, GuideSample, LatentSpec, Model, ModelData, Particles, PerParticle,
+};
 pub use optim::{Adam, AdamConfig};
 pub use params::{ParamId, ParamStore};
 pub use posterior::{Posterior, SiteSummary};

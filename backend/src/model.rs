@@ -5,8 +5,6 @@
 //! shape `(particles, numel)` in unconstrained space: the guide knows nothing of the model's
 //! code, and any family can be joint over any sites.
 
-#[allow(unused_imports)]
-use dfdx::prelude::*;
 use dfdx::tensor::Tensor;
 
 use crate::data::{Array, Batch, InputSpec};
@@ -66,7 +64,11 @@ pub trait GuideFamily<D: Backend>: Sized {
     /// Registers the family's parameters under `name` and returns the family.
     fn build(params: &mut ParamStore<D>, name: &str, dim: usize, args: &[(&str, f64)]) -> Self;
     /// `particles` reparametrized draws `(particles, dim)` and their log densities.
-    fn sample<T: Tape<D>>(&self, params: &ParamStore<D>, particles: usize) -> (Particles<D, T>, PerParticle<D, T>);
+    fn sample<T: Tape<D>>(
+        &self,
+        params: &ParamStore<D>,
+        particles: usize,
+    ) -> (Particles<D, T>, PerParticle<D, T>);
 }
 
 /// A compiled guide for model `Self::Model`.
@@ -79,6 +81,9 @@ pub trait Guide<D: Backend> {
 
 /// A parameter entering a taped computation: a clone of the stored tensor carrying a fresh
 /// tape of type `T`, so its gradient is recorded under the stored tensor's id.
-pub fn traced<D: Backend, T: Tape<D>>(params: &ParamStore<D>, id: crate::params::ParamId) -> Tensor<(usize,), f32, D, T> {
+pub fn traced<D: Backend, T: Tape<D>>(
+    params: &ParamStore<D>,
+    id: crate::params::ParamId,
+) -> Tensor<(usize,), f32, D, T> {
     params.get(id).retaped::<T>()
 }

@@ -1,6 +1,5 @@
 //! Small numeric building blocks shared by generated code and the stdlib.
 
-#[allow(unused_imports)]
 use dfdx::prelude::*;
 use dfdx::shapes::{Axis, Shape};
 use dfdx::tensor::Tensor;
@@ -30,7 +29,10 @@ pub fn sigmoid_f32(x: f32) -> f32 {
 /// Splits `(particles, sum(sizes))` into consecutive column blocks `(particles, size)`.
 /// Every block but the last reads a re-taped view (same id, so gradients still meet); the
 /// last takes `z`'s own tape, which carries the ops that produced `z`.
-pub fn split_columns<D: Backend, T: Tape<D>>(z: Particles<D, T>, sizes: &[usize]) -> Vec<Particles<D, T>> {
+pub fn split_columns<D: Backend, T: Tape<D>>(
+    z: Particles<D, T>,
+    sizes: &[usize],
+) -> Vec<Particles<D, T>> {
     if sizes.len() == 1 {
         return vec![z];
     }
@@ -46,7 +48,10 @@ pub fn split_columns<D: Backend, T: Tape<D>>(z: Particles<D, T>, sizes: &[usize]
 }
 
 /// Broadcasts a per-particle value `(S,)` along a new trailing axis of length `n`.
-pub fn per_particle_to_columns<D: Backend, T: Tape<D>>(x: Tensor<(usize,), f32, D, T>, n: usize) -> Particles<D, T> {
+pub fn per_particle_to_columns<D: Backend, T: Tape<D>>(
+    x: Tensor<(usize,), f32, D, T>,
+    n: usize,
+) -> Particles<D, T> {
     let s = x.shape().0;
     x.broadcast_like::<_, Axis<1>>(&(s, n))
 }

@@ -5,7 +5,6 @@
 //! from the model's sites). This is the same update rule, with dfdx's defaults, written with
 //! dfdx tensor ops so it runs on every device.
 
-#[allow(unused_imports)]
 use dfdx::prelude::*;
 use dfdx::tensor::{Gradients, Tensor};
 
@@ -48,13 +47,20 @@ impl<D: Backend> Adam<D> {
     }
 
     /// One step of size `lr`; `grads` must hold a gradient for every parameter. `clip`: when given, each gradient is scaled so its global norm is at most it.
-    pub fn step(&mut self, params: &mut ParamStore<D>, grads: &Gradients<f32, D>, lr: f32, clip: Option<f32>) {
+    pub fn step(
+        &mut self,
+        params: &mut ParamStore<D>,
+        grads: &Gradients<f32, D>,
+        lr: f32,
+        clip: Option<f32>,
+    ) {
         self.t += 1;
         let [b1, b2] = self.cfg.betas;
         let c1 = 1.0 - b1.powi(self.t);
         let c2 = 1.0 - b2.powi(self.t);
         // Every parameter of a guide takes part in its sample, so each has a gradient.
-        let found: Vec<Tensor<(usize,), f32, D>> = params.tensors().iter().map(|p| grads.get(p)).collect();
+        let found: Vec<Tensor<(usize,), f32, D>> =
+            params.tensors().iter().map(|p| grads.get(p)).collect();
         let scale = match clip {
             Some(max) => {
                 let sq: f32 = found
@@ -75,11 +81,83 @@ impl<D: Backend> Adam<D> {
             let m = self.m[i].clone() * b1 + g.clone() * (1.0 - b1);
             let v = self.v[i].clone() * b2 + g.square() * (1.0 - b2);
             let denom = (v.clone() / c2).sqrt() + self.cfg.eps;
-            let update = (m.clone() / c1).try_mul(denom.recip()).expect("same shapes");
+            let update = (m.clone() / c1)
+                .try_mul(denom.recip())
+                .expect("same shapes");
             let p = &mut params.tensors_mut()[i];
             *p = p.clone() - update * lr;
             self.m[i] = m;
             self.v[i] = v;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dfdx::tensor::Cpu;
+
+    /// Adam written out in f64 from Kingma & Ba (2015), Algorithm 1, with global-norm
+    /// clipping applied to the gradient before the moments.
+    fn reference(mut p: Vec<f64>, target: &[f64], lrs: &[f64], clip: Option<f64>) -> Vec<f64> {
+        let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8f64);
+        let mut m = vec![0.0; p.len()];
+        let mut v = vec![0.0; p.len()];
+        for (t, lr) in lrs.iter().enumerate() {
+            let t = t as i32 + 1;
+            let mut g: Vec<f64> = p.iter().zip(target).map(|(p, c)| 2.0 * (p - c)).collect();
+            if let Some(max) = clip {
+                let norm = g.iter().map(|x| x * x).sum::<f64>().sqrt();
+                if norm > max {
+                    g.iter_mut().for_each(|x| *x *= max / norm);
+                }
+            }
+            for i in 0..p.len() {
+                m[i] = b1 * m[i] + (1.0 - b1) * g[i];
+                v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
+                let mh = m[i] / (1.0 - b1.powi(t));
+                let vh = v[i] / (1.0 - b2.powi(t));
+                p[i] -= lr * mh / (vh.sqrt() + eps);
+            }
+        }
+        p
+    }
+
+    fn run(clip: Option<f32>) {
+        let dev = Cpu::default();
+        let init = vec![1.0f32, -2.0, 0.5];
+        let target = [0.25f32, 0.75, -3.0];
+        let lrs = [0.1f32, 0.05, 0.2, 0.01, 0.1];
+        let mut store = ParamStore::new(&dev);
+        store.add("p", init.clone());
+        let mut adam = Adam::new(&store, AdamConfig::default());
+        let c = dev.tensor_from_vec(target.to_vec(), (3,));
+        for &lr in &lrs {
+            let loss = (store.tensors()[0].leaky_trace() - c.clone())
+                .square()
+                .sum::<(), _>();
+            let grads = loss.backward();
+            adam.step(&mut store, &grads, lr, clip);
+        }
+        let want = reference(
+            init.iter().map(|&x| f64::from(x)).collect(),
+            &target.map(f64::from),
+            &lrs.map(f64::from),
+            clip.map(f64::from),
+        );
+        let got = store.tensors()[0].as_vec();
+        for (g, w) in got.iter().zip(&want) {
+            assert!((f64::from(*g) - w).abs() < 1e-5, "{got:?} vs {want:?}");
+        }
+    }
+
+    #[test]
+    fn matches_the_published_update() {
+        run(None);
+    }
+
+    #[test]
+    fn clipping_scales_the_global_norm() {
+        run(Some(0.5));
     }
 }

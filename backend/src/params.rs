@@ -1,7 +1,6 @@
 //! The learnable parameters of a guide: named flat tensors, so that families of any shape,
 //! the optimiser and checkpoints all see one simple collection.
 
-#[allow(unused_imports)]
 use dfdx::prelude::*;
 use dfdx::tensor::Tensor;
 

@@ -1,7 +1,5 @@
 //! Reading a fitted guide: draws and per-site summaries.
 
-#[allow(unused_imports)]
-use dfdx::prelude::*;
 use dfdx::tensor::NoneTape;
 
 use crate::device::Backend;

@@ -65,7 +65,11 @@ pub enum Stmt {
         span: Span,
     },
     /// `let name = expr;`
-    Let { name: Ident, value: Expr, span: Span },
+    Let {
+        name: Ident,
+        value: Expr,
+        span: Span,
+    },
 }
 
 /// `Name(arg, key = arg, ...)`: a distribution, a function or a guide family.

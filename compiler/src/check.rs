@@ -100,7 +100,14 @@ impl<'s> Lowering<'s> {
         self.source.get(span.clone()).unwrap_or("?").trim()
     }
 
-    fn push(&mut self, op: Op, shape: Shape, particles: bool, constant: bool, span: Span) -> NodeId {
+    fn push(
+        &mut self,
+        op: Op,
+        shape: Shape,
+        particles: bool,
+        constant: bool,
+        span: Span,
+    ) -> NodeId {
         self.nodes.push(Node {
             op,
             shape,
@@ -136,7 +143,10 @@ impl<'s> Lowering<'s> {
             self.err(s.span.clone(), "only one axis can be the row dimension `N`");
         }
         if allow_rows && dims.iter().skip(1).any(|d| *d == Dim::Rows) {
-            self.err(s.span.clone(), "the row dimension `N` must be the first axis");
+            self.err(
+                s.span.clone(),
+                "the row dimension `N` must be the first axis",
+            );
         }
         Shape(dims)
     }
@@ -162,7 +172,11 @@ impl<'s> Lowering<'s> {
             (Dim::Rows, _) | (_, Dim::Rows) | (Dim::Lit(_), Dim::Lit(_)) => false,
             (Dim::Const(_), _) | (_, Dim::Const(_)) => {
                 // Literals win as representatives: the generated types then use the literal.
-                let (child, rep) = if matches!(rb, Dim::Lit(_)) { (ra, rb) } else { (rb, ra) };
+                let (child, rep) = if matches!(rb, Dim::Lit(_)) {
+                    (ra, rb)
+                } else {
+                    (rb, ra)
+                };
                 self.asserts.push(DimAssert {
                     lhs: a.clone(),
                     rhs: b.clone(),
@@ -176,7 +190,13 @@ impl<'s> Lowering<'s> {
     }
 
     /// Numpy-style broadcasting of two per-particle shapes, trailing axes aligned.
-    fn broadcast(&mut self, a: &Shape, b: &Shape, message: &dyn Fn() -> String, span: &Span) -> Option<Shape> {
+    fn broadcast(
+        &mut self,
+        a: &Shape,
+        b: &Shape,
+        message: &dyn Fn() -> String,
+        span: &Span,
+    ) -> Option<Shape> {
         let rank = a.rank().max(b.rank());
         let mut out = Vec::with_capacity(rank);
         for i in 0..rank {
@@ -212,10 +232,15 @@ impl<'s> Lowering<'s> {
                 }
             }
             ast::Stmt::Sample {
-                name, dist, shape, span,
+                name,
+                dist,
+                shape,
+                span,
             } => {
                 self.sample(name, dist, shape.as_ref(), span);
-                self.scope.entry(name.name.clone()).or_insert(Binding::Poisoned);
+                self.scope
+                    .entry(name.name.clone())
+                    .or_insert(Binding::Poisoned);
             }
         }
     }
@@ -225,14 +250,23 @@ impl<'s> Lowering<'s> {
         if self.scope.contains_key(&name.name) {
             self.err(
                 name.span.clone(),
-                format!("`{}` is already defined in model {}", name.name, self.model_name),
+                format!(
+                    "`{}` is already defined in model {}",
+                    name.name, self.model_name
+                ),
             );
             return false;
         }
         true
     }
 
-    fn sample(&mut self, name: &ast::Ident, call: &ast::Call, shape: Option<&ShapeAst>, span: &Span) {
+    fn sample(
+        &mut self,
+        name: &ast::Ident,
+        call: &ast::Call,
+        shape: Option<&ShapeAst>,
+        span: &Span,
+    ) {
         let Some(spec) = catalogue::distribution(&call.name.name) else {
             let hint = catalogue::suggest(
                 &call.name.name,
@@ -249,7 +283,9 @@ impl<'s> Lowering<'s> {
             );
             return;
         };
-        let Some(args_spans) = self.dist_args(spec, call) else { return };
+        let Some(args_spans) = self.dist_args(spec, call) else {
+            return;
+        };
         let (args, arg_spans): (Vec<NodeId>, Vec<Span>) = args_spans.into_iter().unzip();
 
         // An observed site is named after an input; anything else is a new latent site.
@@ -269,7 +305,10 @@ impl<'s> Lowering<'s> {
                 _ => {
                     self.err(
                         name.span.clone(),
-                        format!("`{}` is already defined in model {}", name.name, self.model_name),
+                        format!(
+                            "`{}` is already defined in model {}",
+                            name.name, self.model_name
+                        ),
                     );
                     return;
                 }
@@ -301,7 +340,12 @@ impl<'s> Lowering<'s> {
             (None, None) => {
                 let mut acc = Shape::scalar();
                 for (k, sh) in arg_shapes.iter().enumerate() {
-                    let msg = || format!("shape mismatch: the arguments of {} do not broadcast", spec.name);
+                    let msg = || {
+                        format!(
+                            "shape mismatch: the arguments of {} do not broadcast",
+                            spec.name
+                        )
+                    };
                     match self.broadcast(&acc, sh, &msg, &call.span) {
                         Some(s) => acc = s,
                         None => {
@@ -341,7 +385,11 @@ impl<'s> Lowering<'s> {
         }
 
         if observed.is_none() && site_shape.has_rows() {
-            let inputs: Vec<_> = self.inputs.iter().map(|i| format!("`{}`", i.name)).collect();
+            let inputs: Vec<_> = self
+                .inputs
+                .iter()
+                .map(|i| format!("`{}`", i.name))
+                .collect();
             self.err(
                 name.span.clone(),
                 format!(
@@ -364,7 +412,13 @@ impl<'s> Lowering<'s> {
             None => {
                 let idx = self.n_latents;
                 self.n_latents += 1;
-                let node = self.push(Op::Sample(idx), site_shape.clone(), true, false, name.span.clone());
+                let node = self.push(
+                    Op::Sample(idx),
+                    site_shape.clone(),
+                    true,
+                    false,
+                    name.span.clone(),
+                );
                 self.scope.insert(name.name.clone(), Binding::Node(node));
                 node
             }
@@ -381,7 +435,11 @@ impl<'s> Lowering<'s> {
     }
 
     /// Matches a call's arguments (positional, then named) to the catalogue's parameters.
-    fn dist_args(&mut self, spec: &'static catalogue::DistSpec, call: &ast::Call) -> Option<Vec<(NodeId, Span)>> {
+    fn dist_args(
+        &mut self,
+        spec: &'static catalogue::DistSpec,
+        call: &ast::Call,
+    ) -> Option<Vec<(NodeId, Span)>> {
         let params = spec.params;
         let signature = params.iter().map(|p| p.name).collect::<Vec<_>>().join(", ");
         let mut slots: Vec<Option<(NodeId, Span)>> = vec![None; params.len()];
@@ -390,7 +448,10 @@ impl<'s> Lowering<'s> {
         for (pos, arg) in call.args.iter().enumerate() {
             let slot = match &arg.name {
                 None if seen_named => {
-                    self.err(arg.value.span.clone(), "a positional argument cannot follow a named one");
+                    self.err(
+                        arg.value.span.clone(),
+                        "a positional argument cannot follow a named one",
+                    );
                     ok = false;
                     continue;
                 }
@@ -415,7 +476,10 @@ impl<'s> Lowering<'s> {
                         None => {
                             self.err(
                                 n.span.clone(),
-                                format!("{} has no parameter `{}` (its parameters: {signature})", spec.name, n.name),
+                                format!(
+                                    "{} has no parameter `{}` (its parameters: {signature})",
+                                    spec.name, n.name
+                                ),
                             );
                             ok = false;
                             continue;
@@ -472,7 +536,12 @@ impl<'s> Lowering<'s> {
             );
             return None;
         }
-        ok.then(|| slots.into_iter().map(|s| s.expect("checked above")).collect())
+        ok.then(|| {
+            slots
+                .into_iter()
+                .map(|s| s.expect("checked above"))
+                .collect()
+        })
     }
 
     /// The value of a node built only from numeric literals (Rust constants are unknown here).
@@ -571,7 +640,8 @@ impl<'s> Lowering<'s> {
             }
         }
         let k_a = sa.0.last().expect("rank checked").clone();
-        let k_b = if sb.rank() == 2 { sb.0[0].clone() } else { sb.0[0].clone() };
+        // The contracted axis of b is its first, whether b is a vector or a matrix.
+        let k_b = sb.0[0].clone();
         let msg = || format!("shape mismatch: {ta} @ {tb} has {ta}: {sa} but {tb}: {sb}");
         if !self.unify(&k_a, &k_b, &msg, &span) {
             self.err(span, msg());
@@ -585,23 +655,28 @@ impl<'s> Lowering<'s> {
             out.push(sb.0[1].clone());
         }
         let p = self.nodes[ia].particles || self.nodes[ib].particles;
-        if self.nodes[ia].constant || self.nodes[ib].constant {
-            unreachable!("constants are scalars, rejected above");
-        }
+        // Compile-time constants are scalars, which the rank check above rejects.
+        debug_assert!(!self.nodes[ia].constant && !self.nodes[ib].constant);
         Some(self.push(Op::MatMul(ia, ib), Shape(out), p, false, span))
     }
 
     fn call(&mut self, call: &ast::Call, span: Span) -> Option<NodeId> {
         let fname = call.name.name.as_str();
         if let Some(a) = call.args.iter().find_map(|a| a.name.as_ref()) {
-            self.err(a.span.clone(), format!("`{fname}` takes no named arguments"));
+            self.err(
+                a.span.clone(),
+                format!("`{fname}` takes no named arguments"),
+            );
             return None;
         }
         if let Some(f) = Func::from_name(fname) {
             if call.args.len() != 1 {
                 self.err(
                     call.span.clone(),
-                    format!("`{fname}` takes 1 argument but {} were given", call.args.len()),
+                    format!(
+                        "`{fname}` takes 1 argument but {} were given",
+                        call.args.len()
+                    ),
                 );
                 return None;
             }
@@ -614,7 +689,10 @@ impl<'s> Lowering<'s> {
             "sum" => Reduce::Sum,
             "mean" => Reduce::Mean,
             _ => {
-                let known = catalogue::ELEMENTWISE.iter().chain(catalogue::REDUCTIONS).copied();
+                let known = catalogue::ELEMENTWISE
+                    .iter()
+                    .chain(catalogue::REDUCTIONS)
+                    .copied();
                 let hint = if catalogue::distribution(fname).is_some() {
                     format!("; `{fname}` is a distribution, used as `site ~ {fname}(...)`")
                 } else {
@@ -622,7 +700,10 @@ impl<'s> Lowering<'s> {
                         .map(|s| format!("; did you mean `{s}`?"))
                         .unwrap_or_default()
                 };
-                self.err(call.name.span.clone(), format!("unknown function `{fname}`{hint}"));
+                self.err(
+                    call.name.span.clone(),
+                    format!("unknown function `{fname}`{hint}"),
+                );
                 return None;
             }
         };
@@ -674,7 +755,13 @@ impl<'s> Lowering<'s> {
                 Shape(d)
             }
         };
-        Some(self.push(Op::Reduce(reduce, a, axis), shape, n.particles, n.constant, span))
+        Some(self.push(
+            Op::Reduce(reduce, a, axis),
+            shape,
+            n.particles,
+            n.constant,
+            span,
+        ))
     }
 }
 
@@ -706,12 +793,16 @@ pub fn lower_guide(g: &ast::GuideDef, model: &ModelIr) -> Result<GuideIr, Vec<Di
             ));
             continue;
         };
-        let mut args: Vec<(String, f64)> = spec.args.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        let mut args: Vec<(String, f64)> =
+            spec.args.iter().map(|(k, v)| (k.to_string(), *v)).collect();
         for a in &entry.family.args {
             let Some(n) = &a.name else {
                 errors.push(Diagnostic::new(
                     a.value.span.clone(),
-                    format!("the arguments of {} are named, like `{}(name = value)`", spec.name, spec.name),
+                    format!(
+                        "the arguments of {} are named, like `{}(name = value)`",
+                        spec.name, spec.name
+                    ),
                 ));
                 continue;
             };
@@ -719,7 +810,14 @@ pub fn lower_guide(g: &ast::GuideDef, model: &ModelIr) -> Result<GuideIr, Vec<Di
                 let known = if spec.args.is_empty() {
                     "it takes no arguments".to_string()
                 } else {
-                    format!("its arguments: {}", spec.args.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", "))
+                    format!(
+                        "its arguments: {}",
+                        spec.args
+                            .iter()
+                            .map(|(k, _)| *k)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
                 };
                 errors.push(Diagnostic::new(
                     n.span.clone(),
@@ -762,7 +860,10 @@ pub fn lower_guide(g: &ast::GuideDef, model: &ModelIr) -> Result<GuideIr, Vec<Di
                     if covered[idx].is_some() {
                         errors.push(Diagnostic::new(
                             site.span.clone(),
-                            format!("site `{}` is covered twice in guide {}", site.name, g.name.name),
+                            format!(
+                                "site `{}` is covered twice in guide {}",
+                                site.name, g.name.name
+                            ),
                         ));
                     } else {
                         covered[idx] = Some(site.span.clone());
@@ -784,8 +885,16 @@ pub fn lower_guide(g: &ast::GuideDef, model: &ModelIr) -> Result<GuideIr, Vec<Di
         .map(|(_, s)| s.name.as_str())
         .collect();
     if !missing.is_empty() && errors.is_empty() {
-        let list = missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ");
-        let example = missing.iter().map(|m| format!("{m} ~ MeanField;")).collect::<Vec<_>>().join(" ");
+        let list = missing
+            .iter()
+            .map(|m| format!("`{m}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let example = missing
+            .iter()
+            .map(|m| format!("{m} ~ MeanField;"))
+            .collect::<Vec<_>>()
+            .join(" ");
         errors.push(Diagnostic::new(
             g.name.span.clone(),
             format!(
@@ -806,4 +915,83 @@ pub fn lower_guide(g: &ast::GuideDef, model: &ModelIr) -> Result<GuideIr, Vec<Di
         entries,
         span: g.span.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ir::{Dim, Shape};
+    use crate::{compile, ModelIr};
+
+    fn model(src: &str) -> ModelIr {
+        match compile(src) {
+            Ok(p) => p.models.into_iter().next().expect("one model"),
+            Err(e) => panic!("{}", crate::render_all(&e, src)),
+        }
+    }
+
+    fn errors(src: &str) -> Vec<String> {
+        compile(src)
+            .expect_err("the program is wrong")
+            .into_iter()
+            .map(|d| d.message)
+            .collect()
+    }
+
+    fn site_shape(m: &ModelIr, name: &str) -> Shape {
+        m.sites
+            .iter()
+            .find(|s| s.name == name)
+            .expect("site")
+            .shape
+            .clone()
+    }
+
+    #[test]
+    fn shapes_flow_through_matmul_and_broadcasting() {
+        let m = model(
+            "model M(x: [N, 3], y: [N]) { w ~ Normal(0.0, 1.0) [3]; b ~ Normal(0.0, 1.0);
+             let mu = x @ w + b; y ~ Normal(mu, 0.5); }",
+        );
+        let y = m.sites.iter().find(|s| s.name == "y").unwrap();
+        assert_eq!(m.nodes[y.args[0]].shape, Shape(vec![Dim::Rows]));
+        assert!(m.nodes[y.args[0]].particles, "mu depends on latents");
+        assert!(m.asserts.is_empty());
+    }
+
+    #[test]
+    fn a_rust_const_unified_with_a_literal_becomes_a_static_assert() {
+        let m = model(
+            "model M(x: [N, D], y: [N]) { w ~ Normal(0.0, 1.0) [4]; y ~ Normal(x @ w, 1.0); }",
+        );
+        assert_eq!(m.asserts.len(), 1);
+        let a = &m.asserts[0];
+        assert_eq!((&a.lhs, &a.rhs), (&Dim::Const("D".into()), &Dim::Lit(4)));
+        assert!(a.message.contains("x @ w"), "{}", a.message);
+        // The literal is the representative: the site's shape is known exactly.
+        assert_eq!(site_shape(&m, "w"), Shape(vec![Dim::Lit(4)]));
+    }
+
+    #[test]
+    fn reductions_drop_the_named_axis() {
+        let m = model(
+            "model M(x: [N, 3], y: [N]) { w ~ Normal(0.0, 1.0) [3, 2];
+             y ~ Normal(sum(x @ w, 1), 1.0); }",
+        );
+        let y = m.sites.iter().find(|s| s.name == "y").unwrap();
+        assert_eq!(m.nodes[y.args[0]].shape, Shape(vec![Dim::Rows]));
+    }
+
+    #[test]
+    fn wrong_programs_are_rejected_with_their_reason() {
+        assert_eq!(
+            errors("model M(y: [N]) { s ~ Normal(0.0, 1.0) [2]; y ~ Normal(s, 1.0); }"),
+            vec!["shape mismatch: Normal's `loc` has shape [2] but the site `y` has shape [N]"]
+        );
+        let e = errors("model M(y: [N]) { y ~ Normal(0.0, 1.0); y ~ Normal(0.0, 1.0); }");
+        assert_eq!(e.len(), 1);
+        assert!(e[0].contains("twice"), "{e:?}");
+        let e = errors("model M(y: [N]) { s ~ Normal(0.0, 1.0); y ~ Normal(exp(s, 1), 1.0); }");
+        assert_eq!(e.len(), 1);
+        assert!(e[0].contains("exp"), "{e:?}");
+    }
 }

@@ -224,7 +224,9 @@ impl Emitter<'_> {
                 let i = lit_usize(*i);
                 quote!(__batch.input(#i).reshape_like(&#val))
             }
-            Op::Sample(_) => quote!(__latents.next().expect("one tensor per latent site").reshape_like(&#val)),
+            Op::Sample(_) => {
+                quote!(__latents.next().expect("one tensor per latent site").reshape_like(&#val))
+            }
             Op::Neg(a) => {
                 let a = self.take(*a);
                 quote!(#a.negate())
@@ -310,10 +312,15 @@ impl Emitter<'_> {
         let (x, y) = (self.take(a), self.take(b));
         match (pa, pb, ra, rb) {
             (false, false, 1, 1) => quote!((#x * #y).sum::<(), _>()),
-            (false, false, _, _) | (true, false, _, 2) | (true, false, 1, 1) | (true, true, 2, 2) => {
+            (false, false, _, _)
+            | (true, false, _, 2)
+            | (true, false, 1, 1)
+            | (true, true, 2, 2) => {
                 quote!(#x.matmul(#y))
             }
-            (true, false, 2, 1) => quote!(#x.matmul(#y.reshape_like(&(#kv, #one))).reshape_like(&#outv)),
+            (true, false, 2, 1) => {
+                quote!(#x.matmul(#y.reshape_like(&(#kv, #one))).reshape_like(&#outv))
+            }
             (false, true, 2, 1) => {
                 let mt = dim_type(&na.shape.0[0]);
                 quote!(#y.matmul(#x.permute::<(#kt, #mt), ::ravi::__private::Axes2<1, 0>>()))
@@ -332,8 +339,12 @@ impl Emitter<'_> {
                     .reshape_like(&#outv))
             }
             (false, true, 1, 1) => quote!(#y.matmul(#x)),
-            (true, true, 1, 2) => quote!(#x.reshape_like(&(__s, #one, #kv)).matmul(#y).reshape_like(&#outv)),
-            (true, true, 2, 1) => quote!(#x.matmul(#y.reshape_like(&(__s, #kv, #one))).reshape_like(&#outv)),
+            (true, true, 1, 2) => {
+                quote!(#x.reshape_like(&(__s, #one, #kv)).matmul(#y).reshape_like(&#outv))
+            }
+            (true, true, 2, 1) => {
+                quote!(#x.matmul(#y.reshape_like(&(__s, #kv, #one))).reshape_like(&#outv))
+            }
             (true, true, 1, 1) => quote!((#x * #y).sum::<(usize,), ::ravi::__private::Axis<1>>()),
             _ => unreachable!("matmul ranks are 1 or 2"),
         }
@@ -431,8 +442,15 @@ pub fn model(ir: &ModelIr, span_of: SpanMap) -> TokenStream {
         quote_spanned!(sp=> const _: () = ::core::assert!(#l == #r, #msg);)
     });
 
-    let fields: Vec<_> = ir.inputs.iter().map(|i| format_ident!("{}", i.name)).collect();
-    let field_docs = ir.inputs.iter().map(|i| format!(" Input `{}`, shape {}.", i.name, i.shape));
+    let fields: Vec<_> = ir
+        .inputs
+        .iter()
+        .map(|i| format_ident!("{}", i.name))
+        .collect();
+    let field_docs = ir
+        .inputs
+        .iter()
+        .map(|i| format!(" Input `{}`, shape {}.", i.name, i.shape));
     let input_specs = ir.inputs.iter().map(|i| {
         let n = &i.name;
         let dims = i.shape.0.iter().map(|d| match d {
@@ -515,7 +533,9 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
     let model_ty = format_ident!("{}", model.name);
     let doc = docs(&ir.docs);
     let n_latents = model.latents().count();
-    let fields: Vec<_> = (0..ir.entries.len()).map(|i| format_ident!("entry{}", i)).collect();
+    let fields: Vec<_> = (0..ir.entries.len())
+        .map(|i| format_ident!("entry{}", i))
+        .collect();
     let families: Vec<_> = ir
         .entries
         .iter()
@@ -526,7 +546,12 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
         .collect();
     let latent_names: Vec<&str> = model.latents().map(|(_, s)| s.name.as_str()).collect();
     let builds = ir.entries.iter().zip(&families).map(|(e, fam)| {
-        let label = e.sites.iter().map(|&i| latent_names[i]).collect::<Vec<_>>().join(",");
+        let label = e
+            .sites
+            .iter()
+            .map(|&i| latent_names[i])
+            .collect::<Vec<_>>()
+            .join(",");
         let idx = e.sites.iter().map(|&i| lit_usize(i));
         let args = e.args.iter().map(|(k, v)| quote!((#k, #v)));
         quote!(<#fam as ::ravi::GuideFamily<__D>>::build(

@@ -181,13 +181,14 @@ pub struct ModelIr {
 
 impl ModelIr {
     pub fn latents(&self) -> impl Iterator<Item = (usize, &Site)> {
-        self.sites.iter().filter(|s| s.observed.is_none()).enumerate()
+        self.sites
+            .iter()
+            .filter(|s| s.observed.is_none())
+            .enumerate()
     }
 
     pub fn latent_index(&self, name: &str) -> Option<usize> {
-        self.latents()
-            .find(|(_, s)| s.name == name)
-            .map(|(i, _)| i)
+        self.latents().find(|(_, s)| s.name == name).map(|(i, _)| i)
     }
 
     /// The stable text form of the graph.

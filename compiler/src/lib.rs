@@ -36,7 +36,9 @@ impl Program {
             out.push_str(&m.to_text());
         }
         for g in &self.guides {
-            let model = self.model(&g.model).expect("checked: a guide's model exists");
+            let model = self
+                .model(&g.model)
+                .expect("checked: a guide's model exists");
             out.push_str(&g.to_text(model));
         }
         out

@@ -305,11 +305,12 @@ fn guide_def(pair: Pair<Rule>) -> GuideDef {
     }
 }
 
-
 fn guide_entry(pair: Pair<Rule>) -> GuideEntry {
     let sp = span(&pair);
     let mut it = meaningful(pair);
-    let sites = meaningful(it.next().expect("guide sites")).map(ident).collect();
+    let sites = meaningful(it.next().expect("guide sites"))
+        .map(ident)
+        .collect();
     let fam = it.next().expect("guide family");
     let fam_span = span(&fam);
     let mut fit = meaningful(fam);
@@ -432,7 +433,9 @@ mod tests {
         assert_eq!(m.docs, vec!["doc".to_string()]);
         assert_eq!(m.inputs.len(), 2);
         assert_eq!(m.stmts.len(), 3);
-        let Stmt::Sample { dist, .. } = &m.stmts[2] else { panic!() };
+        let Stmt::Sample { dist, .. } = &m.stmts[2] else {
+            panic!()
+        };
         // `x @ w + b` is `(x @ w) + b`
         let ExprKind::Binary(BinOp::Add, lhs, _) = &dist.args[0].value.kind else {
             panic!("{:?}", dist.args[0].value)
@@ -445,11 +448,17 @@ mod tests {
         let src = "model M(x: [3]) { let a = -x * 2 - 1 / x; }";
         let items = parse(src).unwrap();
         let Item::Model(m) = &items[0] else { panic!() };
-        let Stmt::Let { value, .. } = &m.stmts[0] else { panic!() };
+        let Stmt::Let { value, .. } = &m.stmts[0] else {
+            panic!()
+        };
         // (-x * 2) - (1 / x), and the unary minus binds tighter than `*`
-        let ExprKind::Binary(BinOp::Sub, l, r) = &value.kind else { panic!() };
+        let ExprKind::Binary(BinOp::Sub, l, r) = &value.kind else {
+            panic!()
+        };
         assert!(matches!(r.kind, ExprKind::Binary(BinOp::Div, _, _)));
-        let ExprKind::Binary(BinOp::Mul, ll, _) = &l.kind else { panic!() };
+        let ExprKind::Binary(BinOp::Mul, ll, _) = &l.kind else {
+            panic!()
+        };
         assert!(matches!(ll.kind, ExprKind::Neg(_)));
     }
 
@@ -459,7 +468,9 @@ mod tests {
         let items = parse(src).unwrap();
         let Item::Model(m) = &items[0] else { panic!() };
         assert_eq!(m.docs, vec!["From a token stream.".to_string()]);
-        let Stmt::Sample { dist, .. } = &m.stmts[0] else { panic!() };
+        let Stmt::Sample { dist, .. } = &m.stmts[0] else {
+            panic!()
+        };
         assert_eq!(dist.args[0].name.as_ref().unwrap().name, "loc");
         assert_eq!(dist.args[1].name.as_ref().unwrap().name, "scale");
     }

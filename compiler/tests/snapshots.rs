@@ -84,10 +84,19 @@ fn errors() {
 /// assertion, and the two sizes share one type in the generated code.
 #[test]
 fn symbolic_sizes_become_assertions() {
-    let p = compile("model M(x: [N, D], y: [N]) { w ~ Normal(0.0, 1.0) [10]; y ~ Normal(x @ w, 0.5); }").unwrap();
+    let p = compile(
+        "model M(x: [N, D], y: [N]) { w ~ Normal(0.0, 1.0) [10]; y ~ Normal(x @ w, 0.5); }",
+    )
+    .unwrap();
     let m = &p.models[0];
     assert_eq!(m.asserts.len(), 1);
-    assert!(m.asserts[0].message.contains("x @ w has x: [N, D] but w: [10]"), "{}", m.asserts[0].message);
+    assert!(
+        m.asserts[0]
+            .message
+            .contains("x @ w has x: [N, D] but w: [10]"),
+        "{}",
+        m.asserts[0].message
+    );
     // `x` is typed with the literal, so only the assertion can fail.
     assert_eq!(m.inputs[0].shape.to_string(), "[N, 10]");
 }

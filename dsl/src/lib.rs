@@ -16,6 +16,9 @@ use quote::{format_ident, quote, quote_spanned};
 struct Source {
     text: String,
     spans: Vec<(usize, usize, Span)>,
+    /// Whether the last token written ends an operand (a name, a literal, a closing group):
+    /// a `-` after one is binary, otherwise it is a sign and is written against its number.
+    after_operand: bool,
 }
 
 impl Source {
@@ -23,6 +26,7 @@ impl Source {
         let mut s = Source {
             text: String::new(),
             spans: Vec::new(),
+            after_operand: false,
         };
         s.write(tokens);
         s
@@ -38,7 +42,8 @@ impl Source {
     }
 
     fn write(&mut self, tokens: TokenStream2) {
-        for tt in tokens {
+        let mut tokens = tokens.into_iter().peekable();
+        while let Some(tt) = tokens.next() {
             match tt {
                 TokenTree::Group(g) => {
                     let (open, close) = match g.delimiter() {
@@ -48,17 +53,42 @@ impl Source {
                         Delimiter::None => ("", ""),
                     };
                     self.leaf(open, g.span_open(), true);
+                    self.after_operand = false;
                     self.write(g.stream());
                     self.leaf(close, g.span_close(), true);
+                    self.after_operand = true;
                 }
-                TokenTree::Ident(i) => self.leaf(&i.to_string(), i.span(), true),
+                TokenTree::Ident(i) => {
+                    self.leaf(&i.to_string(), i.span(), true);
+                    self.after_operand = true;
+                }
                 TokenTree::Punct(p) => {
                     let joint = p.spacing() == proc_macro2::Spacing::Joint;
-                    self.leaf(&p.as_char().to_string(), p.span(), !joint);
+                    let sign = p.as_char() == '-'
+                        && !self.after_operand
+                        && matches!(tokens.peek(), Some(TokenTree::Literal(_)));
+                    self.leaf(&p.as_char().to_string(), p.span(), !joint && !sign);
+                    self.after_operand = false;
                 }
-                TokenTree::Literal(l) => self.leaf(&l.to_string(), l.span(), true),
+                TokenTree::Literal(l) => {
+                    self.leaf(&l.to_string(), l.span(), true);
+                    self.after_operand = true;
+                }
             }
         }
+    }
+
+    /// The spans of the first and the last token of a byte range (for a range that starts in
+    /// whitespace, the next token; past the end of the text, the last token).
+    fn spans_of(&self, range: &std::ops::Range<usize>) -> (Span, Span) {
+        let first = self.span_of(range);
+        let last = self
+            .spans
+            .iter()
+            .rev()
+            .find(|(start, _, _)| *start < range.end.max(range.start + 1))
+            .map_or(first, |(_, _, s)| *s);
+        (first, last)
     }
 
     /// The span of the token where a byte range starts (the next token for a range that
@@ -72,13 +102,17 @@ impl Source {
     }
 }
 
+/// Each diagnostic as `::core::compile_error!{..}` covering its whole byte range: the path
+/// carries the first token's span and the braces the last's, so rustc underlines from one
+/// to the other (the way `syn::Error::new_spanned` does it on stable).
 fn errors(src: &Source, diags: &[ravi_compiler::Diagnostic]) -> TokenStream2 {
     diags
         .iter()
         .map(|d| {
             let msg = &d.message;
-            let sp = src.span_of(&d.span);
-            quote_spanned!(sp=> ::core::compile_error!(#msg);)
+            let (first, last) = src.spans_of(&d.span);
+            let body = quote_spanned!(last=> { #msg });
+            quote_spanned!(first=> ::core::compile_error! #body)
         })
         .collect()
 }

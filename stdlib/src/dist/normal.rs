@@ -57,9 +57,18 @@ mod tests {
         let ts = dev.tensor_from_vec(scale.clone(), (n,));
         let lp = Normal::log_prob(tx.clone(), Arg::Tensor(tl), Arg::Tensor(ts)).as_vec();
         for i in 0..n {
-            let r = Reference::new(loc[i] as f64, scale[i] as f64).unwrap().ln_pdf(x[i] as f64);
+            let r = Reference::new(loc[i] as f64, scale[i] as f64)
+                .unwrap()
+                .ln_pdf(x[i] as f64);
             let tol = 1e-4 * r.abs().max(1.0);
-            assert!((lp[i] as f64 - r).abs() < tol, "x={} loc={} scale={}: {} vs {r}", x[i], loc[i], scale[i], lp[i]);
+            assert!(
+                (lp[i] as f64 - r).abs() < tol,
+                "x={} loc={} scale={}: {} vs {r}",
+                x[i],
+                loc[i],
+                scale[i],
+                lp[i]
+            );
         }
         let lp = Normal::log_prob(tx, Arg::Scalar(0.5), Arg::Scalar(2.0)).as_vec();
         for i in 0..n {

@@ -40,12 +40,17 @@ impl<D: Backend> GuideFamily<D> for MeanField {
         }
     }
 
-    fn sample<T: Tape<D>>(&self, params: &ParamStore<D>, particles: usize) -> (Particles<D, T>, PerParticle<D, T>) {
+    fn sample<T: Tape<D>>(
+        &self,
+        params: &ParamStore<D>,
+        particles: usize,
+    ) -> (Particles<D, T>, PerParticle<D, T>) {
         let dev = params.device();
         let shape = (particles, self.dim);
         let eps: Tensor<(usize, usize), f32, D> = dev.sample_normal_like(&shape);
         let loc = ravi_backend::traced::<D, T>(params, self.loc);
-        let sigma = ravi_backend::ops::softplus(ravi_backend::traced::<D, T>(params, self.rho)) + SCALE_FLOOR;
+        let sigma = ravi_backend::ops::softplus(ravi_backend::traced::<D, T>(params, self.rho))
+            + SCALE_FLOOR;
         let log_det = sigma.retaped::<T>().ln().sum::<(), _>();
         let z = sigma.broadcast_like::<_, Axis<0>>(&shape) * eps.clone()
             + loc.broadcast_like::<_, Axis<0>>(&shape);
@@ -84,7 +89,9 @@ mod tests {
         for (i, pair) in z.chunks(2).enumerate() {
             let want: f64 = pair
                 .iter()
-                .map(|&v| -0.5 * (v as f64 / s).powi(2) - s.ln() - 0.5 * (2.0 * std::f64::consts::PI).ln())
+                .map(|&v| {
+                    -0.5 * (v as f64 / s).powi(2) - s.ln() - 0.5 * (2.0 * std::f64::consts::PI).ln()
+                })
                 .sum();
             assert!((lq[i] as f64 - want).abs() < 1e-3, "{} vs {want}", lq[i]);
             m2 += (pair[0] as f64).powi(2);
