@@ -6,6 +6,7 @@ use dfdx::tensor::NoneTape;
 
 use crate::data::Batch;
 use crate::device::{Backend, Tape};
+use crate::family::Estimator;
 use crate::model::{Guide, Model, PerParticle};
 
 /// The name under which the guide's −log q term appears among the ELBO's terms.
@@ -16,20 +17,37 @@ pub const GUIDE_TERM: &str = "log q (the guide)";
 ///
 /// For reparametrized families log q(z_s) = log N(ε_s) − log|det ∂z/∂ε|, so the gradient of
 /// the guide's term is exact in ε and the estimator's noise comes from the model's terms.
+///
+/// `weighted` applies the guide's prior weights (a fit's objective); without it the terms
+/// are those of the true ELBO (what [`crate::elbo`] reports).
 pub fn elbo_terms<G, D, T>(
     guide: &G,
     batch: &Batch<D>,
     particles: usize,
     scale: f32,
+    estimator: Estimator,
+    weighted: bool,
 ) -> Vec<(&'static str, PerParticle<D, T>)>
 where
     G: Guide<D>,
     D: Backend,
     T: Tape<D>,
 {
-    let draw = guide.sample::<T>(particles);
+    let draw = guide.sample::<T>(particles, estimator);
     let mut terms = vec![(GUIDE_TERM, draw.log_q.negate())];
-    terms.extend(G::Model::log_joint_terms(draw.latents, batch, scale));
+    let site_terms = G::Model::log_joint_terms(draw.latents, batch, scale);
+    if weighted {
+        let weights = guide.prior_weights();
+        let latents = G::Model::latents();
+        terms.extend(site_terms.into_iter().map(|(name, t)| {
+            match latents.iter().position(|l| l.name == name) {
+                Some(i) if weights[i] != 1.0 => (name, t * weights[i]),
+                _ => (name, t),
+            }
+        }));
+    } else {
+        terms.extend(site_terms);
+    }
     terms
 }
 
@@ -44,19 +62,20 @@ pub fn sum_terms<D: Backend, T: Tape<D>>(
     })
 }
 
-/// [`elbo_terms`] summed.
+/// [`elbo_terms`] summed, unweighted: the ELBO itself.
 pub fn elbo_particles<G, D, T>(
     guide: &G,
     batch: &Batch<D>,
     particles: usize,
     scale: f32,
+    estimator: Estimator,
 ) -> PerParticle<D, T>
 where
     G: Guide<D>,
     D: Backend,
     T: Tape<D>,
 {
-    sum_terms(elbo_terms(guide, batch, particles, scale))
+    sum_terms(elbo_terms(guide, batch, particles, scale, estimator, false))
 }
 
 /// Untaped views of the terms (they share storage, nothing is copied): kept beside a taped

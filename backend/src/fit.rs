@@ -13,6 +13,7 @@ use crate::device::Backend;
 use crate::elbo::{
     elbo_particles, elbo_terms, first_non_finite, sum_terms, untaped_views, GUIDE_TERM,
 };
+use crate::family::Estimator;
 use crate::model::{Guide, Model, ModelData, PerParticle};
 use crate::optim::{Adam, AdamConfig};
 
@@ -64,6 +65,8 @@ pub struct FitOptions {
     /// Clip the global gradient norm to this value.
     pub clip_norm: Option<f32>,
     pub on_non_finite: OnNonFinite,
+    /// How each guide family's log q enters the ELBO gradient; see [`Estimator`].
+    pub estimator: Estimator,
     /// Show a progress bar (only ever on a terminal).
     pub progress: bool,
 }
@@ -82,6 +85,7 @@ impl Default for FitOptions {
             seed: 0,
             clip_norm: None,
             on_non_finite: OnNonFinite::Stop,
+            estimator: Estimator::default(),
             progress: true,
         }
     }
@@ -180,7 +184,14 @@ where
         } else {
             full.clone()
         };
-        let terms = elbo_terms::<G, D, OwnedTape<f32, D>>(guide, &batch, opts.particles, scale);
+        let terms = elbo_terms::<G, D, OwnedTape<f32, D>>(
+            guide,
+            &batch,
+            opts.particles,
+            scale,
+            opts.estimator,
+            true,
+        );
         let views = untaped_views(&terms);
         let loss = sum_terms(terms).mean::<(), _>().negate();
         let value = -loss.array();
@@ -274,7 +285,8 @@ where
     let mut done = 0;
     while done < particles {
         let s = CHUNK.min(particles - done);
-        let v = elbo_particles::<G, D, NoneTape>(guide, &batch, s, 1.0).as_vec();
+        let v = elbo_particles::<G, D, NoneTape>(guide, &batch, s, 1.0, Estimator::AnalyticEntropy)
+            .as_vec();
         sum += v.iter().map(|&x| f64::from(x)).sum::<f64>();
         done += s;
     }

@@ -6,7 +6,9 @@ pub mod csv;
 pub mod data;
 pub mod device;
 pub mod elbo;
+pub mod family;
 pub mod fit;
+pub mod linalg;
 pub mod model;
 pub mod ops;
 pub mod optim;
@@ -17,10 +19,9 @@ pub use data::{Array, Batch, DataError, DimSpec, InputSpec};
 #[cfg(feature = "cuda")]
 pub use device::Cuda;
 pub use device::{Backend, Cpu, Tape};
+pub use family::{Estimator, FamilyArg, FamilyArgs, FamilyDraw, FlowLayer, GuideFamily};
 pub use fit::{elbo, fit, FitError, FitOptions, FitReport, OnNonFinite, Schedule};
-pub use model::{
-    traced, Guide, GuideFamily, GuideSample, LatentSpec, Model, ModelData, Particles, PerParticle,
-};
+pub use model::{traced, Guide, GuideSample, LatentSpec, Model, ModelData, Particles, PerParticle};
 pub use optim::{Adam, AdamConfig};
 pub use params::{ParamId, ParamStore};
 pub use posterior::{Posterior, SiteSummary};

@@ -1,7 +1,7 @@
 //! The contracts between generated code, the stdlib and the fit loop.
 //!
 //! `model!` implements [`Model`]; `guide!` implements [`Guide`] by composing stdlib
-//! [`GuideFamily`]s. Latent values cross from guide to model as one tensor per latent site of
+//! [`GuideFamily`](crate::family::GuideFamily)s. Latent values cross from guide to model as one tensor per latent site of
 //! shape `(particles, numel)` in unconstrained space: the guide knows nothing of the model's
 //! code, and any family can be joint over any sites.
 
@@ -9,6 +9,7 @@ use dfdx::tensor::Tensor;
 
 use crate::data::{Array, Batch, InputSpec};
 use crate::device::{Backend, Tape};
+use crate::family::Estimator;
 use crate::params::ParamStore;
 
 /// Per-particle values: the leading axis is the particles.
@@ -58,25 +59,17 @@ pub struct GuideSample<D: Backend, T: Tape<D>> {
     pub log_q: PerParticle<D, T>,
 }
 
-/// A variational family over some vector `z` of dimension `dim` (one or several sites
-/// flattened and concatenated). Implemented in the stdlib (`MeanField`, ...).
-pub trait GuideFamily<D: Backend>: Sized {
-    /// Registers the family's parameters under `name` and returns the family.
-    fn build(params: &mut ParamStore<D>, name: &str, dim: usize, args: &[(&str, f64)]) -> Self;
-    /// `particles` reparametrized draws `(particles, dim)` and their log densities.
-    fn sample<T: Tape<D>>(
-        &self,
-        params: &ParamStore<D>,
-        particles: usize,
-    ) -> (Particles<D, T>, PerParticle<D, T>);
-}
-
 /// A compiled guide for model `Self::Model`.
 pub trait Guide<D: Backend> {
     type Model: Model;
     fn params(&self) -> &ParamStore<D>;
     fn params_mut(&mut self) -> &mut ParamStore<D>;
-    fn sample<T: Tape<D>>(&self, particles: usize) -> GuideSample<D, T>;
+    /// `particles` draws of every latent site, with the log q term of each under
+    /// `estimator`.
+    fn sample<T: Tape<D>>(&self, particles: usize, estimator: Estimator) -> GuideSample<D, T>;
+    /// Per latent site of the model (in its order), the factor on that site's prior term
+    /// during fitting; see [`GuideFamily::prior_weight`](crate::family::GuideFamily::prior_weight).
+    fn prior_weights(&self) -> Vec<f32>;
 }
 
 /// A parameter entering a taped computation: a clone of the stored tensor carrying a fresh

@@ -38,6 +38,18 @@ impl<D: Backend> ParamStore<D> {
     pub fn get(&self, id: ParamId) -> &Tensor<(usize,), f32, D> {
         &self.tensors[id.0]
     }
+
+    /// Overwrites a parameter's values (same length).
+    pub fn set(&mut self, id: ParamId, values: &[f32]) {
+        let t = &mut self.tensors[id.0];
+        assert_eq!(t.shape().num_elements(), values.len(), "parameter length");
+        t.copy_from(values);
+    }
+
+    /// Every parameter's id, in registration order.
+    pub fn ids(&self) -> impl Iterator<Item = ParamId> {
+        (0..self.tensors.len()).map(ParamId)
+    }
     pub fn len(&self) -> usize {
         self.tensors.len()
     }

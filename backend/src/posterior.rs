@@ -3,6 +3,7 @@
 use dfdx::tensor::NoneTape;
 
 use crate::device::Backend;
+use crate::family::Estimator;
 use crate::model::{Guide, Model};
 
 /// Summary of one latent site, each vector with one entry per element of the site (row-major).
@@ -26,7 +27,7 @@ pub struct Posterior {
 impl Posterior {
     /// `draws` samples from `guide`, summarised per site.
     pub fn from_guide<G: Guide<D>, D: Backend>(guide: &G, draws: usize) -> Self {
-        let sample = guide.sample::<NoneTape>(draws.max(1));
+        let sample = guide.sample::<NoneTape>(draws.max(1), Estimator::Standard);
         let mut sites = Vec::new();
         let mut all = Vec::new();
         for (spec, t) in G::Model::latents().iter().zip(sample.latents) {
@@ -61,6 +62,49 @@ impl Posterior {
     pub fn site(&self, name: &str) -> Option<&SiteSummary> {
         self.sites.iter().find(|s| s.name == name)
     }
+
+    /// Each draw with every site flattened and concatenated in the model's order.
+    pub fn joint_draws(&self) -> Vec<Vec<f64>> {
+        let n = self.draws.first().map_or(0, Vec::len);
+        (0..n)
+            .map(|i| {
+                self.draws
+                    .iter()
+                    .flat_map(|site| site[i].iter().map(|&v| f64::from(v)))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The sample covariance (n − 1 in the denominator) of [`Posterior::joint_draws`].
+    pub fn covariance(&self) -> Vec<Vec<f64>> {
+        covariance(&self.joint_draws())
+    }
+}
+
+/// The sample covariance of rows of equal length.
+pub fn covariance(rows: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    let d = rows.first().map_or(0, Vec::len);
+    let n = rows.len() as f64;
+    let mean: Vec<f64> = (0..d)
+        .map(|j| rows.iter().map(|r| r[j]).sum::<f64>() / n)
+        .collect();
+    let mut cov = vec![vec![0.0; d]; d];
+    for r in rows {
+        for i in 0..d {
+            let a = r[i] - mean[i];
+            for j in 0..=i {
+                cov[i][j] += a * (r[j] - mean[j]);
+            }
+        }
+    }
+    for i in 0..d {
+        for j in 0..=i {
+            cov[i][j] /= (n - 1.0).max(1.0);
+            cov[j][i] = cov[i][j];
+        }
+    }
+    cov
 }
 
 /// Linear interpolation between order statistics (the "type 7" rule of R and numpy).
@@ -73,6 +117,14 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn covariance_of_a_known_sample() {
+        let rows = vec![vec![1.0, 2.0], vec![3.0, 2.0], vec![2.0, 5.0]];
+        let c = super::covariance(&rows);
+        // means 2, 3; deviations (-1,-1), (1,-1), (0,2)
+        assert_eq!(c, vec![vec![1.0, 0.0], vec![0.0, 3.0]]);
+    }
+
     #[test]
     fn quantiles_interpolate() {
         let v = [1.0, 2.0, 3.0, 4.0, 5.0];

@@ -56,18 +56,72 @@ pub const DISTRIBUTIONS: &[DistSpec] = &[DistSpec {
     support: Constraint::Real,
 }];
 
+/// What a guide family's argument accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgKind {
+    /// A whole number ≥ 1.
+    Count,
+    /// A real number > 0.
+    Positive,
+}
+
+impl ArgKind {
+    pub fn describe(self) -> &'static str {
+        match self {
+            ArgKind::Count => "a whole number of at least 1",
+            ArgKind::Positive => "a positive number",
+        }
+    }
+
+    pub fn admits(self, v: f64) -> bool {
+        match self {
+            ArgKind::Count => v >= 1.0 && v.fract() == 0.0 && v <= 1e9,
+            ArgKind::Positive => v.is_finite() && v > 0.0,
+        }
+    }
+}
+
+/// The value an argument takes when it is not given.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ArgDefault {
+    /// The family chooses from the dimension it is given (documented per family).
+    Auto,
+    Number(f64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FamilyArgSpec {
+    pub name: &'static str,
+    pub kind: ArgKind,
+    pub default: ArgDefault,
+}
+
 /// A guide family: `::ravi::guides::{name}` implements it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FamilySpec {
     pub name: &'static str,
-    /// Named numeric arguments with their defaults.
-    pub args: &'static [(&'static str, f64)],
+    /// Named arguments; none is required.
+    pub args: &'static [FamilyArgSpec],
 }
 
-pub const FAMILIES: &[FamilySpec] = &[FamilySpec {
-    name: "MeanField",
-    args: &[],
-}];
+pub const FAMILIES: &[FamilySpec] = &[
+    FamilySpec {
+        name: "MeanField",
+        args: &[],
+    },
+    FamilySpec {
+        name: "FullRank",
+        args: &[],
+    },
+    FamilySpec {
+        name: "LowRank",
+        args: &[FamilyArgSpec {
+            name: "rank",
+            kind: ArgKind::Count,
+            default: ArgDefault::Auto,
+        }],
+    },
+];
 
 /// Elementwise functions of the language.
 pub const ELEMENTWISE: &[&str] = &["exp", "log", "softplus", "sigmoid", "tanh"];

@@ -553,14 +553,22 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
             .collect::<Vec<_>>()
             .join(",");
         let idx = e.sites.iter().map(|&i| lit_usize(i));
-        let args = e.args.iter().map(|(k, v)| quote!((#k, #v)));
+        let args = e.args.iter().map(|(k, v)| {
+            let v = match v {
+                FamilyValue::Number(x) => quote!(::ravi::FamilyArg::Number(#x)),
+                FamilyValue::Auto => quote!(::ravi::FamilyArg::Auto),
+            };
+            quote!((#k, #v))
+        });
         quote!(<#fam as ::ravi::GuideFamily<__D>>::build(
-            &mut params, #label, 0 #(+ latents[#idx].numel())*, &[#(#args),*]))
+            &mut params, #label, 0 #(+ latents[#idx].numel())*,
+            &::ravi::FamilyArgs(::std::vec![#(#args),*])))
     });
     let samples = ir.entries.iter().zip(&fields).zip(&families).map(|((e, f), fam)| {
         let idx: Vec<_> = e.sites.iter().map(|&i| lit_usize(i)).collect();
         quote! {
-            let (z, lq) = <#fam as ::ravi::GuideFamily<__D>>::sample::<__T>(&self.#f, &self.params, particles);
+            let ::ravi::FamilyDraw { z, log_q: lq } =
+                <#fam as ::ravi::GuideFamily<__D>>::sample::<__T>(&self.#f, &self.params, particles, estimator);
             let sizes = [#(latents[#idx].numel()),*];
             for (site, part) in [#(#idx),*].into_iter().zip(::ravi::__private::ops::split_columns(z, &sizes)) {
                 slots[site] = ::core::option::Option::Some(part);
@@ -571,6 +579,18 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
             });
         }
     });
+    let weights = ir
+        .entries
+        .iter()
+        .zip(&fields)
+        .zip(&families)
+        .map(|((e, f), fam)| {
+            let idx = e.sites.iter().map(|&i| lit_usize(i));
+            quote! {
+                let w = <#fam as ::ravi::GuideFamily<__D>>::prior_weight(&self.#f);
+                #(weights[#idx] = w;)*
+            }
+        });
     let model_name = &model.name;
     quote! {
         #doc
@@ -599,7 +619,12 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
             fn params_mut(&mut self) -> &mut ::ravi::ParamStore<__D> {
                 &mut self.params
             }
-            fn sample<__T: ::ravi::Tape<__D>>(&self, particles: usize) -> ::ravi::GuideSample<__D, __T> {
+            fn prior_weights(&self) -> ::std::vec::Vec<f32> {
+                let mut weights = ::std::vec![1.0f32; #n_latents];
+                #(#weights)*
+                weights
+            }
+            fn sample<__T: ::ravi::Tape<__D>>(&self, particles: usize, estimator: ::ravi::Estimator) -> ::ravi::GuideSample<__D, __T> {
                 let latents = <#model_ty as ::ravi::Model>::latents();
                 let mut slots: ::std::vec::Vec<::core::option::Option<::ravi::Particles<__D, __T>>> =
                     (0..#n_latents).map(|_| ::core::option::Option::None).collect();

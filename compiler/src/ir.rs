@@ -263,12 +263,29 @@ fn binop_name(op: BinOp) -> &'static str {
     }
 }
 
+/// The value of a guide family's argument.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FamilyValue {
+    Number(f64),
+    /// Chosen by the family at run time from its dimension.
+    Auto,
+}
+
+impl fmt::Display for FamilyValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FamilyValue::Number(v) => write!(f, "{v:?}"),
+            FamilyValue::Auto => f.write_str("auto"),
+        }
+    }
+}
+
 /// One `sites ~ Family(args)` line of a guide, checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GuideEntryIr {
     pub family: &'static crate::catalogue::FamilySpec,
     /// Every argument of the family, defaults filled in, in the catalogue's order.
-    pub args: Vec<(String, f64)>,
+    pub args: Vec<(String, FamilyValue)>,
     /// Indices into the model's latent sites, in the order written.
     pub sites: Vec<usize>,
     pub span: Span,
@@ -289,7 +306,7 @@ impl GuideIr {
         let names: Vec<&str> = model.latents().map(|(_, s)| s.name.as_str()).collect();
         for e in &self.entries {
             let sites: Vec<&str> = e.sites.iter().map(|&i| names[i]).collect();
-            let args: Vec<String> = e.args.iter().map(|(k, v)| format!("{k} = {v:?}")).collect();
+            let args: Vec<String> = e.args.iter().map(|(k, v)| format!("{k} = {v}")).collect();
             let _ = writeln!(
                 out,
                 "  ({}) ~ {}({})",

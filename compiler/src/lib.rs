@@ -13,6 +13,7 @@
 pub mod ast;
 pub mod catalogue;
 mod check;
+mod check_guide;
 pub mod codegen;
 pub mod diagnostic;
 pub mod ir;
@@ -86,7 +87,7 @@ pub fn compile(source: &str) -> Result<Program, Vec<Diagnostic>> {
                 }
                 continue;
             };
-            match check::lower_guide(g, model) {
+            match check_guide::lower_guide(g, model) {
                 Ok(ir) => guides.push(ir),
                 Err(e) => errors.extend(e),
             }

@@ -1,13 +1,17 @@
 use dfdx::prelude::*;
-use ravi_backend::{Backend, GuideFamily, ParamId, ParamStore, Particles, PerParticle, Tape};
+use ravi_backend::{
+    traced, Backend, Estimator, FamilyArgs, FamilyDraw, GuideFamily, ParamId, ParamStore, Tape,
+};
 
-use super::{INIT_SCALE, SCALE_FLOOR};
-use crate::dist::normal::HALF_LN_2PI;
+use super::{
+    gaussian_entropy_constant, per_particle, rho_for, scale_of, std_normal_log_density, INIT_SCALE,
+};
 
 /// A fully factorized Gaussian: z = μ + σ ⊙ ε, σ = softplus(ρ) + floor, ε ~ N(0, I).
 ///
-/// log q(z) = Σ_j [−½ ε_j² − log σ_j] − d/2 log 2π, computed from ε itself: the value and
-/// gradient are those of the Monte Carlo ELBO, and its entropy part is exact.
+/// Estimators: standard, log q = log N(ε) − Σ log σ (its gradient equals the analytic
+/// entropy's); analytic, −H = −Σ log σ − d/2 (1 + log 2π); path derivative, log q of z
+/// with μ and σ held fixed.
 #[derive(Debug, Clone)]
 pub struct MeanField {
     dim: usize,
@@ -16,27 +20,23 @@ pub struct MeanField {
 }
 
 impl MeanField {
-    /// ρ with softplus(ρ) + floor = `scale`.
-    fn rho_for(scale: f32) -> f32 {
-        let s = scale - SCALE_FLOOR;
-        s + (-(-s).exp_m1()).ln() // softplus⁻¹(s) = s + log(1 − e^{−s})
-    }
     pub fn dim(&self) -> usize {
         self.dim
     }
+
     /// The current location μ and scale σ, on the host.
     pub fn loc_scale<D: Backend>(&self, params: &ParamStore<D>) -> (Vec<f32>, Vec<f32>) {
-        let sigma = ravi_backend::ops::softplus(params.get(self.rho).clone()) + SCALE_FLOOR;
+        let sigma = scale_of(params.get(self.rho).clone());
         (params.get(self.loc).as_vec(), sigma.as_vec())
     }
 }
 
 impl<D: Backend> GuideFamily<D> for MeanField {
-    fn build(params: &mut ParamStore<D>, name: &str, dim: usize, _args: &[(&str, f64)]) -> Self {
+    fn build(params: &mut ParamStore<D>, name: &str, dim: usize, _args: &FamilyArgs) -> Self {
         MeanField {
             dim,
             loc: params.add(format!("{name}.loc"), vec![0.0; dim]),
-            rho: params.add(format!("{name}.rho"), vec![Self::rho_for(INIT_SCALE); dim]),
+            rho: params.add(format!("{name}.rho"), vec![rho_for(INIT_SCALE); dim]),
         }
     }
 
@@ -44,31 +44,57 @@ impl<D: Backend> GuideFamily<D> for MeanField {
         &self,
         params: &ParamStore<D>,
         particles: usize,
-    ) -> (Particles<D, T>, PerParticle<D, T>) {
+        estimator: Estimator,
+    ) -> FamilyDraw<D, T> {
         let dev = params.device();
         let shape = (particles, self.dim);
         let eps: Tensor<(usize, usize), f32, D> = dev.sample_normal_like(&shape);
-        let loc = ravi_backend::traced::<D, T>(params, self.loc);
-        let sigma = ravi_backend::ops::softplus(ravi_backend::traced::<D, T>(params, self.rho))
-            + SCALE_FLOOR;
+        let loc = traced::<D, T>(params, self.loc);
+        let sigma = scale_of(traced::<D, T>(params, self.rho));
         let log_det = sigma.retaped::<T>().ln().sum::<(), _>();
         let z = sigma.broadcast_like::<_, Axis<0>>(&shape) * eps.clone()
             + loc.broadcast_like::<_, Axis<0>>(&shape);
-        let base = (eps.square().sum::<(usize,), Axis<1>>() * -0.5) - self.dim as f32 * HALF_LN_2PI;
-        let log_q = log_det.broadcast_like::<_, Axis<0>>(&(particles,)).negate() + base;
-        (z, log_q)
+        let log_q = match estimator {
+            Estimator::Standard => {
+                per_particle(log_det, particles).negate() + std_normal_log_density(eps)
+            }
+            Estimator::AnalyticEntropy => per_particle(
+                log_det.negate() - gaussian_entropy_constant(self.dim),
+                particles,
+            ),
+            Estimator::PathDerivative => {
+                let loc = params.get(self.loc).clone();
+                let sigma = scale_of(params.get(self.rho).clone());
+                let held_log_det = sigma.clone().ln().sum::<(), _>().array();
+                let e = (z.retaped::<T>() - loc.broadcast_like::<_, Axis<0>>(&shape))
+                    / sigma.broadcast_like::<_, Axis<0>>(&shape);
+                std_normal_log_density(e) - held_log_det
+            }
+        };
+        FamilyDraw { z, log_q }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::guides::tests::{check_estimators_agree, check_moments};
+    use ravi_backend::linalg::Matrix;
+
+    fn truth(f: &MeanField, store: &ParamStore<Cpu>) -> (Vec<f32>, Matrix) {
+        let (loc, scale) = f.loc_scale(store);
+        let mut cov = Matrix::zeros(f.dim());
+        for (i, s) in scale.iter().enumerate() {
+            cov.set(i, i, f64::from(*s).powi(2));
+        }
+        (loc, cov)
+    }
 
     #[test]
     fn init_scale_round_trips() {
         let dev = Cpu::seed_from_u64(0);
         let mut store = ParamStore::new(&dev);
-        let mf: MeanField = GuideFamily::<Cpu>::build(&mut store, "w", 3, &[]);
+        let mf: MeanField = GuideFamily::<Cpu>::build(&mut store, "w", 3, &FamilyArgs::default());
         let (loc, scale) = mf.loc_scale(&store);
         assert_eq!(loc, vec![0.0; 3]);
         for s in scale {
@@ -81,9 +107,9 @@ mod tests {
     fn log_q_is_the_density_of_the_draws() {
         let dev = Cpu::seed_from_u64(1);
         let mut store = ParamStore::new(&dev);
-        let mf: MeanField = GuideFamily::<Cpu>::build(&mut store, "w", 2, &[]);
-        let (z, lq) = mf.sample::<NoneTape>(&store, 20_000);
-        let (z, lq) = (z.as_vec(), lq.as_vec());
+        let mf: MeanField = GuideFamily::<Cpu>::build(&mut store, "w", 2, &FamilyArgs::default());
+        let draw = mf.sample::<NoneTape>(&store, 20_000, Estimator::Standard);
+        let (z, lq) = (draw.z.as_vec(), draw.log_q.as_vec());
         let s = INIT_SCALE as f64;
         let mut m2 = 0.0;
         for (i, pair) in z.chunks(2).enumerate() {
@@ -99,5 +125,15 @@ mod tests {
         let var = m2 / 20_000.0;
         // sd of the variance estimate: s² sqrt(2/n) ≈ 1e-4; allow 4 of them
         assert!((var - s * s).abs() < 4e-4, "{var}");
+    }
+
+    #[test]
+    fn estimators_agree_in_value_and_expected_gradient() {
+        check_estimators_agree::<MeanField>(&FamilyArgs::default(), 3, |f, s| truth(f, s).1);
+    }
+
+    #[test]
+    fn draws_have_the_moments_and_log_q_their_density() {
+        check_moments::<MeanField>(&FamilyArgs::default(), 3, truth);
     }
 }

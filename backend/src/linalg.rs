@@ -1,0 +1,195 @@
+//! Small dense linear algebra on the host, in f64: Cholesky, triangular solves, inverses
+//! and log-determinants of the k×k and d×d matrices that guide families need (a full-rank
+//! scale, a low-rank capacitance matrix, an implicit generator's JᵀJ).
+//!
+//! dfdx 0.13 has no decompositions. Where a family needs one *with its gradient*, it
+//! computes the value here and enters the gradient through a linear surrogate built from
+//! dfdx ops: for a scalar f(M) with ∂f/∂M = G known in closed form,
+//! `f ≈ stop(f) + ⟨stop(G), M⟩ − stop(⟨G, M⟩)` has the value f and the gradient G.
+//! (∂ log det M / ∂M = M⁻ᵀ is the case that matters.)
+
+/// A square matrix stored row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Matrix {
+    pub n: usize,
+    pub data: Vec<f64>,
+}
+
+/// A matrix that is not (numerically) positive definite.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NotPositiveDefinite {
+    /// The pivot at which the factorization failed.
+    pub pivot: usize,
+}
+
+impl Matrix {
+    pub fn zeros(n: usize) -> Self {
+        Matrix {
+            n,
+            data: vec![0.0; n * n],
+        }
+    }
+
+    pub fn identity(n: usize) -> Self {
+        let mut m = Self::zeros(n);
+        for i in 0..n {
+            m.data[i * n + i] = 1.0;
+        }
+        m
+    }
+
+    pub fn from_f32(n: usize, data: &[f32]) -> Self {
+        assert_eq!(data.len(), n * n, "a {n}×{n} matrix");
+        Matrix {
+            n,
+            data: data.iter().map(|&v| f64::from(v)).collect(),
+        }
+    }
+
+    pub fn get(&self, i: usize, j: usize) -> f64 {
+        self.data[i * self.n + j]
+    }
+
+    pub fn set(&mut self, i: usize, j: usize, v: f64) {
+        self.data[i * self.n + j] = v;
+    }
+
+    pub fn transpose(&self) -> Self {
+        let mut t = Self::zeros(self.n);
+        for i in 0..self.n {
+            for j in 0..self.n {
+                t.set(j, i, self.get(i, j));
+            }
+        }
+        t
+    }
+
+    pub fn matmul(&self, other: &Matrix) -> Self {
+        let n = self.n;
+        let mut out = Self::zeros(n);
+        for i in 0..n {
+            for k in 0..n {
+                let a = self.get(i, k);
+                if a == 0.0 {
+                    continue;
+                }
+                for j in 0..n {
+                    out.data[i * n + j] += a * other.get(k, j);
+                }
+            }
+        }
+        out
+    }
+
+    /// The lower Cholesky factor L with L Lᵀ = self (self symmetric positive definite).
+    pub fn cholesky(&self) -> Result<Matrix, NotPositiveDefinite> {
+        let n = self.n;
+        let mut l = Self::zeros(n);
+        for j in 0..n {
+            let mut d = self.get(j, j);
+            for k in 0..j {
+                d -= l.get(j, k).powi(2);
+            }
+            if !(d > 0.0) || !d.is_finite() {
+                return Err(NotPositiveDefinite { pivot: j });
+            }
+            let d = d.sqrt();
+            l.set(j, j, d);
+            for i in j + 1..n {
+                let mut s = self.get(i, j);
+                for k in 0..j {
+                    s -= l.get(i, k) * l.get(j, k);
+                }
+                l.set(i, j, s / d);
+            }
+        }
+        Ok(l)
+    }
+
+    /// The inverse of a lower-triangular matrix with a non-zero diagonal.
+    pub fn lower_inverse(&self) -> Matrix {
+        let n = self.n;
+        let mut inv = Self::zeros(n);
+        for col in 0..n {
+            // Solve L x = e_col by forward substitution.
+            for i in col..n {
+                let mut s = if i == col { 1.0 } else { 0.0 };
+                for k in col..i {
+                    s -= self.get(i, k) * inv.get(k, col);
+                }
+                inv.set(i, col, s / self.get(i, i));
+            }
+        }
+        inv
+    }
+
+    /// The inverse and log-determinant of a symmetric positive-definite matrix.
+    pub fn spd_inverse_logdet(&self) -> Result<(Matrix, f64), NotPositiveDefinite> {
+        let l = self.cholesky()?;
+        let logdet = 2.0 * (0..self.n).map(|i| l.get(i, i).ln()).sum::<f64>();
+        let li = l.lower_inverse();
+        Ok((li.transpose().matmul(&li), logdet))
+    }
+
+    pub fn to_f32(&self) -> Vec<f32> {
+        self.data.iter().map(|&v| v as f32).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spd(n: usize) -> Matrix {
+        // A Aᵀ + n I for a fixed A: symmetric positive definite.
+        let mut a = Matrix::zeros(n);
+        for i in 0..n {
+            for j in 0..n {
+                a.set(i, j, ((i * 7 + j * 3) % 5) as f64 - 2.0);
+            }
+        }
+        let mut m = a.matmul(&a.transpose());
+        for i in 0..n {
+            m.set(i, i, m.get(i, i) + n as f64);
+        }
+        m
+    }
+
+    #[test]
+    fn cholesky_reconstructs_and_inverse_inverts() {
+        let m = spd(5);
+        let l = m.cholesky().unwrap();
+        let back = l.matmul(&l.transpose());
+        for (a, b) in back.data.iter().zip(&m.data) {
+            assert!((a - b).abs() < 1e-10);
+        }
+        let (inv, logdet) = m.spd_inverse_logdet().unwrap();
+        let eye = m.matmul(&inv);
+        for i in 0..5 {
+            for j in 0..5 {
+                let want = if i == j { 1.0 } else { 0.0 };
+                assert!((eye.get(i, j) - want).abs() < 1e-10);
+            }
+        }
+        // log det by cofactor-free elimination (LU without pivoting on an SPD matrix).
+        let mut u = m.clone();
+        let mut det_log = 0.0;
+        for k in 0..5 {
+            det_log += u.get(k, k).ln();
+            for i in k + 1..5 {
+                let f = u.get(i, k) / u.get(k, k);
+                for j in k..5 {
+                    u.set(i, j, u.get(i, j) - f * u.get(k, j));
+                }
+            }
+        }
+        assert!((logdet - det_log).abs() < 1e-10);
+    }
+
+    #[test]
+    fn indefinite_matrices_are_refused() {
+        let mut m = Matrix::identity(3);
+        m.set(2, 2, -1.0);
+        assert_eq!(m.cholesky(), Err(NotPositiveDefinite { pivot: 2 }));
+    }
+}

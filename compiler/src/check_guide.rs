@@ -1,0 +1,186 @@
+//! Guide blocks against their (already lowered) model: every latent site covered exactly
+//! once, only latent sites, families and their arguments from the catalogue.
+
+use crate::ast::{self, ExprKind};
+use crate::catalogue::{self, ArgDefault, FamilySpec};
+use crate::diagnostic::{Diagnostic, Span};
+use crate::ir::*;
+
+/// Checks a guide against its (already lowered) model.
+pub fn lower_guide(g: &ast::GuideDef, model: &ModelIr) -> Result<GuideIr, Vec<Diagnostic>> {
+    let mut errors = Vec::new();
+    let mut covered: Vec<Option<Span>> = vec![None; model.latents().count()];
+    let mut entries = Vec::new();
+    for entry in &g.entries {
+        let fam_name = &entry.family.name.name;
+        let Some(spec) = catalogue::family(fam_name) else {
+            let hint = catalogue::suggest(fam_name, catalogue::FAMILIES.iter().map(|f| f.name))
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_else(|| {
+                    let known: Vec<_> = catalogue::FAMILIES.iter().map(|f| f.name).collect();
+                    format!(" (known: {})", known.join(", "))
+                });
+            errors.push(Diagnostic::new(
+                entry.family.name.span.clone(),
+                format!("unknown guide family `{fam_name}`{hint}"),
+            ));
+            continue;
+        };
+        let args = family_args(spec, &entry.family, &mut errors);
+        let mut sites = Vec::new();
+        for site in &entry.sites {
+            match model.sites.iter().find(|s| s.name == site.name) {
+                None => {
+                    let hint = catalogue::suggest(
+                        &site.name,
+                        model.latents().map(|(_, s)| s.name.as_str()),
+                    )
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
+                    errors.push(Diagnostic::new(
+                        site.span.clone(),
+                        format!("model {} has no site `{}`{hint}", model.name, site.name),
+                    ));
+                }
+                Some(s) if s.observed.is_some() => errors.push(Diagnostic::new(
+                    site.span.clone(),
+                    format!(
+                        "`{}` is observed in {} (it is an input); a guide covers only latent sites",
+                        site.name, model.name
+                    ),
+                )),
+                Some(_) => {
+                    let idx = model.latent_index(&site.name).expect("latent site");
+                    if covered[idx].is_some() {
+                        errors.push(Diagnostic::new(
+                            site.span.clone(),
+                            format!(
+                                "site `{}` is covered twice in guide {}",
+                                site.name, g.name.name
+                            ),
+                        ));
+                    } else {
+                        covered[idx] = Some(site.span.clone());
+                        sites.push(idx);
+                    }
+                }
+            }
+        }
+        entries.push(GuideEntryIr {
+            family: spec,
+            args,
+            sites,
+            span: entry.span.clone(),
+        });
+    }
+    let missing: Vec<&str> = model
+        .latents()
+        .filter(|(i, _)| covered[*i].is_none())
+        .map(|(_, s)| s.name.as_str())
+        .collect();
+    if !missing.is_empty() && errors.is_empty() {
+        let list = missing
+            .iter()
+            .map(|m| format!("`{m}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let example = missing
+            .iter()
+            .map(|m| format!("{m} ~ MeanField;"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        errors.push(Diagnostic::new(
+            g.name.span.clone(),
+            format!(
+                "guide {} does not cover the latent site{} {list} of model {}; add e.g. `{example}`",
+                g.name.name,
+                if missing.len() == 1 { "" } else { "s" },
+                model.name
+            ),
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(GuideIr {
+        name: g.name.name.clone(),
+        docs: g.docs.clone(),
+        model: model.name.clone(),
+        entries,
+        span: g.span.clone(),
+    })
+}
+
+/// A family's arguments by the catalogue: named, known, of the right kind; defaults filled
+/// in, in the catalogue's order.
+fn family_args(
+    spec: &'static FamilySpec,
+    call: &ast::Call,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<(String, FamilyValue)> {
+    let mut args: Vec<(String, FamilyValue)> = spec
+        .args
+        .iter()
+        .map(|a| {
+            let v = match a.default {
+                ArgDefault::Auto => FamilyValue::Auto,
+                ArgDefault::Number(v) => FamilyValue::Number(v),
+            };
+            (a.name.to_string(), v)
+        })
+        .collect();
+    for a in &call.args {
+        let Some(n) = &a.name else {
+            let msg = if spec.args.is_empty() {
+                format!("{} takes no arguments", spec.name)
+            } else {
+                format!(
+                    "the arguments of {} are named, like `{}({} = ...)`",
+                    spec.name, spec.name, spec.args[0].name
+                )
+            };
+            errors.push(Diagnostic::new(a.value.span.clone(), msg));
+            continue;
+        };
+        let Some(arg_spec) = spec.args.iter().find(|s| s.name == n.name) else {
+            let known = if spec.args.is_empty() {
+                "it takes no arguments".to_string()
+            } else {
+                let names: Vec<_> = spec.args.iter().map(|s| s.name).collect();
+                format!("its arguments: {}", names.join(", "))
+            };
+            errors.push(Diagnostic::new(
+                n.span.clone(),
+                format!("{} has no argument `{}` ({known})", spec.name, n.name),
+            ));
+            continue;
+        };
+        let value = match &a.value.kind {
+            ExprKind::Num(v) => Some(*v),
+            ExprKind::Neg(inner) => match inner.kind {
+                ExprKind::Num(v) => Some(-v),
+                _ => None,
+            },
+            _ => None,
+        };
+        match value {
+            Some(v) if arg_spec.kind.admits(v) => {
+                let slot = args
+                    .iter_mut()
+                    .find(|(k, _)| *k == n.name)
+                    .expect("in the catalogue");
+                slot.1 = FamilyValue::Number(v);
+            }
+            _ => errors.push(Diagnostic::new(
+                a.value.span.clone(),
+                format!(
+                    "`{}` of {} must be {}",
+                    n.name,
+                    spec.name,
+                    arg_spec.kind.describe()
+                ),
+            )),
+        }
+    }
+    args
+}
