@@ -1,9 +1,9 @@
-//! Bayesian linear regression on the diabetes data, fitted with a mean-field guide and
+//! Bayesian linear regression on the diabetes data, fitted with a guide of your choice and
 //! checked against the exact posterior.
 //!
 //! ```text
-//! cargo run --release --example linear_regression -- [--steps N] [--particles S]
-//!     [--samples M] [--seed K] [--lr X] [--json] [--quiet]
+//! cargo run --release --example linear_regression -- [--guide mean-field|full-rank|low-rank]
+//!     [--estimator path-derivative|analytic|standard] [--steps N] [--particles S] [--samples M] [--seed K] [--lr X] [--json] [--quiet]
 //! ```
 
 use ravi::prelude::*;
@@ -24,9 +24,42 @@ model! {
 guide! {
     /// One independent Gaussian per coefficient.
     guide MeanFieldLinReg for LinReg { w ~ MeanField; b ~ MeanField; }
+    /// One Gaussian over all 11 coefficients jointly.
+    guide FullRankLinReg for LinReg { (w, b) ~ FullRank; }
+    /// Jointly Gaussian with covariance diag + a rank-3 factor.
+    guide LowRankLinReg for LinReg { (w, b) ~ LowRank(rank = 3); }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum GuideKind {
+    MeanField,
+    FullRank,
+    LowRank,
+}
+
+impl GuideKind {
+    fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "mean-field" => Ok(GuideKind::MeanField),
+            "full-rank" => Ok(GuideKind::FullRank),
+            "low-rank" => Ok(GuideKind::LowRank),
+            other => Err(format!(
+                "unknown guide {other}; one of mean-field, full-rank, low-rank"
+            )),
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            GuideKind::MeanField => "mean-field",
+            GuideKind::FullRank => "full-rank",
+            GuideKind::LowRank => "low-rank",
+        }
+    }
 }
 
 struct Args {
+    guide: GuideKind,
+    estimator: Estimator,
     steps: usize,
     particles: usize,
     samples: usize,
@@ -38,11 +71,13 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
+        guide: GuideKind::MeanField,
+        estimator: Estimator::default(),
         steps: 6000,
         particles: 16,
         samples: 10_000,
         seed: 0,
-        lr: 0.05,
+        lr: 0.02,
         json: false,
         quiet: false,
     };
@@ -71,10 +106,23 @@ fn parse_args() -> Result<Args, String> {
                     .map_err(|e| format!("--seed: {e}"))?
             }
             "--lr" => a.lr = value("--lr")?.parse().map_err(|e| format!("--lr: {e}"))?,
+            "--guide" => a.guide = GuideKind::parse(&value("--guide")?)?,
+            "--estimator" => {
+                a.estimator = match value("--estimator")?.as_str() {
+                    "path-derivative" => Estimator::PathDerivative,
+                    "analytic" => Estimator::AnalyticEntropy,
+                    "standard" => Estimator::Standard,
+                    other => {
+                        return Err(format!(
+                            "unknown estimator {other}; one of path-derivative, analytic, standard"
+                        ))
+                    }
+                }
+            }
             "--json" => a.json = true,
             "--quiet" => a.quiet = true,
             "--help" | "-h" => {
-                println!("linear_regression [--steps N] [--particles S] [--samples M] [--seed K] [--lr X] [--json] [--quiet]");
+                println!("linear_regression [--guide mean-field|full-rank|low-rank] [--estimator path-derivative|analytic|standard] [--steps N] [--particles S] [--samples M] [--seed K] [--lr X] [--json] [--quiet]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown flag {other} (try --help)")),
@@ -99,6 +147,40 @@ fn load() -> Result<Dataset, Box<dyn std::error::Error>> {
     Ok((x, y))
 }
 
+/// What a fitted guide says, next to what it should say.
+struct Outcome {
+    posterior: Posterior,
+    elbo: f64,
+    fit_seconds: f64,
+}
+
+fn fit_guide<G: Guide<Cpu, Model = LinReg>>(
+    mut guide: G,
+    data: &LinRegData,
+    opts: &FitOptions,
+    samples: usize,
+) -> Result<Outcome, ravi::FitError> {
+    let started = std::time::Instant::now();
+    ravi::fit(&mut guide, data, opts)?;
+    let fit_seconds = started.elapsed().as_secs_f64();
+    Ok(Outcome {
+        elbo: ravi::elbo(&guide, data, samples)?,
+        posterior: Posterior::from_guide(&guide, samples),
+        fit_seconds,
+    })
+}
+
+/// ‖A − B‖_F / ‖B‖_F
+fn relative_frobenius(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
+    let diff: f64 = a
+        .iter()
+        .zip(b)
+        .flat_map(|(r, s)| r.iter().zip(s).map(|(x, y)| (x - y).powi(2)))
+        .sum();
+    let norm: f64 = b.iter().flatten().map(|y| y * y).sum();
+    (diff / norm).sqrt()
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
     let (x, y) = load()?;
@@ -108,7 +190,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         x: Array::from_rows_f64(&x)?,
         y: Array::vector(y.iter().map(|&v| v as f32).collect()),
     };
-    let mut guide = MeanFieldLinReg::new(&Cpu::seeded(args.seed));
+    let dev = Cpu::seeded(args.seed);
     let opts = FitOptions {
         steps: args.steps,
         particles: args.particles,
@@ -117,15 +199,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             end: args.lr / 100.0,
         },
         seed: args.seed,
+        estimator: args.estimator,
         progress: !args.quiet && !args.json,
         ..FitOptions::default()
     };
-    let started = std::time::Instant::now();
-    ravi::fit(&mut guide, &data, &opts)?;
-    let fit_secs = started.elapsed().as_secs_f64();
-    let elbo = ravi::elbo(&guide, &data, args.samples)?;
-    let post = Posterior::from_guide(&guide, args.samples);
-
+    let out = match args.guide {
+        GuideKind::MeanField => fit_guide(MeanFieldLinReg::new(&dev), &data, &opts, args.samples)?,
+        GuideKind::FullRank => fit_guide(FullRankLinReg::new(&dev), &data, &opts, args.samples)?,
+        GuideKind::LowRank => fit_guide(LowRankLinReg::new(&dev), &data, &opts, args.samples)?,
+    };
+    let post = &out.posterior;
     let (w, b) = (
         post.site("w").expect("site w"),
         post.site("b").expect("site b"),
@@ -138,25 +221,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     let sd: Vec<f64> = w.sd.iter().chain(&b.sd).map(|&v| f64::from(v)).collect();
     let exact_sd: Vec<f64> = (0..=D).map(|i| exact.cov[i][i].sqrt()).collect();
+    let cov = post.covariance();
+    let cov_error = relative_frobenius(&cov, &exact.cov);
+    let (elbo, fit_secs) = (out.elbo, out.fit_seconds);
 
     if args.json {
         let out = serde_json::json!({
+            "guide": args.guide.name(),
             "mean": mean,
             "sd": sd,
+            "cov": cov,
             "elbo": elbo,
             "exact_mean": exact.mean,
             "exact_sd": exact_sd,
+            "exact_cov": exact.cov,
             "mf_optimal_sd": exact.mean_field_sd,
             "log_evidence": exact.log_evidence,
             "mf_optimal_elbo": exact.mean_field_elbo,
+            "cov_relative_error": cov_error,
             "fit_seconds": fit_secs,
         });
         println!("{out}");
         return Ok(());
     }
     println!(
-        "Bayesian linear regression, diabetes (N = {}, D = {D}), mean-field guide",
-        y.len()
+        "Bayesian linear regression, diabetes (N = {}, D = {D}), {} guide",
+        y.len(),
+        args.guide.name()
     );
     println!(
         "{} steps, {} particles, {:.2} s\n",
@@ -177,7 +268,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             mean[i], exact.mean[i], sd[i], exact.mean_field_sd[i], exact_sd[i]
         );
     }
-    println!("\nELBO ({} particles)      {elbo:>12.3}", args.samples);
+    println!(
+        "\ncovariance vs exact (relative Frobenius error, {} draws): {cov_error:.4}",
+        args.samples
+    );
+    println!("ELBO ({} particles)      {elbo:>12.3}", args.samples);
     println!("mean-field optimum ELBO   {:>12.3}", exact.mean_field_elbo);
     println!("exact log evidence        {:>12.3}", exact.log_evidence);
     Ok(())

@@ -77,8 +77,8 @@ impl Default for FitOptions {
             steps: 5000,
             particles: 8,
             schedule: Schedule::Exponential {
-                start: 0.05,
-                end: 0.002,
+                start: 0.02,
+                end: 0.0002,
             },
             adam: AdamConfig::default(),
             batch_size: None,
@@ -285,7 +285,7 @@ where
     let mut done = 0;
     while done < particles {
         let s = CHUNK.min(particles - done);
-        let v = elbo_particles::<G, D, NoneTape>(guide, &batch, s, 1.0, Estimator::AnalyticEntropy)
+        let v = elbo_particles::<G, D, NoneTape>(guide, &batch, s, 1.0, Estimator::PathDerivative)
             .as_vec();
         sum += v.iter().map(|&x| f64::from(x)).sum::<f64>();
         done += s;

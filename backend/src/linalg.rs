@@ -90,7 +90,7 @@ impl Matrix {
             for k in 0..j {
                 d -= l.get(j, k).powi(2);
             }
-            if !(d > 0.0) || !d.is_finite() {
+            if d.is_nan() || d <= 0.0 || d.is_infinite() {
                 return Err(NotPositiveDefinite { pivot: j });
             }
             let d = d.sqrt();

@@ -89,22 +89,18 @@ pub fn covariance(rows: &[Vec<f64>]) -> Vec<Vec<f64>> {
     let mean: Vec<f64> = (0..d)
         .map(|j| rows.iter().map(|r| r[j]).sum::<f64>() / n)
         .collect();
-    let mut cov = vec![vec![0.0; d]; d];
-    for r in rows {
-        for i in 0..d {
-            let a = r[i] - mean[i];
-            for j in 0..=i {
-                cov[i][j] += a * (r[j] - mean[j]);
-            }
-        }
-    }
-    for i in 0..d {
-        for j in 0..=i {
-            cov[i][j] /= (n - 1.0).max(1.0);
-            cov[j][i] = cov[i][j];
-        }
-    }
-    cov
+    let centred: Vec<Vec<f64>> = rows
+        .iter()
+        .map(|r| r.iter().zip(&mean).map(|(v, m)| v - m).collect())
+        .collect();
+    let denom = (n - 1.0).max(1.0);
+    (0..d)
+        .map(|i| {
+            (0..d)
+                .map(|j| centred.iter().map(|c| c[i] * c[j]).sum::<f64>() / denom)
+                .collect()
+        })
+        .collect()
 }
 
 /// Linear interpolation between order statistics (the "type 7" rule of R and numpy).

@@ -13,7 +13,26 @@ model LinReg(x: [N, D], y: [N]) {
     y ~ Normal(x @ w + b, 0.5);
 }
 guide MeanFieldLinReg for LinReg { w ~ MeanField; b ~ MeanField; }
+guide FullRankLinReg for LinReg { (w, b) ~ FullRank; }
+guide LowRankLinReg for LinReg { (w, b) ~ LowRank(rank = 3); }
 "#;
+
+/// A guide of each family, per site and joint, with defaults filled in.
+#[test]
+fn ir_guide_families() {
+    let src = r#"
+model M(y: [N]) {
+    a ~ Normal(0.0, 1.0) [4];
+    b ~ Normal(0.0, 1.0);
+    c ~ Normal(0.0, 1.0) [2, 3];
+    y ~ Normal(sum(a) + b + sum(c), 1.0);
+}
+guide PerSite for M { a ~ MeanField; b ~ FullRank; c ~ LowRank; }
+guide Joint for M { (c, a) ~ LowRank(rank = 2); b ~ MeanField; }
+guide AllJoint for M { (a, b, c) ~ FullRank; }
+"#;
+    insta::assert_snapshot!(compile(src).unwrap().to_text());
+}
 
 #[test]
 fn ir_linear_regression() {
@@ -70,6 +89,10 @@ fn errors() {
         ("guide covers a site twice", "model M(y: [N]) { a ~ Normal(0.0, 1.0); y ~ Normal(a, 1.0); }\nguide G for M { a ~ MeanField; (a) ~ MeanField; }"),
         ("unknown guide family", "model M(y: [N]) { a ~ Normal(0.0, 1.0); y ~ Normal(a, 1.0); }\nguide G for M { a ~ MeanFeld; }"),
         ("guide family argument", "model M(y: [N]) { a ~ Normal(0.0, 1.0); y ~ Normal(a, 1.0); }\nguide G for M { a ~ MeanField(rank = 2); }"),
+        ("joint guide over an unknown site", "model M(y: [N]) { a ~ Normal(0.0, 1.0); y ~ Normal(a, 1.0); }\nguide G for M { (a, q) ~ FullRank; }"),
+        ("joint guide names a site twice", "model M(y: [N]) { a ~ Normal(0.0, 1.0); y ~ Normal(a, 1.0); }\nguide G for M { (a, a) ~ FullRank; }"),
+        ("rank must be a count", "model M(y: [N]) { a ~ Normal(0.0, 1.0) [3]; y ~ Normal(sum(a), 1.0); }\nguide G for M { a ~ LowRank(rank = 0.5); }"),
+        ("rank is named", "model M(y: [N]) { a ~ Normal(0.0, 1.0) [3]; y ~ Normal(sum(a), 1.0); }\nguide G for M { a ~ LowRank(2); }"),
         ("guide for an unknown model", "guide G for Nope { a ~ MeanField; }"),
         ("local latent", "model M(y: [N]) { z ~ Normal(0.0, 1.0) [N]; y ~ Normal(z, 1.0); }"),
     ];

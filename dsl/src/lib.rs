@@ -158,13 +158,23 @@ pub fn guide(input: TokenStream) -> TokenStream {
     for tt in TokenStream2::from(input) {
         let starts = matches!(&tt, TokenTree::Ident(i) if i == "guide");
         if starts {
-            items.push(std::mem::take(&mut pending));
+            // Trailing `#[doc = ..]` attributes belong to the guide that starts here.
+            let mut cut = pending.len();
+            while cut >= 2
+                && matches!(&pending[cut - 2], TokenTree::Punct(p) if p.as_char() == '#')
+                && matches!(&pending[cut - 1], TokenTree::Group(g) if g.delimiter() == Delimiter::Bracket)
+            {
+                cut -= 2;
+            }
+            let docs = pending.split_off(cut);
+            if !pending.is_empty() {
+                items.push(std::mem::take(&mut pending));
+            }
+            pending = docs;
         }
         pending.push(tt);
     }
-    if let Some(last) = items.last_mut() {
-        last.extend(pending);
-    } else if !pending.is_empty() {
+    if !pending.is_empty() {
         items.push(pending);
     }
     let mut out = TokenStream2::new();

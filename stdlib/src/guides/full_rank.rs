@@ -8,6 +8,9 @@ use super::{
     gaussian_entropy_constant, per_particle, rho_for, scale_of, std_normal_log_density, INIT_SCALE,
 };
 
+/// A d×d constant on the device.
+type SquareMatrix<D> = Tensor<(usize, usize), f32, D>;
+
 /// A Gaussian with a full covariance: z = μ + L ε, L lower triangular with a positive
 /// diagonal softplus(ρ) + floor and a free strictly-lower part. Starts as MeanField does
 /// (μ = 0, L = 0.1 I).
@@ -31,13 +34,7 @@ impl FullRank {
     }
 
     /// The strictly-lower mask and the identity, as d×d constants.
-    fn masks<D: Backend>(
-        &self,
-        dev: &D,
-    ) -> (
-        Tensor<(usize, usize), f32, D>,
-        Tensor<(usize, usize), f32, D>,
-    ) {
+    fn masks<D: Backend>(&self, dev: &D) -> (SquareMatrix<D>, SquareMatrix<D>) {
         let d = self.dim;
         let mut lower = vec![0.0f32; d * d];
         let mut eye = vec![0.0f32; d * d];
