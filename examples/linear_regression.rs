@@ -2,7 +2,7 @@
 //! checked against the exact posterior.
 //!
 //! ```text
-//! cargo run --release --example linear_regression -- [--guide mean-field|full-rank|low-rank]
+//! cargo run --release --example linear_regression -- [--guide mean-field|full-rank|low-rank|flow]
 //!     [--estimator path-derivative|analytic|standard] [--steps N] [--particles S] [--samples M] [--seed K] [--lr X] [--json] [--quiet]
 //! ```
 
@@ -28,6 +28,8 @@ guide! {
     guide FullRankLinReg for LinReg { (w, b) ~ FullRank; }
     /// Jointly Gaussian with covariance diag + a rank-3 factor.
     guide LowRankLinReg for LinReg { (w, b) ~ LowRank(rank = 3); }
+    /// A RealNVP flow over all coefficients.
+    guide FlowLinReg for LinReg { (w, b) ~ Flow(RealNVP(layers = 4, hidden = 32)); }
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -35,6 +37,7 @@ enum GuideKind {
     MeanField,
     FullRank,
     LowRank,
+    Flow,
 }
 
 impl GuideKind {
@@ -43,8 +46,9 @@ impl GuideKind {
             "mean-field" => Ok(GuideKind::MeanField),
             "full-rank" => Ok(GuideKind::FullRank),
             "low-rank" => Ok(GuideKind::LowRank),
+            "flow" => Ok(GuideKind::Flow),
             other => Err(format!(
-                "unknown guide {other}; one of mean-field, full-rank, low-rank"
+                "unknown guide {other}; one of mean-field, full-rank, low-rank, flow"
             )),
         }
     }
@@ -53,6 +57,7 @@ impl GuideKind {
             GuideKind::MeanField => "mean-field",
             GuideKind::FullRank => "full-rank",
             GuideKind::LowRank => "low-rank",
+            GuideKind::Flow => "flow",
         }
     }
 }
@@ -122,7 +127,7 @@ fn parse_args() -> Result<Args, String> {
             "--json" => a.json = true,
             "--quiet" => a.quiet = true,
             "--help" | "-h" => {
-                println!("linear_regression [--guide mean-field|full-rank|low-rank] [--estimator path-derivative|analytic|standard] [--steps N] [--particles S] [--samples M] [--seed K] [--lr X] [--json] [--quiet]");
+                println!("linear_regression [--guide mean-field|full-rank|low-rank|flow] [--estimator path-derivative|analytic|standard] [--steps N] [--particles S] [--samples M] [--seed K] [--lr X] [--json] [--quiet]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown flag {other} (try --help)")),
@@ -207,6 +212,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         GuideKind::MeanField => fit_guide(MeanFieldLinReg::new(&dev), &data, &opts, args.samples)?,
         GuideKind::FullRank => fit_guide(FullRankLinReg::new(&dev), &data, &opts, args.samples)?,
         GuideKind::LowRank => fit_guide(LowRankLinReg::new(&dev), &data, &opts, args.samples)?,
+        GuideKind::Flow => fit_guide(FlowLinReg::new(&dev), &data, &opts, args.samples)?,
     };
     let post = &out.posterior;
     let (w, b) = (

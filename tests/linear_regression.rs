@@ -234,6 +234,7 @@ fn a_non_finite_elbo_stops_the_fit_naming_the_step_and_site() {
 guide! {
     guide FullRankLinReg for LinReg { (w, b) ~ FullRank; }
     guide LowRankLinReg for LinReg { (w, b) ~ LowRank(rank = 3); }
+    guide FlowLinReg for LinReg { (w, b) ~ Flow(RealNVP(layers = 4, hidden = 16)); }
 }
 
 /// ‖A − B‖_F / ‖B‖_F
@@ -302,6 +303,29 @@ fn low_rank_captures_the_correlations() {
         elbo > exact.mean_field_elbo + 2.0,
         "{elbo} vs mean-field optimum {}",
         exact.mean_field_elbo
+    );
+    assert!(elbo < exact.log_evidence + 0.05);
+}
+
+/// A RealNVP flow can represent the Gaussian posterior (its couplings compose to any
+/// linear map with the base's scales); it gets within 0.5 nats of the evidence.
+#[test]
+fn a_flow_gets_close_to_the_evidence() {
+    let (x, y) = diabetes();
+    let data = data(&x, &y);
+    let exact = ravi::exact::linear_regression(&x, &y, 1.0, 0.5, true);
+    let mut g = FlowLinReg::new(&Cpu::seeded(5));
+    let opts = FitOptions {
+        steps: 3000,
+        progress: false,
+        ..FitOptions::default()
+    };
+    ravi::fit(&mut g, &data, &opts).unwrap();
+    let elbo = ravi::elbo(&g, &data, 2000).unwrap();
+    assert!(
+        elbo > exact.log_evidence - 0.5,
+        "{elbo} vs log evidence {}",
+        exact.log_evidence
     );
     assert!(elbo < exact.log_evidence + 0.05);
 }

@@ -131,6 +131,37 @@ impl Matrix {
         Ok((li.transpose().matmul(&li), logdet))
     }
 
+    /// log |det| of any square matrix, by LU with partial pivoting (−∞ when singular).
+    pub fn log_abs_det(&self) -> f64 {
+        let n = self.n;
+        let mut u = self.clone();
+        let mut sum = 0.0;
+        for k in 0..n {
+            let p = (k..n)
+                .max_by(|&a, &b| u.get(a, k).abs().total_cmp(&u.get(b, k).abs()))
+                .expect("k < n");
+            if u.get(p, k) == 0.0 {
+                return f64::NEG_INFINITY;
+            }
+            if p != k {
+                for j in 0..n {
+                    let t = u.get(k, j);
+                    u.set(k, j, u.get(p, j));
+                    u.set(p, j, t);
+                }
+            }
+            let pivot = u.get(k, k);
+            sum += pivot.abs().ln();
+            for i in k + 1..n {
+                let f = u.get(i, k) / pivot;
+                for j in k..n {
+                    u.set(i, j, u.get(i, j) - f * u.get(k, j));
+                }
+            }
+        }
+        sum
+    }
+
     pub fn to_f32(&self) -> Vec<f32> {
         self.data.iter().map(|&v| v as f32).collect()
     }
@@ -184,6 +215,18 @@ mod tests {
             }
         }
         assert!((logdet - det_log).abs() < 1e-10);
+        assert!((m.log_abs_det() - det_log).abs() < 1e-10);
+    }
+
+    #[test]
+    fn log_abs_det_of_a_permuted_triangular_matrix() {
+        // rows of diag(2, −3, 0.5) with an upper entry, swapped: |det| = 3
+        let mut m = Matrix::zeros(3);
+        m.set(0, 1, -3.0);
+        m.set(1, 0, 2.0);
+        m.set(1, 2, 7.0);
+        m.set(2, 2, 0.5);
+        assert!((m.log_abs_det() - 3f64.ln()).abs() < 1e-12);
     }
 
     #[test]

@@ -120,6 +120,8 @@ pub enum ExprKind {
     Neg(Box<Expr>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
     Call(Call),
+    /// `[a, b]`: guide family arguments only.
+    List(Vec<Expr>),
 }
 
 /// `guide Name for Model { sites ~ Family; ... }`

@@ -63,6 +63,10 @@ pub enum ArgKind {
     Count,
     /// A real number > 0.
     Positive,
+    /// A list of whole numbers ≥ 1, like `[64, 64]`.
+    Counts,
+    /// Flow layers, given positionally: `Flow(RealNVP(layers = 4), Planar)`.
+    Layers,
 }
 
 impl ArgKind {
@@ -70,13 +74,17 @@ impl ArgKind {
         match self {
             ArgKind::Count => "a whole number of at least 1",
             ArgKind::Positive => "a positive number",
+            ArgKind::Counts => "a list of whole numbers of at least 1, like `[64, 64]`",
+            ArgKind::Layers => "flow layers, like `RealNVP(layers = 4)`",
         }
     }
 
+    /// Does this number satisfy a numeric kind (or each entry of a list kind)?
     pub fn admits(self, v: f64) -> bool {
         match self {
-            ArgKind::Count => v >= 1.0 && v.fract() == 0.0 && v <= 1e9,
+            ArgKind::Count | ArgKind::Counts => v >= 1.0 && v.fract() == 0.0 && v <= 1e9,
             ArgKind::Positive => v.is_finite() && v > 0.0,
+            ArgKind::Layers => false,
         }
     }
 }
@@ -87,6 +95,9 @@ pub enum ArgDefault {
     /// The family chooses from the dimension it is given (documented per family).
     Auto,
     Number(f64),
+    List(&'static [f64]),
+    /// Must be given.
+    Required,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -96,12 +107,20 @@ pub struct FamilyArgSpec {
     pub default: ArgDefault,
 }
 
-/// A guide family: `::ravi::guides::{name}` implements it.
+/// A guide family (`::ravi::guides::{name}` implements it), or a layer of a flow.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FamilySpec {
     pub name: &'static str,
-    /// Named arguments; none is required.
+    /// Named arguments, except a `Layers` one, which takes the positional arguments.
     pub args: &'static [FamilyArgSpec],
+}
+
+const fn count(name: &'static str, default: f64) -> FamilyArgSpec {
+    FamilyArgSpec {
+        name,
+        kind: ArgKind::Count,
+        default: ArgDefault::Number(default),
+    }
 }
 
 pub const FAMILIES: &[FamilySpec] = &[
@@ -120,6 +139,34 @@ pub const FAMILIES: &[FamilySpec] = &[
             kind: ArgKind::Count,
             default: ArgDefault::Auto,
         }],
+    },
+    FamilySpec {
+        name: "Flow",
+        args: &[FamilyArgSpec {
+            name: "layers",
+            kind: ArgKind::Layers,
+            default: ArgDefault::Required,
+        }],
+    },
+];
+
+/// The layers a `Flow` stacks, each `Kind(layers = n, ...)`: n layers of that kind.
+pub const FLOW_LAYERS: &[FamilySpec] = &[
+    FamilySpec {
+        name: "RealNVP",
+        args: &[count("layers", 4.0), count("hidden", 32.0)],
+    },
+    FamilySpec {
+        name: "Iaf",
+        args: &[count("layers", 2.0), count("hidden", 32.0)],
+    },
+    FamilySpec {
+        name: "Planar",
+        args: &[count("layers", 4.0)],
+    },
+    FamilySpec {
+        name: "Radial",
+        args: &[count("layers", 4.0)],
     },
 ];
 

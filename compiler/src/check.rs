@@ -622,6 +622,13 @@ impl<'s> Lowering<'s> {
                 Some(self.push(Op::Binary(*op, ia, ib), shape, p, c, span))
             }
             ExprKind::Call(call) => self.call(call, span),
+            ExprKind::List(_) => {
+                self.err(
+                    span,
+                    "a list like `[64, 64]` is only an argument of a guide family",
+                );
+                None
+            }
         }
     }
 

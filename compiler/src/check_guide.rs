@@ -2,7 +2,7 @@
 //! once, only latent sites, families and their arguments from the catalogue.
 
 use crate::ast::{self, ExprKind};
-use crate::catalogue::{self, ArgDefault, FamilySpec};
+use crate::catalogue::{self, ArgDefault, ArgKind, FamilySpec};
 use crate::diagnostic::{Diagnostic, Span};
 use crate::ir::*;
 
@@ -111,42 +111,68 @@ pub fn lower_guide(g: &ast::GuideDef, model: &ModelIr) -> Result<GuideIr, Vec<Di
     })
 }
 
-/// A family's arguments by the catalogue: named, known, of the right kind; defaults filled
-/// in, in the catalogue's order.
+/// A family's arguments by the catalogue: named, known, of the right kind, defaults filled
+/// in, in the catalogue's order. A `Layers` argument takes the positional arguments.
 fn family_args(
     spec: &'static FamilySpec,
     call: &ast::Call,
     errors: &mut Vec<Diagnostic>,
 ) -> Vec<(String, FamilyValue)> {
-    let mut args: Vec<(String, FamilyValue)> = spec
+    let layers_arg = spec.args.iter().find(|a| a.kind == ArgKind::Layers);
+    let mut args: Vec<(String, Option<FamilyValue>)> = spec
         .args
         .iter()
         .map(|a| {
             let v = match a.default {
-                ArgDefault::Auto => FamilyValue::Auto,
-                ArgDefault::Number(v) => FamilyValue::Number(v),
+                ArgDefault::Auto => Some(FamilyValue::Auto),
+                ArgDefault::Number(v) => Some(FamilyValue::Number(v)),
+                ArgDefault::List(v) => Some(FamilyValue::List(v.to_vec())),
+                ArgDefault::Required => None,
             };
             (a.name.to_string(), v)
         })
         .collect();
+    let mut layers = Vec::new();
+    let mut positional = 0;
     for a in &call.args {
         let Some(n) = &a.name else {
-            let msg = if spec.args.is_empty() {
-                format!("{} takes no arguments", spec.name)
-            } else {
-                format!(
-                    "the arguments of {} are named, like `{}({} = ...)`",
-                    spec.name, spec.name, spec.args[0].name
-                )
-            };
-            errors.push(Diagnostic::new(a.value.span.clone(), msg));
+            positional += 1;
+            match layers_arg {
+                Some(_) => {
+                    if let Some(layer) = flow_layer(&a.value, errors) {
+                        layers.push(layer);
+                    }
+                }
+                None => {
+                    let msg = if spec.args.is_empty() {
+                        format!("{} takes no arguments", spec.name)
+                    } else {
+                        format!(
+                            "the arguments of {} are named, like `{}({} = ...)`",
+                            spec.name, spec.name, spec.args[0].name
+                        )
+                    };
+                    errors.push(Diagnostic::new(a.value.span.clone(), msg));
+                }
+            }
             continue;
         };
-        let Some(arg_spec) = spec.args.iter().find(|s| s.name == n.name) else {
+        let named = spec
+            .args
+            .iter()
+            .find(|s| s.name == n.name && s.kind != ArgKind::Layers);
+        let Some(arg_spec) = named else {
+            let names: Vec<_> = spec
+                .args
+                .iter()
+                .filter(|s| s.kind != ArgKind::Layers)
+                .map(|s| s.name)
+                .collect();
             let known = if spec.args.is_empty() {
                 "it takes no arguments".to_string()
+            } else if names.is_empty() {
+                "it takes only layers, like `RealNVP(layers = 4)`".to_string()
             } else {
-                let names: Vec<_> = spec.args.iter().map(|s| s.name).collect();
                 format!("its arguments: {}", names.join(", "))
             };
             errors.push(Diagnostic::new(
@@ -155,23 +181,29 @@ fn family_args(
             ));
             continue;
         };
-        let value = match &a.value.kind {
-            ExprKind::Num(v) => Some(*v),
-            ExprKind::Neg(inner) => match inner.kind {
-                ExprKind::Num(v) => Some(-v),
+        let value = match arg_spec.kind {
+            ArgKind::Counts => match &a.value.kind {
+                ExprKind::List(items) => items
+                    .iter()
+                    .map(number)
+                    .collect::<Option<Vec<f64>>>()
+                    .filter(|v| !v.is_empty() && v.iter().all(|&x| arg_spec.kind.admits(x)))
+                    .map(FamilyValue::List),
                 _ => None,
             },
-            _ => None,
+            _ => number(&a.value)
+                .filter(|&v| arg_spec.kind.admits(v))
+                .map(FamilyValue::Number),
         };
         match value {
-            Some(v) if arg_spec.kind.admits(v) => {
+            Some(v) => {
                 let slot = args
                     .iter_mut()
                     .find(|(k, _)| *k == n.name)
                     .expect("in the catalogue");
-                slot.1 = FamilyValue::Number(v);
+                slot.1 = Some(v);
             }
-            _ => errors.push(Diagnostic::new(
+            None => errors.push(Diagnostic::new(
                 a.value.span.clone(),
                 format!(
                     "`{}` of {} must be {}",
@@ -182,5 +214,72 @@ fn family_args(
             )),
         }
     }
-    args
+    if let Some(l) = layers_arg {
+        // A layer that failed its own checks has said why already.
+        if positional == 0 {
+            let known: Vec<_> = catalogue::FLOW_LAYERS.iter().map(|f| f.name).collect();
+            errors.push(Diagnostic::new(
+                call.span.clone(),
+                format!(
+                    "{} needs at least one layer, like `{}(RealNVP(layers = 4, hidden = 32))` (layers: {})",
+                    spec.name,
+                    spec.name,
+                    known.join(", ")
+                ),
+            ));
+        }
+        let slot = args
+            .iter_mut()
+            .find(|(k, _)| k == l.name)
+            .expect("in the catalogue");
+        slot.1 = Some(FamilyValue::Layers(layers));
+    }
+    args.into_iter()
+        .map(|(k, v)| (k, v.unwrap_or(FamilyValue::Auto)))
+        .collect()
+}
+
+/// A literal number (possibly negated).
+fn number(e: &ast::Expr) -> Option<f64> {
+    match &e.kind {
+        ExprKind::Num(v) => Some(*v),
+        ExprKind::Neg(inner) => number(inner).map(|v| -v),
+        _ => None,
+    }
+}
+
+/// One positional argument of a flow: `RealNVP(layers = 4)` or a bare `Planar`.
+fn flow_layer(e: &ast::Expr, errors: &mut Vec<Diagnostic>) -> Option<FlowLayerIr> {
+    let (name, call) = match &e.kind {
+        ExprKind::Call(c) => (&c.name, Some(c)),
+        ExprKind::Name(n) => (n, None),
+        _ => {
+            errors.push(Diagnostic::new(
+                e.span.clone(),
+                "a flow layer like `RealNVP(layers = 4, hidden = 32)`, `Iaf`, `Planar` or `Radial`",
+            ));
+            return None;
+        }
+    };
+    let Some(spec) = catalogue::FLOW_LAYERS.iter().find(|f| f.name == name.name) else {
+        let known = catalogue::FLOW_LAYERS.iter().map(|f| f.name);
+        let hint = catalogue::suggest(&name.name, known.clone())
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_else(|| format!(" (layers: {})", known.collect::<Vec<_>>().join(", ")));
+        errors.push(Diagnostic::new(
+            name.span.clone(),
+            format!("unknown flow layer `{}`{hint}", name.name),
+        ));
+        return None;
+    };
+    let empty = ast::Call {
+        name: name.clone(),
+        args: Vec::new(),
+        span: e.span.clone(),
+    };
+    let args = family_args(spec, call.unwrap_or(&empty), errors);
+    Some(FlowLayerIr {
+        kind: spec.name,
+        args,
+    })
 }

@@ -526,6 +526,27 @@ pub fn model(ir: &ModelIr, span_of: SpanMap) -> TokenStream {
     }
 }
 
+/// `::ravi::FamilyArgs(vec![(name, value), ...])`, built when the guide is constructed.
+fn family_args(args: &[(String, FamilyValue)]) -> TokenStream {
+    let items = args.iter().map(|(k, v)| {
+        let v = match v {
+            FamilyValue::Number(x) => quote!(::ravi::FamilyArg::Number(#x)),
+            FamilyValue::List(xs) => quote!(::ravi::FamilyArg::List(::std::vec![#(#xs),*])),
+            FamilyValue::Auto => quote!(::ravi::FamilyArg::Auto),
+            FamilyValue::Layers(layers) => {
+                let layers = layers.iter().map(|l| {
+                    let kind = l.kind;
+                    let args = family_args(&l.args);
+                    quote!(::ravi::FlowLayer { kind: #kind, args: #args })
+                });
+                quote!(::ravi::FamilyArg::Layers(::std::vec![#(#layers),*]))
+            }
+        };
+        quote!((#k, #v))
+    });
+    quote!(::ravi::FamilyArgs(::std::vec![#(#items),*]))
+}
+
 /// The Rust items of a guide: a struct holding its parameters and families, its
 /// constructor, and the `Guide` impl that draws every latent site of the model.
 pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
@@ -553,16 +574,9 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
             .collect::<Vec<_>>()
             .join(",");
         let idx = e.sites.iter().map(|&i| lit_usize(i));
-        let args = e.args.iter().map(|(k, v)| {
-            let v = match v {
-                FamilyValue::Number(x) => quote!(::ravi::FamilyArg::Number(#x)),
-                FamilyValue::Auto => quote!(::ravi::FamilyArg::Auto),
-            };
-            quote!((#k, #v))
-        });
+        let args = family_args(&e.args);
         quote!(<#fam as ::ravi::GuideFamily<__D>>::build(
-            &mut params, #label, 0 #(+ latents[#idx].numel())*,
-            &::ravi::FamilyArgs(::std::vec![#(#args),*])))
+            &mut params, #label, 0 #(+ latents[#idx].numel())*, &#args))
     });
     let samples = ir.entries.iter().zip(&fields).zip(&families).map(|((e, f), fam)| {
         let idx: Vec<_> = e.sites.iter().map(|&i| lit_usize(i)).collect();

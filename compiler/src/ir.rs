@@ -267,15 +267,43 @@ fn binop_name(op: BinOp) -> &'static str {
 #[derive(Debug, Clone, PartialEq)]
 pub enum FamilyValue {
     Number(f64),
+    List(Vec<f64>),
     /// Chosen by the family at run time from its dimension.
     Auto,
+    Layers(Vec<FlowLayerIr>),
+}
+
+/// One block of a flow: `kind(args)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowLayerIr {
+    pub kind: &'static str,
+    pub args: Vec<(String, FamilyValue)>,
+}
+
+/// `k = v, ...`
+pub(crate) fn write_args(args: &[(String, FamilyValue)]) -> String {
+    args.iter()
+        .map(|(k, v)| format!("{k} = {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl fmt::Display for FamilyValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FamilyValue::Number(v) => write!(f, "{v:?}"),
+            FamilyValue::List(v) => {
+                let items: Vec<String> = v.iter().map(|x| format!("{x:?}")).collect();
+                write!(f, "[{}]", items.join(", "))
+            }
             FamilyValue::Auto => f.write_str("auto"),
+            FamilyValue::Layers(layers) => {
+                let items: Vec<String> = layers
+                    .iter()
+                    .map(|l| format!("{}({})", l.kind, write_args(&l.args)))
+                    .collect();
+                write!(f, "[{}]", items.join(", "))
+            }
         }
     }
 }
@@ -306,13 +334,13 @@ impl GuideIr {
         let names: Vec<&str> = model.latents().map(|(_, s)| s.name.as_str()).collect();
         for e in &self.entries {
             let sites: Vec<&str> = e.sites.iter().map(|&i| names[i]).collect();
-            let args: Vec<String> = e.args.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+            let args = write_args(&e.args);
             let _ = writeln!(
                 out,
                 "  ({}) ~ {}({})",
                 sites.join(", "),
                 e.family.name,
-                args.join(", ")
+                args
             );
         }
         out

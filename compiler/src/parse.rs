@@ -272,6 +272,15 @@ fn primary(pair: Pair<Rule>) -> Expr {
             kind: ExprKind::Call(call(pair)),
             span: sp,
         },
+        Rule::list => Expr {
+            kind: ExprKind::List(
+                pair.into_inner()
+                    .filter(|p| p.as_rule() == Rule::expr)
+                    .map(expr)
+                    .collect(),
+            ),
+            span: sp,
+        },
         // A parenthesised expression: keep the inner expression, with the span of the parens.
         Rule::expr => {
             let mut e = expr(pair);
@@ -342,6 +351,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::number => "a number",
         Rule::int | Rule::dim => "a size (a number or a constant's name)",
         Rule::expr | Rule::primary | Rule::call => "an expression",
+        Rule::list => "a list like `[64, 64]`",
         Rule::neg => "`-`",
         Rule::add | Rule::sub | Rule::mul | Rule::div | Rule::matmul => {
             "an operator (`+`, `-`, `*`, `/`, `@`)"

@@ -15,6 +15,7 @@ model LinReg(x: [N, D], y: [N]) {
 guide MeanFieldLinReg for LinReg { w ~ MeanField; b ~ MeanField; }
 guide FullRankLinReg for LinReg { (w, b) ~ FullRank; }
 guide LowRankLinReg for LinReg { (w, b) ~ LowRank(rank = 3); }
+guide FlowLinReg for LinReg { (w, b) ~ Flow(RealNVP(layers = 4, hidden = 32)); }
 "#;
 
 /// A guide of each family, per site and joint, with defaults filled in.
@@ -30,6 +31,7 @@ model M(y: [N]) {
 guide PerSite for M { a ~ MeanField; b ~ FullRank; c ~ LowRank; }
 guide Joint for M { (c, a) ~ LowRank(rank = 2); b ~ MeanField; }
 guide AllJoint for M { (a, b, c) ~ FullRank; }
+guide Flows for M { (a, b) ~ Flow(RealNVP, Iaf(hidden = 16), Planar(layers = 2), Radial); c ~ Flow(Planar); }
 "#;
     insta::assert_snapshot!(compile(src).unwrap().to_text());
 }
@@ -93,6 +95,11 @@ fn errors() {
         ("joint guide names a site twice", "model M(y: [N]) { a ~ Normal(0.0, 1.0); y ~ Normal(a, 1.0); }\nguide G for M { (a, a) ~ FullRank; }"),
         ("rank must be a count", "model M(y: [N]) { a ~ Normal(0.0, 1.0) [3]; y ~ Normal(sum(a), 1.0); }\nguide G for M { a ~ LowRank(rank = 0.5); }"),
         ("rank is named", "model M(y: [N]) { a ~ Normal(0.0, 1.0) [3]; y ~ Normal(sum(a), 1.0); }\nguide G for M { a ~ LowRank(2); }"),
+        ("flow without layers", "model M(y: [N]) { a ~ Normal(0.0, 1.0); y ~ Normal(a, 1.0); }\nguide G for M { a ~ Flow; }"),
+        ("unknown flow layer", "model M(y: [N]) { a ~ Normal(0.0, 1.0); y ~ Normal(a, 1.0); }\nguide G for M { a ~ Flow(RealNPV(layers = 2)); }"),
+        ("flow layer argument", "model M(y: [N]) { a ~ Normal(0.0, 1.0); y ~ Normal(a, 1.0); }\nguide G for M { a ~ Flow(Planar(layers = 0)); }"),
+        ("flow takes only layers", "model M(y: [N]) { a ~ Normal(0.0, 1.0); y ~ Normal(a, 1.0); }\nguide G for M { a ~ Flow(Planar, hidden = 3); }"),
+        ("a list in a model", "model M(y: [N]) { a ~ Normal([0.0, 1.0], 1.0); y ~ Normal(a, 1.0); }"),
         ("guide for an unknown model", "guide G for Nope { a ~ MeanField; }"),
         ("local latent", "model M(y: [N]) { z ~ Normal(0.0, 1.0) [N]; y ~ Normal(z, 1.0); }"),
     ];

@@ -6,11 +6,14 @@
 //! | [`MeanField`] | μ, ρ (σ = softplus ρ + floor) | all three |
 //! | [`FullRank`] | μ, L lower triangular with diagonal softplus ρ + floor | all three |
 //! | [`LowRank`] | μ, W (d×k), diagonal sd softplus ρ + floor | path derivative, analytic (standard → analytic) |
+//! | [`Flow`] | a diagonal Gaussian base and the layers' networks | standard (the others fall back to it) |
 
+pub mod flow;
 mod full_rank;
 mod low_rank;
 mod mean_field;
 
+pub use flow::Flow;
 pub use full_rank::FullRank;
 pub use low_rank::LowRank;
 pub use mean_field::MeanField;
@@ -21,7 +24,7 @@ use ravi_backend::{Backend, PerParticle, Tape};
 use crate::dist::normal::HALF_LN_2PI;
 
 /// Every family of the stdlib by name, as the compiler's catalogue names them.
-pub const IMPLEMENTED: &[&str] = &["MeanField", "FullRank", "LowRank"];
+pub const IMPLEMENTED: &[&str] = &["MeanField", "FullRank", "LowRank", "Flow"];
 
 /// Initial guide scale: small, so the first steps are not swamped by noise (the value
 /// Pyro's and NumPyro's autoguides use too).
