@@ -2,7 +2,7 @@
 //! checked against the exact posterior.
 //!
 //! ```text
-//! cargo run --release --example linear_regression -- [--guide mean-field|full-rank|low-rank|flow]
+//! cargo run --release --example linear_regression -- [--guide mean-field|full-rank|low-rank|flow|implicit]
 //!     [--estimator path-derivative|analytic|standard] [--steps N] [--particles S] [--samples M] [--seed K] [--lr X] [--json] [--quiet]
 //! ```
 
@@ -30,6 +30,8 @@ guide! {
     guide LowRankLinReg for LinReg { (w, b) ~ LowRank(rank = 3); }
     /// A RealNVP flow over all coefficients.
     guide FlowLinReg for LinReg { (w, b) ~ Flow(RealNVP(layers = 4, hidden = 32)); }
+    /// A generator network (one tanh layer of 32 plus a linear path) from 11-dim noise.
+    guide ImplicitLinReg for LinReg { (w, b) ~ Implicit(hidden = [32]); }
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -38,6 +40,7 @@ enum GuideKind {
     FullRank,
     LowRank,
     Flow,
+    Implicit,
 }
 
 impl GuideKind {
@@ -47,8 +50,9 @@ impl GuideKind {
             "full-rank" => Ok(GuideKind::FullRank),
             "low-rank" => Ok(GuideKind::LowRank),
             "flow" => Ok(GuideKind::Flow),
+            "implicit" => Ok(GuideKind::Implicit),
             other => Err(format!(
-                "unknown guide {other}; one of mean-field, full-rank, low-rank, flow"
+                "unknown guide {other}; one of mean-field, full-rank, low-rank, flow, implicit"
             )),
         }
     }
@@ -58,6 +62,7 @@ impl GuideKind {
             GuideKind::FullRank => "full-rank",
             GuideKind::LowRank => "low-rank",
             GuideKind::Flow => "flow",
+            GuideKind::Implicit => "implicit",
         }
     }
 }
@@ -127,7 +132,7 @@ fn parse_args() -> Result<Args, String> {
             "--json" => a.json = true,
             "--quiet" => a.quiet = true,
             "--help" | "-h" => {
-                println!("linear_regression [--guide mean-field|full-rank|low-rank|flow] [--estimator path-derivative|analytic|standard] [--steps N] [--particles S] [--samples M] [--seed K] [--lr X] [--json] [--quiet]");
+                println!("linear_regression [--guide mean-field|full-rank|low-rank|flow|implicit] [--estimator path-derivative|analytic|standard] [--steps N] [--particles S] [--samples M] [--seed K] [--lr X] [--json] [--quiet]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown flag {other} (try --help)")),
@@ -213,6 +218,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         GuideKind::FullRank => fit_guide(FullRankLinReg::new(&dev), &data, &opts, args.samples)?,
         GuideKind::LowRank => fit_guide(LowRankLinReg::new(&dev), &data, &opts, args.samples)?,
         GuideKind::Flow => fit_guide(FlowLinReg::new(&dev), &data, &opts, args.samples)?,
+        GuideKind::Implicit => fit_guide(ImplicitLinReg::new(&dev), &data, &opts, args.samples)?,
     };
     let post = &out.posterior;
     let (w, b) = (

@@ -18,7 +18,7 @@ pub const GUIDE_TERM: &str = "log q (the guide)";
 /// For reparametrized families log q(z_s) = log N(ε_s) − log|det ∂z/∂ε|, so the gradient of
 /// the guide's term is exact in ε and the estimator's noise comes from the model's terms.
 ///
-/// `weighted` applies the guide's prior weights (a fit's objective); without it the terms
+/// `weighted` applies the guide's prior and entropy weights (a fit's objective); without it the terms
 /// are those of the true ELBO (what [`crate::elbo`] reports).
 pub fn elbo_terms<G, D, T>(
     guide: &G,
@@ -33,7 +33,7 @@ where
     D: Backend,
     T: Tape<D>,
 {
-    let draw = guide.sample::<T>(particles, estimator);
+    let draw = guide.sample::<T>(particles, estimator, weighted);
     let mut terms = vec![(GUIDE_TERM, draw.log_q.negate())];
     let site_terms = G::Model::log_joint_terms(draw.latents, batch, scale);
     if weighted {

@@ -36,6 +36,8 @@ pub enum Estimator {
 pub enum FamilyArg {
     Number(f64),
     List(Vec<f64>),
+    /// One of the names the compiler's catalogue lists for the argument.
+    Name(&'static str),
     /// Left for the family to choose from the dimension (e.g. LowRank's rank).
     Auto,
     /// The stacked layers of a flow, in the order they apply to the base draw.
@@ -78,6 +80,13 @@ impl FamilyArgs {
         }
     }
 
+    pub fn name(&self, name: &str) -> Option<&'static str> {
+        match self.get(name) {
+            Some(FamilyArg::Name(v)) => Some(v),
+            _ => None,
+        }
+    }
+
     pub fn layers(&self, name: &str) -> &[FlowLayer] {
         match self.get(name) {
             Some(FamilyArg::Layers(v)) => v,
@@ -109,6 +118,11 @@ pub trait GuideFamily<D: Backend>: Sized {
     /// The factor on the prior terms of the sites this family covers during fitting
     /// (1 except where a family asks otherwise, like the implicit generator's option).
     fn prior_weight(&self) -> f32 {
+        1.0
+    }
+    /// The factor on this family's log q term during fitting (1 except where a family asks
+    /// otherwise).
+    fn entropy_weight(&self) -> f32 {
         1.0
     }
 }

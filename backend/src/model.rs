@@ -65,8 +65,13 @@ pub trait Guide<D: Backend> {
     fn params(&self) -> &ParamStore<D>;
     fn params_mut(&mut self) -> &mut ParamStore<D>;
     /// `particles` draws of every latent site, with the log q term of each under
-    /// `estimator`.
-    fn sample<T: Tape<D>>(&self, particles: usize, estimator: Estimator) -> GuideSample<D, T>;
+    /// `estimator`; `weighted` applies the families' entropy weights (fitting only).
+    fn sample<T: Tape<D>>(
+        &self,
+        particles: usize,
+        estimator: Estimator,
+        weighted: bool,
+    ) -> GuideSample<D, T>;
     /// Per latent site of the model (in its order), the factor on that site's prior term
     /// during fitting; see [`GuideFamily::prior_weight`](crate::family::GuideFamily::prior_weight).
     fn prior_weights(&self) -> Vec<f32>;

@@ -27,7 +27,7 @@ pub struct Posterior {
 impl Posterior {
     /// `draws` samples from `guide`, summarised per site.
     pub fn from_guide<G: Guide<D>, D: Backend>(guide: &G, draws: usize) -> Self {
-        let sample = guide.sample::<NoneTape>(draws.max(1), Estimator::Standard);
+        let sample = guide.sample::<NoneTape>(draws.max(1), Estimator::Standard, false);
         let mut sites = Vec::new();
         let mut all = Vec::new();
         for (spec, t) in G::Model::latents().iter().zip(sample.latents) {

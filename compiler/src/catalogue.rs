@@ -67,6 +67,8 @@ pub enum ArgKind {
     Counts,
     /// Flow layers, given positionally: `Flow(RealNVP(layers = 4), Planar)`.
     Layers,
+    /// One of a few names, like `bound = Exact`.
+    Choice(&'static [&'static str]),
 }
 
 impl ArgKind {
@@ -76,6 +78,7 @@ impl ArgKind {
             ArgKind::Positive => "a positive number",
             ArgKind::Counts => "a list of whole numbers of at least 1, like `[64, 64]`",
             ArgKind::Layers => "flow layers, like `RealNVP(layers = 4)`",
+            ArgKind::Choice(_) => "one of the names listed",
         }
     }
 
@@ -84,7 +87,7 @@ impl ArgKind {
         match self {
             ArgKind::Count | ArgKind::Counts => v >= 1.0 && v.fract() == 0.0 && v <= 1e9,
             ArgKind::Positive => v.is_finite() && v > 0.0,
-            ArgKind::Layers => false,
+            ArgKind::Layers | ArgKind::Choice(_) => false,
         }
     }
 }
@@ -96,6 +99,7 @@ pub enum ArgDefault {
     Auto,
     Number(f64),
     List(&'static [f64]),
+    Name(&'static str),
     /// Must be given.
     Required,
 }
@@ -113,6 +117,14 @@ pub struct FamilySpec {
     pub name: &'static str,
     /// Named arguments, except a `Layers` one, which takes the positional arguments.
     pub args: &'static [FamilyArgSpec],
+}
+
+const fn positive(name: &'static str, default: f64) -> FamilyArgSpec {
+    FamilyArgSpec {
+        name,
+        kind: ArgKind::Positive,
+        default: ArgDefault::Number(default),
+    }
 }
 
 const fn count(name: &'static str, default: f64) -> FamilyArgSpec {
@@ -139,6 +151,29 @@ pub const FAMILIES: &[FamilySpec] = &[
             kind: ArgKind::Count,
             default: ArgDefault::Auto,
         }],
+    },
+    FamilySpec {
+        name: "Implicit",
+        args: &[
+            FamilyArgSpec {
+                name: "noise",
+                kind: ArgKind::Count,
+                default: ArgDefault::Auto,
+            },
+            FamilyArgSpec {
+                name: "hidden",
+                kind: ArgKind::Counts,
+                default: ArgDefault::List(&[64.0, 64.0]),
+            },
+            positive("output_variance", 1e-5),
+            positive("entropy_weight", 1.0),
+            positive("prior_weight", 1.0),
+            FamilyArgSpec {
+                name: "bound",
+                kind: ArgKind::Choice(&["Exact", "SmallestSingularValue"]),
+                default: ArgDefault::Name("Exact"),
+            },
+        ],
     },
     FamilySpec {
         name: "Flow",

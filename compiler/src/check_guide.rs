@@ -127,6 +127,7 @@ fn family_args(
                 ArgDefault::Auto => Some(FamilyValue::Auto),
                 ArgDefault::Number(v) => Some(FamilyValue::Number(v)),
                 ArgDefault::List(v) => Some(FamilyValue::List(v.to_vec())),
+                ArgDefault::Name(v) => Some(FamilyValue::Name(v)),
                 ArgDefault::Required => None,
             };
             (a.name.to_string(), v)
@@ -182,12 +183,19 @@ fn family_args(
             continue;
         };
         let value = match arg_spec.kind {
+            ArgKind::Choice(names) => match &a.value.kind {
+                ExprKind::Name(id) => names
+                    .iter()
+                    .find(|c| **c == id.name)
+                    .map(|c| FamilyValue::Name(c)),
+                _ => None,
+            },
             ArgKind::Counts => match &a.value.kind {
                 ExprKind::List(items) => items
                     .iter()
                     .map(number)
                     .collect::<Option<Vec<f64>>>()
-                    .filter(|v| !v.is_empty() && v.iter().all(|&x| arg_spec.kind.admits(x)))
+                    .filter(|v| v.iter().all(|&x| arg_spec.kind.admits(x)))
                     .map(FamilyValue::List),
                 _ => None,
             },
@@ -203,15 +211,19 @@ fn family_args(
                     .expect("in the catalogue");
                 slot.1 = Some(v);
             }
-            None => errors.push(Diagnostic::new(
-                a.value.span.clone(),
-                format!(
-                    "`{}` of {} must be {}",
-                    n.name,
-                    spec.name,
-                    arg_spec.kind.describe()
-                ),
-            )),
+            None => {
+                let what = match arg_spec.kind {
+                    ArgKind::Choice(names) => {
+                        let names: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+                        format!("one of {}", names.join(", "))
+                    }
+                    kind => kind.describe().to_string(),
+                };
+                errors.push(Diagnostic::new(
+                    a.value.span.clone(),
+                    format!("`{}` of {} must be {what}", n.name, spec.name),
+                ))
+            }
         }
     }
     if let Some(l) = layers_arg {

@@ -532,6 +532,7 @@ fn family_args(args: &[(String, FamilyValue)]) -> TokenStream {
         let v = match v {
             FamilyValue::Number(x) => quote!(::ravi::FamilyArg::Number(#x)),
             FamilyValue::List(xs) => quote!(::ravi::FamilyArg::List(::std::vec![#(#xs),*])),
+            FamilyValue::Name(n) => quote!(::ravi::FamilyArg::Name(#n)),
             FamilyValue::Auto => quote!(::ravi::FamilyArg::Auto),
             FamilyValue::Layers(layers) => {
                 let layers = layers.iter().map(|l| {
@@ -583,6 +584,8 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
         quote! {
             let ::ravi::FamilyDraw { z, log_q: lq } =
                 <#fam as ::ravi::GuideFamily<__D>>::sample::<__T>(&self.#f, &self.params, particles, estimator);
+            let entropy_weight = <#fam as ::ravi::GuideFamily<__D>>::entropy_weight(&self.#f);
+            let lq = if weighted && entropy_weight != 1.0 { lq * entropy_weight } else { lq };
             let sizes = [#(latents[#idx].numel()),*];
             for (site, part) in [#(#idx),*].into_iter().zip(::ravi::__private::ops::split_columns(z, &sizes)) {
                 slots[site] = ::core::option::Option::Some(part);
@@ -638,7 +641,7 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
                 #(#weights)*
                 weights
             }
-            fn sample<__T: ::ravi::Tape<__D>>(&self, particles: usize, estimator: ::ravi::Estimator) -> ::ravi::GuideSample<__D, __T> {
+            fn sample<__T: ::ravi::Tape<__D>>(&self, particles: usize, estimator: ::ravi::Estimator, weighted: bool) -> ::ravi::GuideSample<__D, __T> {
                 let latents = <#model_ty as ::ravi::Model>::latents();
                 let mut slots: ::std::vec::Vec<::core::option::Option<::ravi::Particles<__D, __T>>> =
                     (0..#n_latents).map(|_| ::core::option::Option::None).collect();

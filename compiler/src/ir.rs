@@ -268,6 +268,8 @@ fn binop_name(op: BinOp) -> &'static str {
 pub enum FamilyValue {
     Number(f64),
     List(Vec<f64>),
+    /// One of the names the catalogue lists for the argument.
+    Name(&'static str),
     /// Chosen by the family at run time from its dimension.
     Auto,
     Layers(Vec<FlowLayerIr>),
@@ -296,6 +298,7 @@ impl fmt::Display for FamilyValue {
                 let items: Vec<String> = v.iter().map(|x| format!("{x:?}")).collect();
                 write!(f, "[{}]", items.join(", "))
             }
+            FamilyValue::Name(n) => f.write_str(n),
             FamilyValue::Auto => f.write_str("auto"),
             FamilyValue::Layers(layers) => {
                 let items: Vec<String> = layers

@@ -15,6 +15,7 @@ model LinReg(x: [N, D], y: [N]) {
 guide MeanFieldLinReg for LinReg { w ~ MeanField; b ~ MeanField; }
 guide FullRankLinReg for LinReg { (w, b) ~ FullRank; }
 guide LowRankLinReg for LinReg { (w, b) ~ LowRank(rank = 3); }
+guide ImplicitLinReg for LinReg { (w, b) ~ Implicit(hidden = [32]); }
 guide FlowLinReg for LinReg { (w, b) ~ Flow(RealNVP(layers = 4, hidden = 32)); }
 "#;
 
@@ -31,6 +32,8 @@ model M(y: [N]) {
 guide PerSite for M { a ~ MeanField; b ~ FullRank; c ~ LowRank; }
 guide Joint for M { (c, a) ~ LowRank(rank = 2); b ~ MeanField; }
 guide AllJoint for M { (a, b, c) ~ FullRank; }
+guide Generator for M { (a, b, c) ~ Implicit(noise = 4, hidden = [8], bound = SmallestSingularValue, prior_weight = 0.01, entropy_weight = 0.1); }
+guide GeneratorDefaults for M { (a, b, c) ~ Implicit; }
 guide Flows for M { (a, b) ~ Flow(RealNVP, Iaf(hidden = 16), Planar(layers = 2), Radial); c ~ Flow(Planar); }
 "#;
     insta::assert_snapshot!(compile(src).unwrap().to_text());
@@ -99,6 +102,8 @@ fn errors() {
         ("unknown flow layer", "model M(y: [N]) { a ~ Normal(0.0, 1.0); y ~ Normal(a, 1.0); }\nguide G for M { a ~ Flow(RealNPV(layers = 2)); }"),
         ("flow layer argument", "model M(y: [N]) { a ~ Normal(0.0, 1.0); y ~ Normal(a, 1.0); }\nguide G for M { a ~ Flow(Planar(layers = 0)); }"),
         ("flow takes only layers", "model M(y: [N]) { a ~ Normal(0.0, 1.0); y ~ Normal(a, 1.0); }\nguide G for M { a ~ Flow(Planar, hidden = 3); }"),
+        ("unknown entropy bound", "model M(y: [N]) { a ~ Normal(0.0, 1.0); y ~ Normal(a, 1.0); }\nguide G for M { a ~ Implicit(bound = Fast); }"),
+        ("hidden sizes are a list", "model M(y: [N]) { a ~ Normal(0.0, 1.0); y ~ Normal(a, 1.0); }\nguide G for M { a ~ Implicit(hidden = 64); }"),
         ("a list in a model", "model M(y: [N]) { a ~ Normal([0.0, 1.0], 1.0); y ~ Normal(a, 1.0); }"),
         ("guide for an unknown model", "guide G for Nope { a ~ MeanField; }"),
         ("local latent", "model M(y: [N]) { z ~ Normal(0.0, 1.0) [N]; y ~ Normal(z, 1.0); }"),

@@ -6,15 +6,19 @@
 //! | [`MeanField`] | μ, ρ (σ = softplus ρ + floor) | all three |
 //! | [`FullRank`] | μ, L lower triangular with diagonal softplus ρ + floor | all three |
 //! | [`LowRank`] | μ, W (d×k), diagonal sd softplus ρ + floor | path derivative, analytic (standard → analytic) |
+//! | [`Implicit`] | a generator network from k-dim noise | its linearised entropy (all three) |
 //! | [`Flow`] | a diagonal Gaussian base and the layers' networks | standard (the others fall back to it) |
 
+mod dense;
 pub mod flow;
 mod full_rank;
+mod implicit;
 mod low_rank;
 mod mean_field;
 
 pub use flow::Flow;
 pub use full_rank::FullRank;
+pub use implicit::{EntropyBound, Implicit};
 pub use low_rank::LowRank;
 pub use mean_field::MeanField;
 
@@ -24,7 +28,7 @@ use ravi_backend::{Backend, PerParticle, Tape};
 use crate::dist::normal::HALF_LN_2PI;
 
 /// Every family of the stdlib by name, as the compiler's catalogue names them.
-pub const IMPLEMENTED: &[&str] = &["MeanField", "FullRank", "LowRank", "Flow"];
+pub const IMPLEMENTED: &[&str] = &["MeanField", "FullRank", "LowRank", "Flow", "Implicit"];
 
 /// Initial guide scale: small, so the first steps are not swamped by noise (the value
 /// Pyro's and NumPyro's autoguides use too).
