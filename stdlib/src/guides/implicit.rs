@@ -1,7 +1,8 @@
 use dfdx::prelude::*;
 use ravi_backend::linalg::Matrix;
 use ravi_backend::{
-    traced, Backend, Estimator, FamilyArgs, FamilyDraw, GuideFamily, ParamId, ParamStore, Tape,
+    traced, Backend, Estimator, FamilyArgs, FamilyDraw, GuideFamily, ParamId, ParamStore,
+    Particles, Tape,
 };
 
 use super::dense::Dense;
@@ -69,7 +70,7 @@ impl Implicit {
         &self,
         params: &ParamStore<D>,
         eta: Tensor<(usize, usize), f32, D>,
-    ) -> (Tensor<(usize, usize), f32, D, T>, JacobianRows<D, T>) {
+    ) -> (Particles<D, T>, JacobianRows<D, T>) {
         let (s, k) = *eta.shape();
         let skip = traced::<D, T>(params, self.skip).reshape_like(&(k, self.dim));
         let mut x = eta.clone().retaped::<T>();
