@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release --example linear_regression -- [--guide mean-field|full-rank|low-rank|flow|implicit]
-//!     [--estimator path-derivative|analytic|standard] [--steps N] [--particles S] [--samples M] [--seed K] [--lr X] [--json] [--quiet]
+//!     [--estimator path-derivative|analytic|standard] [--warmup F] [--steps N] [--particles S] [--samples M] [--seed K] [--lr X] [--json] [--quiet]
 //! ```
 
 use ravi::prelude::*;
@@ -70,6 +70,7 @@ impl GuideKind {
 struct Args {
     guide: GuideKind,
     estimator: Estimator,
+    warmup: f32,
     steps: usize,
     particles: usize,
     samples: usize,
@@ -83,6 +84,7 @@ fn parse_args() -> Result<Args, String> {
     let mut a = Args {
         guide: GuideKind::MeanField,
         estimator: Estimator::default(),
+        warmup: FitOptions::default().analytic_warmup,
         steps: 6000,
         particles: 16,
         samples: 10_000,
@@ -129,10 +131,15 @@ fn parse_args() -> Result<Args, String> {
                     }
                 }
             }
+            "--warmup" => {
+                a.warmup = value("--warmup")?
+                    .parse()
+                    .map_err(|e| format!("--warmup: {e}"))?
+            }
             "--json" => a.json = true,
             "--quiet" => a.quiet = true,
             "--help" | "-h" => {
-                println!("linear_regression [--guide mean-field|full-rank|low-rank|flow|implicit] [--estimator path-derivative|analytic|standard] [--steps N] [--particles S] [--samples M] [--seed K] [--lr X] [--json] [--quiet]");
+                println!("linear_regression [--guide mean-field|full-rank|low-rank|flow|implicit] [--estimator path-derivative|analytic|standard] [--warmup F] [--steps N] [--particles S] [--samples M] [--seed K] [--lr X] [--json] [--quiet]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown flag {other} (try --help)")),
@@ -210,6 +217,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         seed: args.seed,
         estimator: args.estimator,
+        analytic_warmup: args.warmup,
         progress: !args.quiet && !args.json,
         ..FitOptions::default()
     };

@@ -67,6 +67,10 @@ pub struct FitOptions {
     pub on_non_finite: OnNonFinite,
     /// How each guide family's log q enters the ELBO gradient; see [`Estimator`].
     pub estimator: Estimator,
+    /// The fraction of the steps, at the start, that use the analytic entropy instead of
+    /// `estimator`. Far from the optimum the analytic entropy's gradient is the quieter one;
+    /// near it the path derivative's noise vanishes (default 0.5: half and half).
+    pub analytic_warmup: f32,
     /// Show a progress bar (only ever on a terminal).
     pub progress: bool,
 }
@@ -86,6 +90,7 @@ impl Default for FitOptions {
             clip_norm: None,
             on_non_finite: OnNonFinite::Stop,
             estimator: Estimator::default(),
+            analytic_warmup: 0.5,
             progress: true,
         }
     }
@@ -189,7 +194,11 @@ where
             &batch,
             opts.particles,
             scale,
-            opts.estimator,
+            if (step as f32) < opts.analytic_warmup * opts.steps as f32 {
+                Estimator::AnalyticEntropy
+            } else {
+                opts.estimator
+            },
             true,
         );
         let views = untaped_views(&terms);
@@ -276,19 +285,33 @@ where
     G: Guide<D>,
     D: Backend,
 {
+    let draws = elbo_draws(guide, data, particles)?;
+    Ok(draws.iter().sum::<f64>() / draws.len().max(1) as f64)
+}
+
+/// One ELBO estimate per draw, log p(x, z) − log q(z) with z ~ q: their mean is
+/// [`elbo`], their spread gives its Monte Carlo standard error.
+pub fn elbo_draws<G, D>(
+    guide: &G,
+    data: &<G::Model as Model>::Data,
+    particles: usize,
+) -> Result<Vec<f64>, FitError>
+where
+    G: Guide<D>,
+    D: Backend,
+{
     let specs = G::Model::inputs();
     let arrays = data.arrays();
     let rows = check_inputs(G::Model::NAME, specs, &arrays)?;
     let batch = Batch::upload(guide.params().device(), specs, &arrays, None, rows);
     const CHUNK: usize = 250;
-    let mut sum = 0.0f64;
-    let mut done = 0;
-    while done < particles {
-        let s = CHUNK.min(particles - done);
-        let v = elbo_particles::<G, D, NoneTape>(guide, &batch, s, 1.0, Estimator::PathDerivative)
-            .as_vec();
-        sum += v.iter().map(|&x| f64::from(x)).sum::<f64>();
-        done += s;
+    let mut out = Vec::with_capacity(particles);
+    while out.len() < particles {
+        let s = CHUNK.min(particles - out.len());
+        // The path-derivative value of log q is the exact density of the draw wherever a
+        // family can evaluate one.
+        let v = elbo_particles::<G, D, NoneTape>(guide, &batch, s, 1.0, Estimator::PathDerivative);
+        out.extend(v.as_vec().into_iter().map(f64::from));
     }
-    Ok(sum / particles.max(1) as f64)
+    Ok(out)
 }

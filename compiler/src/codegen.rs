@@ -288,6 +288,20 @@ impl Emitter<'_> {
                 BinOp::MatMul => unreachable!(),
             };
         }
+        if a == b && out.particles {
+            // dfdx cannot take one tensor id on both sides of an op: write it with one operand.
+            // Count the extra use first, so that the operand kept is the node's last use
+            // when it is, and carries the tape of the ops that made it.
+            let _ = self.take(b);
+            let x = self.take_as(a, &out.shape, out.particles);
+            return match op {
+                BinOp::Add => quote!(#x * 2.0),
+                BinOp::Sub => quote!(#x * 0.0),
+                BinOp::Mul => quote!(#x.square()),
+                BinOp::Div => quote!(#x * 0.0 + 1.0),
+                BinOp::MatMul => unreachable!(),
+            };
+        }
         let x = self.take_as(a, &out.shape, out.particles);
         let y = self.take_as(b, &out.shape, out.particles);
         match op {
@@ -310,6 +324,8 @@ impl Emitter<'_> {
         let one = quote!(::ravi::__private::Const::<1>);
         let outv = shape_value(&out.shape, out.particles);
         let (x, y) = (self.take(a), self.take(b));
+        // dfdx cannot take one tensor id on both sides of a product: copy the right one.
+        let y = if a == b && pb { quote!((#y + 0.0)) } else { y };
         match (pa, pb, ra, rb) {
             (false, false, 1, 1) => quote!((#x * #y).sum::<(), _>()),
             (false, false, _, _)
@@ -615,7 +631,7 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
         #[derive(Debug, Clone)]
         pub struct #name<__D: ::ravi::Backend = ::ravi::Cpu> {
             params: ::ravi::ParamStore<__D>,
-            #(#fields: #families,)*
+            #(#[doc = "A guide family of this guide, in the order written."] pub #fields: #families,)*
         }
 
         impl<__D: ::ravi::Backend> #name<__D> {

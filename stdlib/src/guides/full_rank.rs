@@ -142,6 +142,30 @@ mod tests {
         check_moments::<FullRank>(&FamilyArgs::default(), 3, truth);
     }
 
+    /// log q of each draw against statrs' multivariate normal with covariance L Lᵀ.
+    #[test]
+    fn log_q_matches_statrs_multivariate_normal() {
+        use statrs::distribution::{Continuous, MultivariateNormal};
+        let (f, store) = crate::guides::tests::randomized::<FullRank>(&FamilyArgs::default(), 4);
+        let (loc, cov) = truth(&f, &store);
+        let reference = MultivariateNormal::new(
+            loc.iter().map(|&v| f64::from(v)).collect(),
+            cov.data.clone(),
+        )
+        .expect("a valid covariance");
+        let draw = f.sample::<NoneTape>(&store, 2000, Estimator::Standard);
+        let (z, lq) = (draw.z.as_vec(), draw.log_q.as_vec());
+        for (row, l) in z.chunks(4).zip(&lq) {
+            let x = nalgebra::DVector::from_iterator(4, row.iter().map(|&v| f64::from(v)));
+            let want = reference.ln_pdf(&x);
+            // f32 arithmetic on values of order 10: 1e-3 relative.
+            assert!(
+                (f64::from(*l) - want).abs() < 1e-3 * (1.0 + want.abs()),
+                "{l} vs statrs {want}"
+            );
+        }
+    }
+
     fn truth(f: &FullRank, store: &ParamStore<Cpu>) -> (Vec<f32>, Matrix) {
         let (loc, l) = f.loc_scale_tril(store);
         let l = Matrix::from_f32(f.dim(), &l);
