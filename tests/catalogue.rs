@@ -7,17 +7,20 @@ use ravi_compiler::catalogue::{DISTRIBUTIONS, FAMILIES};
 #[test]
 fn every_catalogued_distribution_is_implemented_with_the_same_parameters() {
     for spec in DISTRIBUTIONS {
-        let implemented = ravi::dist::IMPLEMENTED
+        let (_, implemented) = ravi::dist::IMPLEMENTED
             .iter()
             .find(|(name, _)| *name == spec.name)
             .unwrap_or_else(|| panic!("{} is in the catalogue but not in ravi::dist", spec.name));
-        let catalogued: Vec<&str> = spec.params.iter().map(|p| p.name).collect();
-        assert_eq!(
-            implemented.1,
-            catalogued.as_slice(),
-            "parameters of {}",
-            spec.name
-        );
+        let catalogued: Vec<(&str, Vec<&str>)> = spec
+            .parametrizations
+            .iter()
+            .map(|p| (p.suffix, p.params.iter().map(|q| q.name).collect()))
+            .collect();
+        let implemented: Vec<(&str, Vec<&str>)> = implemented
+            .iter()
+            .map(|(suffix, params)| (*suffix, params.to_vec()))
+            .collect();
+        assert_eq!(implemented, catalogued, "parametrizations of {}", spec.name);
     }
     for (name, _) in ravi::dist::IMPLEMENTED {
         assert!(

@@ -101,6 +101,8 @@ pub struct InputSpec {
     pub dims: &'static [DimSpec],
     /// Whether the first axis is the rows (minibatches slice it).
     pub has_rows: bool,
+    /// `in low..high`: the input holds integers from `low` up to (not including) `high`.
+    pub integers: Option<(i64, Option<i64>)>,
 }
 
 impl InputSpec {
@@ -151,6 +153,14 @@ pub enum DataError {
     NoRows {
         model: &'static str,
     },
+    /// A value outside the integers an input declares (`in low..high`).
+    Domain {
+        model: &'static str,
+        input: &'static str,
+        index: usize,
+        value: f32,
+        declared: String,
+    },
 }
 
 impl fmt::Display for DataError {
@@ -178,6 +188,10 @@ impl fmt::Display for DataError {
                 "row {row} has {len} values but the first row has {expected}"
             ),
             DataError::NoRows { model } => write!(f, "the data of {model} has no rows"),
+            DataError::Domain { model, input, index, value, declared } => write!(
+                f,
+                "input `{input}` of {model} holds {value} at flat index {index}, but it is declared as the integers {declared}"
+            ),
         }
     }
 }
@@ -228,6 +242,25 @@ pub fn check_inputs(
                 index,
                 value,
             });
+        }
+        if let Some((low, high)) = spec.integers {
+            let inside = |v: f32| {
+                v.fract() == 0.0
+                    && f64::from(v) >= low as f64
+                    && high.map_or(true, |h| f64::from(v) < h as f64)
+            };
+            if let Some((index, &value)) = a.data.iter().enumerate().find(|(_, v)| !inside(**v)) {
+                return Err(DataError::Domain {
+                    model,
+                    input: spec.name,
+                    index,
+                    value,
+                    declared: match high {
+                        Some(h) => format!("{low}..{h}"),
+                        None => format!("{low}.."),
+                    },
+                });
+            }
         }
     }
     match rows {

@@ -21,7 +21,9 @@ pub use device::Cuda;
 pub use device::{Backend, Cpu, Tape};
 pub use family::{Estimator, FamilyArg, FamilyArgs, FamilyDraw, FlowLayer, GuideFamily};
 pub use fit::{elbo, elbo_draws, fit, FitError, FitOptions, FitReport, OnNonFinite, Schedule};
-pub use model::{traced, Guide, GuideSample, LatentSpec, Model, ModelData, Particles, PerParticle};
+pub use model::{
+    traced, Guide, GuideSample, LatentSpec, Model, ModelData, Particles, PerParticle, Support,
+};
 pub use optim::{Adam, AdamConfig};
 pub use params::{ParamId, ParamStore};
 pub use posterior::{Posterior, SiteSummary};

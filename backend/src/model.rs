@@ -17,11 +17,41 @@ pub type Particles<D, T> = Tensor<(usize, usize), f32, D, T>;
 /// One number per particle.
 pub type PerParticle<D, T> = Tensor<(usize,), f32, D, T>;
 
+/// Where a latent site's values live. The guide works on ℝ; the model maps its draws here
+/// (and adds the log-determinant of that map to the site's log density).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Support {
+    Real,
+    /// (0, ∞), through exp.
+    Positive,
+    /// (0, 1), through the logistic function.
+    UnitInterval,
+    /// (low, high), through low + (high − low) · logistic.
+    Interval {
+        low: f32,
+        high: f32,
+    },
+}
+
+impl Support {
+    /// The constrained value of an unconstrained one.
+    pub fn constrain(&self, u: f32) -> f32 {
+        let logistic = |u: f32| 1.0 / (1.0 + (-u).exp());
+        match *self {
+            Support::Real => u,
+            Support::Positive => u.exp(),
+            Support::UnitInterval => logistic(u),
+            Support::Interval { low, high } => low + (high - low) * logistic(u),
+        }
+    }
+}
+
 /// A latent site as the model declares it.
 #[derive(Debug, Clone, Copy)]
 pub struct LatentSpec {
     pub name: &'static str,
     pub shape: &'static [usize],
+    pub support: Support,
 }
 
 impl LatentSpec {

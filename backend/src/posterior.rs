@@ -32,7 +32,12 @@ impl Posterior {
         let mut all = Vec::new();
         for (spec, t) in G::Model::latents().iter().zip(sample.latents) {
             let d = spec.numel();
-            let flat = t.as_vec();
+            // Summaries and draws are in the site's own space, not the guide's.
+            let flat: Vec<f32> = t
+                .as_vec()
+                .into_iter()
+                .map(|u| spec.support.constrain(u))
+                .collect();
             let per_draw: Vec<Vec<f32>> = flat.chunks(d).map(<[f32]>::to_vec).collect();
             let mut s = SiteSummary {
                 name: spec.name,

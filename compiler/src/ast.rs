@@ -29,6 +29,15 @@ pub struct ModelDef {
 pub struct Input {
     pub name: Ident,
     pub shape: ShapeAst,
+    /// `in lo..hi`: integers from lo up to (not including) hi; `in lo..`: no upper bound.
+    pub domain: Option<Domain>,
+}
+
+/// The integers an input holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Domain {
+    pub low: i64,
+    pub high: Option<i64>,
 }
 
 /// `[N, D, 3]`

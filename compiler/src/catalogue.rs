@@ -8,6 +8,14 @@
 pub enum Constraint {
     Real,
     Positive,
+    /// (0, 1)
+    UnitInterval,
+    /// (low, high), from the distribution's `low` and `high` parameters.
+    Interval,
+    /// {0, 1}
+    Boolean,
+    /// {0, 1, 2, ...}
+    Count,
 }
 
 impl Constraint {
@@ -15,15 +23,39 @@ impl Constraint {
         match self {
             Constraint::Real => "real",
             Constraint::Positive => "positive",
+            Constraint::UnitInterval => "in (0, 1)",
+            Constraint::Interval => "within (low, high)",
+            Constraint::Boolean => "0 or 1",
+            Constraint::Count => "a count (0, 1, 2, ...)",
         }
     }
 
     /// Does this compile-time constant satisfy the constraint?
     pub fn admits(self, v: f64) -> bool {
         match self {
-            Constraint::Real => v.is_finite(),
+            Constraint::Real | Constraint::Interval => v.is_finite(),
             Constraint::Positive => v.is_finite() && v > 0.0,
+            Constraint::UnitInterval => v > 0.0 && v < 1.0,
+            Constraint::Boolean => v == 0.0 || v == 1.0,
+            Constraint::Count => v >= 0.0 && v.fract() == 0.0,
         }
+    }
+
+    /// Is every value of `self` also a value of `other`? (What the checks know of an
+    /// expression's values against what a parameter requires.)
+    pub fn within(self, other: Constraint) -> bool {
+        use Constraint::*;
+        match (self, other) {
+            (a, b) if a == b => true,
+            (_, Real) => true,
+            (UnitInterval, Positive) => true,
+            _ => false,
+        }
+    }
+
+    /// Values on integers (observed only).
+    pub fn is_discrete(self) -> bool {
+        matches!(self, Constraint::Boolean | Constraint::Count)
     }
 }
 
@@ -33,28 +65,105 @@ pub struct ParamSpec {
     pub constraint: Constraint,
 }
 
-/// A distribution: `::ravi::dist::{name}::log_prob(value, params...)` implements it.
+/// One way to parametrize a distribution: `::ravi::dist::{name}::log_prob{suffix}`
+/// implements it, taking the parameters in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parametrization {
+    pub suffix: &'static str,
+    pub params: &'static [ParamSpec],
+}
+
+/// A distribution. Its first parametrization is the one positional arguments take; naming
+/// the parameters of another selects that one (`Bernoulli(logits = ..)`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DistSpec {
     pub name: &'static str,
-    pub params: &'static [ParamSpec],
+    pub parametrizations: &'static [Parametrization],
     pub support: Constraint,
 }
 
-pub const DISTRIBUTIONS: &[DistSpec] = &[DistSpec {
-    name: "Normal",
-    params: &[
-        ParamSpec {
-            name: "loc",
-            constraint: Constraint::Real,
-        },
-        ParamSpec {
-            name: "scale",
-            constraint: Constraint::Positive,
-        },
-    ],
-    support: Constraint::Real,
-}];
+impl DistSpec {
+    /// The parameters of the first parametrization.
+    pub fn params(&self) -> &'static [ParamSpec] {
+        self.parametrizations[0].params
+    }
+}
+
+const fn p(name: &'static str, constraint: Constraint) -> ParamSpec {
+    ParamSpec { name, constraint }
+}
+
+/// A distribution with one parametrization.
+macro_rules! single {
+    ($name:literal, [$($param:expr),*], $support:expr) => {
+        DistSpec {
+            name: $name,
+            parametrizations: &[Parametrization { suffix: "", params: &[$($param),*] }],
+            support: $support,
+        }
+    };
+}
+
+use Constraint::{Boolean, Count, Interval, Positive, Real, UnitInterval};
+
+pub const DISTRIBUTIONS: &[DistSpec] = &[
+    single!("Normal", [p("loc", Real), p("scale", Positive)], Real),
+    single!(
+        "LogNormal",
+        [p("loc", Real), p("scale", Positive)],
+        Positive
+    ),
+    single!("HalfNormal", [p("scale", Positive)], Positive),
+    single!("HalfCauchy", [p("scale", Positive)], Positive),
+    single!("Cauchy", [p("loc", Real), p("scale", Positive)], Real),
+    single!("Laplace", [p("loc", Real), p("scale", Positive)], Real),
+    single!(
+        "StudentT",
+        [p("df", Positive), p("loc", Real), p("scale", Positive)],
+        Real
+    ),
+    single!("Exponential", [p("rate", Positive)], Positive),
+    single!(
+        "Gamma",
+        [p("concentration", Positive), p("rate", Positive)],
+        Positive
+    ),
+    single!(
+        "InverseGamma",
+        [p("concentration", Positive), p("scale", Positive)],
+        Positive
+    ),
+    single!(
+        "Beta",
+        [p("concentration1", Positive), p("concentration0", Positive)],
+        UnitInterval
+    ),
+    single!("Uniform", [p("low", Real), p("high", Real)], Interval),
+    single!(
+        "ScaleMixtureNormal",
+        [
+            p("mix", UnitInterval),
+            p("scale1", Positive),
+            p("scale2", Positive)
+        ],
+        Real
+    ),
+    DistSpec {
+        name: "Bernoulli",
+        parametrizations: &[
+            Parametrization {
+                suffix: "",
+                params: &[p("probs", UnitInterval)],
+            },
+            Parametrization {
+                suffix: "_logits",
+                params: &[p("logits", Real)],
+            },
+        ],
+        support: Boolean,
+    },
+    single!("Poisson", [p("rate", Positive)], Count),
+];
 
 /// What a guide family's argument accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,7 +362,14 @@ mod tests {
             suggest("Normla", DISTRIBUTIONS.iter().map(|d| d.name)),
             Some("Normal")
         );
-        assert_eq!(suggest("Gamma", DISTRIBUTIONS.iter().map(|d| d.name)), None);
+        assert_eq!(
+            suggest("Gama", DISTRIBUTIONS.iter().map(|d| d.name)),
+            Some("Gamma")
+        );
+        assert_eq!(
+            suggest("Wishart", DISTRIBUTIONS.iter().map(|d| d.name)),
+            None
+        );
         assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use crate::ast::{self, BinOp, DimAst, ExprKind, ShapeAst};
-use crate::catalogue;
+use crate::catalogue::{self, Constraint};
 use crate::diagnostic::{Diagnostic, Span};
 use crate::ir::*;
 
@@ -59,6 +59,7 @@ pub fn lower_model(source: &str, m: &ast::ModelDef) -> Result<ModelIr, Vec<Diagn
         l.inputs.push(Input {
             name: input.name.name.clone(),
             shape: shape.clone(),
+            integers: input.domain.map(|d| (d.low, d.high)),
             span: input.name.span.clone(),
         });
         let node = l.push(Op::Input(idx), shape, false, false, input.name.span.clone());
@@ -283,9 +284,10 @@ impl<'s> Lowering<'s> {
             );
             return;
         };
-        let Some(args_spans) = self.dist_args(spec, call) else {
+        let Some((parametrization, args_spans)) = self.dist_args(spec, call) else {
             return;
         };
+        let params = parametrization.params;
         let (args, arg_spans): (Vec<NodeId>, Vec<Span>) = args_spans.into_iter().unzip();
 
         // An observed site is named after an input; anything else is a new latent site.
@@ -354,7 +356,7 @@ impl<'s> Lowering<'s> {
                                 format!(
                                     "shape mismatch: {}'s `{}` has shape {} but the other arguments have {}",
                                     spec.name,
-                                    spec.params[k].name,
+                                    params[k].name,
                                     self.show(sh),
                                     self.show(&acc)
                                 ),
@@ -371,7 +373,7 @@ impl<'s> Lowering<'s> {
         for (k, sh) in arg_shapes.iter().enumerate() {
             let arg_span = arg_spans[k].clone();
             let site_name = name.name.clone();
-            let pname = spec.params[k].name;
+            let pname = params[k].name;
             let (ss, sa) = (self.show(&site_shape), self.show(sh));
             let msg = || {
                 format!("shape mismatch: {}'s `{pname}` has shape {sa} but the site `{site_name}` has shape {ss}", spec.name)
@@ -403,6 +405,66 @@ impl<'s> Lowering<'s> {
             return;
         }
 
+        // Discrete distributions: observed only, on inputs declared as integers they allow.
+        if spec.support.is_discrete() {
+            let Some(i) = observed else {
+                self.err(
+                    call.name.span.clone(),
+                    format!(
+                        "{} is discrete and has no reparametrized sampler, so it cannot be a latent site; observe it on an input, or use a continuous relaxation",
+                        spec.name
+                    ),
+                );
+                return;
+            };
+            let input = &self.inputs[i];
+            let example = match spec.support {
+                Constraint::Boolean => "in 0..2",
+                _ => "in 0..",
+            };
+            let fits = match (input.integers, spec.support) {
+                (Some((lo, Some(hi))), Constraint::Boolean) => lo >= 0 && hi <= 2,
+                (Some((_, None)), Constraint::Boolean) => false,
+                (Some((lo, _)), _) => lo >= 0,
+                (None, _) => false,
+            };
+            if !fits {
+                let declared = match input.integers {
+                    None => "real numbers".to_string(),
+                    Some((lo, Some(hi))) => format!("the integers {lo}..{hi}"),
+                    Some((lo, None)) => format!("the integers {lo}.."),
+                };
+                self.err(
+                    name.span.clone(),
+                    format!(
+                        "{} takes values {}, but the input `{}` is declared as {declared}; declare it as `{}: {} {example}`",
+                        spec.name,
+                        spec.support.describe(),
+                        name.name,
+                        name.name,
+                        self.show(&input.shape)
+                    ),
+                );
+                return;
+            }
+        }
+        // A latent on an interval is mapped onto it, so its bounds must be known numbers.
+        if observed.is_none() && spec.support == Constraint::Interval {
+            for (k, &a) in args.iter().enumerate() {
+                if self.const_value(a).is_none() {
+                    self.err(
+                        arg_spans[k].clone(),
+                        format!(
+                            "a latent {} site needs numbers for its bounds; `{}` is not one",
+                            spec.name,
+                            self.text(&arg_spans[k])
+                        ),
+                    );
+                    return;
+                }
+            }
+        }
+
         let value = match observed {
             Some(i) => self
                 .nodes
@@ -427,6 +489,7 @@ impl<'s> Lowering<'s> {
             name: name.name.clone(),
             observed,
             dist: spec,
+            parametrization,
             args,
             shape: site_shape,
             value,
@@ -434,13 +497,27 @@ impl<'s> Lowering<'s> {
         });
     }
 
-    /// Matches a call's arguments (positional, then named) to the catalogue's parameters.
+    /// Matches a call's arguments (positional, then named) to the catalogue's parameters:
+    /// of the first parametrization, or of the one whose parameters the named ones are.
     fn dist_args(
         &mut self,
         spec: &'static catalogue::DistSpec,
         call: &ast::Call,
-    ) -> Option<Vec<(NodeId, Span)>> {
-        let params = spec.params;
+    ) -> Option<(&'static catalogue::Parametrization, Vec<(NodeId, Span)>)> {
+        let named: Vec<&str> = call
+            .args
+            .iter()
+            .filter_map(|a| a.name.as_ref())
+            .map(|n| n.name.as_str())
+            .collect();
+        let parametrization = spec
+            .parametrizations
+            .iter()
+            .find(|p| {
+                !named.is_empty() && named.iter().all(|n| p.params.iter().any(|q| q.name == *n))
+            })
+            .unwrap_or(&spec.parametrizations[0]);
+        let params = parametrization.params;
         let signature = params.iter().map(|p| p.name).collect::<Vec<_>>().join(", ");
         let mut slots: Vec<Option<(NodeId, Span)>> = vec![None; params.len()];
         let mut seen_named = false;
@@ -515,6 +592,37 @@ impl<'s> Lowering<'s> {
                     ok = false;
                 }
             }
+            // What is known of an expression's values must fit the parameter (constants
+            // were checked by value above).
+            let known = match self.const_value(node) {
+                Some(_) => None,
+                None => self.values(node),
+            };
+            if let Some(known) = known {
+                let need = params[slot].constraint;
+                if !known.within(need) {
+                    let text = self.text(&arg.value.span);
+                    let what = match known {
+                        Constraint::Real => format!("`{text}` can be any real number"),
+                        other => format!("`{text}` is only known to be {}", other.describe()),
+                    };
+                    let hint = match need {
+                        Constraint::Positive => "; write e.g. exp(..) or softplus(..), or give the latent a positive distribution (HalfNormal, Gamma, LogNormal, ...)",
+                        Constraint::UnitInterval => "; write e.g. sigmoid(..), or give the latent a Beta distribution",
+                        _ => "",
+                    };
+                    self.err(
+                        arg.value.span.clone(),
+                        format!(
+                            "{}'s `{}` must be {}, but {what}{hint}",
+                            spec.name,
+                            params[slot].name,
+                            need.describe()
+                        ),
+                    );
+                    ok = false;
+                }
+            }
             slots[slot] = Some((node, arg.value.span.clone()));
         }
         let missing: Vec<&str> = params
@@ -537,30 +645,81 @@ impl<'s> Lowering<'s> {
             return None;
         }
         ok.then(|| {
-            slots
+            let args = slots
                 .into_iter()
                 .map(|s| s.expect("checked above"))
-                .collect()
+                .collect();
+            (parametrization, args)
+        })
+    }
+
+    /// What the checks know of a node's values: `None` where they depend on data or Rust
+    /// constants (unknown at compile time), else a set they lie in.
+    fn values(&self, id: NodeId) -> Option<Constraint> {
+        use Constraint::{Positive, Real, UnitInterval};
+        let positive = |c: Constraint| c.within(Positive);
+        Some(match &self.nodes[id].op {
+            Op::Input(_) | Op::RustConst(_) => return None,
+            Op::Const(v) => {
+                if *v > 0.0 {
+                    Positive
+                } else {
+                    Real
+                }
+            }
+            Op::Sample(_) => {
+                let site = self.sites.iter().find(|s| s.value == id)?;
+                match site.dist.support {
+                    Positive | UnitInterval => site.dist.support,
+                    _ => Real,
+                }
+            }
+            Op::Neg(a) => {
+                self.values(*a)?;
+                Real
+            }
+            Op::Binary(op, a, b) => {
+                let (x, y) = (self.values(*a)?, self.values(*b)?);
+                match op {
+                    BinOp::Mul if x == UnitInterval && y == UnitInterval => UnitInterval,
+                    BinOp::Add | BinOp::Mul | BinOp::Div | BinOp::MatMul
+                        if positive(x) && positive(y) =>
+                    {
+                        Positive
+                    }
+                    _ => Real,
+                }
+            }
+            Op::MatMul(a, b) => {
+                let (x, y) = (self.values(*a)?, self.values(*b)?);
+                if positive(x) && positive(y) {
+                    Positive
+                } else {
+                    Real
+                }
+            }
+            Op::Func(f, a) => match f {
+                Func::Exp | Func::Softplus => Positive,
+                Func::Sigmoid => UnitInterval,
+                Func::Log | Func::Tanh => {
+                    self.values(*a)?;
+                    Real
+                }
+            },
+            Op::Reduce(r, a, _) => {
+                let x = self.values(*a)?;
+                match (r, x) {
+                    (Reduce::Mean, UnitInterval) => UnitInterval,
+                    (_, x) if positive(x) => Positive,
+                    _ => Real,
+                }
+            }
         })
     }
 
     /// The value of a node built only from numeric literals (Rust constants are unknown here).
     fn const_value(&self, id: NodeId) -> Option<f64> {
-        match &self.nodes[id].op {
-            Op::Const(v) => Some(*v),
-            Op::Neg(a) => self.const_value(*a).map(|v| -v),
-            Op::Binary(op, a, b) => {
-                let (a, b) = (self.const_value(*a)?, self.const_value(*b)?);
-                Some(match op {
-                    BinOp::Add => a + b,
-                    BinOp::Sub => a - b,
-                    BinOp::Mul => a * b,
-                    BinOp::Div => a / b,
-                    BinOp::MatMul => return None,
-                })
-            }
-            _ => None,
-        }
+        const_value(&self.nodes, id)
     }
 
     // ---- expressions -----------------------------------------------------------------

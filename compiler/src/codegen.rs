@@ -115,6 +115,9 @@ struct Emitter<'a> {
     ir: &'a ModelIr,
     live: Vec<bool>,
     uses: Vec<usize>,
+    /// Latent sites (by index) whose value is mapped onto their support, with a
+    /// log-determinant `__log_det{k}` to add to their term.
+    log_dets: Vec<usize>,
 }
 
 impl Emitter<'_> {
@@ -224,8 +227,57 @@ impl Emitter<'_> {
                 let i = lit_usize(*i);
                 quote!(__batch.input(#i).reshape_like(&#val))
             }
-            Op::Sample(_) => {
-                quote!(__latents.next().expect("one tensor per latent site").reshape_like(&#val))
+            Op::Sample(k) => {
+                let u = quote!(__latents.next().expect("one tensor per latent site").reshape_like(&#val));
+                let site = self
+                    .ir
+                    .sites
+                    .iter()
+                    .find(|s| s.value == id)
+                    .expect("a sample node has its site");
+                let ldj = format_ident!("__log_det{}", *k);
+                let rank = node.shape.rank();
+                // Σ over the site's axes, per particle.
+                let per_particle = |e: TokenStream| {
+                    if rank == 0 {
+                        e
+                    } else {
+                        let ax = axes(&(1..=rank).collect::<Vec<_>>());
+                        quote!(#e.sum::<(usize,), #ax>())
+                    }
+                };
+                match latent_support(self.ir, site) {
+                    LatentSupport::Real => u,
+                    LatentSupport::Positive => {
+                        // x = eᵘ, log |dx/du| = u
+                        let ld = per_particle(quote!(__u.retaped::<__T>()));
+                        self.log_dets.push(*k);
+                        return quote! {
+                            let __u: ::ravi::__private::Tensor<#ty, f32, __D, _> = #u;
+                            let #ldj: ::ravi::PerParticle<__D, __T> = #ld;
+                            let #v: ::ravi::__private::Tensor<#ty, f32, __D, _> = __u.exp();
+                        };
+                    }
+                    LatentSupport::UnitInterval | LatentSupport::Interval(..) => {
+                        // x = low + (high − low) σ(u),
+                        // log |dx/du| = log(high − low) − softplus(−u) − softplus(u)
+                        let (low, width) = match latent_support(self.ir, site) {
+                            LatentSupport::Interval(lo, hi) => ((lo) as f32, (hi - lo) as f32),
+                            _ => (0.0f32, 1.0f32),
+                        };
+                        let log_width = width.ln();
+                        let ld = per_particle(quote!(
+                            (::ravi::__private::ops::softplus(__u.retaped::<__T>().negate())
+                                + ::ravi::__private::ops::softplus(__u.retaped::<__T>())).negate() + #log_width
+                        ));
+                        self.log_dets.push(*k);
+                        return quote! {
+                            let __u: ::ravi::__private::Tensor<#ty, f32, __D, _> = #u;
+                            let #ldj: ::ravi::PerParticle<__D, __T> = #ld;
+                            let #v: ::ravi::__private::Tensor<#ty, f32, __D, _> = __u.sigmoid() * #width + #low;
+                        };
+                    }
+                }
             }
             Op::Neg(a) => {
                 let a = self.take(*a);
@@ -382,7 +434,8 @@ impl Emitter<'_> {
                 }
             })
             .collect();
-        let lp = quote!(::ravi::dist::#dist::log_prob(#value, #(#args),*));
+        let log_prob = format_ident!("log_prob{}", site.parametrization.suffix);
+        let lp = quote!(::ravi::dist::#dist::#log_prob(#value, #(#args),*));
         let rank = site.shape.rank();
         let summed = if rank == 0 {
             lp
@@ -391,11 +444,42 @@ impl Emitter<'_> {
             quote!(#lp.sum::<(usize,), #ax>())
         };
         let name = &site.name;
-        if site.observed.is_some() {
-            quote!((#name, #summed * __scale))
-        } else {
-            quote!((#name, #summed))
+        match site.observed {
+            Some(_) => quote!((#name, #summed * __scale)),
+            None => {
+                let k = self.ir.latent_index(&site.name).expect("a latent site");
+                if self.log_dets.contains(&k) {
+                    let ldj = format_ident!("__log_det{}", k);
+                    quote!((#name, #summed + #ldj))
+                } else {
+                    quote!((#name, #summed))
+                }
+            }
         }
+    }
+}
+
+/// Where a latent site lives, as the generated code maps the guide's draws there.
+enum LatentSupport {
+    Real,
+    Positive,
+    UnitInterval,
+    Interval(f64, f64),
+}
+
+fn latent_support(ir: &ModelIr, site: &Site) -> LatentSupport {
+    use crate::catalogue::Constraint;
+    match site.dist.support {
+        Constraint::Positive => LatentSupport::Positive,
+        Constraint::UnitInterval => LatentSupport::UnitInterval,
+        Constraint::Interval => {
+            let c = |i: usize| {
+                ir.const_value(site.args[i])
+                    .expect("checked: constant bounds")
+            };
+            LatentSupport::Interval(c(0), c(1))
+        }
+        _ => LatentSupport::Real,
     }
 }
 
@@ -477,16 +561,40 @@ pub fn model(ir: &ModelIr, span_of: SpanMap) -> TokenStream {
             }
         });
         let has_rows = i.shape.0.first() == Some(&Dim::Rows);
-        quote!(::ravi::InputSpec { name: #n, dims: &[#(#dims),*], has_rows: #has_rows })
+        let integers = match i.integers {
+            None => quote!(::core::option::Option::None),
+            Some((lo, hi)) => {
+                let hi = match hi {
+                    Some(h) => quote!(::core::option::Option::Some(#h)),
+                    None => quote!(::core::option::Option::None),
+                };
+                quote!(::core::option::Option::Some((#lo, #hi)))
+            }
+        };
+        quote!(::ravi::InputSpec { name: #n, dims: &[#(#dims),*], has_rows: #has_rows, integers: #integers })
     });
     let latent_specs = ir.latents().map(|(_, s)| {
         let n = &s.name;
         let dims = s.shape.0.iter().map(dim_usize);
-        quote!(::ravi::LatentSpec { name: #n, shape: &[#(#dims),*] })
+        let support = match latent_support(ir, s) {
+            LatentSupport::Real => quote!(::ravi::Support::Real),
+            LatentSupport::Positive => quote!(::ravi::Support::Positive),
+            LatentSupport::UnitInterval => quote!(::ravi::Support::UnitInterval),
+            LatentSupport::Interval(low, high) => {
+                let (low, high) = (low as f32, high as f32);
+                quote!(::ravi::Support::Interval { low: #low, high: #high })
+            }
+        };
+        quote!(::ravi::LatentSpec { name: #n, shape: &[#(#dims),*], support: #support })
     });
 
     let (live, uses) = liveness(ir);
-    let mut em = Emitter { ir, live, uses };
+    let mut em = Emitter {
+        ir,
+        live,
+        uses,
+        log_dets: Vec::new(),
+    };
     let mut body = Vec::new();
     for id in 0..ir.nodes.len() {
         if em.live[id] {

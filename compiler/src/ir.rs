@@ -126,6 +126,26 @@ pub enum Op {
     Reduce(Reduce, NodeId, Option<usize>),
 }
 
+/// The value of a node built only from numeric literals (Rust constants are unknown to the
+/// compiler).
+pub fn const_value(nodes: &[Node], id: NodeId) -> Option<f64> {
+    match &nodes[id].op {
+        Op::Const(v) => Some(*v),
+        Op::Neg(a) => const_value(nodes, *a).map(|v| -v),
+        Op::Binary(op, a, b) => {
+            let (a, b) = (const_value(nodes, *a)?, const_value(nodes, *b)?);
+            Some(match op {
+                BinOp::Add => a + b,
+                BinOp::Sub => a - b,
+                BinOp::Mul => a * b,
+                BinOp::Div => a / b,
+                BinOp::MatMul => return None,
+            })
+        }
+        _ => None,
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
     pub op: Op,
@@ -143,7 +163,9 @@ pub struct Site {
     /// The input this site observes, or `None` for a latent site.
     pub observed: Option<usize>,
     pub dist: &'static crate::catalogue::DistSpec,
-    /// One node per distribution parameter, in the catalogue's order.
+    /// The parametrization the arguments chose (the first unless they named another's).
+    pub parametrization: &'static crate::catalogue::Parametrization,
+    /// One node per parameter of the parametrization, in the catalogue's order.
     pub args: Vec<NodeId>,
     pub shape: Shape,
     /// The node holding the site's value (a `Sample` node, or the observed input).
@@ -165,6 +187,8 @@ pub struct DimAssert {
 pub struct Input {
     pub name: String,
     pub shape: Shape,
+    /// `in low..high`: integers from low up to (not including) high; no high: unbounded.
+    pub integers: Option<(i64, Option<i64>)>,
     pub span: Span,
 }
 
@@ -187,6 +211,10 @@ impl ModelIr {
             .enumerate()
     }
 
+    pub fn const_value(&self, id: NodeId) -> Option<f64> {
+        const_value(&self.nodes, id)
+    }
+
     pub fn latent_index(&self, name: &str) -> Option<usize> {
         self.latents().find(|(_, s)| s.name == name).map(|(i, _)| i)
     }
@@ -196,7 +224,12 @@ impl ModelIr {
         let mut out = String::new();
         let _ = writeln!(out, "model {}", self.name);
         for (i, input) in self.inputs.iter().enumerate() {
-            let _ = writeln!(out, "  input #{i} {}: {}", input.name, input.shape);
+            let domain = match input.integers {
+                Some((lo, Some(hi))) => format!(" in {lo}..{hi}"),
+                Some((lo, None)) => format!(" in {lo}.."),
+                None => String::new(),
+            };
+            let _ = writeln!(out, "  input #{i} {}: {}{domain}", input.name, input.shape);
         }
         for a in &self.asserts {
             let _ = writeln!(out, "  assert {} == {}", a.lhs, a.rhs);
@@ -234,7 +267,7 @@ impl ModelIr {
             let args = site
                 .args
                 .iter()
-                .zip(site.dist.params)
+                .zip(site.parametrization.params)
                 .map(|(a, p)| format!("{} = %{a}", p.name))
                 .collect::<Vec<_>>()
                 .join(", ");
@@ -243,9 +276,14 @@ impl ModelIr {
             } else {
                 "latent "
             };
+            // A latent off ℝ: the guide's draws are mapped onto its support.
+            let support = match (site.observed, site.dist.support) {
+                (None, crate::catalogue::Constraint::Real) | (Some(_), _) => String::new(),
+                (None, c) => format!(", mapped to {}", c.describe()),
+            };
             let _ = writeln!(
                 out,
-                "  {role} {} = %{} ~ {}({args}) : {}",
+                "  {role} {} = %{} ~ {}({args}) : {}{support}",
                 site.name, site.value, site.dist.name, site.shape
             );
         }

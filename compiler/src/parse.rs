@@ -121,7 +121,22 @@ fn model_def(pair: Pair<Rule>) -> ModelDef {
                     let mut it = meaningful(i);
                     let name = ident(it.next().expect("input name"));
                     let shape = shape(it.next().expect("input shape"));
-                    inputs.push(Input { name, shape });
+                    let domain = it.next().map(|d| {
+                        let mut ints = d.into_inner().filter(|p| p.as_rule() == Rule::int);
+                        let mut int = || {
+                            ints.next()
+                                .map(|p| p.as_str().parse::<i64>().unwrap_or(i64::MAX))
+                        };
+                        Domain {
+                            low: int().expect("grammar: a low bound"),
+                            high: int(),
+                        }
+                    });
+                    inputs.push(Input {
+                        name,
+                        shape,
+                        domain,
+                    });
                 }
             }
             Rule::let_stmt | Rule::sample_stmt => stmts.push(stmt(p)),
@@ -359,6 +374,8 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::arg | Rule::args | Rule::arg_name => "an argument",
         Rule::shape => "a shape like `[D]`",
         Rule::inputs | Rule::input => "an input like `x: [N, D]`",
+        Rule::domain | Rule::kw_in => "`in 0..10`",
+        Rule::range => "`..`",
         Rule::dist_call => "a distribution like `Normal(0.0, 1.0)`",
         Rule::family => "a guide family like `MeanField`",
         Rule::lparen => "`(`",

@@ -45,6 +45,31 @@ fn ir_linear_regression() {
     insta::assert_snapshot!(program.to_text());
 }
 
+/// Every distribution, constrained latents, integer inputs and a second parametrization.
+#[test]
+fn ir_distributions() {
+    let src = r#"
+model Dists(x: [N, 2], y: [N] in 0..2, k: [N] in 0.., r: [N]) {
+    w ~ Normal(0.0, 1.0) [2];
+    s ~ HalfNormal(1.0);
+    t ~ HalfCauchy(2.0);
+    g ~ Gamma(2.0, 1.0);
+    ig ~ InverseGamma(3.0, 1.0);
+    p ~ Beta(2.0, 2.0);
+    u ~ Uniform(-1.0, 1.0);
+    ln ~ LogNormal(0.0, 1.0);
+    e ~ Exponential(1.0);
+    c ~ Cauchy(0.0, 1.0);
+    l ~ Laplace(0.0, 1.0);
+    m ~ ScaleMixtureNormal(0.5, 1.0, 0.1);
+    y ~ Bernoulli(logits = x @ w + c + l + m);
+    k ~ Poisson(exp(u) * g * ln * e);
+    r ~ StudentT(3.0, ig * p, s + t);
+}
+"#;
+    insta::assert_snapshot!(compile(src).unwrap().to_text());
+}
+
 /// Every op of the language in one model: lets, functions, reductions, matmul in both
 /// directions, constants and Rust constants, a size checked by a static assertion.
 #[test]
@@ -104,6 +129,12 @@ fn errors() {
         ("flow takes only layers", "model M(y: [N]) { a ~ Normal(0.0, 1.0); y ~ Normal(a, 1.0); }\nguide G for M { a ~ Flow(Planar, hidden = 3); }"),
         ("unknown entropy bound", "model M(y: [N]) { a ~ Normal(0.0, 1.0); y ~ Normal(a, 1.0); }\nguide G for M { a ~ Implicit(bound = Fast); }"),
         ("hidden sizes are a list", "model M(y: [N]) { a ~ Normal(0.0, 1.0); y ~ Normal(a, 1.0); }\nguide G for M { a ~ Implicit(hidden = 64); }"),
+        ("real-valued latent as a scale", "model M(y: [N]) { s ~ Normal(0.0, 1.0); y ~ Normal(0.0, s); }"),
+        ("real-valued expression as a probability", "model M(y: [N] in 0..2) { l ~ Normal(0.0, 1.0); y ~ Bernoulli(l * 2.0); }"),
+        ("Bernoulli on a real input", "model M(y: [N]) { l ~ Normal(0.0, 1.0); y ~ Bernoulli(logits = l); }"),
+        ("Bernoulli on too wide a range", "model M(y: [N] in 0..3) { l ~ Normal(0.0, 1.0); y ~ Bernoulli(logits = l); }"),
+        ("latent discrete site", "model M(y: [N]) { k ~ Poisson(3.0); y ~ Normal(0.0, 1.0); }"),
+        ("latent uniform with a latent bound", "model M(y: [N]) { h ~ HalfNormal(1.0); u ~ Uniform(0.0, h); y ~ Normal(u, 1.0); }"),
         ("a list in a model", "model M(y: [N]) { a ~ Normal([0.0, 1.0], 1.0); y ~ Normal(a, 1.0); }"),
         ("guide for an unknown model", "guide G for Nope { a ~ MeanField; }"),
         ("local latent", "model M(y: [N]) { z ~ Normal(0.0, 1.0) [N]; y ~ Normal(z, 1.0); }"),

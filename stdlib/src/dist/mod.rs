@@ -1,30 +1,55 @@
-//! Distributions: each one file with its log density (differentiable in the value and in
-//! every parameter) and, where it has one, its reparametrized sampler.
+//! Distributions: each with its log density, differentiable in the value and in every
+//! parameter. (Reparametrized sampling is the guide families' job: a latent site's value
+//! comes from the guide, so the model only ever evaluates densities.)
 //!
-//! Generated code calls `ravi::dist::{Name}::log_prob(value, params...)` with the value and
-//! every tensor parameter already broadcast to one shape and carrying one tape type;
-//! parameters known at compile time arrive as [`Arg::Scalar`] and cost no tensor.
+//! Generated code calls `ravi::dist::{Name}::log_prob(value, params...)` (or the
+//! `log_prob_{variant}` of another parametrization, like `Bernoulli::log_prob_logits`) with
+//! the value and every tensor parameter already broadcast to one shape and carrying one
+//! tape type; parameters known at compile time arrive as [`Arg::Scalar`] and cost no tensor.
 
+mod arg;
+mod continuous;
+mod discrete;
 pub(crate) mod normal;
+pub mod special;
 
+pub use arg::{Arg, Value};
+pub use continuous::{
+    Beta, Cauchy, Exponential, Gamma, HalfCauchy, HalfNormal, InverseGamma, Laplace, LogNormal,
+    ScaleMixtureNormal, StudentT, Uniform,
+};
+pub use discrete::{Bernoulli, Poisson};
 pub use normal::Normal;
-
-use dfdx::shapes::Shape;
-use dfdx::tensor::Tensor;
-use ravi_backend::{Backend, Tape};
-
-/// A distribution parameter: a compile-time number or a tensor of the value's shape.
-pub enum Arg<S: Shape, D: Backend, T: Tape<D>> {
-    Scalar(f32),
-    Tensor(Tensor<S, f32, D, T>),
-}
 
 /// What the compiler's catalogue says of a distribution; a test checks the two agree.
 pub trait Distribution {
     const NAME: &'static str;
-    /// Parameter names in the order `log_prob` takes them.
-    const PARAMS: &'static [&'static str];
+    /// Each way to parametrize it: the suffix of its `log_prob` function ("" for the
+    /// first) and its parameter names in the order that function takes them.
+    const PARAMETRIZATIONS: &'static [(&'static str, &'static [&'static str])];
 }
 
-/// Every distribution of the stdlib, as (name, parameters).
-pub const IMPLEMENTED: &[(&str, &[&str])] = &[(Normal::NAME, Normal::PARAMS)];
+/// Every distribution of the stdlib, as (name, parametrizations).
+pub const IMPLEMENTED: &[(&str, &[(&str, &[&str])])] = &[
+    (Normal::NAME, Normal::PARAMETRIZATIONS),
+    (LogNormal::NAME, LogNormal::PARAMETRIZATIONS),
+    (HalfNormal::NAME, HalfNormal::PARAMETRIZATIONS),
+    (HalfCauchy::NAME, HalfCauchy::PARAMETRIZATIONS),
+    (Cauchy::NAME, Cauchy::PARAMETRIZATIONS),
+    (Laplace::NAME, Laplace::PARAMETRIZATIONS),
+    (StudentT::NAME, StudentT::PARAMETRIZATIONS),
+    (Exponential::NAME, Exponential::PARAMETRIZATIONS),
+    (Gamma::NAME, Gamma::PARAMETRIZATIONS),
+    (InverseGamma::NAME, InverseGamma::PARAMETRIZATIONS),
+    (Beta::NAME, Beta::PARAMETRIZATIONS),
+    (Uniform::NAME, Uniform::PARAMETRIZATIONS),
+    (
+        ScaleMixtureNormal::NAME,
+        ScaleMixtureNormal::PARAMETRIZATIONS,
+    ),
+    (Bernoulli::NAME, Bernoulli::PARAMETRIZATIONS),
+    (Poisson::NAME, Poisson::PARAMETRIZATIONS),
+];
+
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,7 @@
 use dfdx::prelude::*;
 use ravi_backend::{Backend, Tape};
 
+pub(crate) use super::continuous::HALF_LN_2PI;
 use super::{Arg, Distribution};
 
 /// The normal distribution N(loc, scale²).
@@ -8,11 +9,9 @@ pub struct Normal;
 
 impl Distribution for Normal {
     const NAME: &'static str = "Normal";
-    const PARAMS: &'static [&'static str] = &["loc", "scale"];
+    const PARAMETRIZATIONS: &'static [(&'static str, &'static [&'static str])] =
+        &[("", &["loc", "scale"])];
 }
-
-/// ½ log 2π
-pub(crate) const HALF_LN_2PI: f32 = 0.918_938_5;
 
 impl Normal {
     /// log N(x; loc, scale) = −½ ((x − loc)/scale)² − log scale − ½ log 2π, elementwise.
