@@ -247,7 +247,7 @@ pub fn check_inputs(
             let inside = |v: f32| {
                 v.fract() == 0.0
                     && f64::from(v) >= low as f64
-                    && high.map_or(true, |h| f64::from(v) < h as f64)
+                    && high.is_none_or(|h| f64::from(v) < h as f64)
             };
             if let Some((index, &value)) = a.data.iter().enumerate().find(|(_, v)| !inside(**v)) {
                 return Err(DataError::Domain {

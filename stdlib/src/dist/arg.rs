@@ -41,7 +41,7 @@ impl<S: Shape, D: Backend, T: Tape<D>> Arg<S, D, T> {
         self.map(f32::ln, |t| t.ln())
     }
 
-    pub fn neg(self) -> Self {
+    pub fn negated(self) -> Self {
         self.map(|c| -c, |t| t.negate())
     }
 

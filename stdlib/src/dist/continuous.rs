@@ -268,7 +268,7 @@ impl ScaleMixtureNormal {
         );
         let other = add(
             super::normal::Normal::log_prob(x, Arg::Scalar(0.0), scale2),
-            mix.neg().add_scalar(1.0).ln(),
+            mix.negated().add_scalar(1.0).ln(),
         );
         log_add_exp(one, other)
     }

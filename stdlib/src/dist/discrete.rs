@@ -24,7 +24,7 @@ impl Bernoulli {
         probs: Arg<S, D, T>,
     ) -> Value<S, D, T> {
         let hit = mul(x.retaped::<T>(), probs.again().ln());
-        let miss = mul(x.negate() + 1.0, probs.neg().add_scalar(1.0).ln());
+        let miss = mul(x.negate() + 1.0, probs.negated().add_scalar(1.0).ln());
         hit + miss
     }
 

@@ -29,8 +29,11 @@ pub trait Distribution {
     const PARAMETRIZATIONS: &'static [(&'static str, &'static [&'static str])];
 }
 
+/// A distribution's parametrizations: (`log_prob` suffix, parameter names).
+pub type Parametrizations = &'static [(&'static str, &'static [&'static str])];
+
 /// Every distribution of the stdlib, as (name, parametrizations).
-pub const IMPLEMENTED: &[(&str, &[(&str, &[&str])])] = &[
+pub const IMPLEMENTED: &[(&str, Parametrizations)] = &[
     (Normal::NAME, Normal::PARAMETRIZATIONS),
     (LogNormal::NAME, LogNormal::PARAMETRIZATIONS),
     (HalfNormal::NAME, HalfNormal::PARAMETRIZATIONS),

@@ -1,0 +1,191 @@
+//! The eight schools (Rubin 1981; Gelman et al., Bayesian Data Analysis, §5.5): effects of
+//! coaching programs in eight schools, with their published estimates and standard errors,
+//! in the non-centered hierarchical form: θ_j = μ + τ η_j.
+//!
+//! ```text
+//! cargo run --release --example eight_schools -- [--guide full-rank|mean-field] [--steps N]
+//!     [--seed K] [--draws M] [--json]
+//! ```
+
+use ravi::prelude::*;
+
+/// The estimated effects and their standard errors.
+const EFFECTS: [f32; 8] = [28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0];
+const STD_ERRORS: [f32; 8] = [15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0];
+
+model! {
+    /// Non-centered: the school effects are μ + τ η with η standard normal.
+    model EightSchools(y: [8], sigma: [8]) {
+        mu ~ Normal(0.0, 5.0);
+        tau ~ HalfCauchy(5.0);
+        eta ~ Normal(0.0, 1.0) [8];
+        y ~ Normal(mu + tau * eta, sigma);
+    }
+}
+
+guide! {
+    guide FullRankSchools for EightSchools { (mu, tau, eta) ~ FullRank; }
+    guide MeanFieldSchools for EightSchools { mu ~ MeanField; tau ~ MeanField; eta ~ MeanField; }
+}
+
+struct Args {
+    mean_field: bool,
+    steps: usize,
+    seed: u64,
+    draws: usize,
+    json: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        mean_field: false,
+        steps: 10_000,
+        seed: 0,
+        draws: 20_000,
+        json: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
+        match flag.as_str() {
+            "--guide" => {
+                a.mean_field = match value("--guide")?.as_str() {
+                    "full-rank" => false,
+                    "mean-field" => true,
+                    other => {
+                        return Err(format!(
+                            "unknown guide {other}; one of full-rank, mean-field"
+                        ))
+                    }
+                }
+            }
+            "--steps" => {
+                a.steps = value("--steps")?
+                    .parse()
+                    .map_err(|e| format!("--steps: {e}"))?
+            }
+            "--seed" => {
+                a.seed = value("--seed")?
+                    .parse()
+                    .map_err(|e| format!("--seed: {e}"))?
+            }
+            "--draws" => {
+                a.draws = value("--draws")?
+                    .parse()
+                    .map_err(|e| format!("--draws: {e}"))?
+            }
+            "--json" => a.json = true,
+            "--help" | "-h" => {
+                println!("eight_schools [--guide full-rank|mean-field] [--steps N] [--seed K] [--draws M] [--json]");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown flag {other} (try --help)")),
+        }
+    }
+    Ok(a)
+}
+
+/// Mean, sd, 5% and 95% quantiles of a sample.
+struct Summary {
+    mean: f64,
+    sd: f64,
+    q05: f64,
+    q95: f64,
+}
+
+fn summarize(mut v: Vec<f64>) -> Summary {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    v.sort_by(f64::total_cmp);
+    let q = |p: f64| {
+        let h = (v.len() - 1) as f64 * p;
+        let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
+        v[lo] + (h - lo as f64) * (v[hi] - v[lo])
+    };
+    Summary {
+        mean,
+        sd,
+        q05: q(0.05),
+        q95: q(0.95),
+    }
+}
+
+impl Summary {
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({ "mean": self.mean, "sd": self.sd, "q05": self.q05, "q95": self.q95 })
+    }
+}
+
+fn fitted<G: Guide<Cpu, Model = EightSchools>>(
+    mut g: G,
+    data: &EightSchoolsData,
+    opts: &FitOptions,
+    draws: usize,
+) -> Result<Posterior, ravi::FitError> {
+    ravi::fit(&mut g, data, opts)?;
+    Ok(Posterior::from_guide(&g, draws))
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = parse_args()?;
+    let data = EightSchoolsData {
+        y: Array::vector(EFFECTS.to_vec()),
+        sigma: Array::vector(STD_ERRORS.to_vec()),
+    };
+    let opts = FitOptions {
+        steps: args.steps,
+        seed: args.seed,
+        progress: !args.json,
+        ..FitOptions::default()
+    };
+    let dev = Cpu::seeded(args.seed);
+    let post = if args.mean_field {
+        fitted(MeanFieldSchools::new(&dev), &data, &opts, args.draws)?
+    } else {
+        fitted(FullRankSchools::new(&dev), &data, &opts, args.draws)?
+    };
+    // Draws are in each site's own space (τ > 0); θ_j = μ + τ η_j per draw.
+    let draws = post.joint_draws(); // mu, tau, eta[0..8]
+    let mu = summarize(draws.iter().map(|d| d[0]).collect());
+    let tau = summarize(draws.iter().map(|d| d[1]).collect());
+    let theta: Vec<Summary> = (0..8)
+        .map(|j| summarize(draws.iter().map(|d| d[0] + d[1] * d[2 + j]).collect()))
+        .collect();
+
+    if args.json {
+        let list = |f: fn(&Summary) -> f64| theta.iter().map(f).collect::<Vec<f64>>();
+        let out = serde_json::json!({
+            "mu": mu.json(),
+            "tau": tau.json(),
+            "theta": { "mean": list(|s| s.mean), "sd": list(|s| s.sd), "q05": list(|s| s.q05), "q95": list(|s| s.q95) },
+        });
+        println!("{out}");
+        return Ok(());
+    }
+    let guide = if args.mean_field {
+        "mean-field"
+    } else {
+        "full-rank"
+    };
+    println!(
+        "Eight schools, non-centered, {guide} guide, {} steps\n",
+        args.steps
+    );
+    println!(
+        "{:<10} {:>8} {:>8} {:>8} {:>8}",
+        "", "mean", "sd", "q05", "q95"
+    );
+    let row = |name: &str, s: &Summary| {
+        println!(
+            "{name:<10} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
+            s.mean, s.sd, s.q05, s.q95
+        )
+    };
+    row("mu", &mu);
+    row("tau", &tau);
+    for (j, s) in theta.iter().enumerate() {
+        row(&format!("theta[{j}]"), s);
+    }
+    Ok(())
+}
