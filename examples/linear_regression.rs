@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release --example linear_regression -- [--guide mean-field|full-rank|low-rank|flow|implicit]
-//!     [--estimator path-derivative|analytic|standard] [--warmup F] [--steps N] [--particles S] [--samples M] [--seed K] [--lr X] [--json] [--quiet]
+//!     [--estimator path-derivative|analytic|analytic-kl|standard] [--warmup F] [--steps N] [--particles S] [--samples M] [--seed K] [--lr X] [--json] [--quiet]
 //! ```
 
 use ravi::prelude::*;
@@ -124,9 +124,10 @@ fn parse_args() -> Result<Args, String> {
                     "path-derivative" => Estimator::PathDerivative,
                     "analytic" => Estimator::AnalyticEntropy,
                     "standard" => Estimator::Standard,
+                    "analytic-kl" => Estimator::AnalyticKl,
                     other => {
                         return Err(format!(
-                            "unknown estimator {other}; one of path-derivative, analytic, standard"
+                            "unknown estimator {other}; one of path-derivative, analytic, analytic-kl, standard"
                         ))
                     }
                 }
@@ -139,7 +140,7 @@ fn parse_args() -> Result<Args, String> {
             "--json" => a.json = true,
             "--quiet" => a.quiet = true,
             "--help" | "-h" => {
-                println!("linear_regression [--guide mean-field|full-rank|low-rank|flow|implicit] [--estimator path-derivative|analytic|standard] [--warmup F] [--steps N] [--particles S] [--samples M] [--seed K] [--lr X] [--json] [--quiet]");
+                println!("linear_regression [--guide mean-field|full-rank|low-rank|flow|implicit] [--estimator path-derivative|analytic|analytic-kl|standard] [--warmup F] [--steps N] [--particles S] [--samples M] [--seed K] [--lr X] [--json] [--quiet]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown flag {other} (try --help)")),

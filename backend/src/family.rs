@@ -23,12 +23,18 @@ use crate::params::ParamStore;
 /// A family that cannot do what is asked falls back to `Standard` (flows and implicit
 /// generators have no closed-form entropy; the non-invertible flows cannot evaluate log q
 /// at a given point). Each family's docs say what it supports.
+/// - [`Estimator::AnalyticKl`]: for a site whose prior is Normal (or LogNormal, a Normal
+///   of the unconstrained value) with numeric parameters and whose guide is mean-field,
+///   E_q[log p(z)] − E_q[log q(z)] is replaced by −KL(q‖p) in closed form (Pyro's
+///   `TraceMeanField_ELBO`); every other site uses the analytic entropy where its family
+///   has one, else the standard estimator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Estimator {
     #[default]
     PathDerivative,
     AnalyticEntropy,
     Standard,
+    AnalyticKl,
 }
 
 /// One value of a family argument, as the compiler checked it (defaults filled in).

@@ -194,7 +194,9 @@ where
             &batch,
             opts.particles,
             scale,
-            if (step as f32) < opts.analytic_warmup * opts.steps as f32 {
+            if (step as f32) < opts.analytic_warmup * opts.steps as f32
+                && opts.estimator != Estimator::AnalyticKl
+            {
                 Estimator::AnalyticEntropy
             } else {
                 opts.estimator

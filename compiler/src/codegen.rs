@@ -459,6 +459,17 @@ impl Emitter<'_> {
     }
 }
 
+/// The Normal that a latent site's prior is in the guide's unconstrained space, when its
+/// parameters are numbers: Normal(m, s) itself, or LogNormal(m, s) (whose log is N(m, s)).
+fn normal_prior(model: &ModelIr, site: &Site) -> Option<(f32, f32)> {
+    if !matches!(site.dist.name, "Normal" | "LogNormal") || site.parametrization.suffix != "" {
+        return None;
+    }
+    let m = model.const_value(site.args[0])?;
+    let s = model.const_value(site.args[1])?;
+    Some((m as f32, s as f32))
+}
+
 /// Where a latent site lives, as the generated code maps the guide's draws there.
 enum LatentSupport {
     Real,
@@ -703,11 +714,33 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
         quote!(<#fam as ::ravi::GuideFamily<__D>>::build(
             &mut params, #label, 0 #(+ latents[#idx].numel())*, &#args))
     });
+    let latent_sites: Vec<&Site> = model.latents().map(|(_, s)| s).collect();
     let samples = ir.entries.iter().zip(&fields).zip(&families).map(|((e, f), fam)| {
         let idx: Vec<_> = e.sites.iter().map(|&i| lit_usize(i)).collect();
+        // A mean-field entry whose sites all have numeric Normal priors (in the guide's
+        // unconstrained space) can use the closed-form KL.
+        let normal_priors: Option<Vec<(f32, f32)>> = (e.family.name == "MeanField")
+            .then(|| e.sites.iter().map(|&i| normal_prior(model, latent_sites[i])).collect())
+            .flatten();
+        let analytic_kl = normal_priors.map(|priors| {
+            let (locs, scales): (Vec<f32>, Vec<f32>) = priors.into_iter().unzip();
+            quote! {
+                let lq = if estimator == ::ravi::Estimator::AnalyticKl {
+                    let (mut prior_loc, mut prior_scale) = (::std::vec::Vec::new(), ::std::vec::Vec::new());
+                    for ((site, m), s) in [#(#idx),*].into_iter().zip([#(#locs),*]).zip([#(#scales),*]) {
+                        prior_loc.extend(::std::iter::repeat(m).take(latents[site].numel()));
+                        prior_scale.extend(::std::iter::repeat(s).take(latents[site].numel()));
+                    }
+                    self.#f.analytic_kl_term::<__D, __T>(&self.params, z.retaped::<__T>(), &prior_loc, &prior_scale)
+                } else {
+                    lq
+                };
+            }
+        });
         quote! {
             let ::ravi::FamilyDraw { z, log_q: lq } =
                 <#fam as ::ravi::GuideFamily<__D>>::sample::<__T>(&self.#f, &self.params, particles, estimator);
+            #analytic_kl
             let entropy_weight = <#fam as ::ravi::GuideFamily<__D>>::entropy_weight(&self.#f);
             let lq = if weighted && entropy_weight != 1.0 { lq * entropy_weight } else { lq };
             let sizes = [#(latents[#idx].numel()),*];

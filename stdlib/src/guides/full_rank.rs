@@ -107,7 +107,7 @@ impl<D: Backend> GuideFamily<D> for FullRank {
             Estimator::Standard => {
                 per_particle(log_det, particles).negate() + std_normal_log_density(eps)
             }
-            Estimator::AnalyticEntropy => per_particle(
+            Estimator::AnalyticEntropy | Estimator::AnalyticKl => per_particle(
                 log_det.negate() - gaussian_entropy_constant(self.dim),
                 particles,
             ),

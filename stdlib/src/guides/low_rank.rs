@@ -122,7 +122,7 @@ impl<D: Backend> GuideFamily<D> for LowRank {
         let (c_inv, log_det_c) = self.capacitance(&w_host, &s_host);
         let log_q = match estimator {
             Estimator::PathDerivative => None,
-            Estimator::AnalyticEntropy | Estimator::Standard => {
+            Estimator::AnalyticEntropy | Estimator::AnalyticKl | Estimator::Standard => {
                 // −H = −Σ log s − ½ log det C − d/2 (1 + log 2π)
                 let s2 = s
                     .retaped::<T>()
