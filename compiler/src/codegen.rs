@@ -462,7 +462,7 @@ impl Emitter<'_> {
 /// The Normal that a latent site's prior is in the guide's unconstrained space, when its
 /// parameters are numbers: Normal(m, s) itself, or LogNormal(m, s) (whose log is N(m, s)).
 fn normal_prior(model: &ModelIr, site: &Site) -> Option<(f32, f32)> {
-    if !matches!(site.dist.name, "Normal" | "LogNormal") || site.parametrization.suffix != "" {
+    if !matches!(site.dist.name, "Normal" | "LogNormal") || !site.parametrization.suffix.is_empty() {
         return None;
     }
     let m = model.const_value(site.args[0])?;
