@@ -80,6 +80,9 @@ pub struct DistSpec {
     pub name: &'static str,
     pub parametrizations: &'static [Parametrization],
     pub support: Constraint,
+    /// A density of the whole site at once (`log_prob_joint`), not of each element; its
+    /// parameters must be numbers.
+    pub joint: bool,
 }
 
 impl DistSpec {
@@ -100,6 +103,15 @@ macro_rules! single {
             name: $name,
             parametrizations: &[Parametrization { suffix: "", params: &[$($param),*] }],
             support: $support,
+            joint: false,
+        }
+    };
+    (joint $name:literal, [$($param:expr),*]) => {
+        DistSpec {
+            name: $name,
+            parametrizations: &[Parametrization { suffix: "", params: &[$($param),*] }],
+            support: Real,
+            joint: true,
         }
     };
 }
@@ -161,8 +173,13 @@ pub const DISTRIBUTIONS: &[DistSpec] = &[
             },
         ],
         support: Boolean,
+        joint: false,
     },
     single!("Poisson", [p("rate", Positive)], Count),
+    // Priors for a layer's weights: densities of the whole site.
+    single!(joint "LayerGaussian", []),
+    single!(joint "NormalInverseGamma", [p("loc", Real), p("precision", Positive), p("concentration", Positive), p("scale", Positive)]),
+    single!(joint "ConjugateKnownMean", [p("mean", Real), p("concentration", Positive), p("scale", Positive)]),
 ];
 
 /// What a guide family's argument accepts.

@@ -448,6 +448,23 @@ impl<'s> Lowering<'s> {
                 return;
             }
         }
+        // A density of the whole site takes numbers for its parameters.
+        if spec.joint {
+            for (k, &a) in args.iter().enumerate() {
+                if self.const_value(a).is_none() {
+                    self.err(
+                        arg_spans[k].clone(),
+                        format!(
+                            "{}'s `{}` must be a number (it is a prior for a whole site); `{}` is not one",
+                            spec.name,
+                            params[k].name,
+                            self.text(&arg_spans[k])
+                        ),
+                    );
+                    return;
+                }
+            }
+        }
         // A latent on an interval is mapped onto it, so its bounds must be known numbers.
         if observed.is_none() && spec.support == Constraint::Interval {
             for (k, &a) in args.iter().enumerate() {

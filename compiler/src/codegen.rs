@@ -420,6 +420,14 @@ impl Emitter<'_> {
 
     fn site_term(&mut self, site: &Site) -> TokenStream {
         let dist = format_ident!("{}", site.dist.name);
+        if site.dist.joint {
+            let value = self.take_as(site.value, &site.shape, true);
+            let numel = site.shape.0.iter().map(dim_usize);
+            let args: Vec<TokenStream> = site.args.iter().map(|&a| self.take(a)).collect();
+            let lp = quote!(::ravi::dist::#dist::log_prob_joint(
+                #value.reshape_like(&(__s, 1usize #(* #numel)*)), #(#args),*));
+            return self.site_entry(site, lp);
+        }
         let value = self.take_as(site.value, &site.shape, true);
         let args: Vec<TokenStream> = site
             .args
@@ -443,6 +451,11 @@ impl Emitter<'_> {
             let ax = axes(&(1..=rank).collect::<Vec<_>>());
             quote!(#lp.sum::<(usize,), #ax>())
         };
+        self.site_entry(site, summed)
+    }
+
+    /// `(name, term)` of a site: scaled if observed, plus the log-det if mapped.
+    fn site_entry(&mut self, site: &Site, summed: TokenStream) -> TokenStream {
         let name = &site.name;
         match site.observed {
             Some(_) => quote!((#name, #summed * __scale)),
@@ -462,7 +475,8 @@ impl Emitter<'_> {
 /// The Normal that a latent site's prior is in the guide's unconstrained space, when its
 /// parameters are numbers: Normal(m, s) itself, or LogNormal(m, s) (whose log is N(m, s)).
 fn normal_prior(model: &ModelIr, site: &Site) -> Option<(f32, f32)> {
-    if !matches!(site.dist.name, "Normal" | "LogNormal") || !site.parametrization.suffix.is_empty() {
+    if !matches!(site.dist.name, "Normal" | "LogNormal") || !site.parametrization.suffix.is_empty()
+    {
         return None;
     }
     let m = model.const_value(site.args[0])?;

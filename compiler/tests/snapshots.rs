@@ -135,6 +135,7 @@ fn errors() {
         ("Bernoulli on too wide a range", "model M(y: [N] in 0..3) { l ~ Normal(0.0, 1.0); y ~ Bernoulli(logits = l); }"),
         ("latent discrete site", "model M(y: [N]) { k ~ Poisson(3.0); y ~ Normal(0.0, 1.0); }"),
         ("latent uniform with a latent bound", "model M(y: [N]) { h ~ HalfNormal(1.0); u ~ Uniform(0.0, h); y ~ Normal(u, 1.0); }"),
+        ("a layer prior with a latent parameter", "model M(y: [N]) { s ~ HalfNormal(1.0); w ~ NormalInverseGamma(0.0, s, 2.0, 1.0) [4]; y ~ Normal(sum(w), 1.0); }"),
         ("a list in a model", "model M(y: [N]) { a ~ Normal([0.0, 1.0], 1.0); y ~ Normal(a, 1.0); }"),
         ("guide for an unknown model", "guide G for Nope { a ~ MeanField; }"),
         ("local latent", "model M(y: [N]) { z ~ Normal(0.0, 1.0) [N]; y ~ Normal(z, 1.0); }"),

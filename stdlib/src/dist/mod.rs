@@ -11,6 +11,7 @@ mod arg;
 mod continuous;
 mod discrete;
 pub(crate) mod normal;
+mod priors;
 pub mod special;
 
 pub use arg::{Arg, Value};
@@ -20,6 +21,7 @@ pub use continuous::{
 };
 pub use discrete::{Bernoulli, Poisson};
 pub use normal::Normal;
+pub use priors::{ConjugateKnownMean, LayerGaussian, NormalInverseGamma};
 
 /// What the compiler's catalogue says of a distribution; a test checks the two agree.
 pub trait Distribution {
@@ -52,6 +54,15 @@ pub const IMPLEMENTED: &[(&str, Parametrizations)] = &[
     ),
     (Bernoulli::NAME, Bernoulli::PARAMETRIZATIONS),
     (Poisson::NAME, Poisson::PARAMETRIZATIONS),
+    (LayerGaussian::NAME, LayerGaussian::PARAMETRIZATIONS),
+    (
+        NormalInverseGamma::NAME,
+        NormalInverseGamma::PARAMETRIZATIONS,
+    ),
+    (
+        ConjugateKnownMean::NAME,
+        ConjugateKnownMean::PARAMETRIZATIONS,
+    ),
 ];
 
 #[cfg(test)]
