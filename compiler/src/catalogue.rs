@@ -322,6 +322,10 @@ pub const FLOW_LAYERS: &[FamilySpec] = &[
         args: &[count("layers", 2.0), count("hidden", 32.0)],
     },
     FamilySpec {
+        name: "Maf",
+        args: &[count("layers", 2.0), count("hidden", 32.0)],
+    },
+    FamilySpec {
         name: "Planar",
         args: &[count("layers", 4.0)],
     },

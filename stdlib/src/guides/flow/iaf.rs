@@ -102,11 +102,58 @@ impl Iaf {
         params: &ParamStore<D>,
         y: Particles<D, NoneTape>,
     ) -> Particles<D, NoneTape> {
-        let mut x = y.clone();
+        self.inverse_taped(params, y)
+    }
+
+    /// The inverse on a tape: d passes, x ← m(x) + (y − m(x)) / σ(x); after pass i the
+    /// first i coordinates in the layer's order are exact.
+    pub fn inverse_taped<D: Backend, T: Tape<D>>(
+        &self,
+        params: &ParamStore<D>,
+        y: Particles<D, T>,
+    ) -> Particles<D, T> {
+        let mut x = y.retaped::<T>();
         for _ in 0..self.dim {
             let (m, gate) = self.shift_and_gate(params, x);
-            x = (y.clone() - m.clone()) / gate + m;
+            x = (y.retaped::<T>() - m.retaped::<T>()) / gate + m;
         }
-        x
+        // Bring y's own tape along (it carries the ops that made y).
+        x + y * 0.0
+    }
+}
+
+/// A masked autoregressive flow layer (Papamakarios et al. 2017): an IAF run backwards.
+/// Its forward map is the IAF's inverse (d sequential passes, so sampling is slower than an
+/// IAF's), its log |det| minus the IAF's at the result, and its inverse one IAF pass.
+#[derive(Debug, Clone)]
+pub struct Maf(pub Iaf);
+
+impl Maf {
+    pub fn build<D: Backend>(
+        params: &mut ParamStore<D>,
+        name: &str,
+        dim: usize,
+        hidden: usize,
+        reversed: bool,
+    ) -> Self {
+        Maf(Iaf::build(params, name, dim, hidden, reversed))
+    }
+
+    pub fn forward<D: Backend, T: Tape<D>>(
+        &self,
+        params: &ParamStore<D>,
+        x: Particles<D, T>,
+    ) -> (Particles<D, T>, PerParticle<D, T>) {
+        let y = self.0.inverse_taped(params, x);
+        let (_, log_det) = self.0.forward(params, y.retaped::<T>());
+        (y, log_det.negate())
+    }
+
+    pub fn inverse<D: Backend>(
+        &self,
+        params: &ParamStore<D>,
+        y: Particles<D, NoneTape>,
+    ) -> Particles<D, NoneTape> {
+        self.0.forward::<D, NoneTape>(params, y).0
     }
 }

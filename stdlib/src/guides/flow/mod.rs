@@ -15,7 +15,7 @@ mod planar;
 mod radial;
 
 pub use coupling::AffineCoupling;
-pub use iaf::Iaf;
+pub use iaf::{Iaf, Maf};
 pub use planar::Planar;
 pub use radial::Radial;
 
@@ -38,6 +38,7 @@ pub(crate) type Vector<D, T> = Tensor<(usize,), f32, D, T>;
 pub enum Layer {
     Coupling(AffineCoupling),
     Iaf(Iaf),
+    Maf(Maf),
     Planar(Planar),
     Radial(Radial),
 }
@@ -52,6 +53,7 @@ impl Layer {
         match self {
             Layer::Coupling(l) => l.forward(params, x),
             Layer::Iaf(l) => l.forward(params, x),
+            Layer::Maf(l) => l.forward(params, x),
             Layer::Planar(l) => l.forward(params, x),
             Layer::Radial(l) => l.forward(params, x),
         }
@@ -66,11 +68,28 @@ impl Layer {
         match self {
             Layer::Coupling(l) => l.inverse(params, y),
             Layer::Iaf(l) => l.inverse(params, y),
+            Layer::Maf(l) => l.inverse(params, y),
             Layer::Planar(l) => l.inverse(params, y),
             Layer::Radial(l) => l.inverse(params, y),
         }
     }
 }
+
+/// Every flow layer is a bijector.
+macro_rules! layer_bijector {
+    ($($t:ty),*) => {$(
+        impl<D: Backend> crate::bijectors::Bijector<D> for $t {
+            fn forward<T: Tape<D>>(&self, params: &ParamStore<D>, x: Particles<D, T>) -> (Particles<D, T>, PerParticle<D, T>) {
+                <$t>::forward(self, params, x)
+            }
+            fn inverse(&self, params: &ParamStore<D>, y: Particles<D, NoneTape>) -> Particles<D, NoneTape> {
+                <$t>::inverse(self, params, y)
+            }
+        }
+    )*};
+}
+
+layer_bijector!(AffineCoupling, Iaf, Maf, Planar, Radial, Layer);
 
 /// A normalizing-flow guide family; see the module docs.
 #[derive(Debug, Clone)]
@@ -140,6 +159,7 @@ impl<D: Backend> GuideFamily<D> for Flow {
                 layers.push(match block.kind {
                     "RealNVP" => Layer::Coupling(AffineCoupling::build(params, &prefix, dim, hidden, i % 2 == 1)),
                     "Iaf" => Layer::Iaf(Iaf::build(params, &prefix, dim, hidden, i % 2 == 1)),
+                    "Maf" => Layer::Maf(Maf::build(params, &prefix, dim, hidden, i % 2 == 1)),
                     "Planar" => Layer::Planar(Planar::build(params, &prefix, dim)),
                     "Radial" => Layer::Radial(Radial::build(params, &prefix, dim)),
                     other => panic!("unknown flow layer {other}: the compiler's catalogue and the stdlib disagree"),
