@@ -139,11 +139,22 @@ pub struct GuideDef {
     pub docs: Vec<String>,
     pub name: Ident,
     pub model: Ident,
+    pub params: Vec<ParamDecl>,
     pub entries: Vec<GuideEntry>,
     pub span: Span,
 }
 
-/// `w ~ MeanField;` or `(w, b) ~ FullRank;`
+/// `param s [D] positive = 0.1;`
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamDecl {
+    pub name: Ident,
+    pub shape: Option<ShapeAst>,
+    pub positive: bool,
+    pub init: Option<Expr>,
+    pub span: Span,
+}
+
+/// `w ~ MeanField;`, `(w, b) ~ FullRank;`, or in a guide program `w ~ Normal(mu, s);`
 #[derive(Debug, Clone, PartialEq)]
 pub struct GuideEntry {
     pub sites: Vec<Ident>,

@@ -10,68 +10,57 @@ use crate::ir::*;
 pub fn lower_guide(g: &ast::GuideDef, model: &ModelIr) -> Result<GuideIr, Vec<Diagnostic>> {
     let mut errors = Vec::new();
     let mut covered: Vec<Option<Span>> = vec![None; model.latents().count()];
+    let params = lower_params(g, &mut errors);
     let mut entries = Vec::new();
+    let mut programs = Vec::new();
     for entry in &g.entries {
-        let fam_name = &entry.family.name.name;
-        let Some(spec) = catalogue::family(fam_name) else {
-            let hint = catalogue::suggest(fam_name, catalogue::FAMILIES.iter().map(|f| f.name))
+        let name = &entry.family.name.name;
+        let family = catalogue::family(name);
+        let dist = catalogue::distribution(name);
+        if family.is_none() && dist.is_none() {
+            let known = catalogue::FAMILIES.iter().map(|f| f.name);
+            let hint = catalogue::suggest(name, known.clone())
                 .map(|s| format!("; did you mean `{s}`?"))
-                .unwrap_or_else(|| {
-                    let known: Vec<_> = catalogue::FAMILIES.iter().map(|f| f.name).collect();
-                    format!(" (known: {})", known.join(", "))
-                });
+                .unwrap_or_else(|| format!(" (known: {})", known.collect::<Vec<_>>().join(", ")));
             errors.push(Diagnostic::new(
                 entry.family.name.span.clone(),
-                format!("unknown guide family `{fam_name}`{hint}"),
+                format!("unknown guide family `{name}`{hint}"),
             ));
             continue;
-        };
-        let args = family_args(spec, &entry.family, &mut errors);
-        let mut sites = Vec::new();
-        for site in &entry.sites {
-            match model.sites.iter().find(|s| s.name == site.name) {
-                None => {
-                    let hint = catalogue::suggest(
-                        &site.name,
-                        model.latents().map(|(_, s)| s.name.as_str()),
-                    )
-                    .map(|s| format!("; did you mean `{s}`?"))
-                    .unwrap_or_default();
-                    errors.push(Diagnostic::new(
-                        site.span.clone(),
-                        format!("model {} has no site `{}`{hint}", model.name, site.name),
-                    ));
-                }
-                Some(s) if s.observed.is_some() => errors.push(Diagnostic::new(
-                    site.span.clone(),
-                    format!(
-                        "`{}` is observed in {} (it is an input); a guide covers only latent sites",
-                        site.name, model.name
-                    ),
-                )),
-                Some(_) => {
-                    let idx = model.latent_index(&site.name).expect("latent site");
-                    if covered[idx].is_some() {
-                        errors.push(Diagnostic::new(
-                            site.span.clone(),
-                            format!(
-                                "site `{}` is covered twice in guide {}",
-                                site.name, g.name.name
-                            ),
-                        ));
-                    } else {
-                        covered[idx] = Some(site.span.clone());
-                        sites.push(idx);
-                    }
+        }
+        let sites = cover_sites(g, model, entry, &mut covered, &mut errors);
+        match (family, dist) {
+            (Some(spec), _) => {
+                let args = family_args(spec, &entry.family, &mut errors);
+                entries.push(GuideEntryIr {
+                    family: spec,
+                    args,
+                    sites,
+                    span: entry.span.clone(),
+                });
+            }
+            (None, Some(dist)) => {
+                if let Some(p) = program_site(model, &params, entry, dist, &sites, &mut errors) {
+                    programs.push(p);
                 }
             }
+            (None, None) => unreachable!("handled above"),
         }
-        entries.push(GuideEntryIr {
-            family: spec,
-            args,
-            sites,
-            span: entry.span.clone(),
-        });
+    }
+    // Every parameter must feed some draw (an unused one would have no gradient).
+    for (i, p) in params.iter().enumerate() {
+        let used = programs
+            .iter()
+            .any(|q| q.args.contains(&ProgramArg::Param(i)));
+        if !used && errors.is_empty() {
+            errors.push(Diagnostic::new(
+                p.span.clone(),
+                format!(
+                    "parameter `{}` is declared but no site of guide {} uses it",
+                    p.name, g.name.name
+                ),
+            ));
+        }
     }
     let missing: Vec<&str> = model
         .latents()
@@ -106,8 +95,255 @@ pub fn lower_guide(g: &ast::GuideDef, model: &ModelIr) -> Result<GuideIr, Vec<Di
         name: g.name.name.clone(),
         docs: g.docs.clone(),
         model: model.name.clone(),
+        params,
         entries,
+        programs,
         span: g.span.clone(),
+    })
+}
+
+/// The latent sites a guide line covers (each once in the whole guide).
+fn cover_sites(
+    g: &ast::GuideDef,
+    model: &ModelIr,
+    entry: &ast::GuideEntry,
+    covered: &mut [Option<Span>],
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<usize> {
+    let mut sites = Vec::new();
+    for site in &entry.sites {
+        match model.sites.iter().find(|s| s.name == site.name) {
+            None => {
+                let hint =
+                    catalogue::suggest(&site.name, model.latents().map(|(_, s)| s.name.as_str()))
+                        .map(|s| format!("; did you mean `{s}`?"))
+                        .unwrap_or_default();
+                errors.push(Diagnostic::new(
+                    site.span.clone(),
+                    format!("model {} has no site `{}`{hint}", model.name, site.name),
+                ));
+            }
+            Some(s) if s.observed.is_some() => errors.push(Diagnostic::new(
+                site.span.clone(),
+                format!(
+                    "`{}` is observed in {} (it is an input); a guide covers only latent sites",
+                    site.name, model.name
+                ),
+            )),
+            Some(_) => {
+                let idx = model.latent_index(&site.name).expect("latent site");
+                if covered[idx].is_some() {
+                    errors.push(Diagnostic::new(
+                        site.span.clone(),
+                        format!(
+                            "site `{}` is covered twice in guide {}",
+                            site.name, g.name.name
+                        ),
+                    ));
+                } else {
+                    covered[idx] = Some(site.span.clone());
+                    sites.push(idx);
+                }
+            }
+        }
+    }
+    sites
+}
+
+/// `param` declarations: shapes of literal sizes or Rust constants, numeric initial values
+/// (positive for a positive parameter; 0 and 1 by default).
+fn lower_params(g: &ast::GuideDef, errors: &mut Vec<Diagnostic>) -> Vec<ParamIr> {
+    let mut out: Vec<ParamIr> = Vec::new();
+    for p in &g.params {
+        if out.iter().any(|q| q.name == p.name.name) {
+            errors.push(Diagnostic::new(
+                p.name.span.clone(),
+                format!("parameter `{}` is declared twice", p.name.name),
+            ));
+            continue;
+        }
+        let mut dims = Vec::new();
+        for d in p.shape.iter().flat_map(|s| &s.dims) {
+            match d {
+                ast::DimAst::Lit(n, _) => dims.push(Dim::Lit(*n)),
+                ast::DimAst::Named(id) if id.name == "N" => errors.push(Diagnostic::new(
+                    id.span.clone(),
+                    "a guide parameter has no row dimension `N`",
+                )),
+                ast::DimAst::Named(id) => dims.push(Dim::Const(id.name.clone())),
+            }
+        }
+        let default = if p.positive { 1.0 } else { 0.0 };
+        let init = match &p.init {
+            None => default,
+            Some(e) => match number(e) {
+                Some(v) if !p.positive || v > 0.0 => v,
+                _ => {
+                    errors.push(Diagnostic::new(
+                        e.span.clone(),
+                        format!(
+                            "the initial value of `{}` must be a {}number",
+                            p.name.name,
+                            if p.positive { "positive " } else { "" }
+                        ),
+                    ));
+                    default
+                }
+            },
+        };
+        out.push(ParamIr {
+            name: p.name.name.clone(),
+            shape: Shape(dims),
+            positive: p.positive,
+            init,
+            span: p.name.span.clone(),
+        });
+    }
+    out
+}
+
+/// `site ~ Dist(args)` in a guide program: one site, a distribution the guide can sample
+/// by reparametrization onto that site's support, and arguments that are numbers or
+/// parameters of a matching shape.
+fn program_site(
+    model: &ModelIr,
+    params: &[ParamIr],
+    entry: &ast::GuideEntry,
+    dist: &'static catalogue::DistSpec,
+    sites: &[usize],
+    errors: &mut Vec<Diagnostic>,
+) -> Option<ProgramSiteIr> {
+    let call = &entry.family;
+    if entry.sites.len() != 1 {
+        errors.push(Diagnostic::new(
+            entry.span.clone(),
+            format!(
+                "a distribution in a guide covers one site; `{}` cannot be joint",
+                dist.name
+            ),
+        ));
+        return None;
+    }
+    let &site_idx = sites.first()?;
+    let site = model.latents().nth(site_idx).expect("a latent index").1;
+    // What the guide can draw, on the support the model maps to.
+    let fits = matches!(
+        (dist.name, site.dist.support),
+        ("Normal", catalogue::Constraint::Real) | ("LogNormal", catalogue::Constraint::Positive)
+    );
+    if !fits {
+        errors.push(Diagnostic::new(
+            call.name.span.clone(),
+            format!(
+                "a guide program draws `{}` from Normal (a real site) or LogNormal (a positive site); `{}` is {} and {} cannot be drawn here",
+                site.name,
+                site.name,
+                site.dist.support.describe(),
+                dist.name
+            ),
+        ));
+        return None;
+    }
+    let spec_params = dist.params();
+    let mut args: Vec<Option<ProgramArg>> = vec![None; spec_params.len()];
+    for (pos, a) in call.args.iter().enumerate() {
+        let slot = match &a.name {
+            Some(n) => spec_params.iter().position(|p| p.name == n.name),
+            None => (pos < spec_params.len()).then_some(pos),
+        };
+        let Some(slot) = slot else {
+            errors.push(Diagnostic::new(
+                a.value.span.clone(),
+                format!(
+                    "{} takes ({})",
+                    dist.name,
+                    spec_params
+                        .iter()
+                        .map(|p| p.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+            return None;
+        };
+        let need = spec_params[slot].constraint;
+        let value = match &a.value.kind {
+            ExprKind::Name(id) => match params.iter().position(|p| p.name == id.name) {
+                None => {
+                    errors.push(Diagnostic::new(
+                        id.span.clone(),
+                        format!("unknown name `{}`: not a `param` of this guide", id.name),
+                    ));
+                    return None;
+                }
+                Some(i) => {
+                    let p = &params[i];
+                    if need == catalogue::Constraint::Positive && !p.positive {
+                        errors.push(Diagnostic::new(
+                            id.span.clone(),
+                            format!(
+                                "{}'s `{}` must be positive; declare `param {} ... positive`",
+                                dist.name, spec_params[slot].name, p.name
+                            ),
+                        ));
+                        return None;
+                    }
+                    let scalar = p.shape.rank() == 0;
+                    let same = p.shape.rank() == site.shape.rank()
+                        && p.shape.0.iter().zip(&site.shape.0).all(|(a, b)| {
+                            a == b || matches!(a, Dim::Const(_)) || matches!(b, Dim::Const(_))
+                        });
+                    if !scalar && !same {
+                        errors.push(Diagnostic::new(
+                            id.span.clone(),
+                            format!(
+                                "shape mismatch: parameter `{}` has shape {} but the site `{}` has shape {}",
+                                p.name, p.shape, site.name, site.shape
+                            ),
+                        ));
+                        return None;
+                    }
+                    ProgramArg::Param(i)
+                }
+            },
+            _ => match number(&a.value) {
+                Some(v) if need.admits(v) => ProgramArg::Const(v),
+                _ => {
+                    errors.push(Diagnostic::new(
+                        a.value.span.clone(),
+                        format!(
+                            "{}'s `{}` in a guide is a `param` or a number ({})",
+                            dist.name,
+                            spec_params[slot].name,
+                            need.describe()
+                        ),
+                    ));
+                    return None;
+                }
+            },
+        };
+        args[slot] = Some(value);
+    }
+    let Some(args) = args.into_iter().collect::<Option<Vec<_>>>() else {
+        errors.push(Diagnostic::new(
+            call.span.clone(),
+            format!(
+                "{} needs ({})",
+                dist.name,
+                spec_params
+                    .iter()
+                    .map(|p| p.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+        return None;
+    };
+    Some(ProgramSiteIr {
+        site: site_idx,
+        dist,
+        args,
+        span: entry.span.clone(),
     })
 }
 

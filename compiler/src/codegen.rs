@@ -779,6 +779,64 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
                 #(weights[#idx] = w;)*
             }
         });
+    // Guide programs: `param`s in the store, and each `site ~ Normal(..)` drawn from them.
+    let param_fields: Vec<_> = (0..ir.params.len())
+        .map(|i| format_ident!("param{}", i))
+        .collect();
+    let param_builds = ir.params.iter().map(|p| {
+        let name = &p.name;
+        let numel = p.shape.0.iter().map(dim_usize);
+        let (init, positive) = (p.init as f32, p.positive);
+        quote!(params.add(#name, ::std::vec![::ravi::guides::program::stored_init(#init, #positive); 1usize #(* #numel)*]))
+    });
+    let program_arg = |a: &ProgramArg| match a {
+        ProgramArg::Const(v) => {
+            let v = *v as f32;
+            quote!(::ravi::guides::program::ProgramArg::Const(#v))
+        }
+        ProgramArg::Param(i) => {
+            let f = &param_fields[*i];
+            let positive = ir.params[*i].positive;
+            quote!(::ravi::guides::program::ProgramArg::Param { id: self.#f, positive: #positive })
+        }
+    };
+    let program_checks = ir
+        .programs
+        .iter()
+        .flat_map(|p| {
+            let site = lit_usize(p.site);
+            let site_name = &latent_names[p.site];
+            p.args.iter().filter_map(move |a| match a {
+                ProgramArg::Param(i) => Some((*i, site.clone(), *site_name)),
+                ProgramArg::Const(_) => None,
+            })
+        })
+        .map(|(i, site, site_name)| {
+            let f = &param_fields[i];
+            let pname = &ir.params[i].name;
+            quote! {
+                let n = ::ravi::__private::prelude::HasShape::shape(params.get(#f)).0;
+                assert!(
+                    n == 1 || n == latents[#site].numel(),
+                    "parameter `{}` has {} values but the site `{}` has {}",
+                    #pname, n, #site_name, latents[#site].numel()
+                );
+            }
+        });
+    let programs = ir.programs.iter().map(|p| {
+        let site = lit_usize(p.site);
+        let args: Vec<TokenStream> = p.args.iter().map(program_arg).collect();
+        let (loc, scale) = (&args[0], &args[1]);
+        quote! {
+            let ::ravi::FamilyDraw { z, log_q: lq } = ::ravi::guides::program::sample_normal::<__D, __T>(
+                &self.params, #loc, #scale, particles, latents[#site].numel(), estimator);
+            slots[#site] = ::core::option::Option::Some(z);
+            log_q = ::core::option::Option::Some(match log_q {
+                ::core::option::Option::None => lq,
+                ::core::option::Option::Some(acc) => acc + lq,
+            });
+        }
+    });
     let model_name = &model.name;
     quote! {
         #doc
@@ -787,6 +845,7 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
         pub struct #name<__D: ::ravi::Backend = ::ravi::Cpu> {
             params: ::ravi::ParamStore<__D>,
             #(#[doc = "A guide family of this guide, in the order written."] pub #fields: #families,)*
+            #(#param_fields: ::ravi::ParamId,)*
         }
 
         impl<__D: ::ravi::Backend> #name<__D> {
@@ -795,7 +854,9 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
                 let latents = <#model_ty as ::ravi::Model>::latents();
                 let mut params = ::ravi::ParamStore::new(dev);
                 #(let #fields = #builds;)*
-                Self { params, #(#fields),* }
+                #(let #param_fields = #param_builds;)*
+                #(#program_checks)*
+                Self { params, #(#fields,)* #(#param_fields),* }
             }
         }
 
@@ -818,6 +879,7 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
                     (0..#n_latents).map(|_| ::core::option::Option::None).collect();
                 let mut log_q: ::core::option::Option<::ravi::PerParticle<__D, __T>> = ::core::option::Option::None;
                 #(#samples)*
+                #(#programs)*
                 ::ravi::GuideSample {
                     latents: slots.into_iter().map(|s| s.expect("the compiler checked every latent site is covered")).collect(),
                     log_q: log_q.expect("a guide has at least one entry"),

@@ -360,12 +360,44 @@ pub struct GuideEntryIr {
     pub span: Span,
 }
 
+/// `param name [shape] (positive) = init;` of a guide program.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamIr {
+    pub name: String,
+    pub shape: Shape,
+    /// Stored as ρ with the value softplus(ρ) + floor.
+    pub positive: bool,
+    pub init: f64,
+    pub span: Span,
+}
+
+/// An argument of a guide program's distribution.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ProgramArg {
+    Const(f64),
+    /// The guide's parameter with this index.
+    Param(usize),
+}
+
+/// `site ~ Normal(mu, s);` in a guide program.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgramSiteIr {
+    /// The model's latent index.
+    pub site: usize,
+    pub dist: &'static crate::catalogue::DistSpec,
+    /// One per parameter of the distribution, in its order.
+    pub args: Vec<ProgramArg>,
+    pub span: Span,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct GuideIr {
     pub name: String,
     pub docs: Vec<String>,
     pub model: String,
+    pub params: Vec<ParamIr>,
     pub entries: Vec<GuideEntryIr>,
+    pub programs: Vec<ProgramSiteIr>,
     pub span: Span,
 }
 
@@ -373,6 +405,14 @@ impl GuideIr {
     pub fn to_text(&self, model: &ModelIr) -> String {
         let mut out = format!("guide {} for {}\n", self.name, self.model);
         let names: Vec<&str> = model.latents().map(|(_, s)| s.name.as_str()).collect();
+        for p in &self.params {
+            let positive = if p.positive { " positive" } else { "" };
+            let _ = writeln!(
+                out,
+                "  param {}: {}{positive} = {:?}",
+                p.name, p.shape, p.init
+            );
+        }
         for e in &self.entries {
             let sites: Vec<&str> = e.sites.iter().map(|&i| names[i]).collect();
             let args = write_args(&e.args);
@@ -382,6 +422,25 @@ impl GuideIr {
                 sites.join(", "),
                 e.family.name,
                 args
+            );
+        }
+        for p in &self.programs {
+            let args: Vec<String> = p
+                .dist
+                .params()
+                .iter()
+                .zip(&p.args)
+                .map(|(q, a)| match a {
+                    ProgramArg::Const(v) => format!("{} = {v:?}", q.name),
+                    ProgramArg::Param(i) => format!("{} = param {}", q.name, self.params[*i].name),
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "  {} ~ {}({})",
+                names[p.site],
+                p.dist.name,
+                args.join(", ")
             );
         }
         out

@@ -311,11 +311,13 @@ fn guide_def(pair: Pair<Rule>) -> GuideDef {
     let mut docs = Vec::new();
     let mut idents = Vec::new();
     let mut entries = Vec::new();
+    let mut params = Vec::new();
     for p in meaningful(pair) {
         match p.as_rule() {
             Rule::doc => docs.push(doc_text(p)),
             Rule::ident => idents.push(ident(p)),
             Rule::guide_stmt => entries.push(guide_entry(p)),
+            Rule::param_stmt => params.push(param_decl(p)),
             r => unreachable!("grammar: unexpected {r:?} in guide"),
         }
     }
@@ -324,9 +326,34 @@ fn guide_def(pair: Pair<Rule>) -> GuideDef {
         docs,
         name: idents.next().expect("guide name"),
         model: idents.next().expect("guide's model"),
+        params,
         entries,
         span: sp,
     }
+}
+
+fn param_decl(pair: Pair<Rule>) -> ParamDecl {
+    let sp = span(&pair);
+    let mut decl = ParamDecl {
+        name: Ident {
+            name: String::new(),
+            span: sp.clone(),
+        },
+        shape: None,
+        positive: false,
+        init: None,
+        span: sp,
+    };
+    for p in pair.into_inner() {
+        match p.as_rule() {
+            Rule::ident => decl.name = ident(p),
+            Rule::shape => decl.shape = Some(shape(p)),
+            Rule::kw_positive => decl.positive = true,
+            Rule::expr => decl.init = Some(expr(p)),
+            _ => {}
+        }
+    }
+    decl
 }
 
 fn guide_entry(pair: Pair<Rule>) -> GuideEntry {
@@ -358,6 +385,8 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::model_def | Rule::kw_model => "`model`",
         Rule::guide_def | Rule::kw_guide => "`guide`",
         Rule::kw_for => "`for`",
+        Rule::param_stmt | Rule::kw_param => "`param`",
+        Rule::kw_positive => "`positive`",
         Rule::kw_let | Rule::let_stmt => "`let`",
         Rule::doc | Rule::doc_line | Rule::doc_attr => return None,
         Rule::ident | Rule::name => "a name",

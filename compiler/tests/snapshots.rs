@@ -34,6 +34,14 @@ guide Joint for M { (c, a) ~ LowRank(rank = 2); b ~ MeanField; }
 guide AllJoint for M { (a, b, c) ~ FullRank; }
 guide Generator for M { (a, b, c) ~ Implicit(noise = 4, hidden = [8], bound = SmallestSingularValue, prior_weight = 0.01, entropy_weight = 0.1); }
 guide GeneratorDefaults for M { (a, b, c) ~ Implicit; }
+guide Program for M {
+    param mu [4] = 0.5;
+    param sd [4] positive = 0.2;
+    param one positive;
+    a ~ Normal(mu, sd);
+    b ~ Normal(0.0, one);
+    c ~ MeanField;
+}
 guide Flows for M { (a, b) ~ Flow(RealNVP, Iaf(hidden = 16), Planar(layers = 2), Radial); c ~ Flow(Planar); }
 "#;
     insta::assert_snapshot!(compile(src).unwrap().to_text());
@@ -136,6 +144,12 @@ fn errors() {
         ("latent discrete site", "model M(y: [N]) { k ~ Poisson(3.0); y ~ Normal(0.0, 1.0); }"),
         ("latent uniform with a latent bound", "model M(y: [N]) { h ~ HalfNormal(1.0); u ~ Uniform(0.0, h); y ~ Normal(u, 1.0); }"),
         ("a layer prior with a latent parameter", "model M(y: [N]) { s ~ HalfNormal(1.0); w ~ NormalInverseGamma(0.0, s, 2.0, 1.0) [4]; y ~ Normal(sum(w), 1.0); }"),
+        ("guide program: unknown param", "model M(y: [N]) { a ~ Normal(0.0, 1.0); y ~ Normal(a, 1.0); }\nguide G for M { param m = 0.0; a ~ Normal(mu, 1.0); }"),
+        ("guide program: scale not positive", "model M(y: [N]) { a ~ Normal(0.0, 1.0); y ~ Normal(a, 1.0); }\nguide G for M { param m = 0.0; param s = 1.0; a ~ Normal(m, s); }"),
+        ("guide program: Normal on a positive site", "model M(y: [N]) { a ~ HalfNormal(1.0); y ~ Normal(0.0, a); }\nguide G for M { a ~ Normal(0.0, 1.0); }"),
+        ("guide program: param shape", "model M(y: [N]) { a ~ Normal(0.0, 1.0) [3]; y ~ Normal(sum(a), 1.0); }\nguide G for M { param m [4] = 0.0; a ~ Normal(m, 1.0); }"),
+        ("guide program: negative initial scale", "model M(y: [N]) { a ~ Normal(0.0, 1.0); y ~ Normal(a, 1.0); }\nguide G for M { param s positive = -1.0; a ~ Normal(0.0, s); }"),
+        ("guide program: unused param", "model M(y: [N]) { a ~ Normal(0.0, 1.0); y ~ Normal(a, 1.0); }\nguide G for M { param m = 0.0; a ~ MeanField; }"),
         ("a list in a model", "model M(y: [N]) { a ~ Normal([0.0, 1.0], 1.0); y ~ Normal(a, 1.0); }"),
         ("guide for an unknown model", "guide G for Nope { a ~ MeanField; }"),
         ("local latent", "model M(y: [N]) { z ~ Normal(0.0, 1.0) [N]; y ~ Normal(z, 1.0); }"),

@@ -15,6 +15,7 @@ mod full_rank;
 mod implicit;
 mod low_rank;
 mod mean_field;
+pub mod program;
 
 pub use flow::Flow;
 pub use full_rank::FullRank;
