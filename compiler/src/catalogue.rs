@@ -83,6 +83,9 @@ pub struct DistSpec {
     /// A density of the whole site at once (`log_prob_joint`), not of each element; its
     /// parameters must be numbers.
     pub joint: bool,
+    /// Its parameters have one more, last axis than the value: the categories
+    /// (`log_prob_events`).
+    pub event: bool,
 }
 
 impl DistSpec {
@@ -104,6 +107,7 @@ macro_rules! single {
             parametrizations: &[Parametrization { suffix: "", params: &[$($param),*] }],
             support: $support,
             joint: false,
+            event: false,
         }
     };
     (joint $name:literal, [$($param:expr),*]) => {
@@ -112,6 +116,7 @@ macro_rules! single {
             parametrizations: &[Parametrization { suffix: "", params: &[$($param),*] }],
             support: Real,
             joint: true,
+            event: false,
         }
     };
 }
@@ -174,6 +179,17 @@ pub const DISTRIBUTIONS: &[DistSpec] = &[
         ],
         support: Boolean,
         joint: false,
+        event: false,
+    },
+    DistSpec {
+        name: "Categorical",
+        parametrizations: &[Parametrization {
+            suffix: "",
+            params: &[p("logits", Real)],
+        }],
+        support: Count,
+        joint: false,
+        event: true,
     },
     single!("Poisson", [p("rate", Positive)], Count),
     // Priors for a layer's weights: densities of the whole site.

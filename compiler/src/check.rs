@@ -369,6 +369,46 @@ impl<'s> Lowering<'s> {
             }
         };
 
+        // A categorical's parameters carry a last axis of categories; the rest of their
+        // shape is checked against the site like any other argument's.
+        let mut arg_shapes = arg_shapes;
+        if spec.event {
+            for (k, sh) in arg_shapes.iter_mut().enumerate() {
+                let Some(categories) = sh.0.pop() else {
+                    self.err(
+                        arg_spans[k].clone(),
+                        format!(
+                            "{}'s `{}` needs a last axis of categories, like [N, K]; `{}` is a scalar",
+                            spec.name,
+                            params[k].name,
+                            self.text(&arg_spans[k])
+                        ),
+                    );
+                    return;
+                };
+                if let (Some(i), Dim::Lit(kk)) = (observed, &categories) {
+                    let declared = self.inputs[i].integers;
+                    if declared != Some((0, Some(*kk as i64))) {
+                        let now = match declared {
+                            None => "real numbers".to_string(),
+                            Some((lo, Some(hi))) => format!("the integers {lo}..{hi}"),
+                            Some((lo, None)) => format!("the integers {lo}.."),
+                        };
+                        self.err(
+                            name.span.clone(),
+                            format!(
+                                "{} over {kk} categories observes the integers 0..{kk}, but the input `{}` is declared as {now}; declare `{}: {} in 0..{kk}`",
+                                spec.name,
+                                name.name,
+                                name.name,
+                                self.show(&self.inputs[i].shape)
+                            ),
+                        );
+                        return;
+                    }
+                }
+            }
+        }
         // Each argument must broadcast to the site's shape (never widen it).
         for (k, sh) in arg_shapes.iter().enumerate() {
             let arg_span = arg_spans[k].clone();

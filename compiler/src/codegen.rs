@@ -420,6 +420,31 @@ impl Emitter<'_> {
 
     fn site_term(&mut self, site: &Site) -> TokenStream {
         let dist = format_ident!("{}", site.dist.name);
+        if site.dist.event {
+            // Values flattened to (M,), parameters to (particles, M, K).
+            let value = self.take(site.value);
+            let m: Vec<TokenStream> = site.shape.0.iter().map(dim_usize).collect();
+            let args: Vec<TokenStream> = site
+                .args
+                .iter()
+                .map(|&a| {
+                    let k = self.ir.nodes[a]
+                        .shape
+                        .0
+                        .last()
+                        .expect("checked: a category axis")
+                        .clone();
+                    let mut full = site.shape.clone();
+                    full.0.push(k.clone());
+                    let t = self.take_as(a, &full, true);
+                    let k = dim_usize(&k);
+                    quote!(#t.reshape_like(&(__s, 1usize #(* #m)*, #k)))
+                })
+                .collect();
+            let log_prob = format_ident!("log_prob_events{}", site.parametrization.suffix);
+            let lp = quote!(::ravi::dist::#dist::#log_prob(#value.reshape_like(&(1usize #(* #m)*,)), #(#args),*));
+            return self.site_entry(site, lp);
+        }
         if site.dist.joint {
             let value = self.take_as(site.value, &site.shape, true);
             let numel = site.shape.0.iter().map(dim_usize);

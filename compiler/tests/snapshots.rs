@@ -57,8 +57,9 @@ fn ir_linear_regression() {
 #[test]
 fn ir_distributions() {
     let src = r#"
-model Dists(x: [N, 2], y: [N] in 0..2, k: [N] in 0.., r: [N]) {
+model Dists(x: [N, 2], y: [N] in 0..2, k: [N] in 0.., r: [N], z: [N] in 0..4) {
     w ~ Normal(0.0, 1.0) [2];
+    v ~ Normal(0.0, 1.0) [2, 4];
     s ~ HalfNormal(1.0);
     t ~ HalfCauchy(2.0);
     g ~ Gamma(2.0, 1.0);
@@ -71,6 +72,7 @@ model Dists(x: [N, 2], y: [N] in 0..2, k: [N] in 0.., r: [N]) {
     l ~ Laplace(0.0, 1.0);
     m ~ ScaleMixtureNormal(0.5, 1.0, 0.1);
     y ~ Bernoulli(logits = x @ w + c + l + m);
+    z ~ Categorical(logits = x @ v);
     k ~ Poisson(exp(u) * g * ln * e);
     r ~ StudentT(3.0, ig * p, s + t);
 }
@@ -150,6 +152,9 @@ fn errors() {
         ("guide program: param shape", "model M(y: [N]) { a ~ Normal(0.0, 1.0) [3]; y ~ Normal(sum(a), 1.0); }\nguide G for M { param m [4] = 0.0; a ~ Normal(m, 1.0); }"),
         ("guide program: negative initial scale", "model M(y: [N]) { a ~ Normal(0.0, 1.0); y ~ Normal(a, 1.0); }\nguide G for M { param s positive = -1.0; a ~ Normal(0.0, s); }"),
         ("guide program: unused param", "model M(y: [N]) { a ~ Normal(0.0, 1.0); y ~ Normal(a, 1.0); }\nguide G for M { param m = 0.0; a ~ MeanField; }"),
+        ("Categorical on a real input", "model M(x: [N, 4], y: [N]) { w ~ Normal(0.0, 1.0) [4, 3]; y ~ Categorical(logits = x @ w); }"),
+        ("Categorical with the wrong number of categories", "model M(x: [N, 4], y: [N] in 0..10) { w ~ Normal(0.0, 1.0) [4, 3]; y ~ Categorical(logits = x @ w); }"),
+        ("Categorical with scalar logits", "model M(y: [N] in 0..2) { l ~ Normal(0.0, 1.0); y ~ Categorical(logits = l); }"),
         ("a list in a model", "model M(y: [N]) { a ~ Normal([0.0, 1.0], 1.0); y ~ Normal(a, 1.0); }"),
         ("guide for an unknown model", "guide G for Nope { a ~ MeanField; }"),
         ("local latent", "model M(y: [N]) { z ~ Normal(0.0, 1.0) [N]; y ~ Normal(z, 1.0); }"),

@@ -19,7 +19,7 @@ pub use continuous::{
     Beta, Cauchy, Exponential, Gamma, HalfCauchy, HalfNormal, InverseGamma, Laplace, LogNormal,
     ScaleMixtureNormal, StudentT, Uniform,
 };
-pub use discrete::{Bernoulli, Poisson};
+pub use discrete::{Bernoulli, Categorical, Poisson};
 pub use normal::Normal;
 pub use priors::{ConjugateKnownMean, LayerGaussian, NormalInverseGamma};
 
@@ -54,6 +54,7 @@ pub const IMPLEMENTED: &[(&str, Parametrizations)] = &[
     ),
     (Bernoulli::NAME, Bernoulli::PARAMETRIZATIONS),
     (Poisson::NAME, Poisson::PARAMETRIZATIONS),
+    (Categorical::NAME, Categorical::PARAMETRIZATIONS),
     (LayerGaussian::NAME, LayerGaussian::PARAMETRIZATIONS),
     (
         NormalInverseGamma::NAME,
