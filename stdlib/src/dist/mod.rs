@@ -1,6 +1,7 @@
 //! Distributions: each with its log density, differentiable in the value and in every
-//! parameter. (Reparametrized sampling is the guide families' job: a latent site's value
-//! comes from the guide, so the model only ever evaluates densities.)
+//! parameter, and `rsample` where a reparametrized sampler exists in closed form (see
+//! `rsample.rs`; a latent site's value comes from the guide, so models only evaluate
+//! densities).
 //!
 //! Generated code calls `ravi::dist::{Name}::log_prob(value, params...)` (or the
 //! `log_prob_{variant}` of another parametrization, like `Bernoulli::log_prob_logits`) with
@@ -12,6 +13,7 @@ mod continuous;
 mod discrete;
 pub(crate) mod normal;
 mod priors;
+mod rsample;
 pub mod special;
 
 pub use arg::{Arg, Value};
