@@ -17,10 +17,11 @@ model! {
         f ~ LogNormal(0.5, 0.4);
         g ~ Exponential(0.7);
         h ~ InverseGamma(3.0, 2.0);
+        r ~ RelaxedBernoulli(0.7, 0.4);
     }
 }
 
-guide! { guide PriorsGuide for Priors { (a, b, c, d, e, f, g, h) ~ FullRank; } }
+guide! { guide PriorsGuide for Priors { (a, b, c, d, e, f, g, h, r) ~ FullRank; } }
 
 #[test]
 fn each_density_integrates_to_one_over_the_unconstrained_line() {
@@ -31,11 +32,11 @@ fn each_density_integrates_to_one_over_the_unconstrained_line() {
     let du = (hi - lo) / (n - 1) as f64;
     let grid: Vec<f32> = (0..n).map(|i| (lo + du * i as f64) as f32).collect();
     // Every site takes the same grid as its particles.
-    let latents: Vec<_> = (0..8)
+    let latents: Vec<_> = (0..9)
         .map(|_| dev.tensor_from_vec(grid.clone(), (n, 1usize)))
         .collect();
     let terms = <Priors as Model>::log_joint_terms::<Cpu, NoneTape>(latents, &batch, 1.0);
-    assert_eq!(terms.len(), 8);
+    assert_eq!(terms.len(), 9);
     for (name, t) in terms {
         let mass: f64 = t.as_vec().iter().map(|&l| f64::from(l).exp() * du).sum();
         assert!(

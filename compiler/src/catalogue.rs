@@ -157,6 +157,11 @@ pub const DISTRIBUTIONS: &[DistSpec] = &[
     ),
     single!("Uniform", [p("low", Real), p("high", Real)], Interval),
     single!(
+        "RelaxedBernoulli",
+        [p("temperature", Positive), p("logits", Real)],
+        UnitInterval
+    ),
+    single!(
         "ScaleMixtureNormal",
         [
             p("mix", UnitInterval),

@@ -72,6 +72,7 @@ distribution!(
     ["low", "high"],
     "The uniform distribution on (low, high)."
 );
+distribution!(RelaxedBernoulli, ["temperature", "logits"], "The binary concrete (relaxed Bernoulli) distribution of Maddison et al. (2017) on (0, 1): y = σ((logits + log u − log(1 − u))/temperature), u ~ Uniform(0, 1); as the temperature falls it approaches Bernoulli(σ(logits)).");
 distribution!(ScaleMixtureNormal, ["mix", "scale1", "scale2"], "π N(0, σ₁²) + (1 − π) N(0, σ₂²), the scale-mixture prior of Blundell et al. (2015); support ℝ.");
 
 /// (x − loc)/scale
@@ -251,6 +252,26 @@ impl Uniform {
         let outside = x.device().tensor_from_vec(outside, *x.shape());
         let flat = x * 0.0 + outside;
         sub(flat, high.minus(low).ln())
+    }
+}
+
+impl RelaxedBernoulli {
+    /// log λ + l − (λ + 1)(log y + log(1 − y)) − 2 log(e^l y^−λ + (1 − y)^−λ), written with
+    /// t = l − λ (log y − log(1 − y)) as log λ + t − log y − log(1 − y) − 2 softplus(t).
+    pub fn log_prob<S: Shape, D: Backend, T: Tape<D>>(
+        y: Value<S, D, T>,
+        temperature: Arg<S, D, T>,
+        logits: Arg<S, D, T>,
+    ) -> Value<S, D, T> {
+        // y within f32 reach of 0 or 1 (a latent mapped from |u| ≳ 17) would make the
+        // terms below ∞ − ∞; the density there is negligible, so y is kept off the ends.
+        let y = y.clamp(1e-7, 1.0 - 1e-7);
+        let log_y = y.retaped::<T>().ln();
+        let log_1my = (y.negate() + 1.0).ln();
+        let logit_y = log_y.retaped::<T>() - log_1my.retaped::<T>();
+        let t = add(mul(logit_y, temperature.again()).negate(), logits);
+        let soft = ravi_backend::ops::softplus(t.retaped::<T>()) * 2.0;
+        add(t - soft - log_y - log_1my, temperature.ln())
     }
 }
 

@@ -19,7 +19,7 @@ pub mod special;
 pub use arg::{Arg, Value};
 pub use continuous::{
     Beta, Cauchy, Exponential, Gamma, HalfCauchy, HalfNormal, InverseGamma, Laplace, LogNormal,
-    ScaleMixtureNormal, StudentT, Uniform,
+    RelaxedBernoulli, ScaleMixtureNormal, StudentT, Uniform,
 };
 pub use discrete::{Bernoulli, Categorical, Poisson};
 pub use normal::Normal;
@@ -50,6 +50,7 @@ pub const IMPLEMENTED: &[(&str, Parametrizations)] = &[
     (InverseGamma::NAME, InverseGamma::PARAMETRIZATIONS),
     (Beta::NAME, Beta::PARAMETRIZATIONS),
     (Uniform::NAME, Uniform::PARAMETRIZATIONS),
+    (RelaxedBernoulli::NAME, RelaxedBernoulli::PARAMETRIZATIONS),
     (
         ScaleMixtureNormal::NAME,
         ScaleMixtureNormal::PARAMETRIZATIONS,

@@ -9,7 +9,10 @@ use dfdx::shapes::Shape;
 use ravi_backend::{Backend, Tape};
 
 use super::arg::{add, mul, Arg, Value};
-use super::{Cauchy, Exponential, HalfCauchy, HalfNormal, Laplace, LogNormal, Normal, Uniform};
+use super::{
+    Cauchy, Exponential, HalfCauchy, HalfNormal, Laplace, LogNormal, Normal, RelaxedBernoulli,
+    Uniform,
+};
 
 /// Standard-normal noise of `shape`, on the tape `T` (it carries no gradient itself).
 fn normal_noise<S: Shape, D: Backend, T: Tape<D>>(dev: &D, shape: S) -> Value<S, D, T> {
@@ -131,6 +134,20 @@ impl Uniform {
     }
 }
 
+impl RelaxedBernoulli {
+    /// σ((logits + log u − log(1 − u)) / temperature)
+    pub fn rsample<S: Shape, D: Backend, T: Tape<D>>(
+        dev: &D,
+        shape: S,
+        temperature: Arg<S, D, T>,
+        logits: Arg<S, D, T>,
+    ) -> Value<S, D, T> {
+        let u = uniform_noise::<S, D, T>(dev, shape);
+        let logistic = u.retaped::<T>().ln() - (u.negate() + 1.0).ln();
+        super::arg::div(add(logistic, logits), temperature).sigmoid()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,6 +233,34 @@ mod tests {
                 quantile(&x, q)
             );
         }
+        // Relaxed Bernoulli: P(y > ½) = σ(logits) at every temperature; at a low
+        // temperature the draws crowd the ends.
+        let x = RelaxedBernoulli::rsample::<_, _, NoneTape>(
+            &dev,
+            s,
+            Arg::Scalar(0.5),
+            Arg::Scalar(0.8),
+        )
+        .as_vec();
+        let above = x.iter().filter(|&&v| v > 0.5).count() as f64 / N as f64;
+        let p = 1.0 / (1.0 + (-0.8f64).exp());
+        assert!(
+            (above - p).abs() < 5.0 * (p * (1.0 - p) / N as f64).sqrt(),
+            "{above} vs {p}"
+        );
+        let cold = RelaxedBernoulli::rsample::<_, _, NoneTape>(
+            &dev,
+            s,
+            Arg::Scalar(0.05),
+            Arg::Scalar(0.8),
+        )
+        .as_vec();
+        let near_ends = cold
+            .iter()
+            .filter(|&&v| !(0.01..=0.99).contains(&v))
+            .count() as f64
+            / N as f64;
+        assert!(near_ends > 0.9, "{near_ends}");
         let x = HalfCauchy::rsample::<_, _, NoneTape>(&dev, s, Arg::Scalar(1.5)).as_vec();
         assert!(
             (quantile(&x, 0.5) - 1.5).abs() < 0.02,

@@ -194,6 +194,23 @@ fn cases() -> Vec<Case> {
             grad_x: true,
         },
         Case {
+            name: "RelaxedBernoulli",
+            draw: |r| (u(r, 0.01, 0.99), vec![u(r, 0.2, 3.0), u(r, -3.0, 3.0)]),
+            // Maddison et al. (2017), eq. for the binary concrete density, written directly:
+            // λ α y^(−λ−1) (1−y)^(−λ−1) / (α y^(−λ) + (1−y)^(−λ))², α = e^logits.
+            reference: |y, p| {
+                let (lam, a) = (p[0], p[1].exp());
+                let num = lam * a * y.powf(-lam - 1.0) * (1.0 - y).powf(-lam - 1.0);
+                let den = (a * y.powf(-lam) + (1.0 - y).powf(-lam)).powi(2);
+                (num / den).ln()
+            },
+            log_prob: |x, a| {
+                let (t, l, _, _) = take(a);
+                RelaxedBernoulli::log_prob(x, t, l)
+            },
+            grad_x: true,
+        },
+        Case {
             name: "Bernoulli",
             draw: |r| (f64::from(u8::from(r.gen_bool(0.5))), vec![u(r, 0.02, 0.98)]),
             reference: |x, p| sd::Bernoulli::new(p[0]).unwrap().ln_pmf(x as u64),
