@@ -31,10 +31,14 @@ pub enum Support {
         low: f32,
         high: f32,
     },
+    /// The simplex along the last axis: K − 1 unconstrained values per event, through stick
+    /// breaking.
+    Simplex,
 }
 
 impl Support {
-    /// The constrained value of an unconstrained one.
+    /// The constrained value of an unconstrained one (elementwise supports; see
+    /// [`LatentSpec::constrain`] for a whole draw).
     pub fn constrain(&self, u: f32) -> f32 {
         let logistic = |u: f32| 1.0 / (1.0 + (-u).exp());
         match *self {
@@ -42,6 +46,9 @@ impl Support {
             Support::Positive => u.exp(),
             Support::UnitInterval => logistic(u),
             Support::Interval { low, high } => low + (high - low) * logistic(u),
+            Support::Simplex => {
+                panic!("a simplex is constrained per event, by LatentSpec::constrain")
+            }
         }
     }
 }
@@ -57,6 +64,37 @@ pub struct LatentSpec {
 impl LatentSpec {
     pub fn numel(&self) -> usize {
         self.shape.iter().product()
+    }
+
+    /// How many unconstrained values the guide draws for this site (fewer than `numel` on
+    /// a simplex: K − 1 per event of K).
+    pub fn unconstrained_numel(&self) -> usize {
+        match (self.support, self.shape.last()) {
+            (Support::Simplex, Some(&k)) => self.numel() / k.max(1) * k.saturating_sub(1),
+            _ => self.numel(),
+        }
+    }
+
+    /// One draw of the guide's unconstrained values mapped onto the site's support.
+    pub fn constrain(&self, u: &[f32]) -> Vec<f32> {
+        match (self.support, self.shape.last()) {
+            (Support::Simplex, Some(&k)) => u
+                .chunks(k - 1)
+                .flat_map(|x| {
+                    // z_i = σ(x_i − log(K − 1 − i)), y_i = z_i · (stick left)
+                    let mut left = 1.0f64;
+                    let mut y = Vec::with_capacity(k);
+                    for (i, &v) in x.iter().enumerate() {
+                        let z = 1.0 / (1.0 + (-(f64::from(v) - ((k - 1 - i) as f64).ln())).exp());
+                        y.push((z * left) as f32);
+                        left *= 1.0 - z;
+                    }
+                    y.push(left as f32);
+                    y
+                })
+                .collect(),
+            _ => u.iter().map(|&v| self.support.constrain(v)).collect(),
+        }
     }
 }
 

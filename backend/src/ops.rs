@@ -55,3 +55,12 @@ pub fn per_particle_to_columns<D: Backend, T: Tape<D>>(
     let s = x.shape().0;
     x.broadcast_like::<_, Axis<1>>(&(s, n))
 }
+
+/// A tensor of `like`'s shape filled with `c`, on the same tape type (holding no gradient).
+pub fn filled_like<S: Shape, D: Backend, T: Tape<D>>(
+    like: &Tensor<S, f32, D, T>,
+    c: f32,
+) -> Tensor<S, f32, D, T> {
+    let t: Tensor<S, f32, D> = like.device().ones_like(like.shape()) * c;
+    t.retaped::<T>()
+}

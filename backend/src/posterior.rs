@@ -35,8 +35,8 @@ impl Posterior {
             // Summaries and draws are in the site's own space, not the guide's.
             let flat: Vec<f32> = t
                 .as_vec()
-                .into_iter()
-                .map(|u| spec.support.constrain(u))
+                .chunks(spec.unconstrained_numel().max(1))
+                .flat_map(|u| spec.constrain(u))
                 .collect();
             let per_draw: Vec<Vec<f32>> = flat.chunks(d).map(<[f32]>::to_vec).collect();
             let mut s = SiteSummary {

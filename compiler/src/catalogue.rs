@@ -16,6 +16,10 @@ pub enum Constraint {
     Boolean,
     /// {0, 1, 2, ...}
     Count,
+    /// The simplex along the last axis (non-negative, summing to 1).
+    Simplex,
+    /// A [d, d] lower-triangular matrix with a non-zero diagonal (data or numbers).
+    LowerTriangular,
 }
 
 impl Constraint {
@@ -27,6 +31,8 @@ impl Constraint {
             Constraint::Interval => "within (low, high)",
             Constraint::Boolean => "0 or 1",
             Constraint::Count => "a count (0, 1, 2, ...)",
+            Constraint::Simplex => "on the simplex",
+            Constraint::LowerTriangular => "a lower-triangular [d, d] matrix",
         }
     }
 
@@ -38,6 +44,7 @@ impl Constraint {
             Constraint::UnitInterval => v > 0.0 && v < 1.0,
             Constraint::Boolean => v == 0.0 || v == 1.0,
             Constraint::Count => v >= 0.0 && v.fract() == 0.0,
+            Constraint::Simplex | Constraint::LowerTriangular => false,
         }
     }
 
@@ -86,6 +93,9 @@ pub struct DistSpec {
     /// Its parameters have one more, last axis than the value: the categories
     /// (`log_prob_events`).
     pub event: bool,
+    /// A density of each vector along the value's last axis (`log_prob_events`); its
+    /// vector parameters have the value's shape.
+    pub vector_event: bool,
 }
 
 impl DistSpec {
@@ -108,6 +118,7 @@ macro_rules! single {
             support: $support,
             joint: false,
             event: false,
+            vector_event: false,
         }
     };
     (joint $name:literal, [$($param:expr),*]) => {
@@ -117,11 +128,24 @@ macro_rules! single {
             support: Real,
             joint: true,
             event: false,
+            vector_event: false,
+        }
+    };
+    (vector $name:literal, [$($param:expr),*], $support:expr) => {
+        DistSpec {
+            name: $name,
+            parametrizations: &[Parametrization { suffix: "", params: &[$($param),*] }],
+            support: $support,
+            joint: false,
+            event: false,
+            vector_event: true,
         }
     };
 }
 
-use Constraint::{Boolean, Count, Interval, Positive, Real, UnitInterval};
+use Constraint::{
+    Boolean, Count, Interval, LowerTriangular, Positive, Real, Simplex, UnitInterval,
+};
 
 pub const DISTRIBUTIONS: &[DistSpec] = &[
     single!("Normal", [p("loc", Real), p("scale", Positive)], Real),
@@ -185,6 +209,7 @@ pub const DISTRIBUTIONS: &[DistSpec] = &[
         support: Boolean,
         joint: false,
         event: false,
+        vector_event: false,
     },
     DistSpec {
         name: "Categorical",
@@ -195,7 +220,11 @@ pub const DISTRIBUTIONS: &[DistSpec] = &[
         support: Count,
         joint: false,
         event: true,
+        vector_event: false,
     },
+    single!(vector "Dirichlet", [p("concentration", Positive)], Simplex),
+    single!(vector "RelaxedOneHotCategorical", [p("temperature", Positive), p("logits", Real)], Simplex),
+    single!(vector "MultivariateNormal", [p("loc", Real), p("scale_tril", LowerTriangular)], Real),
     single!("Poisson", [p("rate", Positive)], Count),
     // Priors for a layer's weights: densities of the whole site.
     single!(joint "LayerGaussian", []),

@@ -342,6 +342,10 @@ impl<'s> Lowering<'s> {
             (None, None) => {
                 let mut acc = Shape::scalar();
                 for (k, sh) in arg_shapes.iter().enumerate() {
+                    // A matrix parameter does not broadcast with the value.
+                    if params[k].constraint == Constraint::LowerTriangular {
+                        continue;
+                    }
                     let msg = || {
                         format!(
                             "shape mismatch: the arguments of {} do not broadcast",
@@ -409,8 +413,51 @@ impl<'s> Lowering<'s> {
                 }
             }
         }
+        // A vector distribution: a last axis of components, and its matrix parameters
+        // [d, d] built from data or numbers.
+        if spec.vector_event {
+            let Some(d) = site_shape.0.last().cloned() else {
+                self.err(
+                    name.span.clone(),
+                    format!(
+                        "{} is a distribution over vectors; give `{}` a last axis of components, like `{} ~ {}(..) [K]`",
+                        spec.name, name.name, name.name, spec.name
+                    ),
+                );
+                return;
+            };
+            for (k, &a) in args.iter().enumerate() {
+                if params[k].constraint != Constraint::LowerTriangular {
+                    continue;
+                }
+                let node = &self.nodes[a];
+                let square = Shape(vec![d.clone(), d.clone()]);
+                if node.particles || node.constant || node.shape != square {
+                    let why = if node.particles {
+                        "it may not depend on latent sites".to_string()
+                    } else {
+                        format!(
+                            "`{}` has shape {}",
+                            self.text(&arg_spans[k]),
+                            self.show(&node.shape)
+                        )
+                    };
+                    self.err(
+                        arg_spans[k].clone(),
+                        format!(
+                            "{}'s `{}` must be a [{d}, {d}] matrix from the data; {why}",
+                            spec.name, params[k].name
+                        ),
+                    );
+                    return;
+                }
+            }
+        }
         // Each argument must broadcast to the site's shape (never widen it).
         for (k, sh) in arg_shapes.iter().enumerate() {
+            if params[k].constraint == Constraint::LowerTriangular {
+                continue;
+            }
             let arg_span = arg_spans[k].clone();
             let site_name = name.name.clone();
             let pname = params[k].name;
@@ -653,6 +700,8 @@ impl<'s> Lowering<'s> {
             // were checked by value above).
             let known = match self.const_value(node) {
                 Some(_) => None,
+                // Matrix parameters are checked with the site's shape.
+                None if params[slot].constraint == Constraint::LowerTriangular => None,
                 None => self.values(node),
             };
             if let Some(known) = known {
@@ -728,6 +777,7 @@ impl<'s> Lowering<'s> {
                 let site = self.sites.iter().find(|s| s.value == id)?;
                 match site.dist.support {
                     Positive | UnitInterval => site.dist.support,
+                    Constraint::Simplex => UnitInterval,
                     _ => Real,
                 }
             }

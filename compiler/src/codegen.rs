@@ -248,6 +248,28 @@ impl Emitter<'_> {
                 };
                 match latent_support(self.ir, site) {
                     LatentSupport::Real => u,
+                    LatentSupport::Simplex => {
+                        // K − 1 values per event, stick-broken onto the simplex.
+                        let dims = &site.shape.0;
+                        let m: Vec<TokenStream> =
+                            dims[..dims.len() - 1].iter().map(dim_usize).collect();
+                        let comps = dim_usize(dims.last().expect("checked: a component axis"));
+                        self.log_dets.push(*k);
+                        return quote! {
+                            let __u = __latents.next().expect("one tensor per latent site");
+                            let __rows = __s * (1usize #(* #m)*);
+                            let __comps: usize = #comps;
+                            let __dev = __u.device().clone();
+                            let (__y, __ld) = ::ravi::bijectors::stick_breaking(
+                                &__dev,
+                                __u.reshape_like(&(__rows, __comps - 1)),
+                            );
+                            let #ldj: ::ravi::PerParticle<__D, __T> = __ld
+                                .reshape_like(&(__s, 1usize #(* #m)*))
+                                .sum::<(usize,), ::ravi::__private::Axis<1>>();
+                            let #v: ::ravi::__private::Tensor<#ty, f32, __D, _> = __y.reshape_like(&#val);
+                        };
+                    }
                     LatentSupport::Positive => {
                         // x = eᵘ, log |dx/du| = u
                         let ld = per_particle(quote!(__u.retaped::<__T>()));
@@ -420,6 +442,36 @@ impl Emitter<'_> {
 
     fn site_term(&mut self, site: &Site) -> TokenStream {
         let dist = format_ident!("{}", site.dist.name);
+        if site.dist.vector_event {
+            // Values and vector parameters as (particles, M, K); matrices as (K, K).
+            let dims = &site.shape.0;
+            let m: Vec<TokenStream> = dims[..dims.len() - 1].iter().map(dim_usize).collect();
+            let k = dim_usize(dims.last().expect("checked: a component axis"));
+            let events = quote!(&(__s, 1usize #(* #m)*, #k));
+            let value = self.take_as(site.value, &site.shape, true);
+            let args: Vec<TokenStream> = site
+                .args
+                .iter()
+                .zip(site.parametrization.params)
+                .map(|(&a, p)| {
+                    if p.constraint == crate::catalogue::Constraint::LowerTriangular {
+                        let t = self.take(a);
+                        quote!(#t.reshape_like(&(#k, #k)))
+                    } else if self.ir.nodes[a].constant {
+                        let c = self.take(a);
+                        quote!(::ravi::__private::ops::filled_like(&__events, #c))
+                    } else {
+                        let t = self.take_as(a, &site.shape, true);
+                        quote!(#t.reshape_like(#events))
+                    }
+                })
+                .collect();
+            let lp = quote!({
+                let __events = #value.reshape_like(#events);
+                ::ravi::dist::#dist::log_prob_events(__events.retaped::<__T>(), #(#args),*) + __events.sum::<(usize,), ::ravi::__private::Axes2<1, 2>>() * 0.0
+            });
+            return self.site_entry(site, lp);
+        }
         if site.dist.event {
             // Values flattened to (M,), parameters to (particles, M, K).
             let value = self.take(site.value);
@@ -515,6 +567,7 @@ enum LatentSupport {
     Positive,
     UnitInterval,
     Interval(f64, f64),
+    Simplex,
 }
 
 fn latent_support(ir: &ModelIr, site: &Site) -> LatentSupport {
@@ -522,6 +575,7 @@ fn latent_support(ir: &ModelIr, site: &Site) -> LatentSupport {
     match site.dist.support {
         Constraint::Positive => LatentSupport::Positive,
         Constraint::UnitInterval => LatentSupport::UnitInterval,
+        Constraint::Simplex => LatentSupport::Simplex,
         Constraint::Interval => {
             let c = |i: usize| {
                 ir.const_value(site.args[i])
@@ -630,6 +684,7 @@ pub fn model(ir: &ModelIr, span_of: SpanMap) -> TokenStream {
             LatentSupport::Real => quote!(::ravi::Support::Real),
             LatentSupport::Positive => quote!(::ravi::Support::Positive),
             LatentSupport::UnitInterval => quote!(::ravi::Support::UnitInterval),
+            LatentSupport::Simplex => quote!(::ravi::Support::Simplex),
             LatentSupport::Interval(low, high) => {
                 let (low, high) = (low as f32, high as f32);
                 quote!(::ravi::Support::Interval { low: #low, high: #high })
@@ -751,7 +806,7 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
         let idx = e.sites.iter().map(|&i| lit_usize(i));
         let args = family_args(&e.args);
         quote!(<#fam as ::ravi::GuideFamily<__D>>::build(
-            &mut params, #label, 0 #(+ latents[#idx].numel())*, &#args))
+            &mut params, #label, 0 #(+ latents[#idx].unconstrained_numel())*, &#args))
     });
     let latent_sites: Vec<&Site> = model.latents().map(|(_, s)| s).collect();
     let samples = ir.entries.iter().zip(&fields).zip(&families).map(|((e, f), fam)| {
@@ -782,7 +837,7 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
             #analytic_kl
             let entropy_weight = <#fam as ::ravi::GuideFamily<__D>>::entropy_weight(&self.#f);
             let lq = if weighted && entropy_weight != 1.0 { lq * entropy_weight } else { lq };
-            let sizes = [#(latents[#idx].numel()),*];
+            let sizes = [#(latents[#idx].unconstrained_numel()),*];
             for (site, part) in [#(#idx),*].into_iter().zip(::ravi::__private::ops::split_columns(z, &sizes)) {
                 slots[site] = ::core::option::Option::Some(part);
             }

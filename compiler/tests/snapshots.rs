@@ -57,7 +57,7 @@ fn ir_linear_regression() {
 #[test]
 fn ir_distributions() {
     let src = r#"
-model Dists(x: [N, 2], y: [N] in 0..2, k: [N] in 0.., r: [N], z: [N] in 0..4) {
+model Dists(x: [N, 2], y: [N] in 0..2, k: [N] in 0.., r: [N], z: [N] in 0..4, lt: [2, 2]) {
     w ~ Normal(0.0, 1.0) [2];
     v ~ Normal(0.0, 1.0) [2, 4];
     s ~ HalfNormal(1.0);
@@ -75,6 +75,10 @@ model Dists(x: [N, 2], y: [N] in 0..2, k: [N] in 0.., r: [N], z: [N] in 0..4) {
     z ~ Categorical(logits = x @ v);
     k ~ Poisson(exp(u) * g * ln * e);
     r ~ StudentT(3.0, ig * p, s + t);
+    dir ~ Dirichlet(2.0) [3];
+    mv ~ MultivariateNormal(0.0, lt) [2];
+    rb ~ RelaxedBernoulli(0.5, 0.0);
+    ro ~ RelaxedOneHotCategorical(0.5, 0.0) [4];
 }
 "#;
     insta::assert_snapshot!(compile(src).unwrap().to_text());
@@ -155,6 +159,9 @@ fn errors() {
         ("Categorical on a real input", "model M(x: [N, 4], y: [N]) { w ~ Normal(0.0, 1.0) [4, 3]; y ~ Categorical(logits = x @ w); }"),
         ("Categorical with the wrong number of categories", "model M(x: [N, 4], y: [N] in 0..10) { w ~ Normal(0.0, 1.0) [4, 3]; y ~ Categorical(logits = x @ w); }"),
         ("Categorical with scalar logits", "model M(y: [N] in 0..2) { l ~ Normal(0.0, 1.0); y ~ Categorical(logits = l); }"),
+        ("a vector distribution on a scalar", "model M(y: [N]) { p ~ Dirichlet(1.0); y ~ Normal(0.0, 1.0); }"),
+        ("a scale_tril that depends on a latent", "model M(y: [N]) { s ~ HalfNormal(1.0) [2, 2]; z ~ MultivariateNormal(0.0, s) [2]; y ~ Normal(sum(z), 1.0); }"),
+        ("a scale_tril of the wrong shape", "model M(l: [3, 3], y: [N]) { z ~ MultivariateNormal(0.0, l) [2]; y ~ Normal(sum(z), 1.0); }"),
         ("a list in a model", "model M(y: [N]) { a ~ Normal([0.0, 1.0], 1.0); y ~ Normal(a, 1.0); }"),
         ("guide for an unknown model", "guide G for Nope { a ~ MeanField; }"),
         ("local latent", "model M(y: [N]) { z ~ Normal(0.0, 1.0) [N]; y ~ Normal(z, 1.0); }"),

@@ -14,7 +14,7 @@ mod stick_breaking;
 
 pub use affine::{Affine, LowerCholeskyAffine};
 pub use elementwise::{Exp, Identity, Sigmoid, Softplus, Tanh};
-pub use stick_breaking::StickBreaking;
+pub use stick_breaking::{stick_breaking, StickBreaking};
 
 pub use crate::guides::flow::{AffineCoupling, Iaf, Maf, Planar, Radial};
 

@@ -16,51 +16,59 @@ use super::Bijector;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StickBreaking;
 
+/// The stick-breaking map of [`StickBreaking`] on `(rows, K − 1)`, with its log |det| per
+/// row; generated code maps simplex-valued latents with it.
+pub fn stick_breaking<D: Backend, T: Tape<D>>(
+    dev: &D,
+    x: Particles<D, T>,
+) -> (Particles<D, T>, PerParticle<D, T>) {
+    let (s, k1) = *x.shape();
+    let offsets: Vec<f32> = (0..k1).map(|i| ((k1 - i) as f32).ln()).collect();
+    let offsets = dev
+        .tensor_from_vec(offsets, (k1,))
+        .broadcast_like::<_, Axis<0>>(&(s, k1));
+    let shifted = x - offsets;
+    // log z = −softplus(−u), log(1 − z) = −softplus(u)
+    let log_z = softplus(shifted.retaped::<T>().negate()).negate();
+    let log_rest = softplus(shifted).negate();
+    // acc = log of the stick left before coordinate i (an exclusive cumulative sum of
+    // log(1 − z)); each acc's own tape passes to the next, the last one's into y_K.
+    let mut acc = log_rest.retaped::<T>().sum::<(usize,), Axis<1>>() * 0.0;
+    let mut log_det = acc.retaped::<T>();
+    let mut columns = Vec::with_capacity(k1 + 1);
+    for i in 0..k1 {
+        let lz = log_z
+            .retaped::<T>()
+            .slice((.., i..i + 1))
+            .reshape_like(&(s,));
+        let lr = log_rest
+            .retaped::<T>()
+            .slice((.., i..i + 1))
+            .reshape_like(&(s,));
+        columns.push((lz.retaped::<T>() + acc.retaped::<T>()).exp());
+        log_det = log_det + lz + lr.retaped::<T>() + acc.retaped::<T>();
+        acc = acc + lr;
+    }
+    columns.push(acc.exp());
+    // log z and log(1 − z) were only read through re-taped slices: their own tapes
+    // (the softplus ops) join here.
+    let log_det =
+        log_det + (log_z.sum::<(usize,), Axis<1>>() + log_rest.sum::<(usize,), Axis<1>>()) * 0.0;
+    let y = columns
+        .into_iter()
+        .map(|c| c.broadcast_like::<_, Axis<1>>(&(s, 1usize)))
+        .reduce(|a, b| (a, b).concat_along(Axis::<1>))
+        .expect("at least one coordinate");
+    (y, log_det)
+}
+
 impl<D: Backend> Bijector<D> for StickBreaking {
     fn forward<T: Tape<D>>(
         &self,
         params: &ParamStore<D>,
         x: Particles<D, T>,
     ) -> (Particles<D, T>, PerParticle<D, T>) {
-        let (s, k1) = *x.shape();
-        let offsets: Vec<f32> = (0..k1).map(|i| ((k1 - i) as f32).ln()).collect();
-        let offsets = params
-            .device()
-            .tensor_from_vec(offsets, (k1,))
-            .broadcast_like::<_, Axis<0>>(&(s, k1));
-        let shifted = x - offsets;
-        // log z = −softplus(−u), log(1 − z) = −softplus(u)
-        let log_z = softplus(shifted.retaped::<T>().negate()).negate();
-        let log_rest = softplus(shifted).negate();
-        // acc = log of the stick left before coordinate i (an exclusive cumulative sum of
-        // log(1 − z)); each acc's own tape passes to the next, the last one's into y_K.
-        let mut acc = log_rest.retaped::<T>().sum::<(usize,), Axis<1>>() * 0.0;
-        let mut log_det = acc.retaped::<T>();
-        let mut columns = Vec::with_capacity(k1 + 1);
-        for i in 0..k1 {
-            let lz = log_z
-                .retaped::<T>()
-                .slice((.., i..i + 1))
-                .reshape_like(&(s,));
-            let lr = log_rest
-                .retaped::<T>()
-                .slice((.., i..i + 1))
-                .reshape_like(&(s,));
-            columns.push((lz.retaped::<T>() + acc.retaped::<T>()).exp());
-            log_det = log_det + lz + lr.retaped::<T>() + acc.retaped::<T>();
-            acc = acc + lr;
-        }
-        columns.push(acc.exp());
-        // log z and log(1 − z) were only read through re-taped slices: their own tapes
-        // (the softplus ops) join here.
-        let log_det = log_det
-            + (log_z.sum::<(usize,), Axis<1>>() + log_rest.sum::<(usize,), Axis<1>>()) * 0.0;
-        let y = columns
-            .into_iter()
-            .map(|c| c.broadcast_like::<_, Axis<1>>(&(s, 1usize)))
-            .reduce(|a, b| (a, b).concat_along(Axis::<1>))
-            .expect("at least one coordinate");
-        (y, log_det)
+        stick_breaking(params.device(), x)
     }
 
     /// z_i = y_i / (1 − Σ_{j<i} y_j), x_i = logit(z_i) + log(K − 1 − i).

@@ -11,6 +11,7 @@
 mod arg;
 mod continuous;
 mod discrete;
+mod events;
 pub(crate) mod normal;
 mod priors;
 mod rsample;
@@ -22,6 +23,7 @@ pub use continuous::{
     RelaxedBernoulli, ScaleMixtureNormal, StudentT, Uniform,
 };
 pub use discrete::{Bernoulli, Categorical, Poisson};
+pub use events::{Dirichlet, Events, MultivariateNormal, RelaxedOneHotCategorical};
 pub use normal::Normal;
 pub use priors::{ConjugateKnownMean, LayerGaussian, NormalInverseGamma};
 
@@ -58,6 +60,15 @@ pub const IMPLEMENTED: &[(&str, Parametrizations)] = &[
     (Bernoulli::NAME, Bernoulli::PARAMETRIZATIONS),
     (Poisson::NAME, Poisson::PARAMETRIZATIONS),
     (Categorical::NAME, Categorical::PARAMETRIZATIONS),
+    (Dirichlet::NAME, Dirichlet::PARAMETRIZATIONS),
+    (
+        RelaxedOneHotCategorical::NAME,
+        RelaxedOneHotCategorical::PARAMETRIZATIONS,
+    ),
+    (
+        MultivariateNormal::NAME,
+        MultivariateNormal::PARAMETRIZATIONS,
+    ),
     (LayerGaussian::NAME, LayerGaussian::PARAMETRIZATIONS),
     (
         NormalInverseGamma::NAME,

@@ -1,0 +1,259 @@
+//! Distributions over vectors: the density is of each event along the value's last axis.
+//! Generated code flattens the value to `(particles, M, K)` (M events of K components) and
+//! each vector parameter alike; the result is one log density per particle, summed over
+//! the events.
+
+use dfdx::prelude::*;
+use ravi_backend::linalg::Matrix;
+use ravi_backend::{Backend, PerParticle, Tape};
+
+use super::special::ln_gamma;
+use super::Distribution;
+
+/// Events: `(particles, M, K)`.
+pub type Events<D, T> = Tensor<(usize, usize, usize), f32, D, T>;
+
+/// Dirichlet(concentration) on the simplex: log Γ(Σα) − Σ log Γ(α_k) + Σ (α_k − 1) log y_k.
+pub struct Dirichlet;
+
+/// The concrete / Gumbel-softmax distribution of Maddison et al. and Jang et al. (2017) on
+/// the simplex: y = softmax((logits + g)/λ), g Gumbel; as λ falls it approaches a one-hot
+/// Categorical(logits).
+pub struct RelaxedOneHotCategorical;
+
+/// A Gaussian over vectors, N(loc, L Lᵀ), L = `scale_tril` lower triangular (data or
+/// numbers: it may not depend on latent sites).
+pub struct MultivariateNormal;
+
+impl Distribution for Dirichlet {
+    const NAME: &'static str = "Dirichlet";
+    const PARAMETRIZATIONS: &'static [(&'static str, &'static [&'static str])] =
+        &[("", &["concentration"])];
+}
+
+impl Distribution for RelaxedOneHotCategorical {
+    const NAME: &'static str = "RelaxedOneHotCategorical";
+    const PARAMETRIZATIONS: &'static [(&'static str, &'static [&'static str])] =
+        &[("", &["temperature", "logits"])];
+}
+
+impl Distribution for MultivariateNormal {
+    const NAME: &'static str = "MultivariateNormal";
+    const PARAMETRIZATIONS: &'static [(&'static str, &'static [&'static str])] =
+        &[("", &["loc", "scale_tril"])];
+}
+
+/// Σ over the events and components, per particle.
+fn total<D: Backend, T: Tape<D>>(x: Events<D, T>) -> PerParticle<D, T> {
+    x.sum::<(usize,), Axes2<1, 2>>()
+}
+
+/// Simplex values within f32 reach of a face would give log 0; the density there is
+/// negligible, so they are kept off it.
+fn off_the_faces<D: Backend, T: Tape<D>>(y: Events<D, T>) -> Events<D, T> {
+    y.clamp(1e-30, 1.0)
+}
+
+impl Dirichlet {
+    pub fn log_prob_events<D: Backend, T: Tape<D>>(
+        y: Events<D, T>,
+        concentration: Events<D, T>,
+    ) -> PerParticle<D, T> {
+        let a = concentration;
+        let power = total(off_the_faces(y).ln() * (a.retaped::<T>() - 1.0));
+        let lg_sum = ln_gamma(a.retaped::<T>().sum::<(usize, usize), Axis<2>>());
+        let sum_lg = ln_gamma(a);
+        power + lg_sum.sum::<(usize,), Axis<1>>() - total(sum_lg)
+    }
+}
+
+impl RelaxedOneHotCategorical {
+    /// log (K−1)! + (K−1) log λ + Σ_k (l_k − (λ+1) log y_k) − K logsumexp_k(l_k − λ log y_k)
+    pub fn log_prob_events<D: Backend, T: Tape<D>>(
+        y: Events<D, T>,
+        temperature: Events<D, T>,
+        logits: Events<D, T>,
+    ) -> PerParticle<D, T> {
+        let (_, _, k) = *y.shape();
+        let log_y = off_the_faces(y).ln();
+        // λ is one number per event (its K copies are equal): read it from component 0.
+        let lam = temperature
+            .slice((.., .., 0..1))
+            .sum::<(usize, usize), Axis<2>>();
+        let lam_full = lam
+            .retaped::<T>()
+            .broadcast_like::<_, Axis<2>>(log_y.shape());
+        let scaled = logits.retaped::<T>() - log_y.retaped::<T>() * lam_full.retaped::<T>();
+        let lse = scaled.logsumexp::<(usize, usize), Axis<2>>();
+        let per_component = logits - log_y * (lam_full + 1.0);
+        let log_fact: f32 = (1..k).map(|i| (i as f32).ln()).sum();
+        let per_event = lam.ln() * (k as f32 - 1.0) + log_fact - lse * k as f32;
+        total(per_component) + per_event.sum::<(usize,), Axis<1>>()
+    }
+}
+
+impl MultivariateNormal {
+    /// −½ ‖L⁻¹(x − μ)‖² − Σ log |L_ii| − d/2 log 2π; L⁻¹ is formed on the host (L holds no
+    /// gradient).
+    pub fn log_prob_events<D: Backend, T: Tape<D>>(
+        x: Events<D, T>,
+        loc: Events<D, T>,
+        scale_tril: Tensor<(usize, usize), f32, D>,
+    ) -> PerParticle<D, T> {
+        let (s, m, d) = *x.shape();
+        let mut l = Matrix::from_f32(d, &scale_tril.as_vec());
+        for i in 0..d {
+            for j in i + 1..d {
+                l.set(i, j, 0.0);
+            }
+        }
+        let log_diag: f64 = (0..d).map(|i| l.get(i, i).abs().ln()).sum();
+        let inv_t = x
+            .device()
+            .tensor_from_vec(l.lower_inverse().transpose().to_f32(), (d, d));
+        // rows (x − μ) L⁻ᵀ
+        let centred = (x - loc).reshape_like(&(s * m, d));
+        let white = centred.matmul(inv_t).reshape_like(&(s, m, d));
+        let per_particle = total(white.square()) * -0.5;
+        per_particle - (m as f32) * (log_diag as f32 + d as f32 * super::continuous::HALF_LN_2PI)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use statrs::distribution::{
+        Continuous, Dirichlet as RefDirichlet, MultivariateNormal as RefMvn,
+    };
+
+    fn events(dev: &Cpu, v: Vec<f32>, m: usize, k: usize) -> Events<Cpu, NoneTape> {
+        dev.tensor_from_vec(v, (1usize, m, k))
+    }
+
+    /// Random points on the simplex (normalized exponentials).
+    fn simplex_points(rng: &mut rand::rngs::StdRng, m: usize, k: usize) -> Vec<f32> {
+        let mut out = Vec::new();
+        for _ in 0..m {
+            let e: Vec<f64> = (0..k).map(|_| -rng.gen_range(1e-3f64..1.0).ln()).collect();
+            let z: f64 = e.iter().sum();
+            out.extend(e.iter().map(|v| (v / z) as f32));
+        }
+        out
+    }
+
+    #[test]
+    fn dirichlet_matches_statrs() {
+        let dev = Cpu::default();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let (m, k) = (1000, 4);
+        let y = simplex_points(&mut rng, m, k);
+        let a: Vec<f32> = (0..m * k).map(|_| rng.gen_range(0.3f32..5.0)).collect();
+        // one event per particle, to compare each
+        let lp = Dirichlet::log_prob_events(
+            dev.tensor_from_vec(y.clone(), (m, 1usize, k)),
+            dev.tensor_from_vec(a.clone(), (m, 1usize, k)),
+        )
+        .as_vec();
+        for i in 0..m {
+            let alpha: Vec<f64> = a[i * k..(i + 1) * k]
+                .iter()
+                .map(|&v| f64::from(v))
+                .collect();
+            let x: Vec<f64> = y[i * k..(i + 1) * k]
+                .iter()
+                .map(|&v| f64::from(v))
+                .collect();
+            let want = RefDirichlet::new(alpha)
+                .unwrap()
+                .ln_pdf(&nalgebra::DVector::from_vec(x));
+            assert!(
+                (f64::from(lp[i]) - want).abs() < 2e-4 * (1.0 + want.abs()),
+                "{} vs {want}",
+                lp[i]
+            );
+        }
+    }
+
+    /// The concrete density against its published form,
+    /// (K−1)! λ^(K−1) Π_k α_k y_k^(−λ−1) / (Σ_k α_k y_k^(−λ))^K, α = e^logits.
+    #[test]
+    fn relaxed_one_hot_matches_the_published_density() {
+        let dev = Cpu::default();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+        let (m, k) = (500, 3);
+        let y = simplex_points(&mut rng, m, k);
+        let logits: Vec<f32> = (0..m * k).map(|_| rng.gen_range(-2.0f32..2.0)).collect();
+        let lams: Vec<f32> = (0..m).map(|_| rng.gen_range(0.3f32..2.0)).collect();
+        let temps: Vec<f32> = lams
+            .iter()
+            .flat_map(|&l| std::iter::repeat(l).take(k))
+            .collect();
+        let lp = RelaxedOneHotCategorical::log_prob_events(
+            dev.tensor_from_vec(y.clone(), (m, 1usize, k)),
+            dev.tensor_from_vec(temps, (m, 1usize, k)),
+            dev.tensor_from_vec(logits.clone(), (m, 1usize, k)),
+        )
+        .as_vec();
+        for i in 0..m {
+            let lam = f64::from(lams[i]);
+            let (yy, ll) = (&y[i * k..(i + 1) * k], &logits[i * k..(i + 1) * k]);
+            let fact: f64 = (1..k).map(|j| j as f64).product();
+            let num: f64 = yy
+                .iter()
+                .zip(ll)
+                .map(|(&y, &l)| f64::from(l).exp() * f64::from(y).powf(-lam - 1.0))
+                .product();
+            let den: f64 = yy
+                .iter()
+                .zip(ll)
+                .map(|(&y, &l)| f64::from(l).exp() * f64::from(y).powf(-lam))
+                .sum();
+            let want = (fact * lam.powi(k as i32 - 1) * num / den.powi(k as i32)).ln();
+            assert!(
+                (f64::from(lp[i]) - want).abs() < 2e-4 * (1.0 + want.abs()),
+                "{} vs {want}",
+                lp[i]
+            );
+        }
+    }
+
+    #[test]
+    fn multivariate_normal_matches_statrs() {
+        let dev = Cpu::default();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let d = 3;
+        let l = [1.2f32, 0.0, 0.0, 0.4, 0.7, 0.0, -0.3, 0.5, 1.5];
+        let mut cov = vec![0.0f64; d * d];
+        for i in 0..d {
+            for j in 0..d {
+                cov[i * d + j] = (0..d)
+                    .map(|r| f64::from(l[i * d + r]) * f64::from(l[j * d + r]))
+                    .sum();
+            }
+        }
+        let loc = [0.5f32, -1.0, 2.0];
+        let reference = RefMvn::new(loc.iter().map(|&v| f64::from(v)).collect(), cov).unwrap();
+        let m = 200;
+        let x: Vec<f32> = (0..m * d).map(|_| rng.gen_range(-4.0f32..4.0)).collect();
+        let locs: Vec<f32> = (0..m).flat_map(|_| loc).collect();
+        let lp = MultivariateNormal::log_prob_events(
+            events(&dev, x.clone(), m, d).reshape_like(&(m, 1usize, d)),
+            events(&dev, locs, m, d).reshape_like(&(m, 1usize, d)),
+            dev.tensor_from_vec(l.to_vec(), (d, d)),
+        )
+        .as_vec();
+        for i in 0..m {
+            let xi = nalgebra::DVector::from_iterator(
+                d,
+                x[i * d..(i + 1) * d].iter().map(|&v| f64::from(v)),
+            );
+            let want = reference.ln_pdf(&xi);
+            assert!(
+                (f64::from(lp[i]) - want).abs() < 2e-4 * (1.0 + want.abs()),
+                "{} vs {want}",
+                lp[i]
+            );
+        }
+    }
+}
