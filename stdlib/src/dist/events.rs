@@ -119,6 +119,39 @@ impl MultivariateNormal {
     }
 }
 
+impl RelaxedOneHotCategorical {
+    /// softmax((logits + g)/λ) with Gumbel noise g = −log(−log u), per event along the last
+    /// axis; `temperature` is one number.
+    pub fn rsample<D: Backend, T: Tape<D>>(temperature: f32, logits: Events<D, T>) -> Events<D, T> {
+        let shape = *logits.shape();
+        let u: Tensor<(usize, usize, usize), f32, D> = logits.device().sample_uniform_like(&shape);
+        let gumbel = u.clamp(1e-20, 1.0 - 1e-7).ln().negate().ln().negate();
+        ((logits + gumbel) / temperature).softmax::<Axis<2>>()
+    }
+}
+
+impl MultivariateNormal {
+    /// loc + L ε per event, ε standard normal.
+    pub fn rsample<D: Backend, T: Tape<D>>(
+        loc: Events<D, T>,
+        scale_tril: Tensor<(usize, usize), f32, D>,
+    ) -> Events<D, T> {
+        let (s, m, d) = *loc.shape();
+        let eps: Tensor<(usize, usize), f32, D> = loc.device().sample_normal_like(&(s * m, d));
+        let mut l = scale_tril.as_vec();
+        for i in 0..d {
+            for j in i + 1..d {
+                l[i * d + j] = 0.0;
+            }
+        }
+        let lt = loc
+            .device()
+            .tensor_from_vec(l, (d, d))
+            .permute::<_, Axes2<1, 0>>();
+        loc + eps.matmul(lt).reshape_like(&(s, m, d)).retaped::<T>()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,7 +214,7 @@ mod tests {
     fn relaxed_one_hot_matches_the_published_density() {
         let dev = Cpu::default();
         let mut rng = rand::rngs::StdRng::seed_from_u64(2);
-        let (m, k) = (500, 3);
+        let (m, k) = (1000, 3);
         let y = simplex_points(&mut rng, m, k);
         let logits: Vec<f32> = (0..m * k).map(|_| rng.gen_range(-2.0f32..2.0)).collect();
         let lams: Vec<f32> = (0..m).map(|_| rng.gen_range(0.3f32..2.0)).collect();
@@ -218,6 +251,62 @@ mod tests {
         }
     }
 
+    /// Draws: MVN moments are loc and L Lᵀ; concrete draws are on the simplex and their
+    /// argmax is Categorical(softmax(logits)) at any temperature (the Gumbel-max trick).
+    #[test]
+    fn rsample_moments() {
+        let dev = Cpu::seed_from_u64(9);
+        let n = 200_000;
+        let l = [1.0f32, 0.0, 0.5, 0.8];
+        let loc = dev
+            .tensor_from_vec(vec![1.0f32, -2.0], (2,))
+            .broadcast_like::<_, Axis<0>>(&(n, 2usize))
+            .reshape_like(&(n, 1usize, 2usize));
+        let x = MultivariateNormal::rsample::<Cpu, NoneTape>(
+            loc,
+            dev.tensor_from_vec(l.to_vec(), (2usize, 2usize)),
+        )
+        .as_vec();
+        let rows: Vec<Vec<f64>> = x
+            .chunks(2)
+            .map(|r| r.iter().map(|&v| f64::from(v)).collect())
+            .collect();
+        let cov = ravi_backend::posterior::covariance(&rows);
+        let want = [[1.0, 0.5], [0.5, 0.89]];
+        for i in 0..2 {
+            let mean = rows.iter().map(|r| r[i]).sum::<f64>() / n as f64;
+            assert!((mean - [1.0, -2.0][i]).abs() < 0.01);
+            for j in 0..2 {
+                assert!(
+                    (cov[i][j] - want[i][j]).abs() < 0.015,
+                    "cov {i}{j} {}",
+                    cov[i][j]
+                );
+            }
+        }
+        let logits = [0.5f32, -0.3, 1.2];
+        let lg = dev
+            .tensor_from_vec(logits.to_vec(), (3,))
+            .broadcast_like::<_, Axis<0>>(&(n, 3usize))
+            .reshape_like(&(n, 1usize, 3usize));
+        let y = RelaxedOneHotCategorical::rsample::<Cpu, NoneTape>(0.7, lg).as_vec();
+        let z: f64 = logits.iter().map(|&l| f64::from(l).exp()).sum();
+        let mut counts = [0usize; 3];
+        for e in y.chunks(3) {
+            assert!((e.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+            let best = (0..3).max_by(|&a, &b| e[a].total_cmp(&e[b])).unwrap();
+            counts[best] += 1;
+        }
+        for k in 0..3 {
+            let p = f64::from(logits[k]).exp() / z;
+            let got = counts[k] as f64 / n as f64;
+            assert!(
+                (got - p).abs() < 5.0 * (p * (1.0 - p) / n as f64).sqrt(),
+                "category {k}: {got} vs {p}"
+            );
+        }
+    }
+
     #[test]
     fn multivariate_normal_matches_statrs() {
         let dev = Cpu::default();
@@ -234,7 +323,7 @@ mod tests {
         }
         let loc = [0.5f32, -1.0, 2.0];
         let reference = RefMvn::new(loc.iter().map(|&v| f64::from(v)).collect(), cov).unwrap();
-        let m = 200;
+        let m = 1000;
         let x: Vec<f32> = (0..m * d).map(|_| rng.gen_range(-4.0f32..4.0)).collect();
         let locs: Vec<f32> = (0..m).flat_map(|_| loc).collect();
         let lp = MultivariateNormal::log_prob_events(
