@@ -36,6 +36,9 @@ pub fn split_columns<D: Backend, T: Tape<D>>(
     if sizes.len() == 1 {
         return vec![z];
     }
+    // dfdx 0.13's slice backward assigns into the input's gradient instead of adding to
+    // it: slicing a copy (`+ 0`) that only these slices read keeps z's other gradients.
+    let z = z + 0.0;
     let mut out = Vec::with_capacity(sizes.len());
     let mut start = 0;
     let (init, last) = sizes.split_at(sizes.len() - 1);

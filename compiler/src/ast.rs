@@ -12,6 +12,19 @@ pub struct Ident {
 pub enum Item {
     Model(ModelDef),
     Guide(GuideDef),
+    Net(NetDef),
+}
+
+/// `net Mlp(x: [B, 64]) -> [B, 10] { Linear(64, 100) -> tanh -> Linear(100, 10) }`
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetDef {
+    pub docs: Vec<String>,
+    pub name: Ident,
+    pub input: Input,
+    pub output: ShapeAst,
+    /// Each `Kind(args)` or a bare activation name.
+    pub layers: Vec<Call>,
+    pub span: Span,
 }
 
 /// `model Name(inputs) { statements }`
@@ -53,6 +66,8 @@ pub enum DimAst {
     Lit(usize, Span),
     /// `N` (the rows) or a Rust `const` in scope.
     Named(Ident),
+    /// `params(Net)`: the number of weights of a net.
+    ParamsOf(Ident, Span),
 }
 
 impl DimAst {
@@ -60,6 +75,7 @@ impl DimAst {
         match self {
             DimAst::Lit(_, s) => s.clone(),
             DimAst::Named(i) => i.span.clone(),
+            DimAst::ParamsOf(_, s) => s.clone(),
         }
     }
 }
@@ -86,6 +102,8 @@ pub enum Stmt {
 pub struct Call {
     pub name: Ident,
     pub args: Vec<Arg>,
+    /// `Net(x; theta)`: the weights of a net call, after the semicolon.
+    pub weights: Option<Box<Expr>>,
     pub span: Span,
 }
 

@@ -19,6 +19,7 @@ enum Binding {
 
 struct Lowering<'s> {
     source: &'s str,
+    nets: &'s [NetIr],
     model_name: String,
     inputs: Vec<Input>,
     nodes: Vec<Node>,
@@ -33,9 +34,14 @@ struct Lowering<'s> {
 }
 
 /// Checks a model and lowers it to IR.
-pub fn lower_model(source: &str, m: &ast::ModelDef) -> Result<ModelIr, Vec<Diagnostic>> {
+pub fn lower_model(
+    source: &str,
+    nets: &[NetIr],
+    m: &ast::ModelDef,
+) -> Result<ModelIr, Vec<Diagnostic>> {
     let mut l = Lowering {
         source,
+        nets,
         model_name: m.name.name.clone(),
         inputs: Vec::new(),
         nodes: Vec::new(),
@@ -74,6 +80,7 @@ pub fn lower_model(source: &str, m: &ast::ModelDef) -> Result<ModelIr, Vec<Diagn
     // Resolve every size to its representative so that later passes see one type per size.
     let mut ir = ModelIr {
         name: m.name.name.clone(),
+        nets: nets.to_vec(),
         docs: m.docs.clone(),
         inputs: l.inputs.clone(),
         nodes: l.nodes.clone(),
@@ -138,6 +145,13 @@ impl<'s> Lowering<'s> {
                     Dim::Rows
                 }
                 DimAst::Named(id) => Dim::Const(id.name.clone()),
+                DimAst::ParamsOf(net, _) => match crate::check_net::params_of(self.nets, net) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        self.errors.push(e);
+                        Dim::Lit(1)
+                    }
+                },
             });
         }
         if dims.iter().filter(|d| **d == Dim::Rows).count() > 1 {
@@ -813,6 +827,11 @@ impl<'s> Lowering<'s> {
                     Real
                 }
             },
+            Op::Net(_, x, w) => {
+                self.values(*x)?;
+                self.values(*w)?;
+                Real
+            }
             Op::Reduce(r, a, _) => {
                 let x = self.values(*a)?;
                 match (r, x) {
@@ -827,6 +846,71 @@ impl<'s> Lowering<'s> {
     /// The value of a node built only from numeric literals (Rust constants are unknown here).
     fn const_value(&self, id: NodeId) -> Option<f64> {
         const_value(&self.nodes, id)
+    }
+
+    /// `Net(x; theta)`: x [R, F] rows of features, theta [params(Net)] → [R, O].
+    fn net_call(&mut self, idx: usize, call: &ast::Call, span: Span) -> Option<NodeId> {
+        let net = &self.nets[idx];
+        let (name, features, outputs, n_params) = (
+            net.name.clone(),
+            net.features,
+            net.outputs,
+            net.num_params(),
+        );
+        let Some(weights) = &call.weights else {
+            self.err(
+                call.span.clone(),
+                format!("a net call names its weights after a semicolon: `{name}(x; theta)` with theta of shape [params({name})]"),
+            );
+            return None;
+        };
+        if call.args.len() != 1 || call.args[0].name.is_some() {
+            self.err(
+                call.span.clone(),
+                format!("net {name} takes one input: `{name}(x; theta)`"),
+            );
+            return None;
+        }
+        let x = self.expr(&call.args[0].value);
+        let w = self.expr(weights);
+        let (x, w) = (x?, w?);
+        let (xs, ws) = (self.nodes[x].shape.clone(), self.nodes[w].shape.clone());
+        let x_text = self.text(&call.args[0].value.span);
+        if xs.rank() != 2 {
+            self.err(
+                call.args[0].value.span.clone(),
+                format!("net {name} takes rows of {features} features, [R, {features}], but {x_text} has shape {}", self.show(&xs)),
+            );
+            return None;
+        }
+        let msg_x = || {
+            format!(
+                "shape mismatch: net {name} takes {features} features but {x_text} has shape {}",
+                xs
+            )
+        };
+        if !self.unify(
+            &xs.0[1],
+            &Dim::Lit(features),
+            &msg_x,
+            &call.args[0].value.span,
+        ) {
+            self.err(call.args[0].value.span.clone(), msg_x());
+            return None;
+        }
+        let w_text = self.text(&weights.span);
+        let msg_w = || {
+            format!(
+                "shape mismatch: net {name} has {n_params} weights, but {w_text} has shape {ws}"
+            )
+        };
+        if ws.rank() != 1 || !self.unify(&ws.0[0], &Dim::Lit(n_params), &msg_w, &weights.span) {
+            self.err(weights.span.clone(), msg_w());
+            return None;
+        }
+        let p = self.nodes[x].particles || self.nodes[w].particles;
+        let shape = Shape(vec![xs.0[0].clone(), Dim::Lit(outputs)]);
+        Some(self.push(Op::Net(idx, x, w), shape, p, false, span))
     }
 
     // ---- expressions -----------------------------------------------------------------
@@ -935,6 +1019,18 @@ impl<'s> Lowering<'s> {
 
     fn call(&mut self, call: &ast::Call, span: Span) -> Option<NodeId> {
         let fname = call.name.name.as_str();
+        if let Some(idx) = self.nets.iter().position(|n| n.name == fname) {
+            return self.net_call(idx, call, span);
+        }
+        if call.weights.is_some() {
+            self.err(
+                call.name.span.clone(),
+                format!(
+                    "`{fname}` is not a net (`Net(x; weights)` calls a net declared with `net`)"
+                ),
+            );
+            return None;
+        }
         if let Some(a) = call.args.iter().find_map(|a| a.name.as_ref()) {
             self.err(
                 a.span.clone(),

@@ -171,6 +171,10 @@ fn lower_params(g: &ast::GuideDef, errors: &mut Vec<Diagnostic>) -> Vec<ParamIr>
                     "a guide parameter has no row dimension `N`",
                 )),
                 ast::DimAst::Named(id) => dims.push(Dim::Const(id.name.clone())),
+                ast::DimAst::ParamsOf(net, _) => errors.push(Diagnostic::new(
+                    net.span.clone(),
+                    "a guide parameter's size is a number or a constant",
+                )),
             }
         }
         let default = if p.positive { 1.0 } else { 0.0 };
@@ -523,6 +527,7 @@ fn flow_layer(e: &ast::Expr, errors: &mut Vec<Diagnostic>) -> Option<FlowLayerIr
     let empty = ast::Call {
         name: name.clone(),
         args: Vec::new(),
+        weights: None,
         span: e.span.clone(),
     };
     let args = family_args(spec, call.unwrap_or(&empty), errors);

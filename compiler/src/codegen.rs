@@ -206,8 +206,8 @@ impl Emitter<'_> {
                 let a = v(a);
                 quote!(#a)
             }
-            Op::Input(_) | Op::Sample(_) | Op::MatMul(..) => {
-                unreachable!("inputs, sites and matmuls are not constants")
+            Op::Input(_) | Op::Sample(_) | Op::MatMul(..) | Op::Net(..) => {
+                unreachable!("inputs, sites, matmuls and nets are not constants")
             }
         }
     }
@@ -307,6 +307,7 @@ impl Emitter<'_> {
             }
             Op::Binary(op, a, b) => self.binary(*op, *a, *b, &node),
             Op::MatMul(a, b) => self.matmul(*a, *b, &node),
+            Op::Net(n, x, w) => self.net_call(*n, *x, *w, &node),
             Op::Func(f, a) => {
                 let a = self.take(*a);
                 match f {
@@ -385,6 +386,55 @@ impl Emitter<'_> {
             BinOp::Div => quote!(#x / #y),
             BinOp::MatMul => unreachable!(),
         }
+    }
+
+    /// `Net(x; theta)` per particle: every layer's W and b sliced out of theta (W then b,
+    /// layer by layer), rows batched over the particles.
+    fn net_call(&mut self, n: usize, x: NodeId, w: NodeId, out: &Node) -> TokenStream {
+        let net = self.ir.nets[n].clone();
+        let p = lit_usize(net.num_params());
+        let xnode = self.ir.nodes[x].clone();
+        let rows = dim_value(&xnode.shape.0[0]);
+        let features = lit_usize(net.features);
+        let outputs = lit_usize(net.outputs);
+        let wt = self.take_as(w, &Shape(vec![Dim::Lit(net.num_params())]), true);
+        let xt = self.take_as(x, &xnode.shape, true);
+        let outv = shape_value(&out.shape, true);
+        let mut off = 0usize;
+        let mut layers = Vec::new();
+        for layer in &net.layers {
+            layers.push(match layer {
+                NetLayer::Linear { inputs, outputs } => {
+                    let (i, o) = (lit_usize(*inputs), lit_usize(*outputs));
+                    let (w0, w1, b1) = (lit_usize(off), lit_usize(off + inputs * outputs), lit_usize(off + inputs * outputs + outputs));
+                    off += inputs * outputs + outputs;
+                    quote! {
+                        let __wl = __w.retaped::<__T>().slice((.., #w0..#w1)).reshape_like(&(__s, #i, #o));
+                        let __bl = __w.retaped::<__T>().slice((.., #w1..#b1))
+                            .broadcast_like::<(usize, usize, usize), ::ravi::__private::Axis<1>>(&(__s, __rows, #o));
+                        let __h = __h.matmul(__wl) + __bl;
+                    }
+                }
+                NetLayer::Activation(a) => match a {
+                    Activation::Relu => quote!(let __h = __h.relu();),
+                    Activation::Tanh => quote!(let __h = __h.tanh();),
+                    Activation::Sigmoid => quote!(let __h = __h.sigmoid();),
+                    Activation::Softplus => quote!(let __h = ::ravi::__private::ops::softplus(__h);),
+                },
+            });
+        }
+        quote!({
+            let __rows: usize = #rows;
+            // dfdx 0.13's slice backward assigns into the input's gradient instead of adding
+            // to it, so slices are taken from a copy that nothing else reads.
+            let __w = #wt.reshape_like(&(__s, #p)) + 0.0;
+            let __h = #xt.reshape_like(&(__s, __rows, #features));
+            #(#layers)*
+            // theta's own tape carries the ops that made it.
+            let __h = __h + (__w.sum::<(), _>() * 0.0)
+                .broadcast_like::<(usize, usize, usize), ::ravi::__private::Axes3<0, 1, 2>>(&(__s, __rows, #outputs));
+            __h.reshape_like(&#outv)
+        })
     }
 
     /// `a @ b` per particle. The taped operand must be dfdx's left operand, so a data matrix
@@ -622,7 +672,7 @@ fn operands(op: &Op) -> Vec<NodeId> {
     match op {
         Op::Input(_) | Op::Const(_) | Op::RustConst(_) | Op::Sample(_) => vec![],
         Op::Neg(a) | Op::Func(_, a) | Op::Reduce(_, a, _) => vec![*a],
-        Op::Binary(_, a, b) | Op::MatMul(a, b) => vec![*a, *b],
+        Op::Binary(_, a, b) | Op::MatMul(a, b) | Op::Net(_, a, b) => vec![*a, *b],
     }
 }
 

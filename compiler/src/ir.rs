@@ -124,6 +124,90 @@ pub enum Op {
     Func(Func, NodeId),
     /// Over every axis (`None`) or one axis of the per-particle shape.
     Reduce(Reduce, NodeId, Option<usize>),
+    /// `Net(x; theta)`: the net with this index on input `x` with weights `theta`.
+    Net(usize, NodeId, NodeId),
+}
+
+/// An activation layer of a net.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    Relu,
+    Tanh,
+    Sigmoid,
+    Softplus,
+}
+
+impl Activation {
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "relu" => Activation::Relu,
+            "tanh" => Activation::Tanh,
+            "sigmoid" => Activation::Sigmoid,
+            "softplus" => Activation::Softplus,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Relu => "relu",
+            Activation::Tanh => "tanh",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Softplus => "softplus",
+        }
+    }
+}
+
+/// One layer of a net.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetLayer {
+    /// x W + b, W `inputs × outputs` then b, consecutive in the weight vector.
+    Linear {
+        inputs: usize,
+        outputs: usize,
+    },
+    Activation(Activation),
+}
+
+/// A checked `net`: rows of `features` in, rows of `outputs` out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetIr {
+    pub name: String,
+    pub features: usize,
+    pub outputs: usize,
+    pub layers: Vec<NetLayer>,
+}
+
+impl NetIr {
+    /// The length of the weight vector: Σ over Linear layers of inputs × outputs + outputs.
+    pub fn num_params(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|l| match l {
+                NetLayer::Linear { inputs, outputs } => inputs * outputs + outputs,
+                NetLayer::Activation(_) => 0,
+            })
+            .sum()
+    }
+
+    pub fn to_text(&self) -> String {
+        let layers: Vec<String> = self
+            .layers
+            .iter()
+            .map(|l| match l {
+                NetLayer::Linear { inputs, outputs } => format!("Linear({inputs}, {outputs})"),
+                NetLayer::Activation(a) => a.name().to_string(),
+            })
+            .collect();
+        format!(
+            "net {}: [B, {}] -> [B, {}], {} params: {}\n",
+            self.name,
+            self.features,
+            self.outputs,
+            self.num_params(),
+            layers.join(" -> ")
+        )
+    }
 }
 
 /// The value of a node built only from numeric literals (Rust constants are unknown to the
@@ -195,6 +279,8 @@ pub struct Input {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelIr {
     pub name: String,
+    /// Every net of the source (a call names one by index).
+    pub nets: Vec<NetIr>,
     pub docs: Vec<String>,
     pub inputs: Vec<Input>,
     pub nodes: Vec<Node>,
@@ -222,6 +308,9 @@ impl ModelIr {
     /// The stable text form of the graph.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
+        for n in &self.nets {
+            out.push_str(&n.to_text());
+        }
         let _ = writeln!(out, "model {}", self.name);
         for (i, input) in self.inputs.iter().enumerate() {
             let domain = match input.integers {
@@ -253,6 +342,7 @@ impl ModelIr {
                 Op::Func(f, a) => format!("{} %{a}", f.name()),
                 Op::Reduce(r, a, None) => format!("{} %{a}", r.name()),
                 Op::Reduce(r, a, Some(ax)) => format!("{} %{a}, axis {ax}", r.name()),
+                Op::Net(n, x, w) => format!("net {}(%{x}; %{w})", self.nets[*n].name),
             };
             let kind = if node.constant {
                 "const"

@@ -14,6 +14,7 @@ pub mod ast;
 pub mod catalogue;
 mod check;
 mod check_guide;
+mod check_net;
 pub mod codegen;
 pub mod diagnostic;
 pub mod ir;
@@ -57,6 +58,22 @@ pub fn compile(source: &str) -> Result<Program, Vec<Diagnostic>> {
     let mut models = Vec::new();
     let mut guides = Vec::new();
     let mut errors = Vec::new();
+    let mut nets: Vec<ir::NetIr> = Vec::new();
+    for item in &items {
+        if let ast::Item::Net(n) = item {
+            if nets.iter().any(|x| x.name == n.name.name) {
+                errors.push(Diagnostic::new(
+                    n.name.span.clone(),
+                    format!("net `{}` is defined twice", n.name.name),
+                ));
+                continue;
+            }
+            match check_net::lower_net(n) {
+                Ok(ir) => nets.push(ir),
+                Err(e) => errors.extend(e),
+            }
+        }
+    }
     for item in &items {
         if let ast::Item::Model(m) = item {
             if models.iter().any(|x: &ModelIr| x.name == m.name.name) {
@@ -66,7 +83,7 @@ pub fn compile(source: &str) -> Result<Program, Vec<Diagnostic>> {
                 ));
                 continue;
             }
-            match check::lower_model(source, m) {
+            match check::lower_model(source, &nets, m) {
                 Ok(ir) => models.push(ir),
                 Err(e) => errors.extend(e),
             }

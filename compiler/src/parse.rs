@@ -23,6 +23,7 @@ pub fn parse(source: &str) -> Result<Vec<Item>, Diagnostic> {
         match pair.as_rule() {
             Rule::model_def => items.push(Item::Model(model_def(pair))),
             Rule::guide_def => items.push(Item::Guide(guide_def(pair))),
+            Rule::net_def => items.push(Item::Net(net_def(pair))),
             Rule::EOI => {}
             r => unreachable!("grammar: unexpected item {r:?}"),
         }
@@ -165,6 +166,11 @@ fn shape(pair: Pair<Rule>) -> ShapeAst {
                     DimAst::Lit(inner.as_str().parse().unwrap_or(usize::MAX), s)
                 }
                 Rule::ident => DimAst::Named(ident(inner)),
+                Rule::params_of => {
+                    let s = span(&inner);
+                    let net = meaningful(inner).next().expect("grammar: a net name");
+                    DimAst::ParamsOf(ident(net), s)
+                }
                 r => unreachable!("grammar: unexpected {r:?} in dim"),
             }
         })
@@ -205,10 +211,66 @@ fn call(pair: Pair<Rule>) -> Call {
     let sp = span(&pair);
     let mut it = meaningful(pair);
     let name = ident(it.next().expect("callee"));
-    let args = it.next().map(args).unwrap_or_default();
+    let mut args_out = Vec::new();
+    let mut weights = None;
+    for p in it {
+        match p.as_rule() {
+            Rule::args => args_out = args(p),
+            Rule::expr => weights = Some(Box::new(expr(p))),
+            _ => {}
+        }
+    }
     Call {
         name,
-        args,
+        args: args_out,
+        weights,
+        span: sp,
+    }
+}
+
+fn net_def(pair: Pair<Rule>) -> NetDef {
+    let sp = span(&pair);
+    let mut docs = Vec::new();
+    let mut name = None;
+    let mut input = None;
+    let mut output = None;
+    let mut layers = Vec::new();
+    for p in meaningful(pair) {
+        match p.as_rule() {
+            Rule::doc => docs.push(doc_text(p)),
+            Rule::ident => name = Some(ident(p)),
+            Rule::input => {
+                let mut it = meaningful(p);
+                let name = ident(it.next().expect("input name"));
+                let shape = shape(it.next().expect("input shape"));
+                input = Some(Input {
+                    name,
+                    shape,
+                    domain: None,
+                });
+            }
+            Rule::shape => output = Some(shape(p)),
+            Rule::layer => {
+                let lsp = span(&p);
+                let mut it = meaningful(p);
+                let name = ident(it.next().expect("layer name"));
+                let args = it.next().map(args).unwrap_or_default();
+                layers.push(Call {
+                    name,
+                    args,
+                    weights: None,
+                    span: lsp,
+                });
+            }
+            _ => {}
+        }
+    }
+    NetDef {
+        docs,
+        name: name.expect("grammar: a net name"),
+        input: input.expect("grammar: a net input"),
+        output: output.expect("grammar: a net output"),
+        layers,
         span: sp,
     }
 }
@@ -372,6 +434,7 @@ fn guide_entry(pair: Pair<Rule>) -> GuideEntry {
         family: Call {
             name,
             args,
+            weights: None,
             span: fam_span,
         },
         span: sp,
@@ -385,6 +448,10 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::model_def | Rule::kw_model => "`model`",
         Rule::guide_def | Rule::kw_guide => "`guide`",
         Rule::kw_for => "`for`",
+        Rule::net_def | Rule::kw_net => "`net`",
+        Rule::arrow => "`->`",
+        Rule::layer => "a layer like `Linear(64, 100)` or `tanh`",
+        Rule::params_of => "`params(Net)`",
         Rule::param_stmt | Rule::kw_param => "`param`",
         Rule::kw_positive => "`positive`",
         Rule::kw_let | Rule::let_stmt => "`let`",
