@@ -435,3 +435,49 @@ fn analytic_kl_removes_the_prior_terms_noise() {
         - v[1].iter().fold(f32::INFINITY, |m, &x| m.min(x));
     assert!(w_spread > 0.01, "the prior term itself varies: {w_spread}");
 }
+
+/// The posterior predictive of y at the training inputs: mean x·E[w] + E[b] and sd
+/// √(0.5² + x Σ xᵀ), against the exact posterior.
+#[test]
+fn the_predictive_matches_the_exact_one() {
+    let (x, y) = diabetes();
+    let data = data(&x, &y);
+    let exact = ravi::exact::linear_regression(&x, &y, 1.0, 0.5, true);
+    let mut g = FullRankLinReg::new(&Cpu::seeded(12));
+    ravi::fit(
+        &mut g,
+        &data,
+        &FitOptions {
+            progress: false,
+            ..FitOptions::default()
+        },
+    )
+    .unwrap();
+    let pred = ravi::predictive(&g, &data, 4000).unwrap();
+    let ravi::SitePredictive::Continuous { site, mean, sd } = &pred[0] else {
+        panic!("a Normal site's predictive is continuous")
+    };
+    assert_eq!(*site, "y");
+    for (i, row) in x.iter().enumerate().take(50) {
+        let xi: Vec<f64> = row.iter().copied().chain([1.0]).collect();
+        let m: f64 = xi.iter().zip(&exact.mean).map(|(a, b)| a * b).sum();
+        let var: f64 = (0..=D)
+            .map(|a| {
+                (0..=D)
+                    .map(|b| xi[a] * exact.cov[a][b] * xi[b])
+                    .sum::<f64>()
+            })
+            .sum();
+        let s = (0.25 + var).sqrt();
+        assert!(
+            (mean[i] - m).abs() < 0.01,
+            "row {i}: mean {} vs {m}",
+            mean[i]
+        );
+        assert!(
+            (sd[i] / s - 1.0).abs() < 0.03,
+            "row {i}: sd {} vs {s}",
+            sd[i]
+        );
+    }
+}

@@ -14,6 +14,7 @@ pub mod ops;
 pub mod optim;
 pub mod params;
 pub mod posterior;
+pub mod predictive;
 
 pub use data::{Array, Batch, DataError, DimSpec, InputSpec};
 #[cfg(feature = "cuda")]
@@ -22,11 +23,13 @@ pub use device::{Backend, Cpu, Tape};
 pub use family::{Estimator, FamilyArg, FamilyArgs, FamilyDraw, FlowLayer, GuideFamily};
 pub use fit::{elbo, elbo_draws, fit, FitError, FitOptions, FitReport, OnNonFinite, Schedule};
 pub use model::{
-    traced, Guide, GuideSample, LatentSpec, Model, ModelData, Particles, PerParticle, Support,
+    traced, Guide, GuideSample, LatentSpec, Model, ModelData, ObservedArgs, Particles, PerParticle,
+    Support,
 };
 pub use optim::{Adam, AdamConfig};
 pub use params::{ParamId, ParamStore};
 pub use posterior::{Posterior, SiteSummary};
+pub use predictive::{predictive, SitePredictive};
 
 /// dfdx itself, for generated code and for users who need its tensors directly.
 pub use dfdx;

@@ -118,6 +118,23 @@ pub trait Model: 'static {
         batch: &Batch<D>,
         scale: f32,
     ) -> Vec<(&'static str, PerParticle<D, T>)>;
+    /// Every observed site's distribution parameters at the given latents (the
+    /// observed values themselves are not read).
+    fn observed_args<D: Backend, T: Tape<D>>(
+        latents: Vec<Particles<D, T>>,
+        batch: &Batch<D>,
+    ) -> Vec<ObservedArgs<D, T>>;
+}
+
+/// An observed site's distribution parameters, one `(particles, values)` tensor each (for a
+/// categorical's logits, K values per element), as the posterior predictive reads them.
+pub struct ObservedArgs<D: Backend, T: Tape<D>> {
+    pub site: &'static str,
+    /// The distribution and its parametrization, e.g. `Normal` or `Bernoulli_logits`.
+    pub distribution: &'static str,
+    /// Values per element in `args` (K for a categorical's logits, else 1).
+    pub classes: usize,
+    pub args: Vec<Particles<D, T>>,
 }
 
 /// Draws from a guide: latent values (one tensor per latent site of the model, in the

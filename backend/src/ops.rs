@@ -67,3 +67,14 @@ pub fn filled_like<S: Shape, D: Backend, T: Tape<D>>(
     let t: Tensor<S, f32, D> = like.device().ones_like(like.shape()) * c;
     t.retaped::<T>()
 }
+
+/// `(particles, n)` copies of a compile-time number on the device of `like`.
+pub fn constant_particles<S: Shape, D: Backend, T: Tape<D>>(
+    like: &Tensor<S, f32, D>,
+    particles: usize,
+    n: usize,
+    c: f32,
+) -> Particles<D, T> {
+    let t: Tensor<(usize, usize), f32, D> = like.device().ones_like(&(particles, n)) * c;
+    t.retaped::<T>()
+}

@@ -581,6 +581,51 @@ impl Emitter<'_> {
         self.site_entry(site, summed)
     }
 
+    /// An observed site's distribution parameters as `(particles, values)` tensors, for
+    /// the predictive: elementwise parameters one value per element, a categorical's logits
+    /// K per element; densities of whole sites or vectors give none.
+    fn observed_args(&mut self, site: &Site, input: usize) -> TokenStream {
+        let name = &site.name;
+        let dist = format!("{}{}", site.dist.name, site.parametrization.suffix);
+        let numel: Vec<TokenStream> = site.shape.0.iter().map(dim_usize).collect();
+        let i = lit_usize(input);
+        let args: Vec<TokenStream> = if site.dist.joint || site.dist.vector_event {
+            Vec::new()
+        } else {
+            site.args
+                .iter()
+                .map(|&a| {
+                    let node = self.ir.nodes[a].clone();
+                    if node.constant {
+                        let c = self.take(a);
+                        quote!(::ravi::__private::ops::constant_particles(&__batch.input(#i), __s, 1usize #(* #numel)*, #c))
+                    } else if site.dist.event {
+                        let k = node.shape.0.last().expect("checked: a category axis").clone();
+                        let mut full = site.shape.clone();
+                        full.0.push(k.clone());
+                        let t = self.take_as(a, &full, true);
+                        let k = dim_usize(&k);
+                        quote!(#t.reshape_like(&(__s, 1usize #(* #numel)* * #k)))
+                    } else {
+                        let t = self.take_as(a, &site.shape, true);
+                        quote!(#t.reshape_like(&(__s, 1usize #(* #numel)*)))
+                    }
+                })
+                .collect()
+        };
+        let classes = if site.dist.event {
+            let k = site
+                .args
+                .first()
+                .map(|&a| self.ir.nodes[a].shape.0.last().cloned())
+                .flatten();
+            k.map_or(quote!(1usize), |k| dim_usize(&k))
+        } else {
+            quote!(1usize)
+        };
+        quote!(::ravi::ObservedArgs { site: #name, distribution: #dist, classes: #classes, args: ::std::vec![#(#args),*] })
+    }
+
     /// `(name, term)` of a site: scaled if observed, plus the log-det if mapped.
     fn site_entry(&mut self, site: &Site, summed: TokenStream) -> TokenStream {
         let name = &site.name;
@@ -639,13 +684,16 @@ fn latent_support(ir: &ModelIr, site: &Site) -> LatentSupport {
 
 /// Which nodes feed some site (the rest are not emitted) and how often each is used.
 fn liveness(ir: &ModelIr) -> (Vec<bool>, Vec<usize>) {
+    liveness_of(ir, &|s: &Site| {
+        s.args.iter().copied().chain([s.value]).collect()
+    })
+}
+
+/// Which nodes feed the roots each site names, and how often each is used.
+fn liveness_of(ir: &ModelIr, roots: &dyn Fn(&Site) -> Vec<NodeId>) -> (Vec<bool>, Vec<usize>) {
     let n = ir.nodes.len();
     let mut live = vec![false; n];
-    let mut stack: Vec<NodeId> = ir
-        .sites
-        .iter()
-        .flat_map(|s| s.args.iter().copied().chain([s.value]))
-        .collect();
+    let mut stack: Vec<NodeId> = ir.sites.iter().flat_map(roots).collect();
     while let Some(id) = stack.pop() {
         if std::mem::replace(&mut live[id], true) {
             continue;
@@ -661,7 +709,7 @@ fn liveness(ir: &ModelIr) -> (Vec<bool>, Vec<usize>) {
         }
     }
     for s in &ir.sites {
-        for &a in s.args.iter().chain([&s.value]) {
+        for a in roots(s) {
             uses[a] += 1;
         }
     }
@@ -758,6 +806,34 @@ pub fn model(ir: &ModelIr, span_of: SpanMap) -> TokenStream {
     }
     let terms: Vec<TokenStream> = ir.sites.iter().map(|s| em.site_term(s)).collect();
 
+    // The parameters of each observed site's distribution, for the posterior predictive.
+    let observed_roots = |s: &Site| {
+        if s.observed.is_some() {
+            s.args.clone()
+        } else {
+            Vec::new()
+        }
+    };
+    let (live, uses) = liveness_of(ir, &observed_roots);
+    let mut pem = Emitter {
+        ir,
+        live,
+        uses,
+        log_dets: Vec::new(),
+    };
+    let mut pbody = Vec::new();
+    for id in 0..ir.nodes.len() {
+        if pem.live[id] {
+            pbody.push(pem.node(id));
+        }
+    }
+    let observed_args: Vec<TokenStream> = ir
+        .sites
+        .iter()
+        .filter_map(|s| s.observed.map(|i| (s, i)))
+        .map(|(site, input)| pem.observed_args(site, input))
+        .collect();
+
     quote! {
         #(#asserts)*
 
@@ -800,6 +876,18 @@ pub fn model(ir: &ModelIr, span_of: SpanMap) -> TokenStream {
                 let mut __latents = latents.into_iter();
                 #(#body)*
                 ::std::vec![#(#terms),*]
+            }
+            #[allow(unused_variables, unused_mut, clippy::all)]
+            fn observed_args<__D: ::ravi::Backend, __T: ::ravi::Tape<__D>>(
+                latents: ::std::vec::Vec<::ravi::Particles<__D, __T>>,
+                __batch: &::ravi::Batch<__D>,
+            ) -> ::std::vec::Vec<::ravi::ObservedArgs<__D, __T>> {
+                use ::ravi::__private::prelude::*;
+                let __s: usize = latents.first().map_or(1, |t| t.shape().0);
+                let __n: usize = __batch.rows();
+                let mut __latents = latents.into_iter();
+                #(#pbody)*
+                ::std::vec![#(#observed_args),*]
             }
         }
     }

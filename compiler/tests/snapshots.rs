@@ -84,6 +84,20 @@ model Dists(x: [N, 2], y: [N] in 0..2, k: [N] in 0.., r: [N], z: [N] in 0..4, lt
     insta::assert_snapshot!(compile(src).unwrap().to_text());
 }
 
+/// A network declared in the DSL and called on the rows with a site's weights.
+#[test]
+fn ir_bnn() {
+    let src = r#"
+net Mlp(x: [B, 64]) -> [B, 10] { Linear(64, 100) -> tanh -> Linear(100, 10) }
+model Bnn(x: [N, 64], y: [N] in 0..10) {
+    theta ~ Normal(0.0, 1.0) [params(Mlp)];
+    y ~ Categorical(logits = Mlp(x; theta));
+}
+guide MeanFieldBnn for Bnn { theta ~ MeanField; }
+"#;
+    insta::assert_snapshot!(compile(src).unwrap().to_text());
+}
+
 /// Every op of the language in one model: lets, functions, reductions, matmul in both
 /// directions, constants and Rust constants, a size checked by a static assertion.
 #[test]
@@ -162,6 +176,13 @@ fn errors() {
         ("a vector distribution on a scalar", "model M(y: [N]) { p ~ Dirichlet(1.0); y ~ Normal(0.0, 1.0); }"),
         ("a scale_tril that depends on a latent", "model M(y: [N]) { s ~ HalfNormal(1.0) [2, 2]; z ~ MultivariateNormal(0.0, s) [2]; y ~ Normal(sum(z), 1.0); }"),
         ("a scale_tril of the wrong shape", "model M(l: [3, 3], y: [N]) { z ~ MultivariateNormal(0.0, l) [2]; y ~ Normal(sum(z), 1.0); }"),
+        ("net: wrong input width", "net Mlp(x: [B, 4]) -> [B, 2] { Linear(4, 3) -> relu -> Linear(3, 2) }\nmodel M(x: [N, 5], y: [N]) { t ~ Normal(0.0, 1.0) [params(Mlp)]; y ~ Normal(sum(Mlp(x; t), 1), 1.0); }"),
+        ("net: wrong weight count", "net Mlp(x: [B, 4]) -> [B, 2] { Linear(4, 2) }\nmodel M(x: [N, 4], y: [N]) { t ~ Normal(0.0, 1.0) [9]; y ~ Normal(sum(Mlp(x; t), 1), 1.0); }"),
+        ("net: layers that do not chain", "net Mlp(x: [B, 4]) -> [B, 2] { Linear(4, 3) -> tanh -> Linear(5, 2) }"),
+        ("net: unknown layer", "net Mlp(x: [B, 4]) -> [B, 2] { Linear(4, 2) -> tahn }"),
+        ("net: declared output differs", "net Mlp(x: [B, 4]) -> [B, 3] { Linear(4, 2) }"),
+        ("net: call without weights", "net Mlp(x: [B, 4]) -> [B, 2] { Linear(4, 2) }\nmodel M(x: [N, 4], y: [N]) { t ~ Normal(0.0, 1.0) [10]; y ~ Normal(sum(Mlp(x), 1), 1.0); }"),
+        ("net: unknown net in params", "model M(y: [N]) { t ~ Normal(0.0, 1.0) [params(Mlp)]; y ~ Normal(sum(t), 1.0); }"),
         ("a list in a model", "model M(y: [N]) { a ~ Normal([0.0, 1.0], 1.0); y ~ Normal(a, 1.0); }"),
         ("guide for an unknown model", "guide G for Nope { a ~ MeanField; }"),
         ("local latent", "model M(y: [N]) { z ~ Normal(0.0, 1.0) [N]; y ~ Normal(z, 1.0); }"),
