@@ -617,8 +617,7 @@ impl Emitter<'_> {
             let k = site
                 .args
                 .first()
-                .map(|&a| self.ir.nodes[a].shape.0.last().cloned())
-                .flatten();
+                .and_then(|&a| self.ir.nodes[a].shape.0.last().cloned());
             k.map_or(quote!(1usize), |k| dim_usize(&k))
         } else {
             quote!(1usize)
