@@ -34,7 +34,7 @@
 
 pub use ravi_backend::*;
 pub use ravi_dsl::{guide, model};
-pub use ravi_stdlib::{bijectors, dist, exact, guides};
+pub use ravi_stdlib::{bijectors, dist, exact, guides, nn};
 
 /// Everything a program using ravi usually needs.
 pub mod prelude {

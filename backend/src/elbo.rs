@@ -35,7 +35,7 @@ where
 {
     let draw = guide.sample::<T>(particles, estimator, weighted);
     let mut terms = vec![(GUIDE_TERM, draw.log_q.negate())];
-    let site_terms = G::Model::log_joint_terms(draw.latents, batch, scale);
+    let site_terms = G::Model::log_joint_terms_rewritten(draw.latents, draw.rewrites, batch, scale);
     if weighted {
         let weights = guide.prior_weights();
         let latents = G::Model::latents();

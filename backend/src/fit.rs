@@ -317,3 +317,34 @@ where
     }
     Ok(out)
 }
+
+/// One Monte Carlo estimate of the ELBO's gradient with respect to every guide parameter
+/// (in the store's order), on the rows `batch` of `data` (all rows when `None`) with the
+/// likelihood scaled to the whole data, as a fit step computes it. For studying estimators:
+/// call it repeatedly at one guide state to measure the gradient's variance.
+pub fn elbo_gradient<G, D>(
+    guide: &G,
+    data: &<G::Model as Model>::Data,
+    batch: Option<&[usize]>,
+    particles: usize,
+    estimator: Estimator,
+) -> Result<Vec<Vec<f32>>, FitError>
+where
+    G: Guide<D>,
+    D: Backend,
+{
+    let specs = G::Model::inputs();
+    let arrays = data.arrays();
+    let rows = check_inputs(G::Model::NAME, specs, &arrays)?;
+    let batch_rows = batch.map_or(rows, <[usize]>::len);
+    let uploaded = Batch::upload(guide.params().device(), specs, &arrays, batch, rows);
+    let scale = rows as f32 / batch_rows.max(1) as f32;
+    let terms =
+        elbo_terms::<G, D, OwnedTape<f32, D>>(guide, &uploaded, particles, scale, estimator, true);
+    let grads = sum_terms(terms).mean::<(), _>().backward();
+    Ok(guide
+        .params()
+        .iter()
+        .map(|(_, t)| grads.get(t).as_vec())
+        .collect())
+}

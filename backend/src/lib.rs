@@ -21,10 +21,12 @@ pub use data::{Array, Batch, DataError, DimSpec, InputSpec};
 pub use device::Cuda;
 pub use device::{Backend, Cpu, Tape};
 pub use family::{Estimator, FamilyArg, FamilyArgs, FamilyDraw, FlowLayer, GuideFamily};
-pub use fit::{elbo, elbo_draws, fit, FitError, FitOptions, FitReport, OnNonFinite, Schedule};
+pub use fit::{
+    elbo, elbo_draws, elbo_gradient, fit, FitError, FitOptions, FitReport, OnNonFinite, Schedule,
+};
 pub use model::{
-    traced, Guide, GuideSample, LatentSpec, Model, ModelData, ObservedArgs, Particles, PerParticle,
-    Support,
+    traced, GaussianWeights, Guide, GuideSample, LatentSpec, Model, ModelData, ObservedArgs,
+    Particles, PerParticle, Rewrite, Support,
 };
 pub use optim::{Adam, AdamConfig};
 pub use params::{ParamId, ParamStore};

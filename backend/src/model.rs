@@ -117,6 +117,17 @@ pub trait Model: 'static {
         latents: Vec<Particles<D, T>>,
         batch: &Batch<D>,
         scale: f32,
+    ) -> Vec<(&'static str, PerParticle<D, T>)> {
+        let none = (0..latents.len()).map(|_| None).collect();
+        Self::log_joint_terms_rewritten(latents, none, batch, scale)
+    }
+    /// [`Model::log_joint_terms`] where some net calls use their weights' Gaussian
+    /// (`rewrites`, per latent site) instead of the draw: the draw still gives the prior.
+    fn log_joint_terms_rewritten<D: Backend, T: Tape<D>>(
+        latents: Vec<Particles<D, T>>,
+        rewrites: Vec<Option<GaussianWeights<D, T>>>,
+        batch: &Batch<D>,
+        scale: f32,
     ) -> Vec<(&'static str, PerParticle<D, T>)>;
     /// Every observed site's distribution parameters at the given latents (the
     /// observed values themselves are not read).
@@ -142,6 +153,27 @@ pub struct ObservedArgs<D: Backend, T: Tape<D>> {
 pub struct GuideSample<D: Backend, T: Tape<D>> {
     pub latents: Vec<Particles<D, T>>,
     pub log_q: PerParticle<D, T>,
+    /// Per latent site: its mean-field Gaussian when the guide asks the model to rewrite
+    /// the net call it feeds (Flipout, local reparametrization); `None` otherwise.
+    pub rewrites: Vec<Option<GaussianWeights<D, T>>>,
+}
+
+/// How a net call uses a mean-field Gaussian over its weights instead of one draw of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rewrite {
+    /// Flipout (Wen et al. 2018): one perturbation per particle, decorrelated per row by
+    /// random signs on inputs and outputs.
+    Flipout,
+    /// Local reparametrization (Kingma, Salimans & Welling 2015): each row's
+    /// pre-activations drawn from their Gaussian, mean x μ and variance x² σ².
+    Lrt,
+}
+
+/// A mean-field Gaussian over a weight site, handed from guide to model for a rewrite.
+pub struct GaussianWeights<D: Backend, T: Tape<D>> {
+    pub loc: Tensor<(usize,), f32, D, T>,
+    pub scale: Tensor<(usize,), f32, D, T>,
+    pub rewrite: Rewrite,
 }
 
 /// A compiled guide for model `Self::Model`.

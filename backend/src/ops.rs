@@ -78,3 +78,14 @@ pub fn constant_particles<S: Shape, D: Backend, T: Tape<D>>(
     let t: Tensor<(usize, usize), f32, D> = like.device().ones_like(&(particles, n)) * c;
     t.retaped::<T>()
 }
+
+/// Independent random signs ±1 of `shape`, drawn on the device's generator.
+pub fn random_signs<S: Shape, D: Backend>(dev: &D, shape: S) -> Tensor<S, f32, D> {
+    let u: Tensor<S, f32, D> = dev.sample_uniform_like(&shape);
+    let signs: Vec<f32> = u
+        .as_vec()
+        .into_iter()
+        .map(|v| if v < 0.5 { -1.0 } else { 1.0 })
+        .collect();
+    dev.tensor_from_vec(signs, shape)
+}

@@ -352,6 +352,22 @@ pub const FAMILIES: &[FamilySpec] = &[
         ],
     },
     FamilySpec {
+        name: "Flipout",
+        args: &[FamilyArgSpec {
+            name: "guide",
+            kind: ArgKind::Choice(&["MeanField"]),
+            default: ArgDefault::Name("MeanField"),
+        }],
+    },
+    FamilySpec {
+        name: "Lrt",
+        args: &[FamilyArgSpec {
+            name: "guide",
+            kind: ArgKind::Choice(&["MeanField"]),
+            default: ArgDefault::Name("MeanField"),
+        }],
+    },
+    FamilySpec {
         name: "Flow",
         args: &[FamilyArgSpec {
             name: "layers",

@@ -32,6 +32,9 @@ pub fn lower_guide(g: &ast::GuideDef, model: &ModelIr) -> Result<GuideIr, Vec<Di
         match (family, dist) {
             (Some(spec), _) => {
                 let args = family_args(spec, &entry.family, &mut errors);
+                if matches!(spec.name, "Flipout" | "Lrt") {
+                    check_rewrite(model, spec.name, entry, &sites, &mut errors);
+                }
                 entries.push(GuideEntryIr {
                     family: spec,
                     args,
@@ -100,6 +103,57 @@ pub fn lower_guide(g: &ast::GuideDef, model: &ModelIr) -> Result<GuideIr, Vec<Di
         programs,
         span: g.span.clone(),
     })
+}
+
+/// Flipout and the local reparametrization rewrite a net call: the site must be the
+/// weights of exactly one net call and nothing else.
+fn check_rewrite(
+    model: &ModelIr,
+    family: &str,
+    entry: &ast::GuideEntry,
+    sites: &[usize],
+    errors: &mut Vec<Diagnostic>,
+) {
+    let [site] = sites else {
+        errors.push(Diagnostic::new(
+            entry.span.clone(),
+            format!("{family} rewrites one net's weights: give it one site"),
+        ));
+        return;
+    };
+    let s = model.latents().nth(*site).expect("a latent index").1;
+    let id = s.value;
+    let mut net_calls = 0;
+    let mut other = None;
+    for node in &model.nodes {
+        match &node.op {
+            Op::Net(_, x, w) if *w == id && *x != id => net_calls += 1,
+            op => {
+                let uses = match op {
+                    Op::Neg(a) | Op::Func(_, a) | Op::Reduce(_, a, _) => vec![*a],
+                    Op::Binary(_, a, b) | Op::MatMul(a, b) | Op::Net(_, a, b) => vec![*a, *b],
+                    _ => vec![],
+                };
+                if uses.contains(&id) && other.is_none() {
+                    other = Some(node.span.clone());
+                }
+            }
+        }
+    }
+    let in_args = model.sites.iter().any(|t| t.args.contains(&id));
+    if net_calls != 1 || other.is_some() || in_args {
+        let why = if net_calls == 0 {
+            format!("`{}` is not the weights of a net call", s.name)
+        } else if net_calls > 1 {
+            format!("`{}` is the weights of {net_calls} net calls", s.name)
+        } else {
+            format!("`{}` is also used outside its net call", s.name)
+        };
+        errors.push(Diagnostic::new(
+            entry.span.clone(),
+            format!("{family} rewrites the net call that `{}` feeds, so `{}` must be used only as the weights of one net call; {why}", s.name, s.name),
+        ));
+    }
 }
 
 /// The latent sites a guide line covers (each once in the whole guide).
@@ -378,6 +432,36 @@ fn family_args(
     for a in &call.args {
         let Some(n) = &a.name else {
             positional += 1;
+            // `Flipout(MeanField)`: a lone positional name fills the family's choice.
+            let choice = spec
+                .args
+                .iter()
+                .find(|s| matches!(s.kind, ArgKind::Choice(_)));
+            if let (None, Some(c), ExprKind::Name(id), 1) =
+                (layers_arg, choice, &a.value.kind, call.args.len())
+            {
+                if let ArgKind::Choice(names) = c.kind {
+                    match names.iter().find(|n| **n == id.name) {
+                        Some(n) => {
+                            let slot = args
+                                .iter_mut()
+                                .find(|(k, _)| k == c.name)
+                                .expect("in the catalogue");
+                            slot.1 = Some(FamilyValue::Name(n));
+                        }
+                        None => errors.push(Diagnostic::new(
+                            id.span.clone(),
+                            format!(
+                                "{} wraps {}, not `{}`",
+                                spec.name,
+                                names.join(" or "),
+                                id.name
+                            ),
+                        )),
+                    }
+                    continue;
+                }
+            }
             match layers_arg {
                 Some(_) => {
                     if let Some(layer) = flow_layer(&a.value, errors) {

@@ -423,18 +423,70 @@ impl Emitter<'_> {
                 },
             });
         }
-        quote!({
+        // Weights drawn from a mean-field Gaussian the guide hands over: the rewritten call.
+        let rewritten = match self.ir.nodes[w].op {
+            Op::Sample(k) => {
+                let k = lit_usize(k);
+                let mut off = 0usize;
+                let mut rlayers = Vec::new();
+                for layer in &net.layers {
+                    rlayers.push(match layer {
+                        NetLayer::Linear { inputs, outputs } => {
+                            let (i, o) = (lit_usize(*inputs), lit_usize(*outputs));
+                            let (w0, w1, b1) = (lit_usize(off), lit_usize(off + inputs * outputs), lit_usize(off + inputs * outputs + outputs));
+                            off += inputs * outputs + outputs;
+                            quote! {
+                                let __wm = __loc.retaped::<__T>().slice((#w0..#w1,)).reshape_like(&(#i, #o));
+                                let __bm = __loc.retaped::<__T>().slice((#w1..#b1,));
+                                let __ws = __sc.retaped::<__T>().slice((#w0..#w1,)).reshape_like(&(#i, #o));
+                                let __bs = __sc.retaped::<__T>().slice((#w1..#b1,));
+                                let __h = match __rewrite {
+                                    ::ravi::Rewrite::Lrt => ::ravi::nn::linear_lrt(__h, __wm, __ws, __bm, __bs),
+                                    ::ravi::Rewrite::Flipout => ::ravi::nn::linear_flipout(__h, __wm, __ws, __bm, __bs),
+                                };
+                            }
+                        }
+                        NetLayer::Activation(a) => match a {
+                            Activation::Relu => quote!(let __h = __h.relu();),
+                            Activation::Tanh => quote!(let __h = __h.tanh();),
+                            Activation::Sigmoid => quote!(let __h = __h.sigmoid();),
+                            Activation::Softplus => quote!(let __h = ::ravi::__private::ops::softplus(__h);),
+                        },
+                    });
+                }
+                quote! {
+                    if let ::core::option::Option::Some(__g) = __rewrites.get_mut(#k).and_then(|g| g.take()) {
+                        let __rewrite = __g.rewrite;
+                        let __loc = __g.loc + 0.0;
+                        let __sc = __g.scale + 0.0;
+                        let __h = __xt_rewrite.reshape_like(&(__s, __rows, #features));
+                        #(#rlayers)*
+                        // The Gaussian's own tapes (softplus of ρ) join here; the draw of the
+                        // weights only feeds the prior, so its tape joins too.
+                        let __h = __h + ((__loc.sum::<(), _>() + __sc.sum::<(), _>() + __w_unused.sum::<(), _>() + __xt_in.sum::<(), _>()) * 0.0)
+                            .broadcast_like::<(usize, usize, usize), ::ravi::__private::Axes3<0, 1, 2>>(&(__s, __rows, #outputs));
+                        return __h.reshape_like(&#outv);
+                    }
+                }
+            }
+            _ => quote!(),
+        };
+        quote!((|| {
             let __rows: usize = #rows;
+            let __w_unused = #wt.reshape_like(&(__s, #p));
+            let __xt_in = #xt;
+            let __xt_rewrite = __xt_in.retaped::<__T>();
+            #rewritten
             // dfdx 0.13's slice backward assigns into the input's gradient instead of adding
             // to it, so slices are taken from a copy that nothing else reads.
-            let __w = #wt.reshape_like(&(__s, #p)) + 0.0;
-            let __h = #xt.reshape_like(&(__s, __rows, #features));
+            let __w = __w_unused + 0.0;
+            let __h = __xt_in.reshape_like(&(__s, __rows, #features));
             #(#layers)*
             // theta's own tape carries the ops that made it.
             let __h = __h + (__w.sum::<(), _>() * 0.0)
                 .broadcast_like::<(usize, usize, usize), ::ravi::__private::Axes3<0, 1, 2>>(&(__s, __rows, #outputs));
             __h.reshape_like(&#outv)
-        })
+        })())
     }
 
     /// `a @ b` per particle. The taped operand must be dfdx's left operand, so a data matrix
@@ -864,12 +916,14 @@ pub fn model(ir: &ModelIr, span_of: SpanMap) -> TokenStream {
                 LATENTS
             }
             #[allow(unused_variables, unused_mut, clippy::all)]
-            fn log_joint_terms<__D: ::ravi::Backend, __T: ::ravi::Tape<__D>>(
+            fn log_joint_terms_rewritten<__D: ::ravi::Backend, __T: ::ravi::Tape<__D>>(
                 latents: ::std::vec::Vec<::ravi::Particles<__D, __T>>,
+                __rewrites: ::std::vec::Vec<::core::option::Option<::ravi::GaussianWeights<__D, __T>>>,
                 __batch: &::ravi::Batch<__D>,
                 __scale: f32,
             ) -> ::std::vec::Vec<(&'static str, ::ravi::PerParticle<__D, __T>)> {
                 use ::ravi::__private::prelude::*;
+                let mut __rewrites = __rewrites;
                 let __s: usize = latents.first().map_or(1, |t| t.shape().0);
                 let __n: usize = __batch.rows();
                 let mut __latents = latents.into_iter();
@@ -882,6 +936,8 @@ pub fn model(ir: &ModelIr, span_of: SpanMap) -> TokenStream {
                 __batch: &::ravi::Batch<__D>,
             ) -> ::std::vec::Vec<::ravi::ObservedArgs<__D, __T>> {
                 use ::ravi::__private::prelude::*;
+                let mut __rewrites: ::std::vec::Vec<::core::option::Option<::ravi::GaussianWeights<__D, __T>>> =
+                    (0..latents.len()).map(|_| ::core::option::Option::None).collect();
                 let __s: usize = latents.first().map_or(1, |t| t.shape().0);
                 let __n: usize = __batch.rows();
                 let mut __latents = latents.into_iter();
@@ -950,7 +1006,7 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
         let idx: Vec<_> = e.sites.iter().map(|&i| lit_usize(i)).collect();
         // A mean-field entry whose sites all have numeric Normal priors (in the guide's
         // unconstrained space) can use the closed-form KL.
-        let normal_priors: Option<Vec<(f32, f32)>> = (e.family.name == "MeanField")
+        let normal_priors: Option<Vec<(f32, f32)>> = matches!(e.family.name, "MeanField" | "Flipout" | "Lrt")
             .then(|| e.sites.iter().map(|&i| normal_prior(model, latent_sites[i])).collect())
             .flatten();
         let analytic_kl = normal_priors.map(|priors| {
@@ -968,9 +1024,14 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
                 };
             }
         });
+        let rewrite = matches!(e.family.name, "Flipout" | "Lrt").then(|| {
+            let site = &idx[0];
+            quote!(rewrites[#site] = ::core::option::Option::Some(self.#f.gaussian::<__D, __T>(&self.params));)
+        });
         quote! {
             let ::ravi::FamilyDraw { z, log_q: lq } =
                 <#fam as ::ravi::GuideFamily<__D>>::sample::<__T>(&self.#f, &self.params, particles, estimator);
+            #rewrite
             #analytic_kl
             let entropy_weight = <#fam as ::ravi::GuideFamily<__D>>::entropy_weight(&self.#f);
             let lq = if weighted && entropy_weight != 1.0 { lq * entropy_weight } else { lq };
@@ -1095,11 +1156,14 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
                 let mut slots: ::std::vec::Vec<::core::option::Option<::ravi::Particles<__D, __T>>> =
                     (0..#n_latents).map(|_| ::core::option::Option::None).collect();
                 let mut log_q: ::core::option::Option<::ravi::PerParticle<__D, __T>> = ::core::option::Option::None;
+                let mut rewrites: ::std::vec::Vec<::core::option::Option<::ravi::GaussianWeights<__D, __T>>> =
+                    (0..#n_latents).map(|_| ::core::option::Option::None).collect();
                 #(#samples)*
                 #(#programs)*
                 ::ravi::GuideSample {
                     latents: slots.into_iter().map(|s| s.expect("the compiler checked every latent site is covered")).collect(),
                     log_q: log_q.expect("a guide has at least one entry"),
+                    rewrites,
                 }
             }
         }

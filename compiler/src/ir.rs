@@ -513,6 +513,32 @@ impl GuideIr {
                 e.family.name,
                 args
             );
+            // The net call the model runs differently under this guide.
+            if matches!(e.family.name, "Flipout" | "Lrt") {
+                let value = model.latents().nth(e.sites[0]).map(|(_, s)| s.value);
+                for (id, node) in model.nodes.iter().enumerate() {
+                    if let Op::Net(n, x, w) = &node.op {
+                        if Some(*w) == value {
+                            let net = &model.nets[*n];
+                            let linear = net
+                                .layers
+                                .iter()
+                                .filter(|l| matches!(l, NetLayer::Linear { .. }))
+                                .count();
+                            let how = if e.family.name == "Lrt" {
+                                "local reparametrization"
+                            } else {
+                                "Flipout"
+                            };
+                            let _ = writeln!(
+                                out,
+                                "    rewrites %{id} = net {}(%{x}; %{w}): its {linear} Linear layers by {how}",
+                                net.name
+                            );
+                        }
+                    }
+                }
+            }
         }
         for p in &self.programs {
             let args: Vec<String> = p

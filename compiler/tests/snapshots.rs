@@ -94,6 +94,8 @@ model Bnn(x: [N, 64], y: [N] in 0..10) {
     y ~ Categorical(logits = Mlp(x; theta));
 }
 guide MeanFieldBnn for Bnn { theta ~ MeanField; }
+guide FlipoutBnn for Bnn { theta ~ Flipout(MeanField); }
+guide LrtBnn for Bnn { theta ~ Lrt(MeanField); }
 "#;
     insta::assert_snapshot!(compile(src).unwrap().to_text());
 }
@@ -183,6 +185,9 @@ fn errors() {
         ("net: declared output differs", "net Mlp(x: [B, 4]) -> [B, 3] { Linear(4, 2) }"),
         ("net: call without weights", "net Mlp(x: [B, 4]) -> [B, 2] { Linear(4, 2) }\nmodel M(x: [N, 4], y: [N]) { t ~ Normal(0.0, 1.0) [10]; y ~ Normal(sum(Mlp(x), 1), 1.0); }"),
         ("net: unknown net in params", "model M(y: [N]) { t ~ Normal(0.0, 1.0) [params(Mlp)]; y ~ Normal(sum(t), 1.0); }"),
+        ("Flipout on weights used outside the net", "net Mlp(x: [B, 4]) -> [B, 2] { Linear(4, 2) }\nmodel M(x: [N, 4], y: [N]) { t ~ Normal(0.0, 1.0) [10]; y ~ Normal(sum(Mlp(x; t), 1) + sum(t), 1.0); }\nguide G for M { t ~ Flipout(MeanField); }"),
+        ("Lrt on a site that is not a net's weights", "model M(y: [N]) { t ~ Normal(0.0, 1.0); y ~ Normal(t, 1.0); }\nguide G for M { t ~ Lrt(MeanField); }"),
+        ("Flipout of another family", "net Mlp(x: [B, 4]) -> [B, 2] { Linear(4, 2) }\nmodel M(x: [N, 4], y: [N]) { t ~ Normal(0.0, 1.0) [10]; y ~ Normal(sum(Mlp(x; t), 1), 1.0); }\nguide G for M { t ~ Flipout(FullRank); }"),
         ("a list in a model", "model M(y: [N]) { a ~ Normal([0.0, 1.0], 1.0); y ~ Normal(a, 1.0); }"),
         ("guide for an unknown model", "guide G for Nope { a ~ MeanField; }"),
         ("local latent", "model M(y: [N]) { z ~ Normal(0.0, 1.0) [N]; y ~ Normal(z, 1.0); }"),

@@ -5,3 +5,4 @@ pub mod bijectors;
 pub mod dist;
 pub mod exact;
 pub mod guides;
+pub mod nn;

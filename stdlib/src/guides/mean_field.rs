@@ -25,6 +25,11 @@ impl MeanField {
         self.dim
     }
 
+    /// The ids of μ and ρ in the store.
+    pub fn param_ids(&self) -> (ParamId, ParamId) {
+        (self.loc, self.rho)
+    }
+
     /// The current location μ and scale σ, on the host.
     pub fn loc_scale<D: Backend>(&self, params: &ParamStore<D>) -> (Vec<f32>, Vec<f32>) {
         let sigma = scale_of(params.get(self.rho).clone());

@@ -16,12 +16,14 @@ mod implicit;
 mod low_rank;
 mod mean_field;
 pub mod program;
+mod rewrite;
 
 pub use flow::Flow;
 pub use full_rank::FullRank;
 pub use implicit::{EntropyBound, Implicit};
 pub use low_rank::LowRank;
 pub use mean_field::MeanField;
+pub use rewrite::{Flipout, Lrt};
 
 use dfdx::prelude::*;
 use ravi_backend::{Backend, PerParticle, Tape};
@@ -29,7 +31,15 @@ use ravi_backend::{Backend, PerParticle, Tape};
 use crate::dist::normal::HALF_LN_2PI;
 
 /// Every family of the stdlib by name, as the compiler's catalogue names them.
-pub const IMPLEMENTED: &[&str] = &["MeanField", "FullRank", "LowRank", "Flow", "Implicit"];
+pub const IMPLEMENTED: &[&str] = &[
+    "MeanField",
+    "FullRank",
+    "LowRank",
+    "Flow",
+    "Implicit",
+    "Flipout",
+    "Lrt",
+];
 
 /// Initial guide scale: small, so the first steps are not swamped by noise (the value
 /// Pyro's and NumPyro's autoguides use too).

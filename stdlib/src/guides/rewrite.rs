@@ -1,0 +1,83 @@
+//! `Flipout(MeanField)` and `Lrt(MeanField)`: a mean-field Gaussian over a net's weights
+//! whose net call the model rewrites (Flipout perturbations, or pre-activations drawn by the
+//! local reparametrization) instead of running one draw of the weights for a whole batch.
+//! Both lower the variance of the likelihood's gradient; the prior term still uses a draw
+//! (or the closed-form KL with `Estimator::AnalyticKl`).
+
+use ravi_backend::{
+    traced, Backend, Estimator, FamilyArgs, FamilyDraw, GaussianWeights, GuideFamily, ParamStore,
+    Particles, PerParticle, Rewrite, Tape,
+};
+
+use super::{scale_of, MeanField};
+
+macro_rules! rewrite_family {
+    ($name:ident, $rewrite:expr, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Debug, Clone)]
+        pub struct $name(pub MeanField);
+
+        impl $name {
+            /// The Gaussian the model's net call uses.
+            pub fn gaussian<D: Backend, T: Tape<D>>(
+                &self,
+                params: &ParamStore<D>,
+            ) -> GaussianWeights<D, T> {
+                let (loc, rho) = self.0.param_ids();
+                GaussianWeights {
+                    loc: traced::<D, T>(params, loc),
+                    scale: scale_of(traced::<D, T>(params, rho)),
+                    rewrite: $rewrite,
+                }
+            }
+
+            /// See [`MeanField::analytic_kl_term`].
+            pub fn analytic_kl_term<D: Backend, T: Tape<D>>(
+                &self,
+                params: &ParamStore<D>,
+                z: Particles<D, T>,
+                prior_loc: &[f32],
+                prior_scale: &[f32],
+            ) -> PerParticle<D, T> {
+                self.0.analytic_kl_term(params, z, prior_loc, prior_scale)
+            }
+
+            pub fn loc_scale<D: Backend>(&self, params: &ParamStore<D>) -> (Vec<f32>, Vec<f32>) {
+                self.0.loc_scale(params)
+            }
+        }
+
+        impl<D: Backend> GuideFamily<D> for $name {
+            fn build(
+                params: &mut ParamStore<D>,
+                name: &str,
+                dim: usize,
+                args: &FamilyArgs,
+            ) -> Self {
+                $name(<MeanField as GuideFamily<D>>::build(
+                    params, name, dim, args,
+                ))
+            }
+
+            fn sample<T: Tape<D>>(
+                &self,
+                params: &ParamStore<D>,
+                particles: usize,
+                estimator: Estimator,
+            ) -> FamilyDraw<D, T> {
+                self.0.sample(params, particles, estimator)
+            }
+        }
+    };
+}
+
+rewrite_family!(
+    Flipout,
+    Rewrite::Flipout,
+    "A mean-field Gaussian over a net's weights, used through Flipout."
+);
+rewrite_family!(
+    Lrt,
+    Rewrite::Lrt,
+    "A mean-field Gaussian over a net's weights, used through the local reparametrization."
+);
