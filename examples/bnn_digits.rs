@@ -4,7 +4,7 @@
 //! of the 100-draw posterior predictive.
 //!
 //! ```text
-//! cargo run --release --example bnn_digits -- [--guide mean-field|flipout|lrt|implicit] [--steps N] [--seed K] [--particles S]
+//! cargo run --release --example bnn_digits -- [--guide mean-field|flipout|lrt|implicit] [--prior normal|per-layer] [--steps N] [--seed K] [--particles S]
 //!     [--lr X] [--estimator analytic-kl|path-derivative|analytic] [--json]
 //! ```
 
@@ -17,6 +17,12 @@ model! {
         theta ~ Normal(0.0, 1.0) [params(Mlp)];
         y ~ Categorical(logits = Mlp(x; theta));
     }
+    /// The per-layer Gaussian prior: N(0, 1/n) on each layer's n weights.
+    model BnnPerLayer(x: [N, 64], y: [N] in 0..10) {
+        w1 ~ LayerGaussian() [params(Mlp, 0)];
+        w2 ~ LayerGaussian() [params(Mlp, 1)];
+        y ~ Categorical(logits = Mlp(x; w1, w2));
+    }
 }
 
 guide! {
@@ -26,11 +32,13 @@ guide! {
     /// The same Gaussian, with pre-activations drawn by the local reparametrization.
     guide LrtBnn for Bnn { theta ~ Lrt(MeanField); }
     /// A generator network from 16-dim noise to all 7510 weights (a Bayesian hypernetwork).
+    guide MeanFieldPerLayer for BnnPerLayer { w1 ~ MeanField; w2 ~ MeanField; }
     guide ImplicitBnn for Bnn { theta ~ Implicit(noise = 16, hidden = [64], output_variance = 0.0001); }
 }
 
 struct Args {
     guide: String,
+    per_layer_prior: bool,
     steps: usize,
     seed: u64,
     particles: usize,
@@ -42,6 +50,7 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
         guide: "mean-field".to_string(),
+        per_layer_prior: false,
         steps: 10_000,
         seed: 0,
         particles: 4,
@@ -86,9 +95,18 @@ fn parse_args() -> Result<Args, String> {
                     ));
                 }
             }
+            "--prior" => {
+                a.per_layer_prior = match value("--prior")?.as_str() {
+                    "normal" => false,
+                    "per-layer" => true,
+                    other => {
+                        return Err(format!("unknown prior {other}; one of normal, per-layer"))
+                    }
+                }
+            }
             "--json" => a.json = true,
             "--help" | "-h" => {
-                println!("bnn_digits [--guide mean-field|flipout|lrt|implicit] [--steps N] [--seed K] [--particles S] [--lr X] [--estimator analytic-kl|path-derivative|analytic] [--json]");
+                println!("bnn_digits [--guide mean-field|flipout|lrt|implicit] [--prior normal|per-layer] [--steps N] [--seed K] [--particles S] [--lr X] [--estimator analytic-kl|path-derivative|analytic] [--json]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown flag {other} (try --help)")),
@@ -144,11 +162,11 @@ fn ece(probs: &[Vec<f64>], labels: &[f64]) -> f64 {
 }
 
 /// Fits `guide`, then the 100-draw posterior predictive on `test`; also the fitted
-/// parameter values (every guide here has the same two: μ and ρ of theta).
-fn fit_and_predict<G: Guide<Cpu, Model = Bnn>>(
+/// parameter values (for the mean-field guides of Bnn: μ and ρ of theta).
+fn fit_and_predict<G: Guide<Cpu>>(
     mut guide: G,
-    train: &BnnData,
-    test: &BnnData,
+    train: &<G::Model as Model>::Data,
+    test: &<G::Model as Model>::Data,
     opts: &FitOptions,
 ) -> Result<(Vec<ravi::SitePredictive>, Vec<Vec<f32>>), ravi::FitError> {
     ravi::fit(&mut guide, train, opts)?;
@@ -222,6 +240,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = std::time::Instant::now();
     // The test rows' labels are not read by the predictive; zeros keep the shapes.
     let (pred, state) = match args.guide.as_str() {
+        _ if args.per_layer_prior => {
+            let layered = |d: &BnnData| BnnPerLayerData {
+                x: d.x.clone(),
+                y: d.y.clone(),
+            };
+            fit_and_predict(
+                MeanFieldPerLayer::new(&dev),
+                &layered(&train),
+                &layered(&test),
+                &opts,
+            )?
+        }
         "flipout" => fit_and_predict(FlipoutBnn::new(&dev), &train, &test, &opts)?,
         "lrt" => fit_and_predict(LrtBnn::new(&dev), &train, &test, &opts)?,
         "implicit" => fit_and_predict(ImplicitBnn::new(&dev), &train, &test, &opts)?,
@@ -247,7 +277,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (acc, nll, ece) = (correct as f64 / n, nll / n, ece(probs, &test_y));
     // The three estimators of the same Gaussian's gradient, at the fitted state (a
     // mean-field state: not measured after an implicit guide).
-    let grad_var = if args.guide == "implicit" {
+    let grad_var = if args.guide == "implicit" || args.per_layer_prior {
         None
     } else {
         Some((

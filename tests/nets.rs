@@ -11,6 +11,12 @@ model! {
         theta ~ Normal(0.0, 1.0) [params(Mlp)];
         y ~ Normal(Mlp(x; theta), 1.0);
     }
+    /// One site per layer, each with the per-layer Gaussian prior.
+    model PerLayer(x: [N, 3], y: [N, 2]) {
+        w1 ~ LayerGaussian() [params(Mlp, 0)];
+        w2 ~ LayerGaussian() [params(Mlp, 1)];
+        y ~ Normal(Mlp(x; w1, w2), 1.0);
+    }
 }
 guide! {
     guide G for Regress { theta ~ MeanField; }
@@ -245,4 +251,90 @@ fn rewrites_estimate_the_same_gradient_with_less_variance() {
         v_flip < v_plain && v_lrt < v_plain,
         "variances: plain {v_plain}, Flipout {v_flip}, LRT {v_lrt}"
     );
+}
+
+/// Per-layer weight sites are joined into the net's weight vector: the same likelihood as
+/// one site holding them all, and gradients that reach both sites (finite differences).
+#[test]
+fn per_layer_sites_match_one_weight_site() {
+    use ravi::dfdx::prelude::{Backward, SumTo};
+    use ravi::dfdx::tensor::OwnedTape;
+    assert_eq!(PerLayer::latents()[0].shape, &[16]);
+    assert_eq!(PerLayer::latents()[1].shape, &[10]);
+    let dev = Cpu::seeded(0);
+    let xs: [[f64; 3]; 3] = [[0.1, -0.5, 1.2], [0.7, 0.3, -0.9], [-1.1, 0.4, 0.2]];
+    let y = vec![0.5, -0.2, 0.1, 0.3, -0.4, 0.8];
+    let one = RegressData {
+        x: Array::from_rows_f64(&xs).unwrap(),
+        y: Array::new(y.clone(), vec![3, 2]).unwrap(),
+    };
+    let layered = PerLayerData {
+        x: Array::from_rows_f64(&xs).unwrap(),
+        y: Array::new(y, vec![3, 2]).unwrap(),
+    };
+    let theta: Vec<f32> = (0..26).map(|i| ((i * 5) % 13) as f32 / 6.0 - 1.0).collect();
+    let up =
+        |d: &dyn ravi::ModelData, specs| ravi::Batch::upload(&dev, specs, &d.arrays(), None, 3);
+    let b1 = up(&one, Regress::inputs());
+    let b2 = up(&layered, PerLayer::inputs());
+    let y_of = |terms: Vec<(
+        &'static str,
+        ravi::PerParticle<Cpu, ravi::dfdx::tensor::NoneTape>,
+    )>| {
+        terms
+            .into_iter()
+            .find(|(n, _)| *n == "y")
+            .unwrap()
+            .1
+            .as_vec()[0]
+    };
+    let t = |v: &[f32]| dev.tensor_from_vec(v.to_vec(), (1usize, v.len()));
+    let whole = y_of(<Regress as Model>::log_joint_terms(
+        vec![t(&theta)],
+        &b1,
+        1.0,
+    ));
+    let split = y_of(<PerLayer as Model>::log_joint_terms(
+        vec![t(&theta[..16]), t(&theta[16..])],
+        &b2,
+        1.0,
+    ));
+    assert!((whole - split).abs() < 1e-5, "{whole} vs {split}");
+    // gradients of the whole log joint in each layer's weights
+    let total = |w1: &[f32], w2: &[f32]| -> f64 {
+        <PerLayer as Model>::log_joint_terms::<Cpu, ravi::dfdx::tensor::NoneTape>(
+            vec![t(w1), t(w2)],
+            &b2,
+            1.0,
+        )
+        .iter()
+        .map(|(_, v)| f64::from(v.as_vec()[0]))
+        .sum()
+    };
+    let (t1, t2) = (t(&theta[..16]), t(&theta[16..]));
+    let terms = <PerLayer as Model>::log_joint_terms::<Cpu, OwnedTape<f32, Cpu>>(
+        vec![t1.retaped(), t2.retaped()],
+        &b2,
+        1.0,
+    );
+    let g = terms
+        .into_iter()
+        .map(|(_, v)| v)
+        .reduce(|a, b| a + b)
+        .unwrap()
+        .sum::<(), _>()
+        .backward();
+    let (g1, g2) = (g.get(&t1).as_vec(), g.get(&t2).as_vec());
+    for i in 0..26 {
+        let h = 1e-2f32;
+        let (mut a, mut b) = (theta.clone(), theta.clone());
+        a[i] += h;
+        b[i] -= h;
+        let fd = (total(&a[..16], &a[16..]) - total(&b[..16], &b[16..])) / (2.0 * f64::from(h));
+        let got = if i < 16 { g1[i] } else { g2[i - 16] };
+        assert!(
+            (f64::from(got) - fd).abs() < 1e-2 * (1.0 + fd.abs()),
+            "∂/∂w{i}: {got} vs {fd}"
+        );
+    }
 }

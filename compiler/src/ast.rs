@@ -66,8 +66,8 @@ pub enum DimAst {
     Lit(usize, Span),
     /// `N` (the rows) or a Rust `const` in scope.
     Named(Ident),
-    /// `params(Net)`: the number of weights of a net.
-    ParamsOf(Ident, Span),
+    /// `params(Net)`: the number of weights of a net; `params(Net, k)` of its k-th Linear layer.
+    ParamsOf(Ident, Option<usize>, Span),
 }
 
 impl DimAst {
@@ -75,7 +75,7 @@ impl DimAst {
         match self {
             DimAst::Lit(_, s) => s.clone(),
             DimAst::Named(i) => i.span.clone(),
-            DimAst::ParamsOf(_, s) => s.clone(),
+            DimAst::ParamsOf(_, _, s) => s.clone(),
         }
     }
 }
@@ -102,8 +102,9 @@ pub enum Stmt {
 pub struct Call {
     pub name: Ident,
     pub args: Vec<Arg>,
-    /// `Net(x; theta)`: the weights of a net call, after the semicolon.
-    pub weights: Option<Box<Expr>>,
+    /// `Net(x; theta)` or `Net(x; w1, w2)`: the weights of a net call, after the
+    /// semicolon: all of them, or one per Linear layer.
+    pub weights: Vec<Expr>,
     pub span: Span,
 }
 

@@ -145,7 +145,7 @@ impl<'s> Lowering<'s> {
                     Dim::Rows
                 }
                 DimAst::Named(id) => Dim::Const(id.name.clone()),
-                DimAst::ParamsOf(net, _) => match crate::check_net::params_of(self.nets, net) {
+                DimAst::ParamsOf(net, layer, _) => match crate::check_net::params_of(self.nets, net, *layer) {
                     Ok(d) => d,
                     Err(e) => {
                         self.errors.push(e);
@@ -832,6 +832,12 @@ impl<'s> Lowering<'s> {
                 self.values(*w)?;
                 Real
             }
+            Op::Concat(parts) => {
+                for p in parts {
+                    self.values(*p)?;
+                }
+                Real
+            }
             Op::Reduce(r, a, _) => {
                 let x = self.values(*a)?;
                 match (r, x) {
@@ -857,13 +863,13 @@ impl<'s> Lowering<'s> {
             net.outputs,
             net.num_params(),
         );
-        let Some(weights) = &call.weights else {
+        if call.weights.is_empty() {
             self.err(
                 call.span.clone(),
                 format!("a net call names its weights after a semicolon: `{name}(x; theta)` with theta of shape [params({name})]"),
             );
             return None;
-        };
+        }
         if call.args.len() != 1 || call.args[0].name.is_some() {
             self.err(
                 call.span.clone(),
@@ -871,10 +877,8 @@ impl<'s> Lowering<'s> {
             );
             return None;
         }
-        let x = self.expr(&call.args[0].value);
-        let w = self.expr(weights);
-        let (x, w) = (x?, w?);
-        let (xs, ws) = (self.nodes[x].shape.clone(), self.nodes[w].shape.clone());
+        let x = self.expr(&call.args[0].value)?;
+        let xs = self.nodes[x].shape.clone();
         let x_text = self.text(&call.args[0].value.span);
         if xs.rank() != 2 {
             self.err(
@@ -898,16 +902,52 @@ impl<'s> Lowering<'s> {
             self.err(call.args[0].value.span.clone(), msg_x());
             return None;
         }
-        let w_text = self.text(&weights.span);
-        let msg_w = || {
-            format!(
-                "shape mismatch: net {name} has {n_params} weights, but {w_text} has shape {ws}"
-            )
+        // All the weights in one vector, or one vector per Linear layer (joined here).
+        let sizes = if call.weights.len() == 1 {
+            vec![n_params]
+        } else {
+            self.nets[idx].layer_params()
         };
-        if ws.rank() != 1 || !self.unify(&ws.0[0], &Dim::Lit(n_params), &msg_w, &weights.span) {
-            self.err(weights.span.clone(), msg_w());
+        if call.weights.len() != sizes.len() {
+            self.err(
+                call.weights[0].span.clone(),
+                format!(
+                    "net {name} takes its weights as one vector [params({name})] or one per Linear layer ({} of them), not {}",
+                    sizes.len(),
+                    call.weights.len()
+                ),
+            );
             return None;
         }
+        let mut parts = Vec::new();
+        for (k, (e, &size)) in call.weights.iter().zip(&sizes).enumerate() {
+            let w = self.expr(e)?;
+            let ws = self.nodes[w].shape.clone();
+            let w_text = self.text(&e.span);
+            let what = if sizes.len() == 1 {
+                format!("net {name} has {size} weights")
+            } else {
+                format!("layer {k} of net {name} has {size} weights")
+            };
+            let msg_w = || format!("shape mismatch: {what}, but {w_text} has shape {ws}");
+            if ws.rank() != 1 || !self.unify(&ws.0[0], &Dim::Lit(size), &msg_w, &e.span) {
+                self.err(e.span.clone(), msg_w());
+                return None;
+            }
+            parts.push(w);
+        }
+        let w = if parts.len() == 1 {
+            parts[0]
+        } else {
+            let p = parts.iter().any(|&q| self.nodes[q].particles);
+            self.push(
+                Op::Concat(parts),
+                Shape(vec![Dim::Lit(n_params)]),
+                p,
+                false,
+                span.clone(),
+            )
+        };
         let p = self.nodes[x].particles || self.nodes[w].particles;
         let shape = Shape(vec![xs.0[0].clone(), Dim::Lit(outputs)]);
         Some(self.push(Op::Net(idx, x, w), shape, p, false, span))
@@ -1022,7 +1062,7 @@ impl<'s> Lowering<'s> {
         if let Some(idx) = self.nets.iter().position(|n| n.name == fname) {
             return self.net_call(idx, call, span);
         }
-        if call.weights.is_some() {
+        if !call.weights.is_empty() {
             self.err(
                 call.name.span.clone(),
                 format!(

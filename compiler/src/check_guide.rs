@@ -225,7 +225,7 @@ fn lower_params(g: &ast::GuideDef, errors: &mut Vec<Diagnostic>) -> Vec<ParamIr>
                     "a guide parameter has no row dimension `N`",
                 )),
                 ast::DimAst::Named(id) => dims.push(Dim::Const(id.name.clone())),
-                ast::DimAst::ParamsOf(net, _) => errors.push(Diagnostic::new(
+                ast::DimAst::ParamsOf(net, _, _) => errors.push(Diagnostic::new(
                     net.span.clone(),
                     "a guide parameter's size is a number or a constant",
                 )),
@@ -611,7 +611,7 @@ fn flow_layer(e: &ast::Expr, errors: &mut Vec<Diagnostic>) -> Option<FlowLayerIr
     let empty = ast::Call {
         name: name.clone(),
         args: Vec::new(),
-        weights: None,
+        weights: Vec::new(),
         span: e.span.clone(),
     };
     let args = family_args(spec, call.unwrap_or(&empty), errors);

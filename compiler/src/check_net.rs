@@ -99,10 +99,32 @@ pub fn lower_net(n: &ast::NetDef) -> Result<NetIr, Vec<Diagnostic>> {
     })
 }
 
-/// A size in a shape that names a net's weights: `params(Net)`.
-pub fn params_of(nets: &[NetIr], name: &ast::Ident) -> Result<Dim, Diagnostic> {
+/// A size in a shape that names a net's weights: `params(Net)`, or `params(Net, k)` for
+/// its k-th Linear layer.
+pub fn params_of(
+    nets: &[NetIr],
+    name: &ast::Ident,
+    layer: Option<usize>,
+) -> Result<Dim, Diagnostic> {
     match nets.iter().find(|n| n.name == name.name) {
-        Some(n) => Ok(Dim::Lit(n.num_params())),
+        Some(n) => match layer {
+            None => Ok(Dim::Lit(n.num_params())),
+            Some(k) => n
+                .layer_params()
+                .get(k)
+                .map(|&p| Dim::Lit(p))
+                .ok_or_else(|| {
+                    Diagnostic::new(
+                        name.span.clone(),
+                        format!(
+                            "net {} has {} Linear layers (0 to {})",
+                            n.name,
+                            n.layer_params().len(),
+                            n.layer_params().len().saturating_sub(1)
+                        ),
+                    )
+                }),
+        },
         None => Err(Diagnostic::new(
             name.span.clone(),
             format!(

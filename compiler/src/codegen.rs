@@ -206,7 +206,7 @@ impl Emitter<'_> {
                 let a = v(a);
                 quote!(#a)
             }
-            Op::Input(_) | Op::Sample(_) | Op::MatMul(..) | Op::Net(..) => {
+            Op::Input(_) | Op::Sample(_) | Op::MatMul(..) | Op::Net(..) | Op::Concat(_) => {
                 unreachable!("inputs, sites, matmuls and nets are not constants")
             }
         }
@@ -308,6 +308,24 @@ impl Emitter<'_> {
             Op::Binary(op, a, b) => self.binary(*op, *a, *b, &node),
             Op::MatMul(a, b) => self.matmul(*a, *b, &node),
             Op::Net(n, x, w) => self.net_call(*n, *x, *w, &node),
+            Op::Concat(parts) => {
+                let pieces: Vec<TokenStream> = parts
+                    .iter()
+                    .map(|&q| {
+                        let shape = self.ir.nodes[q].shape.clone();
+                        let n = dim_usize(&shape.0[0]);
+                        let t = self.take_as(q, &shape, true);
+                        quote!(#t.reshape_like(&(__s, #n)))
+                    })
+                    .collect();
+                let first = &pieces[0];
+                let rest = &pieces[1..];
+                quote!({
+                    let __joined = #first;
+                    #(let __joined = (__joined, #rest).concat_along(::ravi::__private::Axis::<1>);)*
+                    __joined.reshape_like(&#val)
+                })
+            }
             Op::Func(f, a) => {
                 let a = self.take(*a);
                 match f {
@@ -772,6 +790,7 @@ fn operands(op: &Op) -> Vec<NodeId> {
         Op::Input(_) | Op::Const(_) | Op::RustConst(_) | Op::Sample(_) => vec![],
         Op::Neg(a) | Op::Func(_, a) | Op::Reduce(_, a, _) => vec![*a],
         Op::Binary(_, a, b) | Op::MatMul(a, b) | Op::Net(_, a, b) => vec![*a, *b],
+        Op::Concat(parts) => parts.clone(),
     }
 }
 

@@ -126,6 +126,8 @@ pub enum Op {
     Reduce(Reduce, NodeId, Option<usize>),
     /// `Net(x; theta)`: the net with this index on input `x` with weights `theta`.
     Net(usize, NodeId, NodeId),
+    /// Vectors (per particle) joined end to end: per-layer weights made one weight vector.
+    Concat(Vec<NodeId>),
 }
 
 /// An activation layer of a net.
@@ -179,6 +181,17 @@ pub struct NetIr {
 }
 
 impl NetIr {
+    /// The weights of each Linear layer, in order.
+    pub fn layer_params(&self) -> Vec<usize> {
+        self.layers
+            .iter()
+            .filter_map(|l| match l {
+                NetLayer::Linear { inputs, outputs } => Some(inputs * outputs + outputs),
+                NetLayer::Activation(_) => None,
+            })
+            .collect()
+    }
+
     /// The length of the weight vector: Σ over Linear layers of inputs × outputs + outputs.
     pub fn num_params(&self) -> usize {
         self.layers
@@ -343,6 +356,14 @@ impl ModelIr {
                 Op::Reduce(r, a, None) => format!("{} %{a}", r.name()),
                 Op::Reduce(r, a, Some(ax)) => format!("{} %{a}, axis {ax}", r.name()),
                 Op::Net(n, x, w) => format!("net {}(%{x}; %{w})", self.nets[*n].name),
+                Op::Concat(parts) => format!(
+                    "concat {}",
+                    parts
+                        .iter()
+                        .map(|p| format!("%{p}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             };
             let kind = if node.constant {
                 "const"

@@ -168,8 +168,10 @@ fn shape(pair: Pair<Rule>) -> ShapeAst {
                 Rule::ident => DimAst::Named(ident(inner)),
                 Rule::params_of => {
                     let s = span(&inner);
-                    let net = meaningful(inner).next().expect("grammar: a net name");
-                    DimAst::ParamsOf(ident(net), s)
+                    let mut it = meaningful(inner);
+                    let net = ident(it.next().expect("grammar: a net name"));
+                    let layer = it.next().map(|k| k.as_str().parse().unwrap_or(usize::MAX));
+                    DimAst::ParamsOf(net, layer, s)
                 }
                 r => unreachable!("grammar: unexpected {r:?} in dim"),
             }
@@ -212,11 +214,11 @@ fn call(pair: Pair<Rule>) -> Call {
     let mut it = meaningful(pair);
     let name = ident(it.next().expect("callee"));
     let mut args_out = Vec::new();
-    let mut weights = None;
+    let mut weights = Vec::new();
     for p in it {
         match p.as_rule() {
             Rule::args => args_out = args(p),
-            Rule::expr => weights = Some(Box::new(expr(p))),
+            Rule::expr => weights.push(expr(p)),
             _ => {}
         }
     }
@@ -258,7 +260,7 @@ fn net_def(pair: Pair<Rule>) -> NetDef {
                 layers.push(Call {
                     name,
                     args,
-                    weights: None,
+                    weights: Vec::new(),
                     span: lsp,
                 });
             }
@@ -434,7 +436,7 @@ fn guide_entry(pair: Pair<Rule>) -> GuideEntry {
         family: Call {
             name,
             args,
-            weights: None,
+            weights: Vec::new(),
             span: fam_span,
         },
         span: sp,
