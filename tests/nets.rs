@@ -11,6 +11,11 @@ model! {
         theta ~ Normal(0.0, 1.0) [params(Mlp)];
         y ~ Normal(Mlp(x; theta), 1.0);
     }
+    net Cnn(x: [B, 1, 6, 6]) -> [B, 3] { Conv2d(1, 2, 3) -> relu -> MaxPool(2) -> flatten -> Linear(8, 3) }
+    model Images(x: [N, 1, 6, 6], y: [N, 3]) {
+        theta ~ Normal(0.0, 1.0) [params(Cnn)];
+        y ~ Normal(Cnn(x; theta), 1.0);
+    }
     /// One site per layer, each with the per-layer Gaussian prior.
     model PerLayer(x: [N, 3], y: [N, 2]) {
         w1 ~ LayerGaussian() [params(Mlp, 0)];
@@ -335,6 +340,118 @@ fn per_layer_sites_match_one_weight_site() {
         assert!(
             (f64::from(got) - fd).abs() < 1e-2 * (1.0 + fd.abs()),
             "∂/∂w{i}: {got} vs {fd}"
+        );
+    }
+}
+
+/// The convolutional net against a hand computation: conv (filters 2×1×3×3, bias 2), relu,
+/// 2×2 max pooling, flatten (channel-major), Linear(8, 3); and its gradient against finite
+/// differences.
+#[test]
+fn a_convolutional_net_equals_the_network_by_hand() {
+    use ravi::dfdx::prelude::{Backward, SumTo};
+    use ravi::dfdx::tensor::OwnedTape;
+    assert_eq!(Images::latents()[0].shape, &[2 * 9 + 2 + 8 * 3 + 3]);
+    let dev = Cpu::seeded(0);
+    let images: Vec<f64> = (0..2 * 36)
+        .map(|i| ((i * 7) % 11) as f64 / 5.0 - 1.0)
+        .collect();
+    let theta: Vec<f32> = (0..47).map(|i| ((i * 5) % 13) as f32 / 6.0 - 1.0).collect();
+    let data = ImagesData {
+        x: Array::new(images.iter().map(|&v| v as f32).collect(), vec![2, 1, 6, 6]).unwrap(),
+        y: Array::new(vec![0.0; 6], vec![2, 3]).unwrap(),
+    };
+    let batch = ravi::Batch::upload(
+        &dev,
+        Images::inputs(),
+        &ravi::ModelData::arrays(&data),
+        None,
+        2,
+    );
+    let forward = |th: &[f64], img: &[f64]| -> Vec<f64> {
+        let (f, b, w, c) = (&th[0..18], &th[18..20], &th[20..44], &th[44..47]);
+        let mut pooled = Vec::new();
+        for o in 0..2 {
+            let conv = |y: usize, x: usize| -> f64 {
+                let mut v = b[o];
+                for dy in 0..3 {
+                    for dx in 0..3 {
+                        v += f[o * 9 + dy * 3 + dx] * img[(y + dy) * 6 + x + dx];
+                    }
+                }
+                v.max(0.0)
+            };
+            for py in 0..2 {
+                for px in 0..2 {
+                    let m = [
+                        conv(2 * py, 2 * px),
+                        conv(2 * py, 2 * px + 1),
+                        conv(2 * py + 1, 2 * px),
+                        conv(2 * py + 1, 2 * px + 1),
+                    ];
+                    pooled.push(m.iter().cloned().fold(f64::NEG_INFINITY, f64::max));
+                }
+            }
+        }
+        (0..3)
+            .map(|k| (0..8).map(|j| pooled[j] * w[j * 3 + k]).sum::<f64>() + c[k])
+            .collect()
+    };
+    let th64: Vec<f64> = theta.iter().map(|&v| f64::from(v)).collect();
+    let y_term = <Images as Model>::log_joint_terms::<Cpu, ravi::dfdx::tensor::NoneTape>(
+        vec![dev.tensor_from_vec(theta.clone(), (1usize, 47usize))],
+        &batch,
+        1.0,
+    )
+    .into_iter()
+    .find(|(n, _)| *n == "y")
+    .unwrap()
+    .1
+    .as_vec()[0];
+    let want: f64 = (0..2)
+        .flat_map(|r| forward(&th64, &images[r * 36..(r + 1) * 36]))
+        .map(|f| -0.5 * f * f - 0.5 * (2.0 * std::f64::consts::PI).ln())
+        .sum();
+    assert!(
+        (f64::from(y_term) - want).abs() < 1e-4 * (1.0 + want.abs()),
+        "{y_term} vs {want}"
+    );
+    // gradients
+    let total = |th: &[f32]| -> f64 {
+        <Images as Model>::log_joint_terms::<Cpu, ravi::dfdx::tensor::NoneTape>(
+            vec![dev.tensor_from_vec(th.to_vec(), (1usize, 47usize))],
+            &batch,
+            1.0,
+        )
+        .iter()
+        .map(|(_, v)| f64::from(v.as_vec()[0]))
+        .sum()
+    };
+    let t = dev.tensor_from_vec(theta.clone(), (1usize, 47usize));
+    let terms = <Images as Model>::log_joint_terms::<Cpu, OwnedTape<f32, Cpu>>(
+        vec![t.retaped()],
+        &batch,
+        1.0,
+    );
+    let g = terms
+        .into_iter()
+        .map(|(_, v)| v)
+        .reduce(|a, b| a + b)
+        .unwrap()
+        .sum::<(), _>()
+        .backward()
+        .get(&t)
+        .as_vec();
+    for i in 0..47 {
+        let h = 1e-3f32;
+        let (mut a, mut b) = (theta.clone(), theta.clone());
+        a[i] += h;
+        b[i] -= h;
+        let fd = (total(&a) - total(&b)) / (2.0 * f64::from(h));
+        assert!(
+            (f64::from(g[i]) - fd).abs() < 2e-2 * (1.0 + fd.abs()),
+            "∂/∂θ{i}: {} vs {fd}",
+            g[i]
         );
     }
 }

@@ -857,12 +857,8 @@ impl<'s> Lowering<'s> {
     /// `Net(x; theta)`: x [R, F] rows of features, theta [params(Net)] → [R, O].
     fn net_call(&mut self, idx: usize, call: &ast::Call, span: Span) -> Option<NodeId> {
         let net = &self.nets[idx];
-        let (name, features, outputs, n_params) = (
-            net.name.clone(),
-            net.features,
-            net.outputs,
-            net.num_params(),
-        );
+        let (name, input, outputs, n_params) =
+            (net.name.clone(), net.input, net.outputs, net.num_params());
         if call.weights.is_empty() {
             self.err(
                 call.span.clone(),
@@ -880,29 +876,39 @@ impl<'s> Lowering<'s> {
         let x = self.expr(&call.args[0].value)?;
         let xs = self.nodes[x].shape.clone();
         let x_text = self.text(&call.args[0].value.span);
-        if xs.rank() != 2 {
-            self.err(
-                call.args[0].value.span.clone(),
-                format!("net {name} takes rows of {features} features, [R, {features}], but {x_text} has shape {}", self.show(&xs)),
-            );
-            return None;
-        }
+        let per_row: Vec<usize> = match input {
+            NetInput::Features(f) => vec![f],
+            NetInput::Images {
+                channels,
+                height,
+                width,
+            } => vec![channels, height, width],
+        };
+        let wanted = format!(
+            "[R, {}]",
+            per_row
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         let msg_x = || {
             format!(
-                "shape mismatch: net {name} takes {features} features but {x_text} has shape {}",
+                "shape mismatch: net {name} takes rows {wanted} but {x_text} has shape {}",
                 xs
             )
         };
-        if !self.unify(
-            &xs.0[1],
-            &Dim::Lit(features),
-            &msg_x,
-            &call.args[0].value.span,
-        ) {
+        if xs.rank() != per_row.len() + 1 {
             self.err(call.args[0].value.span.clone(), msg_x());
             return None;
         }
-        // All the weights in one vector, or one vector per Linear layer (joined here).
+        for (k, &d) in per_row.iter().enumerate() {
+            if !self.unify(&xs.0[k + 1], &Dim::Lit(d), &msg_x, &call.args[0].value.span) {
+                self.err(call.args[0].value.span.clone(), msg_x());
+                return None;
+            }
+        }
+        // All the weights in one vector, or one vector per layer with weights (joined here).
         let sizes = if call.weights.len() == 1 {
             vec![n_params]
         } else {

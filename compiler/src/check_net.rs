@@ -5,75 +5,156 @@
 use crate::ast;
 use crate::catalogue;
 use crate::diagnostic::Diagnostic;
-use crate::ir::{Activation, Dim, NetIr, NetLayer};
+use crate::ir::{Activation, Dim, NetInput, NetIr, NetLayer};
 
 /// The layers a net may use.
-const LAYERS: &[&str] = &["Linear", "relu", "tanh", "sigmoid", "softplus"];
+const LAYERS: &[&str] = &[
+    "Linear", "Conv2d", "MaxPool", "AvgPool", "flatten", "relu", "tanh", "sigmoid", "softplus",
+];
+
+/// What flows between layers: features per row, or images.
+#[derive(Clone, Copy)]
+enum Flow {
+    Features(usize),
+    Images(usize, usize, usize),
+}
+
+impl Flow {
+    fn describe(self) -> String {
+        match self {
+            Flow::Features(f) => format!("{f} features"),
+            Flow::Images(c, h, w) => format!("images of {c} × {h} × {w}"),
+        }
+    }
+}
 
 /// Checks a net and lowers it to IR.
 pub fn lower_net(n: &ast::NetDef) -> Result<NetIr, Vec<Diagnostic>> {
     let mut errors = Vec::new();
-    let dims = &n.input.shape.dims;
-    let features = match dims.as_slice() {
-        [_, ast::DimAst::Lit(f, _)] => *f,
+    let lits: Option<Vec<usize>> = n.input.shape.dims[1..]
+        .iter()
+        .map(|d| match d {
+            ast::DimAst::Lit(v, _) => Some(*v),
+            _ => None,
+        })
+        .collect();
+    let (input, mut flow) = match lits.as_deref() {
+        Some([f]) => (NetInput::Features(*f), Flow::Features(*f)),
+        Some([c, h, w]) => (
+            NetInput::Images {
+                channels: *c,
+                height: *h,
+                width: *w,
+            },
+            Flow::Images(*c, *h, *w),
+        ),
         _ => {
             errors.push(Diagnostic::new(
                 n.input.shape.span.clone(),
-                "a net takes rows of features, `[B, F]` with F a number",
+                "a net takes rows of features `[B, F]` or of images `[B, C, H, W]`, with numbers for the sizes",
             ));
             return Err(errors);
         }
     };
-    let mut width = features;
     let mut layers = Vec::new();
     for layer in &n.layers {
         let name = layer.name.name.as_str();
-        let numbers: Option<Vec<usize>> = layer
+        let positional: Option<Vec<usize>> = layer
             .args
             .iter()
-            .map(|a| match (&a.name, &a.value.kind) {
-                (None, ast::ExprKind::Num(v)) if *v >= 1.0 && v.fract() == 0.0 => Some(*v as usize),
+            .filter(|a| a.name.is_none())
+            .map(|a| match &a.value.kind {
+                ast::ExprKind::Num(v) if *v >= 1.0 && v.fract() == 0.0 => Some(*v as usize),
                 _ => None,
             })
             .collect();
+        let named = |key: &str, default: usize| -> Option<usize> {
+            match layer
+                .args
+                .iter()
+                .find(|a| a.name.as_ref().is_some_and(|n| n.name == key))
+            {
+                None => Some(default),
+                Some(a) => match &a.value.kind {
+                    ast::ExprKind::Num(v) if *v >= 0.0 && v.fract() == 0.0 => Some(*v as usize),
+                    _ => None,
+                },
+            }
+        };
+        let mut fail = |msg: String| errors.push(Diagnostic::new(layer.span.clone(), msg));
         match name {
-            "Linear" => match numbers.as_deref() {
-                Some([i, o]) => {
-                    if *i != width {
-                        errors.push(Diagnostic::new(
-                            layer.span.clone(),
-                            format!("shape mismatch: Linear({i}, {o}) takes {i} features but the layer before gives {width}"),
-                        ));
+            "Linear" => match (positional.as_deref(), flow) {
+                (Some([i, o]), Flow::Features(f)) => {
+                    if *i != f {
+                        fail(format!("shape mismatch: Linear({i}, {o}) takes {i} features but the layer before gives {f}"));
                     }
-                    layers.push(NetLayer::Linear {
-                        inputs: *i,
-                        outputs: *o,
-                    });
-                    width = *o;
+                    layers.push(NetLayer::Linear { inputs: *i, outputs: *o });
+                    flow = Flow::Features(*o);
                 }
-                _ => errors.push(Diagnostic::new(
-                    layer.span.clone(),
-                    "Linear takes two sizes, inputs and outputs: `Linear(64, 100)`",
-                )),
+                (Some([_, _]), other) => fail(format!("Linear takes features but the layer before gives {}; add `flatten`", other.describe())),
+                _ => fail("Linear takes two sizes, inputs and outputs: `Linear(64, 100)`".to_string()),
+            },
+            "Conv2d" => match (positional.as_deref(), named("stride", 1), named("padding", 0), flow) {
+                (Some([i, o, k]), Some(stride), Some(padding), Flow::Images(c, h, w)) if stride >= 1 => {
+                    if *i != c {
+                        fail(format!("shape mismatch: Conv2d({i}, {o}, {k}) takes {i} channels but the layer before gives {c}"));
+                    }
+                    let out = |x: usize| (x + 2 * padding).checked_sub(*k).map(|v| v / stride + 1);
+                    match (out(h), out(w)) {
+                        (Some(oh), Some(ow)) => {
+                            layers.push(NetLayer::Conv2d { inputs: *i, outputs: *o, kernel: *k, stride, padding });
+                            flow = Flow::Images(*o, oh, ow);
+                        }
+                        _ => fail(format!("a {k} × {k} kernel does not fit images of {h} × {w}")),
+                    }
+                }
+                (_, _, _, Flow::Features(f)) => fail(format!("Conv2d takes images but the layer before gives {f} features")),
+                _ => fail("Conv2d takes in and out channels and a kernel size, `Conv2d(1, 8, 3)`, and optionally `stride = s, padding = p`".to_string()),
+            },
+            "MaxPool" | "AvgPool" => match (positional.as_deref(), flow) {
+                (Some([k]), Flow::Images(c, h, w)) if *k <= h && *k <= w => {
+                    layers.push(NetLayer::Pool { max: name == "MaxPool", kernel: *k });
+                    flow = Flow::Images(c, (h - k) / k + 1, (w - k) / k + 1);
+                }
+                (Some([k]), Flow::Images(_, h, w)) => fail(format!("a {k} × {k} window does not fit images of {h} × {w}")),
+                (_, Flow::Features(f)) => fail(format!("{name} takes images but the layer before gives {f} features")),
+                _ => fail(format!("{name} takes a window size: `{name}(2)`")),
+            },
+            "flatten" => match flow {
+                Flow::Images(c, h, w) if layer.args.is_empty() => {
+                    layers.push(NetLayer::Flatten);
+                    flow = Flow::Features(c * h * w);
+                }
+                Flow::Images(..) => fail("`flatten` takes no arguments".to_string()),
+                Flow::Features(_) => fail("`flatten` takes images; the layer before gives features".to_string()),
             },
             _ => match Activation::from_name(name) {
                 Some(a) if layer.args.is_empty() => layers.push(NetLayer::Activation(a)),
-                Some(_) => errors.push(Diagnostic::new(
-                    layer.span.clone(),
-                    format!("`{name}` takes no arguments"),
-                )),
+                Some(_) => fail(format!("`{name}` takes no arguments")),
                 None => {
                     let hint = catalogue::suggest(name, LAYERS.iter().copied())
                         .map(|s| format!("; did you mean `{s}`?"))
                         .unwrap_or_else(|| format!(" (layers: {})", LAYERS.join(", ")));
-                    errors.push(Diagnostic::new(
-                        layer.name.span.clone(),
-                        format!("unknown layer `{name}`{hint}"),
-                    ));
+                    errors.push(Diagnostic::new(layer.name.span.clone(), format!("unknown layer `{name}`{hint}")));
                 }
             },
         }
     }
+    let width = match flow {
+        Flow::Features(f) => f,
+        Flow::Images(..) if !errors.is_empty() => return Err(errors),
+        Flow::Images(..) => {
+            errors.push(Diagnostic::new(
+                n.span.clone(),
+                format!(
+                    "net {} ends with {}; end with `flatten` and a Linear layer",
+                    n.name.name,
+                    flow.describe()
+                ),
+            ));
+            return Err(errors);
+        }
+    };
     match n.output.dims.as_slice() {
         [_, ast::DimAst::Lit(o, sp)] if *o != width => errors.push(Diagnostic::new(
             sp.clone(),
@@ -93,7 +174,7 @@ pub fn lower_net(n: &ast::NetDef) -> Result<NetIr, Vec<Diagnostic>> {
     }
     Ok(NetIr {
         name: n.name.name.clone(),
-        features,
+        input,
         outputs: width,
         layers,
     })

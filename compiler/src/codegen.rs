@@ -413,7 +413,29 @@ impl Emitter<'_> {
         let p = lit_usize(net.num_params());
         let xnode = self.ir.nodes[x].clone();
         let rows = dim_value(&xnode.shape.0[0]);
-        let features = lit_usize(net.features);
+        // The rows' shape at the input, and the layers' shapes as they flow.
+        let input_shape = match net.input {
+            NetInput::Features(f) => {
+                let f = lit_usize(f);
+                quote!((__s, __rows, #f))
+            }
+            NetInput::Images {
+                channels,
+                height,
+                width,
+            } => {
+                let (c, h, w) = (lit_usize(channels), lit_usize(height), lit_usize(width));
+                quote!((__s, __rows, #c, #h, #w))
+            }
+        };
+        let mut image = match net.input {
+            NetInput::Images {
+                channels,
+                height,
+                width,
+            } => Some((channels, height, width)),
+            NetInput::Features(_) => None,
+        };
         let outputs = lit_usize(net.outputs);
         let wt = self.take_as(w, &Shape(vec![Dim::Lit(net.num_params())]), true);
         let xt = self.take_as(x, &xnode.shape, true);
@@ -433,6 +455,30 @@ impl Emitter<'_> {
                         let __h = __h.matmul(__wl) + __bl;
                     }
                 }
+                NetLayer::Conv2d { inputs, outputs, kernel, stride, padding } => {
+                    let nf = outputs * inputs * kernel * kernel;
+                    let (w0, w1, b1) = (lit_usize(off), lit_usize(off + nf), lit_usize(off + nf + outputs));
+                    off += nf + outputs;
+                    let (_, h, w) = image.expect("checked: a convolution takes images");
+                    image = Some((*outputs, (h + 2 * padding - kernel) / stride + 1, (w + 2 * padding - kernel) / stride + 1));
+                    let (k, st, pd) = (lit_usize(*kernel), lit_usize(*stride), lit_usize(*padding));
+                    quote! {
+                        let __f = __w.retaped::<__T>().slice((.., #w0..#w1));
+                        let __b = __w.retaped::<__T>().slice((.., #w1..#b1));
+                        let __h = ::ravi::nn::conv2d(__h, __f, __b, #k, #st, #pd);
+                    }
+                }
+                NetLayer::Pool { max, kernel } => {
+                    let (c, h, w) = image.expect("checked: pooling takes images");
+                    image = Some((c, (h - kernel) / kernel + 1, (w - kernel) / kernel + 1));
+                    let k = lit_usize(*kernel);
+                    quote!(let __h = ::ravi::nn::pool2d(__h, #max, #k);)
+                }
+                NetLayer::Flatten => {
+                    let (c, h, w) = image.take().expect("checked: flatten takes images");
+                    let f = lit_usize(c * h * w);
+                    quote!(let __h = __h.reshape_like(&(__s, __rows, #f));)
+                }
                 NetLayer::Activation(a) => match a {
                     Activation::Relu => quote!(let __h = __h.relu();),
                     Activation::Tanh => quote!(let __h = __h.tanh();),
@@ -441,9 +487,10 @@ impl Emitter<'_> {
                 },
             });
         }
-        // Weights drawn from a mean-field Gaussian the guide hands over: the rewritten call.
+        // Weights drawn from a mean-field Gaussian the guide hands over: the rewritten call
+        // (dense nets only; the compiler checks that).
         let rewritten = match self.ir.nodes[w].op {
-            Op::Sample(k) => {
+            Op::Sample(k) if net.is_dense() => {
                 let k = lit_usize(k);
                 let mut off = 0usize;
                 let mut rlayers = Vec::new();
@@ -464,6 +511,9 @@ impl Emitter<'_> {
                                 };
                             }
                         }
+                        NetLayer::Conv2d { .. } | NetLayer::Pool { .. } | NetLayer::Flatten => {
+                            unreachable!("rewrites are for dense nets, which the compiler checks")
+                        }
                         NetLayer::Activation(a) => match a {
                             Activation::Relu => quote!(let __h = __h.relu();),
                             Activation::Tanh => quote!(let __h = __h.tanh();),
@@ -477,7 +527,7 @@ impl Emitter<'_> {
                         let __rewrite = __g.rewrite;
                         let __loc = __g.loc + 0.0;
                         let __sc = __g.scale + 0.0;
-                        let __h = __xt_rewrite.reshape_like(&(__s, __rows, #features));
+                        let __h = __xt_rewrite.reshape_like(&#input_shape);
                         #(#rlayers)*
                         // The Gaussian's own tapes (softplus of ρ) join here; the draw of the
                         // weights only feeds the prior, so its tape joins too.
@@ -498,7 +548,7 @@ impl Emitter<'_> {
             // dfdx 0.13's slice backward assigns into the input's gradient instead of adding
             // to it, so slices are taken from a copy that nothing else reads.
             let __w = __w_unused + 0.0;
-            let __h = __xt_in.reshape_like(&(__s, __rows, #features));
+            let __h = __xt_in.reshape_like(&#input_shape);
             #(#layers)*
             // theta's own tape carries the ops that made it.
             let __h = __h + (__w.sum::<(), _>() * 0.0)

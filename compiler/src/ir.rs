@@ -168,39 +168,81 @@ pub enum NetLayer {
         inputs: usize,
         outputs: usize,
     },
+    /// A 2-D convolution: filters `outputs × inputs × kernel × kernel` then a bias per output
+    /// channel, consecutive in the weight vector.
+    Conv2d {
+        inputs: usize,
+        outputs: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    },
+    /// Max (or average) pooling over `kernel × kernel` windows, stride `kernel`.
+    Pool {
+        max: bool,
+        kernel: usize,
+    },
+    /// Channels × height × width into one feature axis.
+    Flatten,
     Activation(Activation),
+}
+
+impl NetLayer {
+    /// The layer's weights in the weight vector.
+    pub fn num_params(&self) -> usize {
+        match *self {
+            NetLayer::Linear { inputs, outputs } => inputs * outputs + outputs,
+            NetLayer::Conv2d {
+                inputs,
+                outputs,
+                kernel,
+                ..
+            } => outputs * inputs * kernel * kernel + outputs,
+            _ => 0,
+        }
+    }
+}
+
+/// What a net takes per row: features, or images (channels, height, width).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetInput {
+    Features(usize),
+    Images {
+        channels: usize,
+        height: usize,
+        width: usize,
+    },
 }
 
 /// A checked `net`: rows of `features` in, rows of `outputs` out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NetIr {
     pub name: String,
-    pub features: usize,
+    pub input: NetInput,
     pub outputs: usize,
     pub layers: Vec<NetLayer>,
 }
 
 impl NetIr {
-    /// The weights of each Linear layer, in order.
+    /// The weights of each layer that has some (Linear, Conv2d), in order.
     pub fn layer_params(&self) -> Vec<usize> {
         self.layers
             .iter()
-            .filter_map(|l| match l {
-                NetLayer::Linear { inputs, outputs } => Some(inputs * outputs + outputs),
-                NetLayer::Activation(_) => None,
-            })
+            .map(NetLayer::num_params)
+            .filter(|&n| n > 0)
             .collect()
     }
 
-    /// The length of the weight vector: Σ over Linear layers of inputs × outputs + outputs.
+    /// The length of the weight vector.
     pub fn num_params(&self) -> usize {
+        self.layers.iter().map(NetLayer::num_params).sum()
+    }
+
+    /// Only Linear layers and activations (what Flipout and LRT rewrite).
+    pub fn is_dense(&self) -> bool {
         self.layers
             .iter()
-            .map(|l| match l {
-                NetLayer::Linear { inputs, outputs } => inputs * outputs + outputs,
-                NetLayer::Activation(_) => 0,
-            })
-            .sum()
+            .all(|l| matches!(l, NetLayer::Linear { .. } | NetLayer::Activation(_)))
     }
 
     pub fn to_text(&self) -> String {
@@ -209,13 +251,25 @@ impl NetIr {
             .iter()
             .map(|l| match l {
                 NetLayer::Linear { inputs, outputs } => format!("Linear({inputs}, {outputs})"),
+                NetLayer::Conv2d { inputs, outputs, kernel, stride, padding } => {
+                    format!("Conv2d({inputs}, {outputs}, {kernel}, stride = {stride}, padding = {padding})")
+                }
+                NetLayer::Pool { max, kernel } => format!("{}({kernel})", if *max { "MaxPool" } else { "AvgPool" }),
+                NetLayer::Flatten => "flatten".to_string(),
                 NetLayer::Activation(a) => a.name().to_string(),
             })
             .collect();
+        let input = match self.input {
+            NetInput::Features(f) => format!("{f}"),
+            NetInput::Images {
+                channels,
+                height,
+                width,
+            } => format!("{channels}, {height}, {width}"),
+        };
         format!(
-            "net {}: [B, {}] -> [B, {}], {} params: {}\n",
+            "net {}: [B, {input}] -> [B, {}], {} params: {}\n",
             self.name,
-            self.features,
             self.outputs,
             self.num_params(),
             layers.join(" -> ")
@@ -321,8 +375,15 @@ impl ModelIr {
     /// The stable text form of the graph.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
-        for n in &self.nets {
-            out.push_str(&n.to_text());
+        // The nets this model calls.
+        for (i, n) in self.nets.iter().enumerate() {
+            if self
+                .nodes
+                .iter()
+                .any(|node| matches!(node.op, Op::Net(k, _, _) if k == i))
+            {
+                out.push_str(&n.to_text());
+            }
         }
         let _ = writeln!(out, "model {}", self.name);
         for (i, input) in self.inputs.iter().enumerate() {

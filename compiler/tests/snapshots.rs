@@ -96,6 +96,13 @@ model Bnn(x: [N, 64], y: [N] in 0..10) {
 guide MeanFieldBnn for Bnn { theta ~ MeanField; }
 guide FlipoutBnn for Bnn { theta ~ Flipout(MeanField); }
 guide LrtBnn for Bnn { theta ~ Lrt(MeanField); }
+net Cnn(x: [B, 1, 8, 8]) -> [B, 10] { Conv2d(1, 4, 3, padding = 1) -> relu -> MaxPool(2) -> Conv2d(4, 8, 3, stride = 2) -> AvgPool(1) -> flatten -> Linear(8, 10) }
+model Images(x: [N, 1, 8, 8], y: [N] in 0..10) {
+    w1 ~ Normal(0.0, 1.0) [params(Cnn, 0)];
+    w2 ~ Normal(0.0, 1.0) [params(Cnn, 1)];
+    w3 ~ Normal(0.0, 1.0) [params(Cnn, 2)];
+    y ~ Categorical(logits = Cnn(x; w1, w2, w3));
+}
 "#;
     insta::assert_snapshot!(compile(src).unwrap().to_text());
 }
@@ -188,6 +195,10 @@ fn errors() {
         ("Flipout on weights used outside the net", "net Mlp(x: [B, 4]) -> [B, 2] { Linear(4, 2) }\nmodel M(x: [N, 4], y: [N]) { t ~ Normal(0.0, 1.0) [10]; y ~ Normal(sum(Mlp(x; t), 1) + sum(t), 1.0); }\nguide G for M { t ~ Flipout(MeanField); }"),
         ("Lrt on a site that is not a net's weights", "model M(y: [N]) { t ~ Normal(0.0, 1.0); y ~ Normal(t, 1.0); }\nguide G for M { t ~ Lrt(MeanField); }"),
         ("Flipout of another family", "net Mlp(x: [B, 4]) -> [B, 2] { Linear(4, 2) }\nmodel M(x: [N, 4], y: [N]) { t ~ Normal(0.0, 1.0) [10]; y ~ Normal(sum(Mlp(x; t), 1), 1.0); }\nguide G for M { t ~ Flipout(FullRank); }"),
+        ("net: a convolution on features", "net Bad(x: [B, 4]) -> [B, 2] { Conv2d(1, 2, 3) -> Linear(4, 2) }"),
+        ("net: Linear on images", "net Bad(x: [B, 1, 4, 4]) -> [B, 2] { Conv2d(1, 2, 3) -> Linear(8, 2) }"),
+        ("net: ends on images", "net Bad(x: [B, 1, 4, 4]) -> [B, 2] { Conv2d(1, 2, 3) }"),
+        ("Flipout on a convolutional net", "net Cnn(x: [B, 1, 4, 4]) -> [B, 2] { Conv2d(1, 2, 3) -> flatten -> Linear(8, 2) }\nmodel M(x: [N, 1, 4, 4], y: [N]) { t ~ Normal(0.0, 1.0) [params(Cnn)]; y ~ Normal(sum(Cnn(x; t), 1), 1.0); }\nguide G for M { t ~ Flipout(MeanField); }"),
         ("a list in a model", "model M(y: [N]) { a ~ Normal([0.0, 1.0], 1.0); y ~ Normal(a, 1.0); }"),
         ("guide for an unknown model", "guide G for Nope { a ~ MeanField; }"),
         ("local latent", "model M(y: [N]) { z ~ Normal(0.0, 1.0) [N]; y ~ Normal(z, 1.0); }"),

@@ -17,6 +17,100 @@ fn rows_of<D: Backend, T: Tape<D>>(b: Bias<D, T>, s: usize, r: usize) -> Rows<D,
     b.broadcast_like::<_, Axes2<0, 1>>(&(s, r, o))
 }
 
+/// `(particles, rows, channels, height, width)`
+pub type Images<D, T> = Tensor<(usize, usize, usize, usize, usize), f32, D, T>;
+
+/// The 0/1 matrix that gathers every `kernel × kernel` window of `(channels, h, w)` images
+/// (flattened) into rows of patches: column (p, c, dy, dx) reads channel c at the window p's
+/// offset (dy, dx); positions in the zero padding read nothing. dfdx 0.13 has convolutions
+/// and pooling only on nightly Rust, so ravi gathers windows with one matmul instead.
+fn window_matrix(
+    channels: usize,
+    h: usize,
+    w: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+) -> (Vec<f32>, usize, usize) {
+    let oh = (h + 2 * padding - kernel) / stride + 1;
+    let ow = (w + 2 * padding - kernel) / stride + 1;
+    let cols = oh * ow * channels * kernel * kernel;
+    let mut g = vec![0.0f32; channels * h * w * cols];
+    for py in 0..oh {
+        for px in 0..ow {
+            for c in 0..channels {
+                for dy in 0..kernel {
+                    for dx in 0..kernel {
+                        let (y, x) = (
+                            (py * stride + dy) as isize - padding as isize,
+                            (px * stride + dx) as isize - padding as isize,
+                        );
+                        if y < 0 || x < 0 || y >= h as isize || x >= w as isize {
+                            continue;
+                        }
+                        let row = (c * h + y as usize) * w + x as usize;
+                        let col = (((py * ow + px) * channels + c) * kernel + dy) * kernel + dx;
+                        g[row * cols + col] = 1.0;
+                    }
+                }
+            }
+        }
+    }
+    (g, oh, ow)
+}
+
+/// A 2-D convolution with each particle's own filters `(particles, O·C·K·K)` (row-major
+/// O, C, K, K) and biases `(particles, O)`: windows gathered once, then one batched matmul.
+pub fn conv2d<D: Backend, T: Tape<D>>(
+    h: Images<D, T>,
+    filters: Tensor<(usize, usize), f32, D, T>,
+    bias: Tensor<(usize, usize), f32, D, T>,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+) -> Images<D, T> {
+    let (s, r, c, hh, ww) = *h.shape();
+    let o = bias.shape().1;
+    let (g, oh, ow) = window_matrix(c, hh, ww, kernel, stride, padding);
+    let g = h
+        .device()
+        .tensor_from_vec(g, (c * hh * ww, oh * ow * c * kernel * kernel));
+    let patches = h
+        .reshape_like(&(s * r, c * hh * ww))
+        .matmul(g)
+        .reshape_like(&(s, r * oh * ow, c * kernel * kernel));
+    let f = filters
+        .reshape_like(&(s, o, c * kernel * kernel))
+        .permute::<_, Axes3<0, 2, 1>>();
+    let b = bias.broadcast_like::<_, Axis<1>>(&(s, r * oh * ow, o));
+    let out = patches.matmul(f) + b;
+    out.reshape_like(&(s, r, oh, ow, o))
+        .permute::<_, Axes5<0, 1, 4, 2, 3>>()
+}
+
+/// Pooling: the max (or mean) of every `kernel × kernel` window, stride
+/// `kernel`.
+pub fn pool2d<D: Backend, T: Tape<D>>(h: Images<D, T>, max: bool, kernel: usize) -> Images<D, T> {
+    let (s, r, c, hh, ww) = *h.shape();
+    let (g, oh, ow) = window_matrix(c, hh, ww, kernel, kernel, 0);
+    let g = h
+        .device()
+        .tensor_from_vec(g, (c * hh * ww, oh * ow * c * kernel * kernel));
+    // (S, R, H'·W', C, K·K) windows
+    let windows = h
+        .reshape_like(&(s * r, c * hh * ww))
+        .matmul(g)
+        .reshape_like(&(s, r, oh * ow, c, kernel * kernel));
+    let pooled = if max {
+        windows.max::<(usize, usize, usize, usize), Axis<4>>()
+    } else {
+        windows.mean::<(usize, usize, usize, usize), Axis<4>>()
+    };
+    pooled
+        .reshape_like(&(s, r, oh, ow, c))
+        .permute::<_, Axes5<0, 1, 4, 2, 3>>()
+}
+
 /// The local reparametrization: each row's pre-activations drawn from
 /// N(h μ_W + μ_b, h² σ_W² + σ_b²), independently per row and particle.
 pub fn linear_lrt<D: Backend, T: Tape<D>>(
@@ -60,6 +154,68 @@ pub fn linear_flipout<D: Backend, T: Tape<D>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A grouped convolution over particles equals each particle's own convolution,
+    /// written out as sums, and pooling takes window maxima and means.
+    #[test]
+    fn conv2d_and_pooling_by_hand() {
+        let dev = Cpu::seed_from_u64(1);
+        let (s, r, c, o, k, hw) = (2usize, 3usize, 2usize, 3usize, 2usize, 4usize);
+        let x: Tensor<(usize, usize, usize, usize, usize), f32, Cpu> =
+            dev.sample_normal_like(&(s, r, c, hw, hw));
+        let f: Tensor<(usize, usize), f32, Cpu> = dev.sample_normal_like(&(s, o * c * k * k));
+        let b: Tensor<(usize, usize), f32, Cpu> = dev.sample_normal_like(&(s, o));
+        let out = conv2d(x.clone(), f.clone(), b.clone(), k, 1, 0);
+        assert_eq!(*out.shape(), (s, r, o, 3, 3));
+        let (xv, fv, bv, ov) = (x.as_vec(), f.as_vec(), b.as_vec(), out.as_vec());
+        let xi = |p: usize, n: usize, ch: usize, y: usize, z: usize| {
+            xv[(((p * r + n) * c + ch) * hw + y) * hw + z]
+        };
+        for p in 0..s {
+            for n in 0..r {
+                for oc in 0..o {
+                    for y in 0..3 {
+                        for z in 0..3 {
+                            let mut want = bv[p * o + oc];
+                            for ch in 0..c {
+                                for dy in 0..k {
+                                    for dz in 0..k {
+                                        want += fv
+                                            [p * o * c * k * k + ((oc * c + ch) * k + dy) * k + dz]
+                                            * xi(p, n, ch, y + dy, z + dz);
+                                    }
+                                }
+                            }
+                            let got = ov[(((p * r + n) * o + oc) * 3 + y) * 3 + z];
+                            assert!((got - want).abs() < 1e-4, "{got} vs {want}");
+                        }
+                    }
+                }
+            }
+        }
+        let pooled = pool2d(x.clone(), true, 2).as_vec();
+        let mean = pool2d(x, false, 2).as_vec();
+        for p in 0..s {
+            for n in 0..r {
+                for ch in 0..c {
+                    for y in 0..2 {
+                        for z in 0..2 {
+                            let win = [
+                                xi(p, n, ch, 2 * y, 2 * z),
+                                xi(p, n, ch, 2 * y, 2 * z + 1),
+                                xi(p, n, ch, 2 * y + 1, 2 * z),
+                                xi(p, n, ch, 2 * y + 1, 2 * z + 1),
+                            ];
+                            let at = (((p * r + n) * c + ch) * 2 + y) * 2 + z;
+                            let mx = win.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+                            assert!((pooled[at] - mx).abs() < 1e-6);
+                            assert!((mean[at] - win.iter().sum::<f32>() / 4.0).abs() < 1e-5);
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     /// On a fixed input, the rewritten layers' outputs have the mean and variance of the
     /// plain reparametrized layer's, N(x μ + μ_b, x² σ² + σ_b²) per output.
