@@ -884,17 +884,18 @@ impl<'s> Lowering<'s> {
                 width,
             } => vec![channels, height, width],
         };
-        let wanted = format!(
-            "[R, {}]",
-            per_row
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        let dims = per_row
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let wanted = match input {
+            NetInput::Features(f) => format!("rows of {f} features, [R, {dims}]"),
+            NetInput::Images { .. } => format!("rows of images, [R, {dims}]"),
+        };
         let msg_x = || {
             format!(
-                "shape mismatch: net {name} takes rows {wanted} but {x_text} has shape {}",
+                "shape mismatch: net {name} takes {wanted}, but {x_text} has shape {}",
                 xs
             )
         };
