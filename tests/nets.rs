@@ -455,3 +455,47 @@ fn a_convolutional_net_equals_the_network_by_hand() {
         );
     }
 }
+
+model! {
+    net Small(x: [B, 3]) -> [B, 2] { Linear(3, 4) -> tanh -> Linear(4, 2) }
+    /// Variationalized in one line: per-layer Gaussian priors, a mean-field guide.
+    bnn Classifier(x: [N, 3], y: [N] in 0..2) = y ~ Categorical(logits = Small(x)) with LayerGaussian, MeanField;
+}
+
+/// `bnn` stands for a model with one weight site per layer and its guide.
+#[test]
+fn a_bnn_in_one_line() {
+    let latents = Classifier::latents();
+    let names: Vec<&str> = latents.iter().map(|l| l.name).collect();
+    assert_eq!(names, vec!["small_w0", "small_w1"]);
+    assert_eq!(
+        (latents[0].shape, latents[1].shape),
+        (&[16usize][..], &[10usize][..])
+    );
+    let xs: Vec<[f32; 3]> = (0..40)
+        .map(|i| {
+            let t = i as f32 * 0.7;
+            [t.sin(), t.cos(), 0.3 * t.sin() * t.cos()]
+        })
+        .collect();
+    let ys: Vec<f32> = xs
+        .iter()
+        .map(|x| f32::from(u8::from(x[0] > x[1])))
+        .collect();
+    let data = ClassifierData {
+        x: Array::from_rows(&xs).unwrap(),
+        y: Array::vector(ys),
+    };
+    let mut g = ClassifierGuide::new(&Cpu::seeded(0));
+    let report = ravi::fit(
+        &mut g,
+        &data,
+        &FitOptions {
+            steps: 300,
+            progress: false,
+            ..FitOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(report.elbo.iter().all(|e| e.is_finite()));
+}

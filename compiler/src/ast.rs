@@ -13,6 +13,22 @@ pub enum Item {
     Model(ModelDef),
     Guide(GuideDef),
     Net(NetDef),
+    Bnn(BnnDef),
+}
+
+/// `bnn Name(inputs) = site ~ Dist(.. Net(x) ..) with Prior, Family;`: a deterministic net
+/// made Bayesian in one line. It stands for a model with one weight site per layer of the
+/// net (each `~ Prior [params(Net, k)]`) and a guide `NameGuide` with `Family` on each.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BnnDef {
+    pub docs: Vec<String>,
+    pub name: Ident,
+    pub inputs: Vec<Input>,
+    pub site: Ident,
+    pub likelihood: Call,
+    pub prior: Call,
+    pub family: Call,
+    pub span: Span,
 }
 
 /// `net Mlp(x: [B, 64]) -> [B, 10] { Linear(64, 100) -> tanh -> Linear(100, 10) }`

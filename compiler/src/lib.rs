@@ -16,6 +16,7 @@ mod check;
 mod check_guide;
 mod check_net;
 pub mod codegen;
+mod desugar;
 pub mod diagnostic;
 pub mod ir;
 mod parse;
@@ -28,6 +29,8 @@ pub use ir::{GuideIr, ModelIr};
 pub struct Program {
     pub models: Vec<ModelIr>,
     pub guides: Vec<GuideIr>,
+    /// Guides that `bnn` items stand for (emitted with their model by `model!`).
+    pub generated_guides: Vec<GuideIr>,
 }
 
 impl Program {
@@ -37,7 +40,7 @@ impl Program {
         for m in &self.models {
             out.push_str(&m.to_text());
         }
-        for g in &self.guides {
+        for g in self.guides.iter().chain(&self.generated_guides) {
             let model = self
                 .model(&g.model)
                 .expect("checked: a guide's model exists");
@@ -72,6 +75,26 @@ pub fn compile(source: &str) -> Result<Program, Vec<Diagnostic>> {
                 Ok(ir) => nets.push(ir),
                 Err(e) => errors.extend(e),
             }
+        }
+    }
+    // `bnn` items become a model and a guide, checked like any other.
+    let mut items = items;
+    let mut generated: Vec<String> = Vec::new();
+    let bnns: Vec<ast::BnnDef> = items
+        .iter()
+        .filter_map(|i| match i {
+            ast::Item::Bnn(b) => Some(b.clone()),
+            _ => None,
+        })
+        .collect();
+    for b in &bnns {
+        match desugar::bnn(b, &nets) {
+            Ok((model, guide)) => {
+                generated.push(guide.name.name.clone());
+                items.push(ast::Item::Model(model));
+                items.push(ast::Item::Guide(guide));
+            }
+            Err(e) => errors.push(e),
         }
     }
     for item in &items {
@@ -111,7 +134,14 @@ pub fn compile(source: &str) -> Result<Program, Vec<Diagnostic>> {
         }
     }
     if errors.is_empty() {
-        Ok(Program { models, guides })
+        let (generated_guides, guides) = guides
+            .into_iter()
+            .partition(|g: &GuideIr| generated.contains(&g.name));
+        Ok(Program {
+            models,
+            guides,
+            generated_guides,
+        })
     } else {
         Err(errors)
     }

@@ -24,6 +24,7 @@ pub fn parse(source: &str) -> Result<Vec<Item>, Diagnostic> {
             Rule::model_def => items.push(Item::Model(model_def(pair))),
             Rule::guide_def => items.push(Item::Guide(guide_def(pair))),
             Rule::net_def => items.push(Item::Net(net_def(pair))),
+            Rule::bnn_def => items.push(Item::Bnn(bnn_def(pair))),
             Rule::EOI => {}
             r => unreachable!("grammar: unexpected item {r:?}"),
         }
@@ -226,6 +227,70 @@ fn call(pair: Pair<Rule>) -> Call {
         name,
         args: args_out,
         weights,
+        span: sp,
+    }
+}
+
+fn bnn_def(pair: Pair<Rule>) -> BnnDef {
+    let sp = span(&pair);
+    let mut docs = Vec::new();
+    let mut idents = Vec::new();
+    let mut inputs = Vec::new();
+    let mut likelihood = None;
+    let mut calls = Vec::new();
+    for p in meaningful(pair) {
+        match p.as_rule() {
+            Rule::doc => docs.push(doc_text(p)),
+            Rule::ident => idents.push(ident(p)),
+            Rule::inputs => {
+                for i in meaningful(p) {
+                    let mut it = meaningful(i);
+                    let name = ident(it.next().expect("input name"));
+                    let shape = shape(it.next().expect("input shape"));
+                    let domain = it.next().map(|d| {
+                        let mut ints = d.into_inner().filter(|p| p.as_rule() == Rule::int);
+                        let mut int = || {
+                            ints.next()
+                                .map(|p| p.as_str().parse::<i64>().unwrap_or(i64::MAX))
+                        };
+                        Domain {
+                            low: int().expect("grammar: a low bound"),
+                            high: int(),
+                        }
+                    });
+                    inputs.push(Input {
+                        name,
+                        shape,
+                        domain,
+                    });
+                }
+            }
+            Rule::dist_call => likelihood = Some(call(p)),
+            Rule::layer | Rule::family => {
+                let csp = span(&p);
+                let mut it = meaningful(p);
+                let name = ident(it.next().expect("a name"));
+                let args = it.next().map(args).unwrap_or_default();
+                calls.push(Call {
+                    name,
+                    args,
+                    weights: Vec::new(),
+                    span: csp,
+                });
+            }
+            _ => {}
+        }
+    }
+    let mut idents = idents.into_iter();
+    let mut calls = calls.into_iter();
+    BnnDef {
+        docs,
+        name: idents.next().expect("grammar: a name"),
+        inputs,
+        site: idents.next().expect("grammar: a site"),
+        likelihood: likelihood.expect("grammar: a likelihood"),
+        prior: calls.next().expect("grammar: a prior"),
+        family: calls.next().expect("grammar: a family"),
         span: sp,
     }
 }
@@ -451,6 +516,8 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::guide_def | Rule::kw_guide => "`guide`",
         Rule::kw_for => "`for`",
         Rule::net_def | Rule::kw_net => "`net`",
+        Rule::bnn_def | Rule::kw_bnn => "`bnn`",
+        Rule::kw_with => "`with`",
         Rule::arrow => "`->`",
         Rule::layer => "a layer like `Linear(64, 100)` or `tanh`",
         Rule::params_of => "`params(Net)`",

@@ -97,6 +97,8 @@ guide MeanFieldBnn for Bnn { theta ~ MeanField; }
 guide FlipoutBnn for Bnn { theta ~ Flipout(MeanField); }
 guide LrtBnn for Bnn { theta ~ Lrt(MeanField); }
 net Cnn(x: [B, 1, 8, 8]) -> [B, 10] { Conv2d(1, 4, 3, padding = 1) -> relu -> MaxPool(2) -> Conv2d(4, 8, 3, stride = 2) -> AvgPool(1) -> flatten -> Linear(8, 10) }
+/// One line: per-layer priors and a guide.
+bnn Variational(x: [N, 64], y: [N] in 0..10) = y ~ Categorical(logits = Mlp(x)) with LayerGaussian, MeanField;
 model Images(x: [N, 1, 8, 8], y: [N] in 0..10) {
     w1 ~ Normal(0.0, 1.0) [params(Cnn, 0)];
     w2 ~ Normal(0.0, 1.0) [params(Cnn, 1)];
@@ -199,6 +201,8 @@ fn errors() {
         ("net: Linear on images", "net Bad(x: [B, 1, 4, 4]) -> [B, 2] { Conv2d(1, 2, 3) -> Linear(8, 2) }"),
         ("net: ends on images", "net Bad(x: [B, 1, 4, 4]) -> [B, 2] { Conv2d(1, 2, 3) }"),
         ("Flipout on a convolutional net", "net Cnn(x: [B, 1, 4, 4]) -> [B, 2] { Conv2d(1, 2, 3) -> flatten -> Linear(8, 2) }\nmodel M(x: [N, 1, 4, 4], y: [N]) { t ~ Normal(0.0, 1.0) [params(Cnn)]; y ~ Normal(sum(Cnn(x; t), 1), 1.0); }\nguide G for M { t ~ Flipout(MeanField); }"),
+        ("bnn without a net call", "bnn B(x: [N, 3], y: [N]) = y ~ Normal(sum(x, 1), 1.0) with LayerGaussian, MeanField;"),
+        ("bnn with an unknown family", "net Mlp(x: [B, 3]) -> [B, 1] { Linear(3, 1) }\nbnn B(x: [N, 3], y: [N, 1]) = y ~ Normal(Mlp(x), 1.0) with LayerGaussian, MeanFeld;"),
         ("a list in a model", "model M(y: [N]) { a ~ Normal([0.0, 1.0], 1.0); y ~ Normal(a, 1.0); }"),
         ("guide for an unknown model", "guide G for Nope { a ~ MeanField; }"),
         ("local latent", "model M(y: [N]) { z ~ Normal(0.0, 1.0) [N]; y ~ Normal(z, 1.0); }"),

@@ -132,6 +132,11 @@ pub fn model(input: TokenStream) -> TokenStream {
     }
     let span_of = |r: &ravi_compiler::Span| src.span_of(r);
     let mut out = TokenStream2::new();
+    // The guides that `bnn` items stand for come with their models.
+    for g in &program.generated_guides {
+        let model = program.model(&g.model).expect("checked by compile");
+        out.extend(ravi_compiler::codegen::guide(g, model, &span_of));
+    }
     for m in &program.models {
         out.extend(ravi_compiler::codegen::model(m, &span_of));
         let mac = format_ident!("__ravi_model_{}", m.name);
