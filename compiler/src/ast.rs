@@ -13,7 +13,7 @@ pub enum Item {
     Model(ModelDef),
     Guide(GuideDef),
     Net(NetDef),
-    Bnn(BnnDef),
+    Bnn(Box<BnnDef>),
 }
 
 /// `bnn Name(inputs) = site ~ Dist(.. Net(x) ..) with Prior, Family;`: a deterministic net

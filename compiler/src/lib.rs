@@ -83,7 +83,7 @@ pub fn compile(source: &str) -> Result<Program, Vec<Diagnostic>> {
     let bnns: Vec<ast::BnnDef> = items
         .iter()
         .filter_map(|i| match i {
-            ast::Item::Bnn(b) => Some(b.clone()),
+            ast::Item::Bnn(b) => Some((**b).clone()),
             _ => None,
         })
         .collect();

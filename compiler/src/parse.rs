@@ -24,7 +24,7 @@ pub fn parse(source: &str) -> Result<Vec<Item>, Diagnostic> {
             Rule::model_def => items.push(Item::Model(model_def(pair))),
             Rule::guide_def => items.push(Item::Guide(guide_def(pair))),
             Rule::net_def => items.push(Item::Net(net_def(pair))),
-            Rule::bnn_def => items.push(Item::Bnn(bnn_def(pair))),
+            Rule::bnn_def => items.push(Item::Bnn(Box::new(bnn_def(pair)))),
             Rule::EOI => {}
             r => unreachable!("grammar: unexpected item {r:?}"),
         }
