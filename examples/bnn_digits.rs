@@ -4,7 +4,7 @@
 //! of the 100-draw posterior predictive.
 //!
 //! ```text
-//! cargo run --release --example bnn_digits -- [--guide mean-field|flipout|lrt|implicit] [--prior normal|per-layer] [--steps N] [--seed K] [--particles S]
+//! cargo run --release --example bnn_digits -- [--guide mean-field|flipout|lrt|implicit|implicit-matmul] [--prior normal|per-layer] [--steps N] [--seed K] [--particles S]
 //!     [--lr X] [--estimator analytic-kl|path-derivative|analytic] [--json]
 //! ```
 
@@ -34,6 +34,10 @@ guide! {
     /// A generator network from 16-dim noise to all 7510 weights (a Bayesian hypernetwork).
     guide MeanFieldPerLayer for BnnPerLayer { w1 ~ MeanField; w2 ~ MeanField; }
     guide ImplicitBnn for Bnn { theta ~ Implicit(noise = 16, hidden = [64], output_variance = 0.0001); }
+    /// The same with the matrix-multiplication generator: 7510 weights from two small factors.
+    guide ImplicitMatMulBnn for Bnn {
+        theta ~ Implicit(noise = 16, hidden = [64], output_variance = 0.0001, generator = MatMul, rank = 8);
+    }
 }
 
 struct Args {
@@ -88,9 +92,17 @@ fn parse_args() -> Result<Args, String> {
             }
             "--guide" => {
                 a.guide = value("--guide")?;
-                if !["mean-field", "flipout", "lrt", "implicit"].contains(&a.guide.as_str()) {
+                if ![
+                    "mean-field",
+                    "flipout",
+                    "lrt",
+                    "implicit",
+                    "implicit-matmul",
+                ]
+                .contains(&a.guide.as_str())
+                {
                     return Err(format!(
-                        "unknown guide {}; one of mean-field, flipout, lrt, implicit",
+                        "unknown guide {}; one of mean-field, flipout, lrt, implicit, implicit-matmul",
                         a.guide
                     ));
                 }
@@ -106,7 +118,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "--json" => a.json = true,
             "--help" | "-h" => {
-                println!("bnn_digits [--guide mean-field|flipout|lrt|implicit] [--prior normal|per-layer] [--steps N] [--seed K] [--particles S] [--lr X] [--estimator analytic-kl|path-derivative|analytic] [--json]");
+                println!("bnn_digits [--guide mean-field|flipout|lrt|implicit|implicit-matmul] [--prior normal|per-layer] [--steps N] [--seed K] [--particles S] [--lr X] [--estimator analytic-kl|path-derivative|analytic] [--json]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown flag {other} (try --help)")),
@@ -255,6 +267,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "flipout" => fit_and_predict(FlipoutBnn::new(&dev), &train, &test, &opts)?,
         "lrt" => fit_and_predict(LrtBnn::new(&dev), &train, &test, &opts)?,
         "implicit" => fit_and_predict(ImplicitBnn::new(&dev), &train, &test, &opts)?,
+        "implicit-matmul" => fit_and_predict(ImplicitMatMulBnn::new(&dev), &train, &test, &opts)?,
         _ => fit_and_predict(MeanFieldBnn::new(&dev), &train, &test, &opts)?,
     };
     let fit_seconds = started.elapsed().as_secs_f64();
@@ -277,7 +290,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (acc, nll, ece) = (correct as f64 / n, nll / n, ece(probs, &test_y));
     // The three estimators of the same Gaussian's gradient, at the fitted state (a
     // mean-field state: not measured after an implicit guide).
-    let grad_var = if args.guide == "implicit" || args.per_layer_prior {
+    let grad_var = if args.guide.starts_with("implicit") || args.per_layer_prior {
         None
     } else {
         Some((

@@ -349,6 +349,12 @@ pub const FAMILIES: &[FamilySpec] = &[
                 kind: ArgKind::Choice(&["Exact", "SmallestSingularValue"]),
                 default: ArgDefault::Name("Exact"),
             },
+            FamilyArgSpec {
+                name: "generator",
+                kind: ArgKind::Choice(&["Dense", "MatMul"]),
+                default: ArgDefault::Name("Dense"),
+            },
+            count("rank", 8.0),
         ],
     },
     FamilySpec {

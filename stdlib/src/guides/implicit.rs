@@ -8,6 +8,25 @@ use ravi_backend::{
 use super::dense::Dense;
 use super::{gaussian_entropy_constant, INIT_SCALE};
 
+/// How the generator's last hidden layer becomes the d outputs.
+#[derive(Debug, Clone)]
+enum Head {
+    /// A dense layer to all d outputs, plus a linear skip path from the noise (`k × d`,
+    /// row-major) that starts at 0.1 I.
+    Dense { output: Dense, skip: ParamId },
+    /// The matrix-multiplication generator: the d outputs are the first d entries of an
+    /// m × n matrix U Vᵀ + a learned mean, with U (m × r) and V (n × r) generated from the
+    /// hidden layer, m·n ≥ d. Generator parameters grow with (m + n) r rather than d.
+    MatMul {
+        u: Dense,
+        v: Dense,
+        mean: ParamId,
+        m: usize,
+        n: usize,
+        rank: usize,
+    },
+}
+
 /// Per particle, the Jacobian's rows: (particles, k, d).
 pub type JacobianRows<D, T> = Tensor<(usize, usize, usize), f32, D, T>;
 
@@ -41,15 +60,15 @@ pub enum EntropyBound {
 ///
 /// Arguments: `noise` (k; default min(d, 32)), `hidden` (default [64, 64]),
 /// `output_variance` (σ², default 1e-5), `entropy_weight`, `prior_weight` (default 1),
-/// `bound` (`Exact` or `SmallestSingularValue`).
+/// `bound` (`Exact` or `SmallestSingularValue`), `generator` (`Dense`, or `MatMul`: the
+/// matrix-multiplication generator for large nets, U Vᵀ with U, V of `rank` columns,
+/// default 8).
 #[derive(Debug, Clone)]
 pub struct Implicit {
     dim: usize,
     noise: usize,
     hidden: Vec<Dense>,
-    output: Dense,
-    /// k × d, row-major.
-    skip: ParamId,
+    head: Head,
     output_variance: f32,
     entropy_weight: f32,
     prior_weight: f32,
@@ -72,7 +91,6 @@ impl Implicit {
         eta: Tensor<(usize, usize), f32, D>,
     ) -> (Particles<D, T>, JacobianRows<D, T>) {
         let (s, k) = *eta.shape();
-        let skip = traced::<D, T>(params, self.skip).reshape_like(&(k, self.dim));
         let mut x = eta.clone().retaped::<T>();
         // Forward mode: A_l = ∂h_l/∂η, rows per noise coordinate.
         let mut rows: Option<JacobianRows<D, T>> = None;
@@ -89,17 +107,68 @@ impl Implicit {
             rows = Some(pre * slope);
             x = h;
         }
-        let w_out = self.output.weight::<D, T>(params);
-        let skip_rows = skip
-            .retaped::<T>()
-            .broadcast_like::<_, Axis<0>>(&(s, k, self.dim));
-        let jac_rows = match rows {
-            // No hidden layer: the output layer acts on η directly.
-            None => skip_rows + w_out.broadcast_like::<_, Axis<0>>(&(s, k, self.dim)),
-            Some(a) => a.matmul(w_out) + skip_rows,
-        };
-        let z = self.output.apply(params, x, None) + eta.retaped::<T>().matmul(skip);
-        (z, jac_rows)
+        match &self.head {
+            Head::Dense { output, skip } => {
+                let skip = traced::<D, T>(params, *skip).reshape_like(&(k, self.dim));
+                let w_out = output.weight::<D, T>(params);
+                let skip_rows = skip
+                    .retaped::<T>()
+                    .broadcast_like::<_, Axis<0>>(&(s, k, self.dim));
+                let jac_rows = match rows {
+                    // No hidden layer: the output layer acts on η directly.
+                    None => skip_rows + w_out.broadcast_like::<_, Axis<0>>(&(s, k, self.dim)),
+                    Some(a) => a.matmul(w_out) + skip_rows,
+                };
+                let z = output.apply(params, x, None) + eta.retaped::<T>().matmul(skip);
+                (z, jac_rows)
+            }
+            Head::MatMul {
+                u,
+                v,
+                mean,
+                m,
+                n,
+                rank,
+            } => {
+                let (m, n, r, d) = (*m, *n, *rank, self.dim);
+                let uu = u
+                    .apply(params, x.retaped::<T>(), None)
+                    .reshape_like(&(s, m, r));
+                let vv = v.apply(params, x, None).reshape_like(&(s, n, r));
+                let vt = vv.retaped::<T>().permute::<_, Axes3<0, 2, 1>>();
+                let product = uu.retaped::<T>().matmul(vt).reshape_like(&(s, m * n));
+                let product = if m * n == d {
+                    product
+                } else {
+                    product.slice((.., 0..d))
+                };
+                let z =
+                    product + traced::<D, T>(params, *mean).broadcast_like::<_, Axis<0>>(&(s, d));
+                // ∂(U Vᵀ)/∂η_j = (∂U/∂η_j) Vᵀ + U (∂V/∂η_j)ᵀ
+                let (wu, wv) = (u.weight::<D, T>(params), v.weight::<D, T>(params));
+                let (du, dv) = match rows {
+                    None => (
+                        wu.broadcast_like::<_, Axis<0>>(&(s, k, m * r)),
+                        wv.broadcast_like::<_, Axis<0>>(&(s, k, n * r)),
+                    ),
+                    Some(a) => (a.retaped::<T>().matmul(wu), a.matmul(wv)),
+                };
+                let du = du.reshape_like(&(s, k, m, r));
+                let dv_t = dv
+                    .reshape_like(&(s, k, n, r))
+                    .permute::<_, Axes4<0, 1, 3, 2>>();
+                let v_t = (vv.permute::<_, Axes3<0, 2, 1>>() + 0.0)
+                    .broadcast_like::<_, Axis<1>>(&(s, k, r, n));
+                let u_b = uu.broadcast_like::<_, Axis<1>>(&(s, k, m, r));
+                let jac = (du.matmul(v_t) + u_b.matmul(dv_t)).reshape_like(&(s, k, m * n));
+                let jac = if m * n == d {
+                    jac
+                } else {
+                    jac.slice((.., .., 0..d))
+                };
+                (z, jac)
+            }
+        }
     }
 
     /// Per particle: the value of ½ log det(JᵀJ + σ²I) (or its bound) and its gradient
@@ -172,11 +241,35 @@ impl<D: Backend> GuideFamily<D> for Implicit {
             ));
             inputs = w;
         }
-        let output = Dense::build(params, &format!("{name}.output"), inputs, dim, 0.0, 0.0);
-        let mut skip = vec![0.0; noise * dim];
-        for i in 0..noise.min(dim) {
-            skip[i * dim + i] = INIT_SCALE;
-        }
+        let head = match args.name("generator") {
+            Some("MatMul") => {
+                let rank = args.count("rank").unwrap_or(8).max(1);
+                let m = (dim as f64).sqrt().ceil() as usize;
+                let n = dim.div_ceil(m);
+                // U and V start small and random (zero would stall both: each one's
+                // gradient is proportional to the other).
+                let scale = 0.1 / (inputs as f32).sqrt();
+                Head::MatMul {
+                    u: Dense::build(params, &format!("{name}.u"), inputs, m * rank, scale, 0.0),
+                    v: Dense::build(params, &format!("{name}.v"), inputs, n * rank, scale, 0.0),
+                    mean: params.add(format!("{name}.mean"), vec![0.0; dim]),
+                    m,
+                    n,
+                    rank,
+                }
+            }
+            _ => {
+                let output = Dense::build(params, &format!("{name}.output"), inputs, dim, 0.0, 0.0);
+                let mut skip = vec![0.0; noise * dim];
+                for i in 0..noise.min(dim) {
+                    skip[i * dim + i] = INIT_SCALE;
+                }
+                Head::Dense {
+                    output,
+                    skip: params.add(format!("{name}.skip"), skip),
+                }
+            }
+        };
         let bound = match args.name("bound") {
             Some("SmallestSingularValue") => EntropyBound::SmallestSingularValue,
             _ => EntropyBound::Exact,
@@ -185,8 +278,7 @@ impl<D: Backend> GuideFamily<D> for Implicit {
             dim,
             noise,
             hidden,
-            output,
-            skip: params.add(format!("{name}.skip"), skip),
+            head,
             output_variance: args.number("output_variance").unwrap_or(1e-5) as f32,
             entropy_weight: args.number("entropy_weight").unwrap_or(1.0) as f32,
             prior_weight: args.number("prior_weight").unwrap_or(1.0) as f32,
@@ -266,18 +358,35 @@ mod tests {
         (f, store, dev)
     }
 
-    /// The forward-mode Jacobian against central finite differences of g.
+    /// The matrix-multiplication generator's Jacobian against central finite differences,
+    /// with d = 7 (not a product m·n: the last entries of U Vᵀ are dropped).
     #[test]
-    fn jacobian_matches_finite_differences() {
-        let (f, store, dev) = randomized(&args(3.0, "Exact"), 4);
+    fn matmul_generator_jacobian_matches_finite_differences() {
+        let mut a = args(3.0, "Exact");
+        a.0.push(("generator", FamilyArg::Name("MatMul")));
+        a.0.push(("rank", FamilyArg::Number(2.0)));
+        let (f, store, dev) = randomized(&a, 7);
+        assert!(matches!(
+            f.head,
+            Head::MatMul {
+                m: 3,
+                n: 3,
+                rank: 2,
+                ..
+            }
+        ));
+        check_jacobian(&f, &store, &dev, 7);
+    }
+
+    fn check_jacobian(f: &Implicit, store: &ParamStore<Cpu>, dev: &Cpu, d: usize) {
         let eta = [0.3f32, -0.7, 1.1];
         let g = |e: &[f32]| {
-            f.generate::<Cpu, NoneTape>(&store, dev.tensor_from_vec(e.to_vec(), (1usize, 3usize)))
+            f.generate::<Cpu, NoneTape>(store, dev.tensor_from_vec(e.to_vec(), (1usize, 3usize)))
                 .0
                 .as_vec()
         };
-        let (_, rows) = f
-            .generate::<Cpu, NoneTape>(&store, dev.tensor_from_vec(eta.to_vec(), (1usize, 3usize)));
+        let (_, rows) =
+            f.generate::<Cpu, NoneTape>(store, dev.tensor_from_vec(eta.to_vec(), (1usize, 3usize)));
         let rows = rows.as_vec(); // (1, k, d)
         let h = 1e-2f32;
         for j in 0..3 {
@@ -285,15 +394,22 @@ mod tests {
             up[j] += h;
             down[j] -= h;
             let (gu, gd) = (g(&up), g(&down));
-            for i in 0..4 {
+            for i in 0..d {
                 let fd = (gu[i] - gd[i]) / (2.0 * h);
-                let got = rows[j * 4 + i];
+                let got = rows[j * d + i];
                 assert!(
                     (got - fd).abs() < 2e-3 * (1.0 + fd.abs()),
                     "∂g{i}/∂η{j}: {got} vs {fd}"
                 );
             }
         }
+    }
+
+    /// The forward-mode Jacobian against central finite differences of g.
+    #[test]
+    fn jacobian_matches_finite_differences() {
+        let (f, store, dev) = randomized(&args(3.0, "Exact"), 4);
+        check_jacobian(&f, &store, &dev, 4);
     }
 
     /// For a linear generator (no hidden layers) the linearisation is exact: q is the
@@ -308,8 +424,11 @@ mod tests {
         ]);
         let (f, store, _) = randomized(&a, 3);
         // g(η) = η (skip + W_out) + b: the map's matrix, read back through unit noise.
-        let skip = store.get(f.skip).as_vec(); // 2 × 3
-        let out = f.output.weight::<Cpu, NoneTape>(&store).as_vec();
+        let Head::Dense { output, skip } = &f.head else {
+            unreachable!("the dense generator")
+        };
+        let skip = store.get(*skip).as_vec(); // 2 × 3
+        let out = output.weight::<Cpu, NoneTape>(&store).as_vec();
         let map: Vec<f64> = skip
             .iter()
             .zip(&out)
@@ -379,7 +498,10 @@ mod tests {
         let grads = dev.tensor_from_vec(grads, (8, 2, 2));
         let total = (m * grads).sum::<(), _>();
         let g = total.backward();
-        let id = f.skip;
+        let Head::Dense { skip, .. } = &f.head else {
+            unreachable!("the dense generator")
+        };
+        let id = *skip;
         let analytic = g.get(store.get(id)).as_vec();
         let base = store.get(id).as_vec();
         for i in 0..base.len() {
