@@ -344,6 +344,79 @@ fn per_layer_sites_match_one_weight_site() {
     }
 }
 
+guide! {
+    guide ImagesPlain for Images { theta ~ MeanField; }
+    guide ImagesFlip for Images { theta ~ Flipout(MeanField); }
+    guide ImagesLocal for Images { theta ~ Lrt(MeanField); }
+}
+
+/// On a convolutional net Flipout estimates the plain gradient (means agree) with no more
+/// variance. The local reparametrization draws positions independently, so after max
+/// pooling its objective differs (documented); its estimate is only required to be finite.
+#[test]
+fn conv_rewrites_estimate_the_same_gradient() {
+    let images: Vec<f32> = (0..4 * 36)
+        .map(|i| ((i * 7) % 11) as f32 / 5.0 - 1.0)
+        .collect();
+    let data = ImagesData {
+        x: Array::new(images, vec![4, 1, 6, 6]).unwrap(),
+        y: Array::new((0..12).map(|i| (i % 3) as f32 - 1.0).collect(), vec![4, 3]).unwrap(),
+    };
+    let state: Vec<Vec<f32>> = {
+        let g = ImagesPlain::new(&Cpu::seeded(1));
+        g.params()
+            .iter()
+            .map(|(_, t)| t.as_vec().iter().map(|v| v + 0.3).collect())
+            .collect()
+    };
+    fn stats<Q: Guide<Cpu, Model = Images>>(
+        mut g: Q,
+        state: &[Vec<f32>],
+        data: &ImagesData,
+    ) -> (Vec<f64>, f64) {
+        let ids: Vec<_> = g.params().ids().collect();
+        for (id, v) in ids.into_iter().zip(state) {
+            g.params_mut().set(id, v);
+        }
+        let n = 3000;
+        let mut sum = vec![0.0f64; 47];
+        let mut sq = vec![0.0f64; 47];
+        for _ in 0..n {
+            let grad = ravi::elbo_gradient(&g, data, None, 1, Estimator::AnalyticKl).unwrap();
+            for (j, &v) in grad[0].iter().enumerate() {
+                sum[j] += f64::from(v);
+                sq[j] += f64::from(v) * f64::from(v);
+            }
+        }
+        let mean: Vec<f64> = sum.iter().map(|s| s / n as f64).collect();
+        let var = sq
+            .iter()
+            .zip(&mean)
+            .map(|(q, m)| q / n as f64 - m * m)
+            .sum::<f64>()
+            / 47.0;
+        (mean, var)
+    }
+    let (m_plain, v_plain) = stats(ImagesPlain::new(&Cpu::seeded(2)), &state, &data);
+    let (m_flip, v_flip) = stats(ImagesFlip::new(&Cpu::seeded(3)), &state, &data);
+    let (m_lrt, v_lrt) = stats(ImagesLocal::new(&Cpu::seeded(4)), &state, &data);
+    for j in 0..47 {
+        let tol = 6.0 * (v_plain / 3000.0).sqrt() + 1e-3;
+        assert!(
+            (m_flip[j] - m_plain[j]).abs() < tol,
+            "Flipout ∂μ{j}: {} vs {}",
+            m_flip[j],
+            m_plain[j]
+        );
+        assert!(m_lrt[j].is_finite());
+    }
+    assert!(
+        v_flip <= v_plain * 1.05,
+        "variances: plain {v_plain}, Flipout {v_flip}"
+    );
+    assert!(v_lrt.is_finite());
+}
+
 /// The convolutional net against a hand computation: conv (filters 2×1×3×3, bias 2), relu,
 /// 2×2 max pooling, flatten (channel-major), Linear(8, 3); and its gradient against finite
 /// differences.

@@ -127,16 +127,7 @@ fn check_rewrite(
     let mut other = None;
     for node in &model.nodes {
         match &node.op {
-            Op::Net(n, x, w) if *w == id && *x != id => {
-                net_calls += 1;
-                if !model.nets[*n].is_dense() && other.is_none() {
-                    errors.push(Diagnostic::new(
-                        entry.span.clone(),
-                        format!("{family} rewrites Linear layers only; net {} has convolutions or pooling", model.nets[*n].name),
-                    ));
-                    return;
-                }
-            }
+            Op::Net(_, x, w) if *w == id && *x != id => net_calls += 1,
             op => {
                 let uses = match op {
                     Op::Neg(a) | Op::Func(_, a) | Op::Reduce(_, a, _) => vec![*a],

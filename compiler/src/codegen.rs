@@ -487,13 +487,20 @@ impl Emitter<'_> {
                 },
             });
         }
-        // Weights drawn from a mean-field Gaussian the guide hands over: the rewritten call
-        // (dense nets only; the compiler checks that).
+        // Weights drawn from a mean-field Gaussian the guide hands over: the rewritten call.
         let rewritten = match self.ir.nodes[w].op {
-            Op::Sample(k) if net.is_dense() => {
+            Op::Sample(k) => {
                 let k = lit_usize(k);
                 let mut off = 0usize;
                 let mut rlayers = Vec::new();
+                let mut image = match net.input {
+                    NetInput::Images {
+                        channels,
+                        height,
+                        width,
+                    } => Some((channels, height, width)),
+                    NetInput::Features(_) => None,
+                };
                 for layer in &net.layers {
                     rlayers.push(match layer {
                         NetLayer::Linear { inputs, outputs } => {
@@ -511,8 +518,34 @@ impl Emitter<'_> {
                                 };
                             }
                         }
-                        NetLayer::Conv2d { .. } | NetLayer::Pool { .. } | NetLayer::Flatten => {
-                            unreachable!("rewrites are for dense nets, which the compiler checks")
+                        NetLayer::Conv2d { inputs, outputs, kernel, stride, padding } => {
+                            let nf = outputs * inputs * kernel * kernel;
+                            let (w0, w1, b1) = (lit_usize(off), lit_usize(off + nf), lit_usize(off + nf + outputs));
+                            off += nf + outputs;
+                            let (_, h, w) = image.expect("checked: a convolution takes images");
+                            image = Some((*outputs, (h + 2 * padding - kernel) / stride + 1, (w + 2 * padding - kernel) / stride + 1));
+                            let (kk, st, pd) = (lit_usize(*kernel), lit_usize(*stride), lit_usize(*padding));
+                            quote! {
+                                let __wm = __loc.retaped::<__T>().slice((#w0..#w1,));
+                                let __bm = __loc.retaped::<__T>().slice((#w1..#b1,));
+                                let __ws = __sc.retaped::<__T>().slice((#w0..#w1,));
+                                let __bs = __sc.retaped::<__T>().slice((#w1..#b1,));
+                                let __h = match __rewrite {
+                                    ::ravi::Rewrite::Lrt => ::ravi::nn::conv2d_lrt(__h, __wm, __ws, __bm, __bs, #kk, #st, #pd),
+                                    ::ravi::Rewrite::Flipout => ::ravi::nn::conv2d_flipout(__h, __wm, __ws, __bm, __bs, #kk, #st, #pd),
+                                };
+                            }
+                        }
+                        NetLayer::Pool { max, kernel } => {
+                            let (c, h, w) = image.expect("checked: pooling takes images");
+                            image = Some((c, (h - kernel) / kernel + 1, (w - kernel) / kernel + 1));
+                            let kk = lit_usize(*kernel);
+                            quote!(let __h = ::ravi::nn::pool2d(__h, #max, #kk);)
+                        }
+                        NetLayer::Flatten => {
+                            let (c, h, w) = image.take().expect("checked: flatten takes images");
+                            let f = lit_usize(c * h * w);
+                            quote!(let __h = __h.reshape_like(&(__s, __rows, #f));)
                         }
                         NetLayer::Activation(a) => match a {
                             Activation::Relu => quote!(let __h = __h.relu();),

@@ -238,13 +238,6 @@ impl NetIr {
         self.layers.iter().map(NetLayer::num_params).sum()
     }
 
-    /// Only Linear layers and activations (what Flipout and LRT rewrite).
-    pub fn is_dense(&self) -> bool {
-        self.layers
-            .iter()
-            .all(|l| matches!(l, NetLayer::Linear { .. } | NetLayer::Activation(_)))
-    }
-
     pub fn to_text(&self) -> String {
         let layers: Vec<String> = self
             .layers
@@ -614,7 +607,7 @@ impl GuideIr {
                             };
                             let _ = writeln!(
                                 out,
-                                "    rewrites %{id} = net {}(%{x}; %{w}): its {linear} Linear layers by {how}",
+                                "    rewrites %{id} = net {}(%{x}; %{w}): its {linear} Linear and Conv2d layers by {how}",
                                 net.name
                             );
                         }

@@ -200,7 +200,6 @@ fn errors() {
         ("net: a convolution on features", "net Bad(x: [B, 4]) -> [B, 2] { Conv2d(1, 2, 3) -> Linear(4, 2) }"),
         ("net: Linear on images", "net Bad(x: [B, 1, 4, 4]) -> [B, 2] { Conv2d(1, 2, 3) -> Linear(8, 2) }"),
         ("net: ends on images", "net Bad(x: [B, 1, 4, 4]) -> [B, 2] { Conv2d(1, 2, 3) }"),
-        ("Flipout on a convolutional net", "net Cnn(x: [B, 1, 4, 4]) -> [B, 2] { Conv2d(1, 2, 3) -> flatten -> Linear(8, 2) }\nmodel M(x: [N, 1, 4, 4], y: [N]) { t ~ Normal(0.0, 1.0) [params(Cnn)]; y ~ Normal(sum(Cnn(x; t), 1), 1.0); }\nguide G for M { t ~ Flipout(MeanField); }"),
         ("bnn without a net call", "bnn B(x: [N, 3], y: [N]) = y ~ Normal(sum(x, 1), 1.0) with LayerGaussian, MeanField;"),
         ("bnn with an unknown family", "net Mlp(x: [B, 3]) -> [B, 1] { Linear(3, 1) }\nbnn B(x: [N, 3], y: [N, 1]) = y ~ Normal(Mlp(x), 1.0) with LayerGaussian, MeanFeld;"),
         ("a list in a model", "model M(y: [N]) { a ~ Normal([0.0, 1.0], 1.0); y ~ Normal(a, 1.0); }"),

@@ -111,6 +111,93 @@ pub fn pool2d<D: Backend, T: Tape<D>>(h: Images<D, T>, max: bool, kernel: usize)
         .permute::<_, Axes5<0, 1, 4, 2, 3>>()
 }
 
+/// Shared filters `(O·C·K·K,)` or biases `(O,)` as every particle's.
+fn per_particle<D: Backend, T: Tape<D>>(
+    v: Bias<D, T>,
+    s: usize,
+) -> Tensor<(usize, usize), f32, D, T> {
+    let n = v.shape().0;
+    v.broadcast_like::<_, Axis<0>>(&(s, n))
+}
+
+/// The local reparametrization for a convolution: each output drawn from
+/// N(conv(h, μ_W) + μ_b, conv(h², σ_W²) + σ_b²), independently at every position. Positions
+/// share the filters, so unlike the dense case this is an approximation: each output's
+/// marginal is exact, but after a non-linearity and pooling over positions the objective
+/// differs from the plain reparametrized one (Flipout keeps it).
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_lrt<D: Backend, T: Tape<D>>(
+    h: Images<D, T>,
+    w_loc: Bias<D, T>,
+    w_scale: Bias<D, T>,
+    b_loc: Bias<D, T>,
+    b_scale: Bias<D, T>,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+) -> Images<D, T> {
+    let s = h.shape().0;
+    let mean = conv2d(
+        h.retaped::<T>(),
+        per_particle(w_loc, s),
+        per_particle(b_loc, s),
+        kernel,
+        stride,
+        padding,
+    );
+    let var = conv2d(
+        h.square(),
+        per_particle(w_scale.square(), s),
+        per_particle(b_scale.square(), s),
+        kernel,
+        stride,
+        padding,
+    );
+    let eps: Tensor<(usize, usize, usize, usize, usize), f32, D> =
+        var.device().sample_normal_like(var.shape());
+    mean + (var + 1e-12).sqrt() * eps
+}
+
+/// Flipout for a convolution: conv(h, μ_W) + μ_b + conv(h ⊙ r, σ_W ⊙ ε) ⊙ s + σ_b ⊙ ε_b,
+/// one ε per particle, random signs r, s per row and channel.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_flipout<D: Backend, T: Tape<D>>(
+    h: Images<D, T>,
+    w_loc: Bias<D, T>,
+    w_scale: Bias<D, T>,
+    b_loc: Bias<D, T>,
+    b_scale: Bias<D, T>,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+) -> Images<D, T> {
+    let (s, r, c, hh, ww) = *h.shape();
+    let (nf, o) = (w_loc.shape().0, b_loc.shape().0);
+    let dev = h.device().clone();
+    let mean = conv2d(
+        h.retaped::<T>(),
+        per_particle(w_loc, s),
+        per_particle(b_loc, s),
+        kernel,
+        stride,
+        padding,
+    );
+    let ew: Tensor<(usize, usize), f32, D> = dev.sample_normal_like(&(s, nf));
+    let eb: Tensor<(usize, usize), f32, D> = dev.sample_normal_like(&(s, o));
+    let dw = per_particle(w_scale, s) * ew;
+    let db = per_particle(b_scale, s) * eb;
+    let zero_bias = dev.zeros_like(&(s, o)).retaped::<T>();
+    // Signs per row and channel, the same at every position (as TFP's Conv2DFlipout): each
+    // row then sees one sign-flipped draw of the filters, so the estimate stays unbiased.
+    let in_signs = ravi_backend::ops::random_signs(&dev, (s, r, c))
+        .broadcast_like::<_, Axes2<3, 4>>(&(s, r, c, hh, ww));
+    let pert = conv2d(h * in_signs, dw, zero_bias, kernel, stride, padding);
+    let (_, _, _, oh, ow) = *pert.shape();
+    let out_signs = ravi_backend::ops::random_signs(&dev, (s, r, o))
+        .broadcast_like::<_, Axes2<3, 4>>(&(s, r, o, oh, ow));
+    mean + pert * out_signs + db.broadcast_like::<_, Axes3<1, 3, 4>>(&(s, r, o, oh, ow))
+}
+
 /// The local reparametrization: each row's pre-activations drawn from
 /// N(h μ_W + μ_b, h² σ_W² + σ_b²), independently per row and particle.
 pub fn linear_lrt<D: Backend, T: Tape<D>>(
@@ -157,6 +244,56 @@ mod tests {
 
     /// A grouped convolution over particles equals each particle's own convolution,
     /// written out as sums, and pooling takes window maxima and means.
+    /// The convolution rewrites against the plain reparametrized convolution: same mean
+    /// and variance of every output on a fixed image.
+    #[test]
+    fn conv_rewrites_match_plain_reparametrization() {
+        let dev = Cpu::seed_from_u64(12);
+        let (n, c, o, k, hw) = (100_000usize, 1usize, 2usize, 2usize, 3usize);
+        let img = [0.5f32, -1.0, 0.3, 1.2, 0.0, -0.4, 0.8, 0.6, -0.9];
+        let h = dev.tensor_from_vec(img.repeat(n), (n, 1usize, c, hw, hw));
+        let nf = o * c * k * k;
+        let wl: Vec<f32> = (0..nf).map(|i| (i as f32 * 0.37).sin()).collect();
+        let ws: Vec<f32> = (0..nf)
+            .map(|i| 0.2 + 0.1 * (i as f32 * 0.9).cos().abs())
+            .collect();
+        let (bl, bs) = (vec![0.1f32, -0.2], vec![0.15f32, 0.05]);
+        let v = |x: &[f32]| dev.tensor_from_vec(x.to_vec(), (x.len(),));
+        let lrt = conv2d_lrt::<Cpu, NoneTape>(h.clone(), v(&wl), v(&ws), v(&bl), v(&bs), k, 1, 0)
+            .as_vec();
+        let flip =
+            conv2d_flipout::<Cpu, NoneTape>(h.clone(), v(&wl), v(&ws), v(&bl), v(&bs), k, 1, 0)
+                .as_vec();
+        let ew: Tensor<(usize, usize), f32, Cpu> = dev.sample_normal_like(&(n, nf));
+        let eb: Tensor<(usize, usize), f32, Cpu> = dev.sample_normal_like(&(n, o));
+        let filters = per_particle(v(&ws), n) * ew + per_particle(v(&wl), n);
+        let bias = per_particle(v(&bs), n) * eb + per_particle(v(&bl), n);
+        let plain = conv2d(h, filters, bias, k, 1, 0).as_vec();
+        let per_out = o * 2 * 2;
+        let moments = |x: &[f32], j: usize| {
+            let col: Vec<f64> = x.chunks(per_out).map(|r| f64::from(r[j])).collect();
+            let m = col.iter().sum::<f64>() / n as f64;
+            (
+                m,
+                col.iter().map(|a| (a - m).powi(2)).sum::<f64>() / (n - 1) as f64,
+            )
+        };
+        for j in 0..per_out {
+            let (pm, pv) = moments(&plain, j);
+            for (name, x) in [("LRT", &lrt), ("Flipout", &flip)] {
+                let (m, var) = moments(x, j);
+                assert!(
+                    (m - pm).abs() < 6.0 * (2.0 * pv / n as f64).sqrt(),
+                    "{name} output {j}: mean {m} vs {pm}"
+                );
+                assert!(
+                    (var / pv - 1.0).abs() < 0.03,
+                    "{name} output {j}: variance {var} vs {pv}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn conv2d_and_pooling_by_hand() {
         let dev = Cpu::seed_from_u64(1);
