@@ -8,7 +8,7 @@ use dfdx::tensor::{NoneTape, OwnedTape};
 use rand::seq::SliceRandom as _;
 use rand::SeedableRng as _;
 
-use crate::data::{check_inputs, Batch, DataError};
+use crate::data::{check_inputs, Array, Batch, DataError};
 use crate::device::Backend;
 use crate::elbo::{
     elbo_particles, elbo_terms, first_non_finite, sum_terms, untaped_views, GUIDE_TERM,
@@ -156,82 +156,29 @@ where
     G: Guide<D>,
     D: Backend,
 {
-    if opts.particles == 0 {
-        return Err(FitError::Options("particles must be at least 1".into()));
-    }
-    let specs = G::Model::inputs();
-    let arrays = data.arrays();
-    let rows = check_inputs(G::Model::NAME, specs, &arrays)?;
-    let dev = guide.params().device().clone();
-    let batch_rows = opts.batch_size.map_or(rows, |b| b.clamp(1, rows));
-    let minibatch = batch_rows < rows;
-    let scale = rows as f32 / batch_rows as f32;
-    let full = Batch::upload(&dev, specs, &arrays, None, rows);
-    let mut order: Vec<usize> = (0..rows).collect();
-    let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed);
-    let mut cursor = rows; // forces a shuffle before the first minibatch
-
-    let mut adam = Adam::new(guide.params(), opts.adam);
+    let mut trainer = Trainer::new(guide, data, opts)?;
     let bar = progress_bar(opts);
     let mut report = FitReport {
         elbo: Vec::with_capacity(opts.steps),
         skipped: 0,
     };
     for step in 0..opts.steps {
-        let batch = if minibatch {
-            if cursor + batch_rows > rows {
-                order.shuffle(&mut rng);
-                cursor = 0;
+        let outcome = match trainer.step() {
+            Ok(o) => o,
+            Err(e) => {
+                if let Some(b) = &bar {
+                    b.abandon();
+                }
+                return Err(e);
             }
-            let idx = &order[cursor..cursor + batch_rows];
-            cursor += batch_rows;
-            Batch::upload(&dev, specs, &arrays, Some(idx), rows)
-        } else {
-            full.clone()
         };
-        let terms = elbo_terms::<G, D, OwnedTape<f32, D>>(
-            guide,
-            &batch,
-            opts.particles,
-            scale,
-            if (step as f32) < opts.analytic_warmup * opts.steps as f32
-                && opts.estimator != Estimator::AnalyticKl
-            {
-                Estimator::AnalyticEntropy
-            } else {
-                opts.estimator
-            },
-            true,
-        );
-        let views = untaped_views(&terms);
-        let loss = sum_terms(terms).mean::<(), _>().negate();
-        let value = -loss.array();
-        if !value.is_finite() {
-            match opts.on_non_finite {
-                OnNonFinite::Skip { max } if report.skipped < max => {
-                    report.skipped += 1;
-                    report.elbo.push(value);
-                    continue;
-                }
-                _ => {
-                    if let Some(b) = &bar {
-                        b.abandon();
-                    }
-                    return Err(FitError::NonFinite {
-                        step,
-                        value,
-                        culprit: culprit(guide, &views),
-                    });
-                }
+        let value = match outcome {
+            Step::Taken(v) => v,
+            Step::Skipped(v) => {
+                report.skipped += 1;
+                v
             }
-        }
-        let grads = loss.backward();
-        adam.step(
-            guide.params_mut(),
-            &grads,
-            opts.schedule.at(step, opts.steps),
-            opts.clip_norm,
-        );
+        };
         report.elbo.push(value);
         if let Some(b) = &bar {
             if step % 50 == 0 || step + 1 == opts.steps {
@@ -244,6 +191,109 @@ where
         b.finish();
     }
     Ok(report)
+}
+
+/// What one [`Trainer::step`] did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Step {
+    /// An Adam step, with the ELBO estimate it followed.
+    Taken(f32),
+    /// A non-finite ELBO skipped under [`OnNonFinite::Skip`].
+    Skipped(f32),
+}
+
+/// The fit loop one step at a time: data checked and uploaded once, minibatches drawn,
+/// Adam's state kept. [`fit`] runs it `steps` times; benchmarks time [`Trainer::step`].
+pub struct Trainer<'a, G: Guide<D>, D: Backend> {
+    guide: &'a mut G,
+    arrays: Vec<&'a Array>,
+    opts: FitOptions,
+    rows: usize,
+    batch_rows: usize,
+    full: Batch<D>,
+    order: Vec<usize>,
+    rng: rand::rngs::StdRng,
+    cursor: usize,
+    adam: Adam<D>,
+    step: usize,
+    skipped: usize,
+}
+
+impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
+    pub fn new(guide: &'a mut G, data: &'a <G::Model as Model>::Data, opts: &FitOptions) -> Result<Self, FitError> {
+        if opts.particles == 0 {
+            return Err(FitError::Options("particles must be at least 1".into()));
+        }
+        let specs = G::Model::inputs();
+        let arrays = data.arrays();
+        let rows = check_inputs(G::Model::NAME, specs, &arrays)?;
+        let dev = guide.params().device().clone();
+        let batch_rows = opts.batch_size.map_or(rows, |b| b.clamp(1, rows));
+        let full = Batch::upload(&dev, specs, &arrays, None, rows);
+        let adam = Adam::new(guide.params(), opts.adam);
+        Ok(Trainer {
+            guide,
+            arrays,
+            opts: opts.clone(),
+            rows,
+            batch_rows,
+            full,
+            order: (0..rows).collect(),
+            rng: rand::rngs::StdRng::seed_from_u64(opts.seed),
+            cursor: rows, // forces a shuffle before the first minibatch
+            adam,
+            step: 0,
+            skipped: 0,
+        })
+    }
+
+    /// One step: a minibatch (or all rows), the ELBO estimate, its gradient, Adam.
+    pub fn step(&mut self) -> Result<Step, FitError> {
+        let (opts, step) = (&self.opts, self.step);
+        self.step += 1;
+        let batch = if self.batch_rows < self.rows {
+            if self.cursor + self.batch_rows > self.rows {
+                self.order.shuffle(&mut self.rng);
+                self.cursor = 0;
+            }
+            let idx = &self.order[self.cursor..self.cursor + self.batch_rows];
+            self.cursor += self.batch_rows;
+            let dev = self.guide.params().device().clone();
+            Batch::upload(&dev, G::Model::inputs(), &self.arrays, Some(idx), self.rows)
+        } else {
+            self.full.clone()
+        };
+        let scale = self.rows as f32 / self.batch_rows as f32;
+        let estimator = if (step as f32) < opts.analytic_warmup * opts.steps as f32
+            && opts.estimator != Estimator::AnalyticKl
+        {
+            Estimator::AnalyticEntropy
+        } else {
+            opts.estimator
+        };
+        let terms = elbo_terms::<G, D, OwnedTape<f32, D>>(self.guide, &batch, opts.particles, scale, estimator, true);
+        let views = untaped_views(&terms);
+        let loss = sum_terms(terms).mean::<(), _>().negate();
+        let value = -loss.array();
+        if !value.is_finite() {
+            return match opts.on_non_finite {
+                OnNonFinite::Skip { max } if self.skipped < max => {
+                    self.skipped += 1;
+                    Ok(Step::Skipped(value))
+                }
+                _ => Err(FitError::NonFinite {
+                    step,
+                    value,
+                    culprit: culprit(self.guide, &views),
+                }),
+            };
+        }
+        let grads = loss.backward();
+        let lr = opts.schedule.at(step, opts.steps);
+        let clip = opts.clip_norm;
+        self.adam.step(self.guide.params_mut(), &grads, lr, clip);
+        Ok(Step::Taken(value))
+    }
 }
 
 fn progress_bar(opts: &FitOptions) -> Option<indicatif::ProgressBar> {
