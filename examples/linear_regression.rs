@@ -2,7 +2,7 @@
 //! checked against the exact posterior.
 //!
 //! ```text
-//! cargo run --release --example linear_regression -- [--guide mean-field|full-rank|low-rank|flow|implicit]
+//! cargo run --release --example linear_regression -- [--device cpu|cuda] [--guide mean-field|full-rank|low-rank|flow|implicit]
 //!     [--estimator path-derivative|analytic|analytic-kl|standard] [--warmup F] [--steps N] [--particles S] [--samples M] [--seed K] [--lr X] [--json] [--quiet]
 //! ```
 
@@ -68,6 +68,7 @@ impl GuideKind {
 }
 
 struct Args {
+    device: String,
     guide: GuideKind,
     estimator: Estimator,
     warmup: f32,
@@ -82,6 +83,7 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
+        device: "cpu".to_string(),
         guide: GuideKind::MeanField,
         estimator: Estimator::default(),
         warmup: FitOptions::default().analytic_warmup,
@@ -137,10 +139,11 @@ fn parse_args() -> Result<Args, String> {
                     .parse()
                     .map_err(|e| format!("--warmup: {e}"))?
             }
+            "--device" => a.device = value("--device")?,
             "--json" => a.json = true,
             "--quiet" => a.quiet = true,
             "--help" | "-h" => {
-                println!("linear_regression [--guide mean-field|full-rank|low-rank|flow|implicit] [--estimator path-derivative|analytic|analytic-kl|standard] [--warmup F] [--steps N] [--particles S] [--samples M] [--seed K] [--lr X] [--json] [--quiet]");
+                println!("linear_regression [--device cpu|cuda] [--guide mean-field|full-rank|low-rank|flow|implicit] [--estimator path-derivative|analytic|analytic-kl|standard] [--warmup F] [--steps N] [--particles S] [--samples M] [--seed K] [--lr X] [--json] [--quiet]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown flag {other} (try --help)")),
@@ -172,7 +175,7 @@ struct Outcome {
     fit_seconds: f64,
 }
 
-fn fit_guide<G: Guide<Cpu, Model = LinReg>>(
+fn fit_guide<D: Backend, G: Guide<D, Model = LinReg>>(
     mut guide: G,
     data: &LinRegData,
     opts: &FitOptions,
@@ -186,6 +189,23 @@ fn fit_guide<G: Guide<Cpu, Model = LinReg>>(
         posterior: Posterior::from_guide(&guide, samples),
         fit_seconds,
     })
+}
+
+/// Fits the chosen guide on the device `dev`.
+fn fit_kind<D: Backend>(
+    kind: GuideKind,
+    dev: &D,
+    data: &LinRegData,
+    opts: &FitOptions,
+    samples: usize,
+) -> Result<Outcome, ravi::FitError> {
+    match kind {
+        GuideKind::MeanField => fit_guide(MeanFieldLinReg::new(dev), data, opts, samples),
+        GuideKind::FullRank => fit_guide(FullRankLinReg::new(dev), data, opts, samples),
+        GuideKind::LowRank => fit_guide(LowRankLinReg::new(dev), data, opts, samples),
+        GuideKind::Flow => fit_guide(FlowLinReg::new(dev), data, opts, samples),
+        GuideKind::Implicit => fit_guide(ImplicitLinReg::new(dev), data, opts, samples),
+    }
 }
 
 /// ‖A − B‖_F / ‖B‖_F
@@ -208,7 +228,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         x: Array::from_rows_f64(&x)?,
         y: Array::vector(y.iter().map(|&v| v as f32).collect()),
     };
-    let dev = Cpu::seeded(args.seed);
     let opts = FitOptions {
         steps: args.steps,
         particles: args.particles,
@@ -222,13 +241,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         progress: !args.quiet && !args.json,
         ..FitOptions::default()
     };
-    let out = match args.guide {
-        GuideKind::MeanField => fit_guide(MeanFieldLinReg::new(&dev), &data, &opts, args.samples)?,
-        GuideKind::FullRank => fit_guide(FullRankLinReg::new(&dev), &data, &opts, args.samples)?,
-        GuideKind::LowRank => fit_guide(LowRankLinReg::new(&dev), &data, &opts, args.samples)?,
-        GuideKind::Flow => fit_guide(FlowLinReg::new(&dev), &data, &opts, args.samples)?,
-        GuideKind::Implicit => fit_guide(ImplicitLinReg::new(&dev), &data, &opts, args.samples)?,
-    };
+    let out =
+        match args.device.as_str() {
+            "cpu" => fit_kind(
+                args.guide,
+                &Cpu::seeded(args.seed),
+                &data,
+                &opts,
+                args.samples,
+            )?,
+            #[cfg(feature = "cuda")]
+            "cuda" => fit_kind(
+                args.guide,
+                &ravi::Cuda::seeded(args.seed),
+                &data,
+                &opts,
+                args.samples,
+            )?,
+            other => return Err(format!(
+                "device {other} is not available in this build (cpu; cuda with --features cuda)"
+            )
+            .into()),
+        };
     let post = &out.posterior;
     let (w, b) = (
         post.site("w").expect("site w"),

@@ -220,7 +220,11 @@ pub struct Trainer<'a, G: Guide<D>, D: Backend> {
 }
 
 impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
-    pub fn new(guide: &'a mut G, data: &'a <G::Model as Model>::Data, opts: &FitOptions) -> Result<Self, FitError> {
+    pub fn new(
+        guide: &'a mut G,
+        data: &'a <G::Model as Model>::Data,
+        opts: &FitOptions,
+    ) -> Result<Self, FitError> {
         if opts.particles == 0 {
             return Err(FitError::Options("particles must be at least 1".into()));
         }
@@ -271,7 +275,14 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
         } else {
             opts.estimator
         };
-        let terms = elbo_terms::<G, D, OwnedTape<f32, D>>(self.guide, &batch, opts.particles, scale, estimator, true);
+        let terms = elbo_terms::<G, D, OwnedTape<f32, D>>(
+            self.guide,
+            &batch,
+            opts.particles,
+            scale,
+            estimator,
+            true,
+        );
         let views = untaped_views(&terms);
         let loss = sum_terms(terms).mean::<(), _>().negate();
         let value = -loss.array();

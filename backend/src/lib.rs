@@ -23,6 +23,7 @@ pub use device::{Backend, Cpu, Tape};
 pub use family::{Estimator, FamilyArg, FamilyArgs, FamilyDraw, FlowLayer, GuideFamily};
 pub use fit::{
     elbo, elbo_draws, elbo_gradient, fit, FitError, FitOptions, FitReport, OnNonFinite, Schedule,
+    Step, Trainer,
 };
 pub use model::{
     traced, GaussianWeights, Guide, GuideSample, LatentSpec, Model, ModelData, ObservedArgs,

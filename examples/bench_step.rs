@@ -1,0 +1,47 @@
+//! Time per fit step and peak resident memory of a problem of `benches/steps.rs`:
+//! `cargo run --release --example bench_step -- NAME [STEPS]` runs STEPS/10 warm-up steps,
+//! then STEPS timed ones, and prints `NAME us_per_step=T peak_rss_mib=M`. One process per
+//! problem, so each peak is its own (`bench/compare/run.sh` uses it beside NumPyro).
+
+#[path = "../benches/problems.rs"]
+mod problems;
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let name = args.next().unwrap_or_else(|| {
+        eprintln!(
+            "bench_step NAME [STEPS]; problems: {:?}",
+            problems::PROBLEMS
+        );
+        std::process::exit(2);
+    });
+    let steps: usize = args
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200)
+        .max(1);
+    let mut per_step = f64::NAN;
+    problems::with_problem(&name, &mut |step| {
+        for _ in 0..steps / 10 {
+            step();
+        }
+        let started = std::time::Instant::now();
+        for _ in 0..steps {
+            step();
+        }
+        per_step = started.elapsed().as_secs_f64() / steps as f64 * 1e6;
+    });
+    println!(
+        "{name} us_per_step={per_step:.1} peak_rss_mib={:.1}",
+        peak_rss_mib()
+    );
+}
