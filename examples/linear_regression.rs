@@ -241,28 +241,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         progress: !args.quiet && !args.json,
         ..FitOptions::default()
     };
-    let out =
-        match args.device.as_str() {
-            "cpu" => fit_kind(
-                args.guide,
-                &Cpu::seeded(args.seed),
-                &data,
-                &opts,
-                args.samples,
-            )?,
-            #[cfg(feature = "cuda")]
-            "cuda" => fit_kind(
-                args.guide,
-                &ravi::Cuda::seeded(args.seed),
-                &data,
-                &opts,
-                args.samples,
-            )?,
-            other => return Err(format!(
+    let out = match args.device.as_str() {
+        "cpu" => fit_kind(
+            args.guide,
+            &Cpu::seeded(args.seed),
+            &data,
+            &opts,
+            args.samples,
+        )?,
+        #[cfg(feature = "cuda")]
+        "cuda" => fit_kind(
+            args.guide,
+            &ravi::Cuda::seeded(args.seed),
+            &data,
+            &opts,
+            args.samples,
+        )?,
+        other => {
+            return Err(format!(
                 "device {other} is not available in this build (cpu; cuda with --features cuda)"
             )
-            .into()),
-        };
+            .into())
+        }
+    };
     let post = &out.posterior;
     let (w, b) = (
         post.site("w").expect("site w"),
