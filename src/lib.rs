@@ -49,7 +49,7 @@ pub mod prelude {
 pub mod __private {
     pub use ravi_backend::dfdx::prelude;
     pub use ravi_backend::dfdx::shapes::{Axes2, Axes3, Axes4, Axes5, Axes6, Axis, Const};
-    pub use ravi_backend::dfdx::tensor::Tensor;
+    pub use ravi_backend::dfdx::tensor::{NoneTape, Tensor};
     pub use ravi_backend::ops;
     pub use ravi_dsl::__guide_impl as guide_impl;
 }

@@ -275,6 +275,7 @@ pub fn check_inputs(
 pub struct Batch<D: Backend> {
     inputs: Vec<Tensor<(usize,), f32, D>>,
     rows: usize,
+    temperature: f32,
 }
 
 impl<D: Backend> Batch<D> {
@@ -301,6 +302,26 @@ impl<D: Backend> Batch<D> {
         Batch {
             inputs,
             rows: idx.map_or(rows, <[usize]>::len),
+            temperature: 1.0,
+        }
+    }
+    /// The batch with the relaxation temperature set (the DSL's `temperature`; 1 unless a
+    /// fit anneals it).
+    pub fn with_temperature(mut self, temperature: f32) -> Self {
+        self.temperature = temperature;
+        self
+    }
+    /// The relaxation temperature the model and guide read as `temperature`.
+    pub fn temperature(&self) -> f32 {
+        self.temperature
+    }
+    /// No rows and no values: what a guide samples its global sites with when no data is
+    /// at hand (its local sites then have no values).
+    pub fn empty(dev: &D, inputs: usize) -> Self {
+        Batch {
+            inputs: (0..inputs).map(|_| dev.zeros_like(&(0usize,))).collect(),
+            rows: 0,
+            temperature: 1.0,
         }
     }
     /// Rows in this batch (`N` in the model's shapes).

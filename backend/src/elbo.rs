@@ -33,8 +33,13 @@ where
     D: Backend,
     T: Tape<D>,
 {
-    let draw = guide.sample::<T>(particles, estimator, weighted);
-    let mut terms = vec![(GUIDE_TERM, draw.log_q.negate())];
+    let draw = guide.sample::<T>(particles, batch, estimator, weighted);
+    // Local sites' log q is per row: summed over the batch and scaled like their prior.
+    let log_q = match draw.local_log_q {
+        Some(rows) => draw.log_q + rows.sum::<(usize,), Axis<1>>() * scale,
+        None => draw.log_q,
+    };
+    let mut terms = vec![(GUIDE_TERM, log_q.negate())];
     let site_terms = G::Model::log_joint_terms_rewritten(draw.latents, draw.rewrites, batch, scale);
     if weighted {
         let weights = guide.prior_weights();

@@ -14,6 +14,7 @@ use crate::elbo::{
     elbo_particles, elbo_terms, first_non_finite, sum_terms, untaped_views, GUIDE_TERM,
 };
 use crate::family::Estimator;
+use crate::iwae::iwae_rows;
 use crate::model::{Guide, Model, ModelData, PerParticle};
 use crate::optim::{Adam, AdamConfig};
 
@@ -50,6 +51,18 @@ impl Schedule {
     }
 }
 
+/// What a fit maximises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Objective {
+    /// The evidence lower bound, its `particles` draws averaged.
+    #[default]
+    Elbo,
+    /// The importance-weighted bound with K = `particles` draws per data row (see
+    /// [`crate::iwae`]): tighter than the ELBO, for models whose latent sites are all
+    /// local. Its guide's log q enters with the standard estimator.
+    Iwae,
+}
+
 #[derive(Debug, Clone)]
 pub struct FitOptions {
     pub steps: usize,
@@ -73,6 +86,12 @@ pub struct FitOptions {
     pub analytic_warmup: f32,
     /// Show a progress bar (only ever on a terminal).
     pub progress: bool,
+    pub objective: Objective,
+    /// The relaxation temperature over the steps, read as `temperature` by the model and
+    /// by amortized guides of relaxed sites: `Constant(t)`, or annealed geometrically
+    /// with `Exponential { start, end }` (a hot start keeps relaxed gradients quiet; a
+    /// cold end brings the relaxation close to the discrete variable).
+    pub temperature: Schedule,
 }
 
 impl Default for FitOptions {
@@ -92,6 +111,8 @@ impl Default for FitOptions {
             estimator: Estimator::default(),
             analytic_warmup: 0.5,
             progress: true,
+            objective: Objective::Elbo,
+            temperature: Schedule::Constant(1.0),
         }
     }
 }
@@ -231,6 +252,9 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
         let specs = G::Model::inputs();
         let arrays = data.arrays();
         let rows = check_inputs(G::Model::NAME, specs, &arrays)?;
+        if opts.objective == Objective::Iwae {
+            crate::iwae::check_supported::<G::Model>()?;
+        }
         let dev = guide.params().device().clone();
         let batch_rows = opts.batch_size.map_or(rows, |b| b.clamp(1, rows));
         let full = Batch::upload(&dev, specs, &arrays, None, rows);
@@ -266,7 +290,8 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
             Batch::upload(&dev, G::Model::inputs(), &self.arrays, Some(idx), self.rows)
         } else {
             self.full.clone()
-        };
+        }
+        .with_temperature(opts.temperature.at(step, opts.steps));
         let scale = self.rows as f32 / self.batch_rows as f32;
         let estimator = if (step as f32) < opts.analytic_warmup * opts.steps as f32
             && opts.estimator != Estimator::AnalyticKl
@@ -275,16 +300,24 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
         } else {
             opts.estimator
         };
-        let terms = elbo_terms::<G, D, OwnedTape<f32, D>>(
-            self.guide,
-            &batch,
-            opts.particles,
-            scale,
-            estimator,
-            true,
-        );
-        let views = untaped_views(&terms);
-        let loss = sum_terms(terms).mean::<(), _>().negate();
+        let (loss, views) = match opts.objective {
+            Objective::Elbo => {
+                let terms = elbo_terms::<G, D, OwnedTape<f32, D>>(
+                    self.guide,
+                    &batch,
+                    opts.particles,
+                    scale,
+                    estimator,
+                    true,
+                );
+                let views = untaped_views(&terms);
+                (sum_terms(terms).mean::<(), _>().negate(), views)
+            }
+            Objective::Iwae => {
+                let rows = iwae_rows::<G, D, OwnedTape<f32, D>>(self.guide, &batch, opts.particles)?;
+                ((rows.sum::<(), _>() * scale).negate(), Vec::new())
+            }
+        };
         let value = -loss.array();
         if !value.is_finite() {
             return match opts.on_non_finite {
@@ -348,7 +381,21 @@ where
     G: Guide<D>,
     D: Backend,
 {
-    let draws = elbo_draws(guide, data, particles)?;
+    elbo_at(guide, data, particles, 1.0)
+}
+
+/// [`elbo`] at the relaxation `temperature` (for a model fitted with an annealed one).
+pub fn elbo_at<G, D>(
+    guide: &G,
+    data: &<G::Model as Model>::Data,
+    particles: usize,
+    temperature: f32,
+) -> Result<f64, FitError>
+where
+    G: Guide<D>,
+    D: Backend,
+{
+    let draws = draws_at(guide, data, particles, temperature)?;
     Ok(draws.iter().sum::<f64>() / draws.len().max(1) as f64)
 }
 
@@ -363,10 +410,24 @@ where
     G: Guide<D>,
     D: Backend,
 {
+    draws_at(guide, data, particles, 1.0)
+}
+
+fn draws_at<G, D>(
+    guide: &G,
+    data: &<G::Model as Model>::Data,
+    particles: usize,
+    temperature: f32,
+) -> Result<Vec<f64>, FitError>
+where
+    G: Guide<D>,
+    D: Backend,
+{
     let specs = G::Model::inputs();
     let arrays = data.arrays();
     let rows = check_inputs(G::Model::NAME, specs, &arrays)?;
-    let batch = Batch::upload(guide.params().device(), specs, &arrays, None, rows);
+    let batch = Batch::upload(guide.params().device(), specs, &arrays, None, rows)
+        .with_temperature(temperature);
     const CHUNK: usize = 250;
     let mut out = Vec::with_capacity(particles);
     while out.len() < particles {

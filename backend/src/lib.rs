@@ -8,6 +8,7 @@ pub mod device;
 pub mod elbo;
 pub mod family;
 pub mod fit;
+pub mod iwae;
 pub mod linalg;
 pub mod model;
 pub mod ops;
@@ -22,12 +23,13 @@ pub use device::Cuda;
 pub use device::{Backend, Cpu, Tape};
 pub use family::{Estimator, FamilyArg, FamilyArgs, FamilyDraw, FlowLayer, GuideFamily};
 pub use fit::{
-    elbo, elbo_draws, elbo_gradient, fit, FitError, FitOptions, FitReport, OnNonFinite, Schedule,
-    Step, Trainer,
+    elbo, elbo_at, elbo_draws, elbo_gradient, fit, FitError, FitOptions, FitReport, Objective,
+    OnNonFinite, Schedule, Step, Trainer,
 };
+pub use iwae::iwae;
 pub use model::{
-    traced, GaussianWeights, Guide, GuideSample, LatentSpec, Model, ModelData, ObservedArgs,
-    Particles, PerParticle, Rewrite, Support,
+    traced, GaussianWeights, Guide, GuideSample, InitBlock, LatentSpec, Model, ModelData,
+    ObservedArgs, ParamInit, Particles, PerParticle, Rewrite, Rows, Support,
 };
 pub use optim::{Adam, AdamConfig};
 pub use params::{ParamId, ParamStore};

@@ -16,6 +16,8 @@ use crate::params::ParamStore;
 pub type Particles<D, T> = Tensor<(usize, usize), f32, D, T>;
 /// One number per particle.
 pub type PerParticle<D, T> = Tensor<(usize,), f32, D, T>;
+/// One number per particle and data row: `(particles, rows)`.
+pub type Rows<D, T> = Tensor<(usize, usize), f32, D, T>;
 
 /// Where a latent site's values live. The guide works on ℝ; the model maps its draws here
 /// (and adds the log-determinant of that map to the site's log density).
@@ -57,11 +59,57 @@ impl Support {
 #[derive(Debug, Clone, Copy)]
 pub struct LatentSpec {
     pub name: &'static str,
+    /// The site's shape; for a local site, the shape of one row's value.
     pub shape: &'static [usize],
     pub support: Support,
+    /// A local site (`z ~ .. [N, k]`): one value per data row, drawn for the rows of each
+    /// minibatch, its prior term scaled like the likelihood.
+    pub local: bool,
+    /// A `param` of the model: a point learned by the optimiser, with no prior and no
+    /// guide family (the guide holds it as a point mass).
+    pub param: Option<ParamInit>,
+}
+
+/// How a model `param` starts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ParamInit {
+    /// Every value the same.
+    Value(f32),
+    /// The weights of a net: per layer, weights uniform in ±√(6 / (fan_in + fan_out))
+    /// (Glorot & Bengio 2010), biases 0. A decoder started at zero would stay symmetric.
+    Glorot(&'static [InitBlock]),
+}
+
+/// One layer's part of a net's weight vector, for [`ParamInit::Glorot`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InitBlock {
+    pub fan_in: usize,
+    pub fan_out: usize,
+    pub weights: usize,
+    pub bias: usize,
+}
+
+impl ParamInit {
+    /// `numel` starting values; `uniform` gives draws from U(0, 1).
+    pub fn values(&self, numel: usize, uniform: &mut dyn FnMut() -> f32) -> Vec<f32> {
+        match *self {
+            ParamInit::Value(v) => vec![v; numel],
+            ParamInit::Glorot(blocks) => {
+                let mut out = Vec::with_capacity(numel);
+                for b in blocks {
+                    let a = (6.0 / (b.fan_in + b.fan_out).max(1) as f32).sqrt();
+                    out.extend((0..b.weights).map(|_| (2.0 * uniform() - 1.0) * a));
+                    out.extend(std::iter::repeat(0.0).take(b.bias));
+                }
+                out.resize(numel, 0.0);
+                out
+            }
+        }
+    }
 }
 
 impl LatentSpec {
+    /// Values of the site (per row, for a local site).
     pub fn numel(&self) -> usize {
         self.shape.iter().product()
     }
@@ -129,6 +177,14 @@ pub trait Model: 'static {
         batch: &Batch<D>,
         scale: f32,
     ) -> Vec<(&'static str, PerParticle<D, T>)>;
+    /// Per site, its log density split by data row, `(particles, rows)`, unscaled: for
+    /// local latent sites and observed sites over the rows whose density is elementwise;
+    /// `None` for a site that cannot be split (a global latent, a density of a whole site
+    /// or of vectors). `param`s have no term. The importance-weighted bound needs it.
+    fn log_joint_rows<D: Backend, T: Tape<D>>(
+        latents: Vec<Particles<D, T>>,
+        batch: &Batch<D>,
+    ) -> Vec<(&'static str, Option<Rows<D, T>>)>;
     /// Every observed site's distribution parameters at the given latents (the
     /// observed values themselves are not read).
     fn observed_args<D: Backend, T: Tape<D>>(
@@ -152,7 +208,11 @@ pub struct ObservedArgs<D: Backend, T: Tape<D>> {
 /// model's order) and log q of each particle.
 pub struct GuideSample<D: Backend, T: Tape<D>> {
     pub latents: Vec<Particles<D, T>>,
+    /// log q of the global sites (everything but the local ones).
     pub log_q: PerParticle<D, T>,
+    /// log q of the local sites per particle and row of the batch, unscaled; `None` when
+    /// the model has no local sites.
+    pub local_log_q: Option<Rows<D, T>>,
     /// Per latent site: its mean-field Gaussian when the guide asks the model to rewrite
     /// the net call it feeds (Flipout, local reparametrization); `None` otherwise.
     pub rewrites: Vec<Option<GaussianWeights<D, T>>>,
@@ -183,9 +243,11 @@ pub trait Guide<D: Backend> {
     fn params_mut(&mut self) -> &mut ParamStore<D>;
     /// `particles` draws of every latent site, with the log q term of each under
     /// `estimator`; `weighted` applies the families' entropy weights (fitting only).
+    /// Local sites are drawn for the rows of `batch` (amortized guides read its inputs).
     fn sample<T: Tape<D>>(
         &self,
         particles: usize,
+        batch: &Batch<D>,
         estimator: Estimator,
         weighted: bool,
     ) -> GuideSample<D, T>;

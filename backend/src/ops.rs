@@ -6,7 +6,8 @@ use dfdx::tensor::Tensor;
 use dfdx::tensor_ops::{BroadcastTo, TryAdd};
 
 use crate::device::{Backend, Tape};
-use crate::model::Particles;
+use crate::model::{Particles, PerParticle};
+use dfdx::tensor::NoneTape;
 
 /// softplus(x) = log(1 + e^x), in the form that neither overflows for large x nor loses
 /// precision for very negative x: max(x, 0) + log1p(e^{-|x|}). dfdx has no softplus op.
@@ -88,4 +89,11 @@ pub fn random_signs<S: Shape, D: Backend>(dev: &D, shape: S) -> Tensor<S, f32, D
         .map(|v| if v < 0.5 { -1.0 } else { 1.0 })
         .collect();
     dev.tensor_from_vec(signs, shape)
+}
+
+/// Zero for each of `particles`, on tape type `T` (the log q of a guide with no global
+/// family: its draws are all local or points).
+pub fn zero_per_particle<D: Backend, T: Tape<D>>(dev: &D, particles: usize) -> PerParticle<D, T> {
+    let zero: PerParticle<D, NoneTape> = dev.zeros_like(&(particles,));
+    zero.retaped::<T>()
 }

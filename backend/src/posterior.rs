@@ -2,6 +2,7 @@
 
 use dfdx::tensor::NoneTape;
 
+use crate::data::Batch;
 use crate::device::Backend;
 use crate::family::Estimator;
 use crate::model::{Guide, Model};
@@ -25,12 +26,19 @@ pub struct Posterior {
 }
 
 impl Posterior {
-    /// `draws` samples from `guide`, summarised per site.
+    /// `draws` samples from `guide`, summarised per site. Local sites (one value per data
+    /// row) are left out: they need the data, and an amortized guide's draws of them are
+    /// read with [`crate::Guide::sample`] on a batch.
     pub fn from_guide<G: Guide<D>, D: Backend>(guide: &G, draws: usize) -> Self {
-        let sample = guide.sample::<NoneTape>(draws.max(1), Estimator::Standard, false);
+        let dev = guide.params().device();
+        let none = Batch::empty(dev, G::Model::inputs().len());
+        let sample = guide.sample::<NoneTape>(draws.max(1), &none, Estimator::Standard, false);
         let mut sites = Vec::new();
         let mut all = Vec::new();
         for (spec, t) in G::Model::latents().iter().zip(sample.latents) {
+            if spec.local {
+                continue;
+            }
             let d = spec.numel();
             // Summaries and draws are in the site's own space, not the guide's.
             let flat: Vec<f32> = t

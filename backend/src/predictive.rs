@@ -61,7 +61,7 @@ where
     let mut done = 0;
     while done < draws.max(1) {
         let s = CHUNK.min(draws.max(1) - done);
-        let sample = guide.sample::<NoneTape>(s, Estimator::Standard, false);
+        let sample = guide.sample::<NoneTape>(s, &batch, Estimator::Standard, false);
         for (k, obs) in G::Model::observed_args::<D, NoneTape>(sample.latents, &batch)
             .into_iter()
             .enumerate()

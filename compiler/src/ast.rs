@@ -111,6 +111,8 @@ pub enum Stmt {
         value: Expr,
         span: Span,
     },
+    /// `param name [shape] = init;`: a point the optimiser learns, with no prior.
+    Param(ParamDecl),
 }
 
 /// `Name(arg, key = arg, ...)`: a distribution, a function or a guide family.

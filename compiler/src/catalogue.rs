@@ -105,6 +105,20 @@ impl DistSpec {
     }
 }
 
+/// The "distribution" of a model `param`: no parameters, no density, real values. Not in
+/// [`DISTRIBUTIONS`], so no program can name it.
+pub const FLAT: DistSpec = DistSpec {
+    name: "param",
+    parametrizations: &[Parametrization {
+        suffix: "",
+        params: &[],
+    }],
+    support: Constraint::Real,
+    joint: false,
+    event: false,
+    vector_event: false,
+};
+
 const fn p(name: &'static str, constraint: Constraint) -> ParamSpec {
     ParamSpec { name, constraint }
 }

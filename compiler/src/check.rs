@@ -246,6 +246,7 @@ impl<'s> Lowering<'s> {
                     self.scope.insert(name.name.clone(), b);
                 }
             }
+            ast::Stmt::Param(decl) => self.param(decl),
             ast::Stmt::Sample {
                 name,
                 dist,
@@ -352,7 +353,7 @@ impl<'s> Lowering<'s> {
                 input_shape
             }
             (Some(i), None) => self.inputs[i].shape.clone(),
-            (None, Some(s)) => self.shape(s, false),
+            (None, Some(s)) => self.shape(s, true),
             (None, None) => {
                 let mut acc = Shape::scalar();
                 for (k, sh) in arg_shapes.iter().enumerate() {
@@ -487,7 +488,10 @@ impl<'s> Lowering<'s> {
             }
         }
 
-        if observed.is_none() && site_shape.has_rows() {
+        // A latent site over the rows is local: one value per row. It must say so with a
+        // written shape; a shape over the rows inferred from the arguments is far more
+        // often an observed site whose name misses its input.
+        if observed.is_none() && shape.is_none() && site_shape.has_rows() {
             let inputs: Vec<_> = self
                 .inputs
                 .iter()
@@ -496,11 +500,14 @@ impl<'s> Lowering<'s> {
             self.err(
                 name.span.clone(),
                 format!(
-                    "`{}` is not an input of {}, so it would be a latent site, but its shape {} has the row dimension N; an observed site must be named after an input (inputs: {}), and local (per-row) latent sites are not supported yet",
+                    "`{}` is not an input of {}, so it would be a local latent site with the shape {} of its arguments; an observed site must be named after an input (inputs: {}), and a local latent site writes its shape: `{} ~ {}(..) {}`",
                     name.name,
                     self.model_name,
                     self.show(&site_shape),
-                    inputs.join(", ")
+                    inputs.join(", "),
+                    name.name,
+                    spec.name,
+                    self.show(&site_shape),
                 ),
             );
             return;
@@ -611,7 +618,82 @@ impl<'s> Lowering<'s> {
             args,
             shape: site_shape,
             value,
+            param: None,
             span: span.clone(),
+        });
+    }
+
+    /// `param name [shape] = init;`: a latent site with no prior that the guide holds as a
+    /// point mass.
+    fn param(&mut self, decl: &ast::ParamDecl) {
+        if !self.define_check(&decl.name) {
+            return;
+        }
+        self.scope.insert(decl.name.name.clone(), Binding::Poisoned);
+        if decl.positive {
+            self.err(
+                decl.span.clone(),
+                "a model `param` is real-valued; map it where it is used (e.g. `softplus(s)`)",
+            );
+            return;
+        }
+        let shape = match &decl.shape {
+            Some(s) => {
+                if let Some(ast::DimAst::Named(id)) =
+                    s.dims.iter().find(|d| matches!(d, ast::DimAst::Named(id) if id.name == "N"))
+                {
+                    self.err(
+                        id.span.clone(),
+                        "a `param` is one point for all rows; it has no row dimension `N`",
+                    );
+                    return;
+                }
+                self.shape(s, false)
+            }
+            None => Shape::scalar(),
+        };
+        let net_dim = decl.shape.as_ref().and_then(|s| match s.dims.as_slice() {
+            [ast::DimAst::ParamsOf(net, layer, _)] => self
+                .nets
+                .iter()
+                .position(|n| n.name == net.name)
+                .map(|i| (i, *layer)),
+            _ => None,
+        });
+        let init = match (&decl.init, net_dim) {
+            (Some(e), _) => {
+                let Some(node) = self.expr(e) else { return };
+                match self.const_value(node) {
+                    Some(v) => ParamInitIr::Value(v),
+                    None => {
+                        self.err(
+                            e.span.clone(),
+                            format!(
+                                "a `param` starts at a number; `{}` is not one",
+                                self.text(&e.span)
+                            ),
+                        );
+                        return;
+                    }
+                }
+            }
+            (None, Some((net, layer))) => ParamInitIr::Net(net, layer),
+            (None, None) => ParamInitIr::Value(0.0),
+        };
+        let idx = self.n_latents;
+        self.n_latents += 1;
+        let node = self.push(Op::Sample(idx), shape.clone(), true, false, decl.name.span.clone());
+        self.scope.insert(decl.name.name.clone(), Binding::Node(node));
+        self.sites.push(Site {
+            name: decl.name.name.clone(),
+            observed: None,
+            dist: &catalogue::FLAT,
+            parametrization: &catalogue::FLAT.parametrizations[0],
+            args: Vec::new(),
+            shape,
+            value: node,
+            param: Some(init),
+            span: decl.span.clone(),
         });
     }
 
@@ -780,6 +862,8 @@ impl<'s> Lowering<'s> {
         let positive = |c: Constraint| c.within(Positive);
         Some(match &self.nodes[id].op {
             Op::Input(_) | Op::RustConst(_) => return None,
+            // A fit checks its temperatures are positive.
+            Op::Temperature => Positive,
             Op::Const(v) => {
                 if *v > 0.0 {
                     Positive
@@ -969,6 +1053,14 @@ impl<'s> Lowering<'s> {
             ExprKind::Name(id) => match self.scope.get(&id.name) {
                 Some(Binding::Node(n)) => Some(*n),
                 Some(Binding::Poisoned) => None,
+                // The step's relaxation temperature: a number at run time.
+                None if id.name == "temperature" => Some(self.push(
+                    Op::Temperature,
+                    Shape::scalar(),
+                    false,
+                    true,
+                    span,
+                )),
                 None if is_rust_const(&id.name) => Some(self.push(
                     Op::RustConst(id.name.clone()),
                     Shape::scalar(),

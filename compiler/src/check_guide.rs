@@ -13,12 +13,58 @@ pub fn lower_guide(g: &ast::GuideDef, model: &ModelIr) -> Result<GuideIr, Vec<Di
     let params = lower_params(g, &mut errors);
     let mut entries = Vec::new();
     let mut programs = Vec::new();
+    let mut amortized = Vec::new();
+    // A model's `param`s are held as points by every guide.
+    for (i, s) in model.latents() {
+        if s.param.is_some() {
+            covered[i] = Some(s.span.clone());
+        }
+    }
     for entry in &g.entries {
         let name = &entry.family.name.name;
+        if let Some(s) = entry
+            .sites
+            .iter()
+            .find(|s| model.sites.iter().any(|t| t.name == s.name && t.param.is_some()))
+        {
+            errors.push(Diagnostic::new(
+                s.span.clone(),
+                format!(
+                    "`{}` is a `param` of model {}: a point the fit learns, not a site a guide draws; leave it out of the guide",
+                    s.name, model.name
+                ),
+            ));
+            continue;
+        }
+        if name == "Amortized" {
+            let sites = cover_sites(g, model, entry, &mut covered, &mut errors);
+            if let Some(a) = amortized_entry(model, entry, &sites, &mut errors) {
+                amortized.push(a);
+            }
+            continue;
+        }
+        if let Some(s) = entry.sites.iter().find(|s| {
+            model
+                .sites
+                .iter()
+                .any(|t| t.name == s.name && t.is_local())
+        }) {
+            errors.push(Diagnostic::new(
+                s.span.clone(),
+                format!(
+                    "`{}` is a local site (one value per data row); give it an encoder of the rows: `{} ~ Amortized(Encoder(x));`",
+                    s.name, s.name
+                ),
+            ));
+            continue;
+        }
         let family = catalogue::family(name);
         let dist = catalogue::distribution(name);
         if family.is_none() && dist.is_none() {
-            let known = catalogue::FAMILIES.iter().map(|f| f.name);
+            let known = catalogue::FAMILIES
+                .iter()
+                .map(|f| f.name)
+                .chain(["Amortized"]);
             let hint = catalogue::suggest(name, known.clone())
                 .map(|s| format!("; did you mean `{s}`?"))
                 .unwrap_or_else(|| format!(" (known: {})", known.collect::<Vec<_>>().join(", ")));
@@ -101,7 +147,146 @@ pub fn lower_guide(g: &ast::GuideDef, model: &ModelIr) -> Result<GuideIr, Vec<Di
         params,
         entries,
         programs,
+        amortized,
         span: g.span.clone(),
+    })
+}
+
+/// `z ~ Amortized(Encoder(x));`: one local site, an encoder net of features whose input is
+/// a row input of the model and whose outputs are what the site's q(z | x) needs.
+fn amortized_entry(
+    model: &ModelIr,
+    entry: &ast::GuideEntry,
+    sites: &[usize],
+    errors: &mut Vec<Diagnostic>,
+) -> Option<AmortizedIr> {
+    let [site] = sites else {
+        if sites.len() > 1 {
+            errors.push(Diagnostic::new(
+                entry.span.clone(),
+                "Amortized covers one local site; give each its own line",
+            ));
+        }
+        return None;
+    };
+    let s = model.latents().nth(*site).expect("a latent index").1;
+    let site_name = entry.sites[0].clone();
+    if !s.is_local() {
+        errors.push(Diagnostic::new(
+            site_name.span.clone(),
+            format!(
+                "`{}` is a global site (shape {}); Amortized draws local sites, whose shape starts with the rows `N`",
+                s.name, s.shape
+            ),
+        ));
+        return None;
+    }
+    let usage = format!("write `{} ~ Amortized(Encoder(x));` with a net `Encoder` and a row input `x`", s.name);
+    let call = match entry.family.args.as_slice() {
+        [ast::Arg { name: None, value: ast::Expr { kind: ExprKind::Call(c), .. } }] => c,
+        _ => {
+            errors.push(Diagnostic::new(entry.family.span.clone(), usage));
+            return None;
+        }
+    };
+    let Some(net) = model.nets.iter().position(|n| n.name == call.name.name) else {
+        errors.push(Diagnostic::new(
+            call.name.span.clone(),
+            format!("`{}` is not a net; {usage}", call.name.name),
+        ));
+        return None;
+    };
+    let input = match call.args.as_slice() {
+        [ast::Arg { name: None, value: ast::Expr { kind: ExprKind::Name(x), .. } }] if call.weights.is_empty() => {
+            match model.inputs.iter().position(|i| i.name == x.name) {
+                Some(i) => i,
+                None => {
+                    errors.push(Diagnostic::new(
+                        x.span.clone(),
+                        format!("`{}` is not an input of model {}; the encoder reads the rows of an input", x.name, model.name),
+                    ));
+                    return None;
+                }
+            }
+        }
+        _ => {
+            errors.push(Diagnostic::new(call.span.clone(), format!("the encoder takes one input and no weights (they are the guide's); {usage}")));
+            return None;
+        }
+    };
+    let n = &model.nets[net];
+    let features = match n.input {
+        NetInput::Features(f) => f,
+        NetInput::Images { .. } => {
+            errors.push(Diagnostic::new(call.name.span.clone(), format!("the encoder `{}` takes images; an encoder takes rows of features (Linear layers and activations)", n.name)));
+            return None;
+        }
+    };
+    if n.layers.iter().any(|l| matches!(l, NetLayer::Conv2d { .. } | NetLayer::Pool { .. } | NetLayer::Flatten)) {
+        errors.push(Diagnostic::new(call.name.span.clone(), format!("the encoder `{}` has convolution or pooling layers; an encoder has Linear layers and activations", n.name)));
+        return None;
+    }
+    let in_shape = &model.inputs[input].shape;
+    let row_numel: Option<usize> = in_shape.0.iter().skip(1).map(|d| match d { Dim::Lit(k) => Some(*k), _ => None }).product();
+    if in_shape.0.first() != Some(&Dim::Rows) || row_numel != Some(features) {
+        errors.push(Diagnostic::new(
+            call.args[0].value.span.clone(),
+            format!("shape mismatch: the encoder `{}` takes rows of {features} features, but `{}` has shape {}", n.name, model.inputs[input].name, in_shape),
+        ));
+        return None;
+    }
+    let kind = match (s.dist.name, s.dist.support) {
+        ("RelaxedBernoulli", _) => {
+            let t = s.args[0];
+            match &model.nodes[t].op {
+                Op::Temperature => AmortizedKind::RelaxedBernoulli(None),
+                _ => match model.const_value(t) {
+                    Some(v) => AmortizedKind::RelaxedBernoulli(Some(v)),
+                    None => {
+                        errors.push(Diagnostic::new(
+                            s.span.clone(),
+                            format!("an amortized relaxed site needs its temperature to be a number or `temperature`, so the guide can use the same one"),
+                        ));
+                        return None;
+                    }
+                },
+            }
+        }
+        (_, catalogue::Constraint::Real) => AmortizedKind::Gaussian,
+        (d, _) => {
+            errors.push(Diagnostic::new(
+                site_name.span.clone(),
+                format!("Amortized draws real-valued (Normal-like) and RelaxedBernoulli sites; `{}` is {d}", s.name),
+            ));
+            return None;
+        }
+    };
+    let per_row: Option<usize> = s.shape.0.iter().skip(1).map(|d| match d { Dim::Lit(k) => Some(*k), _ => None }).product();
+    let per_value = match kind {
+        AmortizedKind::Gaussian => 2,
+        AmortizedKind::RelaxedBernoulli(_) => 1,
+    };
+    let what = if per_value == 2 { "a location and a scale" } else { "a logit" };
+    if per_row.map(|k| k * per_value) != Some(n.outputs) {
+        errors.push(Diagnostic::new(
+            call.name.span.clone(),
+            format!(
+                "shape mismatch: the encoder `{}` gives {} outputs per row, but `{}` has {} values per row and each needs {what}: {} outputs",
+                n.name,
+                n.outputs,
+                s.name,
+                per_row.map_or("?".into(), |k| k.to_string()),
+                per_row.map_or("?".into(), |k| (k * per_value).to_string())
+            ),
+        ));
+        return None;
+    }
+    Some(AmortizedIr {
+        site: *site,
+        net,
+        input,
+        kind,
+        span: entry.span.clone(),
     })
 }
 

@@ -118,6 +118,14 @@ struct Emitter<'a> {
     /// Latent sites (by index) whose value is mapped onto their support, with a
     /// log-determinant `__log_det{k}` to add to their term.
     log_dets: Vec<usize>,
+    /// Emitting `log_joint_rows`: site terms per particle and row, `Option`s.
+    per_row: bool,
+}
+
+/// A relaxed Bernoulli latent: scored in the logit space its guide draws in (exact in
+/// f32 where the value itself rounds to 0 or 1), so it has no separate log-determinant.
+fn logit_space(site: &Site) -> bool {
+    site.observed.is_none() && site.dist.name == "RelaxedBernoulli"
 }
 
 impl Emitter<'_> {
@@ -177,6 +185,7 @@ impl Emitter<'_> {
                 let c = format_ident!("{}", c);
                 quote!((#c as f32))
             }
+            Op::Temperature => quote!(__batch.temperature()),
             Op::Neg(a) => {
                 let a = v(a);
                 quote!(-#a)
@@ -246,6 +255,13 @@ impl Emitter<'_> {
                         quote!(#e.sum::<(usize,), #ax>())
                     }
                 };
+                if logit_space(site) {
+                    let uk = format_ident!("__logit{}", *k);
+                    return quote! {
+                        let #uk: ::ravi::__private::Tensor<#ty, f32, __D, _> = #u;
+                        let #v: ::ravi::__private::Tensor<#ty, f32, __D, _> = #uk.retaped::<__T>().sigmoid();
+                    };
+                }
                 match latent_support(self.ir, site) {
                     LatentSupport::Real => u,
                     LatentSupport::Simplex => {
@@ -354,7 +370,9 @@ impl Emitter<'_> {
                     }
                 }
             }
-            Op::Const(_) | Op::RustConst(_) => unreachable!("constants are handled above"),
+            Op::Const(_) | Op::RustConst(_) | Op::Temperature => {
+                unreachable!("constants are handled above")
+            }
         };
         quote!(let #v: ::ravi::__private::Tensor<#ty, f32, __D, _> = #expr;)
     }
@@ -708,7 +726,15 @@ impl Emitter<'_> {
                 #value.reshape_like(&(__s, 1usize #(* #numel)*)), #(#args),*));
             return self.site_entry(site, lp);
         }
-        let value = self.take_as(site.value, &site.shape, true);
+        let (value, log_prob) = if logit_space(site) {
+            let k = self.ir.latent_index(&site.name).expect("a latent site");
+            let _ = self.take(site.value); // scored through its logit instead
+            let uk = format_ident!("__logit{}", k);
+            (quote!(#uk), format_ident!("log_prob_logit_space"))
+        } else {
+            let value = self.take_as(site.value, &site.shape, true);
+            (value, format_ident!("log_prob{}", site.parametrization.suffix))
+        };
         let args: Vec<TokenStream> = site
             .args
             .iter()
@@ -722,9 +748,24 @@ impl Emitter<'_> {
                 }
             })
             .collect();
-        let log_prob = format_ident!("log_prob{}", site.parametrization.suffix);
         let lp = quote!(::ravi::dist::#dist::#log_prob(#value, #(#args),*));
         let rank = site.shape.rank();
+        if self.per_row {
+            // Σ over the axes after the rows: (particles, rows).
+            let name = &site.name;
+            let k = self.ir.latent_index(&site.name);
+            let mapped = k.is_some_and(|k| self.log_dets.contains(&k));
+            if site.shape.0.first() != Some(&Dim::Rows) || mapped {
+                return quote!((#name, ::core::option::Option::None));
+            }
+            let rows = if rank == 1 {
+                lp
+            } else {
+                let ax = axes(&(2..=rank).collect::<Vec<_>>());
+                quote!(#lp.sum::<(usize, usize), #ax>())
+            };
+            return quote!((#name, ::core::option::Option::Some(#rows)));
+        }
         let summed = if rank == 0 {
             lp
         } else {
@@ -778,18 +819,27 @@ impl Emitter<'_> {
         quote!(::ravi::ObservedArgs { site: #name, distribution: #dist, classes: #classes, args: ::std::vec![#(#args),*] })
     }
 
-    /// `(name, term)` of a site: scaled if observed, plus the log-det if mapped.
+    /// `(name, term)` of a site: scaled if observed or local, plus the log-det if mapped.
+    /// In `log_joint_rows`, a site the per-row path did not split: `(name, None)`.
     fn site_entry(&mut self, site: &Site, summed: TokenStream) -> TokenStream {
         let name = &site.name;
+        if self.per_row {
+            return quote!((#name, ::core::option::Option::None));
+        }
         match site.observed {
             Some(_) => quote!((#name, #summed * __scale)),
             None => {
                 let k = self.ir.latent_index(&site.name).expect("a latent site");
-                if self.log_dets.contains(&k) {
+                let term = if self.log_dets.contains(&k) {
                     let ldj = format_ident!("__log_det{}", k);
-                    quote!((#name, #summed + #ldj))
+                    quote!(#summed + #ldj)
                 } else {
-                    quote!((#name, #summed))
+                    summed
+                };
+                if site.is_local() {
+                    quote!((#name, (#term) * __scale))
+                } else {
+                    quote!((#name, #term))
                 }
             }
         }
@@ -834,6 +884,29 @@ fn latent_support(ir: &ModelIr, site: &Site) -> LatentSupport {
     }
 }
 
+/// The Glorot blocks of a net's weight vector (or of its `layer`-th weighted layer).
+fn init_blocks(net: &NetIr, layer: Option<usize>) -> Vec<TokenStream> {
+    net.layers
+        .iter()
+        .filter(|l| l.num_params() > 0)
+        .enumerate()
+        .filter(|(i, _)| layer.is_none_or(|k| k == *i))
+        .map(|(_, l)| {
+            let (fan_in, fan_out, weights, bias) = match *l {
+                NetLayer::Linear { inputs, outputs } => (inputs, outputs, inputs * outputs, outputs),
+                NetLayer::Conv2d { inputs, outputs, kernel, .. } => (
+                    inputs * kernel * kernel,
+                    outputs * kernel * kernel,
+                    outputs * inputs * kernel * kernel,
+                    outputs,
+                ),
+                _ => (0, 0, 0, 0),
+            };
+            quote!(::ravi::InitBlock { fan_in: #fan_in, fan_out: #fan_out, weights: #weights, bias: #bias })
+        })
+        .collect()
+}
+
 /// Which nodes feed some site (the rest are not emitted) and how often each is used.
 fn liveness(ir: &ModelIr) -> (Vec<bool>, Vec<usize>) {
     liveness_of(ir, &|s: &Site| {
@@ -862,7 +935,11 @@ fn liveness_of(ir: &ModelIr, roots: &dyn Fn(&Site) -> Vec<NodeId>) -> (Vec<bool>
     }
     for s in &ir.sites {
         for a in roots(s) {
-            uses[a] += 1;
+            // A `param`'s value is live (its draw must be taken in order) but it has no
+            // term: the uses in the model's code are all there are.
+            if s.param.is_none() || a != s.value {
+                uses[a] += 1;
+            }
         }
     }
     (live, uses)
@@ -870,7 +947,7 @@ fn liveness_of(ir: &ModelIr, roots: &dyn Fn(&Site) -> Vec<NodeId>) -> (Vec<bool>
 
 fn operands(op: &Op) -> Vec<NodeId> {
     match op {
-        Op::Input(_) | Op::Const(_) | Op::RustConst(_) | Op::Sample(_) => vec![],
+        Op::Input(_) | Op::Const(_) | Op::RustConst(_) | Op::Sample(_) | Op::Temperature => vec![],
         Op::Neg(a) | Op::Func(_, a) | Op::Reduce(_, a, _) => vec![*a],
         Op::Binary(_, a, b) | Op::MatMul(a, b) | Op::Net(_, a, b) => vec![*a, *b],
         Op::Concat(parts) => parts.clone(),
@@ -930,7 +1007,19 @@ pub fn model(ir: &ModelIr, span_of: SpanMap) -> TokenStream {
     });
     let latent_specs = ir.latents().map(|(_, s)| {
         let n = &s.name;
-        let dims = s.shape.0.iter().map(dim_usize);
+        let local = s.is_local();
+        let dims = s.shape.0.iter().skip(usize::from(local)).map(dim_usize);
+        let param = match &s.param {
+            None => quote!(::core::option::Option::None),
+            Some(ParamInitIr::Value(v)) => {
+                let v = *v as f32;
+                quote!(::core::option::Option::Some(::ravi::ParamInit::Value(#v)))
+            }
+            Some(ParamInitIr::Net(net, layer)) => {
+                let blocks = init_blocks(&ir.nets[*net], *layer);
+                quote!(::core::option::Option::Some(::ravi::ParamInit::Glorot(&[#(#blocks),*])))
+            }
+        };
         let support = match latent_support(ir, s) {
             LatentSupport::Real => quote!(::ravi::Support::Real),
             LatentSupport::Positive => quote!(::ravi::Support::Positive),
@@ -941,7 +1030,7 @@ pub fn model(ir: &ModelIr, span_of: SpanMap) -> TokenStream {
                 quote!(::ravi::Support::Interval { low: #low, high: #high })
             }
         };
-        quote!(::ravi::LatentSpec { name: #n, shape: &[#(#dims),*], support: #support })
+        quote!(::ravi::LatentSpec { name: #n, shape: &[#(#dims),*], support: #support, local: #local, param: #param })
     });
 
     let (live, uses) = liveness(ir);
@@ -950,6 +1039,7 @@ pub fn model(ir: &ModelIr, span_of: SpanMap) -> TokenStream {
         live,
         uses,
         log_dets: Vec::new(),
+        per_row: false,
     };
     let mut body = Vec::new();
     for id in 0..ir.nodes.len() {
@@ -957,7 +1047,34 @@ pub fn model(ir: &ModelIr, span_of: SpanMap) -> TokenStream {
             body.push(em.node(id));
         }
     }
-    let terms: Vec<TokenStream> = ir.sites.iter().map(|s| em.site_term(s)).collect();
+    let terms: Vec<TokenStream> = ir
+        .sites
+        .iter()
+        .filter(|s| s.param.is_none())
+        .map(|s| em.site_term(s))
+        .collect();
+
+    // The same terms split by data row, for the importance-weighted bound.
+    let (live, uses) = liveness(ir);
+    let mut rem = Emitter {
+        ir,
+        live,
+        uses,
+        log_dets: Vec::new(),
+        per_row: true,
+    };
+    let mut rbody = Vec::new();
+    for id in 0..ir.nodes.len() {
+        if rem.live[id] {
+            rbody.push(rem.node(id));
+        }
+    }
+    let row_terms: Vec<TokenStream> = ir
+        .sites
+        .iter()
+        .filter(|s| s.param.is_none())
+        .map(|s| rem.site_term(s))
+        .collect();
 
     // The parameters of each observed site's distribution, for the posterior predictive.
     let observed_roots = |s: &Site| {
@@ -973,6 +1090,7 @@ pub fn model(ir: &ModelIr, span_of: SpanMap) -> TokenStream {
         live,
         uses,
         log_dets: Vec::new(),
+        per_row: false,
     };
     let mut pbody = Vec::new();
     for id in 0..ir.nodes.len() {
@@ -1031,6 +1149,21 @@ pub fn model(ir: &ModelIr, span_of: SpanMap) -> TokenStream {
                 let mut __latents = latents.into_iter();
                 #(#body)*
                 ::std::vec![#(#terms),*]
+            }
+            #[allow(unused_variables, unused_mut, clippy::all)]
+            fn log_joint_rows<__D: ::ravi::Backend, __T: ::ravi::Tape<__D>>(
+                latents: ::std::vec::Vec<::ravi::Particles<__D, __T>>,
+                __batch: &::ravi::Batch<__D>,
+            ) -> ::std::vec::Vec<(&'static str, ::core::option::Option<::ravi::Rows<__D, __T>>)> {
+                use ::ravi::__private::prelude::*;
+                let mut __rewrites: ::std::vec::Vec<::core::option::Option<::ravi::GaussianWeights<__D, __T>>> =
+                    (0..latents.len()).map(|_| ::core::option::Option::None).collect();
+                let __scale = 1.0f32;
+                let __s: usize = latents.first().map_or(1, |t| t.shape().0);
+                let __n: usize = __batch.rows();
+                let mut __latents = latents.into_iter();
+                #(#rbody)*
+                ::std::vec![#(#row_terms),*]
             }
             #[allow(unused_variables, unused_mut, clippy::all)]
             fn observed_args<__D: ::ravi::Backend, __T: ::ravi::Tape<__D>>(
@@ -1217,6 +1350,72 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
             });
         }
     });
+    // Model `param`s, held as points.
+    let delta_sites: Vec<(usize, &Site)> = model.latents().filter(|(_, s)| s.param.is_some()).collect();
+    let delta_fields: Vec<_> = (0..delta_sites.len()).map(|i| format_ident!("delta{}", i)).collect();
+    let delta_builds = delta_sites.iter().map(|(i, s)| {
+        let i = lit_usize(*i);
+        let name = &s.name;
+        quote!(::ravi::guides::Delta::build(&mut params, #name, latents[#i].numel(),
+            &latents[#i].param.expect("a param site has its start")))
+    });
+    let delta_samples = delta_sites.iter().zip(&delta_fields).map(|((i, _), f)| {
+        let i = lit_usize(*i);
+        quote! {
+            let ::ravi::FamilyDraw { z, log_q: lq } = self.#f.sample::<__D, __T>(&self.params, particles);
+            slots[#i] = ::core::option::Option::Some(z);
+            log_q = ::core::option::Option::Some(match log_q {
+                ::core::option::Option::None => lq,
+                ::core::option::Option::Some(acc) => acc + lq,
+            });
+        }
+    });
+    // Local sites drawn by encoders of their rows.
+    let amortized_fields: Vec<_> = (0..ir.amortized.len()).map(|i| format_ident!("amortized{}", i)).collect();
+    let amortized_builds = ir.amortized.iter().map(|a| {
+        let site = lit_usize(a.site);
+        let name = &latent_names[a.site];
+        let layers = model.nets[a.net].layers.iter().map(|l| match *l {
+            NetLayer::Linear { inputs, outputs } => quote!(::ravi::nn::Layer::Linear { inputs: #inputs, outputs: #outputs }),
+            NetLayer::Activation(Activation::Relu) => quote!(::ravi::nn::Layer::Relu),
+            NetLayer::Activation(Activation::Tanh) => quote!(::ravi::nn::Layer::Tanh),
+            NetLayer::Activation(Activation::Sigmoid) => quote!(::ravi::nn::Layer::Sigmoid),
+            NetLayer::Activation(Activation::Softplus) => quote!(::ravi::nn::Layer::Softplus),
+            _ => unreachable!("checked: an encoder has Linear layers and activations"),
+        });
+        let kind = match a.kind {
+            AmortizedKind::Gaussian => quote!(::ravi::guides::LocalKind::Gaussian),
+            AmortizedKind::RelaxedBernoulli(t) => {
+                let t = match t {
+                    Some(v) => {
+                        let v = v as f32;
+                        quote!(::core::option::Option::Some(#v))
+                    }
+                    None => quote!(::core::option::Option::None),
+                };
+                quote!(::ravi::guides::LocalKind::RelaxedBernoulli { temperature: #t })
+            }
+        };
+        quote!(::ravi::guides::Amortized::build(&mut params, #name, &[#(#layers),*], latents[#site].numel(), #kind))
+    });
+    let amortized_samples = ir.amortized.iter().zip(&amortized_fields).map(|(a, f)| {
+        let site = lit_usize(a.site);
+        let input = lit_usize(a.input);
+        quote! {
+            let (z, lq) = self.#f.sample::<__D, __T>(
+                &self.params,
+                particles,
+                __batch.input(#input),
+                __batch.temperature(),
+                estimator,
+            );
+            slots[#site] = ::core::option::Option::Some(z);
+            local_log_q = ::core::option::Option::Some(match local_log_q {
+                ::core::option::Option::None => lq,
+                ::core::option::Option::Some(acc) => acc + lq,
+            });
+        }
+    });
     let model_name = &model.name;
     quote! {
         #doc
@@ -1226,6 +1425,8 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
             params: ::ravi::ParamStore<__D>,
             #(#[doc = "A guide family of this guide, in the order written."] pub #fields: #families,)*
             #(#param_fields: ::ravi::ParamId,)*
+            #(#delta_fields: ::ravi::guides::Delta,)*
+            #(#amortized_fields: ::ravi::guides::Amortized,)*
         }
 
         impl<__D: ::ravi::Backend> #name<__D> {
@@ -1235,8 +1436,10 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
                 let mut params = ::ravi::ParamStore::new(dev);
                 #(let #fields = #builds;)*
                 #(let #param_fields = #param_builds;)*
+                #(let #delta_fields = #delta_builds;)*
+                #(let #amortized_fields = #amortized_builds;)*
                 #(#program_checks)*
-                Self { params, #(#fields,)* #(#param_fields),* }
+                Self { params, #(#fields,)* #(#param_fields,)* #(#delta_fields,)* #(#amortized_fields,)* }
             }
         }
 
@@ -1253,18 +1456,22 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
                 #(#weights)*
                 weights
             }
-            fn sample<__T: ::ravi::Tape<__D>>(&self, particles: usize, estimator: ::ravi::Estimator, weighted: bool) -> ::ravi::GuideSample<__D, __T> {
+            fn sample<__T: ::ravi::Tape<__D>>(&self, particles: usize, __batch: &::ravi::Batch<__D>, estimator: ::ravi::Estimator, weighted: bool) -> ::ravi::GuideSample<__D, __T> {
                 let latents = <#model_ty as ::ravi::Model>::latents();
                 let mut slots: ::std::vec::Vec<::core::option::Option<::ravi::Particles<__D, __T>>> =
                     (0..#n_latents).map(|_| ::core::option::Option::None).collect();
                 let mut log_q: ::core::option::Option<::ravi::PerParticle<__D, __T>> = ::core::option::Option::None;
                 let mut rewrites: ::std::vec::Vec<::core::option::Option<::ravi::GaussianWeights<__D, __T>>> =
                     (0..#n_latents).map(|_| ::core::option::Option::None).collect();
+                let mut local_log_q: ::core::option::Option<::ravi::Rows<__D, __T>> = ::core::option::Option::None;
                 #(#samples)*
                 #(#programs)*
+                #(#delta_samples)*
+                #(#amortized_samples)*
                 ::ravi::GuideSample {
                     latents: slots.into_iter().map(|s| s.expect("the compiler checked every latent site is covered")).collect(),
-                    log_q: log_q.expect("a guide has at least one entry"),
+                    log_q: log_q.unwrap_or_else(|| ::ravi::__private::ops::zero_per_particle(self.params.device(), particles)),
+                    local_log_q,
                     rewrites,
                 }
             }

@@ -128,6 +128,8 @@ pub enum Op {
     Net(usize, NodeId, NodeId),
     /// Vectors (per particle) joined end to end: per-layer weights made one weight vector.
     Concat(Vec<NodeId>),
+    /// The relaxation temperature of the step (`temperature`; a fit may anneal it).
+    Temperature,
 }
 
 /// An activation layer of a net.
@@ -314,7 +316,25 @@ pub struct Site {
     pub shape: Shape,
     /// The node holding the site's value (a `Sample` node, or the observed input).
     pub value: NodeId,
+    /// A `param` of the model: a point with no prior (its `dist` is the catalogue's
+    /// [`crate::catalogue::FLAT`]), started as this says.
+    pub param: Option<ParamInitIr>,
     pub span: Span,
+}
+
+impl Site {
+    /// A latent site with one value per data row (its shape starts with `N`).
+    pub fn is_local(&self) -> bool {
+        self.observed.is_none() && self.shape.0.first() == Some(&Dim::Rows)
+    }
+}
+
+/// How a model `param` starts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParamInitIr {
+    Value(f64),
+    /// Glorot-uniform weights of this net (all layers, or the one Linear layer given).
+    Net(usize, Option<usize>),
 }
 
 /// An equality of sizes the macro cannot decide (it involves a Rust `const`); the generated
@@ -410,6 +430,7 @@ impl ModelIr {
                 Op::Reduce(r, a, None) => format!("{} %{a}", r.name()),
                 Op::Reduce(r, a, Some(ax)) => format!("{} %{a}, axis {ax}", r.name()),
                 Op::Net(n, x, w) => format!("net {}(%{x}; %{w})", self.nets[*n].name),
+                Op::Temperature => "temperature".to_string(),
                 Op::Concat(parts) => format!(
                     "concat {}",
                     parts
@@ -446,11 +467,30 @@ impl ModelIr {
                 (None, crate::catalogue::Constraint::Real) | (Some(_), _) => String::new(),
                 (None, c) => format!(", mapped to {}", c.describe()),
             };
-            let _ = writeln!(
-                out,
-                "  {role} {} = %{} ~ {}({args}) : {}{support}",
-                site.name, site.value, site.dist.name, site.shape
-            );
+            match &site.param {
+                Some(init) => {
+                    let init = match init {
+                        ParamInitIr::Value(v) => format!("{v:?}"),
+                        ParamInitIr::Net(n, None) => format!("glorot {}", self.nets[*n].name),
+                        ParamInitIr::Net(n, Some(k)) => {
+                            format!("glorot {} layer {k}", self.nets[*n].name)
+                        }
+                    };
+                    let _ = writeln!(
+                        out,
+                        "  param   {} = %{} : {} = {init}",
+                        site.name, site.value, site.shape
+                    );
+                }
+                None => {
+                    let local = if site.is_local() { ", local" } else { "" };
+                    let _ = writeln!(
+                        out,
+                        "  {role} {} = %{} ~ {}({args}) : {}{support}{local}",
+                        site.name, site.value, site.dist.name, site.shape
+                    );
+                }
+            }
         }
         out
     }
@@ -555,6 +595,28 @@ pub struct ProgramSiteIr {
     pub span: Span,
 }
 
+/// What an amortized guide's q(z | x) is, from the site's prior.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AmortizedKind {
+    /// A Normal per value: the encoder gives locations, then ρ (scale softplus ρ + floor).
+    Gaussian,
+    /// A relaxed Bernoulli per value from the encoder's logits, at this temperature, or at
+    /// the step's `temperature` when `None`.
+    RelaxedBernoulli(Option<f64>),
+}
+
+/// `z ~ Amortized(Encoder(x));`: a local site drawn from an encoder of each row of input x.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AmortizedIr {
+    /// The model's latent index.
+    pub site: usize,
+    /// The net (an index into the model's nets) and the input it reads.
+    pub net: usize,
+    pub input: usize,
+    pub kind: AmortizedKind,
+    pub span: Span,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct GuideIr {
     pub name: String,
@@ -563,6 +625,7 @@ pub struct GuideIr {
     pub params: Vec<ParamIr>,
     pub entries: Vec<GuideEntryIr>,
     pub programs: Vec<ProgramSiteIr>,
+    pub amortized: Vec<AmortizedIr>,
     pub span: Span,
 }
 
@@ -613,6 +676,24 @@ impl GuideIr {
                         }
                     }
                 }
+            }
+        }
+        for a in &self.amortized {
+            let kind = match a.kind {
+                AmortizedKind::Gaussian => "Normal".to_string(),
+                AmortizedKind::RelaxedBernoulli(Some(t)) => format!("RelaxedBernoulli(temperature = {t:?})"),
+                AmortizedKind::RelaxedBernoulli(None) => "RelaxedBernoulli(temperature)".to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "  {} ~ Amortized({}({})): {kind} per value",
+                names[a.site], model.nets[a.net].name, model.inputs[a.input].name
+            );
+        }
+        // The model's params, held as points.
+        for (i, s) in model.latents() {
+            if s.param.is_some() {
+                let _ = writeln!(out, "  {} ~ Delta (param)", names[i]);
             }
         }
         for p in &self.programs {

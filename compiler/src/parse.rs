@@ -142,6 +142,7 @@ fn model_def(pair: Pair<Rule>) -> ModelDef {
                 }
             }
             Rule::let_stmt | Rule::sample_stmt => stmts.push(stmt(p)),
+            Rule::param_stmt => stmts.push(Stmt::Param(param_decl(p))),
             r => unreachable!("grammar: unexpected {r:?} in model"),
         }
     }

@@ -127,6 +127,33 @@ model Ops(x: [N, K], z: [3, 2], y: [N]) {
     insta::assert_snapshot!(program.to_text());
 }
 
+const VAE_NETS: &str = "net Enc(x: [B, 4]) -> [B, 4] { Linear(4, 8) -> tanh -> Linear(8, 4) }\nnet Dec(z: [B, 2]) -> [B, 4] { Linear(2, 8) -> tanh -> Linear(8, 4) }\n";
+
+/// `examples/vae_digits.rs`-like programs: local latents, a decoder `param`, amortized
+/// guides of Gaussian and relaxed Bernoulli latents, the annealed `temperature`.
+#[test]
+fn ir_vae() {
+    let src = format!(
+        "{VAE_NETS}net Enc1(x: [B, 4]) -> [B, 2] {{ Linear(4, 2) }}\n{}",
+        r#"
+model Vae(x: [N, 4] in 0..2) {
+    param dec [params(Dec)];
+    z ~ Normal(0.0, 1.0) [N, 2];
+    x ~ Bernoulli(logits = Dec(z; dec));
+}
+guide VaeGuide for Vae { z ~ Amortized(Enc(x)); }
+model Relaxed(x: [N, 4] in 0..2) {
+    param dec [params(Dec)];
+    param shift = 0.5;
+    z ~ RelaxedBernoulli(temperature, 0.0) [N, 2];
+    x ~ Bernoulli(logits = Dec(z; dec) + shift);
+}
+guide RelaxedGuide for Relaxed { z ~ Amortized(Enc1(x)); }
+"#
+    );
+    insta::assert_snapshot!(compile(&src).unwrap().to_text());
+}
+
 fn error(src: &str) -> String {
     let e = compile(src).expect_err("this program must not compile");
     render_all(&e, src)
@@ -204,10 +231,19 @@ fn errors() {
         ("bnn with an unknown family", "net Mlp(x: [B, 3]) -> [B, 1] { Linear(3, 1) }\nbnn B(x: [N, 3], y: [N, 1]) = y ~ Normal(Mlp(x), 1.0) with LayerGaussian, MeanFeld;"),
         ("a list in a model", "model M(y: [N]) { a ~ Normal([0.0, 1.0], 1.0); y ~ Normal(a, 1.0); }"),
         ("guide for an unknown model", "guide G for Nope { a ~ MeanField; }"),
-        ("local latent", "model M(y: [N]) { z ~ Normal(0.0, 1.0) [N]; y ~ Normal(z, 1.0); }"),
+        ("local latent, rows not first", "model M(y: [N]) { z ~ Normal(0.0, 1.0) [3, N]; y ~ Normal(1.0, 1.0); }"),
+        ("local latent with a global family", "model M(y: [N]) { z ~ Normal(0.0, 1.0) [N]; y ~ Normal(z, 1.0); }\nguide G for M { z ~ MeanField; }"),
+        ("a model param in the guide", "model M(y: [N]) { param m = 0.5; y ~ Normal(m, 1.0); }\nguide G for M { m ~ MeanField; }"),
+        ("a param with rows", "model M(y: [N]) { param m [N]; y ~ Normal(m, 1.0); }"),
+        ("a param that starts at a site", "model M(y: [N]) { a ~ Normal(0.0, 1.0); param m = a; y ~ Normal(m, 1.0); }"),
+        ("Amortized on a global site", &format!("{VAE_NETS}model M(x: [N, 4]) {{ z ~ Normal(0.0, 1.0) [2]; param d [params(Dec)]; x ~ Normal(sum(z) + 0.0 * sum(d), 1.0); }}\nguide G for M {{ z ~ Amortized(Enc(x)); }}")),
+        ("Amortized without a net call", &format!("{VAE_NETS}model M(x: [N, 4]) {{ z ~ Normal(0.0, 1.0) [N, 2]; param d [params(Dec)]; x ~ Normal(Dec(z; d), 1.0); }}\nguide G for M {{ z ~ Amortized(x); }}")),
+        ("Amortized encoder of the wrong width", &format!("{VAE_NETS}model M(x: [N, 4]) {{ z ~ Normal(0.0, 1.0) [N, 3]; x ~ Normal(sum(z) + 0.0, 1.0); }}\nguide G for M {{ z ~ Amortized(Enc(x)); }}")),
+        ("Amortized encoder of a non-input", &format!("{VAE_NETS}model M(x: [N, 4]) {{ z ~ Normal(0.0, 1.0) [N, 2]; param d [params(Dec)]; x ~ Normal(Dec(z; d), 1.0); }}\nguide G for M {{ z ~ Amortized(Enc(y)); }}")),
     ];
     let mut out = String::new();
     for (name, src) in cases {
+        let src: &str = src;
         out.push_str(&format!("== {name}\n{}\n\n", error(src)));
     }
     insta::assert_snapshot!(out);

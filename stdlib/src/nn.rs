@@ -430,3 +430,74 @@ mod tests {
         check("plain", plain.as_vec());
     }
 }
+
+/// A layer of a net as run-time data: what a guide's encoder (a net on data rows, with one
+/// weight vector) is made of. The compiler writes the list from the `net` declaration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layer {
+    /// x W + b: W `inputs × outputs` row-major, then b, consecutive in the weight vector.
+    Linear { inputs: usize, outputs: usize },
+    Relu,
+    Tanh,
+    Sigmoid,
+    Softplus,
+}
+
+impl Layer {
+    /// The layer's weights in the weight vector.
+    pub fn num_params(&self) -> usize {
+        match *self {
+            Layer::Linear { inputs, outputs } => inputs * outputs + outputs,
+            _ => 0,
+        }
+    }
+}
+
+/// Glorot-uniform starting weights (biases 0) for a net of `layers`, from U(0, 1) draws.
+pub fn glorot_init(layers: &[Layer], uniform: &mut dyn FnMut() -> f32) -> Vec<f32> {
+    let mut out = Vec::new();
+    for l in layers {
+        if let Layer::Linear { inputs, outputs } = *l {
+            let a = (6.0 / (inputs + outputs) as f32).sqrt();
+            out.extend((0..inputs * outputs).map(|_| (2.0 * uniform() - 1.0) * a));
+            out.extend(std::iter::repeat(0.0).take(outputs));
+        }
+    }
+    out
+}
+
+/// A net with one weight vector `w` on data rows `x` `(rows, features)`: `(rows, outputs)`.
+pub fn forward_rows<D: Backend, T: Tape<D>>(
+    layers: &[Layer],
+    x: Tensor<(usize, usize), f32, D>,
+    w: Tensor<(usize,), f32, D, T>,
+) -> Tensor<(usize, usize), f32, D, T> {
+    let rows = x.shape().0;
+    // A private copy: dfdx 0.13's slice backward assigns the gradient of the sliced source
+    // rather than adding to it, so slices must read a tensor nothing else reads.
+    // The copy's tape rides on `h`, so it reaches the loss whatever the layers are.
+    let (w, tape) = (w + 0.0).split_tape();
+    let mut h = x.put_tape(tape);
+    let mut off = 0;
+    for l in layers {
+        h = match *l {
+            Layer::Linear { inputs, outputs } => {
+                let wm = w
+                    .retaped::<T>()
+                    .slice((off..off + inputs * outputs,))
+                    .reshape_like(&(inputs, outputs));
+                let b = w
+                    .retaped::<T>()
+                    .slice((off + inputs * outputs..off + inputs * outputs + outputs,))
+                    .broadcast_like::<(usize, usize), Axis<0>>(&(rows, outputs));
+                off += inputs * outputs + outputs;
+                h.matmul(wm) + b
+            }
+            Layer::Relu => h.relu(),
+            Layer::Tanh => h.tanh(),
+            Layer::Sigmoid => h.sigmoid(),
+            Layer::Softplus => ravi_backend::ops::softplus(h),
+        };
+    }
+    h
+}

@@ -275,6 +275,22 @@ impl RelaxedBernoulli {
     }
 }
 
+impl RelaxedBernoulli {
+    /// The density of the logit u = log y − log(1 − y) of a relaxed Bernoulli value:
+    /// log λ + l − λu − 2 softplus(l − λu). It is the density of y with the log-Jacobian of
+    /// y = σ(u) added, written so that it stays exact where y rounds to 0 or 1 in f32; a
+    /// relaxed Bernoulli latent is scored this way (the guide draws u).
+    pub fn log_prob_logit_space<S: Shape, D: Backend, T: Tape<D>>(
+        u: Value<S, D, T>,
+        temperature: Arg<S, D, T>,
+        logits: Arg<S, D, T>,
+    ) -> Value<S, D, T> {
+        let t = add(mul(u, temperature.again()).negate(), logits);
+        let soft = ravi_backend::ops::softplus(t.retaped::<T>()) * 2.0;
+        add(t - soft, temperature.ln())
+    }
+}
+
 impl ScaleMixtureNormal {
     /// log(π N(x; 0, σ₁²) + (1 − π) N(x; 0, σ₂²)), as logaddexp of the two terms.
     pub fn log_prob<S: Shape, D: Backend, T: Tape<D>>(

@@ -9,6 +9,8 @@
 //! | [`Implicit`] | a generator network from k-dim noise | its linearised entropy (all three) |
 //! | [`Flow`] | a diagonal Gaussian base and the layers' networks | standard (the others fall back to it) |
 
+mod amortized;
+mod delta;
 mod dense;
 pub mod flow;
 mod full_rank;
@@ -18,6 +20,8 @@ mod mean_field;
 pub mod program;
 mod rewrite;
 
+pub use amortized::{Amortized, LocalKind};
+pub use delta::Delta;
 pub use flow::Flow;
 pub use full_rank::FullRank;
 pub use implicit::{EntropyBound, Implicit};

@@ -1,0 +1,104 @@
+//! The importance-weighted bound (Burda, Grosse & Salakhutdinov 2016): for each data row,
+//! log (1/K Σ_k p(x, z_k) / q(z_k)) with z_k drawn from the guide. It lies between the ELBO
+//! (K = 1) and log p(x), and rises towards log p(x) as K grows.
+//!
+//! It is a bound per row, so every latent site must be local (one value per row) or a
+//! model `param`, and every site's density must split by rows
+//! ([`Model::log_joint_rows`]).
+
+use dfdx::prelude::*;
+use dfdx::tensor::NoneTape;
+
+use crate::data::{check_inputs, Batch};
+use crate::device::{Backend, Tape};
+use crate::family::Estimator;
+use crate::fit::FitError;
+use crate::model::{Guide, Model, ModelData};
+
+/// Why `M` has no importance-weighted bound, if it has none: a global latent site.
+pub fn check_supported<M: Model>() -> Result<(), FitError> {
+    match M::latents()
+        .iter()
+        .find(|l| !l.local && l.param.is_none())
+    {
+        Some(l) => Err(FitError::Options(format!(
+            "the importance-weighted bound is per data row, but the latent site `{}` of model {} is global (declare it per row, `[N, ..]`, or as a `param`)",
+            l.name,
+            M::NAME
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The bound of each row of `batch` with `particles` = K draws per row: `(rows,)`, unscaled.
+/// The guide's log q enters with its full reparametrized gradient (the standard estimator;
+/// the path derivative would bias the IWAE gradient).
+pub fn iwae_rows<G, D, T>(
+    guide: &G,
+    batch: &Batch<D>,
+    particles: usize,
+) -> Result<Tensor<(usize,), f32, D, T>, FitError>
+where
+    G: Guide<D>,
+    D: Backend,
+    T: Tape<D>,
+{
+    check_supported::<G::Model>()?;
+    let draw = guide.sample::<T>(particles, batch, Estimator::Standard, false);
+    let mut log_w = match draw.local_log_q {
+        Some(q) => q.negate(),
+        None => {
+            return Err(FitError::Options(format!(
+                "model {} has no local latent sites: its importance-weighted bound is its evidence",
+                G::Model::NAME
+            )))
+        }
+    };
+    // The guide's global term is the point masses of `param`s: log q = 0, but it carries
+    // their tape, which must reach the loss.
+    let global = draw.log_q * 0.0;
+    let rows = batch.rows();
+    log_w = log_w + global.broadcast_like::<(usize, usize), Axis<1>>(&(particles, rows));
+    for (site, term) in G::Model::log_joint_rows::<D, T>(draw.latents, batch) {
+        match term {
+            Some(t) => log_w = log_w + t,
+            None => {
+                return Err(FitError::Options(format!(
+                    "the density of site `{site}` of model {} does not split by data rows, so it has no importance-weighted bound",
+                    G::Model::NAME
+                )))
+            }
+        }
+    }
+    Ok(log_w.logsumexp::<(usize,), Axis<0>>() - (particles as f32).ln())
+}
+
+/// The importance-weighted bound on log p(data) with `k` draws per row, summed over all
+/// rows, at the relaxation `temperature` (1 unless the model was fitted annealed). Rows
+/// are taken in chunks so that a large `k` stays within memory.
+pub fn iwae<G, D>(
+    guide: &G,
+    data: &<G::Model as Model>::Data,
+    k: usize,
+    temperature: f32,
+) -> Result<f64, FitError>
+where
+    G: Guide<D>,
+    D: Backend,
+{
+    let specs = G::Model::inputs();
+    let arrays = data.arrays();
+    let rows = check_inputs(G::Model::NAME, specs, &arrays)?;
+    let chunk = (20_000 / k.max(1)).clamp(1, rows.max(1));
+    let mut total = 0.0f64;
+    let mut start = 0;
+    while start < rows {
+        let idx: Vec<usize> = (start..(start + chunk).min(rows)).collect();
+        start += idx.len();
+        let batch = Batch::upload(guide.params().device(), specs, &arrays, Some(&idx), rows)
+            .with_temperature(temperature);
+        let per_row = iwae_rows::<G, D, NoneTape>(guide, &batch, k.max(1))?;
+        total += per_row.as_vec().into_iter().map(f64::from).sum::<f64>();
+    }
+    Ok(total)
+}

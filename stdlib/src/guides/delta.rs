@@ -1,0 +1,51 @@
+//! The point mass: how a guide holds a model's `param` (a decoder's weights, say). The
+//! value is learned by the same optimiser as every guide parameter; its log q is 0, so it
+//! maximises the ELBO as a point estimate (MAP with a flat prior).
+
+use dfdx::prelude::*;
+use ravi_backend::{traced, Backend, FamilyDraw, ParamId, ParamStore, ParamInit, Tape};
+
+#[derive(Debug, Clone)]
+pub struct Delta {
+    dim: usize,
+    value: ParamId,
+}
+
+impl Delta {
+    /// Registers the point under `name`, started as `init` says (uniform draws from the
+    /// store's device, so a seeded device starts the same way every run).
+    pub fn build<D: Backend>(
+        params: &mut ParamStore<D>,
+        name: &str,
+        dim: usize,
+        init: &ParamInit,
+    ) -> Self {
+        let dev = params.device().clone();
+        let u: Tensor<(usize,), f32, D> = dev.sample_uniform_like(&(dim,));
+        let mut draws = u.as_vec().into_iter();
+        let values = init.values(dim, &mut || draws.next().unwrap_or(0.5));
+        Delta {
+            dim,
+            value: params.add(name, values),
+        }
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The point, once per particle, and log q = 0.
+    pub fn sample<D: Backend, T: Tape<D>>(
+        &self,
+        params: &ParamStore<D>,
+        particles: usize,
+    ) -> FamilyDraw<D, T> {
+        let z = traced::<D, T>(params, self.value)
+            .broadcast_like::<_, Axis<0>>(&(particles, self.dim));
+        let zero: Tensor<(usize,), f32, D> = params.device().zeros_like(&(particles,));
+        FamilyDraw {
+            z,
+            log_q: zero.retaped::<T>(),
+        }
+    }
+}
