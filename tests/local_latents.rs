@@ -3,7 +3,7 @@
 
 use ravi::dfdx::tensor::NoneTape;
 use ravi::prelude::*;
-use ravi::{elbo, Batch, ModelData as _, Objective};
+use ravi::{elbo, Batch, Model, ModelData as _, Objective};
 use rand::SeedableRng as _;
 use rand_distr::{Distribution as _, StandardNormal};
 
@@ -277,4 +277,147 @@ fn params_are_points() {
         .map(|(n, _)| n)
         .collect();
     assert_eq!(terms, ["z", "x"]);
+}
+
+model! {
+    net BitEnc(x: [B, 1]) -> [B, 1] { Linear(1, 8) -> tanh -> Linear(8, 1) }
+    /// A hidden bit per row, seen through noise: x = 3 z + N(0, 0.3).
+    model Bits(x: [N, 1]) {
+        z ~ RelaxedBernoulli(0.3, 0.0) [N, 1];
+        x ~ Normal(z * 3.0, 0.3);
+    }
+    net CatEnc(x: [B, 1]) -> [B, 3] { Linear(1, 8) -> tanh -> Linear(8, 3) }
+    /// A hidden class of three per row, seen through noise: x = level[z] + N(0, 0.3).
+    model Classes(x: [N, 1], levels: [3, 1]) {
+        z ~ RelaxedOneHotCategorical(0.3, 0.0) [N, 3];
+        x ~ Normal(z @ levels, 0.3);
+    }
+}
+guide! {
+    guide BitsGuide for Bits { z ~ Amortized(BitEnc(x)); }
+    guide ClassesGuide for Classes { z ~ Amortized(CatEnc(x)); }
+}
+
+const LEVELS: [f32; 3] = [-3.0, 0.0, 3.0];
+
+fn noisy_levels(n: usize, levels: &[f32], seed: u64) -> (Vec<usize>, Vec<f32>) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let class: Vec<usize> = (0..n).map(|i| i % levels.len()).collect();
+    let x = class
+        .iter()
+        .map(|&c| {
+            let e: f64 = StandardNormal.sample(&mut rng);
+            (f64::from(levels[c]) + 0.3 * e) as f32
+        })
+        .collect();
+    (class, x)
+}
+
+/// Per row, the mean of 200 draws of the guide's value (the site's constrained value,
+/// `classes` components per row).
+fn mean_values<G: Guide<Cpu>>(guide: &G, data: &<G::Model as Model>::Data, classes: usize) -> Vec<Vec<f32>>
+where
+    G::Model: Model,
+{
+    let arrays = data.arrays();
+    let n = arrays[0].shape()[0];
+    let batch = Batch::upload(guide.params().device(), G::Model::inputs(), &arrays, None, n);
+    let s = guide.sample::<NoneTape>(200, &batch, Estimator::Standard, false);
+    let spec = G::Model::latents()[0];
+    let u = s.latents[0].as_vec();
+    let y = spec_values(&spec, &u);
+    (0..n)
+        .map(|i| {
+            (0..classes)
+                .map(|c| (0..200).map(|d| y[(d * n + i) * classes + c]).sum::<f32>() / 200.0)
+                .collect()
+        })
+        .collect()
+}
+
+fn spec_values(spec: &ravi::LatentSpec, u: &[f32]) -> Vec<f32> {
+    u.chunks(spec.unconstrained_numel())
+        .flat_map(|row| spec.constrain(row))
+        .collect()
+}
+
+/// An amortized relaxed Bernoulli guide learns each row's hidden bit.
+#[test]
+fn an_amortized_relaxed_bernoulli_guide_learns_the_bits() {
+    let n = 300;
+    let (bits, x) = noisy_levels(n, &[0.0, 3.0], 8);
+    let data = BitsData { x: Array::new(x, vec![n, 1]).unwrap() };
+    let mut guide = BitsGuide::new(&Cpu::seeded(9));
+    let opts = FitOptions { steps: 2000, particles: 4, progress: false, ..FitOptions::default() };
+    fit(&mut guide, &data, &opts).unwrap();
+    let y = mean_values(&guide, &data, 1);
+    let right = (0..n).filter(|&i| (y[i][0] > 0.5) == (bits[i] == 1)).count();
+    assert!(right as f64 > 0.98 * n as f64, "{right} of {n} bits");
+    let sure = (0..n).filter(|&i| y[i][0] < 0.1 || y[i][0] > 0.9).count();
+    assert!(sure as f64 > 0.9 * n as f64, "only {sure} of {n} rows near 0 or 1");
+}
+
+/// An amortized concrete guide learns each row's hidden class.
+#[test]
+fn an_amortized_concrete_guide_learns_the_classes() {
+    let n = 300;
+    let (classes, x) = noisy_levels(n, &LEVELS, 10);
+    let data = ClassesData {
+        x: Array::new(x, vec![n, 1]).unwrap(),
+        levels: Array::new(LEVELS.to_vec(), vec![3, 1]).unwrap(),
+    };
+    let mut guide = ClassesGuide::new(&Cpu::seeded(11));
+    let opts = FitOptions { steps: 2000, particles: 4, progress: false, ..FitOptions::default() };
+    fit(&mut guide, &data, &opts).unwrap();
+    let y = mean_values(&guide, &data, 3);
+    let right = (0..n)
+        .filter(|&i| {
+            let top = (0..3).max_by(|&a, &b| y[i][a].total_cmp(&y[i][b])).unwrap();
+            top == classes[i] && y[i][top] > 0.8
+        })
+        .count();
+    assert!(right as f64 > 0.95 * n as f64, "{right} of {n} classes");
+}
+
+/// A guide of `G` on a freshly seeded device with the given parameter values.
+fn reseeded<G: Guide<Cpu>>(make: &dyn Fn(&Cpu) -> G, values: &[Vec<f32>]) -> G {
+    let mut g = make(&Cpu::seeded(9));
+    let ids: Vec<_> = g.params().ids().collect();
+    for (id, v) in ids.into_iter().zip(values) {
+        g.params_mut().set(id, v);
+    }
+    g
+}
+
+/// Gradients through relaxed draws (their values feed the likelihood through σ(u), or
+/// softmax) equal finite differences of the ELBO with the noise held fixed.
+fn check_relaxed_gradients<G: Guide<Cpu>>(make: &dyn Fn(&Cpu) -> G, data: &<G::Model as Model>::Data) {
+    let base: Vec<Vec<f32>> = make(&Cpu::seeded(9)).params().iter().map(|(_, t)| t.as_vec()).collect();
+    let grad = ravi::elbo_gradient(&reseeded(make, &base), data, None, 3, Estimator::Standard).unwrap();
+    let value = |v: &[Vec<f32>]| -> f64 {
+        let d = ravi::elbo_draws(&reseeded(make, v), data, 3).unwrap();
+        d.iter().sum::<f64>() / 3.0
+    };
+    let h = 1e-3f32;
+    for j in [0usize, 3, 9, base[0].len() - 1] {
+        let mut up = base.clone();
+        up[0][j] += h;
+        let mut down = base.clone();
+        down[0][j] -= h;
+        let fd = (value(&up) - value(&down)) / (2.0 * f64::from(h));
+        let g = f64::from(grad[0][j]);
+        assert!((g - fd).abs() < 0.02 * fd.abs().max(1.0), "[{j}]: gradient {g} vs finite difference {fd}");
+    }
+}
+
+#[test]
+fn relaxed_gradients_match_finite_differences() {
+    let x = vec![0.1f32, 3.1, -0.2, 2.8];
+    let bits = BitsData { x: Array::new(x.clone(), vec![4, 1]).unwrap() };
+    check_relaxed_gradients(&|d| BitsGuide::new(d), &bits);
+    let classes = ClassesData {
+        x: Array::new(x, vec![4, 1]).unwrap(),
+        levels: Array::new(LEVELS.to_vec(), vec![3, 1]).unwrap(),
+    };
+    check_relaxed_gradients(&|d| ClassesGuide::new(d), &classes);
 }

@@ -34,7 +34,7 @@ pub use model::{
 pub use optim::{Adam, AdamConfig};
 pub use params::{ParamId, ParamStore};
 pub use posterior::{Posterior, SiteSummary};
-pub use predictive::{predictive, SitePredictive};
+pub use predictive::{predictive, predictive_at, SitePredictive};
 
 /// dfdx itself, for generated code and for users who need its tensors directly.
 pub use dfdx;

@@ -33,8 +33,8 @@ pub enum Support {
         low: f32,
         high: f32,
     },
-    /// The simplex along the last axis: K − 1 unconstrained values per event, through stick
-    /// breaking.
+    /// The simplex along the last axis: K − 1 unconstrained values per event u, through
+    /// y = softmax([u, 0]) (the additive log-ratio map).
     Simplex,
 }
 
@@ -129,16 +129,15 @@ impl LatentSpec {
             (Support::Simplex, Some(&k)) => u
                 .chunks(k - 1)
                 .flat_map(|x| {
-                    // z_i = σ(x_i − log(K − 1 − i)), y_i = z_i · (stick left)
-                    let mut left = 1.0f64;
-                    let mut y = Vec::with_capacity(k);
-                    for (i, &v) in x.iter().enumerate() {
-                        let z = 1.0 / (1.0 + (-(f64::from(v) - ((k - 1 - i) as f64).ln())).exp());
-                        y.push((z * left) as f32);
-                        left *= 1.0 - z;
-                    }
-                    y.push(left as f32);
-                    y
+                    // y = softmax([x, 0]), the additive log-ratio map
+                    let top = x.iter().fold(0.0f64, |m, &v| m.max(f64::from(v)));
+                    let e: Vec<f64> = x
+                        .iter()
+                        .map(|&v| (f64::from(v) - top).exp())
+                        .chain([(-top).exp()])
+                        .collect();
+                    let total: f64 = e.iter().sum();
+                    e.into_iter().map(move |v| (v / total) as f32)
                 })
                 .collect(),
             _ => u.iter().map(|&v| self.support.constrain(v)).collect(),

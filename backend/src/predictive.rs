@@ -50,10 +50,25 @@ where
     G: Guide<D>,
     D: Backend,
 {
+    predictive_at(guide, data, draws, 1.0)
+}
+
+/// [`predictive`] at the relaxation `temperature` (for a model fitted with an annealed one).
+pub fn predictive_at<G, D>(
+    guide: &G,
+    data: &<G::Model as Model>::Data,
+    draws: usize,
+    temperature: f32,
+) -> Result<Vec<SitePredictive>, FitError>
+where
+    G: Guide<D>,
+    D: Backend,
+{
     let specs = G::Model::inputs();
     let arrays = data.arrays();
     let rows = check_inputs(G::Model::NAME, specs, &arrays)?;
-    let batch = Batch::upload(guide.params().device(), specs, &arrays, None, rows);
+    let batch = Batch::upload(guide.params().device(), specs, &arrays, None, rows)
+        .with_temperature(temperature);
     const CHUNK: usize = 50;
     // Per site: Σ over draws of the statistic, elementwise, and Σ of squares where needed.
     type Sums = (&'static str, &'static str, usize, Vec<f64>, Vec<f64>, usize);

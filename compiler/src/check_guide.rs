@@ -235,28 +235,43 @@ fn amortized_entry(
         ));
         return None;
     }
+    // The temperature the guide uses: the model's, a number or the step's `temperature`.
+    let temperature = |errors: &mut Vec<Diagnostic>| -> Option<Option<f64>> {
+        let t = s.args[0];
+        match &model.nodes[t].op {
+            Op::Temperature => Some(None),
+            _ => match model.const_value(t) {
+                Some(v) => Some(Some(v)),
+                None => {
+                    errors.push(Diagnostic::new(
+                        s.span.clone(),
+                        "an amortized relaxed site needs its temperature to be a number or `temperature`, so that the guide uses the same one",
+                    ));
+                    None
+                }
+            },
+        }
+    };
     let kind = match (s.dist.name, s.dist.support) {
-        ("RelaxedBernoulli", _) => {
-            let t = s.args[0];
-            match &model.nodes[t].op {
-                Op::Temperature => AmortizedKind::RelaxedBernoulli(None),
-                _ => match model.const_value(t) {
-                    Some(v) => AmortizedKind::RelaxedBernoulli(Some(v)),
-                    None => {
-                        errors.push(Diagnostic::new(
-                            s.span.clone(),
-                            format!("an amortized relaxed site needs its temperature to be a number or `temperature`, so the guide can use the same one"),
-                        ));
-                        return None;
-                    }
-                },
-            }
+        ("RelaxedBernoulli", _) => AmortizedKind::RelaxedBernoulli(temperature(errors)?),
+        ("RelaxedOneHotCategorical", _) => {
+            let k = match s.shape.0.last() {
+                Some(Dim::Lit(k)) if s.shape.rank() >= 2 => *k,
+                _ => {
+                    errors.push(Diagnostic::new(
+                        site_name.span.clone(),
+                        format!("`{}` needs a last axis of classes after the rows, like [N, K]", s.name),
+                    ));
+                    return None;
+                }
+            };
+            AmortizedKind::Concrete(temperature(errors)?, k)
         }
         (_, catalogue::Constraint::Real) => AmortizedKind::Gaussian,
         (d, _) => {
             errors.push(Diagnostic::new(
                 site_name.span.clone(),
-                format!("Amortized draws real-valued (Normal-like) and RelaxedBernoulli sites; `{}` is {d}", s.name),
+                format!("Amortized draws real-valued (Normal-like), RelaxedBernoulli and RelaxedOneHotCategorical sites; `{}` is {d}", s.name),
             ));
             return None;
         }
@@ -264,7 +279,7 @@ fn amortized_entry(
     let per_row: Option<usize> = s.shape.0.iter().skip(1).map(|d| match d { Dim::Lit(k) => Some(*k), _ => None }).product();
     let per_value = match kind {
         AmortizedKind::Gaussian => 2,
-        AmortizedKind::RelaxedBernoulli(_) => 1,
+        AmortizedKind::RelaxedBernoulli(_) | AmortizedKind::Concrete(..) => 1,
     };
     let what = if per_value == 2 { "a location and a scale" } else { "a logit" };
     if per_row.map(|k| k * per_value) != Some(n.outputs) {

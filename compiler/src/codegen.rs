@@ -122,10 +122,11 @@ struct Emitter<'a> {
     per_row: bool,
 }
 
-/// A relaxed Bernoulli latent: scored in the logit space its guide draws in (exact in
-/// f32 where the value itself rounds to 0 or 1), so it has no separate log-determinant.
+/// A relaxed Bernoulli or concrete latent: scored in the unconstrained space its guide draws
+/// in (its logit, or log y for the concrete), exact in f32 where the value itself rounds to
+/// a vertex, so it has no separate log-determinant.
 fn logit_space(site: &Site) -> bool {
-    site.observed.is_none() && site.dist.name == "RelaxedBernoulli"
+    site.observed.is_none() && matches!(site.dist.name, "RelaxedBernoulli" | "RelaxedOneHotCategorical")
 }
 
 impl Emitter<'_> {
@@ -255,7 +256,7 @@ impl Emitter<'_> {
                         quote!(#e.sum::<(usize,), #ax>())
                     }
                 };
-                if logit_space(site) {
+                if logit_space(site) && site.dist.name == "RelaxedBernoulli" {
                     let uk = format_ident!("__logit{}", *k);
                     return quote! {
                         let #uk: ::ravi::__private::Tensor<#ty, f32, __D, _> = #u;
@@ -265,25 +266,35 @@ impl Emitter<'_> {
                 match latent_support(self.ir, site) {
                     LatentSupport::Real => u,
                     LatentSupport::Simplex => {
-                        // K − 1 values per event, stick-broken onto the simplex.
+                        // K − 1 values per event onto the simplex by y = softmax([u, 0]),
+                        // kept as log y (exact near a vertex); log |det| = Σ_k log y_k.
                         let dims = &site.shape.0;
                         let m: Vec<TokenStream> =
                             dims[..dims.len() - 1].iter().map(dim_usize).collect();
                         let comps = dim_usize(dims.last().expect("checked: a component axis"));
-                        self.log_dets.push(*k);
+                        let logy = format_ident!("__logy{}", *k);
+                        // A concrete latent is scored from log y itself (see site_term).
+                        let log_det = if logit_space(site) {
+                            quote!()
+                        } else {
+                            self.log_dets.push(*k);
+                            quote! {
+                                let #ldj: ::ravi::PerParticle<__D, __T> = #logy
+                                    .sum::<(usize,), ::ravi::__private::Axis<1>>()
+                                    .reshape_like(&(__s, 1usize #(* #m)*))
+                                    .sum::<(usize,), ::ravi::__private::Axis<1>>();
+                            }
+                        };
                         return quote! {
                             let __u = __latents.next().expect("one tensor per latent site");
                             let __rows = __s * (1usize #(* #m)*);
                             let __comps: usize = #comps;
-                            let __dev = __u.device().clone();
-                            let (__y, __ld) = ::ravi::bijectors::stick_breaking(
-                                &__dev,
+                            let #logy = ::ravi::bijectors::log_softmax_simplex(
                                 __u.reshape_like(&(__rows, __comps - 1)),
                             );
-                            let #ldj: ::ravi::PerParticle<__D, __T> = __ld
-                                .reshape_like(&(__s, 1usize #(* #m)*))
-                                .sum::<(usize,), ::ravi::__private::Axis<1>>();
-                            let #v: ::ravi::__private::Tensor<#ty, f32, __D, _> = __y.reshape_like(&#val);
+                            let #v: ::ravi::__private::Tensor<#ty, f32, __D, _> =
+                                #logy.retaped::<__T>().exp().reshape_like(&#val);
+                            #log_det
                         };
                     }
                     LatentSupport::Positive => {
@@ -687,6 +698,29 @@ impl Emitter<'_> {
                     }
                 })
                 .collect();
+            if logit_space(site) {
+                let name = &site.name;
+                let logy = format_ident!("__logy{}", self.ir.latent_index(name).expect("a latent site"));
+                // `__events` is what constant arguments are filled like; its tape (the
+                // guide's draw) joins through the zero term.
+                // Scored from log y; the value y joins with weight 0, so that its tape
+                // (the exp, through which the model's other uses reach log y) is kept.
+                let per_event = quote!({
+                    let __events = #logy.reshape_like(#events);
+                    let __kept = #value.reshape_like(#events).sum::<(usize, usize), ::ravi::__private::Axis<2>>() * 0.0;
+                    ::ravi::dist::#dist::log_prob_alr_events(__events.retaped::<__T>(), #(#args),*)
+                        + __events.sum::<(usize, usize), ::ravi::__private::Axis<2>>() * 0.0
+                        + __kept
+                });
+                if self.per_row {
+                    return quote!((#name, ::core::option::Option::Some({
+                        let __pe = #per_event;
+                        let __m = __pe.shape().1;
+                        __pe.reshape_like(&(__s, __n, __m / __n.max(1))).sum::<(usize, usize), ::ravi::__private::Axis<2>>()
+                    })));
+                }
+                return self.site_entry(site, quote!(#per_event.sum::<(usize,), ::ravi::__private::Axis<1>>()));
+            }
             let lp = quote!({
                 let __events = #value.reshape_like(#events);
                 ::ravi::dist::#dist::log_prob_events(__events.retaped::<__T>(), #(#args),*) + __events.sum::<(usize,), ::ravi::__private::Axes2<1, 2>>() * 0.0
@@ -726,11 +760,13 @@ impl Emitter<'_> {
                 #value.reshape_like(&(__s, 1usize #(* #numel)*)), #(#args),*));
             return self.site_entry(site, lp);
         }
-        let (value, log_prob) = if logit_space(site) {
+        let (value, log_prob) = if logit_space(site) && site.dist.name == "RelaxedBernoulli" {
             let k = self.ir.latent_index(&site.name).expect("a latent site");
-            let _ = self.take(site.value); // scored through its logit instead
+            // Scored through its logit; the value σ(u) joins with weight 0, so that its
+            // tape (the sigmoid, through which the model's other uses reach u) is kept.
+            let value = self.take_as(site.value, &site.shape, true);
             let uk = format_ident!("__logit{}", k);
-            (quote!(#uk), format_ident!("log_prob_logit_space"))
+            (quote!(#uk + #value * 0.0), format_ident!("log_prob_logit_space"))
         } else {
             let value = self.take_as(site.value, &site.shape, true);
             (value, format_ident!("log_prob{}", site.parametrization.suffix))
@@ -1394,6 +1430,16 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
                     None => quote!(::core::option::Option::None),
                 };
                 quote!(::ravi::guides::LocalKind::RelaxedBernoulli { temperature: #t })
+            }
+            AmortizedKind::Concrete(t, classes) => {
+                let t = match t {
+                    Some(v) => {
+                        let v = v as f32;
+                        quote!(::core::option::Option::Some(#v))
+                    }
+                    None => quote!(::core::option::Option::None),
+                };
+                quote!(::ravi::guides::LocalKind::Concrete { temperature: #t, classes: #classes })
             }
         };
         quote!(::ravi::guides::Amortized::build(&mut params, #name, &[#(#layers),*], latents[#site].numel(), #kind))

@@ -603,6 +603,9 @@ pub enum AmortizedKind {
     /// A relaxed Bernoulli per value from the encoder's logits, at this temperature, or at
     /// the step's `temperature` when `None`.
     RelaxedBernoulli(Option<f64>),
+    /// Concrete events of this many classes from the encoder's logits, at the temperature
+    /// as for `RelaxedBernoulli`.
+    Concrete(Option<f64>, usize),
 }
 
 /// `z ~ Amortized(Encoder(x));`: a local site drawn from an encoder of each row of input x.
@@ -683,6 +686,8 @@ impl GuideIr {
                 AmortizedKind::Gaussian => "Normal".to_string(),
                 AmortizedKind::RelaxedBernoulli(Some(t)) => format!("RelaxedBernoulli(temperature = {t:?})"),
                 AmortizedKind::RelaxedBernoulli(None) => "RelaxedBernoulli(temperature)".to_string(),
+                AmortizedKind::Concrete(Some(t), k) => format!("RelaxedOneHotCategorical(temperature = {t:?}) over {k}"),
+                AmortizedKind::Concrete(None, k) => format!("RelaxedOneHotCategorical(temperature) over {k}"),
             };
             let _ = writeln!(
                 out,

@@ -2,7 +2,8 @@
 //! tensors, taped so that gradients flow through them.
 //!
 //! The elementwise ones (`Exp`, `Softplus`, `Sigmoid`, `Tanh`, `Identity`), `Affine`,
-//! `LowerCholeskyAffine` and `StickBreaking` (ℝ^(K−1) → the simplex in ℝ^K) have fixed
+//! `LowerCholeskyAffine`, `SoftmaxSimplex` and `StickBreaking` (ℝ^(K−1) → the simplex in
+//! ℝ^K; latents on a simplex use `SoftmaxSimplex`) have fixed
 //! parameters; the flow layers (`Planar`, `Radial`, RealNVP's `AffineCoupling`, `Iaf`, and
 //! `Maf`, an IAF run backwards) keep theirs in a guide's `ParamStore`, which every call
 //! takes. A latent on a constrained support is mapped by the compiler with the same maps
@@ -10,10 +11,12 @@
 
 mod affine;
 mod elementwise;
+mod softmax;
 mod stick_breaking;
 
 pub use affine::{Affine, LowerCholeskyAffine};
 pub use elementwise::{Exp, Identity, Sigmoid, Softplus, Tanh};
+pub use softmax::{log_ratio, log_softmax_simplex, SoftmaxSimplex};
 pub use stick_breaking::{stick_breaking, StickBreaking};
 
 pub use crate::guides::flow::{AffineCoupling, Iaf, Maf, Planar, Radial};

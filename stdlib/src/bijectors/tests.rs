@@ -114,10 +114,14 @@ fn flow_layers_are_bijectors() {
 }
 
 #[test]
-fn stick_breaking_maps_onto_the_simplex() {
+fn simplex_maps_map_onto_the_simplex() {
+    check_simplex_map(StickBreaking);
+    check_simplex_map(SoftmaxSimplex);
+}
+
+fn check_simplex_map<B: Bijector<Cpu>>(sb: B) {
     let dev = Cpu::default();
     let store = ParamStore::new(&dev);
-    let sb = StickBreaking;
     for x in points() {
         let k1 = x.len();
         let t = dev.tensor_from_vec(x.clone(), (1usize, k1));
@@ -169,9 +173,14 @@ fn stick_breaking_maps_onto_the_simplex() {
     }
 }
 
-/// The gradient of Σ wᵢ yᵢ + log |det| through stick breaking against finite differences.
+/// The gradient of Σ wᵢ yᵢ + log |det| through the simplex maps against finite differences.
 #[test]
-fn stick_breaking_gradients() {
+fn simplex_map_gradients() {
+    check_simplex_gradients(StickBreaking);
+    check_simplex_gradients(SoftmaxSimplex);
+}
+
+fn check_simplex_gradients<B: Bijector<Cpu>>(map: B) {
     use dfdx::tensor::OwnedTape;
     let dev = Cpu::default();
     let store = ParamStore::new(&dev);
@@ -179,13 +188,13 @@ fn stick_breaking_gradients() {
     let x0 = vec![0.3f32, -1.2, 0.8, 0.05];
     let objective = |x: &[f32]| -> f64 {
         let t = dev.tensor_from_vec(x.to_vec(), (1usize, 4usize));
-        let (y, ld) = Bijector::<Cpu>::forward::<NoneTape>(&StickBreaking, &store, t);
+        let (y, ld) = Bijector::<Cpu>::forward::<NoneTape>(&map, &store, t);
         let y = y.as_vec();
         y.iter().zip(&w).map(|(a, b)| f64::from(a * b)).sum::<f64>() + f64::from(ld.as_vec()[0])
     };
     let t = dev.tensor_from_vec(x0.clone(), (1usize, 4usize));
     let (y, ld) =
-        Bijector::<Cpu>::forward(&StickBreaking, &store, t.retaped::<OwnedTape<f32, Cpu>>());
+        Bijector::<Cpu>::forward(&map, &store, t.retaped::<OwnedTape<f32, Cpu>>());
     let wt = dev.tensor_from_vec(w.to_vec(), (1usize, 5usize));
     let total = (y * wt).sum::<(), _>() + ld.sum::<(), _>();
     let g = total.backward().get(&t).as_vec();

@@ -271,6 +271,51 @@ mod tests {
 
     /// The pathwise gradient: d E[x]/d loc = 1 and d E[x]/d scale = E[ε] ≈ 0 for a Normal;
     /// d E[x]/d rate = −1/rate² for an Exponential.
+    /// Relaxed Bernoulli draws approach {0, 1} as the temperature falls, and the logit-space
+    /// density is the density of y = σ(u) plus log σ'(u).
+    #[test]
+    fn relaxed_bernoulli_approaches_binary_and_its_logit_density() {
+        let dev = Cpu::seed_from_u64(5);
+        let n = 4000;
+        let mut previous = 1.0f32;
+        for lam in [2.0f32, 1.0, 0.5, 0.2, 0.05] {
+            let x = RelaxedBernoulli::rsample::<_, _, NoneTape>(
+                &dev,
+                (n,),
+                Arg::Scalar(lam),
+                Arg::Scalar(0.7),
+            )
+            .as_vec();
+            let dist = x.iter().map(|&v| v.min(1.0 - v)).sum::<f32>() / n as f32;
+            assert!(dist < previous, "λ = {lam}: mean distance to {{0, 1}} {dist} after {previous}");
+            previous = dist;
+        }
+        assert!(previous < 0.02, "{previous}");
+        let u: Vec<f32> = (0..200).map(|i| -6.0 + 0.06 * i as f32).collect();
+        let t = || dev.tensor_from_vec(u.clone(), (u.len(),));
+        let logit = RelaxedBernoulli::log_prob_logit_space::<_, Cpu, NoneTape>(
+            t(),
+            Arg::Scalar(0.6),
+            Arg::Scalar(-0.4),
+        )
+        .as_vec();
+        let y = t().sigmoid();
+        let on_y = RelaxedBernoulli::log_prob::<_, Cpu, NoneTape>(y, Arg::Scalar(0.6), Arg::Scalar(-0.4)).as_vec();
+        for (i, &v) in u.iter().enumerate() {
+            let s = 1.0 / (1.0 + (-f64::from(v)).exp());
+            let want = f64::from(on_y[i]) + (s * (1.0 - s)).ln();
+            assert!((f64::from(logit[i]) - want).abs() < 1e-3, "u = {v}: {} vs {want}", logit[i]);
+        }
+        // Far out, where y rounds to 1 in f32, the logit density stays finite.
+        let far = RelaxedBernoulli::log_prob_logit_space::<_, Cpu, NoneTape>(
+            dev.tensor_from_vec(vec![60.0f32], (1,)),
+            Arg::Scalar(0.5),
+            Arg::Scalar(0.0),
+        )
+        .as_vec();
+        assert!(far[0].is_finite() && far[0] < -20.0, "{far:?}");
+    }
+
     #[test]
     fn gradients_flow_to_the_parameters() {
         let dev = Cpu::seed_from_u64(4);
