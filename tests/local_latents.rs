@@ -1,11 +1,11 @@
 //! Local latents, amortized guides, model `param`s and the importance-weighted bound,
 //! against closed forms and finite differences.
 
+use rand::SeedableRng as _;
+use rand_distr::{Distribution as _, StandardNormal};
 use ravi::dfdx::tensor::NoneTape;
 use ravi::prelude::*;
 use ravi::{elbo, Batch, Model, ModelData as _, Objective};
-use rand::SeedableRng as _;
-use rand_distr::{Distribution as _, StandardNormal};
 
 /// x = A z + noise: the posterior of each z given its row is Normal in closed form.
 const A: f64 = 2.0;
@@ -50,7 +50,10 @@ fn linear_gaussian_data(n: usize, seed: u64) -> LinearGaussianData {
 /// The exact posterior of z given x: precision 1 + A²/σ².
 fn exact_posterior(x: f64) -> (f64, f64) {
     let precision = 1.0 + A * A / (SIGMA * SIGMA);
-    (A / (SIGMA * SIGMA) * x / precision, precision.recip().sqrt())
+    (
+        A / (SIGMA * SIGMA) * x / precision,
+        precision.recip().sqrt(),
+    )
 }
 
 /// Per row of `xs`, the mean and sd of `draws` draws of the guide's z.
@@ -96,7 +99,10 @@ fn an_amortized_guide_recovers_the_exact_posterior() {
         let (em, esd) = exact_posterior(f64::from(x));
         // 20k draws: the sampling error of the mean is 0.25/141 ≈ 0.002
         assert!((m - em).abs() < 0.02, "x = {x}: mean {m} vs exact {em}");
-        assert!((sd / esd - 1.0).abs() < 0.05, "x = {x}: sd {sd} vs exact {esd}");
+        assert!(
+            (sd / esd - 1.0).abs() < 0.05,
+            "x = {x}: sd {sd} vs exact {esd}"
+        );
     }
     // At the exact posterior the ELBO is the log evidence: x_i ~ N(0, A² + σ²).
     let var = A * A + SIGMA * SIGMA;
@@ -104,10 +110,15 @@ fn an_amortized_guide_recovers_the_exact_posterior() {
         .x
         .data()
         .iter()
-        .map(|&x| -0.5 * (2.0 * std::f64::consts::PI * var).ln() - f64::from(x).powi(2) / (2.0 * var))
+        .map(|&x| {
+            -0.5 * (2.0 * std::f64::consts::PI * var).ln() - f64::from(x).powi(2) / (2.0 * var)
+        })
         .sum();
     let e = elbo(&guide, &data, 2000).unwrap();
-    assert!((e - evidence).abs() < 0.5, "ELBO {e} vs log evidence {evidence}");
+    assert!(
+        (e - evidence).abs() < 0.5,
+        "ELBO {e} vs log evidence {evidence}"
+    );
 }
 
 /// The importance-weighted bound lies between the ELBO and the log evidence, and with
@@ -121,15 +132,26 @@ fn the_importance_weighted_bound_tightens_the_elbo() {
         .x
         .data()
         .iter()
-        .map(|&x| -0.5 * (2.0 * std::f64::consts::PI * var).ln() - f64::from(x).powi(2) / (2.0 * var))
+        .map(|&x| {
+            -0.5 * (2.0 * std::f64::consts::PI * var).ln() - f64::from(x).powi(2) / (2.0 * var)
+        })
         .sum();
     let e = elbo(&guide, &data, 4000).unwrap();
     let one = ravi::iwae(&guide, &data, 1, 1.0).unwrap();
     let many = ravi::iwae(&guide, &data, 1000, 1.0).unwrap();
     // K = 1 is one draw of the ELBO: within its Monte Carlo error.
-    assert!((one - e).abs() < 0.1 * (evidence - e).abs() + 5.0, "K = 1: {one} vs ELBO {e}");
-    assert!(e < many && many < evidence + 0.5, "ELBO {e}, IWAE {many}, evidence {evidence}");
-    assert!(evidence - many < 0.5 * (evidence - e), "IWAE {many} closes too little of the gap from {e} to {evidence}");
+    assert!(
+        (one - e).abs() < 0.1 * (evidence - e).abs() + 5.0,
+        "K = 1: {one} vs ELBO {e}"
+    );
+    assert!(
+        e < many && many < evidence + 0.5,
+        "ELBO {e}, IWAE {many}, evidence {evidence}"
+    );
+    assert!(
+        evidence - many < 0.5 * (evidence - e),
+        "IWAE {many} closes too little of the gap from {e} to {evidence}"
+    );
 }
 
 /// Fitting by the importance-weighted bound also reaches the log evidence.
@@ -150,17 +172,25 @@ fn a_fit_of_the_importance_weighted_bound_reaches_the_evidence() {
         .x
         .data()
         .iter()
-        .map(|&x| -0.5 * (2.0 * std::f64::consts::PI * var).ln() - f64::from(x).powi(2) / (2.0 * var))
+        .map(|&x| {
+            -0.5 * (2.0 * std::f64::consts::PI * var).ln() - f64::from(x).powi(2) / (2.0 * var)
+        })
         .sum();
     // The IWAE-fitted guide is wider than the posterior (as IWAE guides are), so its
     // bound's Monte Carlo error is about ±1 nat over these 200 rows (measured against an
     // f64 simulation of the same guide).
     let bound = ravi::iwae(&guide, &data, 1000, 1.0).unwrap();
-    assert!((bound - evidence).abs() < 3.0, "IWAE {bound} vs evidence {evidence}");
+    assert!(
+        (bound - evidence).abs() < 3.0,
+        "IWAE {bound} vs evidence {evidence}"
+    );
     // The steps report the K = 8 bound: lower, and still a bound.
     let tail = &report.elbo[report.elbo.len() - 100..];
     let last = tail.iter().map(|&v| f64::from(v)).sum::<f64>() / 100.0;
-    assert!(last < evidence && last > bound - 100.0, "the last steps' bound {last} vs {evidence}");
+    assert!(
+        last < evidence && last > bound - 100.0,
+        "the last steps' bound {last} vs {evidence}"
+    );
 }
 
 /// A model with a global latent site has no per-row bound: a typed error names it.
@@ -226,7 +256,8 @@ fn gradients_reach_encoder_and_decoder() {
     assert!(names.iter().any(|n| n == "dec"), "{names:?}");
     assert!(names.iter().any(|n| n == "z.encoder"), "{names:?}");
     let particles = 3;
-    let grad = ravi::elbo_gradient(&tiny_at(&base), &data, None, particles, Estimator::Standard).unwrap();
+    let grad =
+        ravi::elbo_gradient(&tiny_at(&base), &data, None, particles, Estimator::Standard).unwrap();
     let value = |values: &[Vec<f32>]| -> f64 {
         let draws = ravi::elbo_draws(&tiny_at(values), &data, particles).unwrap();
         draws.iter().sum::<f64>() / particles as f64
@@ -245,7 +276,10 @@ fn gradients_reach_encoder_and_decoder() {
                 (fd - g).abs() < 0.02 * fd.abs().max(g.abs()) + 0.02,
                 "{name}[{j}]: gradient {g} vs finite difference {fd}"
             );
-            assert!(g.abs() > 1e-4 || j == base[p].len() - 1, "{name}[{j}]: no gradient");
+            assert!(
+                g.abs() > 1e-4 || j == base[p].len() - 1,
+                "{name}[{j}]: no gradient"
+            );
             checked += 1;
         }
     }
@@ -315,13 +349,23 @@ fn noisy_levels(n: usize, levels: &[f32], seed: u64) -> (Vec<usize>, Vec<f32>) {
 
 /// Per row, the mean of 200 draws of the guide's value (the site's constrained value,
 /// `classes` components per row).
-fn mean_values<G: Guide<Cpu>>(guide: &G, data: &<G::Model as Model>::Data, classes: usize) -> Vec<Vec<f32>>
+fn mean_values<G: Guide<Cpu>>(
+    guide: &G,
+    data: &<G::Model as Model>::Data,
+    classes: usize,
+) -> Vec<Vec<f32>>
 where
     G::Model: Model,
 {
     let arrays = data.arrays();
     let n = arrays[0].shape()[0];
-    let batch = Batch::upload(guide.params().device(), G::Model::inputs(), &arrays, None, n);
+    let batch = Batch::upload(
+        guide.params().device(),
+        G::Model::inputs(),
+        &arrays,
+        None,
+        n,
+    );
     let s = guide.sample::<NoneTape>(200, &batch, Estimator::Standard, false);
     let spec = G::Model::latents()[0];
     let u = s.latents[0].as_vec();
@@ -346,15 +390,27 @@ fn spec_values(spec: &ravi::LatentSpec, u: &[f32]) -> Vec<f32> {
 fn an_amortized_relaxed_bernoulli_guide_learns_the_bits() {
     let n = 300;
     let (bits, x) = noisy_levels(n, &[0.0, 3.0], 8);
-    let data = BitsData { x: Array::new(x, vec![n, 1]).unwrap() };
+    let data = BitsData {
+        x: Array::new(x, vec![n, 1]).unwrap(),
+    };
     let mut guide = BitsGuide::new(&Cpu::seeded(9));
-    let opts = FitOptions { steps: 2000, particles: 4, progress: false, ..FitOptions::default() };
+    let opts = FitOptions {
+        steps: 2000,
+        particles: 4,
+        progress: false,
+        ..FitOptions::default()
+    };
     fit(&mut guide, &data, &opts).unwrap();
     let y = mean_values(&guide, &data, 1);
-    let right = (0..n).filter(|&i| (y[i][0] > 0.5) == (bits[i] == 1)).count();
+    let right = (0..n)
+        .filter(|&i| (y[i][0] > 0.5) == (bits[i] == 1))
+        .count();
     assert!(right as f64 > 0.98 * n as f64, "{right} of {n} bits");
     let sure = (0..n).filter(|&i| y[i][0] < 0.1 || y[i][0] > 0.9).count();
-    assert!(sure as f64 > 0.9 * n as f64, "only {sure} of {n} rows near 0 or 1");
+    assert!(
+        sure as f64 > 0.9 * n as f64,
+        "only {sure} of {n} rows near 0 or 1"
+    );
 }
 
 /// An amortized concrete guide learns each row's hidden class.
@@ -367,7 +423,12 @@ fn an_amortized_concrete_guide_learns_the_classes() {
         levels: Array::new(LEVELS.to_vec(), vec![3, 1]).unwrap(),
     };
     let mut guide = ClassesGuide::new(&Cpu::seeded(11));
-    let opts = FitOptions { steps: 2000, particles: 4, progress: false, ..FitOptions::default() };
+    let opts = FitOptions {
+        steps: 2000,
+        particles: 4,
+        progress: false,
+        ..FitOptions::default()
+    };
     fit(&mut guide, &data, &opts).unwrap();
     let y = mean_values(&guide, &data, 3);
     let right = (0..n)
@@ -391,33 +452,68 @@ fn reseeded<G: Guide<Cpu>>(make: &dyn Fn(&Cpu) -> G, values: &[Vec<f32>]) -> G {
 
 /// Gradients through relaxed draws (their values feed the likelihood through σ(u), or
 /// softmax) equal finite differences of the ELBO with the noise held fixed.
-fn check_relaxed_gradients<G: Guide<Cpu>>(make: &dyn Fn(&Cpu) -> G, data: &<G::Model as Model>::Data) {
-    let base: Vec<Vec<f32>> = make(&Cpu::seeded(9)).params().iter().map(|(_, t)| t.as_vec()).collect();
-    let grad = ravi::elbo_gradient(&reseeded(make, &base), data, None, 3, Estimator::Standard).unwrap();
+fn check_relaxed_gradients<G: Guide<Cpu>>(
+    make: &dyn Fn(&Cpu) -> G,
+    data: &<G::Model as Model>::Data,
+) {
+    let base: Vec<Vec<f32>> = make(&Cpu::seeded(9))
+        .params()
+        .iter()
+        .map(|(_, t)| t.as_vec())
+        .collect();
+    let grad =
+        ravi::elbo_gradient(&reseeded(make, &base), data, None, 3, Estimator::Standard).unwrap();
     let value = |v: &[Vec<f32>]| -> f64 {
         let d = ravi::elbo_draws(&reseeded(make, v), data, 3).unwrap();
         d.iter().sum::<f64>() / 3.0
     };
     let h = 1e-3f32;
-    for j in [0usize, 3, 9, base[0].len() - 1] {
-        let mut up = base.clone();
-        up[0][j] += h;
-        let mut down = base.clone();
-        down[0][j] -= h;
-        let fd = (value(&up) - value(&down)) / (2.0 * f64::from(h));
-        let g = f64::from(grad[0][j]);
-        assert!((g - fd).abs() < 0.02 * fd.abs().max(1.0), "[{j}]: gradient {g} vs finite difference {fd}");
+    for p in 0..base.len() {
+        for j in [0usize, 3, 9, base[p].len() - 1] {
+            let mut up = base.clone();
+            up[p][j] += h;
+            let mut down = base.clone();
+            down[p][j] -= h;
+            let fd = (value(&up) - value(&down)) / (2.0 * f64::from(h));
+            let g = f64::from(grad[p][j]);
+            assert!(
+                (g - fd).abs() < 0.02 * fd.abs().max(1.0),
+                "param {p} [{j}]: gradient {g} vs finite difference {fd}"
+            );
+        }
     }
 }
 
 #[test]
 fn relaxed_gradients_match_finite_differences() {
     let x = vec![0.1f32, 3.1, -0.2, 2.8];
-    let bits = BitsData { x: Array::new(x.clone(), vec![4, 1]).unwrap() };
+    let bits = BitsData {
+        x: Array::new(x.clone(), vec![4, 1]).unwrap(),
+    };
     check_relaxed_gradients(&|d| BitsGuide::new(d), &bits);
     let classes = ClassesData {
         x: Array::new(x, vec![4, 1]).unwrap(),
         levels: Array::new(LEVELS.to_vec(), vec![3, 1]).unwrap(),
     };
     check_relaxed_gradients(&|d| ClassesGuide::new(d), &classes);
+}
+
+model! {
+    net TinyCatEnc(x: [B, 3]) -> [B, 4] { Linear(3, 4) }
+    net TinyCatDec(z: [B, 4]) -> [B, 3] { Linear(4, 3) -> tanh -> Linear(3, 3) }
+    /// A tiny concrete VAE: one 4-class concrete latent per row into a decoder net.
+    model TinyConcrete(x: [N, 3]) {
+        param dec [params(TinyCatDec)];
+        z ~ RelaxedOneHotCategorical(0.5, 0.0) [N, 4];
+        x ~ Normal(TinyCatDec(z; dec), 0.5);
+    }
+}
+guide! { guide TinyConcreteGuide for TinyConcrete { z ~ Amortized(TinyCatEnc(x)); } }
+
+#[test]
+fn concrete_vae_gradients_match_finite_differences() {
+    check_relaxed_gradients(
+        &|d| TinyConcreteGuide::new(d),
+        &TinyConcreteData { x: tiny_data().x },
+    );
 }

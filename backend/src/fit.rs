@@ -314,7 +314,8 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
                 (sum_terms(terms).mean::<(), _>().negate(), views)
             }
             Objective::Iwae => {
-                let rows = iwae_rows::<G, D, OwnedTape<f32, D>>(self.guide, &batch, opts.particles)?;
+                let rows =
+                    iwae_rows::<G, D, OwnedTape<f32, D>>(self.guide, &batch, opts.particles)?;
                 ((rows.sum::<(), _>() * scale).negate(), Vec::new())
             }
         };

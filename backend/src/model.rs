@@ -99,7 +99,7 @@ impl ParamInit {
                 for b in blocks {
                     let a = (6.0 / (b.fan_in + b.fan_out).max(1) as f32).sqrt();
                     out.extend((0..b.weights).map(|_| (2.0 * uniform() - 1.0) * a));
-                    out.extend(std::iter::repeat(0.0).take(b.bias));
+                    out.extend(std::iter::repeat_n(0.0, b.bias));
                 }
                 out.resize(numel, 0.0);
                 out

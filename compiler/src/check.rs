@@ -639,8 +639,10 @@ impl<'s> Lowering<'s> {
         }
         let shape = match &decl.shape {
             Some(s) => {
-                if let Some(ast::DimAst::Named(id)) =
-                    s.dims.iter().find(|d| matches!(d, ast::DimAst::Named(id) if id.name == "N"))
+                if let Some(ast::DimAst::Named(id)) = s
+                    .dims
+                    .iter()
+                    .find(|d| matches!(d, ast::DimAst::Named(id) if id.name == "N"))
                 {
                     self.err(
                         id.span.clone(),
@@ -682,8 +684,15 @@ impl<'s> Lowering<'s> {
         };
         let idx = self.n_latents;
         self.n_latents += 1;
-        let node = self.push(Op::Sample(idx), shape.clone(), true, false, decl.name.span.clone());
-        self.scope.insert(decl.name.name.clone(), Binding::Node(node));
+        let node = self.push(
+            Op::Sample(idx),
+            shape.clone(),
+            true,
+            false,
+            decl.name.span.clone(),
+        );
+        self.scope
+            .insert(decl.name.name.clone(), Binding::Node(node));
         self.sites.push(Site {
             name: decl.name.name.clone(),
             observed: None,
@@ -960,21 +969,17 @@ impl<'s> Lowering<'s> {
         let x = self.expr(&call.args[0].value)?;
         let xs = self.nodes[x].shape.clone();
         let x_text = self.text(&call.args[0].value.span);
-        let per_row: Vec<usize> = match input {
-            NetInput::Features(f) => vec![f],
-            NetInput::Images {
-                channels,
-                height,
-                width,
-            } => vec![channels, height, width],
-        };
+        let per_row: Vec<usize> = self.nets[idx].row_dims.clone();
         let dims = per_row
             .iter()
             .map(|d| d.to_string())
             .collect::<Vec<_>>()
             .join(", ");
         let wanted = match input {
-            NetInput::Features(f) => format!("rows of {f} features, [R, {dims}]"),
+            NetInput::Features(f) if per_row.len() == 1 => {
+                format!("rows of {f} features, [R, {dims}]")
+            }
+            NetInput::Features(_) => format!("rows of [{dims}], [R, {dims}]"),
             NetInput::Images { .. } => format!("rows of images, [R, {dims}]"),
         };
         let msg_x = || {
@@ -1054,13 +1059,9 @@ impl<'s> Lowering<'s> {
                 Some(Binding::Node(n)) => Some(*n),
                 Some(Binding::Poisoned) => None,
                 // The step's relaxation temperature: a number at run time.
-                None if id.name == "temperature" => Some(self.push(
-                    Op::Temperature,
-                    Shape::scalar(),
-                    false,
-                    true,
-                    span,
-                )),
+                None if id.name == "temperature" => {
+                    Some(self.push(Op::Temperature, Shape::scalar(), false, true, span))
+                }
                 None if is_rust_const(&id.name) => Some(self.push(
                     Op::RustConst(id.name.clone()),
                     Shape::scalar(),

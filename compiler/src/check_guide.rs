@@ -22,11 +22,12 @@ pub fn lower_guide(g: &ast::GuideDef, model: &ModelIr) -> Result<GuideIr, Vec<Di
     }
     for entry in &g.entries {
         let name = &entry.family.name.name;
-        if let Some(s) = entry
-            .sites
-            .iter()
-            .find(|s| model.sites.iter().any(|t| t.name == s.name && t.param.is_some()))
-        {
+        if let Some(s) = entry.sites.iter().find(|s| {
+            model
+                .sites
+                .iter()
+                .any(|t| t.name == s.name && t.param.is_some())
+        }) {
             errors.push(Diagnostic::new(
                 s.span.clone(),
                 format!(
@@ -43,12 +44,11 @@ pub fn lower_guide(g: &ast::GuideDef, model: &ModelIr) -> Result<GuideIr, Vec<Di
             }
             continue;
         }
-        if let Some(s) = entry.sites.iter().find(|s| {
-            model
-                .sites
-                .iter()
-                .any(|t| t.name == s.name && t.is_local())
-        }) {
+        if let Some(s) = entry
+            .sites
+            .iter()
+            .find(|s| model.sites.iter().any(|t| t.name == s.name && t.is_local()))
+        {
             errors.push(Diagnostic::new(
                 s.span.clone(),
                 format!(
@@ -181,9 +181,19 @@ fn amortized_entry(
         ));
         return None;
     }
-    let usage = format!("write `{} ~ Amortized(Encoder(x));` with a net `Encoder` and a row input `x`", s.name);
+    let usage = format!(
+        "write `{} ~ Amortized(Encoder(x));` with a net `Encoder` and a row input `x`",
+        s.name
+    );
     let call = match entry.family.args.as_slice() {
-        [ast::Arg { name: None, value: ast::Expr { kind: ExprKind::Call(c), .. } }] => c,
+        [ast::Arg {
+            name: None,
+            value:
+                ast::Expr {
+                    kind: ExprKind::Call(c),
+                    ..
+                },
+        }] => c,
         _ => {
             errors.push(Diagnostic::new(entry.family.span.clone(), usage));
             return None;
@@ -197,7 +207,14 @@ fn amortized_entry(
         return None;
     };
     let input = match call.args.as_slice() {
-        [ast::Arg { name: None, value: ast::Expr { kind: ExprKind::Name(x), .. } }] if call.weights.is_empty() => {
+        [ast::Arg {
+            name: None,
+            value:
+                ast::Expr {
+                    kind: ExprKind::Name(x),
+                    ..
+                },
+        }] if call.weights.is_empty() => {
             match model.inputs.iter().position(|i| i.name == x.name) {
                 Some(i) => i,
                 None => {
@@ -210,7 +227,12 @@ fn amortized_entry(
             }
         }
         _ => {
-            errors.push(Diagnostic::new(call.span.clone(), format!("the encoder takes one input and no weights (they are the guide's); {usage}")));
+            errors.push(Diagnostic::new(
+                call.span.clone(),
+                format!(
+                    "the encoder takes one input and no weights (they are the guide's); {usage}"
+                ),
+            ));
             return None;
         }
     };
@@ -222,12 +244,25 @@ fn amortized_entry(
             return None;
         }
     };
-    if n.layers.iter().any(|l| matches!(l, NetLayer::Conv2d { .. } | NetLayer::Pool { .. } | NetLayer::Flatten)) {
+    if n.layers.iter().any(|l| {
+        matches!(
+            l,
+            NetLayer::Conv2d { .. } | NetLayer::Pool { .. } | NetLayer::Flatten
+        )
+    }) {
         errors.push(Diagnostic::new(call.name.span.clone(), format!("the encoder `{}` has convolution or pooling layers; an encoder has Linear layers and activations", n.name)));
         return None;
     }
     let in_shape = &model.inputs[input].shape;
-    let row_numel: Option<usize> = in_shape.0.iter().skip(1).map(|d| match d { Dim::Lit(k) => Some(*k), _ => None }).product();
+    let row_numel: Option<usize> = in_shape
+        .0
+        .iter()
+        .skip(1)
+        .map(|d| match d {
+            Dim::Lit(k) => Some(*k),
+            _ => None,
+        })
+        .product();
     if in_shape.0.first() != Some(&Dim::Rows) || row_numel != Some(features) {
         errors.push(Diagnostic::new(
             call.args[0].value.span.clone(),
@@ -260,7 +295,10 @@ fn amortized_entry(
                 _ => {
                     errors.push(Diagnostic::new(
                         site_name.span.clone(),
-                        format!("`{}` needs a last axis of classes after the rows, like [N, K]", s.name),
+                        format!(
+                            "`{}` needs a last axis of classes after the rows, like [N, K]",
+                            s.name
+                        ),
                     ));
                     return None;
                 }
@@ -276,12 +314,25 @@ fn amortized_entry(
             return None;
         }
     };
-    let per_row: Option<usize> = s.shape.0.iter().skip(1).map(|d| match d { Dim::Lit(k) => Some(*k), _ => None }).product();
+    let per_row: Option<usize> = s
+        .shape
+        .0
+        .iter()
+        .skip(1)
+        .map(|d| match d {
+            Dim::Lit(k) => Some(*k),
+            _ => None,
+        })
+        .product();
     let per_value = match kind {
         AmortizedKind::Gaussian => 2,
         AmortizedKind::RelaxedBernoulli(_) | AmortizedKind::Concrete(..) => 1,
     };
-    let what = if per_value == 2 { "a location and a scale" } else { "a logit" };
+    let what = if per_value == 2 {
+        "a location and a scale"
+    } else {
+        "a logit"
+    };
     if per_row.map(|k| k * per_value) != Some(n.outputs) {
         errors.push(Diagnostic::new(
             call.name.span.clone(),

@@ -40,6 +40,8 @@ pub fn lower_net(n: &ast::NetDef) -> Result<NetIr, Vec<Diagnostic>> {
         .collect();
     let (input, mut flow) = match lits.as_deref() {
         Some([f]) => (NetInput::Features(*f), Flow::Features(*f)),
+        // Rows of G groups of K (say, concrete latents): read as G·K features.
+        Some([g, k]) => (NetInput::Features(g * k), Flow::Features(g * k)),
         Some([c, h, w]) => (
             NetInput::Images {
                 channels: *c,
@@ -51,7 +53,7 @@ pub fn lower_net(n: &ast::NetDef) -> Result<NetIr, Vec<Diagnostic>> {
         _ => {
             errors.push(Diagnostic::new(
                 n.input.shape.span.clone(),
-                "a net takes rows of features `[B, F]` or of images `[B, C, H, W]`, with numbers for the sizes",
+                "a net takes rows of features `[B, F]` (or groups of them, `[B, G, K]`, read as G·K features) or of images `[B, C, H, W]`, with numbers for the sizes",
             ));
             return Err(errors);
         }
@@ -175,6 +177,7 @@ pub fn lower_net(n: &ast::NetDef) -> Result<NetIr, Vec<Diagnostic>> {
     Ok(NetIr {
         name: n.name.name.clone(),
         input,
+        row_dims: lits.unwrap_or_default(),
         outputs: width,
         layers,
     })

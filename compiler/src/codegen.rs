@@ -126,7 +126,11 @@ struct Emitter<'a> {
 /// in (its logit, or log y for the concrete), exact in f32 where the value itself rounds to
 /// a vertex, so it has no separate log-determinant.
 fn logit_space(site: &Site) -> bool {
-    site.observed.is_none() && matches!(site.dist.name, "RelaxedBernoulli" | "RelaxedOneHotCategorical")
+    site.observed.is_none()
+        && matches!(
+            site.dist.name,
+            "RelaxedBernoulli" | "RelaxedOneHotCategorical"
+        )
 }
 
 impl Emitter<'_> {
@@ -700,7 +704,10 @@ impl Emitter<'_> {
                 .collect();
             if logit_space(site) {
                 let name = &site.name;
-                let logy = format_ident!("__logy{}", self.ir.latent_index(name).expect("a latent site"));
+                let logy = format_ident!(
+                    "__logy{}",
+                    self.ir.latent_index(name).expect("a latent site")
+                );
                 // `__events` is what constant arguments are filled like; its tape (the
                 // guide's draw) joins through the zero term.
                 // Scored from log y; the value y joins with weight 0, so that its tape
@@ -719,7 +726,10 @@ impl Emitter<'_> {
                         __pe.reshape_like(&(__s, __n, __m / __n.max(1))).sum::<(usize, usize), ::ravi::__private::Axis<2>>()
                     })));
                 }
-                return self.site_entry(site, quote!(#per_event.sum::<(usize,), ::ravi::__private::Axis<1>>()));
+                return self.site_entry(
+                    site,
+                    quote!(#per_event.sum::<(usize,), ::ravi::__private::Axis<1>>()),
+                );
             }
             let lp = quote!({
                 let __events = #value.reshape_like(#events);
@@ -766,10 +776,16 @@ impl Emitter<'_> {
             // tape (the sigmoid, through which the model's other uses reach u) is kept.
             let value = self.take_as(site.value, &site.shape, true);
             let uk = format_ident!("__logit{}", k);
-            (quote!(#uk + #value * 0.0), format_ident!("log_prob_logit_space"))
+            (
+                quote!(#uk + #value * 0.0),
+                format_ident!("log_prob_logit_space"),
+            )
         } else {
             let value = self.take_as(site.value, &site.shape, true);
-            (value, format_ident!("log_prob{}", site.parametrization.suffix))
+            (
+                value,
+                format_ident!("log_prob{}", site.parametrization.suffix),
+            )
         };
         let args: Vec<TokenStream> = site
             .args
@@ -1387,8 +1403,11 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
         }
     });
     // Model `param`s, held as points.
-    let delta_sites: Vec<(usize, &Site)> = model.latents().filter(|(_, s)| s.param.is_some()).collect();
-    let delta_fields: Vec<_> = (0..delta_sites.len()).map(|i| format_ident!("delta{}", i)).collect();
+    let delta_sites: Vec<(usize, &Site)> =
+        model.latents().filter(|(_, s)| s.param.is_some()).collect();
+    let delta_fields: Vec<_> = (0..delta_sites.len())
+        .map(|i| format_ident!("delta{}", i))
+        .collect();
     let delta_builds = delta_sites.iter().map(|(i, s)| {
         let i = lit_usize(*i);
         let name = &s.name;
@@ -1407,7 +1426,9 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
         }
     });
     // Local sites drawn by encoders of their rows.
-    let amortized_fields: Vec<_> = (0..ir.amortized.len()).map(|i| format_ident!("amortized{}", i)).collect();
+    let amortized_fields: Vec<_> = (0..ir.amortized.len())
+        .map(|i| format_ident!("amortized{}", i))
+        .collect();
     let amortized_builds = ir.amortized.iter().map(|a| {
         let site = lit_usize(a.site);
         let name = &latent_names[a.site];

@@ -221,6 +221,9 @@ pub enum NetInput {
 pub struct NetIr {
     pub name: String,
     pub input: NetInput,
+    /// The per-row shape as declared: `[F]`, `[G, K]` (read flattened, as G·K features) or
+    /// `[C, H, W]`.
+    pub row_dims: Vec<usize>,
     pub outputs: usize,
     pub layers: Vec<NetLayer>,
 }
@@ -255,7 +258,12 @@ impl NetIr {
             })
             .collect();
         let input = match self.input {
-            NetInput::Features(f) => format!("{f}"),
+            NetInput::Features(_) => self
+                .row_dims
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             NetInput::Images {
                 channels,
                 height,
@@ -684,10 +692,18 @@ impl GuideIr {
         for a in &self.amortized {
             let kind = match a.kind {
                 AmortizedKind::Gaussian => "Normal".to_string(),
-                AmortizedKind::RelaxedBernoulli(Some(t)) => format!("RelaxedBernoulli(temperature = {t:?})"),
-                AmortizedKind::RelaxedBernoulli(None) => "RelaxedBernoulli(temperature)".to_string(),
-                AmortizedKind::Concrete(Some(t), k) => format!("RelaxedOneHotCategorical(temperature = {t:?}) over {k}"),
-                AmortizedKind::Concrete(None, k) => format!("RelaxedOneHotCategorical(temperature) over {k}"),
+                AmortizedKind::RelaxedBernoulli(Some(t)) => {
+                    format!("RelaxedBernoulli(temperature = {t:?})")
+                }
+                AmortizedKind::RelaxedBernoulli(None) => {
+                    "RelaxedBernoulli(temperature)".to_string()
+                }
+                AmortizedKind::Concrete(Some(t), k) => {
+                    format!("RelaxedOneHotCategorical(temperature = {t:?}) over {k}")
+                }
+                AmortizedKind::Concrete(None, k) => {
+                    format!("RelaxedOneHotCategorical(temperature) over {k}")
+                }
             };
             let _ = writeln!(
                 out,

@@ -3,9 +3,8 @@
 //! guide (an amortized guide) and a decoder net whose weights are a model `param`.
 //!
 //! `--latent gaussian` (default): z ~ N(0, I) [8]; `relaxed-bernoulli`: 20 binary concrete
-//! latents; `concrete`: one concrete (Gumbel-softmax) latent of 32 classes, a relaxed
-//! mixture of 32 decoded prototypes. The relaxed ones use the fit's `temperature`, annealed
-//! from 1 to 0.5.
+//! latents; `concrete`: 8 concrete (Gumbel-softmax) latents of 4 classes each. The relaxed
+//! ones use the fit's `temperature`, annealed from 1 to 0.5.
 //!
 //! Prints the train and test negative ELBO per image (nats), the test importance-weighted
 //! bound (K = 100) and the baseline of independent per-pixel Bernoullis fitted to the
@@ -48,11 +47,11 @@ model! {
     }
 
     net ConcreteEncoder(x: [B, 64]) -> [B, 32] { Linear(64, 200) -> tanh -> Linear(200, 32) }
-    net ConcreteDecoder(z: [B, 32]) -> [B, 64] { Linear(32, 200) -> tanh -> Linear(200, 64) }
-    /// One concrete (Gumbel-softmax) latent of 32 classes per image, uniform prior.
+    net ConcreteDecoder(z: [B, 8, 4]) -> [B, 64] { Linear(32, 200) -> tanh -> Linear(200, 64) }
+    /// Eight concrete (Gumbel-softmax) latents of 4 classes per image, uniform priors.
     model ConcreteVae(x: [N, 64] in 0..2) {
         param dec [params(ConcreteDecoder)];
-        z ~ RelaxedOneHotCategorical(temperature, 0.0) [N, 32];
+        z ~ RelaxedOneHotCategorical(temperature, 0.0) [N, 8, 4];
         x ~ Bernoulli(logits = ConcreteDecoder(z; dec));
     }
 }
@@ -66,11 +65,13 @@ guide! {
 struct Args {
     latent: String,
     objective: Objective,
-    steps: usize,
+    /// `None`: 5000 for Gaussian latents (past that they overfit), 20,000 for relaxed ones.
+    steps: Option<usize>,
     seed: u64,
     particles: usize,
     lr: f32,
     batch: usize,
+    tau_start: f32,
     out: PathBuf,
     json: bool,
 }
@@ -79,11 +80,12 @@ fn parse_args() -> Result<Args, String> {
     let mut a = Args {
         latent: "gaussian".into(),
         objective: Objective::Elbo,
-        steps: 20_000,
+        steps: None,
         seed: 0,
         particles: 1,
         lr: 3e-3,
         batch: 128,
+        tau_start: 1.0,
         out: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/vae_digits")),
         json: false,
     };
@@ -99,7 +101,7 @@ fn parse_args() -> Result<Args, String> {
                     o => return Err(format!("--objective: unknown `{o}` (elbo, iwae)")),
                 }
             }
-            "--steps" => a.steps = value("--steps")?.parse().map_err(|e| format!("--steps: {e}"))?,
+            "--steps" => a.steps = Some(value("--steps")?.parse().map_err(|e| format!("--steps: {e}"))?),
             "--seed" => a.seed = value("--seed")?.parse().map_err(|e| format!("--seed: {e}"))?,
             "--particles" => {
                 a.particles = value("--particles")?
@@ -107,6 +109,7 @@ fn parse_args() -> Result<Args, String> {
                     .map_err(|e| format!("--particles: {e}"))?
             }
             "--batch" => a.batch = value("--batch")?.parse().map_err(|e| format!("--batch: {e}"))?,
+            "--tau-start" => a.tau_start = value("--tau-start")?.parse().map_err(|e| format!("--tau-start: {e}"))?,
             "--lr" => a.lr = value("--lr")?.parse().map_err(|e| format!("--lr: {e}"))?,
             "--out" => a.out = PathBuf::from(value("--out")?),
             "--json" => a.json = true,
@@ -118,18 +121,28 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     if !["gaussian", "relaxed-bernoulli", "concrete"].contains(&a.latent.as_str()) {
-        return Err(format!("--latent: unknown `{}` (gaussian, relaxed-bernoulli, concrete)", a.latent));
+        return Err(format!(
+            "--latent: unknown `{}` (gaussian, relaxed-bernoulli, concrete)",
+            a.latent
+        ));
     }
     Ok(a)
 }
 
 /// Pixels binarized at ≥ 8 (of 0..16), split at the first 80% of the rows.
-fn load() -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>), Box<dyn std::error::Error>> {
+/// Images, one row of 64 pixels each.
+type Images = Vec<Vec<f32>>;
+
+fn load() -> Result<(Images, Images), Box<dyn std::error::Error>> {
     let table = ravi::csv::Table::read(concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits.csv"))?;
     let rows: Vec<Vec<f32>> = table
         .columns_except(&["label"])
         .into_iter()
-        .map(|r| r.into_iter().map(|p| f32::from(u8::from(p >= 8.0))).collect())
+        .map(|r| {
+            r.into_iter()
+                .map(|p| f32::from(u8::from(p >= 8.0)))
+                .collect()
+        })
         .collect();
     let n = (0.8 * rows.len() as f64).floor() as usize;
     let (train, test) = rows.split_at(n);
@@ -218,7 +231,10 @@ where
     let n_dec = dec.len();
     let n_z = latents.len();
     let args = M::observed_args::<Cpu, NoneTape>(
-        vec![dev.tensor_from_vec(dec, (1, n_dec)), dev.tensor_from_vec(latents, (1, n_z))],
+        vec![
+            dev.tensor_from_vec(dec, (1, n_dec)),
+            dev.tensor_from_vec(latents, (1, n_z)),
+        ],
         &batch,
     );
     let logits = args[0].args[0].as_vec();
@@ -234,17 +250,23 @@ trait FromPixels: Sized {
 }
 impl FromPixels for VaeData {
     fn from_pixels(rows: Vec<Vec<f32>>) -> Result<Self, ravi::DataError> {
-        Ok(VaeData { x: ravi::Array::from_rows(&rows)? })
+        Ok(VaeData {
+            x: ravi::Array::from_rows(&rows)?,
+        })
     }
 }
 impl FromPixels for ConcreteVaeData {
     fn from_pixels(rows: Vec<Vec<f32>>) -> Result<Self, ravi::DataError> {
-        Ok(ConcreteVaeData { x: ravi::Array::from_rows(&rows)? })
+        Ok(ConcreteVaeData {
+            x: ravi::Array::from_rows(&rows)?,
+        })
     }
 }
 impl FromPixels for BinaryVaeData {
     fn from_pixels(rows: Vec<Vec<f32>>) -> Result<Self, ravi::DataError> {
-        Ok(BinaryVaeData { x: ravi::Array::from_rows(&rows)? })
+        Ok(BinaryVaeData {
+            x: ravi::Array::from_rows(&rows)?,
+        })
     }
 }
 
@@ -307,15 +329,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dev = Cpu::seed_from_u64(args.seed);
     let relaxed = args.latent != "gaussian";
     let t_end = if relaxed { 0.5 } else { 1.0 };
+    let steps = args.steps.unwrap_or(if relaxed { 20_000 } else { 5000 });
     let opts = FitOptions {
-        steps: args.steps,
+        steps,
         particles: args.particles,
         batch_size: Some(args.batch),
         seed: args.seed,
-        schedule: Schedule::Exponential { start: args.lr, end: args.lr / 10.0 },
+        schedule: Schedule::Exponential {
+            start: args.lr,
+            end: args.lr / 10.0,
+        },
         objective: args.objective,
         temperature: if relaxed {
-            Schedule::Exponential { start: 1.0, end: t_end }
+            Schedule::Exponential {
+                start: args.tau_start,
+                end: t_end,
+            }
         } else {
             Schedule::Constant(1.0)
         },
@@ -336,7 +365,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     })
                     .collect()
             };
-            run(BinaryVaeGuide::new(&dev), &train, &test, &opts, t_end, &prior, &out)?
+            run(
+                BinaryVaeGuide::new(&dev),
+                &train,
+                &test,
+                &opts,
+                t_end,
+                &prior,
+                &out,
+            )?
         }
         "concrete" => {
             // The prior's draw in log-ratio coordinates: log y from Gumbel noise at logits 0.
@@ -347,18 +384,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .into_iter()
                     .map(|u| -(-u.clamp(1e-20, 1.0 - 1e-7).ln()).ln() / t_end)
                     .collect();
-                g.chunks(32)
-                    .flat_map(|e| e[..31].iter().map(|v| v - e[31]).collect::<Vec<_>>())
+                g.chunks(4)
+                    .flat_map(|e| e[..3].iter().map(|v| v - e[3]).collect::<Vec<_>>())
                     .collect()
             };
-            run(ConcreteVaeGuide::new(&dev), &train, &test, &opts, t_end, &prior, &out)?
+            run(
+                ConcreteVaeGuide::new(&dev),
+                &train,
+                &test,
+                &opts,
+                t_end,
+                &prior,
+                &out,
+            )?
         }
         _ => {
             let prior = |dev: &Cpu, count: usize| -> Vec<f32> {
                 let z: Tensor<(usize,), f32, Cpu> = dev.sample_normal_like(&(count * 8,));
                 z.as_vec()
             };
-            run(VaeGuide::new(&dev), &train, &test, &opts, t_end, &prior, &out)?
+            run(
+                VaeGuide::new(&dev),
+                &train,
+                &test,
+                &opts,
+                t_end,
+                &prior,
+                &out,
+            )?
         }
     };
     if args.json {
@@ -374,7 +427,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         return Ok(());
     }
-    println!("vae_digits, {} latents, {} steps (nats per image)", args.latent, args.steps);
+    println!(
+        "vae_digits, {} latents, {steps} steps (nats per image)",
+        args.latent
+    );
     println!("  train negative ELBO        {:8.3}", scores.train_neg_elbo);
     println!("  test negative ELBO         {:8.3}", scores.test_neg_elbo);
     println!("  test IWAE bound (K = 100)  {:8.3}", scores.test_iwae_nll);

@@ -436,7 +436,10 @@ mod tests {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layer {
     /// x W + b: W `inputs × outputs` row-major, then b, consecutive in the weight vector.
-    Linear { inputs: usize, outputs: usize },
+    Linear {
+        inputs: usize,
+        outputs: usize,
+    },
     Relu,
     Tanh,
     Sigmoid,
@@ -460,7 +463,7 @@ pub fn glorot_init(layers: &[Layer], uniform: &mut dyn FnMut() -> f32) -> Vec<f3
         if let Layer::Linear { inputs, outputs } = *l {
             let a = (6.0 / (inputs + outputs) as f32).sqrt();
             out.extend((0..inputs * outputs).map(|_| (2.0 * uniform() - 1.0) * a));
-            out.extend(std::iter::repeat(0.0).take(outputs));
+            out.extend(std::iter::repeat_n(0.0, outputs));
         }
     }
     out

@@ -49,7 +49,11 @@ impl<D: Backend> Bijector<D> for SoftmaxSimplex {
         (log_y.exp(), log_det)
     }
 
-    fn inverse(&self, _params: &ParamStore<D>, y: Particles<D, dfdx::tensor::NoneTape>) -> Particles<D, dfdx::tensor::NoneTape> {
+    fn inverse(
+        &self,
+        _params: &ParamStore<D>,
+        y: Particles<D, dfdx::tensor::NoneTape>,
+    ) -> Particles<D, dfdx::tensor::NoneTape> {
         log_ratio(y.ln())
     }
 }

@@ -193,8 +193,7 @@ fn check_simplex_gradients<B: Bijector<Cpu>>(map: B) {
         y.iter().zip(&w).map(|(a, b)| f64::from(a * b)).sum::<f64>() + f64::from(ld.as_vec()[0])
     };
     let t = dev.tensor_from_vec(x0.clone(), (1usize, 4usize));
-    let (y, ld) =
-        Bijector::<Cpu>::forward(&map, &store, t.retaped::<OwnedTape<f32, Cpu>>());
+    let (y, ld) = Bijector::<Cpu>::forward(&map, &store, t.retaped::<OwnedTape<f32, Cpu>>());
     let wt = dev.tensor_from_vec(w.to_vec(), (1usize, 5usize));
     let total = (y * wt).sum::<(), _>() + ld.sum::<(), _>();
     let g = total.backward().get(&t).as_vec();

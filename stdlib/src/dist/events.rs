@@ -299,7 +299,11 @@ mod tests {
         for i in 0..m {
             let jac: f32 = log_y[i * k..(i + 1) * k].iter().sum();
             let want = on_simplex[i] + jac;
-            assert!((alr[i] - want).abs() < 1e-3 * (1.0 + want.abs()), "{} vs {want}", alr[i]);
+            assert!(
+                (alr[i] - want).abs() < 1e-3 * (1.0 + want.abs()),
+                "{} vs {want}",
+                alr[i]
+            );
         }
         // Near a vertex: log y = (0, −120, −150, −200) has y's small components at 0 in f32.
         let lp = RelaxedOneHotCategorical::log_prob_alr_events(
@@ -331,7 +335,10 @@ mod tests {
                 .map(|e| e.iter().cloned().fold(0.0, f32::max))
                 .collect();
             let mean = largest.iter().sum::<f32>() / m as f32;
-            assert!(mean > previous, "λ = {lam}: mean largest {mean} after {previous}");
+            assert!(
+                mean > previous,
+                "λ = {lam}: mean largest {mean} after {previous}"
+            );
             previous = mean;
             if lam == 0.005 {
                 let near = largest.iter().filter(|&&v| v > 0.99).count() as f32 / m as f32;

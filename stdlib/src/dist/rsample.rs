@@ -287,7 +287,10 @@ mod tests {
             )
             .as_vec();
             let dist = x.iter().map(|&v| v.min(1.0 - v)).sum::<f32>() / n as f32;
-            assert!(dist < previous, "λ = {lam}: mean distance to {{0, 1}} {dist} after {previous}");
+            assert!(
+                dist < previous,
+                "λ = {lam}: mean distance to {{0, 1}} {dist} after {previous}"
+            );
             previous = dist;
         }
         assert!(previous < 0.02, "{previous}");
@@ -300,11 +303,17 @@ mod tests {
         )
         .as_vec();
         let y = t().sigmoid();
-        let on_y = RelaxedBernoulli::log_prob::<_, Cpu, NoneTape>(y, Arg::Scalar(0.6), Arg::Scalar(-0.4)).as_vec();
+        let on_y =
+            RelaxedBernoulli::log_prob::<_, Cpu, NoneTape>(y, Arg::Scalar(0.6), Arg::Scalar(-0.4))
+                .as_vec();
         for (i, &v) in u.iter().enumerate() {
             let s = 1.0 / (1.0 + (-f64::from(v)).exp());
             let want = f64::from(on_y[i]) + (s * (1.0 - s)).ln();
-            assert!((f64::from(logit[i]) - want).abs() < 1e-3, "u = {v}: {} vs {want}", logit[i]);
+            assert!(
+                (f64::from(logit[i]) - want).abs() < 1e-3,
+                "u = {v}: {} vs {want}",
+                logit[i]
+            );
         }
         // Far out, where y rounds to 1 in f32, the logit density stays finite.
         let far = RelaxedBernoulli::log_prob_logit_space::<_, Cpu, NoneTape>(

@@ -22,7 +22,9 @@ use crate::dist::normal::HALF_LN_2PI;
 use crate::nn::{forward_rows, glorot_init, Layer};
 
 /// An untaped copy of `t` under a new tensor id.
-fn held<D: Backend, T: Tape<D>>(t: &Tensor<(usize, usize), f32, D, T>) -> Tensor<(usize, usize), f32, D> {
+fn held<D: Backend, T: Tape<D>>(
+    t: &Tensor<(usize, usize), f32, D, T>,
+) -> Tensor<(usize, usize), f32, D> {
     t.retaped::<NoneTape>() + 0.0
 }
 
@@ -31,11 +33,16 @@ fn held<D: Backend, T: Tape<D>>(t: &Tensor<(usize, usize), f32, D, T>) -> Tensor
 pub enum LocalKind {
     Gaussian,
     /// At this temperature, or at the batch's (`temperature` in the DSL) when `None`.
-    RelaxedBernoulli { temperature: Option<f32> },
+    RelaxedBernoulli {
+        temperature: Option<f32>,
+    },
     /// Concrete (Gumbel-softmax) events of `classes` components each, drawn as their
     /// additive log-ratio coordinates (K − 1 per event; see
     /// [`crate::bijectors::SoftmaxSimplex`]).
-    Concrete { temperature: Option<f32>, classes: usize },
+    Concrete {
+        temperature: Option<f32>,
+        classes: usize,
+    },
 }
 
 impl LocalKind {
@@ -109,7 +116,10 @@ impl Amortized {
         match self.kind {
             LocalKind::Gaussian => {
                 let mut parts = split_columns(out, &[k, k]).into_iter();
-                let (loc, rho) = (parts.next().expect("two blocks"), parts.next().expect("two blocks"));
+                let (loc, rho) = (
+                    parts.next().expect("two blocks"),
+                    parts.next().expect("two blocks"),
+                );
                 let sigma = softplus(rho) + SCALE_FLOOR;
                 let log_sigma = sigma.retaped::<T>().ln().sum::<(usize,), Axis<1>>();
                 // Held copies need ids of their own: dfdx gives a gradient to an untaped
@@ -123,7 +133,8 @@ impl Amortized {
                 let log_q = match estimator {
                     Estimator::Standard => {
                         let ln = eps.square().sum::<(usize, usize), Axis<2>>() * -0.5 - constant;
-                        log_sigma.broadcast_like::<_, Axis<0>>(&(s, rows)).negate() + ln.retaped::<T>()
+                        log_sigma.broadcast_like::<_, Axis<0>>(&(s, rows)).negate()
+                            + ln.retaped::<T>()
                     }
                     Estimator::AnalyticEntropy | Estimator::AnalyticKl => {
                         (log_sigma.negate() - k as f32 * 0.5 - constant)
@@ -150,22 +161,32 @@ impl Amortized {
                 let logits = out.broadcast_like::<_, Axis<0>>(&full);
                 let at = match estimator {
                     // log q with the encoder held: the gradient flows through the draw only
-                    Estimator::PathDerivative => held.broadcast_like::<_, Axis<0>>(&full).retaped::<T>(),
+                    Estimator::PathDerivative => {
+                        held.broadcast_like::<_, Axis<0>>(&full).retaped::<T>()
+                    }
                     _ => logits.retaped::<T>(),
                 };
                 // The draw takes the logits' own tape (the encoder's ops).
                 let u = (logits + logistic) / tau;
                 let log_q = crate::dist::RelaxedBernoulli::log_prob_logit_space(
-                    u.retaped::<T>(), crate::dist::Arg::Scalar(tau), crate::dist::Arg::Tensor(at))
-                    .sum::<(usize, usize), Axis<2>>();
+                    u.retaped::<T>(),
+                    crate::dist::Arg::Scalar(tau),
+                    crate::dist::Arg::Tensor(at),
+                )
+                .sum::<(usize, usize), Axis<2>>();
                 (u.reshape_like(&(s, rows * k)), log_q)
             }
-            LocalKind::Concrete { temperature: fixed, classes } => {
+            LocalKind::Concrete {
+                temperature: fixed,
+                classes,
+            } => {
                 let tau = fixed.unwrap_or(temperature);
                 let events = rows * k / classes;
                 let flat = (s * events, classes);
                 let ev = (s, events, classes);
-                let held_logits = held(&out).broadcast_like::<_, Axis<0>>(&full).reshape_like(&ev);
+                let held_logits = held(&out)
+                    .broadcast_like::<_, Axis<0>>(&full)
+                    .reshape_like(&ev);
                 let logits = out.broadcast_like::<_, Axis<0>>(&full).reshape_like(&flat);
                 let u01: Tensor<(usize, usize), f32, D> = dev.sample_uniform_like(&flat);
                 // g = −log(−log U) ~ Gumbel(0, 1)
@@ -197,7 +218,10 @@ mod tests {
     use super::*;
     use ravi_backend::Cpu;
 
-    static ENCODER: [Layer; 1] = [Layer::Linear { inputs: 1, outputs: 2 }];
+    static ENCODER: [Layer; 1] = [Layer::Linear {
+        inputs: 1,
+        outputs: 2,
+    }];
 
     /// Every estimator's gradient of E[−log q] (with the draws kept on the tape, as the
     /// model keeps them) is the entropy's: for ρ's bias, Σ over rows and particles of
@@ -221,7 +245,11 @@ mod tests {
             })
             .sum::<f64>()
             * s as f64;
-        for est in [Estimator::Standard, Estimator::AnalyticEntropy, Estimator::PathDerivative] {
+        for est in [
+            Estimator::Standard,
+            Estimator::AnalyticEntropy,
+            Estimator::PathDerivative,
+        ] {
             let (z, lq) = a.sample::<Cpu, OwnedTape<f32, Cpu>>(&store, s, x.clone(), 1.0, est);
             let g = (lq.sum::<(), _>().negate() + z.sum::<(), _>() * 0.0).backward();
             let g = g.get(store.get(id)).as_vec();
@@ -238,11 +266,22 @@ mod tests {
     /// the encoder.
     #[test]
     fn estimators_agree_for_every_kind() {
-        static ENC: [Layer; 2] = [Layer::Linear { inputs: 2, outputs: 6 }, Layer::Tanh];
+        static ENC: [Layer; 2] = [
+            Layer::Linear {
+                inputs: 2,
+                outputs: 6,
+            },
+            Layer::Tanh,
+        ];
         for kind in [
             LocalKind::Gaussian,
-            LocalKind::RelaxedBernoulli { temperature: Some(0.7) },
-            LocalKind::Concrete { temperature: Some(0.7), classes: 3 },
+            LocalKind::RelaxedBernoulli {
+                temperature: Some(0.7),
+            },
+            LocalKind::Concrete {
+                temperature: Some(0.7),
+                classes: 3,
+            },
         ] {
             let per_row = if kind == LocalKind::Gaussian { 3 } else { 6 };
             let dev = Cpu::seed_from_u64(1);
@@ -252,16 +291,24 @@ mod tests {
             let x: Tensor<(usize,), f32, Cpu> =
                 dev.tensor_from_vec(vec![0.5, -1.0, 1.2, 0.3], (4,));
             let grad = |est: Estimator| -> Vec<f32> {
-                let (z, lq) = a.sample::<Cpu, OwnedTape<f32, Cpu>>(&store, 40_000, x.clone(), 1.0, est);
+                let (z, lq) =
+                    a.sample::<Cpu, OwnedTape<f32, Cpu>>(&store, 40_000, x.clone(), 1.0, est);
                 let h = z.square().sum::<(), _>() * -0.1;
                 let g = (lq.sum::<(), _>().negate() + h).backward();
-                g.get(store.get(id)).as_vec().iter().map(|v| v / 40_000.0).collect()
+                g.get(store.get(id))
+                    .as_vec()
+                    .iter()
+                    .map(|v| v / 40_000.0)
+                    .collect()
             };
             let (standard, path) = (grad(Estimator::Standard), grad(Estimator::PathDerivative));
             let scale = standard.iter().fold(0.0f32, |m, v| m.max(v.abs()));
             assert!(scale > 1e-3, "{kind:?}: no gradient reaches the encoder");
             for (s, p) in standard.iter().zip(&path) {
-                assert!((s - p).abs() < 0.05 * scale + 0.01, "{kind:?}: standard {s} vs path derivative {p}");
+                assert!(
+                    (s - p).abs() < 0.05 * scale + 0.01,
+                    "{kind:?}: standard {s} vs path derivative {p}"
+                );
             }
         }
     }

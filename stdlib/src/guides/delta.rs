@@ -3,7 +3,7 @@
 //! maximises the ELBO as a point estimate (MAP with a flat prior).
 
 use dfdx::prelude::*;
-use ravi_backend::{traced, Backend, FamilyDraw, ParamId, ParamStore, ParamInit, Tape};
+use ravi_backend::{traced, Backend, FamilyDraw, ParamId, ParamInit, ParamStore, Tape};
 
 #[derive(Debug, Clone)]
 pub struct Delta {
@@ -40,8 +40,8 @@ impl Delta {
         params: &ParamStore<D>,
         particles: usize,
     ) -> FamilyDraw<D, T> {
-        let z = traced::<D, T>(params, self.value)
-            .broadcast_like::<_, Axis<0>>(&(particles, self.dim));
+        let z =
+            traced::<D, T>(params, self.value).broadcast_like::<_, Axis<0>>(&(particles, self.dim));
         let zero: Tensor<(usize,), f32, D> = params.device().zeros_like(&(particles,));
         FamilyDraw {
             z,
