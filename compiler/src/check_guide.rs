@@ -10,7 +10,7 @@ use crate::ir::*;
 pub fn lower_guide(g: &ast::GuideDef, model: &ModelIr) -> Result<GuideIr, Vec<Diagnostic>> {
     let mut errors = Vec::new();
     let mut covered: Vec<Option<Span>> = vec![None; model.latents().count()];
-    let params = lower_params(g, &mut errors);
+    let params = lower_params(g, model, &mut errors);
     let mut entries = Vec::new();
     let mut programs = Vec::new();
     let mut amortized = Vec::new();
@@ -44,16 +44,18 @@ pub fn lower_guide(g: &ast::GuideDef, model: &ModelIr) -> Result<GuideIr, Vec<Di
             }
             continue;
         }
+        // A guide program's line may draw a local site (from nets of the rows).
+        let program = catalogue::family(name).is_none() && catalogue::distribution(name).is_some();
         if let Some(s) = entry
             .sites
             .iter()
-            .find(|s| model.sites.iter().any(|t| t.name == s.name && t.is_local()))
+            .find(|s| !program && model.sites.iter().any(|t| t.name == s.name && t.is_local()))
         {
             errors.push(Diagnostic::new(
                 s.span.clone(),
                 format!(
-                    "`{}` is a local site (one value per data row); give it an encoder of the rows: `{} ~ Amortized(Encoder(x));`",
-                    s.name, s.name
+                    "`{}` is a local site (one value per data row); give it an encoder of the rows: `{} ~ Amortized(Encoder(x));` (or a guide program, `{} ~ Normal(Loc(x; a), softplus(Scale(x; b)));`)",
+                    s.name, s.name, s.name
                 ),
             ));
             continue;
@@ -98,9 +100,13 @@ pub fn lower_guide(g: &ast::GuideDef, model: &ModelIr) -> Result<GuideIr, Vec<Di
     }
     // Every parameter must feed some draw (an unused one would have no gradient).
     for (i, p) in params.iter().enumerate() {
-        let used = programs
-            .iter()
-            .any(|q| q.args.contains(&ProgramArg::Param(i)));
+        let used = programs.iter().any(|q| {
+            q.args.iter().any(|a| match a {
+                ProgramArg::Param(j) => *j == i,
+                ProgramArg::Net { param, .. } => *param == i,
+                ProgramArg::Const(_) => false,
+            })
+        });
         if !used && errors.is_empty() {
             errors.push(Diagnostic::new(
                 p.span.clone(),
@@ -457,7 +463,7 @@ fn cover_sites(
 
 /// `param` declarations: shapes of literal sizes or Rust constants, numeric initial values
 /// (positive for a positive parameter; 0 and 1 by default).
-fn lower_params(g: &ast::GuideDef, errors: &mut Vec<Diagnostic>) -> Vec<ParamIr> {
+fn lower_params(g: &ast::GuideDef, model: &ModelIr, errors: &mut Vec<Diagnostic>) -> Vec<ParamIr> {
     let mut out: Vec<ParamIr> = Vec::new();
     for p in &g.params {
         if out.iter().any(|q| q.name == p.name.name) {
@@ -468,6 +474,7 @@ fn lower_params(g: &ast::GuideDef, errors: &mut Vec<Diagnostic>) -> Vec<ParamIr>
             continue;
         }
         let mut dims = Vec::new();
+        let mut net_init = None;
         for d in p.shape.iter().flat_map(|s| &s.dims) {
             match d {
                 ast::DimAst::Lit(n, _) => dims.push(Dim::Lit(*n)),
@@ -476,10 +483,19 @@ fn lower_params(g: &ast::GuideDef, errors: &mut Vec<Diagnostic>) -> Vec<ParamIr>
                     "a guide parameter has no row dimension `N`",
                 )),
                 ast::DimAst::Named(id) => dims.push(Dim::Const(id.name.clone())),
-                ast::DimAst::ParamsOf(net, _, _) => errors.push(Diagnostic::new(
-                    net.span.clone(),
-                    "a guide parameter's size is a number or a constant",
-                )),
+                ast::DimAst::ParamsOf(net, layer, _) => {
+                    match crate::check_net::params_of(&model.nets, net, *layer) {
+                        Ok(d) => {
+                            dims.push(d);
+                            net_init = model
+                                .nets
+                                .iter()
+                                .position(|n| n.name == net.name)
+                                .map(|i| (i, *layer));
+                        }
+                        Err(e) => errors.push(e),
+                    }
+                }
             }
         }
         let default = if p.positive { 1.0 } else { 0.0 };
@@ -502,6 +518,7 @@ fn lower_params(g: &ast::GuideDef, errors: &mut Vec<Diagnostic>) -> Vec<ParamIr>
         };
         out.push(ParamIr {
             name: p.name.name.clone(),
+            net_init: net_init.filter(|_| dims.len() == 1 && p.init.is_none() && !p.positive),
             shape: Shape(dims),
             positive: p.positive,
             init,
@@ -576,6 +593,40 @@ fn program_site(
             return None;
         };
         let need = spec_params[slot].constraint;
+        let positive = need == catalogue::Constraint::Positive;
+        // `Net(x; p)` or `softplus(Net(x; p))`: an encoder written out, local sites only.
+        let net_call = match &a.value.kind {
+            ExprKind::Call(c) if model.nets.iter().any(|n| n.name == c.name.name) => {
+                Some((c, false))
+            }
+            ExprKind::Call(c)
+                if c.name.name == "softplus" && c.args.len() == 1 && c.weights.is_empty() =>
+            {
+                match &c.args[0].value.kind {
+                    ExprKind::Call(inner)
+                        if model.nets.iter().any(|n| n.name == inner.name.name) =>
+                    {
+                        Some((inner, true))
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        if let Some((c, softplus)) = net_call {
+            let arg = program_net(
+                model,
+                params,
+                site,
+                c,
+                softplus,
+                positive,
+                &a.value.span,
+                errors,
+            )?;
+            args[slot] = Some(arg);
+            continue;
+        }
         let value = match &a.value.kind {
             ExprKind::Name(id) => match params.iter().position(|p| p.name == id.name) {
                 None => {
@@ -598,8 +649,10 @@ fn program_site(
                         return None;
                     }
                     let scalar = p.shape.rank() == 0;
-                    let same = p.shape.rank() == site.shape.rank()
-                        && p.shape.0.iter().zip(&site.shape.0).all(|(a, b)| {
+                    // A local site's parameters are per row (the same for every row).
+                    let site_dims = &site.shape.0[usize::from(site.is_local())..];
+                    let same = p.shape.rank() == site_dims.len()
+                        && p.shape.0.iter().zip(site_dims).all(|(a, b)| {
                             a == b || matches!(a, Dim::Const(_)) || matches!(b, Dim::Const(_))
                         });
                     if !scalar && !same {
@@ -653,6 +706,136 @@ fn program_site(
         dist,
         args,
         span: entry.span.clone(),
+    })
+}
+
+/// `Net(x; p)` (`softplus(Net(x; p))` for a positive parameter) in a guide program: the
+/// site is local, x a row input the net reads, p a `param` holding the net's weights, and
+/// the net gives one output per value of the site's row.
+#[allow(clippy::too_many_arguments)]
+fn program_net(
+    model: &ModelIr,
+    params: &[ParamIr],
+    site: &Site,
+    call: &ast::Call,
+    softplus: bool,
+    positive: bool,
+    span: &Span,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<ProgramArg> {
+    let mut fail = |sp: &Span, msg: String| {
+        errors.push(Diagnostic::new(sp.clone(), msg));
+        None
+    };
+    let net = model.nets.iter().position(|n| n.name == call.name.name)?;
+    let n = &model.nets[net];
+    if !site.is_local() {
+        return fail(span, format!("a net on the data's rows gives one value per row; `{}` is a global site (shape {})", site.name, site.shape));
+    }
+    if n.layers.iter().any(|l| {
+        matches!(
+            l,
+            NetLayer::Conv2d { .. } | NetLayer::Pool { .. } | NetLayer::Flatten
+        )
+    }) {
+        return fail(&call.name.span, format!("net {} has convolution or pooling layers; a guide's net has Linear layers and activations", n.name));
+    }
+    if positive && !softplus {
+        return fail(
+            span,
+            format!(
+                "this parameter must be positive; write `softplus({}(..))`",
+                n.name
+            ),
+        );
+    }
+    let (input, param) = match (call.args.as_slice(), call.weights.as_slice()) {
+        ([ast::Arg { name: None, value: x }], [w]) => (x, w),
+        _ => return fail(&call.span, format!("write `{}(x; p)`: a row input of the model and a `param` of this guide holding the weights", n.name)),
+    };
+    let ExprKind::Name(x) = &input.kind else {
+        return fail(
+            &input.span,
+            format!("the net reads an input of model {}", model.name),
+        );
+    };
+    let Some(input_idx) = model.inputs.iter().position(|i| i.name == x.name) else {
+        return fail(
+            &x.span,
+            format!("`{}` is not an input of model {}", x.name, model.name),
+        );
+    };
+    let shape = &model.inputs[input_idx].shape;
+    let features: Option<usize> = shape
+        .0
+        .iter()
+        .skip(1)
+        .map(|d| match d {
+            Dim::Lit(k) => Some(*k),
+            _ => None,
+        })
+        .product();
+    let wants: usize = n.row_dims.iter().product();
+    if shape.0.first() != Some(&Dim::Rows) || features != Some(wants) {
+        return fail(
+            &input.span,
+            format!(
+                "shape mismatch: net {} takes rows of {wants} values, but `{}` has shape {shape}",
+                n.name, x.name
+            ),
+        );
+    }
+    let ExprKind::Name(w) = &param.kind else {
+        return fail(
+            &param.span,
+            format!("the weights of {} are a `param` of this guide", n.name),
+        );
+    };
+    let Some(p) = params.iter().position(|q| q.name == w.name) else {
+        return fail(
+            &w.span,
+            format!(
+                "unknown name `{}`: not a `param` of this guide (declare `param {} [params({})];`)",
+                w.name, w.name, n.name
+            ),
+        );
+    };
+    if params[p].shape != Shape(vec![Dim::Lit(n.num_params())]) || params[p].positive {
+        return fail(
+            &w.span,
+            format!(
+                "`{}` holds the weights of {}: declare it `param {} [params({})];`",
+                w.name, n.name, w.name, n.name
+            ),
+        );
+    }
+    let per_row: Option<usize> = site
+        .shape
+        .0
+        .iter()
+        .skip(1)
+        .map(|d| match d {
+            Dim::Lit(k) => Some(*k),
+            _ => None,
+        })
+        .product();
+    if per_row != Some(n.outputs) {
+        return fail(
+            &call.name.span,
+            format!(
+                "shape mismatch: net {} gives {} outputs per row, but `{}` has {} values per row",
+                n.name,
+                n.outputs,
+                site.name,
+                per_row.map_or("?".into(), |k| k.to_string())
+            ),
+        );
+    }
+    Some(ProgramArg::Net {
+        net,
+        input: input_idx,
+        param: p,
+        softplus,
     })
 }
 

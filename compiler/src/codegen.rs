@@ -1350,10 +1350,30 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
         .collect();
     let param_builds = ir.params.iter().map(|p| {
         let name = &p.name;
-        let numel = p.shape.0.iter().map(dim_usize);
+        let numel: Vec<TokenStream> = p.shape.0.iter().map(dim_usize).collect();
+        if let Some((net, layer)) = p.net_init {
+            let blocks = init_blocks(&model.nets[net], layer);
+            return quote!(::ravi::guides::program::param_with_init(
+                &mut params, #name, 1usize #(* #numel)*, &::ravi::ParamInit::Glorot(&[#(#blocks),*])));
+        }
         let (init, positive) = (p.init as f32, p.positive);
         quote!(params.add(#name, ::std::vec![::ravi::guides::program::stored_init(#init, #positive); 1usize #(* #numel)*]))
     });
+    let net_layers = |net: usize| -> TokenStream {
+        let layers = model.nets[net].layers.iter().map(|l| match *l {
+            NetLayer::Linear { inputs, outputs } => {
+                quote!(::ravi::nn::Layer::Linear { inputs: #inputs, outputs: #outputs })
+            }
+            NetLayer::Activation(Activation::Relu) => quote!(::ravi::nn::Layer::Relu),
+            NetLayer::Activation(Activation::Tanh) => quote!(::ravi::nn::Layer::Tanh),
+            NetLayer::Activation(Activation::Sigmoid) => quote!(::ravi::nn::Layer::Sigmoid),
+            NetLayer::Activation(Activation::Softplus) => quote!(::ravi::nn::Layer::Softplus),
+            _ => {
+                unreachable!("checked: a net on the data's rows has Linear layers and activations")
+            }
+        });
+        quote!(&[#(#layers),*])
+    };
     let program_arg = |a: &ProgramArg| match a {
         ProgramArg::Const(v) => {
             let v = *v as f32;
@@ -1364,6 +1384,30 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
             let positive = ir.params[*i].positive;
             quote!(::ravi::guides::program::ProgramArg::Param { id: self.#f, positive: #positive })
         }
+        ProgramArg::Net { .. } => unreachable!("checked: nets on rows draw local sites"),
+    };
+    // A local site's arguments, per row.
+    let row_arg = |a: &ProgramArg| match a {
+        ProgramArg::Const(v) => {
+            let v = *v as f32;
+            quote!(::ravi::guides::program::RowArg::Const(#v))
+        }
+        ProgramArg::Param(i) => {
+            let f = &param_fields[*i];
+            let positive = ir.params[*i].positive;
+            quote!(::ravi::guides::program::RowArg::Param { id: self.#f, positive: #positive })
+        }
+        ProgramArg::Net {
+            net,
+            input,
+            param,
+            softplus,
+        } => {
+            let f = &param_fields[*param];
+            let layers = net_layers(*net);
+            let input = lit_usize(*input);
+            quote!(::ravi::guides::program::RowArg::Net { layers: #layers, weights: self.#f, input: #input, softplus: #softplus })
+        }
     };
     let program_checks = ir
         .programs
@@ -1373,7 +1417,7 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
             let site_name = &latent_names[p.site];
             p.args.iter().filter_map(move |a| match a {
                 ProgramArg::Param(i) => Some((*i, site.clone(), *site_name)),
-                ProgramArg::Const(_) => None,
+                ProgramArg::Const(_) | ProgramArg::Net { .. } => None,
             })
         })
         .map(|(i, site, site_name)| {
@@ -1388,8 +1432,22 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
                 );
             }
         });
+    let latent_sites_all: Vec<&Site> = model.latents().map(|(_, s)| s).collect();
     let programs = ir.programs.iter().map(|p| {
         let site = lit_usize(p.site);
+        if latent_sites_all[p.site].is_local() {
+            let args: Vec<TokenStream> = p.args.iter().map(row_arg).collect();
+            let (loc, scale) = (&args[0], &args[1]);
+            return quote! {
+                let (z, lq) = ::ravi::guides::program::sample_normal_rows::<__D, __T>(
+                    &self.params, __batch, #loc, #scale, particles, latents[#site].numel(), estimator);
+                slots[#site] = ::core::option::Option::Some(z);
+                local_log_q = ::core::option::Option::Some(match local_log_q {
+                    ::core::option::Option::None => lq,
+                    ::core::option::Option::Some(acc) => acc + lq,
+                });
+            };
+        }
         let args: Vec<TokenStream> = p.args.iter().map(program_arg).collect();
         let (loc, scale) = (&args[0], &args[1]);
         quote! {

@@ -581,6 +581,9 @@ pub struct ParamIr {
     /// Stored as ρ with the value softplus(ρ) + floor.
     pub positive: bool,
     pub init: f64,
+    /// `[params(Net)]` (or `[params(Net, k)]`): a net's weights, started Glorot-uniform
+    /// instead of at `init`.
+    pub net_init: Option<(usize, Option<usize>)>,
     pub span: Span,
 }
 
@@ -590,6 +593,14 @@ pub enum ProgramArg {
     Const(f64),
     /// The guide's parameter with this index.
     Param(usize),
+    /// `Net(x; p)`, or `softplus(Net(x; p))`: a net (by index) on the rows of a model input
+    /// (by index) with the guide's parameter `param` as its weights; local sites only.
+    Net {
+        net: usize,
+        input: usize,
+        param: usize,
+        softplus: bool,
+    },
 }
 
 /// `site ~ Normal(mu, s);` in a guide program.
@@ -646,11 +657,12 @@ impl GuideIr {
         let names: Vec<&str> = model.latents().map(|(_, s)| s.name.as_str()).collect();
         for p in &self.params {
             let positive = if p.positive { " positive" } else { "" };
-            let _ = writeln!(
-                out,
-                "  param {}: {}{positive} = {:?}",
-                p.name, p.shape, p.init
-            );
+            let init = match p.net_init {
+                Some((n, None)) => format!("glorot {}", model.nets[n].name),
+                Some((n, Some(k))) => format!("glorot {} layer {k}", model.nets[n].name),
+                None => format!("{:?}", p.init),
+            };
+            let _ = writeln!(out, "  param {}: {}{positive} = {init}", p.name, p.shape);
         }
         for e in &self.entries {
             let sites: Vec<&str> = e.sites.iter().map(|&i| names[i]).collect();
@@ -726,6 +738,24 @@ impl GuideIr {
                 .map(|(q, a)| match a {
                     ProgramArg::Const(v) => format!("{} = {v:?}", q.name),
                     ProgramArg::Param(i) => format!("{} = param {}", q.name, self.params[*i].name),
+                    ProgramArg::Net {
+                        net,
+                        input,
+                        param,
+                        softplus,
+                    } => {
+                        let call = format!(
+                            "net {}({}; param {})",
+                            model.nets[*net].name,
+                            model.inputs[*input].name,
+                            self.params[*param].name
+                        );
+                        if *softplus {
+                            format!("{} = softplus({call})", q.name)
+                        } else {
+                            format!("{} = {call}", q.name)
+                        }
+                    }
                 })
                 .collect();
             let _ = writeln!(

@@ -134,7 +134,7 @@ const VAE_NETS: &str = "net Enc(x: [B, 4]) -> [B, 4] { Linear(4, 8) -> tanh -> L
 #[test]
 fn ir_vae() {
     let src = format!(
-        "{VAE_NETS}net Enc1(x: [B, 4]) -> [B, 2] {{ Linear(4, 2) }}\n{}",
+        "{VAE_NETS}net Enc1(x: [B, 4]) -> [B, 2] {{ Linear(4, 2) }}\nnet Loc(x: [B, 4]) -> [B, 2] {{ Linear(4, 2) }}\n{}",
         r#"
 model Vae(x: [N, 4] in 0..2) {
     param dec [params(Dec)];
@@ -142,6 +142,11 @@ model Vae(x: [N, 4] in 0..2) {
     x ~ Bernoulli(logits = Dec(z; dec));
 }
 guide VaeGuide for Vae { z ~ Amortized(Enc(x)); }
+guide VaeProgram for Vae {
+    param a [params(Loc)];
+    param b [params(Loc)];
+    z ~ Normal(Loc(x; a), softplus(Loc(x; b)));
+}
 model Relaxed(x: [N, 4] in 0..2) {
     param dec [params(Dec)];
     param shift = 0.5;
@@ -239,6 +244,8 @@ fn errors() {
         ("Amortized on a global site", &format!("{VAE_NETS}model M(x: [N, 4]) {{ z ~ Normal(0.0, 1.0) [2]; param d [params(Dec)]; x ~ Normal(sum(z) + 0.0 * sum(d), 1.0); }}\nguide G for M {{ z ~ Amortized(Enc(x)); }}")),
         ("Amortized without a net call", &format!("{VAE_NETS}model M(x: [N, 4]) {{ z ~ Normal(0.0, 1.0) [N, 2]; param d [params(Dec)]; x ~ Normal(Dec(z; d), 1.0); }}\nguide G for M {{ z ~ Amortized(x); }}")),
         ("Amortized encoder of the wrong width", &format!("{VAE_NETS}model M(x: [N, 4]) {{ z ~ Normal(0.0, 1.0) [N, 3]; x ~ Normal(sum(z) + 0.0, 1.0); }}\nguide G for M {{ z ~ Amortized(Enc(x)); }}")),
+        ("guide program: a net without softplus as a scale", &format!("{VAE_NETS}model M(x: [N, 4]) {{ z ~ Normal(0.0, 1.0) [N, 2]; param d [params(Dec)]; x ~ Normal(Dec(z; d), 1.0); }}\nguide G for M {{ param a [params(Dec)]; z ~ Normal(0.0, Dec(x; a)); }}")),
+        ("guide program: a net for a global site", &format!("{VAE_NETS}model M(x: [N, 4]) {{ z ~ Normal(0.0, 1.0) [4]; x ~ Normal(sum(z), 1.0); }}\nguide G for M {{ param a [params(Enc)]; z ~ Normal(Enc(x; a), 1.0); }}")),
         ("Amortized encoder of a non-input", &format!("{VAE_NETS}model M(x: [N, 4]) {{ z ~ Normal(0.0, 1.0) [N, 2]; param d [params(Dec)]; x ~ Normal(Dec(z; d), 1.0); }}\nguide G for M {{ z ~ Amortized(Enc(y)); }}")),
     ];
     let mut out = String::new();

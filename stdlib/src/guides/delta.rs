@@ -20,13 +20,9 @@ impl Delta {
         dim: usize,
         init: &ParamInit,
     ) -> Self {
-        let dev = params.device().clone();
-        let u: Tensor<(usize,), f32, D> = dev.sample_uniform_like(&(dim,));
-        let mut draws = u.as_vec().into_iter();
-        let values = init.values(dim, &mut || draws.next().unwrap_or(0.5));
         Delta {
             dim,
-            value: params.add(name, values),
+            value: super::program::param_with_init(params, name, dim, init),
         }
     }
 

@@ -1,10 +1,19 @@
 //! The pieces generated code uses for explicit guide programs (`param` declarations and
-//! `site ~ Normal(mu, s);` lines): a guide written by hand, like Pyro's.
+//! `site ~ Normal(mu, s);` lines): a guide written by hand, like Pyro's. A local site's
+//! line may call nets on the rows of the data, `z ~ Normal(Loc(x; a), softplus(Scale(x; b)))`:
+//! an amortized guide written out.
 
 use dfdx::prelude::*;
-use ravi_backend::{traced, Backend, Estimator, FamilyDraw, ParamId, ParamStore, Tape};
+use dfdx::tensor::NoneTape;
+use ravi_backend::{
+    traced, Backend, Batch, Estimator, FamilyDraw, ParamId, ParamStore, Particles, Rows, Tape,
+};
 
-use super::{gaussian_entropy_constant, per_particle, rho_for, scale_of, std_normal_log_density};
+use super::{
+    gaussian_entropy_constant, per_particle, rho_for, scale_of, std_normal_log_density, SCALE_FLOOR,
+};
+use crate::dist::normal::HALF_LN_2PI;
+use crate::nn::{forward_rows, Layer};
 
 /// An argument of a distribution in a guide program.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -91,4 +100,139 @@ pub fn sample_normal<D: Backend, T: Tape<D>>(
         }
     };
     FamilyDraw { z, log_q }
+}
+
+/// An argument of a local site's distribution in a guide program: as [`ProgramArg`], or a
+/// net of the rows of a model input, `Net(x; p)` (with `softplus` around it for a scale).
+#[derive(Debug, Clone, Copy)]
+pub enum RowArg {
+    Const(f32),
+    /// A `param` of one value, or of one value per value of a row (the same for every row).
+    Param {
+        id: ParamId,
+        positive: bool,
+    },
+    Net {
+        layers: &'static [Layer],
+        weights: ParamId,
+        /// The model input the net reads, by index.
+        input: usize,
+        softplus: bool,
+    },
+}
+
+/// An argument as `(rows, per_row)` on the tape; `held` evaluates it untaped.
+fn row_value<D: Backend, T: Tape<D>>(
+    params: &ParamStore<D>,
+    batch: &Batch<D>,
+    arg: RowArg,
+    per_row: usize,
+    held: bool,
+) -> Tensor<(usize, usize), f32, D, T> {
+    let rows = batch.rows();
+    let shape = (rows, per_row);
+    let weight = |id: ParamId| -> Tensor<(usize,), f32, D, T> {
+        if held {
+            params.get(id).clone().retaped::<T>() + 0.0
+        } else {
+            traced::<D, T>(params, id)
+        }
+    };
+    match arg {
+        RowArg::Const(c) => {
+            let t: Tensor<(usize, usize), f32, D> = params.device().ones_like(&shape) * c;
+            t.retaped::<T>()
+        }
+        RowArg::Param { id, positive } => {
+            let v = value::<D, T>(params, ProgramArg::Param { id, positive }, per_row, held);
+            // An untaped copy must not share the stored tensor's id (see `held` below).
+            let v = if held { v + 0.0 } else { v };
+            v.broadcast_like::<_, Axis<0>>(&shape)
+        }
+        RowArg::Net {
+            layers,
+            weights,
+            input,
+            softplus,
+        } => {
+            let x = batch.input(input);
+            let features = x.shape().0 / rows.max(1);
+            let out = forward_rows(layers, x.reshape_like(&(rows, features)), weight(weights));
+            if softplus {
+                scale_floor(ravi_backend::ops::softplus(out))
+            } else {
+                out
+            }
+        }
+    }
+}
+
+fn scale_floor<D: Backend, T: Tape<D>>(
+    s: Tensor<(usize, usize), f32, D, T>,
+) -> Tensor<(usize, usize), f32, D, T> {
+    s + SCALE_FLOOR
+}
+
+/// z ~ N(loc, scale) for a local site, `per_row` values for each row of `batch`: the draws
+/// `(particles, rows · per_row)` and log q per particle and row, as the mean-field family
+/// computes it under `estimator`.
+pub fn sample_normal_rows<D: Backend, T: Tape<D>>(
+    params: &ParamStore<D>,
+    batch: &Batch<D>,
+    loc: RowArg,
+    scale: RowArg,
+    particles: usize,
+    per_row: usize,
+    estimator: Estimator,
+) -> (Particles<D, T>, Rows<D, T>) {
+    let rows = batch.rows();
+    let full = (particles, rows, per_row);
+    let eps: Tensor<(usize, usize, usize), f32, D> = params.device().sample_normal_like(&full);
+    let mu = row_value::<D, T>(params, batch, loc, per_row, false);
+    let sigma = row_value::<D, T>(params, batch, scale, per_row, false);
+    let log_sigma = sigma.retaped::<T>().ln().sum::<(usize,), Axis<1>>();
+    let z = sigma.broadcast_like::<_, Axis<0>>(&full) * eps.clone()
+        + mu.broadcast_like::<_, Axis<0>>(&full);
+    let constant = per_row as f32 * HALF_LN_2PI;
+    let log_q = match estimator {
+        Estimator::Standard => {
+            let ln = eps.square().sum::<(usize, usize), Axis<2>>() * -0.5 - constant;
+            log_sigma
+                .broadcast_like::<_, Axis<0>>(&(particles, rows))
+                .negate()
+                + ln.retaped::<T>()
+        }
+        Estimator::AnalyticEntropy | Estimator::AnalyticKl => {
+            (log_sigma.negate() - per_row as f32 * 0.5 - constant)
+                .broadcast_like::<_, Axis<0>>(&(particles, rows))
+        }
+        Estimator::PathDerivative => {
+            // μ and σ held fixed: evaluated untaped, under ids of their own (dfdx gives an
+            // untaped operand a gradient too, and a broadcast keeps the id).
+            let mu = row_value::<D, NoneTape>(params, batch, loc, per_row, true);
+            let sigma = row_value::<D, NoneTape>(params, batch, scale, per_row, true);
+            let held_log_sigma = sigma.clone().ln().sum::<(usize,), Axis<1>>();
+            let e = (z.retaped::<T>() - mu.broadcast_like::<_, Axis<0>>(&full))
+                / sigma.broadcast_like::<_, Axis<0>>(&full);
+            e.square().sum::<(usize, usize), Axis<2>>() * -0.5
+                - constant
+                - held_log_sigma.broadcast_like::<_, Axis<0>>(&(particles, rows))
+        }
+    };
+    (z.reshape_like(&(particles, rows * per_row)), log_q)
+}
+
+/// Registers a `param` of `numel` values started as `init` says (a net's weights:
+/// Glorot-uniform draws from the store's device).
+pub fn param_with_init<D: Backend>(
+    params: &mut ParamStore<D>,
+    name: &str,
+    numel: usize,
+    init: &ravi_backend::ParamInit,
+) -> ParamId {
+    let dev = params.device().clone();
+    let u: Tensor<(usize,), f32, D> = dev.sample_uniform_like(&(numel,));
+    let mut draws = u.as_vec().into_iter();
+    let values = init.values(numel, &mut || draws.next().unwrap_or(0.5));
+    params.add(name, values)
 }
