@@ -970,7 +970,10 @@ fn liveness(ir: &ModelIr) -> (Vec<bool>, Vec<usize>) {
 fn liveness_of(ir: &ModelIr, roots: &dyn Fn(&Site) -> Vec<NodeId>) -> (Vec<bool>, Vec<usize>) {
     let n = ir.nodes.len();
     let mut live = vec![false; n];
-    let mut stack: Vec<NodeId> = ir.sites.iter().flat_map(roots).collect();
+    // Every draw is taken, in order, from the guide's list of latents, whether or not this
+    // body reads it (a hyperparameter the predictive does not need still comes first).
+    let draws = (0..n).filter(|&i| matches!(ir.nodes[i].op, Op::Sample(_)));
+    let mut stack: Vec<NodeId> = ir.sites.iter().flat_map(roots).chain(draws).collect();
     while let Some(id) = stack.pop() {
         if std::mem::replace(&mut live[id], true) {
             continue;

@@ -13,7 +13,7 @@
 //!
 //! ```text
 //! cargo run --release --example vae_digits -- [--latent gaussian|relaxed-bernoulli|concrete]
-//!     [--objective elbo|iwae] [--steps N] [--seed K] [--particles S] [--lr X] [--batch B] [--weight-decay W] [--tau-start T] [--out DIR] [--json]
+//!     [--objective elbo|iwae] [--steps N] [--seed K] [--particles S] [--lr X] [--batch B] [--weight-decay W] [--tau-start T] [--tau-end T] [--out DIR] [--json]
 //! ```
 
 mod plot;
@@ -72,6 +72,7 @@ struct Args {
     lr: f32,
     batch: usize,
     tau_start: f32,
+    tau_end: f32,
     /// `None`: 0.1 for Gaussian latents, 0 for relaxed ones (where it does not help).
     weight_decay: Option<f32>,
     out: PathBuf,
@@ -88,6 +89,7 @@ fn parse_args() -> Result<Args, String> {
         lr: 3e-3,
         batch: 128,
         tau_start: 1.0,
+        tau_end: 0.5,
         weight_decay: None,
         out: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/vae_digits")),
         json: false,
@@ -112,6 +114,7 @@ fn parse_args() -> Result<Args, String> {
                     .map_err(|e| format!("--particles: {e}"))?
             }
             "--batch" => a.batch = value("--batch")?.parse().map_err(|e| format!("--batch: {e}"))?,
+            "--tau-end" => a.tau_end = value("--tau-end")?.parse().map_err(|e| format!("--tau-end: {e}"))?,
             "--tau-start" => a.tau_start = value("--tau-start")?.parse().map_err(|e| format!("--tau-start: {e}"))?,
             "--weight-decay" => {
                 a.weight_decay = Some(
@@ -125,7 +128,7 @@ fn parse_args() -> Result<Args, String> {
             "--json" => a.json = true,
             _ => {
                 return Err(format!(
-                    "unknown flag `{flag}`\nvae_digits [--latent gaussian|relaxed-bernoulli|concrete] [--objective elbo|iwae] [--steps N] [--seed K] [--particles S] [--lr X] [--batch B] [--weight-decay W] [--tau-start T] [--out DIR] [--json]"
+                    "unknown flag `{flag}`\nvae_digits [--latent gaussian|relaxed-bernoulli|concrete] [--objective elbo|iwae] [--steps N] [--seed K] [--particles S] [--lr X] [--batch B] [--weight-decay W] [--tau-start T] [--tau-end T] [--out DIR] [--json]"
                 ))
             }
         }
@@ -227,31 +230,45 @@ fn reconstructions<G: Guide<Cpu>>(
 
 /// The decoder's P(pixel on) for `latents` drawn from the prior (in the guide's
 /// unconstrained space), `count` images.
-fn decode_prior<M: Model>(
-    dev: &Cpu,
-    dec: Vec<f32>,
+fn decode_prior<G: Guide<Cpu>>(
+    guide: &G,
     latents: Vec<f32>,
     count: usize,
 ) -> Result<Vec<Vec<f32>>, Box<dyn std::error::Error>>
 where
-    M::Data: FromPixels,
+    <G::Model as Model>::Data: FromPixels,
 {
-    let zeros = M::Data::from_pixels(vec![vec![0.0; PIXELS]; count])?;
-    let batch = Batch::upload(dev, M::inputs(), &zeros.arrays(), None, count);
-    let n_dec = dec.len();
-    let n_z = latents.len();
-    let args = M::observed_args::<Cpu, NoneTape>(
-        vec![
-            dev.tensor_from_vec(dec, (1, n_dec)),
-            dev.tensor_from_vec(latents, (1, n_z)),
-        ],
-        &batch,
-    );
+    let dev = guide.params().device();
+    let zeros = <G::Model as Model>::Data::from_pixels(vec![vec![0.0; PIXELS]; count])?;
+    let batch = Batch::upload(dev, G::Model::inputs(), &zeros.arrays(), None, count);
+    // The model's draws in its order: each `param` as the guide holds it, the local latents
+    // from the prior.
+    let mut draws = Vec::new();
+    let mut local = Some(latents);
+    for spec in G::Model::latents() {
+        let values = match spec.param {
+            Some(_) => param_values(guide, spec.name)?,
+            None => local.take().ok_or("one local site")?,
+        };
+        let n = values.len();
+        draws.push(dev.tensor_from_vec(values, (1, n)));
+    }
+    let args = G::Model::observed_args::<Cpu, NoneTape>(draws, &batch);
     let logits = args[0].args[0].as_vec();
     Ok(logits
         .chunks(PIXELS)
         .map(|r| r.iter().map(|&l| 1.0 / (1.0 + (-l).exp())).collect())
         .collect())
+}
+
+/// The value of the model `param` (or guide parameter) called `name`.
+fn param_values<G: Guide<Cpu>>(guide: &G, name: &str) -> Result<Vec<f32>, String> {
+    guide
+        .params()
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, t)| t.as_vec())
+        .ok_or(format!("no parameter `{name}`"))
 }
 
 /// Data of one image per row.
@@ -287,7 +304,7 @@ fn run<G>(
     test: &[Vec<f32>],
     opts: &FitOptions,
     t_end: f32,
-    prior_draw: &dyn Fn(&Cpu, usize) -> Vec<f32>,
+    prior_draw: &dyn Fn(&Cpu, usize, &[f32]) -> Vec<f32>,
     out: &std::path::Path,
 ) -> Result<Scores, Box<dyn std::error::Error>>
 where
@@ -307,14 +324,10 @@ where
     plot::image_grid(&out.join("reconstructions.png"), &grid, 8, 8, shown, 8)?;
     // Draws from the prior, decoded.
     let dev = guide.params().device().clone();
-    let dec = guide
-        .params()
-        .iter()
-        .find(|(n, _)| *n == "dec")
-        .map(|(_, t)| t.as_vec())
-        .ok_or("the decoder's param")?;
+    // Prior logits held as a `param` called `prior`, if the model learns them (0 otherwise).
+    let prior_logits = param_values(&guide, "prior").unwrap_or_default();
     let count = 30;
-    let samples = decode_prior::<G::Model>(&dev, dec, prior_draw(&dev, count), count)?;
+    let samples = decode_prior(&guide, prior_draw(&dev, count, &prior_logits), count)?;
     plot::image_grid(&out.join("samples.png"), &samples, 8, 8, 10, 8)?;
     plot::curve(
         &out.join("elbo.png"),
@@ -338,7 +351,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let baseline = baseline_nll(&train, &test);
     let dev = Cpu::seed_from_u64(args.seed);
     let relaxed = args.latent != "gaussian";
-    let t_end = if relaxed { 0.5 } else { 1.0 };
+    let t_end = if relaxed { args.tau_end } else { 1.0 };
     let steps = args.steps.unwrap_or(if relaxed { 20_000 } else { 10_000 });
     let opts = FitOptions {
         steps,
@@ -368,14 +381,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = args.out.join(&args.latent);
     let scores = match args.latent.as_str() {
         "relaxed-bernoulli" => {
-            // u = L / τ with L ~ Logistic(0, 1): the prior's logit at logits 0
-            let prior = move |dev: &Cpu, count: usize| -> Vec<f32> {
+            // u = (l + L) / τ with L ~ Logistic(0, 1): the prior's logit
+            let prior = move |dev: &Cpu, count: usize, logits: &[f32]| -> Vec<f32> {
                 let u: Tensor<(usize,), f32, Cpu> = dev.sample_uniform_like(&(count * 20,));
                 u.as_vec()
                     .into_iter()
-                    .map(|u| {
+                    .enumerate()
+                    .map(|(i, u)| {
                         let u = u.clamp(1e-6, 1.0 - 1e-6);
-                        (u.ln() - (1.0 - u).ln()) / t_end
+                        (logits.get(i % 20).copied().unwrap_or(0.0) + u.ln() - (1.0 - u).ln())
+                            / t_end
                     })
                     .collect()
             };
@@ -390,13 +405,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             )?
         }
         "concrete" => {
-            // The prior's draw in log-ratio coordinates: log y from Gumbel noise at logits 0.
-            let prior = move |dev: &Cpu, count: usize| -> Vec<f32> {
+            // The prior's draw in log-ratio coordinates: (l + g) / τ with g Gumbel, less its
+            // last component per event.
+            let prior = move |dev: &Cpu, count: usize, logits: &[f32]| -> Vec<f32> {
                 let u: Tensor<(usize,), f32, Cpu> = dev.sample_uniform_like(&(count * 32,));
                 let g: Vec<f32> = u
                     .as_vec()
                     .into_iter()
-                    .map(|u| -(-u.clamp(1e-20, 1.0 - 1e-7).ln()).ln() / t_end)
+                    .enumerate()
+                    .map(|(i, u)| {
+                        (logits.get(i % 32).copied().unwrap_or(0.0)
+                            - (-u.clamp(1e-20, 1.0 - 1e-7).ln()).ln())
+                            / t_end
+                    })
                     .collect();
                 g.chunks(4)
                     .flat_map(|e| e[..3].iter().map(|v| v - e[3]).collect::<Vec<_>>())
@@ -413,7 +434,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             )?
         }
         _ => {
-            let prior = |dev: &Cpu, count: usize| -> Vec<f32> {
+            let prior = |dev: &Cpu, count: usize, _: &[f32]| -> Vec<f32> {
                 let z: Tensor<(usize,), f32, Cpu> = dev.sample_normal_like(&(count * 8,));
                 z.as_vec()
             };
