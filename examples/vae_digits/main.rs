@@ -297,6 +297,10 @@ impl FromPixels for BinaryVaeData {
     }
 }
 
+/// `count` draws of the local latents from the prior, in the guide's unconstrained space,
+/// given the prior logits the model learned (empty when it learns none).
+type PriorDraw = dyn Fn(&Cpu, usize, &[f32]) -> Vec<f32>;
+
 /// Fits one model, then writes its pictures; returns its scores.
 fn run<G>(
     mut guide: G,
@@ -304,7 +308,7 @@ fn run<G>(
     test: &[Vec<f32>],
     opts: &FitOptions,
     t_end: f32,
-    prior_draw: &dyn Fn(&Cpu, usize, &[f32]) -> Vec<f32>,
+    prior_draw: &PriorDraw,
     out: &std::path::Path,
 ) -> Result<Scores, Box<dyn std::error::Error>>
 where
