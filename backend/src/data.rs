@@ -275,6 +275,8 @@ pub fn check_inputs(
 pub struct Batch<D: Backend> {
     inputs: Vec<Tensor<(usize,), f32, D>>,
     rows: usize,
+    /// Which rows of the data these are (`None`: all of them, in order).
+    indices: Option<Vec<usize>>,
     temperature: f32,
 }
 
@@ -302,7 +304,16 @@ impl<D: Backend> Batch<D> {
         Batch {
             inputs,
             rows: idx.map_or(rows, <[usize]>::len),
+            indices: idx.map(<[usize]>::to_vec),
             temperature: 1.0,
+        }
+    }
+    /// Which rows of the whole data this batch holds, in its order (per-row guide
+    /// parameters are gathered by them).
+    pub fn indices(&self) -> Vec<usize> {
+        match &self.indices {
+            Some(i) => i.clone(),
+            None => (0..self.rows).collect(),
         }
     }
     /// The batch with the relaxation temperature set (the DSL's `temperature`; 1 unless a
@@ -321,6 +332,7 @@ impl<D: Backend> Batch<D> {
         Batch {
             inputs: (0..inputs).map(|_| dev.zeros_like(&(0usize,))).collect(),
             rows: 0,
+            indices: None,
             temperature: 1.0,
         }
     }

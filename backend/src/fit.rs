@@ -137,6 +137,9 @@ pub enum FitError {
         culprit: Option<String>,
     },
     Options(String),
+    /// What was asked cannot be done for this model, guide or data (a bound the model has
+    /// no form for; a guide with per-row parameters for other rows); the message says why.
+    Unsupported(String),
 }
 
 impl fmt::Display for FitError {
@@ -155,6 +158,7 @@ impl fmt::Display for FitError {
                 }
             }
             FitError::Options(m) => write!(f, "invalid fit options: {m}"),
+            FitError::Unsupported(m) => f.write_str(m),
         }
     }
 }
@@ -255,6 +259,9 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
         if opts.objective == Objective::Iwae {
             crate::iwae::check_supported::<G::Model>()?;
         }
+        // Per-row guide parameters (a mean-field local site) are sized by the data.
+        guide.prepare(rows);
+        check_rows(&*guide, rows)?;
         let dev = guide.params().device().clone();
         let batch_rows = opts.batch_size.map_or(rows, |b| b.clamp(1, rows));
         let full = Batch::upload(&dev, specs, &arrays, None, rows);
@@ -371,6 +378,21 @@ fn culprit<G: Guide<D>, D: Backend>(
     })
 }
 
+/// A guide with per-row parameters can only be evaluated on the rows it holds.
+pub(crate) fn check_rows<G: Guide<D>, D: Backend>(guide: &G, rows: usize) -> Result<(), FitError> {
+    match guide.rows_held() {
+        Some(held) if held != rows => Err(FitError::Unsupported(format!(
+            "the guide holds per-row parameters (a non-amortized local site) for {held} rows, but the data has {rows}; {}",
+            if held == 0 {
+                "fit it on these rows first, or call `prepare(rows)`"
+            } else {
+                "such a guide describes only the rows it was fitted to (an `Amortized` guide reads new rows)"
+            }
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// The ELBO of `guide` on all of `data`, averaged over `particles` draws (in chunks, so a
 /// large count stays within memory). Returned in f64 for comparison with exact values.
 pub fn elbo<G, D>(
@@ -427,6 +449,7 @@ where
     let specs = G::Model::inputs();
     let arrays = data.arrays();
     let rows = check_inputs(G::Model::NAME, specs, &arrays)?;
+    check_rows(guide, rows)?;
     let batch = Batch::upload(guide.params().device(), specs, &arrays, None, rows)
         .with_temperature(temperature);
     const CHUNK: usize = 250;
@@ -459,6 +482,7 @@ where
     let specs = G::Model::inputs();
     let arrays = data.arrays();
     let rows = check_inputs(G::Model::NAME, specs, &arrays)?;
+    check_rows(guide, rows)?;
     let batch_rows = batch.map_or(rows, <[usize]>::len);
     let uploaded = Batch::upload(guide.params().device(), specs, &arrays, batch, rows);
     let scale = rows as f32 / batch_rows.max(1) as f32;

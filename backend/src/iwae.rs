@@ -21,7 +21,7 @@ pub fn check_supported<M: Model>() -> Result<(), FitError> {
         .iter()
         .find(|l| !l.local && l.param.is_none())
     {
-        Some(l) => Err(FitError::Options(format!(
+        Some(l) => Err(FitError::Unsupported(format!(
             "the importance-weighted bound is per data row, but the latent site `{}` of model {} is global (declare it per row, `[N, ..]`, or as a `param`)",
             l.name,
             M::NAME
@@ -48,7 +48,7 @@ where
     let mut log_w = match draw.local_log_q {
         Some(q) => q.negate(),
         None => {
-            return Err(FitError::Options(format!(
+            return Err(FitError::Unsupported(format!(
                 "model {} has no local latent sites: its importance-weighted bound is its evidence",
                 G::Model::NAME
             )))
@@ -63,7 +63,7 @@ where
         match term {
             Some(t) => log_w = log_w + t,
             None => {
-                return Err(FitError::Options(format!(
+                return Err(FitError::Unsupported(format!(
                     "the density of site `{site}` of model {} does not split by data rows, so it has no importance-weighted bound",
                     G::Model::NAME
                 )))
@@ -89,6 +89,7 @@ where
     let specs = G::Model::inputs();
     let arrays = data.arrays();
     let rows = check_inputs(G::Model::NAME, specs, &arrays)?;
+    crate::fit::check_rows(guide, rows)?;
     let chunk = (20_000 / k.max(1)).clamp(1, rows.max(1));
     let mut total = 0.0f64;
     let mut start = 0;

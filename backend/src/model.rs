@@ -250,6 +250,14 @@ pub trait Guide<D: Backend> {
         estimator: Estimator,
         weighted: bool,
     ) -> GuideSample<D, T>;
+    /// Sizes per-row parameters (a non-amortized family over a local site) for data of
+    /// `rows` rows; a fit calls it first. Nothing for other guides.
+    fn prepare(&mut self, _rows: usize) {}
+    /// The rows the guide's per-row parameters describe (0 before [`Guide::prepare`]), or
+    /// `None` when it has none and reads any data.
+    fn rows_held(&self) -> Option<usize> {
+        None
+    }
     /// Per latent site of the model (in its order), the factor on that site's prior term
     /// during fitting; see [`GuideFamily::prior_weight`](crate::family::GuideFamily::prior_weight).
     fn prior_weights(&self) -> Vec<f32>;

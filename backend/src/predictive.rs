@@ -67,6 +67,7 @@ where
     let specs = G::Model::inputs();
     let arrays = data.arrays();
     let rows = check_inputs(G::Model::NAME, specs, &arrays)?;
+    crate::fit::check_rows(guide, rows)?;
     let batch = Batch::upload(guide.params().device(), specs, &arrays, None, rows)
         .with_temperature(temperature);
     const CHUNK: usize = 50;

@@ -14,6 +14,7 @@ pub fn lower_guide(g: &ast::GuideDef, model: &ModelIr) -> Result<GuideIr, Vec<Di
     let mut entries = Vec::new();
     let mut programs = Vec::new();
     let mut amortized = Vec::new();
+    let mut local_mean_field = Vec::new();
     // A model's `param`s are held as points by every guide.
     for (i, s) in model.latents() {
         if s.param.is_some() {
@@ -44,6 +45,19 @@ pub fn lower_guide(g: &ast::GuideDef, model: &ModelIr) -> Result<GuideIr, Vec<Di
             }
             continue;
         }
+        // A local site under MeanField: parameters per data row.
+        if name == "MeanField"
+            && entry.family.args.is_empty()
+            && entry.sites.len() == 1
+            && model
+                .sites
+                .iter()
+                .any(|t| t.name == entry.sites[0].name && t.is_local())
+        {
+            let sites = cover_sites(g, model, entry, &mut covered, &mut errors);
+            local_mean_field.extend(sites);
+            continue;
+        }
         // A guide program's line may draw a local site (from nets of the rows).
         let program = catalogue::family(name).is_none() && catalogue::distribution(name).is_some();
         if let Some(s) = entry
@@ -54,8 +68,8 @@ pub fn lower_guide(g: &ast::GuideDef, model: &ModelIr) -> Result<GuideIr, Vec<Di
             errors.push(Diagnostic::new(
                 s.span.clone(),
                 format!(
-                    "`{}` is a local site (one value per data row); give it an encoder of the rows: `{} ~ Amortized(Encoder(x));` (or a guide program, `{} ~ Normal(Loc(x; a), softplus(Scale(x; b)));`)",
-                    s.name, s.name, s.name
+                    "`{}` is a local site (one value per data row): give it an encoder of the rows, `{} ~ Amortized(Encoder(x));`, a guide program (`{} ~ Normal(Loc(x; a), softplus(Scale(x; b)));`), or parameters per row, `{} ~ MeanField;`, on a line of its own",
+                    s.name, s.name, s.name, s.name
                 ),
             ));
             continue;
@@ -154,6 +168,7 @@ pub fn lower_guide(g: &ast::GuideDef, model: &ModelIr) -> Result<GuideIr, Vec<Di
         entries,
         programs,
         amortized,
+        local_mean_field,
         span: g.span.clone(),
     })
 }

@@ -1544,6 +1544,37 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
             });
         }
     });
+    // Local sites with mean-field parameters per data row, sized by `prepare`.
+    let local_fields: Vec<_> = (0..ir.local_mean_field.len())
+        .map(|i| format_ident!("local{}", i))
+        .collect();
+    let local_builds = ir.local_mean_field.iter().map(|&i| {
+        let i = lit_usize(i);
+        quote!(::ravi::guides::LocalMeanField::new(latents[#i].numel()))
+    });
+    let local_prepares = ir
+        .local_mean_field
+        .iter()
+        .zip(&local_fields)
+        .map(|(&i, f)| {
+            let name = &latent_names[i];
+            quote!(self.#f.prepare(&mut self.params, #name, rows);)
+        });
+    let rows_held = match local_fields.first() {
+        Some(f) => quote!(::core::option::Option::Some(self.#f.rows())),
+        None => quote!(::core::option::Option::None),
+    };
+    let local_samples = ir.local_mean_field.iter().zip(&local_fields).map(|(&i, f)| {
+        let site = lit_usize(i);
+        quote! {
+            let (z, lq) = self.#f.sample::<__D, __T>(&self.params, particles, __batch, estimator);
+            slots[#site] = ::core::option::Option::Some(z);
+            local_log_q = ::core::option::Option::Some(match local_log_q {
+                ::core::option::Option::None => lq,
+                ::core::option::Option::Some(acc) => acc + lq,
+            });
+        }
+    });
     let model_name = &model.name;
     quote! {
         #doc
@@ -1555,6 +1586,7 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
             #(#param_fields: ::ravi::ParamId,)*
             #(#delta_fields: ::ravi::guides::Delta,)*
             #(#amortized_fields: ::ravi::guides::Amortized,)*
+            #(#local_fields: ::ravi::guides::LocalMeanField,)*
         }
 
         impl<__D: ::ravi::Backend> #name<__D> {
@@ -1566,8 +1598,9 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
                 #(let #param_fields = #param_builds;)*
                 #(let #delta_fields = #delta_builds;)*
                 #(let #amortized_fields = #amortized_builds;)*
+                #(let #local_fields = #local_builds;)*
                 #(#program_checks)*
-                Self { params, #(#fields,)* #(#param_fields,)* #(#delta_fields,)* #(#amortized_fields,)* }
+                Self { params, #(#fields,)* #(#param_fields,)* #(#delta_fields,)* #(#amortized_fields,)* #(#local_fields,)* }
             }
         }
 
@@ -1578,6 +1611,13 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
             }
             fn params_mut(&mut self) -> &mut ::ravi::ParamStore<__D> {
                 &mut self.params
+            }
+            fn prepare(&mut self, rows: usize) {
+                let _ = rows;
+                #(#local_prepares)*
+            }
+            fn rows_held(&self) -> ::core::option::Option<usize> {
+                #rows_held
             }
             fn prior_weights(&self) -> ::std::vec::Vec<f32> {
                 let mut weights = ::std::vec![1.0f32; #n_latents];
@@ -1596,6 +1636,7 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
                 #(#programs)*
                 #(#delta_samples)*
                 #(#amortized_samples)*
+                #(#local_samples)*
                 ::ravi::GuideSample {
                     latents: slots.into_iter().map(|s| s.expect("the compiler checked every latent site is covered")).collect(),
                     log_q: log_q.unwrap_or_else(|| ::ravi::__private::ops::zero_per_particle(self.params.device(), particles)),

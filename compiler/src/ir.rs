@@ -648,6 +648,8 @@ pub struct GuideIr {
     pub entries: Vec<GuideEntryIr>,
     pub programs: Vec<ProgramSiteIr>,
     pub amortized: Vec<AmortizedIr>,
+    /// Local sites (latent indices) with mean-field parameters per data row.
+    pub local_mean_field: Vec<usize>,
     pub span: Span,
 }
 
@@ -722,6 +724,9 @@ impl GuideIr {
                 "  {} ~ Amortized({}({})): {kind} per value",
                 names[a.site], model.nets[a.net].name, model.inputs[a.input].name
             );
+        }
+        for &i in &self.local_mean_field {
+            let _ = writeln!(out, "  {} ~ MeanField per row", names[i]);
         }
         // The model's params, held as points.
         for (i, s) in model.latents() {

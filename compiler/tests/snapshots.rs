@@ -142,6 +142,7 @@ model Vae(x: [N, 4] in 0..2) {
     x ~ Bernoulli(logits = Dec(z; dec));
 }
 guide VaeGuide for Vae { z ~ Amortized(Enc(x)); }
+guide VaePerRow for Vae { z ~ MeanField; }
 guide VaeProgram for Vae {
     param a [params(Loc)];
     param b [params(Loc)];
@@ -237,7 +238,7 @@ fn errors() {
         ("a list in a model", "model M(y: [N]) { a ~ Normal([0.0, 1.0], 1.0); y ~ Normal(a, 1.0); }"),
         ("guide for an unknown model", "guide G for Nope { a ~ MeanField; }"),
         ("local latent, rows not first", "model M(y: [N]) { z ~ Normal(0.0, 1.0) [3, N]; y ~ Normal(1.0, 1.0); }"),
-        ("local latent with a global family", "model M(y: [N]) { z ~ Normal(0.0, 1.0) [N]; y ~ Normal(z, 1.0); }\nguide G for M { z ~ MeanField; }"),
+        ("local latent with a global family", "model M(y: [N]) { z ~ Normal(0.0, 1.0) [N]; y ~ Normal(z, 1.0); }\nguide G for M { z ~ FullRank; }"),
         ("a model param in the guide", "model M(y: [N]) { param m = 0.5; y ~ Normal(m, 1.0); }\nguide G for M { m ~ MeanField; }"),
         ("a param with rows", "model M(y: [N]) { param m [N]; y ~ Normal(m, 1.0); }"),
         ("a param that starts at a site", "model M(y: [N]) { a ~ Normal(0.0, 1.0); param m = a; y ~ Normal(m, 1.0); }"),

@@ -6,6 +6,6 @@ model! {
         y ~ Normal(z, 1.0);
     }
 }
-guide! { guide G for Local { z ~ MeanField; } }
+guide! { guide G for Local { z ~ FullRank; } }
 
 fn main() {}

@@ -17,16 +17,9 @@ use dfdx::prelude::*;
 use ravi_backend::ops::{softplus, split_columns};
 use ravi_backend::{traced, Backend, Estimator, ParamId, ParamStore, Particles, Rows, Tape};
 
+use super::rows::{gaussian_rows, held};
 use super::SCALE_FLOOR;
-use crate::dist::normal::HALF_LN_2PI;
 use crate::nn::{forward_rows, glorot_init, Layer};
-
-/// An untaped copy of `t` under a new tensor id.
-fn held<D: Backend, T: Tape<D>>(
-    t: &Tensor<(usize, usize), f32, D, T>,
-) -> Tensor<(usize, usize), f32, D> {
-    t.retaped::<NoneTape>() + 0.0
-}
 
 /// What q(z | x) is for each value of the site.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -120,36 +113,7 @@ impl Amortized {
                     parts.next().expect("two blocks"),
                     parts.next().expect("two blocks"),
                 );
-                let sigma = softplus(rho) + SCALE_FLOOR;
-                let log_sigma = sigma.retaped::<T>().ln().sum::<(usize,), Axis<1>>();
-                // Held copies need ids of their own: dfdx gives a gradient to an untaped
-                // operand too, and a broadcast keeps the id, so a mere untaped view of loc
-                // or σ would hand the held term's gradient back to them.
-                let (held_loc, held_sigma) = (held(&loc), held(&sigma));
-                let eps: Tensor<(usize, usize, usize), f32, D> = dev.sample_normal_like(&full);
-                let z = sigma.broadcast_like::<_, Axis<0>>(&full) * eps.clone()
-                    + loc.broadcast_like::<_, Axis<0>>(&full);
-                let constant = k as f32 * HALF_LN_2PI;
-                let log_q = match estimator {
-                    Estimator::Standard => {
-                        let ln = eps.square().sum::<(usize, usize), Axis<2>>() * -0.5 - constant;
-                        log_sigma.broadcast_like::<_, Axis<0>>(&(s, rows)).negate()
-                            + ln.retaped::<T>()
-                    }
-                    Estimator::AnalyticEntropy | Estimator::AnalyticKl => {
-                        (log_sigma.negate() - k as f32 * 0.5 - constant)
-                            .broadcast_like::<_, Axis<0>>(&(s, rows))
-                    }
-                    Estimator::PathDerivative => {
-                        let held_log_sigma = held_sigma.clone().ln().sum::<(usize,), Axis<1>>();
-                        let e = (z.retaped::<T>() - held_loc.broadcast_like::<_, Axis<0>>(&full))
-                            / held_sigma.broadcast_like::<_, Axis<0>>(&full);
-                        e.square().sum::<(usize, usize), Axis<2>>() * -0.5
-                            - constant
-                            - held_log_sigma.broadcast_like::<_, Axis<0>>(&(s, rows))
-                    }
-                };
-                (z.reshape_like(&(s, rows * k)), log_q)
+                gaussian_rows(loc, softplus(rho) + SCALE_FLOOR, particles, estimator)
             }
             LocalKind::RelaxedBernoulli { temperature: fixed } => {
                 let tau = fixed.unwrap_or(temperature);

@@ -12,7 +12,6 @@ use ravi_backend::{
 use super::{
     gaussian_entropy_constant, per_particle, rho_for, scale_of, std_normal_log_density, SCALE_FLOOR,
 };
-use crate::dist::normal::HALF_LN_2PI;
 use crate::nn::{forward_rows, Layer};
 
 /// An argument of a distribution in a guide program.
@@ -121,33 +120,23 @@ pub enum RowArg {
     },
 }
 
-/// An argument as `(rows, per_row)` on the tape; `held` evaluates it untaped.
+/// An argument as `(rows, per_row)` on the tape.
 fn row_value<D: Backend, T: Tape<D>>(
     params: &ParamStore<D>,
     batch: &Batch<D>,
     arg: RowArg,
     per_row: usize,
-    held: bool,
 ) -> Tensor<(usize, usize), f32, D, T> {
     let rows = batch.rows();
     let shape = (rows, per_row);
-    let weight = |id: ParamId| -> Tensor<(usize,), f32, D, T> {
-        if held {
-            params.get(id).clone().retaped::<T>() + 0.0
-        } else {
-            traced::<D, T>(params, id)
-        }
-    };
     match arg {
         RowArg::Const(c) => {
             let t: Tensor<(usize, usize), f32, D> = params.device().ones_like(&shape) * c;
             t.retaped::<T>()
         }
         RowArg::Param { id, positive } => {
-            let v = value::<D, T>(params, ProgramArg::Param { id, positive }, per_row, held);
-            // An untaped copy must not share the stored tensor's id (see `held` below).
-            let v = if held { v + 0.0 } else { v };
-            v.broadcast_like::<_, Axis<0>>(&shape)
+            value::<D, T>(params, ProgramArg::Param { id, positive }, per_row, false)
+                .broadcast_like::<_, Axis<0>>(&shape)
         }
         RowArg::Net {
             layers,
@@ -157,7 +146,8 @@ fn row_value<D: Backend, T: Tape<D>>(
         } => {
             let x = batch.input(input);
             let features = x.shape().0 / rows.max(1);
-            let out = forward_rows(layers, x.reshape_like(&(rows, features)), weight(weights));
+            let w = traced::<D, T>(params, weights);
+            let out = forward_rows(layers, x.reshape_like(&(rows, features)), w);
             if softplus {
                 scale_floor(ravi_backend::ops::softplus(out))
             } else {
@@ -185,41 +175,9 @@ pub fn sample_normal_rows<D: Backend, T: Tape<D>>(
     per_row: usize,
     estimator: Estimator,
 ) -> (Particles<D, T>, Rows<D, T>) {
-    let rows = batch.rows();
-    let full = (particles, rows, per_row);
-    let eps: Tensor<(usize, usize, usize), f32, D> = params.device().sample_normal_like(&full);
-    let mu = row_value::<D, T>(params, batch, loc, per_row, false);
-    let sigma = row_value::<D, T>(params, batch, scale, per_row, false);
-    let log_sigma = sigma.retaped::<T>().ln().sum::<(usize,), Axis<1>>();
-    let z = sigma.broadcast_like::<_, Axis<0>>(&full) * eps.clone()
-        + mu.broadcast_like::<_, Axis<0>>(&full);
-    let constant = per_row as f32 * HALF_LN_2PI;
-    let log_q = match estimator {
-        Estimator::Standard => {
-            let ln = eps.square().sum::<(usize, usize), Axis<2>>() * -0.5 - constant;
-            log_sigma
-                .broadcast_like::<_, Axis<0>>(&(particles, rows))
-                .negate()
-                + ln.retaped::<T>()
-        }
-        Estimator::AnalyticEntropy | Estimator::AnalyticKl => {
-            (log_sigma.negate() - per_row as f32 * 0.5 - constant)
-                .broadcast_like::<_, Axis<0>>(&(particles, rows))
-        }
-        Estimator::PathDerivative => {
-            // μ and σ held fixed: evaluated untaped, under ids of their own (dfdx gives an
-            // untaped operand a gradient too, and a broadcast keeps the id).
-            let mu = row_value::<D, NoneTape>(params, batch, loc, per_row, true);
-            let sigma = row_value::<D, NoneTape>(params, batch, scale, per_row, true);
-            let held_log_sigma = sigma.clone().ln().sum::<(usize,), Axis<1>>();
-            let e = (z.retaped::<T>() - mu.broadcast_like::<_, Axis<0>>(&full))
-                / sigma.broadcast_like::<_, Axis<0>>(&full);
-            e.square().sum::<(usize, usize), Axis<2>>() * -0.5
-                - constant
-                - held_log_sigma.broadcast_like::<_, Axis<0>>(&(particles, rows))
-        }
-    };
-    (z.reshape_like(&(particles, rows * per_row)), log_q)
+    let mu = row_value::<D, T>(params, batch, loc, per_row);
+    let sigma = row_value::<D, T>(params, batch, scale, per_row);
+    super::rows::gaussian_rows(mu, sigma, particles, estimator)
 }
 
 /// Registers a `param` of `numel` values started as `init` says (a net's weights:
