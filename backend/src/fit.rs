@@ -378,6 +378,30 @@ fn culprit<G: Guide<D>, D: Backend>(
     })
 }
 
+/// `data` checked against the model's inputs and the rows the guide holds: its rows.
+pub(crate) fn checked_rows<G: Guide<D>, D: Backend>(
+    guide: &G,
+    data: &<G::Model as Model>::Data,
+) -> Result<usize, FitError> {
+    let rows = check_inputs(G::Model::NAME, G::Model::inputs(), &data.arrays())?;
+    check_rows(guide, rows)?;
+    Ok(rows)
+}
+
+/// All of `data`, checked, on the guide's device at the relaxation `temperature`.
+pub(crate) fn upload_all<G: Guide<D>, D: Backend>(
+    guide: &G,
+    data: &<G::Model as Model>::Data,
+    temperature: f32,
+) -> Result<Batch<D>, FitError> {
+    let rows = checked_rows(guide, data)?;
+    let (specs, arrays) = (G::Model::inputs(), data.arrays());
+    Ok(
+        Batch::upload(guide.params().device(), specs, &arrays, None, rows)
+            .with_temperature(temperature),
+    )
+}
+
 /// A guide with per-row parameters can only be evaluated on the rows it holds.
 pub(crate) fn check_rows<G: Guide<D>, D: Backend>(guide: &G, rows: usize) -> Result<(), FitError> {
     match guide.rows_held() {
@@ -446,12 +470,7 @@ where
     G: Guide<D>,
     D: Backend,
 {
-    let specs = G::Model::inputs();
-    let arrays = data.arrays();
-    let rows = check_inputs(G::Model::NAME, specs, &arrays)?;
-    check_rows(guide, rows)?;
-    let batch = Batch::upload(guide.params().device(), specs, &arrays, None, rows)
-        .with_temperature(temperature);
+    let batch = upload_all(guide, data, temperature)?;
     const CHUNK: usize = 250;
     let mut out = Vec::with_capacity(particles);
     while out.len() < particles {
@@ -479,11 +498,9 @@ where
     G: Guide<D>,
     D: Backend,
 {
-    let specs = G::Model::inputs();
-    let arrays = data.arrays();
-    let rows = check_inputs(G::Model::NAME, specs, &arrays)?;
-    check_rows(guide, rows)?;
+    let rows = checked_rows(guide, data)?;
     let batch_rows = batch.map_or(rows, <[usize]>::len);
+    let (specs, arrays) = (G::Model::inputs(), data.arrays());
     let uploaded = Batch::upload(guide.params().device(), specs, &arrays, batch, rows);
     let scale = rows as f32 / batch_rows.max(1) as f32;
     let terms =

@@ -9,7 +9,7 @@
 use dfdx::prelude::*;
 use dfdx::tensor::NoneTape;
 
-use crate::data::{check_inputs, Batch};
+use crate::data::Batch;
 use crate::device::{Backend, Tape};
 use crate::family::Estimator;
 use crate::fit::FitError;
@@ -86,10 +86,8 @@ where
     G: Guide<D>,
     D: Backend,
 {
-    let specs = G::Model::inputs();
-    let arrays = data.arrays();
-    let rows = check_inputs(G::Model::NAME, specs, &arrays)?;
-    crate::fit::check_rows(guide, rows)?;
+    let rows = crate::fit::checked_rows(guide, data)?;
+    let (specs, arrays) = (G::Model::inputs(), data.arrays());
     let chunk = (20_000 / k.max(1)).clamp(1, rows.max(1));
     let mut total = 0.0f64;
     let mut start = 0;

@@ -3,11 +3,10 @@
 
 use dfdx::tensor::NoneTape;
 
-use crate::data::{check_inputs, Batch};
 use crate::device::Backend;
 use crate::family::Estimator;
 use crate::fit::FitError;
-use crate::model::{Guide, Model, ModelData};
+use crate::model::{Guide, Model};
 
 /// One observed site's predictive.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,12 +63,7 @@ where
     G: Guide<D>,
     D: Backend,
 {
-    let specs = G::Model::inputs();
-    let arrays = data.arrays();
-    let rows = check_inputs(G::Model::NAME, specs, &arrays)?;
-    crate::fit::check_rows(guide, rows)?;
-    let batch = Batch::upload(guide.params().device(), specs, &arrays, None, rows)
-        .with_temperature(temperature);
+    let batch = crate::fit::upload_all(guide, data, temperature)?;
     const CHUNK: usize = 50;
     // Per site: Σ over draws of the statistic, elementwise, and Σ of squares where needed.
     type Sums = (&'static str, &'static str, usize, Vec<f64>, Vec<f64>, usize);

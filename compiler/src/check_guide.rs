@@ -275,16 +275,8 @@ fn amortized_entry(
         return None;
     }
     let in_shape = &model.inputs[input].shape;
-    let row_numel: Option<usize> = in_shape
-        .0
-        .iter()
-        .skip(1)
-        .map(|d| match d {
-            Dim::Lit(k) => Some(*k),
-            _ => None,
-        })
-        .product();
-    if in_shape.0.first() != Some(&Dim::Rows) || row_numel != Some(features) {
+    let in_numel = row_numel(in_shape);
+    if in_shape.0.first() != Some(&Dim::Rows) || in_numel != Some(features) {
         errors.push(Diagnostic::new(
             call.args[0].value.span.clone(),
             format!("shape mismatch: the encoder `{}` takes rows of {features} features, but `{}` has shape {}", n.name, model.inputs[input].name, in_shape),
@@ -335,16 +327,7 @@ fn amortized_entry(
             return None;
         }
     };
-    let per_row: Option<usize> = s
-        .shape
-        .0
-        .iter()
-        .skip(1)
-        .map(|d| match d {
-            Dim::Lit(k) => Some(*k),
-            _ => None,
-        })
-        .product();
+    let per_row = row_numel(&s.shape);
     let per_value = match kind {
         AmortizedKind::Gaussian => 2,
         AmortizedKind::RelaxedBernoulli(_) | AmortizedKind::Concrete(..) => 1,
@@ -781,15 +764,7 @@ fn program_net(
         );
     };
     let shape = &model.inputs[input_idx].shape;
-    let features: Option<usize> = shape
-        .0
-        .iter()
-        .skip(1)
-        .map(|d| match d {
-            Dim::Lit(k) => Some(*k),
-            _ => None,
-        })
-        .product();
+    let features = row_numel(shape);
     let wants: usize = n.row_dims.iter().product();
     if shape.0.first() != Some(&Dim::Rows) || features != Some(wants) {
         return fail(
@@ -824,16 +799,7 @@ fn program_net(
             ),
         );
     }
-    let per_row: Option<usize> = site
-        .shape
-        .0
-        .iter()
-        .skip(1)
-        .map(|d| match d {
-            Dim::Lit(k) => Some(*k),
-            _ => None,
-        })
-        .product();
+    let per_row = row_numel(&site.shape);
     if per_row != Some(n.outputs) {
         return fail(
             &call.name.span,
@@ -1068,4 +1034,17 @@ fn flow_layer(e: &ast::Expr, errors: &mut Vec<Diagnostic>) -> Option<FlowLayerIr
         kind: spec.name,
         args,
     })
+}
+
+/// Values per row of a shape `[N, ..]` whose other sizes are numbers (`None` otherwise).
+fn row_numel(shape: &Shape) -> Option<usize> {
+    shape
+        .0
+        .iter()
+        .skip(1)
+        .map(|d| match d {
+            Dim::Lit(k) => Some(*k),
+            _ => None,
+        })
+        .product()
 }

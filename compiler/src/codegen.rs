@@ -936,6 +936,42 @@ fn latent_support(ir: &ModelIr, site: &Site) -> LatentSupport {
     }
 }
 
+/// The statements of a body that computes every site's term (per particle and row when
+/// `per_row`), and the terms, `params` having none.
+fn emit_terms(ir: &ModelIr, per_row: bool) -> (Vec<TokenStream>, Vec<TokenStream>) {
+    let (live, uses) = liveness(ir);
+    let mut em = Emitter {
+        ir,
+        live,
+        uses,
+        log_dets: Vec::new(),
+        per_row,
+    };
+    let live = em.live.clone();
+    let body = (0..ir.nodes.len())
+        .filter(|&id| live[id])
+        .map(|id| em.node(id))
+        .collect();
+    let terms = ir
+        .sites
+        .iter()
+        .filter(|s| s.param.is_none())
+        .map(|s| em.site_term(s))
+        .collect();
+    (body, terms)
+}
+
+/// `acc = Some(acc + term)` (or `Some(term)` first) in generated code: how the guide sums
+/// its entries' log q terms.
+fn accumulate(acc: &proc_macro2::Ident, term: TokenStream) -> TokenStream {
+    quote! {
+        #acc = ::core::option::Option::Some(match #acc {
+            ::core::option::Option::None => #term,
+            ::core::option::Option::Some(acc) => acc + #term,
+        });
+    }
+}
+
 /// The Glorot blocks of a net's weight vector (or of its `layer`-th weighted layer).
 fn init_blocks(net: &NetIr, layer: Option<usize>) -> Vec<TokenStream> {
     net.layers
@@ -1088,48 +1124,10 @@ pub fn model(ir: &ModelIr, span_of: SpanMap) -> TokenStream {
         quote!(::ravi::LatentSpec { name: #n, shape: &[#(#dims),*], support: #support, local: #local, param: #param })
     });
 
-    let (live, uses) = liveness(ir);
-    let mut em = Emitter {
-        ir,
-        live,
-        uses,
-        log_dets: Vec::new(),
-        per_row: false,
-    };
-    let mut body = Vec::new();
-    for id in 0..ir.nodes.len() {
-        if em.live[id] {
-            body.push(em.node(id));
-        }
-    }
-    let terms: Vec<TokenStream> = ir
-        .sites
-        .iter()
-        .filter(|s| s.param.is_none())
-        .map(|s| em.site_term(s))
-        .collect();
-
-    // The same terms split by data row, for the importance-weighted bound.
-    let (live, uses) = liveness(ir);
-    let mut rem = Emitter {
-        ir,
-        live,
-        uses,
-        log_dets: Vec::new(),
-        per_row: true,
-    };
-    let mut rbody = Vec::new();
-    for id in 0..ir.nodes.len() {
-        if rem.live[id] {
-            rbody.push(rem.node(id));
-        }
-    }
-    let row_terms: Vec<TokenStream> = ir
-        .sites
-        .iter()
-        .filter(|s| s.param.is_none())
-        .map(|s| rem.site_term(s))
-        .collect();
+    // The model's terms per particle, and the same split by data row (for the
+    // importance-weighted bound).
+    let (body, terms) = emit_terms(ir, false);
+    let (rbody, row_terms) = emit_terms(ir, true);
 
     // The parameters of each observed site's distribution, for the posterior predictive.
     let observed_roots = |s: &Site| {
@@ -1263,6 +1261,9 @@ fn family_args(args: &[(String, FamilyValue)]) -> TokenStream {
 /// The Rust items of a guide: a struct holding its parameters and families, its
 /// constructor, and the `Guide` impl that draws every latent site of the model.
 pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
+    // Each entry adds its log q term to the global or the per-row sum.
+    let add_log_q = accumulate(&format_ident!("log_q"), quote!(lq));
+    let add_local_log_q = accumulate(&format_ident!("local_log_q"), quote!(lq));
     let name = format_ident!("{}", ir.name, span = span_of(&ir.span));
     let model_ty = format_ident!("{}", model.name);
     let doc = docs(&ir.docs);
@@ -1329,10 +1330,7 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
             for (site, part) in [#(#idx),*].into_iter().zip(::ravi::__private::ops::split_columns(z, &sizes)) {
                 slots[site] = ::core::option::Option::Some(part);
             }
-            log_q = ::core::option::Option::Some(match log_q {
-                ::core::option::Option::None => lq,
-                ::core::option::Option::Some(acc) => acc + lq,
-            });
+            #add_log_q
         }
     });
     let weights = ir
@@ -1445,10 +1443,7 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
                 let (z, lq) = ::ravi::guides::program::sample_normal_rows::<__D, __T>(
                     &self.params, __batch, #loc, #scale, particles, latents[#site].numel(), estimator);
                 slots[#site] = ::core::option::Option::Some(z);
-                local_log_q = ::core::option::Option::Some(match local_log_q {
-                    ::core::option::Option::None => lq,
-                    ::core::option::Option::Some(acc) => acc + lq,
-                });
+                #add_local_log_q
             };
         }
         let args: Vec<TokenStream> = p.args.iter().map(program_arg).collect();
@@ -1457,10 +1452,7 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
             let ::ravi::FamilyDraw { z, log_q: lq } = ::ravi::guides::program::sample_normal::<__D, __T>(
                 &self.params, #loc, #scale, particles, latents[#site].numel(), estimator);
             slots[#site] = ::core::option::Option::Some(z);
-            log_q = ::core::option::Option::Some(match log_q {
-                ::core::option::Option::None => lq,
-                ::core::option::Option::Some(acc) => acc + lq,
-            });
+            #add_log_q
         }
     });
     // Model `param`s, held as points.
@@ -1480,10 +1472,7 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
         quote! {
             let ::ravi::FamilyDraw { z, log_q: lq } = self.#f.sample::<__D, __T>(&self.params, particles);
             slots[#i] = ::core::option::Option::Some(z);
-            log_q = ::core::option::Option::Some(match log_q {
-                ::core::option::Option::None => lq,
-                ::core::option::Option::Some(acc) => acc + lq,
-            });
+            #add_log_q
         }
     });
     // Local sites drawn by encoders of their rows.
@@ -1538,10 +1527,7 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
                 estimator,
             );
             slots[#site] = ::core::option::Option::Some(z);
-            local_log_q = ::core::option::Option::Some(match local_log_q {
-                ::core::option::Option::None => lq,
-                ::core::option::Option::Some(acc) => acc + lq,
-            });
+            #add_local_log_q
         }
     });
     // Local sites with mean-field parameters per data row, sized by `prepare`.
@@ -1569,10 +1555,7 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
         quote! {
             let (z, lq) = self.#f.sample::<__D, __T>(&self.params, particles, __batch, estimator);
             slots[#site] = ::core::option::Option::Some(z);
-            local_log_q = ::core::option::Option::Some(match local_log_q {
-                ::core::option::Option::None => lq,
-                ::core::option::Option::Some(acc) => acc + lq,
-            });
+            #add_local_log_q
         }
     });
     let model_name = &model.name;

@@ -68,27 +68,17 @@ impl Dirichlet {
 }
 
 impl RelaxedOneHotCategorical {
-    /// log (K−1)! + (K−1) log λ + Σ_k (l_k − (λ+1) log y_k) − K logsumexp_k(l_k − λ log y_k)
+    /// log (K−1)! + (K−1) log λ + Σ_k (l_k − (λ+1) log y_k) − K logsumexp_k(l_k − λ log y_k):
+    /// the log-ratio density ([`Self::log_prob_alr_events`]) less its Jacobian Σ_k log y_k.
     pub fn log_prob_events<D: Backend, T: Tape<D>>(
         y: Events<D, T>,
         temperature: Events<D, T>,
         logits: Events<D, T>,
     ) -> PerParticle<D, T> {
-        let (_, _, k) = *y.shape();
         let log_y = off_the_faces(y).ln();
-        // λ is one number per event (its K copies are equal): read it from component 0.
-        let lam = temperature
-            .slice((.., .., 0..1))
-            .sum::<(usize, usize), Axis<2>>();
-        let lam_full = lam
-            .retaped::<T>()
-            .broadcast_like::<_, Axis<2>>(log_y.shape());
-        let scaled = logits.retaped::<T>() - log_y.retaped::<T>() * lam_full.retaped::<T>();
-        let lse = scaled.logsumexp::<(usize, usize), Axis<2>>();
-        let per_component = logits - log_y * (lam_full + 1.0);
-        let log_fact: f32 = (1..k).map(|i| (i as f32).ln()).sum();
-        let per_event = lam.ln() * (k as f32 - 1.0) + log_fact - lse * k as f32;
-        total(per_component) + per_event.sum::<(usize,), Axis<1>>()
+        let jacobian = log_y.retaped::<T>().sum::<(usize, usize), Axis<2>>();
+        (Self::log_prob_alr_events(log_y, temperature, logits) - jacobian)
+            .sum::<(usize,), Axis<1>>()
     }
 }
 
@@ -277,9 +267,8 @@ mod tests {
         }
     }
 
-    /// The log-ratio density is the simplex density plus the map's log-Jacobian Σ log y
-    /// (checked against the published density above, on the same points), and it stays
-    /// finite where y's components underflow f32.
+    /// The log-ratio density is the published simplex density (in f64) plus the map's
+    /// log-Jacobian Σ log y, and it stays finite where y's components underflow f32.
     #[test]
     fn relaxed_one_hot_in_log_ratio_space() {
         let dev = Cpu::default();
@@ -287,20 +276,33 @@ mod tests {
         let (m, k) = (500, 4);
         let y = simplex_points(&mut rng, m, k);
         let logits: Vec<f32> = (0..m * k).map(|_| rng.gen_range(-2.0f32..2.0)).collect();
-        let temps: Vec<f32> = (0..m)
-            .flat_map(|_| std::iter::repeat(rng.gen_range(0.3f32..2.0)).take(k))
+        let lams: Vec<f32> = (0..m).map(|_| rng.gen_range(0.3f32..2.0)).collect();
+        let temps: Vec<f32> = lams
+            .iter()
+            .flat_map(|&l| std::iter::repeat_n(l, k))
             .collect();
         let t = |v: &[f32]| dev.tensor_from_vec(v.to_vec(), (m, 1usize, k));
-        let on_simplex =
-            RelaxedOneHotCategorical::log_prob_events(t(&y), t(&temps), t(&logits)).as_vec();
         let log_y: Vec<f32> = y.iter().map(|v| v.ln()).collect();
         let alr = RelaxedOneHotCategorical::log_prob_alr_events(t(&log_y), t(&temps), t(&logits))
             .as_vec();
         for i in 0..m {
-            let jac: f32 = log_y[i * k..(i + 1) * k].iter().sum();
-            let want = on_simplex[i] + jac;
+            let lam = f64::from(lams[i]);
+            let (yy, ll) = (&y[i * k..(i + 1) * k], &logits[i * k..(i + 1) * k]);
+            let fact: f64 = (1..k).map(|j| j as f64).product();
+            let num: f64 = yy
+                .iter()
+                .zip(ll)
+                .map(|(&y, &l)| f64::from(l).exp() * f64::from(y).powf(-lam - 1.0))
+                .product();
+            let den: f64 = yy
+                .iter()
+                .zip(ll)
+                .map(|(&y, &l)| f64::from(l).exp() * f64::from(y).powf(-lam))
+                .sum();
+            let jac: f64 = yy.iter().map(|&y| f64::from(y).ln()).sum();
+            let want = (fact * lam.powi(k as i32 - 1) * num / den.powi(k as i32)).ln() + jac;
             assert!(
-                (alr[i] - want).abs() < 1e-3 * (1.0 + want.abs()),
+                (f64::from(alr[i]) - want).abs() < 1e-3 * (1.0 + want.abs()),
                 "{} vs {want}",
                 alr[i]
             );
