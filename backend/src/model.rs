@@ -89,6 +89,16 @@ pub struct InitBlock {
     pub bias: usize,
 }
 
+impl InitBlock {
+    /// Appends the block's starting values: weights uniform in ±√(6 / (fan_in + fan_out)),
+    /// then zero biases; `uniform` gives draws from U(0, 1).
+    pub fn fill(&self, out: &mut Vec<f32>, uniform: &mut dyn FnMut() -> f32) {
+        let a = (6.0 / (self.fan_in + self.fan_out).max(1) as f32).sqrt();
+        out.extend((0..self.weights).map(|_| (2.0 * uniform() - 1.0) * a));
+        out.extend(std::iter::repeat_n(0.0, self.bias));
+    }
+}
+
 impl ParamInit {
     /// `numel` starting values; `uniform` gives draws from U(0, 1).
     pub fn values(&self, numel: usize, uniform: &mut dyn FnMut() -> f32) -> Vec<f32> {
@@ -97,9 +107,7 @@ impl ParamInit {
             ParamInit::Glorot(blocks) => {
                 let mut out = Vec::with_capacity(numel);
                 for b in blocks {
-                    let a = (6.0 / (b.fan_in + b.fan_out).max(1) as f32).sqrt();
-                    out.extend((0..b.weights).map(|_| (2.0 * uniform() - 1.0) * a));
-                    out.extend(std::iter::repeat_n(0.0, b.bias));
+                    b.fill(&mut out, uniform);
                 }
                 out.resize(numel, 0.0);
                 out

@@ -473,121 +473,109 @@ impl Emitter<'_> {
         let wt = self.take_as(w, &Shape(vec![Dim::Lit(net.num_params())]), true);
         let xt = self.take_as(x, &xnode.shape, true);
         let outv = shape_value(&out.shape, true);
+        // Each layer twice, in one pass over the weight vector and the image sizes: with
+        // the drawn weights, and rewritten for a Gaussian the guide hands over (Flipout,
+        // LRT), which only Linear and Conv2d layers change.
         let mut off = 0usize;
-        let mut layers = Vec::new();
+        let (mut layers, mut rlayers) = (Vec::new(), Vec::new());
         for layer in &net.layers {
-            layers.push(match layer {
+            let (plain, rewritten) = match layer {
                 NetLayer::Linear { inputs, outputs } => {
                     let (i, o) = (lit_usize(*inputs), lit_usize(*outputs));
-                    let (w0, w1, b1) = (lit_usize(off), lit_usize(off + inputs * outputs), lit_usize(off + inputs * outputs + outputs));
+                    let (w0, w1, b1) = (
+                        lit_usize(off),
+                        lit_usize(off + inputs * outputs),
+                        lit_usize(off + inputs * outputs + outputs),
+                    );
                     off += inputs * outputs + outputs;
-                    quote! {
+                    let plain = quote! {
                         let __wl = __w.retaped::<__T>().slice((.., #w0..#w1)).reshape_like(&(__s, #i, #o));
                         let __bl = __w.retaped::<__T>().slice((.., #w1..#b1))
                             .broadcast_like::<(usize, usize, usize), ::ravi::__private::Axis<1>>(&(__s, __rows, #o));
                         let __h = __h.matmul(__wl) + __bl;
-                    }
+                    };
+                    let rewritten = quote! {
+                        let __wm = __loc.retaped::<__T>().slice((#w0..#w1,)).reshape_like(&(#i, #o));
+                        let __bm = __loc.retaped::<__T>().slice((#w1..#b1,));
+                        let __ws = __sc.retaped::<__T>().slice((#w0..#w1,)).reshape_like(&(#i, #o));
+                        let __bs = __sc.retaped::<__T>().slice((#w1..#b1,));
+                        let __h = match __rewrite {
+                            ::ravi::Rewrite::Lrt => ::ravi::nn::linear_lrt(__h, __wm, __ws, __bm, __bs),
+                            ::ravi::Rewrite::Flipout => ::ravi::nn::linear_flipout(__h, __wm, __ws, __bm, __bs),
+                        };
+                    };
+                    (plain, rewritten)
                 }
-                NetLayer::Conv2d { inputs, outputs, kernel, stride, padding } => {
+                NetLayer::Conv2d {
+                    inputs,
+                    outputs,
+                    kernel,
+                    stride,
+                    padding,
+                } => {
                     let nf = outputs * inputs * kernel * kernel;
-                    let (w0, w1, b1) = (lit_usize(off), lit_usize(off + nf), lit_usize(off + nf + outputs));
+                    let (w0, w1, b1) = (
+                        lit_usize(off),
+                        lit_usize(off + nf),
+                        lit_usize(off + nf + outputs),
+                    );
                     off += nf + outputs;
                     let (_, h, w) = image.expect("checked: a convolution takes images");
-                    image = Some((*outputs, (h + 2 * padding - kernel) / stride + 1, (w + 2 * padding - kernel) / stride + 1));
+                    image = Some((
+                        *outputs,
+                        (h + 2 * padding - kernel) / stride + 1,
+                        (w + 2 * padding - kernel) / stride + 1,
+                    ));
                     let (k, st, pd) = (lit_usize(*kernel), lit_usize(*stride), lit_usize(*padding));
-                    quote! {
+                    let plain = quote! {
                         let __f = __w.retaped::<__T>().slice((.., #w0..#w1));
                         let __b = __w.retaped::<__T>().slice((.., #w1..#b1));
                         let __h = ::ravi::nn::conv2d(__h, __f, __b, #k, #st, #pd);
-                    }
+                    };
+                    let rewritten = quote! {
+                        let __wm = __loc.retaped::<__T>().slice((#w0..#w1,));
+                        let __bm = __loc.retaped::<__T>().slice((#w1..#b1,));
+                        let __ws = __sc.retaped::<__T>().slice((#w0..#w1,));
+                        let __bs = __sc.retaped::<__T>().slice((#w1..#b1,));
+                        let __h = match __rewrite {
+                            ::ravi::Rewrite::Lrt => ::ravi::nn::conv2d_lrt(__h, __wm, __ws, __bm, __bs, #k, #st, #pd),
+                            ::ravi::Rewrite::Flipout => ::ravi::nn::conv2d_flipout(__h, __wm, __ws, __bm, __bs, #k, #st, #pd),
+                        };
+                    };
+                    (plain, rewritten)
                 }
                 NetLayer::Pool { max, kernel } => {
                     let (c, h, w) = image.expect("checked: pooling takes images");
                     image = Some((c, (h - kernel) / kernel + 1, (w - kernel) / kernel + 1));
                     let k = lit_usize(*kernel);
-                    quote!(let __h = ::ravi::nn::pool2d(__h, #max, #k);)
+                    let t = quote!(let __h = ::ravi::nn::pool2d(__h, #max, #k););
+                    (t.clone(), t)
                 }
                 NetLayer::Flatten => {
                     let (c, h, w) = image.take().expect("checked: flatten takes images");
                     let f = lit_usize(c * h * w);
-                    quote!(let __h = __h.reshape_like(&(__s, __rows, #f));)
+                    let t = quote!(let __h = __h.reshape_like(&(__s, __rows, #f)););
+                    (t.clone(), t)
                 }
-                NetLayer::Activation(a) => match a {
-                    Activation::Relu => quote!(let __h = __h.relu();),
-                    Activation::Tanh => quote!(let __h = __h.tanh();),
-                    Activation::Sigmoid => quote!(let __h = __h.sigmoid();),
-                    Activation::Softplus => quote!(let __h = ::ravi::__private::ops::softplus(__h);),
-                },
-            });
+                NetLayer::Activation(a) => {
+                    let t = match a {
+                        Activation::Relu => quote!(let __h = __h.relu();),
+                        Activation::Tanh => quote!(let __h = __h.tanh();),
+                        Activation::Sigmoid => quote!(let __h = __h.sigmoid();),
+                        Activation::Softplus => {
+                            quote!(let __h = ::ravi::__private::ops::softplus(__h);)
+                        }
+                    };
+                    (t.clone(), t)
+                }
+            };
+            layers.push(plain);
+            rlayers.push(rewritten);
         }
         // Weights drawn from a mean-field Gaussian the guide hands over: the rewritten call.
         let rewritten = match self.ir.nodes[w].op {
             Op::Sample(k) => {
                 let k = lit_usize(k);
-                let mut off = 0usize;
-                let mut rlayers = Vec::new();
-                let mut image = match net.input {
-                    NetInput::Images {
-                        channels,
-                        height,
-                        width,
-                    } => Some((channels, height, width)),
-                    NetInput::Features(_) => None,
-                };
-                for layer in &net.layers {
-                    rlayers.push(match layer {
-                        NetLayer::Linear { inputs, outputs } => {
-                            let (i, o) = (lit_usize(*inputs), lit_usize(*outputs));
-                            let (w0, w1, b1) = (lit_usize(off), lit_usize(off + inputs * outputs), lit_usize(off + inputs * outputs + outputs));
-                            off += inputs * outputs + outputs;
-                            quote! {
-                                let __wm = __loc.retaped::<__T>().slice((#w0..#w1,)).reshape_like(&(#i, #o));
-                                let __bm = __loc.retaped::<__T>().slice((#w1..#b1,));
-                                let __ws = __sc.retaped::<__T>().slice((#w0..#w1,)).reshape_like(&(#i, #o));
-                                let __bs = __sc.retaped::<__T>().slice((#w1..#b1,));
-                                let __h = match __rewrite {
-                                    ::ravi::Rewrite::Lrt => ::ravi::nn::linear_lrt(__h, __wm, __ws, __bm, __bs),
-                                    ::ravi::Rewrite::Flipout => ::ravi::nn::linear_flipout(__h, __wm, __ws, __bm, __bs),
-                                };
-                            }
-                        }
-                        NetLayer::Conv2d { inputs, outputs, kernel, stride, padding } => {
-                            let nf = outputs * inputs * kernel * kernel;
-                            let (w0, w1, b1) = (lit_usize(off), lit_usize(off + nf), lit_usize(off + nf + outputs));
-                            off += nf + outputs;
-                            let (_, h, w) = image.expect("checked: a convolution takes images");
-                            image = Some((*outputs, (h + 2 * padding - kernel) / stride + 1, (w + 2 * padding - kernel) / stride + 1));
-                            let (kk, st, pd) = (lit_usize(*kernel), lit_usize(*stride), lit_usize(*padding));
-                            quote! {
-                                let __wm = __loc.retaped::<__T>().slice((#w0..#w1,));
-                                let __bm = __loc.retaped::<__T>().slice((#w1..#b1,));
-                                let __ws = __sc.retaped::<__T>().slice((#w0..#w1,));
-                                let __bs = __sc.retaped::<__T>().slice((#w1..#b1,));
-                                let __h = match __rewrite {
-                                    ::ravi::Rewrite::Lrt => ::ravi::nn::conv2d_lrt(__h, __wm, __ws, __bm, __bs, #kk, #st, #pd),
-                                    ::ravi::Rewrite::Flipout => ::ravi::nn::conv2d_flipout(__h, __wm, __ws, __bm, __bs, #kk, #st, #pd),
-                                };
-                            }
-                        }
-                        NetLayer::Pool { max, kernel } => {
-                            let (c, h, w) = image.expect("checked: pooling takes images");
-                            image = Some((c, (h - kernel) / kernel + 1, (w - kernel) / kernel + 1));
-                            let kk = lit_usize(*kernel);
-                            quote!(let __h = ::ravi::nn::pool2d(__h, #max, #kk);)
-                        }
-                        NetLayer::Flatten => {
-                            let (c, h, w) = image.take().expect("checked: flatten takes images");
-                            let f = lit_usize(c * h * w);
-                            quote!(let __h = __h.reshape_like(&(__s, __rows, #f));)
-                        }
-                        NetLayer::Activation(a) => match a {
-                            Activation::Relu => quote!(let __h = __h.relu();),
-                            Activation::Tanh => quote!(let __h = __h.tanh();),
-                            Activation::Sigmoid => quote!(let __h = __h.sigmoid();),
-                            Activation::Softplus => quote!(let __h = ::ravi::__private::ops::softplus(__h);),
-                        },
-                    });
-                }
                 quote! {
                     if let ::core::option::Option::Some(__g) = __rewrites.get_mut(#k).and_then(|g| g.take()) {
                         let __rewrite = __g.rewrite;
@@ -970,6 +958,22 @@ fn accumulate(acc: &proc_macro2::Ident, term: TokenStream) -> TokenStream {
             ::core::option::Option::Some(acc) => acc + #term,
         });
     }
+}
+
+/// A net of Linear layers and activations as `&[::ravi::nn::Layer]`, run at run time by
+/// the guides that read the data's rows (encoders, guide programs' nets).
+fn runtime_layers(net: &NetIr) -> TokenStream {
+    let layers = net.layers.iter().map(|l| match *l {
+        NetLayer::Linear { inputs, outputs } => {
+            quote!(::ravi::nn::Layer::Linear { inputs: #inputs, outputs: #outputs })
+        }
+        NetLayer::Activation(Activation::Relu) => quote!(::ravi::nn::Layer::Relu),
+        NetLayer::Activation(Activation::Tanh) => quote!(::ravi::nn::Layer::Tanh),
+        NetLayer::Activation(Activation::Sigmoid) => quote!(::ravi::nn::Layer::Sigmoid),
+        NetLayer::Activation(Activation::Softplus) => quote!(::ravi::nn::Layer::Softplus),
+        _ => unreachable!("checked: a net on the data's rows has Linear layers and activations"),
+    });
+    quote!(&[#(#layers),*])
 }
 
 /// The Glorot blocks of a net's weight vector (or of its `layer`-th weighted layer).
@@ -1360,21 +1364,6 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
         let (init, positive) = (p.init as f32, p.positive);
         quote!(params.add(#name, ::std::vec![::ravi::guides::program::stored_init(#init, #positive); 1usize #(* #numel)*]))
     });
-    let net_layers = |net: usize| -> TokenStream {
-        let layers = model.nets[net].layers.iter().map(|l| match *l {
-            NetLayer::Linear { inputs, outputs } => {
-                quote!(::ravi::nn::Layer::Linear { inputs: #inputs, outputs: #outputs })
-            }
-            NetLayer::Activation(Activation::Relu) => quote!(::ravi::nn::Layer::Relu),
-            NetLayer::Activation(Activation::Tanh) => quote!(::ravi::nn::Layer::Tanh),
-            NetLayer::Activation(Activation::Sigmoid) => quote!(::ravi::nn::Layer::Sigmoid),
-            NetLayer::Activation(Activation::Softplus) => quote!(::ravi::nn::Layer::Softplus),
-            _ => {
-                unreachable!("checked: a net on the data's rows has Linear layers and activations")
-            }
-        });
-        quote!(&[#(#layers),*])
-    };
     let program_arg = |a: &ProgramArg| match a {
         ProgramArg::Const(v) => {
             let v = *v as f32;
@@ -1405,7 +1394,7 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
             softplus,
         } => {
             let f = &param_fields[*param];
-            let layers = net_layers(*net);
+            let layers = runtime_layers(&model.nets[*net]);
             let input = lit_usize(*input);
             quote!(::ravi::guides::program::RowArg::Net { layers: #layers, weights: self.#f, input: #input, softplus: #softplus })
         }
@@ -1482,14 +1471,7 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
     let amortized_builds = ir.amortized.iter().map(|a| {
         let site = lit_usize(a.site);
         let name = &latent_names[a.site];
-        let layers = model.nets[a.net].layers.iter().map(|l| match *l {
-            NetLayer::Linear { inputs, outputs } => quote!(::ravi::nn::Layer::Linear { inputs: #inputs, outputs: #outputs }),
-            NetLayer::Activation(Activation::Relu) => quote!(::ravi::nn::Layer::Relu),
-            NetLayer::Activation(Activation::Tanh) => quote!(::ravi::nn::Layer::Tanh),
-            NetLayer::Activation(Activation::Sigmoid) => quote!(::ravi::nn::Layer::Sigmoid),
-            NetLayer::Activation(Activation::Softplus) => quote!(::ravi::nn::Layer::Softplus),
-            _ => unreachable!("checked: an encoder has Linear layers and activations"),
-        });
+        let layers = runtime_layers(&model.nets[a.net]);
         let kind = match a.kind {
             AmortizedKind::Gaussian => quote!(::ravi::guides::LocalKind::Gaussian),
             AmortizedKind::RelaxedBernoulli(t) => {
@@ -1513,7 +1495,7 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
                 quote!(::ravi::guides::LocalKind::Concrete { temperature: #t, classes: #classes })
             }
         };
-        quote!(::ravi::guides::Amortized::build(&mut params, #name, &[#(#layers),*], latents[#site].numel(), #kind))
+        quote!(::ravi::guides::Amortized::build(&mut params, #name, #layers, latents[#site].numel(), #kind))
     });
     let amortized_samples = ir.amortized.iter().zip(&amortized_fields).map(|(a, f)| {
         let site = lit_usize(a.site);

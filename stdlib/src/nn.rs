@@ -461,9 +461,13 @@ pub fn glorot_init(layers: &[Layer], uniform: &mut dyn FnMut() -> f32) -> Vec<f3
     let mut out = Vec::new();
     for l in layers {
         if let Layer::Linear { inputs, outputs } = *l {
-            let a = (6.0 / (inputs + outputs) as f32).sqrt();
-            out.extend((0..inputs * outputs).map(|_| (2.0 * uniform() - 1.0) * a));
-            out.extend(std::iter::repeat_n(0.0, outputs));
+            let block = ravi_backend::InitBlock {
+                fan_in: inputs,
+                fan_out: outputs,
+                weights: inputs * outputs,
+                bias: outputs,
+            };
+            block.fill(&mut out, uniform);
         }
     }
     out

@@ -17,7 +17,8 @@ use dfdx::prelude::*;
 use ravi_backend::ops::{softplus, split_columns};
 use ravi_backend::{traced, Backend, Estimator, ParamId, ParamStore, Particles, Rows, Tape};
 
-use super::rows::{gaussian_rows, held};
+use super::held;
+use super::rows::gaussian_rows;
 use super::SCALE_FLOOR;
 use crate::nn::{forward_rows, glorot_init, Layer};
 

@@ -80,6 +80,16 @@ pub(crate) fn gaussian_entropy_constant(dim: usize) -> f32 {
     dim as f32 * (0.5 + HALF_LN_2PI)
 }
 
+/// An untaped copy of `t` under a new tensor id: a value held fixed in a path-derivative
+/// term. dfdx gives an untaped operand a gradient too, and a broadcast keeps the id, so a
+/// mere untaped view of a parameter (or of a value computed from one) would hand the held
+/// term's gradient back to it, undoing the hold.
+pub(crate) fn held<S: Shape, D: Backend, T: Tape<D>>(
+    t: &Tensor<S, f32, D, T>,
+) -> Tensor<S, f32, D> {
+    t.retaped::<dfdx::tensor::NoneTape>() + 0.0
+}
+
 /// A per-particle copy of a scalar.
 pub(crate) fn per_particle<D: Backend, T: Tape<D>>(
     x: Tensor<(), f32, D, T>,

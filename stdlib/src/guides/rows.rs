@@ -3,19 +3,10 @@
 //! parameters) draws from, with its log q per particle and row.
 
 use dfdx::prelude::*;
-use dfdx::tensor::NoneTape;
 use ravi_backend::{Backend, Estimator, Particles, Rows, Tape};
 
+use super::held;
 use crate::dist::normal::HALF_LN_2PI;
-
-/// An untaped copy of `t` under a new tensor id. dfdx gives an untaped operand a gradient
-/// too, and a broadcast keeps the id, so a mere untaped view of a location or scale would
-/// hand a "held" term's gradient back to it.
-pub(crate) fn held<D: Backend, T: Tape<D>>(
-    t: &Tensor<(usize, usize), f32, D, T>,
-) -> Tensor<(usize, usize), f32, D> {
-    t.retaped::<NoneTape>() + 0.0
-}
 
 /// z = μ + σ ε per particle for `(rows, per_row)` locations and scales: the draws
 /// `(particles, rows · per_row)` (row-major) and log q per particle and row under
