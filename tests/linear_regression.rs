@@ -103,13 +103,14 @@ fn minibatches_estimate_the_full_elbo() {
     let data = data(&x, &y);
     let mut g = MeanFieldLinReg::new(&Cpu::seeded(5));
     // Minibatch noise along the strongly correlated w[4], w[5] direction needs larger
-    // early steps than the default schedule takes within 3000 steps.
+    // early steps than the default schedule, and 6000 steps to settle: over seeds 0..12 the
+    // worst coordinate lands 0.005–0.019 off (3000 steps to 0.002: up to 0.031).
     let opts = FitOptions {
-        steps: 3000,
+        steps: 6000,
         batch_size: Some(64),
         schedule: Schedule::Exponential {
             start: 0.05,
-            end: 0.002,
+            end: 0.001,
         },
         progress: false,
         ..FitOptions::default()

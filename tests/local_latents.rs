@@ -588,3 +588,35 @@ fn per_row_mean_field_recovers_each_rows_posterior() {
     let err = elbo(&guide, &other, 10).unwrap_err().to_string();
     assert!(err.contains("200 rows") && err.contains("201"), "{err}");
 }
+
+/// `FitOptions::frozen` keeps a parameter as it is (a trained decoder while a guide is fitted
+/// to new rows) and moves the others; an unknown name is a typed error that lists the names.
+#[test]
+fn frozen_parameters_stay_put() {
+    let data = tiny_data();
+    let mut guide = TinyGuide::new(&Cpu::seeded(3));
+    let before: Vec<Vec<f32>> = guide.params().iter().map(|(_, t)| t.as_vec()).collect();
+    let names: Vec<String> = guide.params().iter().map(|(n, _)| n.to_string()).collect();
+    assert_eq!(names, ["dec", "z.encoder"]);
+    let opts = |frozen: &[&str]| FitOptions {
+        steps: 50,
+        particles: 2,
+        progress: false,
+        frozen: frozen.iter().map(|s| s.to_string()).collect(),
+        ..FitOptions::default()
+    };
+    fit(&mut guide, &data, &opts(&["dec"])).unwrap();
+    let after: Vec<Vec<f32>> = guide.params().iter().map(|(_, t)| t.as_vec()).collect();
+    assert_eq!(before[0], after[0], "the frozen decoder moved");
+    assert_ne!(before[1], after[1], "the encoder did not move");
+    // Unfrozen, the same fit moves the decoder.
+    fit(&mut guide, &data, &opts(&[])).unwrap();
+    assert_ne!(guide.params().iter().next().unwrap().1.as_vec(), after[0]);
+    let err = fit(&mut guide, &data, &opts(&["decoder"]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`decoder`") && err.contains("dec, z.encoder"),
+        "{err}"
+    );
+}

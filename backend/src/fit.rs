@@ -92,6 +92,14 @@ pub struct FitOptions {
     /// with `Exponential { start, end }` (a hot start keeps relaxed gradients quiet; a
     /// cold end brings the relaxation close to the discrete variable).
     pub temperature: Schedule,
+    /// Guide parameters (by store name, e.g. a model `param` `dec`, or `w.loc`) that the
+    /// fit leaves as they are: a decoder kept fixed while a new guide is fitted to new
+    /// rows, say. An unknown name is a [`FitError::Options`].
+    pub frozen: Vec<String>,
+    /// Run steps on the host engine ([`crate::fused`]) when the guide has a program for it,
+    /// the device is the CPU, the objective the ELBO and the estimator not `AnalyticKl`
+    /// (default true). `false` keeps every step on the dfdx graph, the reference.
+    pub fused: bool,
 }
 
 impl Default for FitOptions {
@@ -113,6 +121,8 @@ impl Default for FitOptions {
             progress: true,
             objective: Objective::Elbo,
             temperature: Schedule::Constant(1.0),
+            frozen: Vec::new(),
+            fused: true,
         }
     }
 }
@@ -240,6 +250,8 @@ pub struct Trainer<'a, G: Guide<D>, D: Backend> {
     rng: rand::rngs::StdRng,
     cursor: usize,
     adam: Adam<D>,
+    /// The host engine, when it runs this fit's steps.
+    fused: Option<crate::fused::step::Fused>,
     step: usize,
     skipped: usize,
 }
@@ -265,7 +277,31 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
         let dev = guide.params().device().clone();
         let batch_rows = opts.batch_size.map_or(rows, |b| b.clamp(1, rows));
         let full = Batch::upload(&dev, specs, &arrays, None, rows);
-        let adam = Adam::new(guide.params(), opts.adam);
+        let mut adam = Adam::new(guide.params(), opts.adam);
+        let names: Vec<&str> = guide.params().iter().map(|(n, _)| n).collect();
+        let mut frozen = vec![false; names.len()];
+        for name in &opts.frozen {
+            let index = names.iter().position(|n| n == name).ok_or_else(|| {
+                FitError::Options(format!(
+                    "frozen: the guide has no parameter `{name}` (it has {})",
+                    names.join(", ")
+                ))
+            })?;
+            adam.freeze(index);
+            frozen[index] = true;
+        }
+        let on_host = std::any::TypeId::of::<D>() == std::any::TypeId::of::<crate::Cpu>();
+        let fused = match G::fused_program() {
+            Some(program)
+                if opts.fused
+                    && on_host
+                    && opts.objective == Objective::Elbo
+                    && opts.estimator != Estimator::AnalyticKl =>
+            {
+                crate::fused::step::Fused::new(program, guide.params(), opts.adam, &frozen)
+            }
+            _ => None,
+        };
         Ok(Trainer {
             guide,
             arrays,
@@ -277,28 +313,34 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
             rng: rand::rngs::StdRng::seed_from_u64(opts.seed),
             cursor: rows, // forces a shuffle before the first minibatch
             adam,
+            fused,
             step: 0,
             skipped: 0,
         })
+    }
+
+    /// Do this fit's steps run on the host engine ([`crate::fused`])?
+    pub fn is_fused(&self) -> bool {
+        self.fused.is_some()
+    }
+
+    /// The guide being fitted, as it stands after the steps taken so far.
+    pub fn guide(&self) -> &G {
+        self.guide
     }
 
     /// One step: a minibatch (or all rows), the ELBO estimate, its gradient, Adam.
     pub fn step(&mut self) -> Result<Step, FitError> {
         let (opts, step) = (&self.opts, self.step);
         self.step += 1;
-        let batch = if self.batch_rows < self.rows {
+        let idx = (self.batch_rows < self.rows).then(|| {
             if self.cursor + self.batch_rows > self.rows {
                 self.order.shuffle(&mut self.rng);
                 self.cursor = 0;
             }
-            let idx = &self.order[self.cursor..self.cursor + self.batch_rows];
             self.cursor += self.batch_rows;
-            let dev = self.guide.params().device().clone();
-            Batch::upload(&dev, G::Model::inputs(), &self.arrays, Some(idx), self.rows)
-        } else {
-            self.full.clone()
-        }
-        .with_temperature(opts.temperature.at(step, opts.steps));
+            &self.order[self.cursor - self.batch_rows..self.cursor]
+        });
         let scale = self.rows as f32 / self.batch_rows as f32;
         let estimator = if (step as f32) < opts.analytic_warmup * opts.steps as f32
             && opts.estimator != Estimator::AnalyticKl
@@ -307,6 +349,41 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
         } else {
             opts.estimator
         };
+        let lr = opts.schedule.at(step, opts.steps);
+        if let Some(fused) = &mut self.fused {
+            let data = (G::Model::inputs(), self.arrays.as_slice());
+            let outcome = fused.step(
+                self.guide.params_mut(),
+                data,
+                idx,
+                opts.particles,
+                scale,
+                estimator,
+                (lr, opts.clip_norm),
+            );
+            return match outcome {
+                Ok(value) => Ok(Step::Taken(value)),
+                Err(bad) => match opts.on_non_finite {
+                    OnNonFinite::Skip { max } if self.skipped < max => {
+                        self.skipped += 1;
+                        Ok(Step::Skipped(bad.value))
+                    }
+                    _ => Err(FitError::NonFinite {
+                        step,
+                        value: bad.value,
+                        culprit: bad.culprit,
+                    }),
+                },
+            };
+        }
+        let batch = match idx {
+            Some(idx) => {
+                let dev = self.guide.params().device().clone();
+                Batch::upload(&dev, G::Model::inputs(), &self.arrays, Some(idx), self.rows)
+            }
+            None => self.full.clone(),
+        }
+        .with_temperature(opts.temperature.at(step, opts.steps));
         let (loss, views) = match opts.objective {
             Objective::Elbo => {
                 let terms = elbo_terms::<G, D, OwnedTape<f32, D>>(
@@ -341,7 +418,6 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
             };
         }
         let grads = loss.backward();
-        let lr = opts.schedule.at(step, opts.steps);
         let clip = opts.clip_norm;
         self.adam.step(self.guide.params_mut(), &grads, lr, clip);
         Ok(Step::Taken(value))

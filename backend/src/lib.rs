@@ -8,6 +8,7 @@ pub mod device;
 pub mod elbo;
 pub mod family;
 pub mod fit;
+pub mod fused;
 pub mod iwae;
 pub mod linalg;
 pub mod model;

@@ -38,6 +38,8 @@ pub struct Adam<D: Backend> {
     t: i32,
     m: Vec<Tensor<(usize,), f32, D>>,
     v: Vec<Tensor<(usize,), f32, D>>,
+    /// Per parameter (store order): left as it is by every step.
+    frozen: Vec<bool>,
 }
 
 impl<D: Backend> Adam<D> {
@@ -49,7 +51,14 @@ impl<D: Backend> Adam<D> {
             t: 0,
             m: params.tensors().iter().map(zeros).collect(),
             v: params.tensors().iter().map(zeros).collect(),
+            frozen: vec![false; params.len()],
         }
+    }
+
+    /// Steps leave the parameter with store index `index` as it is (and its gradient out
+    /// of the clipped norm).
+    pub fn freeze(&mut self, index: usize) {
+        self.frozen[index] = true;
     }
 
     /// One step of size `lr`; `grads` must hold a gradient for every parameter. `clip`: when given, each gradient is scaled so its global norm is at most it.
@@ -65,12 +74,17 @@ impl<D: Backend> Adam<D> {
         let c1 = 1.0 - b1.powi(self.t);
         let c2 = 1.0 - b2.powi(self.t);
         // Every parameter of a guide takes part in its sample, so each has a gradient.
-        let found: Vec<Tensor<(usize,), f32, D>> =
-            params.tensors().iter().map(|p| grads.get(p)).collect();
+        let found: Vec<Option<Tensor<(usize,), f32, D>>> = params
+            .tensors()
+            .iter()
+            .zip(&self.frozen)
+            .map(|(p, &frozen)| (!frozen).then(|| grads.get(p)))
+            .collect();
         let scale = match clip {
             Some(max) => {
                 let sq: f32 = found
                     .iter()
+                    .flatten()
                     .map(|g| g.clone().square().sum::<(), _>().array())
                     .sum();
                 let norm = sq.sqrt();
@@ -83,6 +97,7 @@ impl<D: Backend> Adam<D> {
             None => 1.0,
         };
         for (i, g) in found.into_iter().enumerate() {
+            let Some(g) = g else { continue };
             let g = if scale == 1.0 { g } else { g * scale };
             let m = self.m[i].clone() * b1 + g.clone() * (1.0 - b1);
             let v = self.v[i].clone() * b2 + g.square() * (1.0 - b2);

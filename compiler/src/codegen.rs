@@ -1265,6 +1265,7 @@ fn family_args(args: &[(String, FamilyValue)]) -> TokenStream {
 /// The Rust items of a guide: a struct holding its parameters and families, its
 /// constructor, and the `Guide` impl that draws every latent site of the model.
 pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
+    let fused = crate::fused::program(model, ir);
     // Each entry adds its log q term to the global or the per-row sum.
     let add_log_q = accumulate(&format_ident!("log_q"), quote!(lq));
     let add_local_log_q = accumulate(&format_ident!("local_log_q"), quote!(lq));
@@ -1589,6 +1590,7 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
                 #(#weights)*
                 weights
             }
+            #fused
             fn sample<__T: ::ravi::Tape<__D>>(&self, particles: usize, __batch: &::ravi::Batch<__D>, estimator: ::ravi::Estimator, weighted: bool) -> ::ravi::GuideSample<__D, __T> {
                 let latents = <#model_ty as ::ravi::Model>::latents();
                 let mut slots: ::std::vec::Vec<::core::option::Option<::ravi::Particles<__D, __T>>> =

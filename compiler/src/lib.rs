@@ -18,6 +18,7 @@ mod check_net;
 pub mod codegen;
 mod desugar;
 pub mod diagnostic;
+pub mod fused;
 pub mod ir;
 mod parse;
 

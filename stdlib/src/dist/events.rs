@@ -236,7 +236,7 @@ mod tests {
         let lams: Vec<f32> = (0..m).map(|_| rng.gen_range(0.3f32..2.0)).collect();
         let temps: Vec<f32> = lams
             .iter()
-            .flat_map(|&l| std::iter::repeat(l).take(k))
+            .flat_map(|&l| std::iter::repeat_n(l, k))
             .collect();
         let lp = RelaxedOneHotCategorical::log_prob_events(
             dev.tensor_from_vec(y.clone(), (m, 1usize, k)),

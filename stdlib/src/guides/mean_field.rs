@@ -5,7 +5,8 @@ use ravi_backend::{
 };
 
 use super::{
-    gaussian_entropy_constant, per_particle, rho_for, scale_of, std_normal_log_density, INIT_SCALE,
+    gaussian_entropy_constant, held, per_particle, rho_for, scale_of, std_normal_log_density,
+    INIT_SCALE,
 };
 
 /// A fully factorized Gaussian: z = μ + σ ⊙ ε, σ = softplus(ρ) + floor, ε ~ N(0, I).
@@ -103,8 +104,10 @@ impl<D: Backend> GuideFamily<D> for MeanField {
                 particles,
             ),
             Estimator::PathDerivative => {
-                let loc = params.get(self.loc).clone();
-                let sigma = scale_of(params.get(self.rho).clone());
+                // Fresh copies: dfdx hands a gradient to untaped operands too, by id, and a
+                // clone keeps the parameter's id (see `held`).
+                let loc = held(params.get(self.loc));
+                let sigma = scale_of(held(params.get(self.rho)));
                 let held_log_det = sigma.clone().ln().sum::<(), _>().array();
                 let e = (z.retaped::<T>() - loc.broadcast_like::<_, Axis<0>>(&shape))
                     / sigma.broadcast_like::<_, Axis<0>>(&shape);

@@ -180,14 +180,14 @@ pub(crate) mod tests {
                 "mean[{i}] {mean} vs {}",
                 loc[i]
             );
-            for j in 0..dim {
+            for (j, &got) in sample_cov[i].iter().enumerate() {
                 // se of a sample covariance: sqrt((Σii Σjj + Σij²) / n)
                 let se =
                     ((cov.get(i, i) * cov.get(j, j) + cov.get(i, j).powi(2)) / n as f64).sqrt();
                 assert!(
-                    (sample_cov[i][j] - cov.get(i, j)).abs() < 5.0 * se,
+                    (got - cov.get(i, j)).abs() < 5.0 * se,
                     "cov[{i}][{j}] {} vs {}",
-                    sample_cov[i][j],
+                    got,
                     cov.get(i, j)
                 );
             }

@@ -47,9 +47,10 @@ fn value<D: Backend, T: Tape<D>>(
             t.retaped::<T>()
         }
         ProgramArg::Param { id, positive } => {
-            // Held fixed (for the path derivative, called with NoneTape) or traced.
+            // Held fixed (for the path derivative, called with NoneTape; a fresh copy, see
+            // `held`) or traced.
             let raw = if held {
-                params.get(id).clone().retaped::<T>()
+                super::held(params.get(id)).retaped::<T>()
             } else {
                 traced::<D, T>(params, id)
             };

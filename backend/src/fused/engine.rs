@@ -1,0 +1,546 @@
+//! The forward and backward passes over a [`Program`]'s nodes, into buffers kept between
+//! steps.
+
+use super::{rows, Dim, Func, Op, Program};
+use crate::ops::{sigmoid_f32 as sigmoid, softplus_f32 as softplus};
+
+/// Node values and gradients for one batch size and particle count.
+pub(crate) struct Engine {
+    program: &'static Program,
+    particles: usize,
+    rows: usize,
+    /// Elements per particle of each node.
+    numel: Vec<usize>,
+    /// `(copies × numel)` per node (copies: the particles, or 1 for data); empty for
+    /// inputs, which are read where they lie.
+    vals: Vec<Vec<f32>>,
+    /// The gradient of the summed log joint; only nodes with particles have one.
+    grads: Vec<Vec<f32>>,
+}
+
+/// A node's value: an input's slice, or its buffer.
+fn value<'a>(
+    program: &Program,
+    vals: &'a [Vec<f32>],
+    inputs: &[&'a [f32]],
+    id: usize,
+) -> &'a [f32] {
+    match program.nodes[id].op {
+        Op::Input(i) => inputs[i],
+        _ => &vals[id],
+    }
+}
+
+/// Where particle `s` of a node starts.
+fn base(particles: bool, s: usize, numel: usize) -> usize {
+    if particles {
+        s * numel
+    } else {
+        0
+    }
+}
+
+/// Element `i` of an output of `n` elements in an operand of `len` (which divides `n`): a
+/// division only when the operand is neither full-size nor one number.
+#[inline(always)]
+pub(crate) fn wrap(i: usize, len: usize, n: usize) -> usize {
+    if len == n {
+        i
+    } else if len == 1 {
+        0
+    } else {
+        i % len
+    }
+}
+
+/// `o[i] = f(a[i mod |a|], b[i mod |b|])`: the shorter operand repeats over the leading
+/// axes (ravi broadcasts by prepending axes only).
+fn zip_into(o: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) {
+    let n = o.len();
+    if a.len() == n && b.len() == n {
+        for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
+            *o = f(a, b);
+        }
+    } else if a.len() == n && b.len() == 1 {
+        let b = b[0];
+        for (o, &a) in o.iter_mut().zip(a) {
+            *o = f(a, b);
+        }
+    } else if a.len() == 1 && b.len() == n {
+        let a = a[0];
+        for (o, &b) in o.iter_mut().zip(b) {
+            *o = f(a, b);
+        }
+    } else {
+        let (na, nb) = (a.len(), b.len());
+        for (i, o) in o.iter_mut().enumerate() {
+            *o = f(a[i % na], b[i % nb]);
+        }
+    }
+}
+
+/// `g_a[i mod |g_a|] += f(i)` over the `n` elements of an output: the gradient of a
+/// broadcast operand sums over the axes it was repeated along.
+fn accumulate(ga: &mut [f32], n: usize, f: impl Fn(usize) -> f32) {
+    let na = ga.len();
+    if na == n {
+        for (i, g) in ga.iter_mut().enumerate() {
+            *g += f(i);
+        }
+    } else if na == 1 {
+        ga[0] += (0..n).map(&f).sum::<f32>();
+    } else {
+        for i in 0..n {
+            ga[i % na] += f(i);
+        }
+    }
+}
+
+/// C (m × n) = A (m × k) B (k × n), each given by its row and column strides; `beta` 1 adds
+/// to C, 0 overwrites it.
+#[allow(clippy::too_many_arguments)]
+fn gemm(
+    (m, k, n): (usize, usize, usize),
+    a: &[f32],
+    (rsa, csa): (usize, usize),
+    b: &[f32],
+    (rsb, csb): (usize, usize),
+    beta: f32,
+    c: &mut [f32],
+    (rsc, csc): (usize, usize),
+) {
+    let last = |rows: usize, cols: usize, rs: usize, cs: usize| {
+        (rows.max(1) - 1) * rs + (cols.max(1) - 1) * cs
+    };
+    // The strided reads and writes stay inside the slices (checked, since sgemm trusts them).
+    assert!(
+        m == 0
+            || k == 0
+            || n == 0
+            || (last(m, k, rsa, csa) < a.len()
+                && last(k, n, rsb, csb) < b.len()
+                && last(m, n, rsc, csc) < c.len()),
+        "gemm operands out of bounds"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: the assertion above keeps every strided access in bounds, and `c` is an
+    // exclusive borrow that does not alias `a` or `b`.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            rsa as isize,
+            csa as isize,
+            b.as_ptr(),
+            rsb as isize,
+            csb as isize,
+            beta,
+            c.as_mut_ptr(),
+            rsc as isize,
+            csc as isize,
+        );
+    }
+}
+
+impl Engine {
+    pub(crate) fn new(program: &'static Program) -> Self {
+        let n = program.nodes.len();
+        Engine {
+            program,
+            particles: 0,
+            rows: usize::MAX,
+            numel: vec![0; n],
+            vals: vec![Vec::new(); n],
+            grads: vec![Vec::new(); n],
+        }
+    }
+
+    fn dims(&self, id: usize) -> Vec<usize> {
+        self.program.nodes[id]
+            .dims
+            .iter()
+            .map(|d| match d {
+                Dim::Rows => self.rows,
+                Dim::Fixed(n) => *n,
+            })
+            .collect()
+    }
+
+    /// Sizes the buffers for `particles` and a batch of `rows` rows (once per size).
+    pub(crate) fn resize(&mut self, particles: usize, rows: usize) {
+        if (particles, rows) == (self.particles, self.rows) {
+            return;
+        }
+        self.particles = particles;
+        self.rows = rows;
+        for (id, node) in self.program.nodes.iter().enumerate() {
+            let n: usize = self.dims(id).iter().product();
+            self.numel[id] = n;
+            let copies = if node.particles { particles } else { 1 };
+            self.vals[id] = match node.op {
+                Op::Input(_) => Vec::new(),
+                _ => vec![0.0; copies * n],
+            };
+            self.grads[id] = if node.particles {
+                vec![0.0; copies * n]
+            } else {
+                Vec::new()
+            };
+        }
+    }
+
+    pub(crate) fn numel(&self, id: usize) -> usize {
+        self.numel[id]
+    }
+
+    /// Does node `id` carry particles (and so a gradient)?
+    pub(crate) fn has_particles(&self, id: usize) -> bool {
+        self.program.nodes[id].particles
+    }
+
+    pub(crate) fn has_grad(&self, id: usize) -> bool {
+        self.has_particles(id)
+    }
+
+    pub(crate) fn particles(&self) -> usize {
+        self.particles
+    }
+
+    pub(crate) fn value<'a>(&'a self, inputs: &[&'a [f32]], id: usize) -> &'a [f32] {
+        value(self.program, &self.vals, inputs, id)
+    }
+
+    pub(crate) fn grad(&self, id: usize) -> &[f32] {
+        &self.grads[id]
+    }
+
+    pub(crate) fn grad_mut(&mut self, id: usize) -> &mut [f32] {
+        &mut self.grads[id]
+    }
+
+    /// Every node's value; `latents[k]`: latent site k's draws, particle-major.
+    pub(crate) fn forward(&mut self, inputs: &[&[f32]], latents: &[&[f32]]) {
+        let s_all = self.particles;
+        for id in 0..self.program.nodes.len() {
+            let node = self.program.nodes[id];
+            let n = self.numel[id];
+            let copies = if node.particles { s_all } else { 1 };
+            let mut out = std::mem::take(&mut self.vals[id]);
+            let val = |i: usize| value(self.program, &self.vals, inputs, i);
+            let part = |i: usize| self.program.nodes[i].particles;
+            match node.op {
+                Op::Input(_) => {}
+                Op::Const(c) => out[0] = c,
+                Op::Sample(k) => out.copy_from_slice(latents[k]),
+                Op::Neg(a) => {
+                    let a = val(a);
+                    for s in 0..copies {
+                        let ab = base(part(node_operand(node.op)), s, n);
+                        for (o, &x) in out[s * n..(s + 1) * n].iter_mut().zip(&a[ab..ab + n]) {
+                            *o = -x;
+                        }
+                    }
+                }
+                Op::Add(a, b) | Op::Sub(a, b) | Op::Mul(a, b) | Op::Div(a, b) => {
+                    let (na, nb) = (self.numel[a], self.numel[b]);
+                    let (va, vb) = (val(a), val(b));
+                    for s in 0..copies {
+                        let (ab, bb) = (base(part(a), s, na), base(part(b), s, nb));
+                        let (xa, xb) = (&va[ab..ab + na], &vb[bb..bb + nb]);
+                        let o = &mut out[s * n..(s + 1) * n];
+                        match node.op {
+                            Op::Add(..) => zip_into(o, xa, xb, |x, y| x + y),
+                            Op::Sub(..) => zip_into(o, xa, xb, |x, y| x - y),
+                            Op::Mul(..) => zip_into(o, xa, xb, |x, y| x * y),
+                            _ => zip_into(o, xa, xb, |x, y| x / y),
+                        }
+                    }
+                }
+                Op::Func(f, a) => {
+                    let a = val(a);
+                    let pa = part(node_operand(node.op));
+                    for s in 0..copies {
+                        let ab = base(pa, s, n);
+                        let o = &mut out[s * n..(s + 1) * n];
+                        for (o, &x) in o.iter_mut().zip(&a[ab..ab + n]) {
+                            *o = apply(f, x);
+                        }
+                    }
+                }
+                Op::Sum(a, axis) | Op::Mean(a, axis) => {
+                    let (outer, len, inner) = self.reduce_split(a, axis);
+                    let mean = matches!(node.op, Op::Mean(..));
+                    let k = if mean { 1.0 / len as f32 } else { 1.0 };
+                    let na = self.numel[a];
+                    let va = val(a);
+                    for s in 0..copies {
+                        let x = &va[base(part(a), s, na)..][..na];
+                        let o = &mut out[s * n..(s + 1) * n];
+                        o.fill(0.0);
+                        for p in 0..outer {
+                            for l in 0..len {
+                                let row = &x[(p * len + l) * inner..][..inner];
+                                for (o, &v) in o[p * inner..(p + 1) * inner].iter_mut().zip(row) {
+                                    *o += v;
+                                }
+                            }
+                        }
+                        if mean {
+                            o.iter_mut().for_each(|v| *v *= k);
+                        }
+                    }
+                }
+                Op::MatMul(a, b) => self.matmul_forward(id, a, b, &mut out, inputs),
+            }
+            self.vals[id] = out;
+        }
+    }
+
+    /// (outer, len, inner) of a reduction of node `a` over `axis` (all axes: len = numel).
+    fn reduce_split(&self, a: usize, axis: Option<usize>) -> (usize, usize, usize) {
+        let dims = self.dims(a);
+        match axis {
+            None => (1, dims.iter().product(), 1),
+            Some(k) => (
+                dims[..k].iter().product(),
+                dims[k],
+                dims[k + 1..].iter().product(),
+            ),
+        }
+    }
+
+    /// (m, k, n) of a product per particle: a vector on the left is one row, on the right
+    /// one column.
+    fn mkn(&self, a: usize, b: usize) -> (usize, usize, usize) {
+        let (da, db) = (self.dims(a), self.dims(b));
+        let m = if da.len() == 2 { da[0] } else { 1 };
+        let k = *da.last().expect("matmul operands have rank 1 or 2");
+        let n = if db.len() == 2 { db[1] } else { 1 };
+        (m, k, n)
+    }
+
+    fn matmul_forward(&self, id: usize, a: usize, b: usize, out: &mut [f32], inputs: &[&[f32]]) {
+        let (m, k, n) = self.mkn(a, b);
+        let (pa, pb) = (
+            self.program.nodes[a].particles,
+            self.program.nodes[b].particles,
+        );
+        let (va, vb) = (self.value(inputs, a), self.value(inputs, b));
+        let s_all = if self.program.nodes[id].particles {
+            self.particles
+        } else {
+            1
+        };
+        if !pa && pb && n == 1 {
+            // data times a vector per particle: row by row (see `rows`)
+            rows::data_times_vectors(va, &vb[..s_all * k], &mut out[..s_all * m], k);
+        } else if pa && !pb && m == 1 {
+            // a vector per particle times data (k × n): C (S × n) = A' B.
+            gemm((s_all, k, n), va, (k, 1), vb, (n, 1), 0.0, out, (n, 1));
+        } else {
+            for s in 0..s_all {
+                let x = &va[base(pa, s, m * k)..][..m * k];
+                let y = &vb[base(pb, s, k * n)..][..k * n];
+                gemm(
+                    (m, k, n),
+                    x,
+                    (k, 1),
+                    y,
+                    (n, 1),
+                    0.0,
+                    &mut out[s * m * n..(s + 1) * m * n],
+                    (n, 1),
+                );
+            }
+        }
+    }
+
+    /// Sets every gradient to zero (before the densities seed theirs).
+    pub(crate) fn zero_grads(&mut self) {
+        for g in &mut self.grads {
+            g.fill(0.0);
+        }
+    }
+
+    /// Propagates the seeded gradients back to the `Sample` nodes.
+    pub(crate) fn backward(&mut self, inputs: &[&[f32]]) {
+        let s_all = self.particles;
+        for id in (0..self.program.nodes.len()).rev() {
+            let node = self.program.nodes[id];
+            if !node.particles {
+                continue;
+            }
+            let n = self.numel[id];
+            let g = std::mem::take(&mut self.grads[id]);
+            let part = |i: usize| self.program.nodes[i].particles;
+            match node.op {
+                Op::Input(_) | Op::Const(_) | Op::Sample(_) => {}
+                Op::Neg(a) => {
+                    let ga = &mut self.grads[a];
+                    for (ga, &g) in ga.iter_mut().zip(&g) {
+                        *ga -= g;
+                    }
+                }
+                Op::Add(a, b) | Op::Sub(a, b) | Op::Mul(a, b) | Op::Div(a, b) => {
+                    for (operand, other, first) in [(a, b, true), (b, a, false)] {
+                        if !part(operand) {
+                            continue;
+                        }
+                        let (no, nt) = (self.numel[operand], self.numel[other]);
+                        let mut go = std::mem::take(&mut self.grads[operand]);
+                        {
+                            let vo = value(self.program, &self.vals, inputs, operand);
+                            let vt = value(self.program, &self.vals, inputs, other);
+                            for s in 0..s_all {
+                                let gs = &g[s * n..(s + 1) * n];
+                                let xo = &vo[base(true, s, no)..][..no];
+                                let xt = &vt[base(part(other), s, nt)..][..nt];
+                                let ga = &mut go[s * no..(s + 1) * no];
+                                match (node.op, first) {
+                                    (Op::Add(..), _) | (Op::Sub(..), true) => {
+                                        accumulate(ga, n, |i| gs[i])
+                                    }
+                                    (Op::Sub(..), false) => accumulate(ga, n, |i| -gs[i]),
+                                    (Op::Mul(..), _) => {
+                                        accumulate(ga, n, |i| gs[i] * xt[wrap(i, nt, n)])
+                                    }
+                                    // d(o / t)/do = 1 / t
+                                    (Op::Div(..), true) => {
+                                        accumulate(ga, n, |i| gs[i] / xt[wrap(i, nt, n)])
+                                    }
+                                    // d(t / o)/do = −t / o²
+                                    _ => accumulate(ga, n, |i| {
+                                        let o = xo[wrap(i, no, n)];
+                                        -gs[i] * xt[wrap(i, nt, n)] / (o * o)
+                                    }),
+                                }
+                            }
+                        }
+                        self.grads[operand] = go;
+                    }
+                }
+                Op::Func(f, a) => {
+                    let y = &self.vals[id];
+                    let x = value(self.program, &self.vals, inputs, a);
+                    let ga = &mut self.grads[a];
+                    for i in 0..g.len() {
+                        ga[i] += g[i] * derivative(f, x[i], y[i]);
+                    }
+                }
+                Op::Sum(a, axis) | Op::Mean(a, axis) => {
+                    let (outer, len, inner) = self.reduce_split(a, axis);
+                    let k = if matches!(node.op, Op::Mean(..)) {
+                        1.0 / len as f32
+                    } else {
+                        1.0
+                    };
+                    let na = self.numel[a];
+                    let ga = &mut self.grads[a];
+                    for s in 0..s_all {
+                        let gs = &g[s * n..(s + 1) * n];
+                        let gx = &mut ga[s * na..(s + 1) * na];
+                        for p in 0..outer {
+                            for l in 0..len {
+                                let row = &mut gx[(p * len + l) * inner..][..inner];
+                                for (r, &v) in row.iter_mut().zip(&gs[p * inner..(p + 1) * inner]) {
+                                    *r += v * k;
+                                }
+                            }
+                        }
+                    }
+                }
+                Op::MatMul(a, b) => self.matmul_backward(a, b, &g, inputs),
+            }
+            self.grads[id] = g;
+        }
+    }
+
+    fn matmul_backward(&mut self, a: usize, b: usize, g: &[f32], inputs: &[&[f32]]) {
+        let (m, k, n) = self.mkn(a, b);
+        let (pa, pb) = (
+            self.program.nodes[a].particles,
+            self.program.nodes[b].particles,
+        );
+        let s_all = self.particles;
+        if pa {
+            // dA = dC Bᵀ
+            let mut ga = std::mem::take(&mut self.grads[a]);
+            let vb = value(self.program, &self.vals, inputs, b);
+            if !pb && m == 1 {
+                gemm((s_all, n, k), g, (n, 1), vb, (1, n), 1.0, &mut ga, (k, 1));
+            } else {
+                for s in 0..s_all {
+                    let y = &vb[base(pb, s, k * n)..][..k * n];
+                    gemm(
+                        (m, n, k),
+                        &g[s * m * n..][..m * n],
+                        (n, 1),
+                        y,
+                        (1, n),
+                        1.0,
+                        &mut ga[s * m * k..][..m * k],
+                        (k, 1),
+                    );
+                }
+            }
+            self.grads[a] = ga;
+        }
+        if pb {
+            // dB = Aᵀ dC
+            let mut gb = std::mem::take(&mut self.grads[b]);
+            let va = value(self.program, &self.vals, inputs, a);
+            if !pa && n == 1 {
+                rows::data_t_times(&va[..m * k], g, &mut gb, k);
+            } else {
+                for s in 0..s_all {
+                    let x = &va[base(pa, s, m * k)..][..m * k];
+                    gemm(
+                        (k, m, n),
+                        x,
+                        (1, k),
+                        &g[s * m * n..][..m * n],
+                        (n, 1),
+                        1.0,
+                        &mut gb[s * k * n..][..k * n],
+                        (n, 1),
+                    );
+                }
+            }
+            self.grads[b] = gb;
+        }
+    }
+}
+
+/// The operand of a unary op.
+fn node_operand(op: Op) -> usize {
+    match op {
+        Op::Neg(a) | Op::Func(_, a) => a,
+        _ => unreachable!("a unary op"),
+    }
+}
+
+fn apply(f: Func, x: f32) -> f32 {
+    match f {
+        Func::Exp => x.exp(),
+        Func::Log => x.ln(),
+        Func::Softplus => softplus(x),
+        Func::Sigmoid => sigmoid(x),
+        Func::Tanh => x.tanh(),
+    }
+}
+
+/// d f(x) / dx from x and y = f(x).
+fn derivative(f: Func, x: f32, y: f32) -> f32 {
+    match f {
+        Func::Exp => y,
+        Func::Log => 1.0 / x,
+        Func::Softplus => sigmoid(x),
+        Func::Sigmoid => y * (1.0 - y),
+        Func::Tanh => 1.0 - y * y,
+    }
+}

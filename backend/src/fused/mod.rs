@@ -1,0 +1,210 @@
+//! The host engine: a model and its mean-field guide compiled into a flat program that a
+//! fit step runs on the CPU with no graph library in between.
+//!
+//! Why: a dfdx step pays per operation (a tensor allocated, a tape entry boxed, the data
+//! matrix's gradient computed although data needs none), which for a small model costs more
+//! than the arithmetic. `guide!` knows the whole graph, so where the model and the guide
+//! stay inside what this engine covers it emits a [`Program`] beside the dfdx code, and
+//! [`crate::Trainer`] runs each step here instead:
+//!
+//! - one forward pass over the model's nodes and one backward pass, into buffers sized
+//!   once (reused every step), in place;
+//! - each site's log density and its gradient with respect to the value and every argument
+//!   in a single pass over the site's elements ([`density`]);
+//! - products with data through `matrixmultiply`'s sgemm, batched over the particles, with
+//!   no gradient for the data operand;
+//! - the guide's reparametrized draw, its log q under each estimator and the gradients of μ
+//!   and ρ in closed form, then Adam, on host vectors ([`step`]).
+//!
+//! The draws come from the device's generator in the order the dfdx path draws them, so
+//! both paths take the same steps (to f32 rounding): `tests/fused.rs` checks it, model by
+//! model and estimator by estimator. `FitOptions::fused = false` forces the dfdx path.
+//!
+//! Covered: global real latent sites with Normal priors (any arguments, latent ones too);
+//! observed Normal, Bernoulli (probs or logits) and Poisson sites; `+ - * /`, negation,
+//! `@` (vectors and matrices, data or latent on either side), `exp log softplus sigmoid
+//! tanh`, sums and means; `MeanField` entries over any sites; the path-derivative, analytic
+//! entropy and standard estimators; minibatches, clipping, weight decay, frozen parameters.
+//! Anything else (nets, local sites, other families, constrained latents) takes the dfdx
+//! path, which remains the reference.
+
+/// Whether the processor runs AVX2 (checked once).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn avx2() -> bool {
+    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAS.get_or_init(|| std::arch::is_x86_feature_detected!("avx2"))
+}
+
+/// `$name` calls `$body` compiled for AVX2 where the processor has it, else as built.
+macro_rules! dispatch {
+    ($name:ident, $avx2:ident, $body:ident, ($($arg:ident: $ty:ty),*) -> $ret:ty) => {
+        fn $name($($arg: $ty),*) -> $ret {
+            #[cfg(target_arch = "x86_64")]
+            if $crate::fused::avx2() {
+                // SAFETY: the processor has AVX2 (checked at run time).
+                return unsafe { $avx2($($arg),*) };
+            }
+            $body($($arg),*)
+        }
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2")]
+        unsafe fn $avx2($($arg: $ty),*) -> $ret {
+            $body($($arg),*)
+        }
+    };
+}
+
+pub(crate) use dispatch;
+
+mod density;
+mod engine;
+mod rows;
+pub(crate) mod step;
+
+use crate::data::check_inputs;
+use crate::device::Cpu;
+use crate::family::Estimator;
+use crate::fit::FitError;
+use crate::model::{Guide, Model, ModelData};
+
+/// An ELBO estimate and its gradient, one vector per guide parameter.
+pub type Estimate = (f32, Vec<Vec<f32>>);
+
+/// One estimate of the ELBO and its gradient with respect to every guide parameter (store
+/// order) computed by the host engine, on the rows `batch` of `data` (all when `None`) with
+/// the likelihood scaled to the whole data: what [`crate::elbo_gradient`] computes on the
+/// dfdx graph, from the same draws of the guide's device. `None` when the guide has no
+/// program for the engine. For tests and for studying the engine.
+pub fn elbo_gradient<G: Guide<Cpu>>(
+    guide: &G,
+    data: &<G::Model as Model>::Data,
+    batch: Option<&[usize]>,
+    particles: usize,
+    estimator: Estimator,
+) -> Result<Option<Estimate>, FitError> {
+    let Some(program) = G::fused_program() else {
+        return Ok(None);
+    };
+    let arrays = data.arrays();
+    let specs = G::Model::inputs();
+    let rows = check_inputs(G::Model::NAME, specs, &arrays)?;
+    let store = guide.params();
+    let frozen = vec![false; store.len()];
+    let Some(mut fused) = step::Fused::new(program, store, Default::default(), &frozen) else {
+        return Ok(None);
+    };
+    let scale = rows as f32 / batch.map_or(rows, <[usize]>::len).max(1) as f32;
+    let value = fused
+        .evaluate(
+            store.device(),
+            (specs, &arrays),
+            batch,
+            particles,
+            scale,
+            estimator,
+        )
+        .map_err(|bad| FitError::NonFinite {
+            step: 0,
+            value: bad.value,
+            culprit: bad.culprit,
+        })?;
+    let gradient = fused
+        .loss_gradient()
+        .iter()
+        .map(|g| g.iter().map(|v| -v).collect())
+        .collect();
+    Ok(Some((value, gradient)))
+}
+
+/// One axis of a node's shape per particle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dim {
+    /// The rows of the batch.
+    Rows,
+    Fixed(usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Func {
+    Exp,
+    Log,
+    Softplus,
+    Sigmoid,
+    Tanh,
+}
+
+/// A node's operation; operands are earlier nodes' indices.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Op {
+    /// The model input with this index (its rows gathered for a minibatch).
+    Input(usize),
+    Const(f32),
+    /// The latent site with this index, drawn by the guide.
+    Sample(usize),
+    Neg(usize),
+    /// Elementwise, the operand of lower rank broadcast over the other's leading axes.
+    Add(usize, usize),
+    Sub(usize, usize),
+    Mul(usize, usize),
+    Div(usize, usize),
+    /// Matrix or vector product per particle.
+    MatMul(usize, usize),
+    Func(Func, usize),
+    /// Over every axis (`None`) or one axis.
+    Sum(usize, Option<usize>),
+    Mean(usize, Option<usize>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Node {
+    pub op: Op,
+    pub dims: &'static [Dim],
+    /// Depends on a latent site: one value per particle, and a gradient.
+    pub particles: bool,
+}
+
+/// The densities the engine scores, with their arguments in the catalogue's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Density {
+    /// loc, scale
+    Normal,
+    /// probs
+    Bernoulli,
+    /// logits
+    BernoulliLogits,
+    /// rate
+    Poisson,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Site {
+    pub name: &'static str,
+    pub density: Density,
+    /// Argument nodes, broadcast to the site's shape.
+    pub args: &'static [usize],
+    /// The value's node (a `Sample` or an `Input`).
+    pub value: usize,
+    /// An observed site's term is scaled by total rows / batch rows.
+    pub observed: bool,
+}
+
+/// A `MeanField` entry of the guide: its sites (latent indices, concatenated in this
+/// order) and the store names of its μ and ρ.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Entry {
+    pub sites: &'static [usize],
+    pub loc: &'static str,
+    pub rho: &'static str,
+    /// σ = softplus(ρ) + floor (the family's floor).
+    pub floor: f32,
+}
+
+/// A model and guide as the engine runs them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Program {
+    /// In definition order: every operand precedes its node.
+    pub nodes: &'static [Node],
+    /// In the model's order (latent and observed sites; the ELBO sums their terms).
+    pub sites: &'static [Site],
+    pub entries: &'static [Entry],
+}

@@ -1,0 +1,374 @@
+//! One fit step on the host: the mean-field draw, the model's passes, log q under the
+//! estimator, the gradients of μ and ρ in closed form, and Adam.
+
+use dfdx::prelude::*;
+
+use super::density::{score, Partials};
+use super::engine::Engine;
+use super::{Op, Program};
+use crate::data::{Array, InputSpec};
+use crate::device::Backend;
+use crate::family::Estimator;
+use crate::ops::{sigmoid_f32 as sigmoid, softplus_f32 as softplus};
+use crate::optim::AdamConfig;
+use crate::params::{ParamId, ParamStore};
+
+const HALF_LN_2PI: f32 = 0.918_938_5;
+
+/// A `MeanField` entry as the step reads it.
+struct Layout {
+    /// Store indices of μ and ρ.
+    loc: usize,
+    rho: usize,
+    dim: usize,
+    floor: f32,
+    /// (latent site, its `Sample` node, offset in the entry, elements)
+    sites: Vec<(usize, usize, usize, usize)>,
+}
+
+/// The engine, host copies of the guide's parameters and Adam's moments.
+pub(crate) struct Fused {
+    program: &'static Program,
+    engine: Engine,
+    partials: Partials,
+    layouts: Vec<Layout>,
+    params: Vec<Vec<f32>>,
+    grads: Vec<Vec<f32>>,
+    m: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
+    t: i32,
+    frozen: Vec<bool>,
+    cfg: AdamConfig,
+    names: Vec<String>,
+    /// Per entry: ε, particle-major.
+    eps: Vec<Vec<f32>>,
+    /// Per latent site: its draws, particle-major.
+    z: Vec<Vec<f32>>,
+    /// Per input: its rows of the minibatch.
+    gathered: Vec<Vec<f32>>,
+    /// Per site, per particle: its term.
+    site_lp: Vec<Vec<f64>>,
+}
+
+/// What went wrong in a step whose ELBO is not finite: the culprit, worded as the dfdx
+/// path words it.
+pub(crate) struct NonFinite {
+    pub value: f32,
+    pub culprit: Option<String>,
+}
+
+impl Fused {
+    /// The engine for `program` over the guide parameters in `store`; `None` when the store
+    /// does not hold the parameters the program names with the sizes it expects.
+    pub(crate) fn new<D: Backend>(
+        program: &'static Program,
+        store: &ParamStore<D>,
+        cfg: AdamConfig,
+        frozen: &[bool],
+    ) -> Option<Self> {
+        let names: Vec<&str> = store.iter().map(|(n, _)| n).collect();
+        let params: Vec<Vec<f32>> = store.iter().map(|(_, t)| t.as_vec()).collect();
+        let mut engine = Engine::new(program);
+        engine.resize(1, 1);
+        let sample_node = |k: usize| program.nodes.iter().position(|n| n.op == Op::Sample(k));
+        let mut layouts = Vec::new();
+        let mut latents = 0;
+        for e in program.entries {
+            let loc = names.iter().position(|n| *n == e.loc)?;
+            let rho = names.iter().position(|n| *n == e.rho)?;
+            let mut sites = Vec::new();
+            let mut dim = 0;
+            for &k in e.sites {
+                let node = sample_node(k)?;
+                let n = engine.numel(node);
+                sites.push((k, node, dim, n));
+                dim += n;
+                latents = latents.max(k + 1);
+            }
+            if params[loc].len() != dim || params[rho].len() != dim {
+                return None;
+            }
+            layouts.push(Layout {
+                loc,
+                rho,
+                dim,
+                floor: e.floor,
+                sites,
+            });
+        }
+        let zeros: Vec<Vec<f32>> = params.iter().map(|p| vec![0.0; p.len()]).collect();
+        Some(Fused {
+            program,
+            engine,
+            partials: Partials::default(),
+            eps: vec![Vec::new(); layouts.len()],
+            layouts,
+            grads: zeros.clone(),
+            m: zeros.clone(),
+            v: zeros,
+            params,
+            t: 0,
+            frozen: frozen.to_vec(),
+            cfg,
+            names: names.iter().map(|n| n.to_string()).collect(),
+            z: vec![Vec::new(); latents],
+            gathered: Vec::new(),
+            site_lp: vec![Vec::new(); program.sites.len()],
+        })
+    }
+
+    /// One step on the rows `idx` of the data (all when `None`): returns the ELBO estimate
+    /// the step followed, after updating the parameters here and in `store`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn step<D: Backend>(
+        &mut self,
+        store: &mut ParamStore<D>,
+        data: (&[InputSpec], &[&Array]),
+        idx: Option<&[usize]>,
+        particles: usize,
+        scale: f32,
+        estimator: Estimator,
+        (lr, clip): (f32, Option<f32>),
+    ) -> Result<f32, NonFinite> {
+        let value = self.evaluate(store.device(), data, idx, particles, scale, estimator)?;
+        self.adam(lr, clip);
+        for (i, p) in self.params.iter().enumerate() {
+            if !self.frozen[i] {
+                store.set(ParamId(i), p);
+            }
+        }
+        Ok(value)
+    }
+
+    /// The gradient of −ELBO of the last [`Fused::evaluate`], per parameter in store order.
+    pub(crate) fn loss_gradient(&self) -> &[Vec<f32>] {
+        &self.grads
+    }
+
+    /// The ELBO estimate on the rows `idx` (all when `None`) with `particles` draws from
+    /// `dev`'s generator, and its gradient (see [`Fused::loss_gradient`]).
+    pub(crate) fn evaluate<D: Backend>(
+        &mut self,
+        dev: &D,
+        (specs, arrays): (&[InputSpec], &[&Array]),
+        idx: Option<&[usize]>,
+        particles: usize,
+        scale: f32,
+        estimator: Estimator,
+    ) -> Result<f32, NonFinite> {
+        // The draws, in the order and shapes the dfdx path makes them.
+        for (l, eps) in self.layouts.iter().zip(&mut self.eps) {
+            let e: Tensor<(usize, usize), f32, D> = dev.sample_normal_like(&(particles, l.dim));
+            eps.resize(particles * l.dim, 0.0);
+            e.copy_into(eps);
+        }
+        // The minibatch's rows, gathered where the input has rows.
+        self.gathered.resize(arrays.len(), Vec::new());
+        if let Some(idx) = idx {
+            for ((spec, a), buf) in specs.iter().zip(arrays).zip(&mut self.gathered) {
+                if spec.has_rows {
+                    let width = a.data().len() / a.shape()[0].max(1);
+                    buf.clear();
+                    for &r in idx {
+                        buf.extend_from_slice(&a.data()[r * width..(r + 1) * width]);
+                    }
+                }
+            }
+        }
+        let rows = idx.map_or_else(
+            || {
+                specs
+                    .iter()
+                    .zip(arrays)
+                    .find(|(s, _)| s.has_rows)
+                    .map_or(0, |(_, a)| a.shape()[0])
+            },
+            <[usize]>::len,
+        );
+        let inputs: Vec<&[f32]> = specs
+            .iter()
+            .zip(arrays)
+            .zip(&self.gathered)
+            .map(|((spec, a), g)| {
+                if idx.is_some() && spec.has_rows {
+                    g.as_slice()
+                } else {
+                    a.data()
+                }
+            })
+            .collect();
+        self.engine.resize(particles, rows);
+        // z = μ + σ ε, into each latent site's buffer.
+        for (l, eps) in self.layouts.iter().zip(&self.eps) {
+            let (mu, rho) = (&self.params[l.loc], &self.params[l.rho]);
+            for &(k, _, off, n) in &l.sites {
+                let z = &mut self.z[k];
+                z.resize(particles * n, 0.0);
+                for s in 0..particles {
+                    for t in 0..n {
+                        let j = off + t;
+                        let sigma = softplus(rho[j]) + l.floor;
+                        z[s * n + t] = sigma * eps[s * l.dim + j] + mu[j];
+                    }
+                }
+            }
+        }
+        let latents: Vec<&[f32]> = self.z.iter().map(Vec::as_slice).collect();
+        self.engine.forward(&inputs, &latents);
+        self.engine.zero_grads();
+        let mut lp = vec![0.0f64; particles];
+        for (site, site_lp) in self.program.sites.iter().zip(&mut self.site_lp) {
+            site_lp.clear();
+            site_lp.resize(particles, 0.0);
+            let weight = if site.observed { scale } else { 1.0 };
+            score(
+                &mut self.engine,
+                &inputs,
+                site,
+                weight,
+                site_lp,
+                &mut self.partials,
+            );
+            for (a, b) in lp.iter_mut().zip(site_lp.iter()) {
+                *a += *b;
+            }
+        }
+        self.engine.backward(&inputs);
+        // log q per particle, and the gradient of the mean ELBO in μ and ρ.
+        let inv_s = 1.0 / particles as f32;
+        let mut log_q = vec![0.0f64; particles];
+        for g in &mut self.grads {
+            g.fill(0.0);
+        }
+        for (l, eps) in self.layouts.iter().zip(&self.eps) {
+            let (mu, rho) = (&self.params[l.loc], &self.params[l.rho]);
+            let sigma: Vec<f32> = rho.iter().map(|&r| softplus(r) + l.floor).collect();
+            let log_det: f32 = sigma.iter().map(|s| s.ln()).sum();
+            let mut d_mu = vec![0.0f32; l.dim];
+            let mut d_sigma = vec![0.0f32; l.dim];
+            for s in 0..particles {
+                let mut lq = 0.0f32;
+                for &(k, node, off, n) in &l.sites {
+                    let gz = &self.engine.grad(node)[s * n..(s + 1) * n];
+                    let z = &self.z[k][s * n..(s + 1) * n];
+                    for t in 0..n {
+                        let j = off + t;
+                        let e = eps[s * l.dim + j];
+                        let mut total = gz[t];
+                        match estimator {
+                            Estimator::PathDerivative => {
+                                // log q of z with μ and σ held: its z-gradient is −e/σ.
+                                let held = (z[t] - mu[j]) / sigma[j];
+                                lq += -0.5 * held * held - HALF_LN_2PI;
+                                total += held / sigma[j];
+                            }
+                            Estimator::Standard => lq += -0.5 * e * e - HALF_LN_2PI,
+                            Estimator::AnalyticEntropy | Estimator::AnalyticKl => {}
+                        }
+                        d_mu[j] += total;
+                        d_sigma[j] += total * e;
+                    }
+                }
+                lq -= log_det;
+                if matches!(
+                    estimator,
+                    Estimator::AnalyticEntropy | Estimator::AnalyticKl
+                ) {
+                    lq -= l.dim as f32 * (0.5 + HALF_LN_2PI);
+                }
+                log_q[s] += f64::from(lq);
+            }
+            // −log q holds +Σ log σ with a gradient except under the path derivative.
+            let entropy = estimator != Estimator::PathDerivative;
+            let (g_mu, g_rho) = (l.loc, l.rho);
+            for j in 0..l.dim {
+                let ds = d_sigma[j] * inv_s + if entropy { 1.0 / sigma[j] } else { 0.0 };
+                // the loss is −ELBO
+                self.grads[g_mu][j] = -d_mu[j] * inv_s;
+                self.grads[g_rho][j] = -ds * sigmoid(rho[j]);
+            }
+        }
+        let value =
+            (lp.iter().zip(&log_q).map(|(p, q)| p - q).sum::<f64>() / particles as f64) as f32;
+        if !value.is_finite() {
+            return Err(NonFinite {
+                value,
+                culprit: self.culprit(&log_q),
+            });
+        }
+        Ok(value)
+    }
+
+    /// A parameter gone non-finite, or the first non-finite term: the guide's, then the
+    /// sites' in order.
+    fn culprit(&self, log_q: &[f64]) -> Option<String> {
+        for (name, p) in self.names.iter().zip(&self.params) {
+            if let Some(v) = p.iter().find(|v| !v.is_finite()) {
+                return Some(format!("guide parameter `{name}` holds {v}"));
+            }
+        }
+        if let Some(v) = log_q.iter().find(|v| !v.is_finite()) {
+            return Some(format!("the guide's log density is {}", *v as f32));
+        }
+        self.program
+            .sites
+            .iter()
+            .zip(&self.site_lp)
+            .find_map(|(site, lp)| {
+                lp.iter()
+                    .find(|v| !v.is_finite())
+                    .map(|v| format!("the log density of site `{}` is {}", site.name, *v as f32))
+            })
+    }
+
+    /// Adam as [`crate::optim::Adam`] computes it, on the host copies.
+    fn adam(&mut self, lr: f32, clip: Option<f32>) {
+        self.t += 1;
+        let [b1, b2] = self.cfg.betas;
+        let c1 = 1.0 - b1.powi(self.t);
+        let c2 = 1.0 - b2.powi(self.t);
+        let scale = match clip {
+            Some(max) => {
+                let sq: f32 = self
+                    .grads
+                    .iter()
+                    .zip(&self.frozen)
+                    .filter(|(_, f)| !**f)
+                    .map(|(g, _)| g.iter().map(|v| v * v).sum::<f32>())
+                    .sum();
+                let norm = sq.sqrt();
+                if norm > max {
+                    max / norm
+                } else {
+                    1.0
+                }
+            }
+            None => 1.0,
+        };
+        let decay = 1.0 - lr * self.cfg.weight_decay;
+        for i in 0..self.params.len() {
+            if self.frozen[i] {
+                continue;
+            }
+            let (p, g, m, v) = (
+                &mut self.params[i],
+                &self.grads[i],
+                &mut self.m[i],
+                &mut self.v[i],
+            );
+            for j in 0..p.len() {
+                let g = if scale == 1.0 { g[j] } else { g[j] * scale };
+                m[j] = m[j] * b1 + g * (1.0 - b1);
+                v[j] = v[j] * b2 + g * g * (1.0 - b2);
+                let denom = (v[j] / c2).sqrt() + self.cfg.eps;
+                let update = (m[j] / c1) * denom.recip();
+                let kept = if self.cfg.weight_decay > 0.0 {
+                    p[j] * decay
+                } else {
+                    p[j]
+                };
+                p[j] = kept - update * lr;
+            }
+        }
+    }
+}

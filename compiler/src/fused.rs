@@ -1,0 +1,183 @@
+//! The host engine's program for a model and its guide (`::ravi::fused::Program`): emitted
+//! beside the dfdx code when both stay inside what the engine covers (see the backend's
+//! `fused` module); `None` otherwise, and every step takes the dfdx path.
+
+use proc_macro2::{Literal, TokenStream};
+use quote::{format_ident, quote};
+
+use crate::ast::BinOp;
+use crate::ir::{Dim, Func, GuideIr, ModelIr, Op, Reduce, Site};
+
+fn dim(d: &Dim) -> TokenStream {
+    match d {
+        Dim::Rows => quote!(::ravi::fused::Dim::Rows),
+        Dim::Lit(n) => {
+            let n = Literal::usize_unsuffixed(*n);
+            quote!(::ravi::fused::Dim::Fixed(#n))
+        }
+        Dim::Const(c) => {
+            let c = format_ident!("{}", c);
+            quote!(::ravi::fused::Dim::Fixed(#c))
+        }
+    }
+}
+
+fn id(n: usize) -> Literal {
+    Literal::usize_unsuffixed(n)
+}
+
+fn op(op: &Op) -> Option<TokenStream> {
+    let f = |name: &str, a: &usize, b: &usize| {
+        let name = format_ident!("{}", name);
+        let (a, b) = (id(*a), id(*b));
+        quote!(::ravi::fused::Op::#name(#a, #b))
+    };
+    Some(match op {
+        Op::Input(i) => {
+            let i = id(*i);
+            quote!(::ravi::fused::Op::Input(#i))
+        }
+        Op::Const(v) => {
+            let v = Literal::f32_suffixed(*v as f32);
+            quote!(::ravi::fused::Op::Const(#v))
+        }
+        Op::RustConst(c) => {
+            let c = format_ident!("{}", c);
+            quote!(::ravi::fused::Op::Const(#c as f32))
+        }
+        Op::Sample(k) => {
+            let k = id(*k);
+            quote!(::ravi::fused::Op::Sample(#k))
+        }
+        Op::Neg(a) => {
+            let a = id(*a);
+            quote!(::ravi::fused::Op::Neg(#a))
+        }
+        Op::Binary(BinOp::Add, a, b) => f("Add", a, b),
+        Op::Binary(BinOp::Sub, a, b) => f("Sub", a, b),
+        Op::Binary(BinOp::Mul, a, b) => f("Mul", a, b),
+        Op::Binary(BinOp::Div, a, b) => f("Div", a, b),
+        Op::Binary(BinOp::MatMul, a, b) | Op::MatMul(a, b) => f("MatMul", a, b),
+        Op::Func(func, a) => {
+            let func = format_ident!(
+                "{}",
+                match func {
+                    Func::Exp => "Exp",
+                    Func::Log => "Log",
+                    Func::Softplus => "Softplus",
+                    Func::Sigmoid => "Sigmoid",
+                    Func::Tanh => "Tanh",
+                }
+            );
+            let a = id(*a);
+            quote!(::ravi::fused::Op::Func(::ravi::fused::Func::#func, #a))
+        }
+        Op::Reduce(r, a, axis) => {
+            let name = format_ident!(
+                "{}",
+                match r {
+                    Reduce::Sum => "Sum",
+                    Reduce::Mean => "Mean",
+                }
+            );
+            let a = id(*a);
+            let axis = match axis {
+                Some(k) => {
+                    let k = id(*k);
+                    quote!(::core::option::Option::Some(#k))
+                }
+                None => quote!(::core::option::Option::None),
+            };
+            quote!(::ravi::fused::Op::#name(#a, #axis))
+        }
+        Op::Net(..) | Op::Concat(_) | Op::Temperature => return None,
+    })
+}
+
+/// The engine's density for a site, if it has one.
+fn density(model: &ModelIr, site: &Site) -> Option<TokenStream> {
+    let d = &site.dist;
+    if d.event || d.joint || d.vector_event || site.param.is_some() {
+        return None;
+    }
+    // Arguments broadcast to the site by prepending axes only: none may be larger.
+    if site
+        .args
+        .iter()
+        .any(|&a| model.nodes[a].shape.rank() > site.shape.rank())
+    {
+        return None;
+    }
+    let name = match (d.name, site.parametrization.suffix, site.observed.is_some()) {
+        ("Normal", "", _) => "Normal",
+        ("Bernoulli", "", true) => "Bernoulli",
+        ("Bernoulli", "_logits", true) => "BernoulliLogits",
+        ("Poisson", "", true) => "Poisson",
+        _ => return None,
+    };
+    let name = format_ident!("{}", name);
+    Some(quote!(::ravi::fused::Density::#name))
+}
+
+/// `fn fused_program()` of the guide's `Guide` impl, or `None` when the engine does not
+/// cover this model and guide: global real latents under `MeanField` entries, the ops and
+/// densities of [`op`] and [`density`].
+pub fn program(model: &ModelIr, guide: &GuideIr) -> Option<TokenStream> {
+    if !guide.params.is_empty()
+        || !guide.programs.is_empty()
+        || !guide.amortized.is_empty()
+        || !guide.local_mean_field.is_empty()
+        || guide.entries.iter().any(|e| e.family.name != "MeanField")
+    {
+        return None;
+    }
+    if model.latents().any(|(_, s)| s.is_local()) {
+        return None;
+    }
+    let nodes = model
+        .nodes
+        .iter()
+        .map(|n| {
+            let op = op(&n.op)?;
+            let dims = n.shape.0.iter().map(dim);
+            let particles = n.particles;
+            Some(
+                quote!(::ravi::fused::Node { op: #op, dims: &[#(#dims),*], particles: #particles }),
+            )
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let sites = model
+        .sites
+        .iter()
+        .map(|s| {
+            let density = density(model, s)?;
+            let name = &s.name;
+            let args = s.args.iter().map(|&a| id(a));
+            let value = id(s.value);
+            let observed = s.observed.is_some();
+            Some(quote!(::ravi::fused::Site { name: #name, density: #density, args: &[#(#args),*], value: #value, observed: #observed }))
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let names: Vec<&str> = model.latents().map(|(_, s)| s.name.as_str()).collect();
+    let entries = guide.entries.iter().map(|e| {
+        let label = e
+            .sites
+            .iter()
+            .map(|&i| names[i])
+            .collect::<Vec<_>>()
+            .join(",");
+        let (loc, rho) = (format!("{label}.loc"), format!("{label}.rho"));
+        let sites = e.sites.iter().map(|&i| id(i));
+        quote!(::ravi::fused::Entry { sites: &[#(#sites),*], loc: #loc, rho: #rho, floor: ::ravi::guides::SCALE_FLOOR })
+    });
+    Some(quote! {
+        fn fused_program() -> ::core::option::Option<&'static ::ravi::fused::Program> {
+            static PROGRAM: ::ravi::fused::Program = ::ravi::fused::Program {
+                nodes: &[#(#nodes),*],
+                sites: &[#(#sites),*],
+                entries: &[#(#entries),*],
+            };
+            ::core::option::Option::Some(&PROGRAM)
+        }
+    })
+}

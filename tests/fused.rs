@@ -1,0 +1,296 @@
+//! The host engine (`ravi::fused`) against the dfdx graph, the reference: from the same
+//! draws, the same ELBO gradient (to f32 rounding), and fits that take the same steps.
+
+use ravi::prelude::*;
+use ravi::{Estimator, Model, Trainer};
+
+const D: usize = 3;
+const J: usize = 4;
+
+model! {
+    model Linear(x: [N, D], y: [N]) {
+        w ~ Normal(0.0, 1.0) [D];
+        b ~ Normal(0.0, 1.0);
+        y ~ Normal(x @ w + b, 0.5);
+    }
+    model Logistic(x: [N, D], y: [N] in 0..2) {
+        w ~ Normal(0.0, 2.0) [D];
+        y ~ Bernoulli(logits = x @ w - 0.3);
+    }
+    model Counts(x: [N, D], y: [N] in 0..1000) {
+        w ~ Normal(0.0, 0.5) [D];
+        b ~ Normal(1.0, 1.0);
+        y ~ Poisson(exp(x @ w + b));
+    }
+    /// Latent arguments to a prior, a data scale per element.
+    model Schools(y: [J], sigma: [J]) {
+        mu ~ Normal(0.0, 5.0);
+        theta ~ Normal(mu, 2.0) [J];
+        y ~ Normal(theta, sigma);
+    }
+    /// Every op the engine covers: a latent matrix after data, a latent vector before a
+    /// data matrix, reductions over an axis and all axes, functions, a latent scale,
+    /// Bernoulli probabilities, one value used twice.
+    model Soup(x: [N, D], y: [N], c: [N] in 0..2, m: [D, J]) {
+        a ~ Normal(0.0, 1.0) [D, 2];
+        v ~ Normal(0.0, 1.0) [D];
+        s ~ Normal(0.0, 1.0);
+        let h = tanh(x @ a);
+        let u = v @ m;
+        let mean_h = mean(h, 1) + sum(u) / 4.0 - sum(h) * 0.01;
+        y ~ Normal(mean_h * 2.0 - (-s), softplus(s) + 0.5);
+        c ~ Bernoulli(sigmoid(x @ v / (exp(s * s) + 1.0)));
+    }
+}
+
+guide! {
+    guide LinearGuide for Linear { w ~ MeanField; b ~ MeanField; }
+    guide LinearJoint for Linear { (w, b) ~ MeanField; }
+    guide LogisticGuide for Logistic { w ~ MeanField; }
+    guide CountsGuide for Counts { (w, b) ~ MeanField; }
+    guide SchoolsGuide for Schools { mu ~ MeanField; theta ~ MeanField; }
+    guide SoupGuide for Soup { a ~ MeanField; (v, s) ~ MeanField; }
+    /// Not covered: full rank (steps take the dfdx path).
+    guide LinearFullRank for Linear { (w, b) ~ FullRank; }
+}
+
+/// Deterministic pseudo-random numbers in (−1, 1).
+fn stream(n: usize, seed: u64) -> Vec<f32> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
+fn x(n: usize) -> Array {
+    Array::new(stream(n * D, 1), vec![n, D]).unwrap()
+}
+
+fn linear(n: usize) -> LinearData {
+    let y = stream(n, 2).iter().map(|v| 2.0 * v).collect();
+    LinearData {
+        x: x(n),
+        y: Array::vector(y),
+    }
+}
+
+fn logistic(n: usize) -> LogisticData {
+    let y = stream(n, 3).iter().map(|v| f32::from(*v > 0.0)).collect();
+    LogisticData {
+        x: x(n),
+        y: Array::vector(y),
+    }
+}
+
+fn counts(n: usize) -> CountsData {
+    let y = stream(n, 4)
+        .iter()
+        .map(|v| ((v + 1.0) * 4.0).floor())
+        .collect();
+    CountsData {
+        x: x(n),
+        y: Array::vector(y),
+    }
+}
+
+fn schools() -> SchoolsData {
+    SchoolsData {
+        y: Array::vector(vec![28.0, 8.0, -3.0, 7.0]),
+        sigma: Array::vector(vec![15.0, 10.0, 16.0, 11.0]),
+    }
+}
+
+fn soup(n: usize) -> SoupData {
+    SoupData {
+        x: x(n),
+        y: Array::vector(stream(n, 5)),
+        c: Array::vector(stream(n, 6).iter().map(|v| f32::from(*v > 0.2)).collect()),
+        m: Array::new(stream(D * J, 7), vec![D, J]).unwrap(),
+    }
+}
+
+/// Moves every parameter off its initial value, the same way for both guides.
+fn spread<G: Guide<Cpu>>(guide: &mut G) {
+    let ids: Vec<ravi::ParamId> = guide.params().ids().collect();
+    for (k, id) in ids.into_iter().enumerate() {
+        let n = guide.params().get(id).as_vec().len();
+        let v: Vec<f32> = stream(n, 100 + k as u64).iter().map(|v| 0.5 * v).collect();
+        guide.params_mut().set(id, &v);
+    }
+}
+
+/// From identically seeded devices, the engine's ELBO gradient equals the graph's.
+fn same_gradient<G: Guide<Cpu>>(
+    make: &dyn Fn(&Cpu) -> G,
+    data: &<G::Model as Model>::Data,
+    batch: Option<&[usize]>,
+    particles: usize,
+) {
+    for estimator in [
+        Estimator::PathDerivative,
+        Estimator::AnalyticEntropy,
+        Estimator::Standard,
+    ] {
+        let (mut a, mut b) = (make(&Cpu::seeded(9)), make(&Cpu::seeded(9)));
+        spread(&mut a);
+        spread(&mut b);
+        let graph = ravi::elbo_gradient(&a, data, batch, particles, estimator).unwrap();
+        let (_, host) = ravi::fused::elbo_gradient(&b, data, batch, particles, estimator)
+            .unwrap()
+            .expect("the guide has a program for the engine");
+        let scale = graph.iter().flatten().fold(1.0f32, |m, v| m.max(v.abs()));
+        for (p, (g, h)) in graph.iter().zip(&host).enumerate() {
+            assert_eq!(g.len(), h.len());
+            for (i, (g, h)) in g.iter().zip(h).enumerate() {
+                assert!(
+                    (g - h).abs() <= 2e-5 * scale,
+                    "{}, {estimator:?}, parameter {p}[{i}]: graph {g} vs engine {h}",
+                    <G::Model as Model>::NAME
+                );
+            }
+        }
+    }
+}
+
+/// Fits with and without the engine take the same steps: ELBO estimates and parameters
+/// agree (to f32 rounding, which Adam's normalisation keeps from growing).
+fn same_fit<G: Guide<Cpu>>(
+    make: &dyn Fn(&Cpu) -> G,
+    data: &<G::Model as Model>::Data,
+    opts: FitOptions,
+) {
+    let (mut a, mut b) = (make(&Cpu::seeded(4)), make(&Cpu::seeded(4)));
+    let mut host = Trainer::new(&mut a, data, &opts).unwrap();
+    let graph_opts = FitOptions {
+        fused: false,
+        ..opts.clone()
+    };
+    let mut graph = Trainer::new(&mut b, data, &graph_opts).unwrap();
+    assert!(host.is_fused() && !graph.is_fused());
+    for step in 0..opts.steps {
+        let (h, g) = (host.step().unwrap(), graph.step().unwrap());
+        let (ravi::Step::Taken(h), ravi::Step::Taken(g)) = (h, g) else {
+            panic!("a skipped step")
+        };
+        assert!(
+            (h - g).abs() <= 1e-4 * g.abs().max(1.0),
+            "step {step}: engine ELBO {h} vs graph {g}"
+        );
+    }
+    for ((name, x), (_, y)) in a.params().iter().zip(b.params().iter()) {
+        for (u, v) in x.as_vec().iter().zip(y.as_vec()) {
+            assert!((u - v).abs() < 1e-3, "{name}: engine {u} vs graph {v}");
+        }
+    }
+}
+
+fn opts(particles: usize, batch: Option<usize>) -> FitOptions {
+    FitOptions {
+        steps: 200,
+        particles,
+        batch_size: batch,
+        progress: false,
+        ..FitOptions::default()
+    }
+}
+
+#[test]
+fn gradients_match_the_graph() {
+    let rows: Vec<usize> = (0..50).map(|i| (i * 7) % 120).collect();
+    same_gradient(&LinearGuide::new, &linear(120), None, 3);
+    same_gradient(&LinearJoint::new, &linear(120), Some(&rows), 2);
+    same_gradient(&LogisticGuide::new, &logistic(120), None, 4);
+    same_gradient(&CountsGuide::new, &counts(120), Some(&rows), 1);
+    same_gradient(&SchoolsGuide::new, &schools(), None, 5);
+    same_gradient(&SoupGuide::new, &soup(120), None, 3);
+    same_gradient(&SoupGuide::new, &soup(120), Some(&rows), 1);
+}
+
+#[test]
+fn fits_match_the_graph() {
+    same_fit(&LinearGuide::new, &linear(200), opts(1, None));
+    same_fit(&LinearJoint::new, &linear(200), opts(4, Some(32)));
+    same_fit(&LogisticGuide::new, &logistic(200), opts(2, Some(64)));
+    same_fit(&SchoolsGuide::new, &schools(), opts(8, None));
+    let tricky = FitOptions {
+        clip_norm: Some(5.0),
+        adam: ravi::AdamConfig {
+            weight_decay: 0.01,
+            ..Default::default()
+        },
+        frozen: vec!["a.loc".into()],
+        estimator: Estimator::Standard,
+        ..opts(2, Some(50))
+    };
+    same_fit(&SoupGuide::new, &soup(150), tricky);
+}
+
+#[test]
+fn the_engine_runs_only_what_it_covers() {
+    let data = linear(50);
+    let mut g = LinearFullRank::new(&Cpu::seeded(0));
+    assert!(!Trainer::new(&mut g, &data, &opts(1, None))
+        .unwrap()
+        .is_fused());
+    let mut g = LinearGuide::new(&Cpu::seeded(0));
+    let kl = FitOptions {
+        estimator: Estimator::AnalyticKl,
+        ..opts(1, None)
+    };
+    assert!(!Trainer::new(&mut g, &data, &kl).unwrap().is_fused());
+    assert!(Trainer::new(&mut g, &data, &opts(1, None))
+        .unwrap()
+        .is_fused());
+    assert!(ravi::fused::elbo_gradient(
+        &LinearFullRank::new(&Cpu::seeded(0)),
+        &data,
+        None,
+        1,
+        Estimator::Standard
+    )
+    .unwrap()
+    .is_none());
+}
+
+model! {
+    /// A scale that can reach zero: its log density goes to −∞.
+    model Fragile(y: [N]) {
+        s ~ Normal(0.0, 1.0);
+        y ~ Normal(0.0, exp(s * 200.0));
+    }
+}
+guide! { guide FragileGuide for Fragile { s ~ MeanField; } }
+
+/// A non-finite ELBO stops an engine fit at the step a graph fit stops, naming the site.
+#[test]
+fn a_non_finite_elbo_stops_both_paths_alike() {
+    let data = FragileData {
+        y: Array::vector(vec![1.0e3, -1.0e3]),
+    };
+    let run = |fused: bool| {
+        let mut g = FragileGuide::new(&Cpu::seeded(0));
+        let opts = FitOptions {
+            steps: 2000,
+            particles: 4,
+            fused,
+            ..opts(4, None)
+        };
+        match ravi::fit(&mut g, &data, &opts) {
+            Err(ravi::FitError::NonFinite { step, culprit, .. }) => (step, culprit),
+            other => panic!("expected a non-finite ELBO, got {other:?}"),
+        }
+    };
+    let (host, graph) = (run(true), run(false));
+    assert_eq!(host.0, graph.0, "the step");
+    let culprit = host.1.expect("a culprit is named");
+    assert!(
+        culprit.starts_with("the log density of site `y` is"),
+        "{culprit}"
+    );
+    assert_eq!(Some(culprit), graph.1);
+}
