@@ -50,8 +50,10 @@ guide! {
     guide CountsGuide for Counts { (w, b) ~ MeanField; }
     guide SchoolsGuide for Schools { mu ~ MeanField; theta ~ MeanField; }
     guide SoupGuide for Soup { a ~ MeanField; (v, s) ~ MeanField; }
-    /// Not covered: full rank (steps take the dfdx path).
     guide LinearFullRank for Linear { (w, b) ~ FullRank; }
+    guide SchoolsMixed for Schools { mu ~ MeanField; theta ~ FullRank; }
+    /// Not covered: low rank (steps take the dfdx path).
+    guide LinearLowRank for Linear { (w, b) ~ LowRank(rank = 2); }
 }
 
 /// Deterministic pseudo-random numbers in (−1, 1).
@@ -209,6 +211,8 @@ fn gradients_match_the_graph() {
     same_gradient(&SchoolsGuide::new, &schools(), None, 5);
     same_gradient(&SoupGuide::new, &soup(120), None, 3);
     same_gradient(&SoupGuide::new, &soup(120), Some(&rows), 1);
+    same_gradient(&LinearFullRank::new, &linear(120), None, 3);
+    same_gradient(&SchoolsMixed::new, &schools(), None, 2);
 }
 
 #[test]
@@ -217,6 +221,8 @@ fn fits_match_the_graph() {
     same_fit(&LinearJoint::new, &linear(200), opts(4, Some(32)));
     same_fit(&LogisticGuide::new, &logistic(200), opts(2, Some(64)));
     same_fit(&SchoolsGuide::new, &schools(), opts(8, None));
+    same_fit(&LinearFullRank::new, &linear(200), opts(1, None));
+    same_fit(&SchoolsMixed::new, &schools(), opts(8, None));
     let tricky = FitOptions {
         clip_norm: Some(5.0),
         adam: ravi::AdamConfig {
@@ -233,7 +239,7 @@ fn fits_match_the_graph() {
 #[test]
 fn the_engine_runs_only_what_it_covers() {
     let data = linear(50);
-    let mut g = LinearFullRank::new(&Cpu::seeded(0));
+    let mut g = LinearLowRank::new(&Cpu::seeded(0));
     assert!(!Trainer::new(&mut g, &data, &opts(1, None))
         .unwrap()
         .is_fused());
@@ -247,7 +253,7 @@ fn the_engine_runs_only_what_it_covers() {
         .unwrap()
         .is_fused());
     assert!(ravi::fused::elbo_gradient(
-        &LinearFullRank::new(&Cpu::seeded(0)),
+        &LinearLowRank::new(&Cpu::seeded(0)),
         &data,
         None,
         1,

@@ -120,14 +120,17 @@ fn density(model: &ModelIr, site: &Site) -> Option<TokenStream> {
 }
 
 /// `fn fused_program()` of the guide's `Guide` impl, or `None` when the engine does not
-/// cover this model and guide: global real latents under `MeanField` entries, the ops and
+/// cover this model and guide: global real latents under `MeanField` and `FullRank` entries, the ops and
 /// densities of [`op`] and [`density`].
 pub fn program(model: &ModelIr, guide: &GuideIr) -> Option<TokenStream> {
     if !guide.params.is_empty()
         || !guide.programs.is_empty()
         || !guide.amortized.is_empty()
         || !guide.local_mean_field.is_empty()
-        || guide.entries.iter().any(|e| e.family.name != "MeanField")
+        || guide
+            .entries
+            .iter()
+            .any(|e| !matches!(e.family.name, "MeanField" | "FullRank"))
     {
         return None;
     }
@@ -167,8 +170,14 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Option<TokenStream> {
             .collect::<Vec<_>>()
             .join(",");
         let (loc, rho) = (format!("{label}.loc"), format!("{label}.rho"));
+        let lower = if e.family.name == "FullRank" {
+            let lower = format!("{label}.lower");
+            quote!(::core::option::Option::Some(#lower))
+        } else {
+            quote!(::core::option::Option::None)
+        };
         let sites = e.sites.iter().map(|&i| id(i));
-        quote!(::ravi::fused::Entry { sites: &[#(#sites),*], loc: #loc, rho: #rho, floor: ::ravi::guides::SCALE_FLOOR })
+        quote!(::ravi::fused::Entry { sites: &[#(#sites),*], loc: #loc, rho: #rho, lower: #lower, floor: ::ravi::guides::SCALE_FLOOR })
     });
     Some(quote! {
         fn fused_program() -> ::core::option::Option<&'static ::ravi::fused::Program> {

@@ -88,12 +88,25 @@ fn accumulate(ga: &mut [f32], n: usize, f: impl Fn(usize) -> f32) {
             *g += f(i);
         }
     } else if na == 1 {
-        ga[0] += (0..n).map(&f).sum::<f32>();
+        ga[0] += sum8(n, f);
     } else {
         for i in 0..n {
             ga[i % na] += f(i);
         }
     }
+}
+
+/// Σ_{i < n} f(i) with eight running sums (one would chain every addition to the last).
+#[inline(always)]
+fn sum8(n: usize, f: impl Fn(usize) -> f32) -> f32 {
+    let mut acc = [0.0f32; 8];
+    for c in 0..n / 8 {
+        for (l, a) in acc.iter_mut().enumerate() {
+            *a += f(c * 8 + l);
+        }
+    }
+    let tail: f32 = (n / 8 * 8..n).map(f).sum();
+    acc.iter().sum::<f32>() + tail
 }
 
 /// C (m × n) = A (m × k) B (k × n), each given by its row and column strides; `beta` 1 adds
@@ -281,6 +294,11 @@ impl Engine {
                     for s in 0..copies {
                         let x = &va[base(part(a), s, na)..][..na];
                         let o = &mut out[s * n..(s + 1) * n];
+                        if inner == 1 && outer == 1 {
+                            // all axes: one sum, in eight running parts
+                            o[0] = sum8(len, |i| x[i]) * k;
+                            continue;
+                        }
                         o.fill(0.0);
                         for p in 0..outer {
                             for l in 0..len {

@@ -58,6 +58,7 @@ pub(crate) use dispatch;
 
 mod density;
 mod engine;
+mod gaussian;
 mod rows;
 pub(crate) mod step;
 
@@ -188,13 +189,14 @@ pub struct Site {
     pub observed: bool,
 }
 
-/// A `MeanField` entry of the guide: its sites (latent indices, concatenated in this
-/// order) and the store names of its μ and ρ.
+/// A `MeanField` or `FullRank` entry of the guide: its sites (latent indices, concatenated
+/// in this order) and the store names of its μ, ρ and (full rank) strictly lower L.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Entry {
     pub sites: &'static [usize],
     pub loc: &'static str,
     pub rho: &'static str,
+    pub lower: Option<&'static str>,
     /// σ = softplus(ρ) + floor (the family's floor).
     pub floor: f32,
 }

@@ -113,11 +113,37 @@ fn forward_rows(rows: &[f32], w: &[f32], wt: &[f32], outs: &mut [&mut [f32]], sh
         particles,
         lanes,
     } = shape;
-    for (i, row) in rows.chunks_exact(k).enumerate() {
-        if particles == 1 {
+    if particles == 1 {
+        for (i, row) in rows.chunks_exact(k).enumerate() {
             outs[0][i] = dot(row, w);
-            continue;
         }
+        return;
+    }
+    // Four rows at a time: four independent chains of additions per group of particles
+    // (one row's k additions in a chain would wait on each other).
+    let quads = rows.len() / k / 4;
+    for q in 0..quads {
+        let r = |t: usize| &rows[(4 * q + t) * k..(4 * q + t + 1) * k];
+        let (r0, r1, r2, r3) = (r(0), r(1), r(2), r(3));
+        for c in 0..lanes / 8 {
+            let mut acc = [[0.0f32; 8]; 4];
+            for (j, wj) in wt.chunks_exact(lanes).enumerate() {
+                let wj = &wj[c * 8..c * 8 + 8];
+                for l in 0..8 {
+                    acc[0][l] += r0[j] * wj[l];
+                    acc[1][l] += r1[j] * wj[l];
+                    acc[2][l] += r2[j] * wj[l];
+                    acc[3][l] += r3[j] * wj[l];
+                }
+            }
+            for (t, acc) in acc.iter().enumerate() {
+                for (o, &a) in outs[c * 8..].iter_mut().zip(acc) {
+                    o[4 * q + t] = a;
+                }
+            }
+        }
+    }
+    for (i, row) in rows.chunks_exact(k).enumerate().skip(4 * quads) {
         for c in 0..lanes / 8 {
             let mut acc = [0.0f32; 8];
             for (&r, wj) in row.iter().zip(wt.chunks_exact(lanes)) {
@@ -149,15 +175,41 @@ fn backward_rows(
         lanes,
     } = shape;
     let mut acc = vec![0.0f32; k * if particles == 1 { 1 } else { lanes }];
-    for i in first..last {
-        let row = &x[i * k..(i + 1) * k];
-        if particles == 1 {
+    if particles == 1 {
+        for i in first..last {
             let gi = g[i];
-            for (a, &r) in acc.iter_mut().zip(row) {
+            for (a, &r) in acc.iter_mut().zip(&x[i * k..(i + 1) * k]) {
                 *a += gi * r;
             }
-            continue;
         }
+        return acc;
+    }
+    // Four rows per update of the sums: a quarter of the loads and stores.
+    let quads = (last - first) / 4;
+    for q in 0..quads {
+        let i0 = first + 4 * q;
+        let r = |t: usize| &x[(i0 + t) * k..(i0 + t + 1) * k];
+        let (r0, r1, r2, r3) = (r(0), r(1), r(2), r(3));
+        for c in 0..lanes / 8 {
+            let mut gv = [[0.0f32; 8]; 4];
+            for l in 0..8 {
+                let s = c * 8 + l;
+                if s < particles {
+                    for (t, v) in gv.iter_mut().enumerate() {
+                        v[l] = g[s * m + i0 + t];
+                    }
+                }
+            }
+            for (j, a) in acc.chunks_exact_mut(lanes).enumerate() {
+                let a = &mut a[c * 8..c * 8 + 8];
+                for l in 0..8 {
+                    a[l] += r0[j] * gv[0][l] + r1[j] * gv[1][l] + r2[j] * gv[2][l] + r3[j] * gv[3][l];
+                }
+            }
+        }
+    }
+    for i in first + 4 * quads..last {
+        let row = &x[i * k..(i + 1) * k];
         for c in 0..lanes / 8 {
             let mut gv = [0.0f32; 8];
             for (l, v) in gv.iter_mut().enumerate() {

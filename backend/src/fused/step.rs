@@ -5,25 +5,23 @@ use dfdx::prelude::*;
 
 use super::density::{score, Partials};
 use super::engine::Engine;
+use super::gaussian::Gaussian;
 use super::{Op, Program};
 use crate::data::{Array, InputSpec};
 use crate::device::Backend;
 use crate::family::Estimator;
-use crate::ops::{sigmoid_f32 as sigmoid, softplus_f32 as softplus};
 use crate::optim::AdamConfig;
 use crate::params::{ParamId, ParamStore};
 
-const HALF_LN_2PI: f32 = 0.918_938_5;
 
-/// A `MeanField` entry as the step reads it.
+/// A guide entry as the step reads it.
 struct Layout {
-    /// Store indices of μ and ρ.
-    loc: usize,
-    rho: usize,
-    dim: usize,
-    floor: f32,
+    gaussian: Gaussian,
     /// (latent site, its `Sample` node, offset in the entry, elements)
     sites: Vec<(usize, usize, usize, usize)>,
+    /// The entry's draws and the model's gradient in them, particle-major.
+    z: Vec<f32>,
+    gz: Vec<f32>,
 }
 
 /// The engine, host copies of the guide's parameters and Adam's moments.
@@ -74,8 +72,12 @@ impl Fused {
         let mut layouts = Vec::new();
         let mut latents = 0;
         for e in program.entries {
-            let loc = names.iter().position(|n| *n == e.loc)?;
-            let rho = names.iter().position(|n| *n == e.rho)?;
+            let find = |name: &str| names.iter().position(|n| *n == name);
+            let (loc, rho) = (find(e.loc)?, find(e.rho)?);
+            let lower = match e.lower {
+                Some(name) => Some(find(name)?),
+                None => None,
+            };
             let mut sites = Vec::new();
             let mut dim = 0;
             for &k in e.sites {
@@ -85,15 +87,23 @@ impl Fused {
                 dim += n;
                 latents = latents.max(k + 1);
             }
-            if params[loc].len() != dim || params[rho].len() != dim {
+            if params[loc].len() != dim
+                || params[rho].len() != dim
+                || lower.is_some_and(|l| params[l].len() != dim * dim)
+            {
                 return None;
             }
             layouts.push(Layout {
-                loc,
-                rho,
-                dim,
-                floor: e.floor,
+                gaussian: Gaussian {
+                    loc,
+                    rho,
+                    lower,
+                    dim,
+                    floor: e.floor,
+                },
                 sites,
+                z: Vec::new(),
+                gz: Vec::new(),
             });
         }
         let zeros: Vec<Vec<f32>> = params.iter().map(|p| vec![0.0; p.len()]).collect();
@@ -158,8 +168,9 @@ impl Fused {
     ) -> Result<f32, NonFinite> {
         // The draws, in the order and shapes the dfdx path makes them.
         for (l, eps) in self.layouts.iter().zip(&mut self.eps) {
-            let e: Tensor<(usize, usize), f32, D> = dev.sample_normal_like(&(particles, l.dim));
-            eps.resize(particles * l.dim, 0.0);
+            let dim = l.gaussian.dim;
+            let e: Tensor<(usize, usize), f32, D> = dev.sample_normal_like(&(particles, dim));
+            eps.resize(particles * dim, 0.0);
             e.copy_into(eps);
         }
         // The minibatch's rows, gathered where the input has rows.
@@ -198,18 +209,16 @@ impl Fused {
             })
             .collect();
         self.engine.resize(particles, rows);
-        // z = μ + σ ε, into each latent site's buffer.
-        for (l, eps) in self.layouts.iter().zip(&self.eps) {
-            let (mu, rho) = (&self.params[l.loc], &self.params[l.rho]);
+        // Each entry's draw, into its latent sites' buffers.
+        for (l, eps) in self.layouts.iter_mut().zip(&self.eps) {
+            let dim = l.gaussian.dim;
+            l.z.resize(particles * dim, 0.0);
+            l.gaussian.draw(&self.params, eps, &mut l.z);
             for &(k, _, off, n) in &l.sites {
                 let z = &mut self.z[k];
                 z.resize(particles * n, 0.0);
                 for s in 0..particles {
-                    for t in 0..n {
-                        let j = off + t;
-                        let sigma = softplus(rho[j]) + l.floor;
-                        z[s * n + t] = sigma * eps[s * l.dim + j] + mu[j];
-                    }
+                    z[s * n..(s + 1) * n].copy_from_slice(&l.z[s * dim + off..s * dim + off + n]);
                 }
             }
         }
@@ -234,59 +243,26 @@ impl Fused {
             }
         }
         self.engine.backward(&inputs);
-        // log q per particle, and the gradient of the mean ELBO in μ and ρ.
-        let inv_s = 1.0 / particles as f32;
+        // log q per particle, and the gradient of the mean ELBO in each entry's parameters.
         let mut log_q = vec![0.0f64; particles];
-        for g in &mut self.grads {
-            g.fill(0.0);
+        for l in &mut self.layouts {
+            let dim = l.gaussian.dim;
+            l.gz.resize(particles * dim, 0.0);
+            for &(_, node, off, n) in &l.sites {
+                let g = self.engine.grad(node);
+                for s in 0..particles {
+                    l.gz[s * dim + off..s * dim + off + n].copy_from_slice(&g[s * n..(s + 1) * n]);
+                }
+            }
         }
         for (l, eps) in self.layouts.iter().zip(&self.eps) {
-            let (mu, rho) = (&self.params[l.loc], &self.params[l.rho]);
-            let sigma: Vec<f32> = rho.iter().map(|&r| softplus(r) + l.floor).collect();
-            let log_det: f32 = sigma.iter().map(|s| s.ln()).sum();
-            let mut d_mu = vec![0.0f32; l.dim];
-            let mut d_sigma = vec![0.0f32; l.dim];
-            for s in 0..particles {
-                let mut lq = 0.0f32;
-                for &(k, node, off, n) in &l.sites {
-                    let gz = &self.engine.grad(node)[s * n..(s + 1) * n];
-                    let z = &self.z[k][s * n..(s + 1) * n];
-                    for t in 0..n {
-                        let j = off + t;
-                        let e = eps[s * l.dim + j];
-                        let mut total = gz[t];
-                        match estimator {
-                            Estimator::PathDerivative => {
-                                // log q of z with μ and σ held: its z-gradient is −e/σ.
-                                let held = (z[t] - mu[j]) / sigma[j];
-                                lq += -0.5 * held * held - HALF_LN_2PI;
-                                total += held / sigma[j];
-                            }
-                            Estimator::Standard => lq += -0.5 * e * e - HALF_LN_2PI,
-                            Estimator::AnalyticEntropy | Estimator::AnalyticKl => {}
-                        }
-                        d_mu[j] += total;
-                        d_sigma[j] += total * e;
-                    }
-                }
-                lq -= log_det;
-                if matches!(
-                    estimator,
-                    Estimator::AnalyticEntropy | Estimator::AnalyticKl
-                ) {
-                    lq -= l.dim as f32 * (0.5 + HALF_LN_2PI);
-                }
-                log_q[s] += f64::from(lq);
-            }
-            // −log q holds +Σ log σ with a gradient except under the path derivative.
-            let entropy = estimator != Estimator::PathDerivative;
-            let (g_mu, g_rho) = (l.loc, l.rho);
-            for j in 0..l.dim {
-                let ds = d_sigma[j] * inv_s + if entropy { 1.0 / sigma[j] } else { 0.0 };
-                // the loss is −ELBO
-                self.grads[g_mu][j] = -d_mu[j] * inv_s;
-                self.grads[g_rho][j] = -ds * sigmoid(rho[j]);
-            }
+            l.gaussian.log_q_and_gradient(
+                &self.params,
+                (eps, &l.z, &l.gz),
+                estimator,
+                &mut log_q,
+                &mut self.grads,
+            );
         }
         let value =
             (lp.iter().zip(&log_q).map(|(p, q)| p - q).sum::<f64>() / particles as f64) as f32;
