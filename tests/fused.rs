@@ -43,6 +43,29 @@ model! {
     }
 }
 
+model! {
+    net Small(x: [B, 3]) -> [B, 3] { Linear(3, 5) -> tanh -> Linear(5, 4) -> relu -> Linear(4, 3) }
+    /// A Bayesian net classifier.
+    model Bnn(x: [N, D], y: [N] in 0..3) {
+        theta ~ Normal(0.0, 1.0) [params(Small)];
+        y ~ Categorical(logits = Small(x; theta));
+    }
+    net Head(h: [B, 2]) -> [B, 1] { Linear(2, 3) -> sigmoid -> Linear(3, 3) -> softplus -> Linear(3, 1) }
+    /// A net on latent features (its input's gradient counts), weights one site per layer.
+    model Stacked(x: [N, D], y: [N, 1]) {
+        a ~ Normal(0.0, 1.0) [D, 2];
+        w1 ~ Normal(0.0, 1.0) [params(Head, 0)];
+        w2 ~ Normal(0.0, 1.0) [params(Head, 1)];
+        w3 ~ Normal(0.0, 1.0) [params(Head, 2)];
+        y ~ Normal(Head(x @ a; w1, w2, w3), 0.5);
+    }
+}
+
+guide! {
+    guide BnnGuide for Bnn { theta ~ MeanField; }
+    guide StackedGuide for Stacked { a ~ MeanField; (w1, w2) ~ MeanField; w3 ~ FullRank; }
+}
+
 guide! {
     guide LinearGuide for Linear { w ~ MeanField; b ~ MeanField; }
     guide LinearJoint for Linear { (w, b) ~ MeanField; }
@@ -116,6 +139,24 @@ fn soup(n: usize) -> SoupData {
     }
 }
 
+fn bnn(n: usize) -> BnnData {
+    let y = stream(n, 8)
+        .iter()
+        .map(|v| ((v + 1.0) * 1.5).floor().min(2.0))
+        .collect();
+    BnnData {
+        x: x(n),
+        y: Array::vector(y),
+    }
+}
+
+fn stacked(n: usize) -> StackedData {
+    StackedData {
+        x: x(n),
+        y: Array::new(stream(n, 9), vec![n, 1]).unwrap(),
+    }
+}
+
 /// Moves every parameter off its initial value, the same way for both guides.
 fn spread<G: Guide<Cpu>>(guide: &mut G) {
     let ids: Vec<ravi::ParamId> = guide.params().ids().collect();
@@ -184,6 +225,8 @@ fn same_fit<G: Guide<Cpu>>(
             "step {step}: engine ELBO {h} vs graph {g}"
         );
     }
+    // The engine's trainer hands its parameters to the guide when it is dropped.
+    drop((host, graph));
     for ((name, x), (_, y)) in a.params().iter().zip(b.params().iter()) {
         for (u, v) in x.as_vec().iter().zip(y.as_vec()) {
             assert!((u - v).abs() < 1e-3, "{name}: engine {u} vs graph {v}");
@@ -212,6 +255,9 @@ fn gradients_match_the_graph() {
     same_gradient(&SoupGuide::new, &soup(120), None, 3);
     same_gradient(&SoupGuide::new, &soup(120), Some(&rows), 1);
     same_gradient(&LinearFullRank::new, &linear(120), None, 3);
+    same_gradient(&BnnGuide::new, &bnn(120), None, 2);
+    same_gradient(&BnnGuide::new, &bnn(120), Some(&rows), 1);
+    same_gradient(&StackedGuide::new, &stacked(120), None, 3);
     same_gradient(&SchoolsMixed::new, &schools(), None, 2);
 }
 
@@ -223,6 +269,8 @@ fn fits_match_the_graph() {
     same_fit(&SchoolsGuide::new, &schools(), opts(8, None));
     same_fit(&LinearFullRank::new, &linear(200), opts(1, None));
     same_fit(&SchoolsMixed::new, &schools(), opts(8, None));
+    same_fit(&BnnGuide::new, &bnn(150), opts(1, Some(32)));
+    same_fit(&StackedGuide::new, &stacked(150), opts(2, None));
     let tricky = FitOptions {
         clip_norm: Some(5.0),
         adam: ravi::AdamConfig {

@@ -325,7 +325,10 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
     }
 
     /// The guide being fitted, as it stands after the steps taken so far.
-    pub fn guide(&self) -> &G {
+    pub fn guide(&mut self) -> &G {
+        if let Some(fused) = &self.fused {
+            fused.write_back(self.guide.params_mut());
+        }
         self.guide
     }
 
@@ -421,6 +424,16 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
         let clip = opts.clip_norm;
         self.adam.step(self.guide.params_mut(), &grads, lr, clip);
         Ok(Step::Taken(value))
+    }
+}
+
+/// A fit on the host engine keeps the parameters on the host between steps: the guide's
+/// store gets them when the trainer is done (or asked for its guide).
+impl<G: Guide<D>, D: Backend> Drop for Trainer<'_, G, D> {
+    fn drop(&mut self) {
+        if let Some(fused) = &self.fused {
+            fused.write_back(self.guide.params_mut());
+        }
     }
 }
 

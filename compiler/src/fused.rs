@@ -6,7 +6,9 @@ use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::ast::BinOp;
-use crate::ir::{Dim, Func, GuideIr, ModelIr, Op, Reduce, Site};
+use crate::ir::{
+    Activation, Dim, Func, GuideIr, ModelIr, NetInput, NetIr, NetLayer, Op, Reduce, Site,
+};
 
 fn dim(d: &Dim) -> TokenStream {
     match d {
@@ -90,14 +92,65 @@ fn op(op: &Op) -> Option<TokenStream> {
             };
             quote!(::ravi::fused::Op::#name(#a, #axis))
         }
-        Op::Net(..) | Op::Concat(_) | Op::Temperature => return None,
+        Op::Net(net, x, w) => {
+            let (net, x, w) = (id(*net), id(*x), id(*w));
+            quote!(::ravi::fused::Op::Net(#net, #x, #w))
+        }
+        Op::Concat(parts) => {
+            let parts = parts.iter().map(|&p| id(p));
+            quote!(::ravi::fused::Op::Concat(&[#(#parts),*]))
+        }
+        Op::Temperature => return None,
     })
+}
+
+/// A net's layers for the engine: Linear layers and activations on feature rows.
+fn net(net: &NetIr) -> Option<TokenStream> {
+    if !matches!(net.input, NetInput::Features(_)) {
+        return None;
+    }
+    let layers = net
+        .layers
+        .iter()
+        .map(|l| {
+            Some(match l {
+                NetLayer::Linear { inputs, outputs } => {
+                    let (i, o) = (id(*inputs), id(*outputs));
+                    quote!(::ravi::fused::Layer::Linear { inputs: #i, outputs: #o })
+                }
+                NetLayer::Activation(a) => {
+                    let f = format_ident!(
+                        "{}",
+                        match a {
+                            Activation::Relu => "Relu",
+                            Activation::Tanh => "Tanh",
+                            Activation::Sigmoid => "Sigmoid",
+                            Activation::Softplus => "Softplus",
+                        }
+                    );
+                    quote!(::ravi::fused::Layer::Activation(::ravi::fused::Func::#f))
+                }
+                NetLayer::Conv2d { .. } | NetLayer::Pool { .. } | NetLayer::Flatten => return None,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(quote!(&[#(#layers),*]))
 }
 
 /// The engine's density for a site, if it has one.
 fn density(model: &ModelIr, site: &Site) -> Option<TokenStream> {
     let d = &site.dist;
-    if d.event || d.joint || d.vector_event || site.param.is_some() {
+    if site.param.is_some() {
+        return None;
+    }
+    if d.name == "Categorical" && site.observed.is_some() {
+        // logits: the site's shape and a last axis of categories
+        let logits = &model.nodes[site.args[0]].shape;
+        return (logits.rank() == site.shape.rank() + 1
+            && logits.0[..site.shape.rank()] == site.shape.0[..])
+            .then(|| quote!(::ravi::fused::Density::Categorical));
+    }
+    if d.event || d.joint || d.vector_event {
         return None;
     }
     // Arguments broadcast to the site by prepending axes only: none may be larger.
@@ -161,6 +214,21 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Option<TokenStream> {
             Some(quote!(::ravi::fused::Site { name: #name, density: #density, args: &[#(#args),*], value: #value, observed: #observed }))
         })
         .collect::<Option<Vec<_>>>()?;
+    // Every net a node calls must be one the engine runs; the others are never called.
+    let called: Vec<bool> = (0..model.nets.len())
+        .map(|i| {
+            model
+                .nodes
+                .iter()
+                .any(|n| matches!(n.op, Op::Net(j, ..) if j == i))
+        })
+        .collect();
+    let nets = model
+        .nets
+        .iter()
+        .zip(&called)
+        .map(|(n, &called)| if called { net(n) } else { Some(quote!(&[])) })
+        .collect::<Option<Vec<_>>>()?;
     let names: Vec<&str> = model.latents().map(|(_, s)| s.name.as_str()).collect();
     let entries = guide.entries.iter().map(|e| {
         let label = e
@@ -185,6 +253,7 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Option<TokenStream> {
                 nodes: &[#(#nodes),*],
                 sites: &[#(#sites),*],
                 entries: &[#(#entries),*],
+                nets: &[#(#nets),*],
             };
             ::core::option::Option::Some(&PROGRAM)
         }

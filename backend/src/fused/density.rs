@@ -1,8 +1,8 @@
 //! Site log densities with their gradients, each in one pass over the site's elements.
 
 use super::engine::{wrap, Engine};
+use super::math::{self, sigmoid, softplus};
 use super::{Density, Site};
-use crate::ops::{sigmoid_f32 as sigmoid, softplus_f32 as softplus};
 
 /// ½ log 2π.
 const HALF_LN_2PI: f32 = 0.918_938_5;
@@ -14,12 +14,12 @@ fn element(density: Density, x: f32, a: [f32; 2]) -> (f32, [f32; 3]) {
         Density::Normal => {
             let (m, s) = (a[0], a[1]);
             let z = (x - m) / s;
-            let lp = -0.5 * z * z - s.ln() - HALF_LN_2PI;
+            let lp = -0.5 * z * z - math::ln(s) - HALF_LN_2PI;
             (lp, [-z / s, z / s, (z * z - 1.0) / s])
         }
         Density::Bernoulli => {
             let p = a[0];
-            let lp = x * p.ln() + (1.0 - x) * (1.0 - p).ln();
+            let lp = x * math::ln(p) + (1.0 - x) * math::ln(1.0 - p);
             // the value is data (a count); its partial is never read
             (lp, [0.0, x / p - (1.0 - x) / (1.0 - p), 0.0])
         }
@@ -30,8 +30,9 @@ fn element(density: Density, x: f32, a: [f32; 2]) -> (f32, [f32; 3]) {
         Density::Poisson => {
             let r = a[0];
             // log x! is added per site by the caller (it depends on data only)
-            (x * r.ln() - r, [0.0, x / r - 1.0, 0.0])
+            (x * math::ln(r) - r, [0.0, x / r - 1.0, 0.0])
         }
+        Density::Categorical => unreachable!("scored by `categorical`"),
     }
 }
 
@@ -51,6 +52,10 @@ pub(crate) fn score(
     lp: &mut [f64],
     scratch: &mut Partials,
 ) {
+    if site.density == Density::Categorical {
+        categorical(engine, inputs, site, weight, lp);
+        return;
+    }
     let particles = engine.particles();
     let n = engine.numel(site.value);
     let mut nodes = [site.value, usize::MAX, usize::MAX];
@@ -63,6 +68,28 @@ pub(crate) fn score(
         if wants[j] {
             d.resize(particles * n, 0.0);
         }
+    }
+    if site.density == Density::Normal
+        && wants == [true, false, false]
+        && site
+            .args
+            .iter()
+            .all(|&a| engine.numel(a) == 1 && !engine.has_particles(a))
+    {
+        // A prior with numbers for its arguments (a weight site's, say): one pass per
+        // particle, its partials straight into the draws' gradient.
+        let (m, sd) = (
+            engine.value(inputs, site.args[0])[0],
+            engine.value(inputs, site.args[1])[0],
+        );
+        let per_element = f64::from(-sd.ln() - HALF_LN_2PI) * n as f64;
+        let (z, g) = engine.value_and_grad_mut(site.value);
+        for (s, lp) in lp.iter_mut().enumerate().take(particles) {
+            let at = s * n..(s + 1) * n;
+            let sum = normal_prior(&z[at.clone()], m, 1.0 / sd, weight, &mut g[at]);
+            *lp += f64::from(weight) * (sum + per_element);
+        }
+        return;
     }
     let poisson_constant = if site.density == Density::Poisson {
         // Σ log x! over the data (the same for every particle)
@@ -200,6 +227,75 @@ fn normal_around_rows(x: &[f32], m: &[f32], inv: f32, weight: f32, d: &mut [f32]
         let z = (xv - mv) * inv;
         tail += z * z;
         d[tail_start + i] = z * k;
+    }
+    -0.5 * f64::from(acc.iter().sum::<f32>() + tail)
+}
+
+/// A categorical site: Σ_i logits[i, y_i] − log Σ_k exp logits[i, k], and its gradient in
+/// the logits, weight · (onehot(y_i) − softmax(logits_i)).
+fn categorical(engine: &mut Engine, inputs: &[&[f32]], site: &Site, weight: f32, lp: &mut [f64]) {
+    let (y, logits) = (site.value, site.args[0]);
+    let n = engine.numel(y);
+    let k = engine.numel(logits) / n.max(1);
+    let particles = engine.particles();
+    let taped = engine.has_particles(logits);
+    let mut grad = if taped {
+        std::mem::take(engine.grad_mut_vec(logits))
+    } else {
+        Vec::new()
+    };
+    {
+        let ys = engine.value(inputs, y);
+        let ls = engine.value(inputs, logits);
+        for (s, lp) in lp.iter_mut().enumerate().take(particles) {
+            let start = if taped { s * n * k } else { 0 };
+            let mut sum = 0.0f64;
+            for (i, &yi) in ys.iter().enumerate() {
+                let row = &ls[start + i * k..start + (i + 1) * k];
+                let top = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                let total: f32 = row.iter().map(|&v| math::exp(v - top)).sum();
+                let lse = top + math::ln(total);
+                let class = yi as usize;
+                sum += f64::from(row.get(class).map_or(f32::NEG_INFINITY, |v| v - lse));
+                if taped {
+                    let g = &mut grad[start + i * k..start + (i + 1) * k];
+                    for (c, (g, &v)) in g.iter_mut().zip(row).enumerate() {
+                        let hit = if c == class { 1.0 } else { 0.0 };
+                        *g += weight * (hit - math::exp(v - lse));
+                    }
+                }
+            }
+            *lp += f64::from(weight) * sum;
+        }
+    }
+    if taped {
+        *engine.grad_mut_vec(logits) = grad;
+    }
+}
+
+super::dispatch!(normal_prior, normal_prior_avx2, normal_prior_rows,
+    (z: &[f32], m: f32, inv: f32, weight: f32, g: &mut [f32]) -> f64);
+
+/// Σ_i −½ ((z_i − m)/σ)², adding weight · ∂/∂z_i = −weight (z_i − m)/σ² to `g`.
+#[inline(always)]
+fn normal_prior_rows(z: &[f32], m: f32, inv: f32, weight: f32, g: &mut [f32]) -> f64 {
+    let k = -inv * weight;
+    let mut acc = [0.0f32; 8];
+    let (cz, cg) = (z.chunks_exact(8), g.chunks_exact_mut(8));
+    let rz = cz.remainder();
+    let tail_start = z.len() - rz.len();
+    for (zc, gc) in cz.zip(cg) {
+        for l in 0..8 {
+            let u = (zc[l] - m) * inv;
+            acc[l] += u * u;
+            gc[l] += u * k;
+        }
+    }
+    let mut tail = 0.0f32;
+    for (i, &zv) in rz.iter().enumerate() {
+        let u = (zv - m) * inv;
+        tail += u * u;
+        g[tail_start + i] += u * k;
     }
     -0.5 * f64::from(acc.iter().sum::<f32>() + tail)
 }

@@ -1,8 +1,7 @@
 //! The forward and backward passes over a [`Program`]'s nodes, into buffers kept between
 //! steps.
 
-use super::{rows, Dim, Func, Op, Program};
-use crate::ops::{sigmoid_f32 as sigmoid, softplus_f32 as softplus};
+use super::{math, net, rows, Dim, Func, Op, Program};
 
 /// Node values and gradients for one batch size and particle count.
 pub(crate) struct Engine {
@@ -16,6 +15,10 @@ pub(crate) struct Engine {
     vals: Vec<Vec<f32>>,
     /// The gradient of the summed log joint; only nodes with particles have one.
     grads: Vec<Vec<f32>>,
+    /// Per `Net` node, each particle's layer outputs (`particle × layers + layer`).
+    acts: Vec<Vec<Vec<f32>>>,
+    /// Two buffers for a net's backward pass.
+    net_scratch: (Vec<f32>, Vec<f32>),
 }
 
 /// A node's value: an input's slice, or its buffer.
@@ -112,7 +115,7 @@ fn sum8(n: usize, f: impl Fn(usize) -> f32) -> f32 {
 /// C (m × n) = A (m × k) B (k × n), each given by its row and column strides; `beta` 1 adds
 /// to C, 0 overwrites it.
 #[allow(clippy::too_many_arguments)]
-fn gemm(
+pub(crate) fn gemm(
     (m, k, n): (usize, usize, usize),
     a: &[f32],
     (rsa, csa): (usize, usize),
@@ -160,6 +163,31 @@ fn gemm(
     }
 }
 
+/// [`gemm`] with C's rows split among threads when the product is large (C row-major).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn par_gemm(
+    (m, k, n): (usize, usize, usize),
+    a: &[f32],
+    (rsa, csa): (usize, usize),
+    b: &[f32],
+    (rsb, csb): (usize, usize),
+    beta: f32,
+    c: &mut [f32],
+) {
+    let workers = super::workers_for(m * k * n / 4).min(m.max(1));
+    if workers <= 1 {
+        return gemm((m, k, n), a, (rsa, csa), b, (rsb, csb), beta, c, (n, 1));
+    }
+    let block = m.div_ceil(workers);
+    std::thread::scope(|scope| {
+        for (p, c) in c[..m * n].chunks_mut(block * n).enumerate() {
+            let rows = c.len() / n;
+            let a = &a[p * block * rsa..];
+            scope.spawn(move || gemm((rows, k, n), a, (rsa, csa), b, (rsb, csb), beta, c, (n, 1)));
+        }
+    });
+}
+
 impl Engine {
     pub(crate) fn new(program: &'static Program) -> Self {
         let n = program.nodes.len();
@@ -170,6 +198,8 @@ impl Engine {
             numel: vec![0; n],
             vals: vec![Vec::new(); n],
             grads: vec![Vec::new(); n],
+            acts: vec![Vec::new(); n],
+            net_scratch: (Vec::new(), Vec::new()),
         }
     }
 
@@ -204,6 +234,15 @@ impl Engine {
             } else {
                 Vec::new()
             };
+            if let Op::Net(net, x, _) = node.op {
+                let layers = self.program.nets[net];
+                let rows = self.dims(id)[0];
+                let features = self.numel[x] / rows.max(1);
+                let widths = net::widths(layers, features);
+                self.acts[id] = (0..copies)
+                    .flat_map(|_| widths.iter().map(|w| vec![0.0; rows * w]))
+                    .collect();
+            }
         }
     }
 
@@ -232,12 +271,27 @@ impl Engine {
         &self.grads[id]
     }
 
+    pub(crate) fn grad_mut_vec(&mut self, id: usize) -> &mut Vec<f32> {
+        &mut self.grads[id]
+    }
+
     pub(crate) fn grad_mut(&mut self, id: usize) -> &mut [f32] {
         &mut self.grads[id]
     }
 
-    /// Every node's value; `latents[k]`: latent site k's draws, particle-major.
-    pub(crate) fn forward(&mut self, inputs: &[&[f32]], latents: &[&[f32]]) {
+    /// The buffer of a `Sample` node, for the guide's draws (particle-major) before
+    /// [`Engine::forward`].
+    pub(crate) fn sample_mut(&mut self, id: usize) -> &mut [f32] {
+        &mut self.vals[id]
+    }
+
+    /// A node's value and its gradient, together.
+    pub(crate) fn value_and_grad_mut(&mut self, id: usize) -> (&[f32], &mut [f32]) {
+        (&self.vals[id], &mut self.grads[id])
+    }
+
+    /// Every node's value, the `Sample` nodes' draws already in place.
+    pub(crate) fn forward(&mut self, inputs: &[&[f32]]) {
         let s_all = self.particles;
         for id in 0..self.program.nodes.len() {
             let node = self.program.nodes[id];
@@ -249,7 +303,7 @@ impl Engine {
             match node.op {
                 Op::Input(_) => {}
                 Op::Const(c) => out[0] = c,
-                Op::Sample(k) => out.copy_from_slice(latents[k]),
+                Op::Sample(_) => {}
                 Op::Neg(a) => {
                     let a = val(a);
                     for s in 0..copies {
@@ -279,10 +333,7 @@ impl Engine {
                     let pa = part(node_operand(node.op));
                     for s in 0..copies {
                         let ab = base(pa, s, n);
-                        let o = &mut out[s * n..(s + 1) * n];
-                        for (o, &x) in o.iter_mut().zip(&a[ab..ab + n]) {
-                            *o = apply(f, x);
-                        }
+                        apply(f, &a[ab..ab + n], &mut out[s * n..(s + 1) * n]);
                     }
                 }
                 Op::Sum(a, axis) | Op::Mean(a, axis) => {
@@ -314,6 +365,30 @@ impl Engine {
                     }
                 }
                 Op::MatMul(a, b) => self.matmul_forward(id, a, b, &mut out, inputs),
+                Op::Net(net, x, w) => {
+                    let layers = self.program.nets[net];
+                    let mut acts = std::mem::take(&mut self.acts[id]);
+                    let rows = self.dims(id)[0];
+                    let (nx, nw) = (self.numel[x], self.numel[w]);
+                    let (vx, vw) = (val(x), val(w));
+                    for (s, acts) in acts.chunks_mut(layers.len()).enumerate() {
+                        let xs = &vx[base(part(x), s, nx)..][..nx];
+                        let ws = &vw[base(part(w), s, nw)..][..nw];
+                        net::forward(layers, xs, ws, rows, acts);
+                        out[s * n..(s + 1) * n].copy_from_slice(&acts[layers.len() - 1]);
+                    }
+                    self.acts[id] = acts;
+                }
+                Op::Concat(parts) => {
+                    for s in 0..copies {
+                        let mut at = s * n;
+                        for &p in parts {
+                            let np = self.numel[p];
+                            out[at..at + np].copy_from_slice(&val(p)[base(part(p), s, np)..][..np]);
+                            at += np;
+                        }
+                    }
+                }
             }
             self.vals[id] = out;
         }
@@ -445,10 +520,7 @@ impl Engine {
                 Op::Func(f, a) => {
                     let y = &self.vals[id];
                     let x = value(self.program, &self.vals, inputs, a);
-                    let ga = &mut self.grads[a];
-                    for i in 0..g.len() {
-                        ga[i] += g[i] * derivative(f, x[i], y[i]);
-                    }
+                    chain(f, x, y, &g, &mut self.grads[a], true);
                 }
                 Op::Sum(a, axis) | Op::Mean(a, axis) => {
                     let (outer, len, inner) = self.reduce_split(a, axis);
@@ -473,6 +545,60 @@ impl Engine {
                     }
                 }
                 Op::MatMul(a, b) => self.matmul_backward(a, b, &g, inputs),
+                Op::Net(net, x, w) => {
+                    let layers = self.program.nets[net];
+                    let rows = self.dims(id)[0];
+                    let (nx, nw) = (self.numel[x], self.numel[w]);
+                    let (px, pw) = (part(x), part(w));
+                    let mut gw = std::mem::take(&mut self.grads[w]);
+                    let mut gx = std::mem::take(&mut self.grads[x]);
+                    let mut scratch = std::mem::take(&mut self.net_scratch);
+                    {
+                        let vx = value(self.program, &self.vals, inputs, x);
+                        let vw = value(self.program, &self.vals, inputs, w);
+                        for (s, acts) in self.acts[id].chunks(layers.len()).enumerate() {
+                            let xs = &vx[base(px, s, nx)..][..nx];
+                            let ws = &vw[base(pw, s, nw)..][..nw];
+                            let gxs = px.then(|| &mut gx[s * nx..(s + 1) * nx]);
+                            let gws: &mut [f32] = if pw {
+                                &mut gw[s * nw..(s + 1) * nw]
+                            } else {
+                                &mut []
+                            };
+                            if pw {
+                                net::backward(
+                                    layers,
+                                    xs,
+                                    ws,
+                                    rows,
+                                    acts,
+                                    &g[s * n..(s + 1) * n],
+                                    gws,
+                                    gxs,
+                                    &mut scratch,
+                                );
+                            }
+                        }
+                    }
+                    self.net_scratch = scratch;
+                    self.grads[w] = gw;
+                    self.grads[x] = gx;
+                }
+                Op::Concat(parts) => {
+                    for s in 0..s_all {
+                        let mut at = s * n;
+                        for &p in parts {
+                            let np = self.numel[p];
+                            if part(p) {
+                                let gp = &mut self.grads[p][s * np..(s + 1) * np];
+                                for (a, &b) in gp.iter_mut().zip(&g[at..at + np]) {
+                                    *a += b;
+                                }
+                            }
+                            at += np;
+                        }
+                    }
+                }
             }
             self.grads[id] = g;
         }
@@ -542,23 +668,54 @@ fn node_operand(op: Op) -> usize {
     }
 }
 
-fn apply(f: Func, x: f32) -> f32 {
+super::dispatch!(apply, apply_avx2, apply_rows, (f: Func, x: &[f32], out: &mut [f32]) -> ());
+super::dispatch!(chain, chain_avx2, chain_rows,
+    (f: Func, x: &[f32], y: &[f32], g: &[f32], out: &mut [f32], accumulate: bool) -> ());
+
+/// out = f(x), elementwise (one loop per function, so that each vectorizes).
+#[inline(always)]
+fn apply_rows(f: Func, x: &[f32], out: &mut [f32]) {
+    #[inline(always)]
+    fn each(x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32) {
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = f(v);
+        }
+    }
     match f {
-        Func::Exp => x.exp(),
-        Func::Log => x.ln(),
-        Func::Softplus => softplus(x),
-        Func::Sigmoid => sigmoid(x),
-        Func::Tanh => x.tanh(),
+        Func::Exp => each(x, out, math::exp),
+        Func::Log => each(x, out, math::ln),
+        Func::Softplus => each(x, out, math::softplus),
+        Func::Sigmoid => each(x, out, math::sigmoid),
+        Func::Tanh => each(x, out, math::tanh),
+        Func::Relu => each(x, out, |v| v.max(0.0)),
     }
 }
 
-/// d f(x) / dx from x and y = f(x).
-fn derivative(f: Func, x: f32, y: f32) -> f32 {
+/// out (+)= g · f′(x), with y = f(x): the chain rule through an elementwise function
+/// (`accumulate`: add to `out`, else overwrite it).
+#[inline(always)]
+fn chain_rows(f: Func, x: &[f32], y: &[f32], g: &[f32], out: &mut [f32], accumulate: bool) {
+    #[inline(always)]
+    fn each(
+        x: &[f32],
+        y: &[f32],
+        g: &[f32],
+        out: &mut [f32],
+        add: bool,
+        d: impl Fn(f32, f32) -> f32,
+    ) {
+        for (((o, &g), &x), &y) in out.iter_mut().zip(g).zip(x).zip(y) {
+            let v = g * d(x, y);
+            *o = if add { *o + v } else { v };
+        }
+    }
+    let add = accumulate;
     match f {
-        Func::Exp => y,
-        Func::Log => 1.0 / x,
-        Func::Softplus => sigmoid(x),
-        Func::Sigmoid => y * (1.0 - y),
-        Func::Tanh => 1.0 - y * y,
+        Func::Exp => each(x, y, g, out, add, |_, y| y),
+        Func::Log => each(x, y, g, out, add, |x, _| 1.0 / x),
+        Func::Softplus => each(x, y, g, out, add, |x, _| math::sigmoid(x)),
+        Func::Sigmoid => each(x, y, g, out, add, |_, y| y * (1.0 - y)),
+        Func::Tanh => each(x, y, g, out, add, |_, y| 1.0 - y * y),
+        Func::Relu => each(x, y, g, out, add, |x, _| if x > 0.0 { 1.0 } else { 0.0 }),
     }
 }

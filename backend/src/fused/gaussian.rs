@@ -2,13 +2,14 @@
 //! (z = μ + L ε), their draws, log q under each estimator, and the gradients of the mean
 //! ELBO in their parameters given the model's gradient in z.
 
+use super::math;
 use crate::family::Estimator;
 use crate::linalg::Matrix;
-use crate::ops::{sigmoid_f32 as sigmoid, softplus_f32 as softplus};
 
 const HALF_LN_2PI: f32 = 0.918_938_5;
 
-/// One entry: store indices of its parameters, its dimension.
+/// One entry: store indices of its parameters, its dimension, and the scale its last
+/// [`Gaussian::draw`] used.
 pub(crate) struct Gaussian {
     pub loc: usize,
     pub rho: usize,
@@ -16,32 +17,82 @@ pub(crate) struct Gaussian {
     pub lower: Option<usize>,
     pub dim: usize,
     pub floor: f32,
+    /// L (d × d, row-major) of a full-rank entry, or σ (d) of a mean-field one.
+    scale: Vec<f32>,
+    /// dσ/dρ = sigmoid(ρ) per coordinate.
+    slope: Vec<f32>,
+}
+
+/// softplus(ρ) and its derivative sigmoid(ρ) from one exponential, softplus as the dfdx path
+/// computes it (max(ρ, 0) + log(1 + e^{−|ρ|})).
+#[inline(always)]
+fn softplus_and_slope(r: f32) -> (f32, f32) {
+    let e = math::exp(-r.abs());
+    let sp = r.max(0.0) + math::ln(e + 1.0);
+    let slope = if r >= 0.0 {
+        1.0 / (1.0 + e)
+    } else {
+        e / (1.0 + e)
+    };
+    (sp, slope)
 }
 
 impl Gaussian {
-    /// L (d × d, row-major) of a full-rank entry, or σ (d) of a mean-field one.
-    fn scale(&self, params: &[Vec<f32>]) -> Vec<f32> {
+    pub(crate) fn new(
+        loc: usize,
+        rho: usize,
+        lower: Option<usize>,
+        dim: usize,
+        floor: f32,
+    ) -> Self {
+        Gaussian {
+            loc,
+            rho,
+            lower,
+            dim,
+            floor,
+            scale: Vec::new(),
+            slope: Vec::new(),
+        }
+    }
+
+    /// The scale at the current parameters, and its slope in ρ.
+    fn update_scale(&mut self, params: &[Vec<f32>]) {
         let d = self.dim;
-        let diag = params[self.rho].iter().map(|&r| softplus(r) + self.floor);
-        match self.lower {
-            None => diag.collect(),
-            Some(lower) => {
-                let mut l = vec![0.0f32; d * d];
-                for i in 0..d {
-                    l[i * d..i * d + i].copy_from_slice(&params[lower][i * d..i * d + i]);
-                }
-                for (i, s) in diag.enumerate() {
-                    l[i * d + i] = s;
-                }
-                l
+        let rho = &params[self.rho];
+        self.slope.resize(d, 0.0);
+        self.scale
+            .resize(if self.lower.is_some() { d * d } else { d }, 0.0);
+        if let Some(lower) = self.lower {
+            for i in 0..d {
+                self.scale[i * d..i * d + i].copy_from_slice(&params[lower][i * d..i * d + i]);
+                self.scale[i * d + i + 1..(i + 1) * d].fill(0.0);
+            }
+        }
+        let step = if self.lower.is_some() { d + 1 } else { 1 };
+        if step == 1 {
+            scales(rho, self.floor, &mut self.scale, &mut self.slope);
+        } else {
+            for (i, &r) in rho.iter().enumerate() {
+                let (sp, slope) = softplus_and_slope(r);
+                self.scale[i * step] = sp + self.floor;
+                self.slope[i] = slope;
             }
         }
     }
 
     /// z = μ + σ ⊙ ε or μ + L ε for each particle's ε (rows of `eps`), into `z`.
-    pub(crate) fn draw(&self, params: &[Vec<f32>], eps: &[f32], z: &mut [f32]) {
-        let (d, mu) = (self.dim, &params[self.loc]);
-        let scale = self.scale(params);
+    pub(crate) fn draw(&mut self, params: &[Vec<f32>], eps: &[f32], z: &mut [f32]) {
+        self.update_scale(params);
+        let (d, mu, scale) = (self.dim, &params[self.loc], &self.scale);
+        if self.lower.is_none() {
+            for (e, z) in eps.chunks_exact(d).zip(z.chunks_exact_mut(d)) {
+                for (((z, &e), &s), &m) in z.iter_mut().zip(e).zip(scale).zip(mu) {
+                    *z = s * e + m;
+                }
+            }
+            return;
+        }
         for (e, z) in eps.chunks_exact(d).zip(z.chunks_exact_mut(d)) {
             for i in 0..d {
                 z[i] = match self.lower {
@@ -56,7 +107,8 @@ impl Gaussian {
     }
 
     /// Adds log q of each particle's draw to `log_q`, and writes the gradient of −(mean
-    /// ELBO) in μ, ρ (and L) into `grads`, given `gz`: ∂ log p / ∂z per particle.
+    /// ELBO) in μ, ρ (and L) into `grads`, given `gz`: ∂ log p / ∂z per particle. At the
+    /// parameters of the last [`Gaussian::draw`].
     pub(crate) fn log_q_and_gradient(
         &self,
         params: &[Vec<f32>],
@@ -65,18 +117,18 @@ impl Gaussian {
         log_q: &mut [f64],
         grads: &mut [Vec<f32>],
     ) {
+        if self.lower.is_none() {
+            return self.mean_field(params, (eps, z, gz), estimator, log_q, grads);
+        }
         let (d, mu) = (self.dim, &params[self.loc]);
         let particles = eps.len() / d;
-        let scale = self.scale(params);
-        let diag: Vec<f32> = match self.lower {
-            None => scale.clone(),
-            Some(_) => (0..d).map(|i| scale[i * d + i]).collect(),
-        };
+        let scale = &self.scale;
+        let diag: Vec<f32> = (0..d).map(|i| scale[i * d + i]).collect();
         let log_det: f32 = diag.iter().map(|s| s.ln()).sum();
         // (L⁻¹)ᵀ for the path derivative of a full-rank entry, formed as the dfdx path
         // forms it (in f64 on the host).
         let inv_t = match (self.lower, estimator) {
-            (Some(_), Estimator::PathDerivative) => Matrix::from_f32(d, &scale)
+            (Some(_), Estimator::PathDerivative) => Matrix::from_f32(d, scale)
                 .lower_inverse()
                 .transpose()
                 .to_f32(),
@@ -136,13 +188,12 @@ impl Gaussian {
                 }
             }
         }
-        let rho = &params[self.rho];
         // the loss is −ELBO
         for i in 0..d {
             grads[self.loc][i] = -d_mu[i] * inv_s;
             let at = if self.lower.is_some() { i * d + i } else { i };
             let ds = d_scale[at] * inv_s + if entropy { 1.0 / diag[i] } else { 0.0 };
-            grads[self.rho][i] = -ds * sigmoid(rho[i]);
+            grads[self.rho][i] = -ds * self.slope[i];
         }
         if let Some(lower) = self.lower {
             let g = &mut grads[lower];
@@ -153,5 +204,130 @@ impl Gaussian {
                 }
             }
         }
+    }
+}
+
+impl Gaussian {
+    /// [`Gaussian::log_q_and_gradient`] of a mean-field entry: one pass per particle over
+    /// the coordinates, the gradients summed straight into `grads`.
+    fn mean_field(
+        &self,
+        params: &[Vec<f32>],
+        (eps, z, gz): (&[f32], &[f32], &[f32]),
+        estimator: Estimator,
+        log_q: &mut [f64],
+        grads: &mut [Vec<f32>],
+    ) {
+        let d = self.dim;
+        let particles = eps.len() / d;
+        let (mu, sigma) = (&params[self.loc], &self.scale);
+        let (g_mu, g_rho) = two_mut(grads, self.loc, self.rho);
+        g_mu.fill(0.0);
+        g_rho.fill(0.0);
+        let log_det = log_sum(sigma);
+        let path = estimator == Estimator::PathDerivative;
+        for (s, log_q) in log_q.iter_mut().enumerate().take(particles) {
+            let at = s * d..(s + 1) * d;
+            let (e, zs, g) = (&eps[at.clone()], &z[at.clone()], &gz[at]);
+            // Σ −½ h² (the path derivative's e held), or Σ −½ ε² (standard)
+            let sq = mean_field_particle(path, e, zs, g, mu, sigma, g_mu, g_rho);
+            let lq = match estimator {
+                Estimator::PathDerivative | Estimator::Standard => {
+                    -0.5 * sq - f64::from(HALF_LN_2PI) * d as f64
+                }
+                Estimator::AnalyticEntropy | Estimator::AnalyticKl => {
+                    -(d as f64) * (0.5 + f64::from(HALF_LN_2PI))
+                }
+            };
+            *log_q += lq - log_det;
+        }
+        // −log q's +Σ log σ has a gradient except under the path derivative; the loss is
+        // −ELBO.
+        let inv_s = 1.0 / particles as f32;
+        for (((gm, gr), &sg), &slope) in g_mu
+            .iter_mut()
+            .zip(g_rho.iter_mut())
+            .zip(sigma)
+            .zip(&self.slope)
+        {
+            *gm *= -inv_s;
+            let entropy = if path { 0.0 } else { 1.0 / sg };
+            *gr = -(*gr * inv_s + entropy) * slope;
+        }
+    }
+}
+
+super::dispatch!(mean_field_particle, mean_field_particle_avx2, mean_field_particle_body,
+    (path: bool, e: &[f32], z: &[f32], g: &[f32], mu: &[f32], sigma: &[f32], g_mu: &mut [f32], g_rho: &mut [f32]) -> f64);
+
+/// One particle of a mean-field entry: adds t = ∂(log p − log q)/∂z to `g_mu` and t ε to
+/// `g_rho` (ρ's chain rule comes after), and returns Σ h² with h the path derivative's
+/// held standardization (z − μ)/σ, or Σ ε².
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn mean_field_particle_body(
+    path: bool,
+    e: &[f32],
+    z: &[f32],
+    g: &[f32],
+    mu: &[f32],
+    sigma: &[f32],
+    g_mu: &mut [f32],
+    g_rho: &mut [f32],
+) -> f64 {
+    let mut acc = [0.0f32; 8];
+    let n = e.len();
+    for i in 0..n {
+        let (t, sq) = if path {
+            let h = (z[i] - mu[i]) / sigma[i];
+            (g[i] + h / sigma[i], h * h)
+        } else {
+            (g[i], e[i] * e[i])
+        };
+        acc[i % 8] += sq;
+        g_mu[i] += t;
+        g_rho[i] += t * e[i];
+    }
+    acc.iter().map(|&v| f64::from(v)).sum()
+}
+
+/// Two distinct elements of a slice, mutably.
+fn two_mut<T>(v: &mut [T], a: usize, b: usize) -> (&mut T, &mut T) {
+    assert_ne!(a, b, "two distinct parameters");
+    if a < b {
+        let (x, y) = v.split_at_mut(b);
+        (&mut x[a], &mut y[0])
+    } else {
+        let (x, y) = v.split_at_mut(a);
+        (&mut y[0], &mut x[b])
+    }
+}
+
+super::dispatch!(log_sum, log_sum_avx2, log_sum_rows, (x: &[f32]) -> f64);
+
+/// Σ log x_i, in eight running sums.
+#[inline(always)]
+fn log_sum_rows(x: &[f32]) -> f64 {
+    let mut acc = [0.0f32; 8];
+    let c = x.chunks_exact(8);
+    let tail: f32 = c.remainder().iter().map(|&v| math::ln(v)).sum();
+    for c in c {
+        for l in 0..8 {
+            acc[l] += math::ln(c[l]);
+        }
+    }
+    acc.iter().map(|&v| f64::from(v)).sum::<f64>() + f64::from(tail)
+}
+
+super::dispatch!(scales, scales_avx2, scales_rows,
+    (rho: &[f32], floor: f32, scale: &mut [f32], slope: &mut [f32]) -> ());
+
+/// σ = softplus(ρ) + floor and dσ/dρ, elementwise.
+#[inline(always)]
+fn scales_rows(rho: &[f32], floor: f32, scale: &mut [f32], slope: &mut [f32]) {
+    for ((&r, s), d) in rho.iter().zip(scale.iter_mut()).zip(slope.iter_mut()) {
+        let (sp, sl) = softplus_and_slope(r);
+        *s = sp + floor;
+        *d = sl;
     }
 }

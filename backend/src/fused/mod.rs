@@ -38,7 +38,8 @@ pub(crate) fn avx2() -> bool {
 /// `$name` calls `$body` compiled for AVX2 where the processor has it, else as built.
 macro_rules! dispatch {
     ($name:ident, $avx2:ident, $body:ident, ($($arg:ident: $ty:ty),*) -> $ret:ty) => {
-        fn $name($($arg: $ty),*) -> $ret {
+        #[allow(clippy::too_many_arguments)]
+        pub(crate) fn $name($($arg: $ty),*) -> $ret {
             #[cfg(target_arch = "x86_64")]
             if $crate::fused::avx2() {
                 // SAFETY: the processor has AVX2 (checked at run time).
@@ -48,6 +49,7 @@ macro_rules! dispatch {
         }
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2")]
+        #[allow(clippy::too_many_arguments)]
         unsafe fn $avx2($($arg: $ty),*) -> $ret {
             $body($($arg),*)
         }
@@ -56,9 +58,27 @@ macro_rules! dispatch {
 
 pub(crate) use dispatch;
 
+/// Threads for `work` multiply-adds: one below about a million (spawning costs more than
+/// it saves), else every core the machine offers (up to 8).
+pub(crate) fn workers_for(work: usize) -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let cores = *CORES.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .min(8)
+    });
+    if work < 1 << 20 {
+        1
+    } else {
+        cores
+    }
+}
+
 mod density;
 mod engine;
 mod gaussian;
+mod math;
+mod net;
 mod rows;
 pub(crate) mod step;
 
@@ -132,6 +152,8 @@ pub enum Func {
     Softplus,
     Sigmoid,
     Tanh,
+    /// Net activations only.
+    Relu,
 }
 
 /// A node's operation; operands are earlier nodes' indices.
@@ -154,6 +176,19 @@ pub enum Op {
     /// Over every axis (`None`) or one axis.
     Sum(usize, Option<usize>),
     Mean(usize, Option<usize>),
+    /// `Net(x; w)`: the net with this index in [`Program::nets`] on rows `x` (data or
+    /// per particle; each row's features flattened) with weights `w` per particle.
+    Net(usize, usize, usize),
+    /// Vectors joined end to end, per particle.
+    Concat(&'static [usize]),
+}
+
+/// A layer of a net: weights W (`inputs × outputs`, row-major) then b, consecutive in the
+/// weight vector; or an activation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Layer {
+    Linear { inputs: usize, outputs: usize },
+    Activation(Func),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -175,6 +210,8 @@ pub enum Density {
     BernoulliLogits,
     /// rate
     Poisson,
+    /// logits, with a last axis of K categories beyond the site's shape; values in 0..K
+    Categorical,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -209,4 +246,6 @@ pub struct Program {
     /// In the model's order (latent and observed sites; the ELBO sums their terms).
     pub sites: &'static [Site],
     pub entries: &'static [Entry],
+    /// The nets `Op::Net` nodes call, by index: their layers.
+    pub nets: &'static [&'static [Layer]],
 }

@@ -20,7 +20,7 @@ pub(crate) fn data_times_vectors(x: &[f32], w: &[f32], out: &mut [f32], k: usize
             wt[j * lanes + s] = w[s * k + j];
         }
     }
-    let workers = workers_for(m * k * particles);
+    let workers = super::workers_for(m * k * particles);
     let block = m.div_ceil(workers).max(1);
     // Each worker's rows of every particle's output.
     let mut pieces: Vec<Vec<&mut [f32]>> = (0..workers).map(|_| Vec::new()).collect();
@@ -58,7 +58,7 @@ pub(crate) fn data_t_times(x: &[f32], g: &[f32], gw: &mut [f32], k: usize) {
         particles,
         lanes,
     };
-    let workers = workers_for(m * k * particles);
+    let workers = super::workers_for(m * k * particles);
     let block = m.div_ceil(workers).max(1);
     let rows = |p: usize| ((p * block).min(m), ((p + 1) * block).min(m));
     let sums: Vec<Vec<f32>> = if workers == 1 {
@@ -93,7 +93,7 @@ pub(crate) fn data_t_times(x: &[f32], g: &[f32], gw: &mut [f32], k: usize) {
 }
 
 #[derive(Clone, Copy)]
-struct Shape {
+pub(crate) struct Shape {
     k: usize,
     particles: usize,
     /// particles rounded up to a multiple of 8
@@ -203,7 +203,8 @@ fn backward_rows(
             for (j, a) in acc.chunks_exact_mut(lanes).enumerate() {
                 let a = &mut a[c * 8..c * 8 + 8];
                 for l in 0..8 {
-                    a[l] += r0[j] * gv[0][l] + r1[j] * gv[1][l] + r2[j] * gv[2][l] + r3[j] * gv[3][l];
+                    a[l] +=
+                        r0[j] * gv[0][l] + r1[j] * gv[1][l] + r2[j] * gv[2][l] + r3[j] * gv[3][l];
                 }
             }
         }
@@ -227,22 +228,6 @@ fn backward_rows(
         }
     }
     acc
-}
-
-/// Threads for `work` multiply-adds: one below about a million (spawning costs more than
-/// it saves), else every core the machine offers (up to 8).
-fn workers_for(work: usize) -> usize {
-    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    let cores = *CORES.get_or_init(|| {
-        std::thread::available_parallelism()
-            .map_or(1, std::num::NonZeroUsize::get)
-            .min(8)
-    });
-    if work < 1 << 20 {
-        1
-    } else {
-        cores
-    }
 }
 
 /// Σ a_i b_i with eight partial sums, so that the loop vectorizes (a single running sum

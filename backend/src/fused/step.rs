@@ -13,7 +13,6 @@ use crate::family::Estimator;
 use crate::optim::AdamConfig;
 use crate::params::{ParamId, ParamStore};
 
-
 /// A guide entry as the step reads it.
 struct Layout {
     gaussian: Gaussian,
@@ -40,8 +39,6 @@ pub(crate) struct Fused {
     names: Vec<String>,
     /// Per entry: ε, particle-major.
     eps: Vec<Vec<f32>>,
-    /// Per latent site: its draws, particle-major.
-    z: Vec<Vec<f32>>,
     /// Per input: its rows of the minibatch.
     gathered: Vec<Vec<f32>>,
     /// Per site, per particle: its term.
@@ -70,7 +67,6 @@ impl Fused {
         engine.resize(1, 1);
         let sample_node = |k: usize| program.nodes.iter().position(|n| n.op == Op::Sample(k));
         let mut layouts = Vec::new();
-        let mut latents = 0;
         for e in program.entries {
             let find = |name: &str| names.iter().position(|n| *n == name);
             let (loc, rho) = (find(e.loc)?, find(e.rho)?);
@@ -85,7 +81,6 @@ impl Fused {
                 let n = engine.numel(node);
                 sites.push((k, node, dim, n));
                 dim += n;
-                latents = latents.max(k + 1);
             }
             if params[loc].len() != dim
                 || params[rho].len() != dim
@@ -94,13 +89,7 @@ impl Fused {
                 return None;
             }
             layouts.push(Layout {
-                gaussian: Gaussian {
-                    loc,
-                    rho,
-                    lower,
-                    dim,
-                    floor: e.floor,
-                },
+                gaussian: Gaussian::new(loc, rho, lower, dim, e.floor),
                 sites,
                 z: Vec::new(),
                 gz: Vec::new(),
@@ -121,7 +110,6 @@ impl Fused {
             frozen: frozen.to_vec(),
             cfg,
             names: names.iter().map(|n| n.to_string()).collect(),
-            z: vec![Vec::new(); latents],
             gathered: Vec::new(),
             site_lp: vec![Vec::new(); program.sites.len()],
         })
@@ -142,12 +130,17 @@ impl Fused {
     ) -> Result<f32, NonFinite> {
         let value = self.evaluate(store.device(), data, idx, particles, scale, estimator)?;
         self.adam(lr, clip);
+        Ok(value)
+    }
+
+    /// Writes the host parameters into `store` (the guide's), which steps leave as it was
+    /// (copying every step would cost as much as the step for a large net).
+    pub(crate) fn write_back<D: Backend>(&self, store: &mut ParamStore<D>) {
         for (i, p) in self.params.iter().enumerate() {
             if !self.frozen[i] {
                 store.set(ParamId(i), p);
             }
         }
-        Ok(value)
     }
 
     /// The gradient of −ELBO of the last [`Fused::evaluate`], per parameter in store order.
@@ -166,12 +159,12 @@ impl Fused {
         scale: f32,
         estimator: Estimator,
     ) -> Result<f32, NonFinite> {
-        // The draws, in the order and shapes the dfdx path makes them.
+        // The draws, in the order and shapes the dfdx path makes them (large ones on
+        // threads, seeded from the device's generator: see `draw_normals`).
         for (l, eps) in self.layouts.iter().zip(&mut self.eps) {
             let dim = l.gaussian.dim;
-            let e: Tensor<(usize, usize), f32, D> = dev.sample_normal_like(&(particles, dim));
             eps.resize(particles * dim, 0.0);
-            e.copy_into(eps);
+            draw_normals(dev, eps, (particles, dim));
         }
         // The minibatch's rows, gathered where the input has rows.
         self.gathered.resize(arrays.len(), Vec::new());
@@ -209,21 +202,24 @@ impl Fused {
             })
             .collect();
         self.engine.resize(particles, rows);
-        // Each entry's draw, into its latent sites' buffers.
+        // Each entry's draw, into its sites' `Sample` nodes (in place for one site).
         for (l, eps) in self.layouts.iter_mut().zip(&self.eps) {
             let dim = l.gaussian.dim;
+            if let [(_, node, _, _)] = l.sites[..] {
+                l.gaussian
+                    .draw(&self.params, eps, self.engine.sample_mut(node));
+                continue;
+            }
             l.z.resize(particles * dim, 0.0);
             l.gaussian.draw(&self.params, eps, &mut l.z);
-            for &(k, _, off, n) in &l.sites {
-                let z = &mut self.z[k];
-                z.resize(particles * n, 0.0);
+            for &(_, node, off, n) in &l.sites {
+                let z = self.engine.sample_mut(node);
                 for s in 0..particles {
                     z[s * n..(s + 1) * n].copy_from_slice(&l.z[s * dim + off..s * dim + off + n]);
                 }
             }
         }
-        let latents: Vec<&[f32]> = self.z.iter().map(Vec::as_slice).collect();
-        self.engine.forward(&inputs, &latents);
+        self.engine.forward(&inputs);
         self.engine.zero_grads();
         let mut lp = vec![0.0f64; particles];
         for (site, site_lp) in self.program.sites.iter().zip(&mut self.site_lp) {
@@ -247,6 +243,9 @@ impl Fused {
         let mut log_q = vec![0.0f64; particles];
         for l in &mut self.layouts {
             let dim = l.gaussian.dim;
+            if l.sites.len() == 1 {
+                continue;
+            }
             l.gz.resize(particles * dim, 0.0);
             for &(_, node, off, n) in &l.sites {
                 let g = self.engine.grad(node);
@@ -256,9 +255,13 @@ impl Fused {
             }
         }
         for (l, eps) in self.layouts.iter().zip(&self.eps) {
+            let (z, gz) = match l.sites[..] {
+                [(_, node, _, _)] => (self.engine.value(&[], node), self.engine.grad(node)),
+                _ => (&l.z[..], &l.gz[..]),
+            };
             l.gaussian.log_q_and_gradient(
                 &self.params,
-                (eps, &l.z, &l.gz),
+                (eps, z, gz),
                 estimator,
                 &mut log_q,
                 &mut self.grads,
@@ -321,7 +324,16 @@ impl Fused {
             }
             None => 1.0,
         };
-        let decay = 1.0 - lr * self.cfg.weight_decay;
+        let rule = AdamRule {
+            b1,
+            b2,
+            c1,
+            c2,
+            eps: self.cfg.eps,
+            lr,
+            decay: (self.cfg.weight_decay > 0.0).then_some(1.0 - lr * self.cfg.weight_decay),
+            clip: scale,
+        };
         for i in 0..self.params.len() {
             if self.frozen[i] {
                 continue;
@@ -332,19 +344,101 @@ impl Fused {
                 &mut self.m[i],
                 &mut self.v[i],
             );
-            for j in 0..p.len() {
-                let g = if scale == 1.0 { g[j] } else { g[j] * scale };
-                m[j] = m[j] * b1 + g * (1.0 - b1);
-                v[j] = v[j] * b2 + g * g * (1.0 - b2);
-                let denom = (v[j] / c2).sqrt() + self.cfg.eps;
-                let update = (m[j] / c1) * denom.recip();
-                let kept = if self.cfg.weight_decay > 0.0 {
-                    p[j] * decay
-                } else {
-                    p[j]
-                };
-                p[j] = kept - update * lr;
+            // Large parameters in blocks on threads (the update is elementwise).
+            let workers = super::workers_for(p.len() * 4);
+            let block = p.len().div_ceil(workers).max(1);
+            if workers == 1 {
+                adam_update(rule, p, g, m, v);
+            } else {
+                std::thread::scope(|scope| {
+                    let blocks = p
+                        .chunks_mut(block)
+                        .zip(g.chunks(block))
+                        .zip(m.chunks_mut(block))
+                        .zip(v.chunks_mut(block));
+                    for (((p, g), m), v) in blocks {
+                        scope.spawn(move || adam_update(rule, p, g, m, v));
+                    }
+                });
             }
         }
     }
+}
+
+/// One Adam step's constants.
+#[derive(Clone, Copy)]
+pub(crate) struct AdamRule {
+    b1: f32,
+    b2: f32,
+    /// bias corrections 1 − β^t
+    c1: f32,
+    c2: f32,
+    eps: f32,
+    lr: f32,
+    /// 1 − lr · weight decay, when there is weight decay
+    decay: Option<f32>,
+    /// the factor of gradient clipping (1: none)
+    clip: f32,
+}
+
+super::dispatch!(adam_update, adam_update_avx2, adam_update_body,
+    (rule: AdamRule, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) -> ());
+
+/// [`crate::optim::Adam`]'s update, elementwise, in its order of operations.
+#[inline(always)]
+fn adam_update_body(rule: AdamRule, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+    let AdamRule {
+        b1,
+        b2,
+        c1,
+        c2,
+        eps,
+        lr,
+        decay,
+        clip,
+    } = rule;
+    for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+        let g = if clip == 1.0 { g } else { g * clip };
+        *m = *m * b1 + g * (1.0 - b1);
+        *v = *v * b2 + g * g * (1.0 - b2);
+        let denom = (*v / c2).sqrt() + eps;
+        let update = (*m / c1) * denom.recip();
+        let kept = match decay {
+            Some(k) => *p * k,
+            None => *p,
+        };
+        *p = kept - update * lr;
+    }
+}
+
+/// Standard normal draws into `out` (`particles × dim`). Up to 65,536 of them come from the
+/// device's generator exactly as the dfdx path draws them (so the two paths take the same
+/// steps); more are drawn on threads, from generators seeded by one draw of the device's
+/// (the same distribution, other numbers: the device's generator is one sequential
+/// stream, which for millions of weights costs more than the step's products).
+fn draw_normals<D: Backend>(dev: &D, out: &mut [f32], shape: (usize, usize)) {
+    use rand::SeedableRng as _;
+    use rand_distr::Distribution as _;
+    if out.len() <= 1 << 16 {
+        let e: Tensor<(usize, usize), f32, D> = dev.sample_normal_like(&shape);
+        e.copy_into(out);
+        return;
+    }
+    let seed: Tensor<(usize,), f32, D> = dev.sample_uniform_like(&(2,));
+    let bits = seed.as_vec();
+    let seed = (u64::from(bits[0].to_bits()) << 32) | u64::from(bits[1].to_bits());
+    let workers = super::workers_for(out.len() * 64);
+    let block = out.len().div_ceil(workers);
+    std::thread::scope(|scope| {
+        for (p, chunk) in out.chunks_mut(block).enumerate() {
+            scope.spawn(move || {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(
+                    seed ^ (p as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                );
+                for v in chunk {
+                    *v = rand_distr::StandardNormal.sample(&mut rng);
+                }
+            });
+        }
+    });
 }
