@@ -71,7 +71,20 @@ impl Gaussian {
         }
         let step = if self.lower.is_some() { d + 1 } else { 1 };
         if step == 1 {
-            scales(rho, self.floor, &mut self.scale, &mut self.slope);
+            let (floor, block) = (self.floor, block_for(d));
+            if block >= d {
+                scales(rho, floor, &mut self.scale, &mut self.slope);
+            } else {
+                std::thread::scope(|scope| {
+                    let blocks = rho
+                        .chunks(block)
+                        .zip(self.scale.chunks_mut(block))
+                        .zip(self.slope.chunks_mut(block));
+                    for ((r, sc), sl) in blocks {
+                        scope.spawn(move || scales(r, floor, sc, sl));
+                    }
+                });
+            }
         } else {
             for (i, &r) in rho.iter().enumerate() {
                 let (sp, slope) = softplus_and_slope(r);
@@ -230,7 +243,29 @@ impl Gaussian {
             let at = s * d..(s + 1) * d;
             let (e, zs, g) = (&eps[at.clone()], &z[at.clone()], &gz[at]);
             // Σ −½ h² (the path derivative's e held), or Σ −½ ε² (standard)
-            let sq = mean_field_particle(path, e, zs, g, mu, sigma, g_mu, g_rho);
+            let block = block_for(d);
+            let sq: f64 = if block >= d {
+                mean_field_particle(path, e, zs, g, mu, sigma, g_mu, g_rho)
+            } else {
+                std::thread::scope(|scope| {
+                    let parts: Vec<_> = e
+                        .chunks(block)
+                        .zip(zs.chunks(block))
+                        .zip(g.chunks(block))
+                        .zip(mu.chunks(block).zip(sigma.chunks(block)))
+                        .zip(g_mu.chunks_mut(block).zip(g_rho.chunks_mut(block)))
+                        .map(|((((e, zs), g), (mu, sigma)), (gm, gr))| {
+                            scope.spawn(move || {
+                                mean_field_particle(path, e, zs, g, mu, sigma, gm, gr)
+                            })
+                        })
+                        .collect();
+                    parts
+                        .into_iter()
+                        .map(|h| h.join().expect("a worker finished"))
+                        .sum()
+                })
+            };
             let lq = match estimator {
                 Estimator::PathDerivative | Estimator::Standard => {
                     -0.5 * sq - f64::from(HALF_LN_2PI) * d as f64
@@ -330,4 +365,10 @@ fn scales_rows(rho: &[f32], floor: f32, scale: &mut [f32], slope: &mut [f32]) {
         *s = sp + floor;
         *d = sl;
     }
+}
+
+/// Coordinates per thread for elementwise work over `d` of them: all of them (one thread,
+/// no spawning) below about a quarter million.
+fn block_for(d: usize) -> usize {
+    d.div_ceil(super::workers_for(d * 4)).max(1)
 }

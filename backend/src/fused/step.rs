@@ -413,7 +413,7 @@ fn adam_update_body(rule: AdamRule, p: &mut [f32], g: &[f32], m: &mut [f32], v: 
 
 /// Standard normal draws into `out` (`particles × dim`). Up to 65,536 of them come from the
 /// device's generator exactly as the dfdx path draws them (so the two paths take the same
-/// steps); more are drawn on threads, from generators seeded by one draw of the device's
+/// steps); more are drawn on threads, from xoshiro generators seeded by one draw of the device's
 /// (the same distribution, other numbers: the device's generator is one sequential
 /// stream, which for millions of weights costs more than the step's products).
 fn draw_normals<D: Backend>(dev: &D, out: &mut [f32], shape: (usize, usize)) {
@@ -432,7 +432,7 @@ fn draw_normals<D: Backend>(dev: &D, out: &mut [f32], shape: (usize, usize)) {
     std::thread::scope(|scope| {
         for (p, chunk) in out.chunks_mut(block).enumerate() {
             scope.spawn(move || {
-                let mut rng = rand::rngs::StdRng::seed_from_u64(
+                let mut rng = rand::rngs::SmallRng::seed_from_u64(
                     seed ^ (p as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
                 );
                 for v in chunk {
