@@ -4,7 +4,7 @@
 //! of the 100-draw posterior predictive.
 //!
 //! ```text
-//! cargo run --release --example bnn_digits -- [--guide mean-field|flipout|lrt|implicit|implicit-matmul] [--prior normal|per-layer] [--steps N] [--seed K] [--particles S]
+//! cargo run --release --example bnn_digits -- [--device cpu|cuda] [--guide mean-field|flipout|lrt|implicit|implicit-matmul] [--prior normal|per-layer] [--steps N] [--seed K] [--particles S]
 //!     [--lr X] [--estimator analytic-kl|path-derivative|analytic] [--json]
 //! ```
 
@@ -41,6 +41,7 @@ guide! {
 }
 
 struct Args {
+    device: String,
     guide: String,
     per_layer_prior: bool,
     steps: usize,
@@ -53,6 +54,7 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
+        device: "cpu".to_string(),
         guide: "mean-field".to_string(),
         per_layer_prior: false,
         steps: 10_000,
@@ -116,9 +118,10 @@ fn parse_args() -> Result<Args, String> {
                     }
                 }
             }
+            "--device" => a.device = value("--device")?,
             "--json" => a.json = true,
             "--help" | "-h" => {
-                println!("bnn_digits [--guide mean-field|flipout|lrt|implicit|implicit-matmul] [--prior normal|per-layer] [--steps N] [--seed K] [--particles S] [--lr X] [--estimator analytic-kl|path-derivative|analytic] [--json]");
+                println!("bnn_digits [--device cpu|cuda] [--guide mean-field|flipout|lrt|implicit|implicit-matmul] [--prior normal|per-layer] [--steps N] [--seed K] [--particles S] [--lr X] [--estimator analytic-kl|path-derivative|analytic] [--json]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown flag {other} (try --help)")),
@@ -175,7 +178,7 @@ fn ece(probs: &[Vec<f64>], labels: &[f64]) -> f64 {
 
 /// Fits `guide`, then the 100-draw posterior predictive on `test`; also the fitted
 /// parameter values (for the mean-field guides of Bnn: μ and ρ of theta).
-fn fit_and_predict<G: Guide<Cpu>>(
+fn fit_and_predict<D: Backend, G: Guide<D>>(
     mut guide: G,
     train: &<G::Model as Model>::Data,
     test: &<G::Model as Model>::Data,
@@ -189,7 +192,7 @@ fn fit_and_predict<G: Guide<Cpu>>(
 /// At the guide state `state`: the variance over `draws` estimates of the gradient of the
 /// ELBO in each weight's location μ (one particle, the first 128 training rows), averaged
 /// over the weights.
-fn gradient_variance<G: Guide<Cpu, Model = Bnn>>(
+fn gradient_variance<D: Backend, G: Guide<D, Model = Bnn>>(
     mut guide: G,
     state: &[Vec<f32>],
     train: &BnnData,
@@ -223,6 +226,54 @@ fn gradient_variance<G: Guide<Cpu, Model = Bnn>>(
     Ok(var / sum.len() as f64)
 }
 
+/// The test predictive, the seconds the fit took, and the gradient variances of the
+/// plain reparametrization, Flipout and the local reparametrization.
+type Outcome = (Vec<ravi::SitePredictive>, f64, Option<(f64, f64, f64)>);
+
+/// Fits the chosen guide on the device `dev`, predicts the test rows and (after a
+/// mean-field guide of Bnn) measures the three estimators' gradient variances.
+fn fit_on<D: Backend>(
+    args: &Args,
+    dev: &D,
+    train: &BnnData,
+    test: &BnnData,
+    opts: &FitOptions,
+) -> Result<Outcome, ravi::FitError> {
+    let started = std::time::Instant::now();
+    let (pred, state) = match args.guide.as_str() {
+        _ if args.per_layer_prior => {
+            let layered = |d: &BnnData| BnnPerLayerData {
+                x: d.x.clone(),
+                y: d.y.clone(),
+            };
+            fit_and_predict(
+                MeanFieldPerLayer::new(dev),
+                &layered(train),
+                &layered(test),
+                opts,
+            )?
+        }
+        "flipout" => fit_and_predict(FlipoutBnn::new(dev), train, test, opts)?,
+        "lrt" => fit_and_predict(LrtBnn::new(dev), train, test, opts)?,
+        "implicit" => fit_and_predict(ImplicitBnn::new(dev), train, test, opts)?,
+        "implicit-matmul" => fit_and_predict(ImplicitMatMulBnn::new(dev), train, test, opts)?,
+        _ => fit_and_predict(MeanFieldBnn::new(dev), train, test, opts)?,
+    };
+    let fit_seconds = started.elapsed().as_secs_f64();
+    // The three estimators of the same Gaussian's gradient, at the fitted state (a
+    // mean-field state: not measured after an implicit guide).
+    let grad_var = if args.guide.starts_with("implicit") || args.per_layer_prior {
+        None
+    } else {
+        Some((
+            gradient_variance(MeanFieldBnn::new(dev), &state, train, 200)?,
+            gradient_variance(FlipoutBnn::new(dev), &state, train, 200)?,
+            gradient_variance(LrtBnn::new(dev), &state, train, 200)?,
+        ))
+    };
+    Ok((pred, fit_seconds, grad_var))
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
     let (train_x, train_y, test_x, test_y) = load()?;
@@ -244,33 +295,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         progress: !args.json,
         ..FitOptions::default()
     };
-    let dev = Cpu::seeded(args.seed);
+    // The test rows' labels are not read by the predictive; zeros keep the shapes.
     let test = BnnData {
         x: Array::from_rows_f64(&test_x)?,
         y: Array::vector(vec![0.0; test_y.len()]),
     };
-    let started = std::time::Instant::now();
-    // The test rows' labels are not read by the predictive; zeros keep the shapes.
-    let (pred, state) = match args.guide.as_str() {
-        _ if args.per_layer_prior => {
-            let layered = |d: &BnnData| BnnPerLayerData {
-                x: d.x.clone(),
-                y: d.y.clone(),
-            };
-            fit_and_predict(
-                MeanFieldPerLayer::new(&dev),
-                &layered(&train),
-                &layered(&test),
-                &opts,
-            )?
+    let (pred, fit_seconds, grad_var) = match args.device.as_str() {
+        "cpu" => fit_on(&args, &Cpu::seeded(args.seed), &train, &test, &opts)?,
+        #[cfg(feature = "cuda")]
+        "cuda" => fit_on(&args, &ravi::Cuda::seeded(args.seed), &train, &test, &opts)?,
+        other => {
+            return Err(format!(
+                "device {other} is not available in this build (cpu; cuda with --features cuda)"
+            )
+            .into())
         }
-        "flipout" => fit_and_predict(FlipoutBnn::new(&dev), &train, &test, &opts)?,
-        "lrt" => fit_and_predict(LrtBnn::new(&dev), &train, &test, &opts)?,
-        "implicit" => fit_and_predict(ImplicitBnn::new(&dev), &train, &test, &opts)?,
-        "implicit-matmul" => fit_and_predict(ImplicitMatMulBnn::new(&dev), &train, &test, &opts)?,
-        _ => fit_and_predict(MeanFieldBnn::new(&dev), &train, &test, &opts)?,
     };
-    let fit_seconds = started.elapsed().as_secs_f64();
     let ravi::SitePredictive::Classes { probs, .. } = &pred[0] else {
         return Err("a Categorical site's predictive gives classes".into());
     };
@@ -288,17 +328,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let n = test_y.len() as f64;
     let (acc, nll, ece) = (correct as f64 / n, nll / n, ece(probs, &test_y));
-    // The three estimators of the same Gaussian's gradient, at the fitted state (a
-    // mean-field state: not measured after an implicit guide).
-    let grad_var = if args.guide.starts_with("implicit") || args.per_layer_prior {
-        None
-    } else {
-        Some((
-            gradient_variance(MeanFieldBnn::new(&dev), &state, &train, 200)?,
-            gradient_variance(FlipoutBnn::new(&dev), &state, &train, 200)?,
-            gradient_variance(LrtBnn::new(&dev), &state, &train, 200)?,
-        ))
-    };
     if args.json {
         println!(
             "{}",

@@ -3,7 +3,7 @@
 //! in the non-centered hierarchical form: θ_j = μ + τ η_j.
 //!
 //! ```text
-//! cargo run --release --example eight_schools -- [--guide full-rank|mean-field] [--steps N]
+//! cargo run --release --example eight_schools -- [--device cpu|cuda] [--guide full-rank|mean-field] [--steps N]
 //!     [--seed K] [--draws M] [--json]
 //! ```
 
@@ -29,6 +29,7 @@ guide! {
 }
 
 struct Args {
+    device: String,
     mean_field: bool,
     steps: usize,
     seed: u64,
@@ -38,6 +39,7 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
+        device: "cpu".to_string(),
         mean_field: false,
         steps: 10_000,
         seed: 0,
@@ -74,9 +76,10 @@ fn parse_args() -> Result<Args, String> {
                     .parse()
                     .map_err(|e| format!("--draws: {e}"))?
             }
+            "--device" => a.device = value("--device")?,
             "--json" => a.json = true,
             "--help" | "-h" => {
-                println!("eight_schools [--guide full-rank|mean-field] [--steps N] [--seed K] [--draws M] [--json]");
+                println!("eight_schools [--device cpu|cuda] [--guide full-rank|mean-field] [--steps N] [--seed K] [--draws M] [--json]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown flag {other} (try --help)")),
@@ -117,7 +120,7 @@ impl Summary {
     }
 }
 
-fn fitted<G: Guide<Cpu, Model = EightSchools>>(
+fn fitted<D: Backend, G: Guide<D, Model = EightSchools>>(
     mut g: G,
     data: &EightSchoolsData,
     opts: &FitOptions,
@@ -125,6 +128,21 @@ fn fitted<G: Guide<Cpu, Model = EightSchools>>(
 ) -> Result<Posterior, ravi::FitError> {
     ravi::fit(&mut g, data, opts)?;
     Ok(Posterior::from_guide(&g, draws))
+}
+
+/// Fits the chosen guide on the device `dev`.
+fn fit_kind<D: Backend>(
+    mean_field: bool,
+    dev: &D,
+    data: &EightSchoolsData,
+    opts: &FitOptions,
+    draws: usize,
+) -> Result<Posterior, ravi::FitError> {
+    if mean_field {
+        fitted(MeanFieldSchools::new(dev), data, opts, draws)
+    } else {
+        fitted(FullRankSchools::new(dev), data, opts, draws)
+    }
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -139,11 +157,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         progress: !args.json,
         ..FitOptions::default()
     };
-    let dev = Cpu::seeded(args.seed);
-    let post = if args.mean_field {
-        fitted(MeanFieldSchools::new(&dev), &data, &opts, args.draws)?
-    } else {
-        fitted(FullRankSchools::new(&dev), &data, &opts, args.draws)?
+    let post = match args.device.as_str() {
+        "cpu" => fit_kind(
+            args.mean_field,
+            &Cpu::seeded(args.seed),
+            &data,
+            &opts,
+            args.draws,
+        )?,
+        #[cfg(feature = "cuda")]
+        "cuda" => fit_kind(
+            args.mean_field,
+            &ravi::Cuda::seeded(args.seed),
+            &data,
+            &opts,
+            args.draws,
+        )?,
+        other => {
+            return Err(format!(
+                "device {other} is not available in this build (cpu; cuda with --features cuda)"
+            )
+            .into())
+        }
     };
     // Draws are in each site's own space (τ > 0); θ_j = μ + τ η_j per draw.
     let draws = post.joint_draws(); // mu, tau, eta[0..8]

@@ -3,7 +3,7 @@
 //! evaluated on the rest by the posterior predictive.
 //!
 //! ```text
-//! cargo run --release --example logistic_regression -- [--guide mean-field|full-rank]
+//! cargo run --release --example logistic_regression -- [--device cpu|cuda] [--guide mean-field|full-rank]
 //!     [--steps N] [--seed K] [--draws M] [--json]
 //! ```
 
@@ -26,6 +26,7 @@ guide! {
 }
 
 struct Args {
+    device: String,
     full_rank: bool,
     steps: usize,
     seed: u64,
@@ -35,6 +36,7 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
+        device: "cpu".to_string(),
         full_rank: false,
         steps: 5000,
         seed: 0,
@@ -71,9 +73,10 @@ fn parse_args() -> Result<Args, String> {
                     .parse()
                     .map_err(|e| format!("--draws: {e}"))?
             }
+            "--device" => a.device = value("--device")?,
             "--json" => a.json = true,
             "--help" | "-h" => {
-                println!("logistic_regression [--guide mean-field|full-rank] [--steps N] [--seed K] [--draws M] [--json]");
+                println!("logistic_regression [--device cpu|cuda] [--guide mean-field|full-rank] [--steps N] [--seed K] [--draws M] [--json]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown flag {other} (try --help)")),
@@ -97,7 +100,7 @@ fn load() -> Result<Dataset, Box<dyn std::error::Error>> {
     Ok((x, y))
 }
 
-fn fitted<G: Guide<Cpu, Model = Logistic>>(
+fn fitted<D: Backend, G: Guide<D, Model = Logistic>>(
     mut g: G,
     data: &LogisticData,
     opts: &FitOptions,
@@ -105,6 +108,21 @@ fn fitted<G: Guide<Cpu, Model = Logistic>>(
 ) -> Result<Posterior, ravi::FitError> {
     ravi::fit(&mut g, data, opts)?;
     Ok(Posterior::from_guide(&g, draws))
+}
+
+/// Fits the chosen guide on the device `dev`.
+fn fit_kind<D: Backend>(
+    full_rank: bool,
+    dev: &D,
+    data: &LogisticData,
+    opts: &FitOptions,
+    draws: usize,
+) -> Result<Posterior, ravi::FitError> {
+    if full_rank {
+        fitted(FullRankLogistic::new(dev), data, opts, draws)
+    } else {
+        fitted(MeanFieldLogistic::new(dev), data, opts, draws)
+    }
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -121,11 +139,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         progress: !args.json,
         ..FitOptions::default()
     };
-    let dev = Cpu::seeded(args.seed);
-    let post = if args.full_rank {
-        fitted(FullRankLogistic::new(&dev), &data, &opts, args.draws)?
-    } else {
-        fitted(MeanFieldLogistic::new(&dev), &data, &opts, args.draws)?
+    let post = match args.device.as_str() {
+        "cpu" => fit_kind(
+            args.full_rank,
+            &Cpu::seeded(args.seed),
+            &data,
+            &opts,
+            args.draws,
+        )?,
+        #[cfg(feature = "cuda")]
+        "cuda" => fit_kind(
+            args.full_rank,
+            &ravi::Cuda::seeded(args.seed),
+            &data,
+            &opts,
+            args.draws,
+        )?,
+        other => {
+            return Err(format!(
+                "device {other} is not available in this build (cpu; cuda with --features cuda)"
+            )
+            .into())
+        }
     };
 
     // The posterior predictive: P(y = 1 | x) averaged over the draws.

@@ -7,7 +7,7 @@
 //! should beat mean-field.
 //!
 //! ```text
-//! cargo run --release --example prior_matching -- [--steps N] [--seed K] [--json]
+//! cargo run --release --example prior_matching -- [--device cpu|cuda] [--steps N] [--seed K] [--draws M] [--json]
 //! ```
 
 use rand::SeedableRng;
@@ -50,6 +50,7 @@ guide! {
 }
 
 struct Args {
+    device: String,
     steps: usize,
     seed: u64,
     draws: usize,
@@ -58,6 +59,7 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
+        device: "cpu".to_string(),
         steps: 8000,
         seed: 0,
         draws: 20_000,
@@ -82,9 +84,10 @@ fn parse_args() -> Result<Args, String> {
                     .parse()
                     .map_err(|e| format!("--draws: {e}"))?
             }
+            "--device" => a.device = value("--device")?,
             "--json" => a.json = true,
             "--help" | "-h" => {
-                println!("prior_matching [--steps N] [--seed K] [--draws M] [--json]");
+                println!("prior_matching [--device cpu|cuda] [--steps N] [--seed K] [--draws M] [--json]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown flag {other} (try --help)")),
@@ -129,7 +132,10 @@ fn gaussian_kl(q: &Gaussian, p_mean: &[f64], p_precision: &Matrix) -> f64 {
     0.5 * (trace + quad - d as f64 - q.cov.log_abs_det() - p_precision.log_abs_det())
 }
 
-fn mean_field_gaussian(f: &ravi::guides::MeanField, params: &ravi::ParamStore<Cpu>) -> Gaussian {
+fn mean_field_gaussian<D: Backend>(
+    f: &ravi::guides::MeanField,
+    params: &ravi::ParamStore<D>,
+) -> Gaussian {
     let (loc, scale) = f.loc_scale(params);
     let mut cov = Matrix::zeros(loc.len());
     for (i, s) in scale.iter().enumerate() {
@@ -141,7 +147,10 @@ fn mean_field_gaussian(f: &ravi::guides::MeanField, params: &ravi::ParamStore<Cp
     }
 }
 
-fn full_rank_gaussian(f: &ravi::guides::FullRank, params: &ravi::ParamStore<Cpu>) -> Gaussian {
+fn full_rank_gaussian<D: Backend>(
+    f: &ravi::guides::FullRank,
+    params: &ravi::ParamStore<D>,
+) -> Gaussian {
     let (loc, l) = f.loc_scale_tril(params);
     let l = Matrix::from_f32(loc.len(), &l);
     Gaussian {
@@ -151,7 +160,7 @@ fn full_rank_gaussian(f: &ravi::guides::FullRank, params: &ravi::ParamStore<Cpu>
 }
 
 /// KL = log Z − ELBO by Monte Carlo, with its standard error.
-fn monte_carlo_kl<G: Guide<Cpu>>(
+fn monte_carlo_kl<D: Backend, G: Guide<D>>(
     guide: &G,
     data: &<G::Model as Model>::Data,
     log_z: f64,
@@ -164,7 +173,7 @@ fn monte_carlo_kl<G: Guide<Cpu>>(
     Ok((log_z - mean, (var / n).sqrt()))
 }
 
-fn fitted<G: Guide<Cpu>>(
+fn fitted<D: Backend, G: Guide<D>>(
     mut guide: G,
     data: &<G::Model as Model>::Data,
     opts: &FitOptions,
@@ -173,11 +182,12 @@ fn fitted<G: Guide<Cpu>>(
     Ok(guide)
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = parse_args()?;
+/// Fits every family to every target, each on a fresh device of type `D` seeded with
+/// `--seed`.
+fn prior_match<D: Backend>(args: &Args) -> Result<Vec<Row>, Box<dyn std::error::Error>> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
     let mut normal = || -> f64 { StandardNormal.sample(&mut rng) };
-    let dev = || Cpu::seeded(args.seed);
+    let dev = || D::seeded(args.seed);
     let opts = FitOptions {
         steps: args.steps,
         seed: args.seed,
@@ -364,7 +374,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         kl_se,
         optimum: None,
     });
+    Ok(rows)
+}
 
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = parse_args()?;
+    let rows = match args.device.as_str() {
+        "cpu" => prior_match::<Cpu>(&args)?,
+        #[cfg(feature = "cuda")]
+        "cuda" => prior_match::<ravi::Cuda>(&args)?,
+        other => {
+            return Err(format!(
+                "device {other} is not available in this build (cpu; cuda with --features cuda)"
+            )
+            .into())
+        }
+    };
     if args.json {
         for r in &rows {
             let line = serde_json::json!({

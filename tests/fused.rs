@@ -29,15 +29,16 @@ model! {
         y ~ Normal(theta, sigma);
     }
     /// Every op the engine covers: a latent matrix after data, a latent vector before a
-    /// data matrix, reductions over an axis and all axes, functions, a latent scale,
-    /// Bernoulli probabilities, one value used twice.
+    /// data matrix or a latent matrix, reductions over an axis and all axes (of data too),
+    /// functions, a latent scale, Bernoulli probabilities, one value used twice.
     model Soup(x: [N, D], y: [N], c: [N] in 0..2, m: [D, J]) {
         a ~ Normal(0.0, 1.0) [D, 2];
         v ~ Normal(0.0, 1.0) [D];
         s ~ Normal(0.0, 1.0);
         let h = tanh(x @ a);
         let u = v @ m;
-        let mean_h = mean(h, 1) + sum(u) / 4.0 - sum(h) * 0.01;
+        let q = sum(v @ a) * log(1.0 + s * s) + mean(x, 0) @ v;
+        let mean_h = mean(h, 1) + sum(u) / 4.0 - sum(h) * 0.01 + q * 0.1;
         y ~ Normal(mean_h * 2.0 - (-s), softplus(s) + 0.5);
         c ~ Bernoulli(sigmoid(x @ v / (exp(s * s) + 1.0)));
     }

@@ -15,7 +15,7 @@
 //! `target/vae_digits`).
 //!
 //! ```text
-//! cargo run --release --example vae_digits -- [--latent gaussian|relaxed-bernoulli|concrete]
+//! cargo run --release --example vae_digits -- [--device cpu|cuda] [--latent gaussian|relaxed-bernoulli|concrete]
 //!     [--objective elbo|iwae] [--steps N] [--seed K] [--particles S] [--lr X] [--batch B] [--weight-decay W] [--tau-start T] [--tau-end T] [--refine STEPS] [--out DIR] [--json]
 //! ```
 
@@ -69,6 +69,7 @@ guide! {
 }
 
 struct Args {
+    device: String,
     latent: String,
     objective: Objective,
     /// `None`: 10,000 for Gaussian latents, 20,000 for relaxed ones.
@@ -89,6 +90,7 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
+        device: "cpu".into(),
         latent: "gaussian".into(),
         objective: Objective::Elbo,
         steps: None,
@@ -107,6 +109,7 @@ fn parse_args() -> Result<Args, String> {
     while let Some(flag) = it.next() {
         let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
         match flag.as_str() {
+            "--device" => a.device = value("--device")?,
             "--latent" => a.latent = value("--latent")?,
             "--objective" => {
                 a.objective = match value("--objective")?.as_str() {
@@ -138,7 +141,7 @@ fn parse_args() -> Result<Args, String> {
             "--json" => a.json = true,
             _ => {
                 return Err(format!(
-                    "unknown flag `{flag}`\nvae_digits [--latent gaussian|relaxed-bernoulli|concrete] [--objective elbo|iwae] [--steps N] [--seed K] [--particles S] [--lr X] [--batch B] [--weight-decay W] [--tau-start T] [--tau-end T] [--refine STEPS] [--out DIR] [--json]"
+                    "unknown flag `{flag}`\nvae_digits [--device cpu|cuda] [--latent gaussian|relaxed-bernoulli|concrete] [--objective elbo|iwae] [--steps N] [--seed K] [--particles S] [--lr X] [--batch B] [--weight-decay W] [--tau-start T] [--tau-end T] [--refine STEPS] [--out DIR] [--json]"
                 ))
             }
         }
@@ -201,7 +204,7 @@ struct Scores {
 }
 
 /// Fits `guide` and scores it at the final temperature `t_end`.
-fn fit_and_score<G: Guide<Cpu>>(
+fn fit_and_score<D: Backend, G: Guide<D>>(
     guide: &mut G,
     train: &<G::Model as Model>::Data,
     test: &<G::Model as Model>::Data,
@@ -225,8 +228,8 @@ fn fit_and_score<G: Guide<Cpu>>(
 /// The test negative ELBO per image under the trained decoder of `trained`, with a Gaussian
 /// per test image fitted by `steps` steps instead of the encoder (Cremer et al. 2018: the
 /// difference to the amortized figure is the encoder's amortization gap).
-fn refined_test_neg_elbo(
-    trained: &VaeGuide,
+fn refined_test_neg_elbo<D: Backend>(
+    trained: &VaeGuide<D>,
     test: &VaeData,
     steps: usize,
     seed: u64,
@@ -259,7 +262,7 @@ fn refined_test_neg_elbo(
 }
 
 /// P(pixel on) for each test row, averaged over 20 draws of its latent from the guide.
-fn reconstructions<G: Guide<Cpu>>(
+fn reconstructions<D: Backend, G: Guide<D>>(
     guide: &G,
     test: &<G::Model as Model>::Data,
     t_end: f32,
@@ -276,7 +279,7 @@ fn reconstructions<G: Guide<Cpu>>(
 
 /// The decoder's P(pixel on) for `latents` drawn from the prior (in the guide's
 /// unconstrained space), `count` images.
-fn decode_prior<G: Guide<Cpu>>(
+fn decode_prior<D: Backend, G: Guide<D>>(
     guide: &G,
     latents: Vec<f32>,
     count: usize,
@@ -299,7 +302,7 @@ where
         let n = values.len();
         draws.push(dev.tensor_from_vec(values, (1, n)));
     }
-    let args = G::Model::observed_args::<Cpu, NoneTape>(draws, &batch);
+    let args = G::Model::observed_args::<D, NoneTape>(draws, &batch);
     let logits = args[0].args[0].as_vec();
     Ok(logits
         .chunks(PIXELS)
@@ -308,7 +311,7 @@ where
 }
 
 /// The value of the model `param` (or guide parameter) called `name`.
-fn param_values<G: Guide<Cpu>>(guide: &G, name: &str) -> Result<Vec<f32>, String> {
+fn param_values<D: Backend, G: Guide<D>>(guide: &G, name: &str) -> Result<Vec<f32>, String> {
     guide
         .params()
         .iter()
@@ -345,20 +348,21 @@ impl FromPixels for BinaryVaeData {
 
 /// `count` draws of the local latents from the prior, in the guide's unconstrained space,
 /// given the prior logits the model learned (empty when it learns none).
-type PriorDraw = dyn Fn(&Cpu, usize, &[f32]) -> Vec<f32>;
+type PriorDraw<D> = dyn Fn(&D, usize, &[f32]) -> Vec<f32>;
 
 /// Fits one model, then writes its pictures; returns its scores.
-fn run<G>(
+fn run<D, G>(
     guide: &mut G,
     train: &[Vec<f32>],
     test: &[Vec<f32>],
     opts: &FitOptions,
     t_end: f32,
-    prior_draw: &PriorDraw,
+    prior_draw: &PriorDraw<D>,
     out: &std::path::Path,
 ) -> Result<Scores, Box<dyn std::error::Error>>
 where
-    G: Guide<Cpu>,
+    D: Backend,
+    G: Guide<D>,
     <G::Model as Model>::Data: FromPixels,
 {
     let train_data = <G::Model as Model>::Data::from_pixels(train.to_vec())?;
@@ -389,6 +393,94 @@ where
     Ok(scores)
 }
 
+/// Fits the chosen latents' VAE on the device `dev` and writes its pictures; returns its
+/// scores and (Gaussian latents, `--refine` > 0) the refined test negative ELBO.
+fn fit_latent<D: Backend>(
+    args: &Args,
+    dev: &D,
+    train: &[Vec<f32>],
+    test: &[Vec<f32>],
+    opts: &FitOptions,
+    t_end: f32,
+    out: &std::path::Path,
+) -> Result<(Scores, Option<f64>), Box<dyn std::error::Error>> {
+    let mut refined = None;
+    let scores = match args.latent.as_str() {
+        "relaxed-bernoulli" => {
+            // u = (l + L) / τ with L ~ Logistic(0, 1): the prior's logit
+            let prior = move |dev: &D, count: usize, logits: &[f32]| -> Vec<f32> {
+                let u: Tensor<(usize,), f32, D> = dev.sample_uniform_like(&(count * 20,));
+                u.as_vec()
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, u)| {
+                        let u = u.clamp(1e-6, 1.0 - 1e-6);
+                        (logits.get(i % 20).copied().unwrap_or(0.0) + u.ln() - (1.0 - u).ln())
+                            / t_end
+                    })
+                    .collect()
+            };
+            run(
+                &mut BinaryVaeGuide::new(dev),
+                train,
+                test,
+                opts,
+                t_end,
+                &prior,
+                out,
+            )?
+        }
+        "concrete" => {
+            // The prior's draw in log-ratio coordinates: (l + g) / τ with g Gumbel, less its
+            // last component per event.
+            let prior = move |dev: &D, count: usize, logits: &[f32]| -> Vec<f32> {
+                let u: Tensor<(usize,), f32, D> = dev.sample_uniform_like(&(count * 32,));
+                let g: Vec<f32> = u
+                    .as_vec()
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, u)| {
+                        (logits.get(i % 32).copied().unwrap_or(0.0)
+                            - (-u.clamp(1e-20, 1.0 - 1e-7).ln()).ln())
+                            / t_end
+                    })
+                    .collect();
+                g.chunks(4)
+                    .flat_map(|e| e[..3].iter().map(|v| v - e[3]).collect::<Vec<_>>())
+                    .collect()
+            };
+            run(
+                &mut ConcreteVaeGuide::new(dev),
+                train,
+                test,
+                opts,
+                t_end,
+                &prior,
+                out,
+            )?
+        }
+        _ => {
+            let prior = |dev: &D, count: usize, _: &[f32]| -> Vec<f32> {
+                let z: Tensor<(usize,), f32, D> = dev.sample_normal_like(&(count * 8,));
+                z.as_vec()
+            };
+            let mut guide = VaeGuide::new(dev);
+            let scores = run(&mut guide, train, test, opts, t_end, &prior, out)?;
+            if args.refine > 0 {
+                let test = VaeData::from_pixels(test.to_vec())?;
+                refined = Some(refined_test_neg_elbo(
+                    &guide,
+                    &test,
+                    args.refine,
+                    args.seed,
+                )?);
+            }
+            scores
+        }
+    };
+    Ok((scores, refined))
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = match parse_args() {
         Ok(a) => a,
@@ -399,7 +491,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let (train, test) = load()?;
     let baseline = baseline_nll(&train, &test);
-    let dev = Cpu::seed_from_u64(args.seed);
     let relaxed = args.latent != "gaussian";
     let t_end = if relaxed { args.tau_end } else { 1.0 };
     let steps = args.steps.unwrap_or(if relaxed { 20_000 } else { 10_000 });
@@ -429,78 +520,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..FitOptions::default()
     };
     let out = args.out.join(&args.latent);
-    let mut refined = None;
-    let scores = match args.latent.as_str() {
-        "relaxed-bernoulli" => {
-            // u = (l + L) / τ with L ~ Logistic(0, 1): the prior's logit
-            let prior = move |dev: &Cpu, count: usize, logits: &[f32]| -> Vec<f32> {
-                let u: Tensor<(usize,), f32, Cpu> = dev.sample_uniform_like(&(count * 20,));
-                u.as_vec()
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, u)| {
-                        let u = u.clamp(1e-6, 1.0 - 1e-6);
-                        (logits.get(i % 20).copied().unwrap_or(0.0) + u.ln() - (1.0 - u).ln())
-                            / t_end
-                    })
-                    .collect()
-            };
-            run(
-                &mut BinaryVaeGuide::new(&dev),
-                &train,
-                &test,
-                &opts,
-                t_end,
-                &prior,
-                &out,
-            )?
-        }
-        "concrete" => {
-            // The prior's draw in log-ratio coordinates: (l + g) / τ with g Gumbel, less its
-            // last component per event.
-            let prior = move |dev: &Cpu, count: usize, logits: &[f32]| -> Vec<f32> {
-                let u: Tensor<(usize,), f32, Cpu> = dev.sample_uniform_like(&(count * 32,));
-                let g: Vec<f32> = u
-                    .as_vec()
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, u)| {
-                        (logits.get(i % 32).copied().unwrap_or(0.0)
-                            - (-u.clamp(1e-20, 1.0 - 1e-7).ln()).ln())
-                            / t_end
-                    })
-                    .collect();
-                g.chunks(4)
-                    .flat_map(|e| e[..3].iter().map(|v| v - e[3]).collect::<Vec<_>>())
-                    .collect()
-            };
-            run(
-                &mut ConcreteVaeGuide::new(&dev),
-                &train,
-                &test,
-                &opts,
-                t_end,
-                &prior,
-                &out,
-            )?
-        }
-        _ => {
-            let prior = |dev: &Cpu, count: usize, _: &[f32]| -> Vec<f32> {
-                let z: Tensor<(usize,), f32, Cpu> = dev.sample_normal_like(&(count * 8,));
-                z.as_vec()
-            };
-            let mut guide = VaeGuide::new(&dev);
-            let scores = run(&mut guide, &train, &test, &opts, t_end, &prior, &out)?;
-            if args.refine > 0 {
-                let test = VaeData::from_pixels(test.clone())?;
-                refined = Some(refined_test_neg_elbo(
-                    &guide,
-                    &test,
-                    args.refine,
-                    args.seed,
-                )?);
-            }
-            scores
+    let (scores, refined) = match args.device.as_str() {
+        "cpu" => fit_latent(
+            &args,
+            &Cpu::seeded(args.seed),
+            &train,
+            &test,
+            &opts,
+            t_end,
+            &out,
+        )?,
+        #[cfg(feature = "cuda")]
+        "cuda" => fit_latent(
+            &args,
+            &ravi::Cuda::seeded(args.seed),
+            &train,
+            &test,
+            &opts,
+            t_end,
+            &out,
+        )?,
+        other => {
+            return Err(format!(
+                "device {other} is not available in this build (cpu; cuda with --features cuda)"
+            )
+            .into())
         }
     };
     if args.json {
