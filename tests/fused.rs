@@ -179,6 +179,7 @@ fn same_gradient<G: Guide<Cpu>>(
         Estimator::PathDerivative,
         Estimator::AnalyticEntropy,
         Estimator::Standard,
+        Estimator::AnalyticKl,
     ] {
         let (mut a, mut b) = (make(&Cpu::seeded(9)), make(&Cpu::seeded(9)));
         spread(&mut a);
@@ -271,6 +272,12 @@ fn fits_match_the_graph() {
     same_fit(&LinearFullRank::new, &linear(200), opts(1, None));
     same_fit(&SchoolsMixed::new, &schools(), opts(8, None));
     same_fit(&BnnGuide::new, &bnn(150), opts(1, Some(32)));
+    let kl = FitOptions {
+        estimator: Estimator::AnalyticKl,
+        ..opts(4, Some(32))
+    };
+    same_fit(&BnnGuide::new, &bnn(150), kl.clone());
+    same_fit(&SchoolsGuide::new, &schools(), kl);
     same_fit(&StackedGuide::new, &stacked(150), opts(2, None));
     let tricky = FitOptions {
         clip_norm: Some(5.0),
@@ -293,14 +300,14 @@ fn the_engine_runs_only_what_it_covers() {
         .unwrap()
         .is_fused());
     let mut g = LinearGuide::new(&Cpu::seeded(0));
-    let kl = FitOptions {
-        estimator: Estimator::AnalyticKl,
-        ..opts(1, None)
-    };
-    assert!(!Trainer::new(&mut g, &data, &kl).unwrap().is_fused());
     assert!(Trainer::new(&mut g, &data, &opts(1, None))
         .unwrap()
         .is_fused());
+    let graph = FitOptions {
+        fused: false,
+        ..opts(1, None)
+    };
+    assert!(!Trainer::new(&mut g, &data, &graph).unwrap().is_fused());
     assert!(ravi::fused::elbo_gradient(
         &LinearLowRank::new(&Cpu::seeded(0)),
         &data,

@@ -97,8 +97,7 @@ pub struct FitOptions {
     /// rows, say. An unknown name is a [`FitError::Options`].
     pub frozen: Vec<String>,
     /// Run steps on the host engine ([`crate::fused`]) when the guide has a program for it,
-    /// the device is the CPU, the objective the ELBO and the estimator not `AnalyticKl`
-    /// (default true). `false` keeps every step on the dfdx graph, the reference.
+    /// the device is the CPU and the objective the ELBO (default true). `false` keeps every step on the dfdx graph, the reference.
     pub fused: bool,
 }
 
@@ -292,12 +291,7 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
         }
         let on_host = std::any::TypeId::of::<D>() == std::any::TypeId::of::<crate::Cpu>();
         let fused = match G::fused_program() {
-            Some(program)
-                if opts.fused
-                    && on_host
-                    && opts.objective == Objective::Elbo
-                    && opts.estimator != Estimator::AnalyticKl =>
-            {
+            Some(program) if opts.fused && on_host && opts.objective == Objective::Elbo => {
                 crate::fused::step::Fused::new(program, guide.params(), opts.adam, &frozen)
             }
             _ => None,

@@ -230,6 +230,7 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Option<TokenStream> {
         .map(|(n, &called)| if called { net(n) } else { Some(quote!(&[])) })
         .collect::<Option<Vec<_>>>()?;
     let names: Vec<&str> = model.latents().map(|(_, s)| s.name.as_str()).collect();
+    let latent_sites: Vec<&Site> = model.latents().map(|(_, s)| s).collect();
     let entries = guide.entries.iter().map(|e| {
         let label = e
             .sites
@@ -245,7 +246,34 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Option<TokenStream> {
             quote!(::core::option::Option::None)
         };
         let sites = e.sites.iter().map(|&i| id(i));
-        quote!(::ravi::fused::Entry { sites: &[#(#sites),*], loc: #loc, rho: #rho, lower: #lower, floor: ::ravi::guides::SCALE_FLOOR })
+        // The analytic KL's priors, as the generated dfdx guide finds them.
+        let priors: Option<Vec<(f32, f32)>> = (e.family.name == "MeanField")
+            .then(|| {
+                e.sites
+                    .iter()
+                    .map(|&i| {
+                        let site = latent_sites[i];
+                        if site.dist.name != "Normal" || !site.parametrization.suffix.is_empty() {
+                            return None;
+                        }
+                        let m = model.const_value(site.args[0])?;
+                        let s = model.const_value(site.args[1])?;
+                        Some((m as f32, s as f32))
+                    })
+                    .collect()
+            })
+            .flatten();
+        let normal_priors = match priors {
+            Some(p) => {
+                let p = p.iter().map(|(m, s)| {
+                    let (m, s) = (Literal::f32_suffixed(*m), Literal::f32_suffixed(*s));
+                    quote!((#m, #s))
+                });
+                quote!(::core::option::Option::Some(&[#(#p),*]))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        quote!(::ravi::fused::Entry { sites: &[#(#sites),*], loc: #loc, rho: #rho, lower: #lower, normal_priors: #normal_priors, floor: ::ravi::guides::SCALE_FLOOR })
     });
     Some(quote! {
         fn fused_program() -> ::core::option::Option<&'static ::ravi::fused::Program> {

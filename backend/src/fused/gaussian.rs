@@ -21,6 +21,8 @@ pub(crate) struct Gaussian {
     scale: Vec<f32>,
     /// dσ/dρ = sigmoid(ρ) per coordinate.
     slope: Vec<f32>,
+    /// Per coordinate, the Normal prior's (loc, scale), for the analytic KL.
+    kl_prior: Option<Vec<(f32, f32)>>,
 }
 
 /// softplus(ρ) and its derivative sigmoid(ρ) from one exponential, softplus as the dfdx path
@@ -53,7 +55,14 @@ impl Gaussian {
             floor,
             scale: Vec::new(),
             slope: Vec::new(),
+            kl_prior: None,
         }
+    }
+
+    /// The entry's coordinates' Normal priors (loc, scale), for `Estimator::AnalyticKl`.
+    pub(crate) fn with_kl_prior(mut self, prior: Option<Vec<(f32, f32)>>) -> Self {
+        self.kl_prior = prior;
+        self
     }
 
     /// The scale at the current parameters, and its slope in ρ.
@@ -231,6 +240,9 @@ impl Gaussian {
         log_q: &mut [f64],
         grads: &mut [Vec<f32>],
     ) {
+        if let (Estimator::AnalyticKl, Some(prior)) = (estimator, &self.kl_prior) {
+            return self.mean_field_kl(params, prior, (eps, z, gz), log_q, grads);
+        }
         let d = self.dim;
         let particles = eps.len() / d;
         let (mu, sigma) = (&params[self.loc], &self.scale);
@@ -288,6 +300,63 @@ impl Gaussian {
             *gm *= -inv_s;
             let entropy = if path { 0.0 } else { 1.0 / sg };
             *gr = -(*gr * inv_s + entropy) * slope;
+        }
+    }
+}
+
+impl Gaussian {
+    /// A mean-field entry under `AnalyticKl` whose coordinates all have Normal priors
+    /// N(m, s): its log q term is log p(z) + KL(q‖p), which cancels the model's prior term
+    /// and leaves −KL in closed form, KL = Σ log(s/σ) + (σ² + (μ − m)²)/(2s²) − ½. The
+    /// model's gradient in z then loses the prior's part, −(z − m)/s², and μ and σ take
+    /// −KL's exact gradient instead.
+    fn mean_field_kl(
+        &self,
+        params: &[Vec<f32>],
+        prior: &[(f32, f32)],
+        (eps, z, gz): (&[f32], &[f32], &[f32]),
+        log_q: &mut [f64],
+        grads: &mut [Vec<f32>],
+    ) {
+        let d = self.dim;
+        let particles = eps.len() / d;
+        let (mu, sigma) = (&params[self.loc], &self.scale);
+        let (g_mu, g_rho) = two_mut(grads, self.loc, self.rho);
+        g_mu.fill(0.0);
+        g_rho.fill(0.0);
+        let mut kl = 0.0f64;
+        let mut log_scales = 0.0f64;
+        for ((&m_q, &sg), &(m, s)) in mu.iter().zip(sigma).zip(prior) {
+            let (ls, lsg) = (math::ln(s), math::ln(sg));
+            log_scales += f64::from(ls);
+            let v = (sg * sg + (m_q - m) * (m_q - m)) / (2.0 * s * s);
+            kl += f64::from(ls - lsg + v - 0.5);
+        }
+        for (s, log_q) in log_q.iter_mut().enumerate().take(particles) {
+            let at = s * d..(s + 1) * d;
+            let (e, zs, g) = (&eps[at.clone()], &z[at.clone()], &gz[at]);
+            let mut sq = 0.0f64;
+            for j in 0..d {
+                let (m, sd) = prior[j];
+                let u = (zs[j] - m) / sd;
+                sq += f64::from(u * u);
+                // the likelihood's gradient alone: the prior's −u/s taken back out
+                let t = g[j] + u / sd;
+                g_mu[j] += t;
+                g_rho[j] += t * e[j];
+            }
+            let log_p = -0.5 * sq - log_scales - f64::from(HALF_LN_2PI) * d as f64;
+            *log_q += log_p + kl;
+        }
+        // the loss is −ELBO; −KL's gradient: −(μ − m)/s² in μ, 1/σ − σ/s² in σ
+        let inv_s = 1.0 / particles as f32;
+        for j in 0..d {
+            let (m, sd) = prior[j];
+            let inv_var = 1.0 / (sd * sd);
+            let d_mu = g_mu[j] * inv_s - (mu[j] - m) * inv_var;
+            let d_sigma = g_rho[j] * inv_s + 1.0 / sigma[j] - sigma[j] * inv_var;
+            g_mu[j] = -d_mu;
+            g_rho[j] = -d_sigma * self.slope[j];
         }
     }
 }

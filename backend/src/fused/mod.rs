@@ -24,7 +24,7 @@
 //! observed Normal, Bernoulli (probs or logits) and Poisson sites; `+ - * /`, negation,
 //! `@` (vectors and matrices, data or latent on either side), `exp log softplus sigmoid
 //! tanh`, sums and means; `MeanField` entries over any sites; the path-derivative, analytic
-//! entropy and standard estimators; minibatches, clipping, weight decay, frozen parameters.
+//! entropy, standard and analytic-KL estimators; minibatches, clipping, weight decay, frozen parameters.
 //! Anything else (nets, local sites, other families, constrained latents) takes the dfdx
 //! path, which remains the reference.
 
@@ -234,6 +234,9 @@ pub struct Entry {
     pub loc: &'static str,
     pub rho: &'static str,
     pub lower: Option<&'static str>,
+    /// Per site, the (loc, scale) of its Normal prior when every site of a `MeanField`
+    /// entry has one with numbers for arguments: the `AnalyticKl` estimator's closed form.
+    pub normal_priors: Option<&'static [(f32, f32)]>,
     /// σ = softplus(ρ) + floor (the family's floor).
     pub floor: f32,
 }

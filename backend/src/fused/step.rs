@@ -89,7 +89,14 @@ impl Fused {
                 return None;
             }
             layouts.push(Layout {
-                gaussian: Gaussian::new(loc, rho, lower, dim, e.floor),
+                gaussian: Gaussian::new(loc, rho, lower, dim, e.floor).with_kl_prior(
+                    e.normal_priors.map(|p| {
+                        p.iter()
+                            .zip(&sites)
+                            .flat_map(|(&prior, &(_, _, _, n))| std::iter::repeat_n(prior, n))
+                            .collect()
+                    }),
+                ),
                 sites,
                 z: Vec::new(),
                 gz: Vec::new(),
