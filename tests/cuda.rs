@@ -4,6 +4,9 @@
 //! `scripts/build-gpu.sh` and `bash .gpu/gpu-run.sh .gpu/cuda-<hash>`.
 #![cfg(feature = "cuda")]
 
+mod common;
+
+use common::stream;
 use ravi::prelude::*;
 use ravi::{Cuda, Model};
 
@@ -41,19 +44,6 @@ guide! {
     guide BnnGuide for Bnn { theta ~ MeanField; }
     guide BnnFlipout for Bnn { theta ~ Flipout(MeanField); }
     guide VaeGuide for Vae { z ~ Amortized(Enc(x)); }
-}
-
-/// Deterministic pseudo-random numbers in (−1, 1).
-fn stream(n: usize, seed: u64) -> Vec<f32> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        })
-        .collect()
 }
 
 fn x(n: usize) -> Array {

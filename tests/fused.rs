@@ -1,6 +1,9 @@
 //! The host engine (`ravi::fused`) against the dfdx graph, the reference: from the same
 //! draws, the same ELBO gradient (to f32 rounding), and fits that take the same steps.
 
+mod common;
+
+use common::stream;
 use ravi::prelude::*;
 use ravi::{Estimator, Model, Trainer};
 
@@ -78,19 +81,6 @@ guide! {
     guide SchoolsMixed for Schools { mu ~ MeanField; theta ~ FullRank; }
     /// Not covered: low rank (steps take the dfdx path).
     guide LinearLowRank for Linear { (w, b) ~ LowRank(rank = 2); }
-}
-
-/// Deterministic pseudo-random numbers in (−1, 1).
-fn stream(n: usize, seed: u64) -> Vec<f32> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        })
-        .collect()
 }
 
 fn x(n: usize) -> Array {

@@ -32,6 +32,22 @@ impl Default for AdamConfig {
     }
 }
 
+/// The factor that brings a gradient of squared norm `squared_norm()` down to norm `clip`
+/// (1 when it is within it, or when there is no clipping).
+pub(crate) fn clip_factor(clip: Option<f32>, squared_norm: impl FnOnce() -> f32) -> f32 {
+    match clip {
+        Some(max) => {
+            let norm = squared_norm().sqrt();
+            if norm > max {
+                max / norm
+            } else {
+                1.0
+            }
+        }
+        None => 1.0,
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Adam<D: Backend> {
     pub cfg: AdamConfig,
@@ -80,22 +96,13 @@ impl<D: Backend> Adam<D> {
             .zip(&self.frozen)
             .map(|(p, &frozen)| (!frozen).then(|| grads.get(p)))
             .collect();
-        let scale = match clip {
-            Some(max) => {
-                let sq: f32 = found
-                    .iter()
-                    .flatten()
-                    .map(|g| g.clone().square().sum::<(), _>().array())
-                    .sum();
-                let norm = sq.sqrt();
-                if norm > max {
-                    max / norm
-                } else {
-                    1.0
-                }
-            }
-            None => 1.0,
-        };
+        let scale = clip_factor(clip, || {
+            found
+                .iter()
+                .flatten()
+                .map(|g| g.clone().square().sum::<(), _>().array())
+                .sum()
+        });
         for (i, g) in found.into_iter().enumerate() {
             let Some(g) = g else { continue };
             let g = if scale == 1.0 { g } else { g * scale };

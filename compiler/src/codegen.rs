@@ -1286,12 +1286,7 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
         .collect();
     let latent_names: Vec<&str> = model.latents().map(|(_, s)| s.name.as_str()).collect();
     let builds = ir.entries.iter().zip(&families).map(|(e, fam)| {
-        let label = e
-            .sites
-            .iter()
-            .map(|&i| latent_names[i])
-            .collect::<Vec<_>>()
-            .join(",");
+        let label = e.label(model);
         let idx = e.sites.iter().map(|&i| lit_usize(i));
         let args = family_args(&e.args);
         quote!(<#fam as ::ravi::GuideFamily<__D>>::build(

@@ -229,15 +229,9 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Option<TokenStream> {
         .zip(&called)
         .map(|(n, &called)| if called { net(n) } else { Some(quote!(&[])) })
         .collect::<Option<Vec<_>>>()?;
-    let names: Vec<&str> = model.latents().map(|(_, s)| s.name.as_str()).collect();
     let latent_sites: Vec<&Site> = model.latents().map(|(_, s)| s).collect();
     let entries = guide.entries.iter().map(|e| {
-        let label = e
-            .sites
-            .iter()
-            .map(|&i| names[i])
-            .collect::<Vec<_>>()
-            .join(",");
+        let label = e.label(model);
         let (loc, rho) = (format!("{label}.loc"), format!("{label}.rho"));
         let lower = if e.family.name == "FullRank" {
             let lower = format!("{label}.lower");

@@ -573,6 +573,19 @@ pub struct GuideEntryIr {
     pub span: Span,
 }
 
+impl GuideEntryIr {
+    /// The entry's name in the guide's parameter store: its sites' names joined by commas
+    /// (its parameters are `{label}.loc`, `{label}.rho`, ...).
+    pub fn label(&self, model: &ModelIr) -> String {
+        let names: Vec<&str> = model.latents().map(|(_, s)| s.name.as_str()).collect();
+        self.sites
+            .iter()
+            .map(|&i| names[i])
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
 /// `param name [shape] (positive) = init;` of a guide program.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParamIr {

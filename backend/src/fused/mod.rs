@@ -77,6 +77,7 @@ pub(crate) fn workers_for(work: usize) -> usize {
 mod density;
 mod engine;
 mod gaussian;
+mod gemm;
 mod math;
 mod net;
 mod rows;

@@ -1,7 +1,8 @@
 //! `Net(x; w)` calls of Linear layers and activations, one particle at a time: the
 //! products through sgemm, each layer's output kept for the backward pass.
 
-use super::engine::{apply, chain, par_gemm};
+use super::engine::{apply, chain};
+use super::gemm::par_gemm;
 use super::Layer;
 
 /// The width of each layer's output, given the rows' features.

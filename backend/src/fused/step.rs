@@ -313,24 +313,14 @@ impl Fused {
         let [b1, b2] = self.cfg.betas;
         let c1 = 1.0 - b1.powi(self.t);
         let c2 = 1.0 - b2.powi(self.t);
-        let scale = match clip {
-            Some(max) => {
-                let sq: f32 = self
-                    .grads
-                    .iter()
-                    .zip(&self.frozen)
-                    .filter(|(_, f)| !**f)
-                    .map(|(g, _)| g.iter().map(|v| v * v).sum::<f32>())
-                    .sum();
-                let norm = sq.sqrt();
-                if norm > max {
-                    max / norm
-                } else {
-                    1.0
-                }
-            }
-            None => 1.0,
-        };
+        let scale = crate::optim::clip_factor(clip, || {
+            self.grads
+                .iter()
+                .zip(&self.frozen)
+                .filter(|(_, f)| !**f)
+                .map(|(g, _)| g.iter().map(|v| v * v).sum::<f32>())
+                .sum()
+        });
         let rule = AdamRule {
             b1,
             b2,
