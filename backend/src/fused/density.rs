@@ -86,7 +86,12 @@ pub(crate) fn score(
         let (z, g) = engine.value_and_grad_mut(site.value);
         for (s, lp) in lp.iter_mut().enumerate().take(particles) {
             let at = s * n..(s + 1) * n;
-            let sum = normal_prior(&z[at.clone()], m, 1.0 / sd, weight, &mut g[at]);
+            let zs = &z[at.clone()];
+            let sum: f64 = super::par_chunks(&mut g[at], |o, g| {
+                normal_prior(&zs[o..o + g.len()], m, 1.0 / sd, weight, g)
+            })
+            .into_iter()
+            .sum();
             *lp += f64::from(weight) * (sum + per_element);
         }
         return;

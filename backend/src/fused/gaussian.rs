@@ -109,9 +109,13 @@ impl Gaussian {
         let (d, mu, scale) = (self.dim, &params[self.loc], &self.scale);
         if self.lower.is_none() {
             for (e, z) in eps.chunks_exact(d).zip(z.chunks_exact_mut(d)) {
-                for (((z, &e), &s), &m) in z.iter_mut().zip(e).zip(scale).zip(mu) {
-                    *z = s * e + m;
-                }
+                super::par_chunks(z, |at, z| {
+                    let n = z.len();
+                    let (e, s, m) = (&e[at..at + n], &scale[at..at + n], &mu[at..at + n]);
+                    for (((z, &e), &s), &m) in z.iter_mut().zip(e).zip(s).zip(m) {
+                        *z = s * e + m;
+                    }
+                });
             }
             return;
         }
@@ -249,7 +253,9 @@ impl Gaussian {
         let (g_mu, g_rho) = two_mut(grads, self.loc, self.rho);
         g_mu.fill(0.0);
         g_rho.fill(0.0);
-        let log_det = log_sum(sigma);
+        let log_det: f64 = super::par_ranges(d, |r| log_sum(&sigma[r]))
+            .into_iter()
+            .sum();
         let path = estimator == Estimator::PathDerivative;
         for (s, log_q) in log_q.iter_mut().enumerate().take(particles) {
             let at = s * d..(s + 1) * d;

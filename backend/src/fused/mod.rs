@@ -74,6 +74,53 @@ pub(crate) fn workers_for(work: usize) -> usize {
     }
 }
 
+/// `f(offset, chunk)` over blocks of `out`, on threads when `out` is long (elementwise work
+/// of about a quarter million values or more; inline otherwise); the results in order.
+pub(crate) fn par_chunks<R: Send>(
+    out: &mut [f32],
+    f: impl Fn(usize, &mut [f32]) -> R + Sync,
+) -> Vec<R> {
+    let block = out.len().div_ceil(workers_for(out.len() * 4)).max(1);
+    if block >= out.len() {
+        return vec![f(0, out)];
+    }
+    std::thread::scope(|scope| {
+        let f = &f;
+        let handles: Vec<_> = out
+            .chunks_mut(block)
+            .enumerate()
+            .map(|(p, chunk)| scope.spawn(move || f(p * block, chunk)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a worker finished"))
+            .collect()
+    })
+}
+
+/// `f(range)` over blocks of `0..n` (read-only elementwise work), on threads as
+/// [`par_chunks`] splits; the results in order.
+pub(crate) fn par_ranges<R: Send>(
+    n: usize,
+    f: impl Fn(std::ops::Range<usize>) -> R + Sync,
+) -> Vec<R> {
+    let block = n.div_ceil(workers_for(n * 4)).max(1);
+    if block >= n {
+        return vec![f(0..n)];
+    }
+    std::thread::scope(|scope| {
+        let f = &f;
+        let handles: Vec<_> = (0..n)
+            .step_by(block)
+            .map(|start| scope.spawn(move || f(start..(start + block).min(n))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a worker finished"))
+            .collect()
+    })
+}
+
 mod density;
 mod engine;
 mod gaussian;
