@@ -1,4 +1,4 @@
-//! The host engine: a model and its mean-field guide compiled into a flat program that a
+//! The host engine: a model and its Gaussian guide compiled into a flat program that a
 //! fit step runs on the CPU with no graph library in between.
 //!
 //! Why: a dfdx step pays per operation (a tensor allocated, a tape entry boxed, the data
@@ -8,25 +8,31 @@
 //! [`crate::Trainer`] runs each step here instead:
 //!
 //! - one forward pass over the model's nodes and one backward pass, into buffers sized
-//!   once (reused every step), in place;
+//!   once (reused every step), in place (`engine`);
 //! - each site's log density and its gradient with respect to the value and every argument
-//!   in a single pass over the site's elements ([`density`]);
-//! - products with data through `matrixmultiply`'s sgemm, batched over the particles, with
-//!   no gradient for the data operand;
-//! - the guide's reparametrized draw, its log q under each estimator and the gradients of μ
-//!   and ρ in closed form, then Adam, on host vectors ([`step`]).
+//!   in a single pass over the site's elements (`density`);
+//! - data-times-vector products row by row over the data, reading each row once for all
+//!   particles and computing no gradient for the data (`rows`); net layers and other
+//!   products through `matrixmultiply`'s sgemm (`net`, `gemm`);
+//! - the guide's reparametrized draw, its log q under each estimator and the gradients of μ,
+//!   ρ (and L) in closed form (`gaussian`), then Adam, on host vectors (`step`);
+//! - large elementwise work and products split across threads; the kernels compiled for
+//!   AVX2 as well as the baseline and picked at run time; exp, ln and tanh as branch-free
+//!   polynomials so that their loops vectorize (`math`).
 //!
-//! The draws come from the device's generator in the order the dfdx path draws them, so
-//! both paths take the same steps (to f32 rounding): `tests/fused.rs` checks it, model by
-//! model and estimator by estimator. `FitOptions::fused = false` forces the dfdx path.
+//! The draws come from the device's generator in the order the dfdx path draws them (more
+//! than 65,536 normals at once from xoshiro streams on threads, seeded by it), so both paths
+//! take the same steps (to f32 rounding): `tests/fused.rs` checks it, model by model and
+//! estimator by estimator. `FitOptions::fused = false` forces the dfdx path.
 //!
 //! Covered: global real latent sites with Normal priors (any arguments, latent ones too);
-//! observed Normal, Bernoulli (probs or logits) and Poisson sites; `+ - * /`, negation,
-//! `@` (vectors and matrices, data or latent on either side), `exp log softplus sigmoid
-//! tanh`, sums and means; `MeanField` entries over any sites; the path-derivative, analytic
-//! entropy, standard and analytic-KL estimators; minibatches, clipping, weight decay, frozen parameters.
-//! Anything else (nets, local sites, other families, constrained latents) takes the dfdx
-//! path, which remains the reference.
+//! observed Normal, Bernoulli (probs or logits), Poisson and Categorical sites; `+ - * /`,
+//! negation, `@` (vectors and matrices, data or latent on either side), `exp log softplus
+//! sigmoid tanh`, sums and means; nets of Linear layers and activations; `MeanField` and
+//! `FullRank` entries over any sites; the path-derivative, analytic-entropy, standard and
+//! analytic-KL estimators; minibatches, clipping, weight decay, frozen parameters. Anything
+//! else (convolutions, local sites and amortized guides, other families, constrained
+//! latents, the IWAE objective, CUDA) takes the dfdx path, which remains the reference.
 
 /// Whether the processor runs AVX2 (checked once).
 #[cfg(target_arch = "x86_64")]
