@@ -65,6 +65,34 @@ model! {
     }
 }
 
+model! {
+    /// Positive latents, drawn as eᵘ: an unknown noise scale.
+    model Noisy(x: [N, D], y: [N]) {
+        w ~ Normal(0.0, 1.0) [D];
+        s ~ LogNormal(0.0, 1.0);
+        y ~ Normal(x @ w, s);
+    }
+    /// Every positive density, latent and observed; the eight schools, non-centered.
+    model Scales(y: [J], sigma: [J], r: [J], h: [J], e: [J], c: [J]) {
+        mu ~ Normal(0.0, 5.0);
+        tau ~ HalfCauchy(5.0);
+        lam ~ Exponential(1.0);
+        nu ~ HalfNormal(1.5);
+        eta ~ Normal(0.0, 1.0) [J];
+        y ~ Normal(mu + tau * eta, sigma);
+        r ~ LogNormal(mu * 0.1, nu + lam);
+        h ~ HalfNormal(nu * 2.0);
+        e ~ Exponential(lam + 0.5);
+        c ~ HalfCauchy(tau);
+    }
+}
+
+guide! {
+    guide NoisyGuide for Noisy { w ~ MeanField; s ~ MeanField; }
+    guide NoisyJoint for Noisy { (w, s) ~ FullRank; }
+    guide ScalesGuide for Scales { (mu, tau) ~ MeanField; lam ~ MeanField; (nu, eta) ~ FullRank; }
+}
+
 guide! {
     guide BnnGuide for Bnn { theta ~ MeanField; }
     guide StackedGuide for Stacked { a ~ MeanField; (w1, w2) ~ MeanField; w3 ~ FullRank; }
@@ -127,6 +155,25 @@ fn soup(n: usize) -> SoupData {
         y: Array::vector(stream(n, 5)),
         c: Array::vector(stream(n, 6).iter().map(|v| f32::from(*v > 0.2)).collect()),
         m: Array::new(stream(D * J, 7), vec![D, J]).unwrap(),
+    }
+}
+
+fn noisy(n: usize) -> NoisyData {
+    NoisyData {
+        x: x(n),
+        y: Array::vector(stream(n, 10).iter().map(|v| 3.0 * v).collect()),
+    }
+}
+
+fn scales() -> ScalesData {
+    let s = schools();
+    ScalesData {
+        y: s.y,
+        sigma: s.sigma,
+        r: Array::vector(vec![0.5, 1.7, 3.2, 0.9]),
+        h: Array::vector(vec![0.3, 2.1, 1.1, 0.05]),
+        e: Array::vector(vec![1.5, 0.2, 0.7, 2.4]),
+        c: Array::vector(vec![4.0, 0.6, 12.0, 2.2]),
     }
 }
 
@@ -247,6 +294,9 @@ fn gradients_match_the_graph() {
     same_gradient(&SoupGuide::new, &soup(120), None, 3);
     same_gradient(&SoupGuide::new, &soup(120), Some(&rows), 1);
     same_gradient(&LinearFullRank::new, &linear(120), None, 3);
+    same_gradient(&NoisyGuide::new, &noisy(120), None, 3);
+    same_gradient(&NoisyJoint::new, &noisy(120), Some(&rows), 2);
+    same_gradient(&ScalesGuide::new, &scales(), None, 4);
     same_gradient(&BnnGuide::new, &bnn(120), None, 2);
     same_gradient(&BnnGuide::new, &bnn(120), Some(&rows), 1);
     same_gradient(&StackedGuide::new, &stacked(120), None, 3);
@@ -261,13 +311,16 @@ fn fits_match_the_graph() {
     same_fit(&SchoolsGuide::new, &schools(), opts(8, None));
     same_fit(&LinearFullRank::new, &linear(200), opts(1, None));
     same_fit(&SchoolsMixed::new, &schools(), opts(8, None));
+    same_fit(&NoisyGuide::new, &noisy(150), opts(2, Some(50)));
+    same_fit(&ScalesGuide::new, &scales(), opts(4, None));
     same_fit(&BnnGuide::new, &bnn(150), opts(1, Some(32)));
     let kl = FitOptions {
         estimator: Estimator::AnalyticKl,
         ..opts(4, Some(32))
     };
     same_fit(&BnnGuide::new, &bnn(150), kl.clone());
-    same_fit(&SchoolsGuide::new, &schools(), kl);
+    same_fit(&SchoolsGuide::new, &schools(), kl.clone());
+    same_fit(&NoisyGuide::new, &noisy(150), kl);
     same_fit(&StackedGuide::new, &stacked(150), opts(2, None));
     let tricky = FitOptions {
         clip_norm: Some(5.0),

@@ -6,6 +6,7 @@ use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::ast::BinOp;
+use crate::catalogue::Constraint;
 use crate::ir::{
     Activation, Dim, Func, GuideIr, ModelIr, NetInput, NetIr, NetLayer, Op, Reduce, Site,
 };
@@ -163,6 +164,10 @@ fn density(model: &ModelIr, site: &Site) -> Option<TokenStream> {
     }
     let name = match (d.name, site.parametrization.suffix, site.observed.is_some()) {
         ("Normal", "", _) => "Normal",
+        ("LogNormal", "", _) => "LogNormal",
+        ("HalfNormal", "", _) => "HalfNormal",
+        ("HalfCauchy", "", _) => "HalfCauchy",
+        ("Exponential", "", _) => "Exponential",
         ("Bernoulli", "", true) => "Bernoulli",
         ("Bernoulli", "_logits", true) => "BernoulliLogits",
         ("Poisson", "", true) => "Poisson",
@@ -211,7 +216,12 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Option<TokenStream> {
             let args = s.args.iter().map(|&a| id(a));
             let value = id(s.value);
             let observed = s.observed.is_some();
-            Some(quote!(::ravi::fused::Site { name: #name, density: #density, args: &[#(#args),*], value: #value, observed: #observed }))
+            // A latent's support: the reals as drawn, or the positive reals as eᵘ.
+            let positive = !observed && s.dist.support == Constraint::Positive;
+            if !observed && !matches!(s.dist.support, Constraint::Real | Constraint::Positive) {
+                return None;
+            }
+            Some(quote!(::ravi::fused::Site { name: #name, density: #density, args: &[#(#args),*], value: #value, observed: #observed, positive: #positive }))
         })
         .collect::<Option<Vec<_>>>()?;
     // Every net a node calls must be one the engine runs; the others are never called.
@@ -247,7 +257,10 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Option<TokenStream> {
                     .iter()
                     .map(|&i| {
                         let site = latent_sites[i];
-                        if site.dist.name != "Normal" || !site.parametrization.suffix.is_empty() {
+                        // u ~ N(m, s) in the guide's space: a Normal, or a LogNormal's log
+                        if !matches!(site.dist.name, "Normal" | "LogNormal")
+                            || !site.parametrization.suffix.is_empty()
+                        {
                             return None;
                         }
                         let m = model.const_value(site.args[0])?;

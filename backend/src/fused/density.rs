@@ -4,8 +4,10 @@ use super::engine::{wrap, Engine};
 use super::math::{self, sigmoid, softplus};
 use super::{Density, Site};
 
-/// ½ log 2π.
+/// ½ log 2π, log 2, log π.
 const HALF_LN_2PI: f32 = 0.918_938_5;
+const LN_2: f32 = std::f32::consts::LN_2;
+const LN_PI: f32 = 1.144_729_9;
 
 /// Per element: log p and its partial derivatives in the value and each argument
 /// (`constant` adds, per element, what `element` leaves out when a scale is one number).
@@ -31,6 +33,33 @@ fn element(density: Density, x: f32, a: [f32; 2]) -> (f32, [f32; 3]) {
             let r = a[0];
             // log x! is added per site by the caller (it depends on data only)
             (x * math::ln(r) - r, [0.0, x / r - 1.0, 0.0])
+        }
+        Density::LogNormal => {
+            let (m, s) = (a[0], a[1]);
+            let lx = math::ln(x);
+            let z = (lx - m) / s;
+            let lp = -0.5 * z * z - lx - HALF_LN_2PI - math::ln(s);
+            (lp, [(-z / s - 1.0) / x, z / s, (z * z - 1.0) / s])
+        }
+        Density::HalfNormal => {
+            let s = a[0];
+            let z = x / s;
+            let lp = -0.5 * z * z + (LN_2 - HALF_LN_2PI) - math::ln(s);
+            (lp, [-z / s, (z * z - 1.0) / s, 0.0])
+        }
+        Density::HalfCauchy => {
+            let s = a[0];
+            let z = x / s;
+            let q = 1.0 + z * z;
+            let lp = -math::ln(q) + (LN_2 - LN_PI) - math::ln(s);
+            (
+                lp,
+                [-2.0 * z / (s * q), -1.0 / s + 2.0 * z * z / (s * q), 0.0],
+            )
+        }
+        Density::Exponential => {
+            let r = a[0];
+            (math::ln(r) - r * x, [-r, 1.0 / r - x, 0.0])
         }
         Density::Categorical => unreachable!("scored by `categorical`"),
     }

@@ -25,8 +25,10 @@
 //! take the same steps (to f32 rounding): `tests/fused.rs` checks it, model by model and
 //! estimator by estimator. `FitOptions::fused = false` forces the dfdx path.
 //!
-//! Covered: global real latent sites with Normal priors (any arguments, latent ones too);
-//! observed Normal, Bernoulli (probs or logits), Poisson and Categorical sites; `+ - * /`,
+//! Covered: global latent sites with Normal priors, or on the positive reals (drawn as
+//! x = eᵘ) with LogNormal, HalfNormal, HalfCauchy or Exponential priors (any arguments,
+//! latent ones too); observed sites of those and of Bernoulli (probs or logits), Poisson and
+//! Categorical; `+ - * /`,
 //! negation, `@` (vectors and matrices, data or latent on either side), `exp log softplus
 //! sigmoid tanh`, sums and means; nets of Linear layers and activations; `MeanField` and
 //! `FullRank` entries over any sites; the path-derivative, analytic-entropy, standard and
@@ -266,6 +268,14 @@ pub enum Density {
     Poisson,
     /// logits, with a last axis of K categories beyond the site's shape; values in 0..K
     Categorical,
+    /// loc, scale (of log x)
+    LogNormal,
+    /// scale
+    HalfNormal,
+    /// scale
+    HalfCauchy,
+    /// rate
+    Exponential,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -278,6 +288,9 @@ pub struct Site {
     pub value: usize,
     /// An observed site's term is scaled by total rows / batch rows.
     pub observed: bool,
+    /// A latent site on the positive reals: the guide draws u, the value is x = eᵘ, and
+    /// the term gains log |dx/du| = u.
+    pub positive: bool,
 }
 
 /// A `MeanField` or `FullRank` entry of the guide: its sites (latent indices, concatenated

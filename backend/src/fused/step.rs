@@ -13,11 +13,22 @@ use crate::family::Estimator;
 use crate::optim::AdamConfig;
 use crate::params::{ParamId, ParamStore};
 
+/// One of an entry's sites: its `Sample` node, offset in the entry and elements, and
+/// whether its value is eᵘ of the entry's draw u.
+#[derive(Clone, Copy)]
+struct Slot {
+    node: usize,
+    off: usize,
+    n: usize,
+    positive: bool,
+}
+
 /// A guide entry as the step reads it.
 struct Layout {
     gaussian: Gaussian,
-    /// (latent site, its `Sample` node, offset in the entry, elements)
-    sites: Vec<(usize, usize, usize, usize)>,
+    sites: Vec<Slot>,
+    /// One real site: drawn in place into its `Sample` node, read back from there.
+    direct: bool,
     /// The entry's draws and the model's gradient in them, particle-major.
     z: Vec<f32>,
     gz: Vec<f32>,
@@ -79,7 +90,13 @@ impl Fused {
             for &k in e.sites {
                 let node = sample_node(k)?;
                 let n = engine.numel(node);
-                sites.push((k, node, dim, n));
+                let positive = program.sites.iter().any(|s| s.value == node && s.positive);
+                sites.push(Slot {
+                    node,
+                    off: dim,
+                    n,
+                    positive,
+                });
                 dim += n;
             }
             if params[loc].len() != dim
@@ -93,10 +110,11 @@ impl Fused {
                     e.normal_priors.map(|p| {
                         p.iter()
                             .zip(&sites)
-                            .flat_map(|(&prior, &(_, _, _, n))| std::iter::repeat_n(prior, n))
+                            .flat_map(|(&prior, slot)| std::iter::repeat_n(prior, slot.n))
                             .collect()
                     }),
                 ),
+                direct: sites.len() == 1 && !sites[0].positive,
                 sites,
                 z: Vec::new(),
                 gz: Vec::new(),
@@ -212,17 +230,26 @@ impl Fused {
         // Each entry's draw, into its sites' `Sample` nodes (in place for one site).
         for (l, eps) in self.layouts.iter_mut().zip(&self.eps) {
             let dim = l.gaussian.dim;
-            if let [(_, node, _, _)] = l.sites[..] {
+            if l.direct {
+                let node = l.sites[0].node;
                 l.gaussian
                     .draw(&self.params, eps, self.engine.sample_mut(node));
                 continue;
             }
             l.z.resize(particles * dim, 0.0);
             l.gaussian.draw(&self.params, eps, &mut l.z);
-            for &(_, node, off, n) in &l.sites {
-                let z = self.engine.sample_mut(node);
+            for slot in &l.sites {
+                let (x, n) = (self.engine.sample_mut(slot.node), slot.n);
                 for s in 0..particles {
-                    z[s * n..(s + 1) * n].copy_from_slice(&l.z[s * dim + off..s * dim + off + n]);
+                    let u = &l.z[s * dim + slot.off..s * dim + slot.off + n];
+                    let x = &mut x[s * n..(s + 1) * n];
+                    if slot.positive {
+                        for (x, &u) in x.iter_mut().zip(u) {
+                            *x = super::math::exp(u);
+                        }
+                    } else {
+                        x.copy_from_slice(u);
+                    }
                 }
             }
         }
@@ -250,21 +277,48 @@ impl Fused {
         let mut log_q = vec![0.0f64; particles];
         for l in &mut self.layouts {
             let dim = l.gaussian.dim;
-            if l.sites.len() == 1 {
+            if l.direct {
                 continue;
             }
             l.gz.resize(particles * dim, 0.0);
-            for &(_, node, off, n) in &l.sites {
-                let g = self.engine.grad(node);
+            for slot in &l.sites {
+                let (g, x, n) = (
+                    self.engine.grad(slot.node),
+                    self.engine.value(&[], slot.node),
+                    slot.n,
+                );
                 for s in 0..particles {
-                    l.gz[s * dim + off..s * dim + off + n].copy_from_slice(&g[s * n..(s + 1) * n]);
+                    let gz = &mut l.gz[s * dim + slot.off..s * dim + slot.off + n];
+                    let (g, x) = (&g[s * n..(s + 1) * n], &x[s * n..(s + 1) * n]);
+                    if slot.positive {
+                        // x = eᵘ: d/du = x d/dx, and the term's log |dx/du| = u adds 1
+                        for ((gz, &g), &x) in gz.iter_mut().zip(g).zip(x) {
+                            *gz = g * x + 1.0;
+                        }
+                        let u = &l.z[s * dim + slot.off..s * dim + slot.off + n];
+                        let log_det: f64 = u.iter().map(|&u| f64::from(u)).sum();
+                        lp[s] += log_det;
+                        if let Some(site_lp) = self
+                            .program
+                            .sites
+                            .iter()
+                            .position(|site| site.value == slot.node)
+                            .map(|i| &mut self.site_lp[i])
+                        {
+                            site_lp[s] += log_det;
+                        }
+                    } else {
+                        gz.copy_from_slice(g);
+                    }
                 }
             }
         }
         for (l, eps) in self.layouts.iter().zip(&self.eps) {
-            let (z, gz) = match l.sites[..] {
-                [(_, node, _, _)] => (self.engine.value(&[], node), self.engine.grad(node)),
-                _ => (&l.z[..], &l.gz[..]),
+            let (z, gz) = if l.direct {
+                let node = l.sites[0].node;
+                (self.engine.value(&[], node), self.engine.grad(node))
+            } else {
+                (&l.z[..], &l.gz[..])
             };
             l.gaussian.log_q_and_gradient(
                 &self.params,
