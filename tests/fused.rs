@@ -90,6 +90,27 @@ model! {
 guide! {
     guide NoisyGuide for Noisy { w ~ MeanField; s ~ MeanField; }
     guide NoisyJoint for Noisy { (w, s) ~ FullRank; }
+    /// A guide program, and one mixed with a family (drawn after it).
+    guide NoisyHand for Noisy {
+        param mu [D] = 0.0;
+        param sd [D] positive = 0.1;
+        param sl = 0.0;
+        param ss positive = 0.1;
+        w ~ Normal(mu, sd);
+        s ~ LogNormal(sl, ss);
+    }
+    /// Not covered: a program line with a number for its scale.
+    guide NoisyFixedScale for Noisy {
+        param mu [D] = 0.0;
+        w ~ Normal(mu, 0.5);
+        s ~ MeanField;
+    }
+    guide NoisyMixed for Noisy {
+        w ~ MeanField;
+        param sl = 0.0;
+        param ss positive = 0.2;
+        s ~ LogNormal(sl, ss);
+    }
     guide ScalesGuide for Scales { (mu, tau) ~ MeanField; lam ~ MeanField; (nu, eta) ~ FullRank; }
 }
 
@@ -297,6 +318,8 @@ fn gradients_match_the_graph() {
     same_gradient(&NoisyGuide::new, &noisy(120), None, 3);
     same_gradient(&NoisyJoint::new, &noisy(120), Some(&rows), 2);
     same_gradient(&ScalesGuide::new, &scales(), None, 4);
+    same_gradient(&NoisyHand::new, &noisy(120), None, 2);
+    same_gradient(&NoisyMixed::new, &noisy(120), Some(&rows), 3);
     same_gradient(&BnnGuide::new, &bnn(120), None, 2);
     same_gradient(&BnnGuide::new, &bnn(120), Some(&rows), 1);
     same_gradient(&StackedGuide::new, &stacked(120), None, 3);
@@ -313,6 +336,8 @@ fn fits_match_the_graph() {
     same_fit(&SchoolsMixed::new, &schools(), opts(8, None));
     same_fit(&NoisyGuide::new, &noisy(150), opts(2, Some(50)));
     same_fit(&ScalesGuide::new, &scales(), opts(4, None));
+    same_fit(&NoisyHand::new, &noisy(150), opts(2, None));
+    same_fit(&NoisyMixed::new, &noisy(150), opts(1, Some(50)));
     same_fit(&BnnGuide::new, &bnn(150), opts(1, Some(32)));
     let kl = FitOptions {
         estimator: Estimator::AnalyticKl,
@@ -360,6 +385,11 @@ fn the_engine_runs_only_what_it_covers() {
     )
     .unwrap()
     .is_none());
+    let data = noisy(30);
+    let mut g = NoisyFixedScale::new(&Cpu::seeded(0));
+    assert!(!Trainer::new(&mut g, &data, &opts(1, None))
+        .unwrap()
+        .is_fused());
 }
 
 model! {

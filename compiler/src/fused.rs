@@ -8,7 +8,8 @@ use quote::{format_ident, quote};
 use crate::ast::BinOp;
 use crate::catalogue::Constraint;
 use crate::ir::{
-    Activation, Dim, Func, GuideIr, ModelIr, NetInput, NetIr, NetLayer, Op, Reduce, Site,
+    Activation, Dim, Func, GuideIr, ModelIr, NetInput, NetIr, NetLayer, Op, ProgramArg, Reduce,
+    Site,
 };
 
 fn dim(d: &Dim) -> TokenStream {
@@ -181,9 +182,7 @@ fn density(model: &ModelIr, site: &Site) -> Option<TokenStream> {
 /// cover this model and guide: global real latents under `MeanField` and `FullRank` entries, the ops and
 /// densities of [`op`] and [`density`].
 pub fn program(model: &ModelIr, guide: &GuideIr) -> Option<TokenStream> {
-    if !guide.params.is_empty()
-        || !guide.programs.is_empty()
-        || !guide.amortized.is_empty()
+    if !guide.amortized.is_empty()
         || !guide.local_mean_field.is_empty()
         || guide
             .entries
@@ -240,6 +239,25 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Option<TokenStream> {
         .map(|(n, &called)| if called { net(n) } else { Some(quote!(&[])) })
         .collect::<Option<Vec<_>>>()?;
     let latent_sites: Vec<&Site> = model.latents().map(|(_, s)| s).collect();
+    // Guide-program lines `site ~ Normal(loc, scale)` (LogNormal for a positive site) whose
+    // location is a plain `param` and whose scale a `positive` one: a mean-field entry
+    // under the params' names, drawn after the families, as the generated guide draws.
+    let program_entries = guide
+        .programs
+        .iter()
+        .map(|p| {
+            let (loc, scale) = match p.args[..] {
+                [ProgramArg::Param(l), ProgramArg::Param(s)]
+                    if !guide.params[l].positive && guide.params[s].positive =>
+                {
+                    (&guide.params[l].name, &guide.params[s].name)
+                }
+                _ => return None,
+            };
+            let site = id(p.site);
+            Some(quote!(::ravi::fused::Entry { sites: &[#site], loc: #loc, rho: #scale, lower: ::core::option::Option::None, normal_priors: ::core::option::Option::None, floor: ::ravi::guides::SCALE_FLOOR }))
+        })
+        .collect::<Option<Vec<_>>>()?;
     let entries = guide.entries.iter().map(|e| {
         let label = e.label(model);
         let (loc, rho) = (format!("{label}.loc"), format!("{label}.rho"));
@@ -287,7 +305,7 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Option<TokenStream> {
             static PROGRAM: ::ravi::fused::Program = ::ravi::fused::Program {
                 nodes: &[#(#nodes),*],
                 sites: &[#(#sites),*],
-                entries: &[#(#entries),*],
+                entries: &[#(#entries,)* #(#program_entries),*],
                 nets: &[#(#nets),*],
             };
             ::core::option::Option::Some(&PROGRAM)

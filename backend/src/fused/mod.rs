@@ -31,7 +31,8 @@
 //! Categorical; `+ - * /`,
 //! negation, `@` (vectors and matrices, data or latent on either side), `exp log softplus
 //! sigmoid tanh`, sums and means; nets of Linear layers and activations; `MeanField` and
-//! `FullRank` entries over any sites; the path-derivative, analytic-entropy, standard and
+//! `FullRank` entries over any sites, and guide-program lines whose location and scale are
+//! `param`s (a mean-field entry under the params' names); the path-derivative, analytic-entropy, standard and
 //! analytic-KL estimators; minibatches, clipping, weight decay, frozen parameters. Anything
 //! else (convolutions, local sites and amortized guides, other families, constrained
 //! latents, the IWAE objective, CUDA) takes the dfdx path, which remains the reference.
