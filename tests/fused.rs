@@ -87,6 +87,25 @@ model! {
     }
 }
 
+model! {
+    /// Heavy tails and conjugate-style priors: Cauchy, Laplace, Gamma, InverseGamma, latent
+    /// and observed, with latent arguments.
+    model Robust(x: [N, D], y: [N], v: [N], g: [N], h: [N]) {
+        w ~ Laplace(0.0, 1.0) [D];
+        b ~ Cauchy(0.0, 2.0);
+        prec ~ Gamma(2.0, 1.5);
+        var ~ InverseGamma(3.0, 2.0);
+        y ~ Cauchy(x @ w + b, 1.0 / prec);
+        v ~ Laplace(b, var);
+        g ~ Gamma(2.5, prec);
+        h ~ InverseGamma(3.0, var);
+    }
+}
+
+guide! {
+    guide RobustGuide for Robust { (w, b) ~ MeanField; prec ~ MeanField; var ~ FullRank; }
+}
+
 guide! {
     guide NoisyGuide for Noisy { w ~ MeanField; s ~ MeanField; }
     guide NoisyJoint for Noisy { (w, s) ~ FullRank; }
@@ -195,6 +214,17 @@ fn scales() -> ScalesData {
         h: Array::vector(vec![0.3, 2.1, 1.1, 0.05]),
         e: Array::vector(vec![1.5, 0.2, 0.7, 2.4]),
         c: Array::vector(vec![4.0, 0.6, 12.0, 2.2]),
+    }
+}
+
+fn robust(n: usize) -> RobustData {
+    let positive = |seed| Array::vector(stream(n, seed).iter().map(|v| 1.2 + v).collect());
+    RobustData {
+        x: x(n),
+        y: Array::vector(stream(n, 11).iter().map(|v| 4.0 * v).collect()),
+        v: Array::vector(stream(n, 12)),
+        g: positive(13),
+        h: positive(14),
     }
 }
 
@@ -319,6 +349,8 @@ fn gradients_match_the_graph() {
     same_gradient(&NoisyJoint::new, &noisy(120), Some(&rows), 2);
     same_gradient(&ScalesGuide::new, &scales(), None, 4);
     same_gradient(&NoisyHand::new, &noisy(120), None, 2);
+    same_gradient(&RobustGuide::new, &robust(120), None, 3);
+    same_gradient(&RobustGuide::new, &robust(120), Some(&rows), 1);
     same_gradient(&NoisyMixed::new, &noisy(120), Some(&rows), 3);
     same_gradient(&BnnGuide::new, &bnn(120), None, 2);
     same_gradient(&BnnGuide::new, &bnn(120), Some(&rows), 1);
@@ -337,6 +369,7 @@ fn fits_match_the_graph() {
     same_fit(&NoisyGuide::new, &noisy(150), opts(2, Some(50)));
     same_fit(&ScalesGuide::new, &scales(), opts(4, None));
     same_fit(&NoisyHand::new, &noisy(150), opts(2, None));
+    same_fit(&RobustGuide::new, &robust(150), opts(2, Some(50)));
     same_fit(&NoisyMixed::new, &noisy(150), opts(1, Some(50)));
     same_fit(&BnnGuide::new, &bnn(150), opts(1, Some(32)));
     let kl = FitOptions {

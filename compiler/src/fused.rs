@@ -169,6 +169,16 @@ fn density(model: &ModelIr, site: &Site) -> Option<TokenStream> {
         ("HalfNormal", "", _) => "HalfNormal",
         ("HalfCauchy", "", _) => "HalfCauchy",
         ("Exponential", "", _) => "Exponential",
+        ("Cauchy", "", _) => "Cauchy",
+        ("Laplace", "", _) => "Laplace",
+        // the engine has no digamma: a Gamma's concentration must not be a latent
+        ("Gamma" | "InverseGamma", "", _) if !model.nodes[site.args[0]].particles => {
+            if d.name == "Gamma" {
+                "Gamma"
+            } else {
+                "InverseGamma"
+            }
+        }
         ("Bernoulli", "", true) => "Bernoulli",
         ("Bernoulli", "_logits", true) => "BernoulliLogits",
         ("Poisson", "", true) => "Poisson",

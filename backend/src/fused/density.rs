@@ -61,6 +61,40 @@ fn element(density: Density, x: f32, a: [f32; 2]) -> (f32, [f32; 3]) {
             let r = a[0];
             (math::ln(r) - r * x, [-r, 1.0 / r - x, 0.0])
         }
+        Density::Cauchy => {
+            let (m, s) = (a[0], a[1]);
+            let z = (x - m) / s;
+            let q = 1.0 + z * z;
+            let lp = -math::ln(q) - LN_PI - math::ln(s);
+            let dz = -2.0 * z / q; // d lp / dz
+            (lp, [dz / s, -dz / s, -(dz * z + 1.0) / s])
+        }
+        Density::Laplace => {
+            let (m, s) = (a[0], a[1]);
+            let z = (x - m) / s;
+            let sign = if z > 0.0 {
+                1.0
+            } else if z < 0.0 {
+                -1.0
+            } else {
+                0.0
+            };
+            let lp = -z.abs() - LN_2 - math::ln(s);
+            (lp, [-sign / s, sign / s, (z.abs() - 1.0) / s])
+        }
+        Density::Gamma => {
+            // the concentration is never a latent: no partial in it
+            let (k, r) = (a[0], a[1]);
+            let lx = math::ln(x);
+            let lp = k * math::ln(r) + (k - 1.0) * lx - r * x - ln_gamma(k);
+            (lp, [(k - 1.0) / x - r, 0.0, k / r - x])
+        }
+        Density::InverseGamma => {
+            let (k, s) = (a[0], a[1]);
+            let lx = math::ln(x);
+            let lp = k * math::ln(s) - (k + 1.0) * lx - s / x - ln_gamma(k);
+            (lp, [-(k + 1.0) / x + s / (x * x), 0.0, k / s - 1.0 / x])
+        }
         Density::Categorical => unreachable!("scored by `categorical`"),
     }
 }
@@ -332,4 +366,10 @@ fn normal_prior_rows(z: &[f32], m: f32, inv: f32, weight: f32, g: &mut [f32]) ->
         g[tail_start + i] += u * k;
     }
     -0.5 * f64::from(acc.iter().sum::<f32>() + tail)
+}
+
+/// log Γ(a) in f64, rounded to f32 (for a Gamma's normalizer; its concentration is data or
+/// a number, so this costs nothing per step that matters).
+fn ln_gamma(a: f32) -> f32 {
+    statrs::function::gamma::ln_gamma(f64::from(a)) as f32
 }

@@ -26,8 +26,9 @@
 //! estimator by estimator. `FitOptions::fused = false` forces the dfdx path.
 //!
 //! Covered: global latent sites with Normal priors, or on the positive reals (drawn as
-//! x = eᵘ) with LogNormal, HalfNormal, HalfCauchy or Exponential priors (any arguments,
-//! latent ones too); observed sites of those and of Bernoulli (probs or logits), Poisson and
+//! x = eᵘ) with LogNormal, HalfNormal, HalfCauchy, Exponential, Gamma or InverseGamma
+//! priors, or real with Cauchy or Laplace ones (any arguments, latent ones too, but a Gamma's
+//! concentration); observed sites of those and of Bernoulli (probs or logits), Poisson and
 //! Categorical; `+ - * /`,
 //! negation, `@` (vectors and matrices, data or latent on either side), `exp log softplus
 //! sigmoid tanh`, sums and means; nets of Linear layers and activations; `MeanField` and
@@ -277,6 +278,14 @@ pub enum Density {
     HalfCauchy,
     /// rate
     Exponential,
+    /// loc, scale
+    Cauchy,
+    /// loc, scale
+    Laplace,
+    /// concentration (not a latent), rate
+    Gamma,
+    /// concentration (not a latent), scale
+    InverseGamma,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
