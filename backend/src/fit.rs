@@ -350,7 +350,7 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
         if let Some(fused) = &mut self.fused {
             let data = (G::Model::inputs(), self.arrays.as_slice());
             let outcome = fused.step(
-                self.guide.params_mut(),
+                self.guide.params().device(),
                 data,
                 idx,
                 opts.particles,

@@ -1,5 +1,5 @@
-//! One fit step on the host: the mean-field draw, the model's passes, log q under the
-//! estimator, the gradients of μ and ρ in closed form, and Adam.
+//! One fit step on the host: the guide's draws, the model's passes, log q under the
+//! estimator, the gradients of the guide's parameters in closed form, and Adam.
 
 use dfdx::prelude::*;
 
@@ -140,12 +140,13 @@ impl Fused {
         })
     }
 
-    /// One step on the rows `idx` of the data (all when `None`): returns the ELBO estimate
-    /// the step followed, after updating the parameters here and in `store`.
+    /// One step on the rows `idx` of the data (all when `None`), the noise drawn from `dev`'s
+    /// generator: returns the ELBO estimate the step followed, after updating the host
+    /// parameters (the guide's store gets them from [`Fused::write_back`]).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn step<D: Backend>(
         &mut self,
-        store: &mut ParamStore<D>,
+        dev: &D,
         data: (&[InputSpec], &[&Array]),
         idx: Option<&[usize]>,
         particles: usize,
@@ -153,7 +154,7 @@ impl Fused {
         estimator: Estimator,
         (lr, clip): (f32, Option<f32>),
     ) -> Result<f32, NonFinite> {
-        let value = self.evaluate(store.device(), data, idx, particles, scale, estimator)?;
+        let value = self.evaluate(dev, data, idx, particles, scale, estimator)?;
         self.adam(lr, clip);
         Ok(value)
     }
