@@ -125,7 +125,7 @@ pub(crate) fn score(
     for (slot, &a) in nodes[1..].iter_mut().zip(site.args) {
         *slot = a;
     }
-    let carries = |id: usize| id != usize::MAX && engine.has_grad(id);
+    let carries = |id: usize| id != usize::MAX && engine.has_particles(id);
     let wants: [bool; 3] = std::array::from_fn(|j| carries(nodes[j]));
     for (j, d) in scratch.d.iter_mut().enumerate() {
         if wants[j] {

@@ -180,10 +180,6 @@ impl Engine {
         self.program.nodes[id].particles
     }
 
-    pub(crate) fn has_grad(&self, id: usize) -> bool {
-        self.has_particles(id)
-    }
-
     pub(crate) fn particles(&self) -> usize {
         self.particles
     }

@@ -80,7 +80,7 @@ impl Gaussian {
         }
         let step = if self.lower.is_some() { d + 1 } else { 1 };
         if step == 1 {
-            let (floor, block) = (self.floor, block_for(d));
+            let (floor, block) = (self.floor, super::block_for(d));
             if block >= d {
                 scales(rho, floor, &mut self.scale, &mut self.slope);
             } else {
@@ -261,7 +261,7 @@ impl Gaussian {
             let at = s * d..(s + 1) * d;
             let (e, zs, g) = (&eps[at.clone()], &z[at.clone()], &gz[at]);
             // Σ −½ h² (the path derivative's e held), or Σ −½ ε² (standard)
-            let block = block_for(d);
+            let block = super::block_for(d);
             let sq: f64 = if block >= d {
                 mean_field_particle(path, e, zs, g, mu, sigma, g_mu, g_rho)
             } else {
@@ -440,10 +440,4 @@ fn scales_rows(rho: &[f32], floor: f32, scale: &mut [f32], slope: &mut [f32]) {
         *s = sp + floor;
         *d = sl;
     }
-}
-
-/// Coordinates per thread for elementwise work over `d` of them: all of them (one thread,
-/// no spawning) below about a quarter million.
-fn block_for(d: usize) -> usize {
-    d.div_ceil(super::workers_for(d * 4)).max(1)
 }

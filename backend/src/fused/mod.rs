@@ -84,13 +84,19 @@ pub(crate) fn workers_for(work: usize) -> usize {
     }
 }
 
-/// `f(offset, chunk)` over blocks of `out`, on threads when `out` is long (elementwise work
-/// of about a quarter million values or more; inline otherwise); the results in order.
+/// Values per thread for elementwise work over `n` of them: all of them (one thread, no
+/// spawning) below about a quarter million.
+pub(crate) fn block_for(n: usize) -> usize {
+    n.div_ceil(workers_for(n * 4)).max(1)
+}
+
+/// `f(offset, chunk)` over blocks of `out` ([`block_for`]; inline when there is one), on
+/// threads; the results in order.
 pub(crate) fn par_chunks<R: Send>(
     out: &mut [f32],
     f: impl Fn(usize, &mut [f32]) -> R + Sync,
 ) -> Vec<R> {
-    let block = out.len().div_ceil(workers_for(out.len() * 4)).max(1);
+    let block = block_for(out.len());
     if block >= out.len() {
         return vec![f(0, out)];
     }
@@ -114,7 +120,7 @@ pub(crate) fn par_ranges<R: Send>(
     n: usize,
     f: impl Fn(std::ops::Range<usize>) -> R + Sync,
 ) -> Vec<R> {
-    let block = n.div_ceil(workers_for(n * 4)).max(1);
+    let block = block_for(n);
     if block >= n {
         return vec![f(0..n)];
     }

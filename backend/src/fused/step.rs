@@ -21,6 +21,8 @@ struct Slot {
     off: usize,
     n: usize,
     positive: bool,
+    /// The site's index in the program (its term takes the log-det of eᵘ).
+    site: usize,
 }
 
 /// A guide entry as the step reads it.
@@ -90,12 +92,13 @@ impl Fused {
             for &k in e.sites {
                 let node = sample_node(k)?;
                 let n = engine.numel(node);
-                let positive = program.sites.iter().any(|s| s.value == node && s.positive);
+                let site = program.sites.iter().position(|s| s.value == node)?;
                 sites.push(Slot {
                     node,
                     off: dim,
                     n,
-                    positive,
+                    positive: program.sites[site].positive,
+                    site,
                 });
                 dim += n;
             }
@@ -299,15 +302,7 @@ impl Fused {
                         let u = &l.z[s * dim + slot.off..s * dim + slot.off + n];
                         let log_det: f64 = u.iter().map(|&u| f64::from(u)).sum();
                         lp[s] += log_det;
-                        if let Some(site_lp) = self
-                            .program
-                            .sites
-                            .iter()
-                            .position(|site| site.value == slot.node)
-                            .map(|i| &mut self.site_lp[i])
-                        {
-                            site_lp[s] += log_det;
-                        }
+                        self.site_lp[slot.site][s] += log_det;
                     } else {
                         gz.copy_from_slice(g);
                     }
@@ -397,9 +392,8 @@ impl Fused {
                 &mut self.v[i],
             );
             // Large parameters in blocks on threads (the update is elementwise).
-            let workers = super::workers_for(p.len() * 4);
-            let block = p.len().div_ceil(workers).max(1);
-            if workers == 1 {
+            let block = super::block_for(p.len());
+            if block >= p.len() {
                 adam_update(rule, p, g, m, v);
             } else {
                 std::thread::scope(|scope| {
