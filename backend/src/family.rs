@@ -2,6 +2,7 @@
 //! how each family's log q enters the ELBO.
 
 use crate::device::{Backend, Tape};
+use crate::init::FamilyStart;
 use crate::model::{Particles, PerParticle};
 use crate::params::ParamStore;
 
@@ -114,6 +115,10 @@ pub struct FamilyDraw<D: Backend, T: Tape<D>> {
 pub trait GuideFamily<D: Backend>: Sized {
     /// Registers the family's parameters under `name` and returns the family.
     fn build(params: &mut ParamStore<D>, name: &str, dim: usize, args: &FamilyArgs) -> Self;
+    /// Starts the family where the fit's initialisation says (see [`FamilyStart`]): in the
+    /// frame of the Laplace Gaussian over the coordinates it covers ([`crate::frame`]), at
+    /// the given locations elsewhere. `label` is the name the family was built under.
+    fn start(&mut self, params: &mut ParamStore<D>, label: &str, start: &FamilyStart);
     /// `particles` reparametrized draws and their log q term under `estimator`.
     fn sample<T: Tape<D>>(
         &self,

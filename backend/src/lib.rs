@@ -8,7 +8,9 @@ pub mod device;
 pub mod elbo;
 pub mod family;
 pub mod fit;
+pub mod frame;
 pub mod fused;
+pub mod init;
 pub mod iwae;
 pub mod linalg;
 pub mod model;
@@ -27,6 +29,7 @@ pub use fit::{
     elbo, elbo_at, elbo_draws, elbo_gradient, fit, FitError, FitOptions, FitReport, Objective,
     OnNonFinite, Schedule, Step, Trainer,
 };
+pub use init::{FamilyStart, Start};
 pub use iwae::iwae;
 pub use model::{
     traced, GaussianWeights, Guide, GuideSample, InitBlock, LatentSpec, Model, ModelData,

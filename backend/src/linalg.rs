@@ -123,6 +123,50 @@ impl Matrix {
         inv
     }
 
+    /// x with L x = b, for L = self lower triangular (forward substitution).
+    pub fn solve_lower(&self, b: &[f64]) -> Vec<f64> {
+        let n = self.n;
+        let mut x = vec![0.0; n];
+        for i in 0..n {
+            let row = &self.data[i * n..i * n + i];
+            let s: f64 = row.iter().zip(&x).map(|(l, x)| l * x).sum();
+            x[i] = (b[i] - s) / self.get(i, i);
+        }
+        x
+    }
+
+    /// x with Lᵀ x = b, for L = self lower triangular (back substitution; Lᵀ is never
+    /// formed, let alone L⁻¹).
+    pub fn solve_lower_transpose(&self, b: &[f64]) -> Vec<f64> {
+        let n = self.n;
+        let mut x = b.to_vec();
+        for i in (0..n).rev() {
+            x[i] /= self.get(i, i);
+            let xi = x[i];
+            for (k, xk) in x.iter_mut().enumerate().take(i) {
+                *xk -= self.data[i * n + k] * xi;
+            }
+        }
+        x
+    }
+
+    /// The eigenvalues of a symmetric matrix in decreasing order, and the eigenvectors as
+    /// the columns of a matrix in the same order.
+    pub fn symmetric_eigen(&self) -> (Vec<f64>, Matrix) {
+        let n = self.n;
+        let m = nalgebra::DMatrix::from_row_slice(n, n, &self.data);
+        let eig = nalgebra::SymmetricEigen::new(m);
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&a, &b| eig.eigenvalues[b].total_cmp(&eig.eigenvalues[a]));
+        let mut vectors = Matrix::zeros(n);
+        for (col, &k) in order.iter().enumerate() {
+            for i in 0..n {
+                vectors.set(i, col, eig.eigenvectors[(i, k)]);
+            }
+        }
+        (order.iter().map(|&k| eig.eigenvalues[k]).collect(), vectors)
+    }
+
     /// The inverse and log-determinant of a symmetric positive-definite matrix.
     pub fn spd_inverse_logdet(&self) -> Result<(Matrix, f64), NotPositiveDefinite> {
         let l = self.cholesky()?;

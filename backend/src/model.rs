@@ -258,6 +258,9 @@ pub trait Guide<D: Backend> {
         estimator: Estimator,
         weighted: bool,
     ) -> GuideSample<D, T>;
+    /// Starts every family and point mass of the guide where the fit's initialisation
+    /// says ([`crate::init`]); a hand-written guide program keeps its own starting values.
+    fn start(&mut self, _start: &crate::init::Start) {}
     /// Sizes per-row parameters (a non-amortized family over a local site) for data of
     /// `rows` rows; a fit calls it first. Nothing for other guides.
     fn prepare(&mut self, _rows: usize) {}

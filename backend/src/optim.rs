@@ -67,7 +67,8 @@ impl<D: Backend> Adam<D> {
             t: 0,
             m: params.tensors().iter().map(zeros).collect(),
             v: params.tensors().iter().map(zeros).collect(),
-            frozen: vec![false; params.len()],
+            // A constant (a family's frame) is never stepped.
+            frozen: params.ids().map(|id| params.is_constant(id)).collect(),
         }
     }
 

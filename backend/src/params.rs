@@ -10,11 +10,14 @@ use crate::device::Backend;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ParamId(pub usize);
 
+/// A guide's parameters by name. Most are learned; a *constant* (a family's frame, see
+/// [`crate::frame`]) is part of the guide's state but no optimiser ever changes it.
 #[derive(Debug, Clone)]
 pub struct ParamStore<D: Backend> {
     dev: D,
     names: Vec<String>,
     tensors: Vec<Tensor<(usize,), f32, D>>,
+    constant: Vec<bool>,
 }
 
 impl<D: Backend> ParamStore<D> {
@@ -23,6 +26,7 @@ impl<D: Backend> ParamStore<D> {
             dev: dev.clone(),
             names: Vec::new(),
             tensors: Vec::new(),
+            constant: Vec::new(),
         }
     }
     pub fn device(&self) -> &D {
@@ -33,7 +37,49 @@ impl<D: Backend> ParamStore<D> {
         let n = init.len();
         self.names.push(name.into());
         self.tensors.push(self.dev.tensor_from_vec(init, (n,)));
+        self.constant.push(false);
         ParamId(self.tensors.len() - 1)
+    }
+
+    /// Registers a constant: stored, saved and read like a parameter, never optimised.
+    pub fn add_constant(&mut self, name: impl Into<String>, values: Vec<f32>) -> ParamId {
+        let id = self.add(name, values);
+        self.constant[id.0] = true;
+        id
+    }
+
+    /// Sets a constant's values, registering it under `name` if the store has none by
+    /// that name yet.
+    pub fn set_constant(&mut self, name: &str, values: Vec<f32>) -> ParamId {
+        match self.find(name) {
+            Some(id) if self.get(id).shape().0 == values.len() => {
+                self.set(id, &values);
+                self.constant[id.0] = true;
+                id
+            }
+            Some(id) => {
+                let n = values.len();
+                self.tensors[id.0] = self.dev.tensor_from_vec(values, (n,));
+                self.constant[id.0] = true;
+                id
+            }
+            None => self.add_constant(name, values),
+        }
+    }
+
+    /// Is the parameter a constant (never optimised)?
+    pub fn is_constant(&self, id: ParamId) -> bool {
+        self.constant[id.0]
+    }
+
+    /// The parameter registered under `name`.
+    pub fn find(&self, name: &str) -> Option<ParamId> {
+        self.names.iter().position(|n| n == name).map(ParamId)
+    }
+
+    /// A parameter's name.
+    pub fn name(&self, id: ParamId) -> &str {
+        &self.names[id.0]
     }
     pub fn get(&self, id: ParamId) -> &Tensor<(usize,), f32, D> {
         &self.tensors[id.0]

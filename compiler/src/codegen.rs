@@ -1536,6 +1536,16 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
             #add_local_log_q
         }
     });
+    // Where a fit's initialisation starts each family and point mass.
+    let starts = ir.entries.iter().zip(&fields).zip(&families).map(|((e, f), fam)| {
+        let label = e.label(model);
+        let idx = e.sites.iter().map(|&i| lit_usize(i));
+        quote!(<#fam as ::ravi::GuideFamily<__D>>::start(&mut self.#f, &mut self.params, #label, &start.family(&[#(#idx),*]));)
+    });
+    let delta_starts = delta_sites.iter().zip(&delta_fields).map(|((i, _), f)| {
+        let i = lit_usize(*i);
+        quote!(self.#f.start(&mut self.params, start.site(#i));)
+    });
     let model_name = &model.name;
     quote! {
         #doc
@@ -1572,6 +1582,11 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
             }
             fn params_mut(&mut self) -> &mut ::ravi::ParamStore<__D> {
                 &mut self.params
+            }
+            fn start(&mut self, start: &::ravi::Start) {
+                let _ = start;
+                #(#starts)*
+                #(#delta_starts)*
             }
             fn prepare(&mut self, rows: usize) {
                 let _ = rows;

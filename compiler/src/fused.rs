@@ -265,7 +265,7 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Option<TokenStream> {
                 _ => return None,
             };
             let site = id(p.site);
-            Some(quote!(::ravi::fused::Entry { sites: &[#site], loc: #loc, rho: #scale, lower: ::core::option::Option::None, normal_priors: ::core::option::Option::None, floor: ::ravi::guides::SCALE_FLOOR }))
+            Some(quote!(::ravi::fused::Entry { sites: &[#site], loc: #loc, rho: #scale, lower: ::core::option::Option::None, normal_priors: ::core::option::Option::None, floor: ::ravi::guides::SCALE_FLOOR, label: ::core::option::Option::None }))
         })
         .collect::<Option<Vec<_>>>()?;
     let entries = guide.entries.iter().map(|e| {
@@ -308,7 +308,7 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Option<TokenStream> {
             }
             None => quote!(::core::option::Option::None),
         };
-        quote!(::ravi::fused::Entry { sites: &[#(#sites),*], loc: #loc, rho: #rho, lower: #lower, normal_priors: #normal_priors, floor: ::ravi::guides::SCALE_FLOOR })
+        quote!(::ravi::fused::Entry { sites: &[#(#sites),*], loc: #loc, rho: #rho, lower: #lower, normal_priors: #normal_priors, floor: ::ravi::guides::SCALE_FLOOR, label: ::core::option::Option::Some(#label) })
     });
     Some(quote! {
         fn fused_program() -> ::core::option::Option<&'static ::ravi::fused::Program> {

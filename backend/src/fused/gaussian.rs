@@ -7,6 +7,8 @@ use crate::family::Estimator;
 use crate::linalg::Matrix;
 
 const HALF_LN_2PI: f32 = 0.918_938_5;
+/// The ceiling of a full-rank diagonal (the stdlib's `guides::SCALE_CEILING`).
+const SCALE_CEILING: f32 = 1e6;
 
 /// One entry: store indices of its parameters, its dimension, and the scale its last
 /// [`Gaussian::draw`] used.
@@ -95,10 +97,13 @@ impl Gaussian {
                 });
             }
         } else {
+            // A full-rank diagonal is capped as the dfdx path caps it (`capped_scale_of`):
+            // floor + c·softplus(ρ)/(c + softplus(ρ)).
             for (i, &r) in rho.iter().enumerate() {
                 let (sp, slope) = softplus_and_slope(r);
-                self.scale[i * step] = sp + self.floor;
-                self.slope[i] = slope;
+                let shrink = (sp + SCALE_CEILING).recip() * SCALE_CEILING;
+                self.scale[i * step] = sp * shrink + self.floor;
+                self.slope[i] = slope * shrink * shrink;
             }
         }
     }
@@ -146,43 +151,31 @@ impl Gaussian {
         if self.lower.is_none() {
             return self.mean_field(params, (eps, z, gz), estimator, log_q, grads);
         }
-        let (d, mu) = (self.dim, &params[self.loc]);
+        let d = self.dim;
         let particles = eps.len() / d;
         let scale = &self.scale;
         let diag: Vec<f32> = (0..d).map(|i| scale[i * d + i]).collect();
         let log_det: f32 = diag.iter().map(|s| s.ln()).sum();
-        // (L⁻¹)ᵀ for the path derivative of a full-rank entry, formed as the dfdx path
-        // forms it (in f64 on the host).
-        let inv_t = match (self.lower, estimator) {
-            (Some(_), Estimator::PathDerivative) => Matrix::from_f32(d, scale)
-                .lower_inverse()
-                .transpose()
-                .to_f32(),
-            _ => Vec::new(),
-        };
-        // ∂(log p − log q)/∂z per particle: the model's, plus the path derivative's +L⁻ᵀ e.
+        // L in f64, for the path derivative's triangular solves (as the dfdx path solves).
+        let l64 = (estimator == Estimator::PathDerivative).then(|| Matrix::from_f32(d, scale));
+        // ∂(log p − log q)/∂z per particle: the model's, plus the path derivative's +L⁻ᵀ ε.
         let mut total = gz.to_vec();
         for s in 0..particles {
-            let (e, zs) = (&eps[s * d..(s + 1) * d], &z[s * d..(s + 1) * d]);
+            let e = &eps[s * d..(s + 1) * d];
             let t = &mut total[s * d..(s + 1) * d];
             let mut lq = -log_det;
             match estimator {
                 Estimator::PathDerivative => {
-                    // log q of z with μ and the scale held: e = L⁻¹ (z − μ).
-                    let centred: Vec<f32> = zs.iter().zip(mu).map(|(z, m)| z - m).collect();
-                    let held: Vec<f32> = match self.lower {
-                        None => centred.iter().zip(&diag).map(|(c, s)| c / s).collect(),
-                        Some(_) => (0..d)
-                            .map(|j| (0..d).map(|i| centred[i] * inv_t[i * d + j]).sum())
-                            .collect(),
-                    };
-                    for (i, h) in held.iter().enumerate() {
-                        lq += -0.5 * h * h - HALF_LN_2PI;
-                        // −∂ log q/∂z_i = (L⁻ᵀ e)_i = Σ_j inv_t[i, j] e_j
-                        t[i] += match self.lower {
-                            None => h / diag[i],
-                            Some(_) => (0..d).map(|j| inv_t[i * d + j] * held[j]).sum(),
-                        };
+                    // log q of z with μ and L held: its value log N(ε) − log det L at the ε
+                    // drawn, its gradient in z −L⁻ᵀ ε by one back substitution.
+                    let e64: Vec<f64> = e.iter().map(|&v| f64::from(v)).collect();
+                    let x = l64
+                        .as_ref()
+                        .expect("formed above")
+                        .solve_lower_transpose(&e64);
+                    for (i, &v) in e.iter().enumerate() {
+                        lq += -0.5 * v * v - HALF_LN_2PI;
+                        t[i] += x[i] as f32;
                     }
                 }
                 Estimator::Standard => {

@@ -322,6 +322,9 @@ pub struct Entry {
     pub normal_priors: Option<&'static [(f32, f32)]>,
     /// σ = softplus(ρ) + floor (the family's floor).
     pub floor: f32,
+    /// The family's label, under which the store holds its frame when it was started in
+    /// one ([`crate::frame`]); `None` for a guide-program line.
+    pub label: Option<&'static str>,
 }
 
 /// A model and guide as the engine runs them.

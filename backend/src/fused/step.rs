@@ -10,6 +10,7 @@ use super::{Op, Program};
 use crate::data::{Array, InputSpec};
 use crate::device::Backend;
 use crate::family::Estimator;
+use crate::frame::{Frame, HostFrame};
 use crate::optim::AdamConfig;
 use crate::params::{ParamId, ParamStore};
 
@@ -29,11 +30,18 @@ struct Slot {
 struct Layout {
     gaussian: Gaussian,
     sites: Vec<Slot>,
-    /// One real site: drawn in place into its `Sample` node, read back from there.
+    /// One real site with no frame: drawn in place into its `Sample` node, read back from
+    /// there.
     direct: bool,
-    /// The entry's draws and the model's gradient in them, particle-major.
+    /// The frame the family works in ([`crate::frame`]): its draws u are taken to
+    /// z = shift + S u for the model, the model's gradient pulled back by Sᵀ.
+    frame: Option<HostFrame>,
+    /// The entry's draws (in the family's coordinates) and the model's gradient in them,
+    /// particle-major.
     z: Vec<f32>,
     gz: Vec<f32>,
+    /// With a frame: the draws taken to the model's coordinates.
+    framed: Vec<f32>,
 }
 
 /// The engine, host copies of the guide's parameters and Adam's moments.
@@ -108,19 +116,36 @@ impl Fused {
             {
                 return None;
             }
+            let frame = e
+                .label
+                .and_then(|label| Frame::find(store, label, dim))
+                .map(|f| f.host(store));
+            // The analytic KL's Normal priors, per coordinate, in the family's coordinates:
+            // N(m, s) of z = shift + σ_f u is N((m − shift)/σ_f, s/σ_f) of u.
+            let kl_prior: Option<Vec<(f32, f32)>> = e.normal_priors.map(|p| {
+                let prior = p
+                    .iter()
+                    .zip(&sites)
+                    .flat_map(|(&prior, slot)| std::iter::repeat_n(prior, slot.n));
+                match &frame {
+                    None => prior.collect(),
+                    Some(f) => prior
+                        .zip(f.shift.iter().zip(f.diagonal()))
+                        .map(|((m, s), (&shift, sd))| ((m - shift) / sd, s / sd))
+                        .collect(),
+                }
+            });
+            if kl_prior.is_some() && frame.as_ref().is_some_and(|f| f.full) {
+                return None; // a mean-field family only ever takes a diagonal frame
+            }
             layouts.push(Layout {
-                gaussian: Gaussian::new(loc, rho, lower, dim, e.floor).with_kl_prior(
-                    e.normal_priors.map(|p| {
-                        p.iter()
-                            .zip(&sites)
-                            .flat_map(|(&prior, slot)| std::iter::repeat_n(prior, slot.n))
-                            .collect()
-                    }),
-                ),
-                direct: sites.len() == 1 && !sites[0].positive,
+                gaussian: Gaussian::new(loc, rho, lower, dim, e.floor).with_kl_prior(kl_prior),
+                direct: sites.len() == 1 && !sites[0].positive && frame.is_none(),
+                frame,
                 sites,
                 z: Vec::new(),
                 gz: Vec::new(),
+                framed: Vec::new(),
             });
         }
         let zeros: Vec<Vec<f32>> = params.iter().map(|p| vec![0.0; p.len()]).collect();
@@ -135,7 +160,12 @@ impl Fused {
             v: zeros,
             params,
             t: 0,
-            frozen: frozen.to_vec(),
+            // a constant (a family's frame) is never stepped
+            frozen: frozen
+                .iter()
+                .zip(store.ids())
+                .map(|(&f, id)| f || store.is_constant(id))
+                .collect(),
             cfg,
             names: names.iter().map(|n| n.to_string()).collect(),
             gathered: Vec::new(),
@@ -242,10 +272,17 @@ impl Fused {
             }
             l.z.resize(particles * dim, 0.0);
             l.gaussian.draw(&self.params, eps, &mut l.z);
+            if let Some(frame) = &l.frame {
+                l.framed.resize(particles * dim, 0.0);
+                for (u, z) in l.z.chunks_exact(dim).zip(l.framed.chunks_exact_mut(dim)) {
+                    frame.apply(u, z);
+                }
+            }
+            let model_z = if l.frame.is_some() { &l.framed } else { &l.z };
             for slot in &l.sites {
                 let (x, n) = (self.engine.sample_mut(slot.node), slot.n);
                 for s in 0..particles {
-                    let u = &l.z[s * dim + slot.off..s * dim + slot.off + n];
+                    let u = &model_z[s * dim + slot.off..s * dim + slot.off + n];
                     let x = &mut x[s * n..(s + 1) * n];
                     if slot.positive {
                         for (x, &u) in x.iter_mut().zip(u) {
@@ -299,13 +336,25 @@ impl Fused {
                         for ((gz, &g), &x) in gz.iter_mut().zip(g).zip(x) {
                             *gz = g * x + 1.0;
                         }
-                        let u = &l.z[s * dim + slot.off..s * dim + slot.off + n];
+                        let model_z = if l.frame.is_some() { &l.framed } else { &l.z };
+                        let u = &model_z[s * dim + slot.off..s * dim + slot.off + n];
                         let log_det: f64 = u.iter().map(|&u| f64::from(u)).sum();
                         lp[s] += log_det;
                         self.site_lp[slot.site][s] += log_det;
                     } else {
                         gz.copy_from_slice(g);
                     }
+                }
+            }
+            // The model's gradient in z, pulled back to the family's coordinates; log q(z)
+            // = log q(u) − log |det S|.
+            if let Some(frame) = &l.frame {
+                let mut pulled = vec![0.0f32; dim];
+                let log_det = f64::from(frame.log_det());
+                for (gz, lq) in l.gz.chunks_exact_mut(dim).zip(log_q.iter_mut()) {
+                    frame.pull_back(gz, &mut pulled);
+                    gz.copy_from_slice(&pulled);
+                    *lq -= log_det;
                 }
             }
         }

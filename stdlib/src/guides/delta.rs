@@ -30,6 +30,12 @@ impl Delta {
         self.dim
     }
 
+    /// Sets the point (a fit's initialisation: the MAP, or given values).
+    pub fn start<D: Backend>(&self, params: &mut ParamStore<D>, values: &[f64]) {
+        let v: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+        params.set(self.value, &v);
+    }
+
     /// The point, once per particle, and log q = 0.
     pub fn sample<D: Backend, T: Tape<D>>(
         &self,

@@ -37,6 +37,11 @@ impl Dense {
         }
     }
 
+    /// The bias's id in the store.
+    pub fn bias(&self) -> ParamId {
+        self.b
+    }
+
     pub fn outputs(&self) -> usize {
         self.outputs
     }

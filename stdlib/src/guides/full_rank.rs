@@ -1,24 +1,33 @@
 use dfdx::prelude::*;
+use ravi_backend::frame::Frame;
 use ravi_backend::linalg::Matrix;
 use ravi_backend::{
-    traced, Backend, Estimator, FamilyArgs, FamilyDraw, GuideFamily, ParamId, ParamStore, Tape,
+    traced, Backend, Estimator, FamilyArgs, FamilyDraw, FamilyStart, GuideFamily, ParamId,
+    ParamStore, Particles, PerParticle, Tape,
 };
 
 use super::{
-    gaussian_entropy_constant, per_particle, rho_for, scale_of, std_normal_log_density, INIT_SCALE,
+    capped_scale_of, gaussian_entropy_constant, per_particle, rho_for, std_normal_log_density,
+    INIT_SCALE,
 };
 
 /// A d×d constant on the device.
 type SquareMatrix<D> = Tensor<(usize, usize), f32, D>;
 
 /// A Gaussian with a full covariance: z = μ + L ε, L lower triangular with a positive
-/// diagonal softplus(ρ) + floor and a free strictly-lower part. Starts as MeanField does
-/// (μ = 0, L = 0.1 I).
+/// diagonal and a free strictly-lower part. Without an initialisation it starts as
+/// MeanField does (μ = 0, L = 0.1 I); the Laplace initialisation starts it in the frame
+/// z = m + S u with S = chol(H⁻¹) ([`ravi_backend::frame`]), at u ~ N(0, I).
+///
+/// The diagonal is L_ii = floor + c·softplus(ρ_i)/(c + softplus(ρ_i)) with floor 10⁻⁵ and
+/// ceiling c = 10⁶ (in the frame's units): softplus(ρ) below 10³ or so, never 0 and never
+/// beyond 10⁶, so log det L and the draws stay finite whatever steps Adam takes.
 ///
 /// Entropy Σ log L_ii + d/2 (1 + log 2π). Estimators: standard, log N(ε) − Σ log L_ii;
-/// analytic, −H; path derivative, log q(z) with μ and L held fixed (L⁻¹ is formed on the
-/// host each step: d² memory and d³ time, fine for the few hundred dimensions a full-rank
-/// guide is for).
+/// analytic, −H; path derivative, log q(z) with μ and L held fixed, whose value is
+/// log N(ε) − Σ log L_ii at the ε actually drawn and whose gradient in z is −L⁻ᵀ ε, found
+/// by one triangular solve per particle in f64 on the host (never by recomputing
+/// ε = L⁻¹ (z − μ) in f32, which loses every digit once L is ill-conditioned).
 #[derive(Debug, Clone)]
 pub struct FullRank {
     dim: usize,
@@ -26,6 +35,7 @@ pub struct FullRank {
     rho: ParamId,
     /// d×d row-major; only the strictly lower part is used (a mask zeroes the rest).
     lower: ParamId,
+    frame: Option<Frame>,
 }
 
 impl FullRank {
@@ -64,14 +74,68 @@ impl FullRank {
         off + on
     }
 
-    /// μ and L (row-major) on the host.
-    pub fn loc_scale_tril<D: Backend>(&self, params: &ParamStore<D>) -> (Vec<f32>, Vec<f32>) {
+    /// μ_u and L_u (row-major) on the host: the Gaussian in the family's own coordinates
+    /// (those of z when it has no frame).
+    fn own_loc_scale_tril<D: Backend>(&self, params: &ParamStore<D>) -> (Vec<f32>, Vec<f32>) {
         let l = self.scale_tril::<D, NoneTape>(
             params,
             params.get(self.lower).clone(),
-            scale_of(params.get(self.rho).clone()),
+            capped_scale_of(params.get(self.rho).clone()),
         );
         (params.get(self.loc).as_vec(), l.as_vec())
+    }
+
+    /// μ and L (row-major) of z on the host, through the frame when there is one
+    /// (μ = m + S μ_u, L = S L_u).
+    pub fn loc_scale_tril<D: Backend>(&self, params: &ParamStore<D>) -> (Vec<f32>, Vec<f32>) {
+        let (loc, l) = self.own_loc_scale_tril(params);
+        match &self.frame {
+            None => (loc, l),
+            Some(f) => {
+                let host = f.host(params);
+                let mut z = vec![0.0; self.dim];
+                host.apply(&loc, &mut z);
+                (z, host.scale_matrix(&l))
+            }
+        }
+    }
+
+    /// The frame the family works in, if it was started in one.
+    pub fn frame(&self) -> Option<&Frame> {
+        self.frame.as_ref()
+    }
+
+    /// The path derivative's log q(z) for draws z = μ + L ε: the value log N(ε) − Σ log L_ii
+    /// and, through z alone, the gradient −L⁻ᵀ ε, entered by a linear surrogate
+    /// ⟨stop(−L⁻ᵀ ε), z⟩ − stop(⟨−L⁻ᵀ ε, z⟩) + value per particle.
+    fn path_derivative_log_q<D: Backend, T: Tape<D>>(
+        &self,
+        params: &ParamStore<D>,
+        z: Particles<D, T>,
+        eps: &[f32],
+    ) -> PerParticle<D, T> {
+        let d = self.dim;
+        let (_, l) = self.own_loc_scale_tril(params);
+        let l = Matrix::from_f32(d, &l);
+        let log_det: f64 = (0..d).map(|i| l.get(i, i).ln()).sum();
+        let zs = z.retaped::<NoneTape>().as_vec();
+        let particles = eps.len() / d.max(1);
+        let mut slope = Vec::with_capacity(eps.len());
+        let mut offset = Vec::with_capacity(particles);
+        for (e, zs) in eps.chunks(d).zip(zs.chunks(d)) {
+            let e: Vec<f64> = e.iter().map(|&v| f64::from(v)).collect();
+            let x = l.solve_lower_transpose(&e);
+            let value = -0.5 * e.iter().map(|v| v * v).sum::<f64>()
+                - d as f64 * f64::from(crate::dist::normal::HALF_LN_2PI)
+                - log_det;
+            let held: f64 = x.iter().zip(zs).map(|(x, &z)| -x * f64::from(z)).sum();
+            slope.extend(x.iter().map(|&v| -v as f32));
+            offset.push((value - held) as f32);
+        }
+        let dev = params.device();
+        let slope = dev.tensor_from_vec(slope, (particles, d));
+        let offset = dev.tensor_from_vec(offset, (particles,));
+        (z.retaped::<T>() * slope).sum::<(usize,), Axis<1>>() + offset
     }
 }
 
@@ -82,7 +146,25 @@ impl<D: Backend> GuideFamily<D> for FullRank {
             loc: params.add(format!("{name}.loc"), vec![0.0; dim]),
             rho: params.add(format!("{name}.rho"), vec![rho_for(INIT_SCALE); dim]),
             lower: params.add(format!("{name}.lower"), vec![0.0; dim * dim]),
+            frame: None,
         }
+    }
+
+    fn start(&mut self, params: &mut ParamStore<D>, label: &str, start: &FamilyStart) {
+        if start.has_gaussian() {
+            self.frame = Some(Frame::set(params, label, &start.loc, &start.full_frame()));
+            params.set(self.loc, &vec![0.0; self.dim]);
+        } else {
+            self.frame = None;
+            params.set(self.loc, &start.loc_f32());
+        }
+        let rho: Vec<f32> = start
+            .unit_scale(INIT_SCALE)
+            .into_iter()
+            .map(rho_for)
+            .collect();
+        params.set(self.rho, &rho);
+        params.set(self.lower, &vec![0.0; self.dim * self.dim]);
     }
 
     fn sample<T: Tape<D>>(
@@ -95,7 +177,7 @@ impl<D: Backend> GuideFamily<D> for FullRank {
         let shape = (particles, self.dim);
         let eps: Tensor<(usize, usize), f32, D> = dev.sample_normal_like(&shape);
         let loc = traced::<D, T>(params, self.loc);
-        let diag = scale_of(traced::<D, T>(params, self.rho));
+        let diag = capped_scale_of(traced::<D, T>(params, self.rho));
         let log_det = diag.retaped::<T>().ln().sum::<(), _>();
         let l = self.scale_tril(params, traced::<D, T>(params, self.lower), diag);
         // (L εᵀ)ᵀ keeps the taped operand on the left of the product.
@@ -112,18 +194,16 @@ impl<D: Backend> GuideFamily<D> for FullRank {
                 particles,
             ),
             Estimator::PathDerivative => {
-                let (loc, l) = self.loc_scale_tril(params);
-                let l = Matrix::from_f32(self.dim, &l);
-                let held_log_det: f64 = (0..self.dim).map(|i| l.get(i, i).ln()).sum();
-                // ε = L⁻¹ (z − μ), i.e. rows (z − μ) L⁻ᵀ, with L and μ constants.
-                let inv_t = dev
-                    .tensor_from_vec(l.lower_inverse().transpose().to_f32(), (self.dim, self.dim));
-                let loc = dev.tensor_from_vec(loc, (self.dim,));
-                let e = (z.retaped::<T>() - loc.broadcast_like::<_, Axis<0>>(&shape)).matmul(inv_t);
-                std_normal_log_density(e) - held_log_det as f32
+                self.path_derivative_log_q(params, z.retaped::<T>(), &eps.as_vec())
             }
         };
-        FamilyDraw { z, log_q }
+        match &self.frame {
+            None => FamilyDraw { z, log_q },
+            Some(f) => FamilyDraw {
+                z: f.apply(params, z),
+                log_q: log_q - f.log_det(),
+            },
+        }
     }
 }
 

@@ -1,8 +1,9 @@
 use dfdx::prelude::*;
+use ravi_backend::frame::Frame;
 use ravi_backend::linalg::Matrix;
 use ravi_backend::{
-    traced, Backend, Estimator, FamilyArgs, FamilyDraw, GuideFamily, ParamId, ParamStore,
-    Particles, Tape,
+    traced, Backend, Estimator, FamilyArgs, FamilyDraw, FamilyStart, GuideFamily, ParamId,
+    ParamStore, Particles, Tape,
 };
 
 use super::dense::Dense;
@@ -73,6 +74,7 @@ pub struct Implicit {
     entropy_weight: f32,
     prior_weight: f32,
     bound: EntropyBound,
+    frame: Option<Frame>,
 }
 
 impl Implicit {
@@ -283,6 +285,34 @@ impl<D: Backend> GuideFamily<D> for Implicit {
             entropy_weight: args.number("entropy_weight").unwrap_or(1.0) as f32,
             prior_weight: args.number("prior_weight").unwrap_or(1.0) as f32,
             bound,
+            frame: None,
+        }
+    }
+
+    /// In the Laplace Gaussian's frame (S = chol(H⁻¹)) the generator's output starts at 0
+    /// (z at the mode) and its skip path at the frame's unit scale, so the family starts at
+    /// that Gaussian over its first `noise` coordinates; otherwise the output starts at the
+    /// given locations.
+    fn start(&mut self, params: &mut ParamStore<D>, label: &str, start: &FamilyStart) {
+        let d = self.dim;
+        let centre = if start.has_gaussian() {
+            self.frame = Some(Frame::set(params, label, &start.loc, &start.full_frame()));
+            vec![0.0; d]
+        } else {
+            self.frame = None;
+            start.loc_f32()
+        };
+        match &self.head {
+            Head::Dense { output, skip } => {
+                params.set(output.bias(), &centre);
+                let unit = start.unit_scale(INIT_SCALE);
+                let mut values = vec![0.0; self.noise * d];
+                for i in 0..self.noise.min(d) {
+                    values[i * d + i] = unit[i];
+                }
+                params.set(*skip, &values);
+            }
+            Head::MatMul { mean, .. } => params.set(*mean, &centre),
         }
     }
 
@@ -318,7 +348,13 @@ impl<D: Backend> GuideFamily<D> for Implicit {
         let constant =
             gaussian_entropy_constant(d) + 0.5 * (d as f32 - k as f32) * self.output_variance.ln();
         let log_q = half_log_det.negate() - constant;
-        FamilyDraw { z, log_q }
+        match &self.frame {
+            None => FamilyDraw { z, log_q },
+            Some(f) => FamilyDraw {
+                z: f.apply(params, z),
+                log_q: log_q - f.log_det(),
+            },
+        }
     }
 
     fn prior_weight(&self) -> f32 {

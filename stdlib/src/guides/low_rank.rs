@@ -1,7 +1,9 @@
 use dfdx::prelude::*;
+use ravi_backend::frame::Frame;
 use ravi_backend::linalg::Matrix;
 use ravi_backend::{
-    traced, Backend, Estimator, FamilyArgs, FamilyDraw, GuideFamily, ParamId, ParamStore, Tape,
+    traced, Backend, Estimator, FamilyArgs, FamilyDraw, FamilyStart, GuideFamily, ParamId,
+    ParamStore, Tape,
 };
 
 use super::{gaussian_entropy_constant, per_particle, rho_for, scale_of, surrogate, INIT_SCALE};
@@ -15,6 +17,11 @@ use crate::dist::normal::HALF_LN_2PI;
 /// capacitance C = I + Wᵀ S⁻² W (matrix determinant lemma, Woodbury); C is factored on
 /// the host. Estimators: analytic (−H, its log det C gradient by the linear surrogate) and
 /// path derivative (log q(z) with μ, W, s held fixed); standard falls back to analytic.
+///
+/// The Laplace initialisation starts it in a diagonal frame of that Gaussian's marginal sds
+/// ([`ravi_backend::frame`]), with W from the leading eigenvectors of its correlation
+/// matrix R (probabilistic PCA: W = V_k (Λ_k − τ)^½, τ the mean of the other eigenvalues)
+/// and s² = diag(R − W Wᵀ), so it starts at the best rank-k fit to the Laplace Gaussian.
 #[derive(Debug, Clone)]
 pub struct LowRank {
     dim: usize,
@@ -23,6 +30,7 @@ pub struct LowRank {
     rho: ParamId,
     /// d×k row-major.
     factor: ParamId,
+    frame: Option<Frame>,
 }
 
 impl LowRank {
@@ -34,13 +42,35 @@ impl LowRank {
         self.rank
     }
 
-    /// μ, W (d×k row-major) and s on the host.
+    /// μ, W (d×k row-major) and s of z on the host (through the frame's diagonal when
+    /// there is one).
     pub fn parts<D: Backend>(&self, params: &ParamStore<D>) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let (mut loc, mut w, mut s) = self.own_parts(params);
+        if let Some(f) = &self.frame {
+            let host = f.host(params);
+            let k = self.rank;
+            for i in 0..self.dim {
+                let sd = host.scale[i];
+                loc[i] = host.shift[i] + sd * loc[i];
+                s[i] *= sd;
+                w[i * k..(i + 1) * k].iter_mut().for_each(|v| *v *= sd);
+            }
+        }
+        (loc, w, s)
+    }
+
+    /// μ, W and s in the family's own coordinates.
+    fn own_parts<D: Backend>(&self, params: &ParamStore<D>) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
         (
             params.get(self.loc).as_vec(),
             params.get(self.factor).as_vec(),
             scale_of(params.get(self.rho).clone()).as_vec(),
         )
+    }
+
+    /// The frame the family works in, if it was started in one.
+    pub fn frame(&self) -> Option<&Frame> {
+        self.frame.as_ref()
     }
 
     /// The dense covariance (for tests and small problems).
@@ -101,7 +131,59 @@ impl<D: Backend> GuideFamily<D> for LowRank {
             loc: params.add(format!("{name}.loc"), vec![0.0; dim]),
             rho: params.add(format!("{name}.rho"), vec![rho_for(INIT_SCALE); dim]),
             factor: params.add(format!("{name}.factor"), init),
+            frame: None,
         }
+    }
+
+    fn start(&mut self, params: &mut ParamStore<D>, label: &str, start: &FamilyStart) {
+        let (d, k) = (self.dim, self.rank);
+        if !start.has_gaussian() {
+            self.frame = None;
+            params.set(self.loc, &start.loc_f32());
+            params.set(self.rho, &vec![rho_for(INIT_SCALE); d]);
+            return;
+        }
+        self.frame = Some(Frame::set(
+            params,
+            label,
+            &start.loc,
+            &start.marginal_frame(),
+        ));
+        let index = start.covered_indices();
+        let n = index.len();
+        let mut corr = Matrix::zeros(n);
+        for a in 0..n {
+            for b in 0..n {
+                let v = start.cov.get(a, b) / (start.cov.get(a, a) * start.cov.get(b, b)).sqrt();
+                corr.set(a, b, v);
+            }
+        }
+        let (values, vectors) = corr.symmetric_eigen();
+        let kept = k.min(n);
+        let rest = &values[kept..];
+        let tau = if rest.is_empty() {
+            0.01
+        } else {
+            (rest.iter().sum::<f64>() / rest.len() as f64).max(1e-3)
+        };
+        let mut w = params.get(self.factor).as_vec();
+        let mut s = vec![INIT_SCALE; d];
+        for (a, &i) in index.iter().enumerate() {
+            let mut explained = 0.0;
+            for r in 0..k {
+                let v = if r < kept {
+                    vectors.get(a, r) * (values[r] - tau).max(0.0).sqrt()
+                } else {
+                    0.0
+                };
+                explained += v * v;
+                w[i * k + r] = v as f32;
+            }
+            s[i] = (1.0 - explained).max(0.1 * tau).sqrt() as f32;
+        }
+        params.set(self.factor, &w);
+        params.set(self.loc, &vec![0.0; d]);
+        params.set(self.rho, &s.into_iter().map(rho_for).collect::<Vec<_>>());
     }
 
     fn sample<T: Tape<D>>(
@@ -118,7 +200,7 @@ impl<D: Backend> GuideFamily<D> for LowRank {
         let loc = traced::<D, T>(params, self.loc);
         let s = scale_of(traced::<D, T>(params, self.rho));
         let w = traced::<D, T>(params, self.factor).reshape_like(&(d, k));
-        let (_, w_host, s_host) = self.parts(params);
+        let (_, w_host, s_host) = self.own_parts(params);
         let (c_inv, log_det_c) = self.capacitance(&w_host, &s_host);
         let log_q = match estimator {
             Estimator::PathDerivative => None,
@@ -160,7 +242,13 @@ impl<D: Backend> GuideFamily<D> for LowRank {
             let half_log_det = log_s + 0.5 * log_det_c;
             quad * -0.5 - (half_log_det as f32 + d as f32 * HALF_LN_2PI)
         });
-        FamilyDraw { z, log_q }
+        match &self.frame {
+            None => FamilyDraw { z, log_q },
+            Some(f) => FamilyDraw {
+                z: f.apply(params, z),
+                log_q: log_q - f.log_det(),
+            },
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 use dfdx::prelude::*;
+use ravi_backend::frame::Frame;
 use ravi_backend::{
-    traced, Backend, Estimator, FamilyArgs, FamilyDraw, GuideFamily, ParamId, ParamStore,
-    Particles, PerParticle, Tape,
+    traced, Backend, Estimator, FamilyArgs, FamilyDraw, FamilyStart, GuideFamily, ParamId,
+    ParamStore, Particles, PerParticle, Tape,
 };
 
 use super::{
@@ -14,11 +15,16 @@ use super::{
 /// Estimators: standard, log q = log N(ε) − Σ log σ (its gradient equals the analytic
 /// entropy's); analytic, −H = −Σ log σ − d/2 (1 + log 2π); path derivative, log q of z
 /// with μ and σ held fixed.
+///
+/// Started by the Laplace approximation, it works in a diagonal frame z = m + s ⊙ u
+/// ([`ravi_backend::frame`]) with s the mean-field optimum's sds of that Gaussian and u
+/// starting at N(0, I): μ and σ above are then s ⊙ μ_u + m and s ⊙ σ_u.
 #[derive(Debug, Clone)]
 pub struct MeanField {
     dim: usize,
     loc: ParamId,
     rho: ParamId,
+    frame: Option<Frame>,
 }
 
 impl MeanField {
@@ -31,10 +37,33 @@ impl MeanField {
         (self.loc, self.rho)
     }
 
-    /// The current location μ and scale σ, on the host.
+    /// The frame the family works in, if it was started in one.
+    pub fn frame(&self) -> Option<&Frame> {
+        self.frame.as_ref()
+    }
+
+    /// The current location μ and scale σ (of z, in the frame's image), on the host.
     pub fn loc_scale<D: Backend>(&self, params: &ParamStore<D>) -> (Vec<f32>, Vec<f32>) {
-        let sigma = scale_of(params.get(self.rho).clone());
-        (params.get(self.loc).as_vec(), sigma.as_vec())
+        let (loc, sigma) = self.gaussian::<D, NoneTape>(params);
+        (loc.as_vec(), sigma.as_vec())
+    }
+
+    /// μ and σ of z on the parameters' tape: softplus(ρ) + floor and the location, taken
+    /// through the frame's diagonal when there is one.
+    pub fn gaussian<D: Backend, T: Tape<D>>(
+        &self,
+        params: &ParamStore<D>,
+    ) -> (Tensor<(usize,), f32, D, T>, Tensor<(usize,), f32, D, T>) {
+        let loc = traced::<D, T>(params, self.loc);
+        let sigma = scale_of(traced::<D, T>(params, self.rho));
+        match &self.frame {
+            None => (loc, sigma),
+            Some(f) => {
+                let s = params.get(f.scale).clone();
+                let m = params.get(f.shift).clone();
+                (loc * s.clone() + m, sigma * s)
+            }
+        }
     }
 }
 
@@ -62,8 +91,7 @@ impl MeanField {
             * inv_s.clone().broadcast_like::<_, Axis<0>>(&(s, d));
         let log_p = std_normal_log_density(standardized) - log_s;
         // KL, one number on the parameters' tape
-        let loc = traced::<D, T>(params, self.loc);
-        let sigma = scale_of(traced::<D, T>(params, self.rho));
+        let (loc, sigma) = self.gaussian::<D, T>(params);
         let log_sigma = sigma.retaped::<T>().ln().sum::<(), _>();
         let ratio = (sigma * inv_s.clone()).square();
         let shift = ((loc - m) * inv_s).square();
@@ -78,7 +106,29 @@ impl<D: Backend> GuideFamily<D> for MeanField {
             dim,
             loc: params.add(format!("{name}.loc"), vec![0.0; dim]),
             rho: params.add(format!("{name}.rho"), vec![rho_for(INIT_SCALE); dim]),
+            frame: None,
         }
+    }
+
+    fn start(&mut self, params: &mut ParamStore<D>, label: &str, start: &FamilyStart) {
+        if start.has_gaussian() {
+            self.frame = Some(Frame::set(
+                params,
+                label,
+                &start.loc,
+                &start.mean_field_frame(),
+            ));
+            params.set(self.loc, &vec![0.0; self.dim]);
+        } else {
+            self.frame = None;
+            params.set(self.loc, &start.loc_f32());
+        }
+        let rho: Vec<f32> = start
+            .unit_scale(INIT_SCALE)
+            .into_iter()
+            .map(rho_for)
+            .collect();
+        params.set(self.rho, &rho);
     }
 
     fn sample<T: Tape<D>>(
@@ -114,7 +164,13 @@ impl<D: Backend> GuideFamily<D> for MeanField {
                 std_normal_log_density(e) - held_log_det
             }
         };
-        FamilyDraw { z, log_q }
+        match &self.frame {
+            None => FamilyDraw { z, log_q },
+            Some(f) => FamilyDraw {
+                z: f.apply(params, z),
+                log_q: log_q - f.log_det(),
+            },
+        }
     }
 }
 

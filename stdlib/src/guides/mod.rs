@@ -60,6 +60,20 @@ pub(crate) fn rho_for(scale: f32) -> f32 {
     s + (-(-s).exp_m1()).ln() // softplus⁻¹(s) = s + log(1 − e^{−s})
 }
 
+/// The ceiling of a full-rank scale's diagonal (see [`capped_scale_of`]).
+pub const SCALE_CEILING: f32 = 1e6;
+
+/// A full-rank scale's diagonal floor + c·softplus(ρ)/(c + softplus(ρ)), c =
+/// [`SCALE_CEILING`]: softplus(ρ) + floor wherever it matters, but bounded, so that no step
+/// can make L's diagonal, log det L or the draws overflow.
+pub(crate) fn capped_scale_of<D: Backend, T: Tape<D>>(
+    rho: Tensor<(usize,), f32, D, T>,
+) -> Tensor<(usize,), f32, D, T> {
+    let sp = ravi_backend::ops::softplus(rho);
+    let shrink = (sp.retaped::<T>() + SCALE_CEILING).recip() * SCALE_CEILING;
+    sp * shrink + SCALE_FLOOR
+}
+
 /// σ = softplus(ρ) + floor for a parameter tensor.
 pub(crate) fn scale_of<D: Backend, T: Tape<D>>(
     rho: Tensor<(usize,), f32, D, T>,

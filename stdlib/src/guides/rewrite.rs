@@ -5,11 +5,11 @@
 //! (or the closed-form KL with `Estimator::AnalyticKl`).
 
 use ravi_backend::{
-    traced, Backend, Estimator, FamilyArgs, FamilyDraw, GaussianWeights, GuideFamily, ParamStore,
-    Particles, PerParticle, Rewrite, Tape,
+    Backend, Estimator, FamilyArgs, FamilyDraw, FamilyStart, GaussianWeights, GuideFamily,
+    ParamStore, Particles, PerParticle, Rewrite, Tape,
 };
 
-use super::{scale_of, MeanField};
+use super::MeanField;
 
 macro_rules! rewrite_family {
     ($name:ident, $rewrite:expr, $doc:literal) => {
@@ -23,10 +23,10 @@ macro_rules! rewrite_family {
                 &self,
                 params: &ParamStore<D>,
             ) -> GaussianWeights<D, T> {
-                let (loc, rho) = self.0.param_ids();
+                let (loc, scale) = self.0.gaussian::<D, T>(params);
                 GaussianWeights {
-                    loc: traced::<D, T>(params, loc),
-                    scale: scale_of(traced::<D, T>(params, rho)),
+                    loc,
+                    scale,
                     rewrite: $rewrite,
                 }
             }
@@ -57,6 +57,10 @@ macro_rules! rewrite_family {
                 $name(<MeanField as GuideFamily<D>>::build(
                     params, name, dim, args,
                 ))
+            }
+
+            fn start(&mut self, params: &mut ParamStore<D>, label: &str, start: &FamilyStart) {
+                <MeanField as GuideFamily<D>>::start(&mut self.0, params, label, start)
             }
 
             fn sample<T: Tape<D>>(

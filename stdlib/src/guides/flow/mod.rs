@@ -20,9 +20,11 @@ pub use planar::Planar;
 pub use radial::Radial;
 
 use dfdx::prelude::*;
+use ravi_backend::frame::Frame;
+use ravi_backend::linalg::Matrix;
 use ravi_backend::{
-    traced, Backend, Estimator, FamilyArgs, FamilyDraw, GuideFamily, ParamId, ParamStore,
-    Particles, PerParticle, Tape,
+    traced, Backend, Estimator, FamilyArgs, FamilyDraw, FamilyStart, GuideFamily, ParamId,
+    ParamStore, Particles, PerParticle, Tape,
 };
 
 pub(crate) use super::dense::Dense;
@@ -91,13 +93,16 @@ macro_rules! layer_bijector {
 
 layer_bijector!(AffineCoupling, Iaf, Maf, Planar, Radial, Layer);
 
-/// A normalizing-flow guide family; see the module docs.
+/// A normalizing-flow guide family; see the module docs. The Laplace initialisation
+/// starts it in the frame z = m + S u of that Gaussian (S = chol(H⁻¹),
+/// [`ravi_backend::frame`]) with its base at N(0, I) and every layer the identity.
 #[derive(Debug, Clone)]
 pub struct Flow {
     dim: usize,
     loc: ParamId,
     rho: ParamId,
     layers: Vec<Layer>,
+    frame: Option<Frame>,
 }
 
 impl Flow {
@@ -112,6 +117,47 @@ impl Flow {
     /// log q(z) at given points (no gradient), by inverting every layer: for tests of
     /// the density and for flows made only of invertible layers.
     pub fn log_density<D: Backend>(
+        &self,
+        params: &ParamStore<D>,
+        z: Particles<D, NoneTape>,
+    ) -> PerParticle<D, NoneTape> {
+        let Some(frame) = &self.frame else {
+            return self.own_log_density(params, z);
+        };
+        // u = S⁻¹ (z − m), point by point on the host
+        let host = frame.host(params);
+        let d = self.dim;
+        let s = Matrix::from_f32(
+            d,
+            &(if host.full {
+                host.scale.clone()
+            } else {
+                let mut m = vec![0.0; d * d];
+                for i in 0..d {
+                    m[i * d + i] = host.scale[i];
+                }
+                m
+            }),
+        );
+        let shape = *z.shape();
+        let u: Vec<f32> = z
+            .as_vec()
+            .chunks(d)
+            .flat_map(|row| {
+                let centred: Vec<f64> = row
+                    .iter()
+                    .zip(&host.shift)
+                    .map(|(&z, &m)| f64::from(z) - f64::from(m))
+                    .collect();
+                s.solve_lower(&centred).into_iter().map(|v| v as f32)
+            })
+            .collect();
+        let u = params.device().tensor_from_vec(u, shape);
+        self.own_log_density(params, u) - frame.log_det()
+    }
+
+    /// log q_u(u) in the family's own coordinates.
+    fn own_log_density<D: Backend>(
         &self,
         params: &ParamStore<D>,
         z: Particles<D, NoneTape>,
@@ -171,7 +217,24 @@ impl<D: Backend> GuideFamily<D> for Flow {
             loc,
             rho,
             layers,
+            frame: None,
         }
+    }
+
+    fn start(&mut self, params: &mut ParamStore<D>, label: &str, start: &FamilyStart) {
+        if start.has_gaussian() {
+            self.frame = Some(Frame::set(params, label, &start.loc, &start.full_frame()));
+            params.set(self.loc, &vec![0.0; self.dim]);
+        } else {
+            self.frame = None;
+            params.set(self.loc, &start.loc_f32());
+        }
+        let rho: Vec<f32> = start
+            .unit_scale(INIT_SCALE)
+            .into_iter()
+            .map(rho_for)
+            .collect();
+        params.set(self.rho, &rho);
     }
 
     fn sample<T: Tape<D>>(
@@ -194,7 +257,13 @@ impl<D: Backend> GuideFamily<D> for Flow {
             log_q = log_q - log_det;
             z = y;
         }
-        FamilyDraw { z, log_q }
+        match &self.frame {
+            None => FamilyDraw { z, log_q },
+            Some(f) => FamilyDraw {
+                z: f.apply(params, z),
+                log_q: log_q - f.log_det(),
+            },
+        }
     }
 }
 

@@ -1,0 +1,251 @@
+//! A guide family's frame: fixed affine coordinates z = shift + S u in which the family
+//! works, so that its parameters and the optimiser's steps are in units of the posterior.
+//!
+//! Why: Adam moves each coordinate by about the learning rate per step whatever its scale,
+//! so on raw-scale data an intercept of 6·10⁴ is never reached while a coefficient whose
+//! posterior sd is 10⁻³ jitters far beyond it. The fit's initialisation (`crate::init`)
+//! finds the Laplace approximation N(m, Σ) of the posterior and gives each family the frame
+//! shift = m and S a square root of Σ (a Cholesky factor, or a diagonal for the factorized
+//! families), with the family itself starting at N(0, I) in u. A Gaussian family in a frame
+//! is the same family in z (μ = shift + S μ_u, L = S L_u), and log q(z) = log q_u(u) −
+//! log |det S|; every estimator is unchanged because S is a constant.
+//!
+//! The frame lives in the guide's [`ParamStore`] as two constants, `{label}.frame.shift` and
+//! `{label}.frame.scale` (d values for a diagonal S, d × d row-major for a lower-triangular
+//! one), so it is saved and read with the rest of the guide, and the host engine finds it
+//! by name. A family with no frame is in the identity frame.
+
+use dfdx::prelude::*;
+
+use crate::device::{Backend, Tape};
+use crate::linalg::Matrix;
+use crate::model::Particles;
+use crate::params::{ParamId, ParamStore};
+
+/// S of a frame.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FrameScale {
+    /// S = diag(s), s > 0.
+    Diagonal(Vec<f64>),
+    /// S lower triangular with a positive diagonal.
+    Lower(Matrix),
+}
+
+impl FrameScale {
+    fn log_det(&self) -> f64 {
+        match self {
+            FrameScale::Diagonal(s) => s.iter().map(|v| v.ln()).sum(),
+            FrameScale::Lower(l) => (0..l.n).map(|i| l.get(i, i).ln()).sum(),
+        }
+    }
+}
+
+/// A family's frame in the store: the ids of its two constants.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Frame {
+    pub shift: ParamId,
+    pub scale: ParamId,
+    dim: usize,
+    full: bool,
+    /// log |det S|.
+    log_det: f32,
+}
+
+/// The store names of the frame of the family labelled `label`.
+pub fn frame_names(label: &str) -> (String, String) {
+    (
+        format!("{label}.frame.shift"),
+        format!("{label}.frame.scale"),
+    )
+}
+
+impl Frame {
+    /// Registers (or overwrites) the frame of the family labelled `label`.
+    pub fn set<D: Backend>(
+        params: &mut ParamStore<D>,
+        label: &str,
+        shift: &[f64],
+        scale: &FrameScale,
+    ) -> Frame {
+        let dim = shift.len();
+        let (values, full) = match scale {
+            FrameScale::Diagonal(s) => {
+                assert_eq!(
+                    s.len(),
+                    dim,
+                    "a diagonal frame has one scale per coordinate"
+                );
+                (s.iter().map(|&v| v as f32).collect(), false)
+            }
+            FrameScale::Lower(l) => {
+                assert_eq!(l.n, dim, "a d × d frame");
+                let mut v = l.to_f32();
+                for i in 0..dim {
+                    v[i * dim + i + 1..(i + 1) * dim].fill(0.0);
+                }
+                (v, true)
+            }
+        };
+        let (shift_name, scale_name) = frame_names(label);
+        let shift = params.set_constant(&shift_name, shift.iter().map(|&v| v as f32).collect());
+        let scale_id = params.set_constant(&scale_name, values);
+        Frame {
+            shift,
+            scale: scale_id,
+            dim,
+            full,
+            log_det: scale.log_det() as f32,
+        }
+    }
+
+    /// The frame of the family labelled `label` over `dim` coordinates, when the store holds
+    /// one (a guide read back from its parameters).
+    pub fn find<D: Backend>(params: &ParamStore<D>, label: &str, dim: usize) -> Option<Frame> {
+        let (shift_name, scale_name) = frame_names(label);
+        let (shift, scale) = (params.find(&shift_name)?, params.find(&scale_name)?);
+        let host = HostFrame::read(params, shift, scale);
+        (host.shift.len() == dim).then(|| Frame {
+            shift,
+            scale,
+            dim,
+            full: host.full,
+            log_det: host.log_det(),
+        })
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// log |det S|: what log q loses in the map from u to z.
+    pub fn log_det(&self) -> f32 {
+        self.log_det
+    }
+
+    /// z = shift + S u for each particle's u (a row of `u`), on u's tape.
+    pub fn apply<D: Backend, T: Tape<D>>(
+        &self,
+        params: &ParamStore<D>,
+        u: Particles<D, T>,
+    ) -> Particles<D, T> {
+        let shape = *u.shape();
+        let d = self.dim;
+        let shift = params.get(self.shift).clone();
+        let scale = params.get(self.scale).clone();
+        let scaled = if self.full {
+            // rows u Sᵀ; the taped operand stays on the left of the product
+            u.matmul(scale.reshape_like(&(d, d)).permute::<_, Axes2<1, 0>>())
+        } else {
+            u * scale.broadcast_like::<_, Axis<0>>(&shape)
+        };
+        scaled + shift.broadcast_like::<_, Axis<0>>(&shape)
+    }
+
+    /// The frame's values on the host.
+    pub fn host<D: Backend>(&self, params: &ParamStore<D>) -> HostFrame {
+        HostFrame::read(params, self.shift, self.scale)
+    }
+}
+
+/// A frame's values on the host (for the host engine, and for families' accessors).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostFrame {
+    pub shift: Vec<f32>,
+    /// d values (diagonal) or d × d row-major (lower triangular).
+    pub scale: Vec<f32>,
+    pub full: bool,
+}
+
+impl HostFrame {
+    fn read<D: Backend>(params: &ParamStore<D>, shift: ParamId, scale: ParamId) -> HostFrame {
+        let shift = params.get(shift).as_vec();
+        let scale = params.get(scale).as_vec();
+        // d values are a diagonal; d × d a lower-triangular matrix (the same thing when d = 1)
+        let full = scale.len() != shift.len();
+        HostFrame { shift, scale, full }
+    }
+
+    pub fn dim(&self) -> usize {
+        self.shift.len()
+    }
+
+    /// S's diagonal.
+    pub fn diagonal(&self) -> Vec<f32> {
+        let d = self.dim();
+        if self.full {
+            (0..d).map(|i| self.scale[i * d + i]).collect()
+        } else {
+            self.scale.clone()
+        }
+    }
+
+    pub fn log_det(&self) -> f32 {
+        self.diagonal()
+            .iter()
+            .map(|&v| f64::from(v).ln())
+            .sum::<f64>() as f32
+    }
+
+    /// z = shift + S u for one point.
+    pub fn apply(&self, u: &[f32], z: &mut [f32]) {
+        let d = self.dim();
+        if self.full {
+            for i in 0..d {
+                let row = &self.scale[i * d..i * d + i + 1];
+                z[i] = self.shift[i] + row.iter().zip(u).map(|(s, u)| s * u).sum::<f32>();
+            }
+        } else {
+            for i in 0..d {
+                z[i] = self.shift[i] + self.scale[i] * u[i];
+            }
+        }
+    }
+
+    /// S u for one direction (no shift).
+    pub fn scale_vector(&self, u: &[f32], out: &mut [f32]) {
+        let d = self.dim();
+        for i in 0..d {
+            out[i] = if self.full {
+                let row = &self.scale[i * d..i * d + i + 1];
+                row.iter().zip(u).map(|(s, u)| s * u).sum::<f32>()
+            } else {
+                self.scale[i] * u[i]
+            };
+        }
+    }
+
+    /// gᵤ = Sᵀ g_z for one point: a gradient in z pulled back to u.
+    pub fn pull_back(&self, gz: &[f32], gu: &mut [f32]) {
+        let d = self.dim();
+        if self.full {
+            gu[..d].fill(0.0);
+            for i in 0..d {
+                let g = gz[i];
+                for (j, s) in self.scale[i * d..i * d + i + 1].iter().enumerate() {
+                    gu[j] += s * g;
+                }
+            }
+        } else {
+            for i in 0..d {
+                gu[i] = self.scale[i] * gz[i];
+            }
+        }
+    }
+
+    /// S M for a d × d row-major M whose rows are indexed like u: the scale matrix of a
+    /// Gaussian in u, taken to z.
+    pub fn scale_matrix(&self, m: &[f32]) -> Vec<f32> {
+        let d = self.dim();
+        let mut out = vec![0.0f32; d * d];
+        for i in 0..d {
+            for j in 0..d {
+                out[i * d + j] = if self.full {
+                    (0..=i).map(|k| self.scale[i * d + k] * m[k * d + j]).sum()
+                } else {
+                    self.scale[i] * m[i * d + j]
+                };
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,5 @@
+//! Where a fit starts.
+
+mod start;
+
+pub use start::{FamilyStart, Start};

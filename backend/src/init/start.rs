@@ -1,0 +1,162 @@
+//! Where a fit starts, as the guide's families receive it.
+
+use crate::frame::FrameScale;
+use crate::linalg::Matrix;
+
+/// Where the families of a guide start: per latent site (the model's order) its starting
+/// values in the guide's unconstrained coordinates, and over the coordinates the Laplace
+/// approximation covers, that Gaussian's covariance and the diagonal of its precision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Start {
+    /// Per latent site: its unconstrained values (for a `param`, the point itself).
+    pub sites: Vec<Vec<f64>>,
+    /// Per latent site, per value: covered by the Laplace approximation.
+    pub covered: Vec<Vec<bool>>,
+    /// The Laplace approximation's covariance H⁻¹ over the covered coordinates, in the
+    /// order of the sites and their values (empty when it covers none).
+    pub cov: Matrix,
+    /// The diagonal of its precision H: 1/√H_jj is the mean-field optimum's sd for a
+    /// Gaussian posterior.
+    pub precision_diag: Vec<f64>,
+}
+
+impl Start {
+    /// Values only, no Gaussian (a MAP, a prior median, given values).
+    pub fn values(sites: Vec<Vec<f64>>) -> Start {
+        let covered = sites.iter().map(|v| vec![false; v.len()]).collect();
+        Start {
+            sites,
+            covered,
+            cov: Matrix::zeros(0),
+            precision_diag: Vec::new(),
+        }
+    }
+
+    /// The start of a family over `sites` (latent indices, concatenated in this order).
+    pub fn family(&self, sites: &[usize]) -> FamilyStart {
+        // index of each site's first covered coordinate among all covered ones
+        let mut first = Vec::with_capacity(self.covered.len());
+        let mut at = 0;
+        for c in &self.covered {
+            first.push(at);
+            at += c.iter().filter(|&&b| b).count();
+        }
+        let mut loc = Vec::new();
+        let mut covered = Vec::new();
+        let mut global = Vec::new();
+        for &s in sites {
+            loc.extend_from_slice(&self.sites[s]);
+            let mut k = first[s];
+            for &c in &self.covered[s] {
+                covered.push(c);
+                if c {
+                    global.push(k);
+                    k += 1;
+                }
+            }
+        }
+        let n = global.len();
+        let mut cov = Matrix::zeros(n);
+        for (a, &i) in global.iter().enumerate() {
+            for (b, &j) in global.iter().enumerate() {
+                cov.set(a, b, self.cov.get(i, j));
+            }
+        }
+        FamilyStart {
+            loc,
+            covered,
+            cov,
+            precision_diag: global.iter().map(|&i| self.precision_diag[i]).collect(),
+        }
+    }
+
+    /// A site's starting values.
+    pub fn site(&self, index: usize) -> &[f64] {
+        &self.sites[index]
+    }
+}
+
+/// Where one guide family starts, over its coordinates (its sites' values concatenated):
+/// each coordinate's location, and for those the Laplace approximation covers the
+/// Gaussian to start at. A family that can take a frame ([`crate::frame`]) starts in the
+/// frame this Gaussian gives, at N(0, I) over the covered coordinates; the other
+/// coordinates (a net's weights, or every one when there is no Gaussian) start at their
+/// location with the family's usual scale.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FamilyStart {
+    pub loc: Vec<f64>,
+    /// Per coordinate: covered by the Laplace approximation.
+    pub covered: Vec<bool>,
+    /// The covariance over the covered coordinates (in order).
+    pub cov: Matrix,
+    /// The precision's diagonal over the covered coordinates.
+    pub precision_diag: Vec<f64>,
+}
+
+impl FamilyStart {
+    pub fn dim(&self) -> usize {
+        self.loc.len()
+    }
+
+    /// Does the Laplace approximation cover any coordinate?
+    pub fn has_gaussian(&self) -> bool {
+        self.covered.iter().any(|&c| c)
+    }
+
+    /// The locations as f32.
+    pub fn loc_f32(&self) -> Vec<f32> {
+        self.loc.iter().map(|&v| v as f32).collect()
+    }
+
+    /// The scale to start u at per coordinate: 1 where the frame is the Laplace Gaussian,
+    /// `usual` (the family's usual starting scale) elsewhere.
+    pub fn unit_scale(&self, usual: f32) -> Vec<f32> {
+        self.covered
+            .iter()
+            .map(|&c| if c { 1.0 } else { usual })
+            .collect()
+    }
+
+    /// A lower-triangular frame: the covariance's Cholesky factor on the covered
+    /// coordinates, the identity elsewhere (an index subset in increasing order keeps a
+    /// lower-triangular matrix lower triangular).
+    pub fn full_frame(&self) -> FrameScale {
+        let d = self.dim();
+        let chol = self
+            .cov
+            .cholesky()
+            .expect("the initialisation checks that the covariance is positive definite");
+        let index = self.covered_indices();
+        let mut s = Matrix::identity(d);
+        for (a, &i) in index.iter().enumerate() {
+            for (b, &j) in index.iter().enumerate().take(a + 1) {
+                s.set(i, j, chol.get(a, b));
+            }
+        }
+        FrameScale::Lower(s)
+    }
+
+    /// A diagonal frame with the mean-field optimum's sds 1/√H_jj on the covered
+    /// coordinates (exact for a Gaussian posterior), 1 elsewhere.
+    pub fn mean_field_frame(&self) -> FrameScale {
+        self.diagonal(|a| 1.0 / self.precision_diag[a].sqrt())
+    }
+
+    /// A diagonal frame with the marginal sds √Σ_jj on the covered coordinates, 1 elsewhere.
+    pub fn marginal_frame(&self) -> FrameScale {
+        self.diagonal(|a| self.cov.get(a, a).sqrt())
+    }
+
+    fn diagonal(&self, sd: impl Fn(usize) -> f64) -> FrameScale {
+        let mut out = vec![1.0; self.dim()];
+        for (a, i) in self.covered_indices().into_iter().enumerate() {
+            out[i] = sd(a);
+        }
+        FrameScale::Diagonal(out)
+    }
+
+    /// The covered coordinates' indices.
+    pub fn covered_indices(&self) -> Vec<usize> {
+        (0..self.dim()).filter(|&i| self.covered[i]).collect()
+    }
+}
