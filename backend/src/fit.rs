@@ -14,6 +14,7 @@ use crate::elbo::{
     elbo_particles, elbo_terms, first_non_finite, sum_terms, untaped_views, GUIDE_TERM,
 };
 use crate::family::Estimator;
+use crate::init::{initialize, Init, InitReport};
 use crate::iwae::iwae_rows;
 use crate::model::{Guide, Model, ModelData, PerParticle};
 use crate::optim::{Adam, AdamConfig};
@@ -99,6 +100,9 @@ pub struct FitOptions {
     /// Run steps on the host engine ([`crate::fused`]) when the guide has a program for it,
     /// the device is the CPU and the objective the ELBO (default true). `false` keeps every step on the dfdx graph, the reference.
     pub fused: bool,
+    /// Where the guide starts (see [`Init`]): by default the Laplace approximation wherever
+    /// every latent site is global, on a guide no fit has started.
+    pub init: Init,
 }
 
 impl Default for FitOptions {
@@ -122,6 +126,7 @@ impl Default for FitOptions {
             temperature: Schedule::Constant(1.0),
             frozen: Vec::new(),
             fused: true,
+            init: Init::Auto,
         }
     }
 }
@@ -149,6 +154,8 @@ pub enum FitError {
     /// What was asked cannot be done for this model, guide or data (a bound the model has
     /// no form for; a guide with per-row parameters for other rows); the message says why.
     Unsupported(String),
+    /// The initialisation found no mode to start from (see [`crate::init`]).
+    Init(crate::init::InitError),
 }
 
 impl fmt::Display for FitError {
@@ -168,6 +175,7 @@ impl fmt::Display for FitError {
             }
             FitError::Options(m) => write!(f, "invalid fit options: {m}"),
             FitError::Unsupported(m) => f.write_str(m),
+            FitError::Init(e) => write!(f, "{e}"),
         }
     }
 }
@@ -253,6 +261,7 @@ pub struct Trainer<'a, G: Guide<D>, D: Backend> {
     fused: Option<crate::fused::step::Fused>,
     step: usize,
     skipped: usize,
+    init: InitReport,
 }
 
 impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
@@ -273,6 +282,12 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
         // Per-row guide parameters (a mean-field local site) are sized by the data.
         guide.prepare(rows);
         check_rows(&*guide, rows)?;
+        let init = if opts.frozen.is_empty() || opts.init != Init::Auto {
+            initialize(guide, data, &opts.init)?
+        } else {
+            // frozen parameters are someone's fitted state: an automatic start keeps them
+            initialize(guide, data, &Init::Current)?
+        };
         let dev = guide.params().device().clone();
         let batch_rows = opts.batch_size.map_or(rows, |b| b.clamp(1, rows));
         let full = Batch::upload(&dev, specs, &arrays, None, rows);
@@ -310,7 +325,13 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
             fused,
             step: 0,
             skipped: 0,
+            init,
         })
+    }
+
+    /// Where the guide started.
+    pub fn init_report(&self) -> &InitReport {
+        &self.init
     }
 
     /// Do this fit's steps run on the host engine ([`crate::fused`])?

@@ -190,27 +190,14 @@ impl HostFrame {
     pub fn apply(&self, u: &[f32], z: &mut [f32]) {
         let d = self.dim();
         if self.full {
-            for i in 0..d {
+            for (i, (z, &m)) in z.iter_mut().zip(&self.shift).enumerate().take(d) {
                 let row = &self.scale[i * d..i * d + i + 1];
-                z[i] = self.shift[i] + row.iter().zip(u).map(|(s, u)| s * u).sum::<f32>();
+                *z = m + row.iter().zip(u).map(|(s, u)| s * u).sum::<f32>();
             }
         } else {
-            for i in 0..d {
-                z[i] = self.shift[i] + self.scale[i] * u[i];
+            for (((z, &m), &s), &u) in z.iter_mut().zip(&self.shift).zip(&self.scale).zip(u) {
+                *z = m + s * u;
             }
-        }
-    }
-
-    /// S u for one direction (no shift).
-    pub fn scale_vector(&self, u: &[f32], out: &mut [f32]) {
-        let d = self.dim();
-        for i in 0..d {
-            out[i] = if self.full {
-                let row = &self.scale[i * d..i * d + i + 1];
-                row.iter().zip(u).map(|(s, u)| s * u).sum::<f32>()
-            } else {
-                self.scale[i] * u[i]
-            };
         }
     }
 
@@ -219,15 +206,14 @@ impl HostFrame {
         let d = self.dim();
         if self.full {
             gu[..d].fill(0.0);
-            for i in 0..d {
-                let g = gz[i];
+            for (i, &g) in gz.iter().enumerate().take(d) {
                 for (j, s) in self.scale[i * d..i * d + i + 1].iter().enumerate() {
                     gu[j] += s * g;
                 }
             }
         } else {
-            for i in 0..d {
-                gu[i] = self.scale[i] * gz[i];
+            for ((gu, &s), &g) in gu.iter_mut().zip(&self.scale).zip(gz) {
+                *gu = s * g;
             }
         }
     }

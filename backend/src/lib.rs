@@ -29,7 +29,7 @@ pub use fit::{
     elbo, elbo_at, elbo_draws, elbo_gradient, fit, FitError, FitOptions, FitReport, Objective,
     OnNonFinite, Schedule, Step, Trainer,
 };
-pub use init::{FamilyStart, Start};
+pub use init::{FamilyStart, Init, InitError, InitReport, Start};
 pub use iwae::iwae;
 pub use model::{
     traced, GaussianWeights, Guide, GuideSample, InitBlock, LatentSpec, Model, ModelData,

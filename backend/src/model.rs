@@ -68,6 +68,12 @@ pub struct LatentSpec {
     /// A `param` of the model: a point learned by the optimiser, with no prior and no
     /// guide family (the guide holds it as a point mass).
     pub param: Option<ParamInit>,
+    /// The median of the site's prior in the guide's unconstrained coordinate, when the
+    /// prior's arguments are numbers: where a search for the mode starts.
+    pub prior_median: Option<f32>,
+    /// The layers of the net call whose weights the site is: a fit starts such a site's
+    /// locations Glorot-uniform, so that no two hidden units start alike.
+    pub net: Option<&'static [InitBlock]>,
 }
 
 /// How a model `param` starts.

@@ -18,6 +18,8 @@ pub struct ParamStore<D: Backend> {
     names: Vec<String>,
     tensors: Vec<Tensor<(usize,), f32, D>>,
     constant: Vec<bool>,
+    /// A fit has started (initialised) these parameters: `Init::Auto` leaves them be.
+    started: bool,
 }
 
 impl<D: Backend> ParamStore<D> {
@@ -27,6 +29,7 @@ impl<D: Backend> ParamStore<D> {
             names: Vec::new(),
             tensors: Vec::new(),
             constant: Vec::new(),
+            started: false,
         }
     }
     pub fn device(&self) -> &D {
@@ -65,6 +68,16 @@ impl<D: Backend> ParamStore<D> {
             }
             None => self.add_constant(name, values),
         }
+    }
+
+    /// Has a fit started these parameters (so that another fit continues from them)?
+    pub fn is_started(&self) -> bool {
+        self.started
+    }
+
+    /// Marks the parameters as started by a fit.
+    pub fn mark_started(&mut self) {
+        self.started = true;
     }
 
     /// Is the parameter a constant (never optimised)?

@@ -1100,8 +1100,20 @@ pub fn model(ir: &ModelIr, span_of: SpanMap) -> TokenStream {
         };
         quote!(::ravi::InputSpec { name: #n, dims: &[#(#dims),*], has_rows: #has_rows, integers: #integers })
     });
-    let latent_specs = ir.latents().map(|(_, s)| {
+    let net_weights = crate::start::net_weights(ir);
+    let latent_specs = ir.latents().map(|(k, s)| {
         let n = &s.name;
+        let prior_median = match crate::start::prior_median(ir, s).map(|v| v as f32) {
+            Some(v) if v.is_finite() => quote!(::core::option::Option::Some(#v)),
+            _ => quote!(::core::option::Option::None),
+        };
+        let net = match net_weights[k] {
+            Some((net, layer)) if s.param.is_none() => {
+                let blocks = init_blocks(&ir.nets[net], layer);
+                quote!(::core::option::Option::Some(&[#(#blocks),*]))
+            }
+            _ => quote!(::core::option::Option::None),
+        };
         let local = s.is_local();
         let dims = s.shape.0.iter().skip(usize::from(local)).map(dim_usize);
         let param = match &s.param {
@@ -1125,7 +1137,7 @@ pub fn model(ir: &ModelIr, span_of: SpanMap) -> TokenStream {
                 quote!(::ravi::Support::Interval { low: #low, high: #high })
             }
         };
-        quote!(::ravi::LatentSpec { name: #n, shape: &[#(#dims),*], support: #support, local: #local, param: #param })
+        quote!(::ravi::LatentSpec { name: #n, shape: &[#(#dims),*], support: #support, local: #local, param: #param, prior_median: #prior_median, net: #net })
     });
 
     // The model's terms per particle, and the same split by data row (for the
@@ -1544,7 +1556,7 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
     });
     let delta_starts = delta_sites.iter().zip(&delta_fields).map(|((i, _), f)| {
         let i = lit_usize(*i);
-        quote!(self.#f.start(&mut self.params, start.site(#i));)
+        quote!(if let ::core::option::Option::Some(v) = start.site(#i) { self.#f.start(&mut self.params, v); })
     });
     let model_name = &model.name;
     quote! {

@@ -21,6 +21,7 @@ pub mod diagnostic;
 pub mod fused;
 pub mod ir;
 mod parse;
+pub mod start;
 
 pub use diagnostic::{render_all, Diagnostic, Span};
 pub use ir::{GuideIr, ModelIr};

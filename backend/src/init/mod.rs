@@ -1,5 +1,426 @@
-//! Where a fit starts.
+//! Where a fit starts the guide ([`Init`], `FitOptions::init`).
+//!
+//! By default ([`Init::Auto`]) a guide no fit has touched starts at the Laplace
+//! approximation of the posterior wherever every latent site is global: the mode of the
+//! log joint in the guide's unconstrained coordinates and the Hessian there. Each family
+//! then starts at that Gaussian, in a frame that makes its coordinates posterior-sized
+//! ([`crate::frame`]), which is what lets one learning rate serve an intercept of 6·10⁴
+//! and a coefficient whose sd is 10⁻³. Sites that are a net's weights start at random
+//! (Glorot-uniform) locations instead, so that no two hidden units start alike, and the
+//! approximation covers the other sites given those weights.
 
+mod laplace;
+mod lbfgs;
+mod log_joint;
 mod start;
 
+use std::fmt;
+
+pub use laplace::MAX_LAPLACE_DIM;
 pub use start::{FamilyStart, Start};
+
+use crate::data::{Array, Batch};
+use crate::device::Backend;
+use crate::fit::{checked_rows, FitError};
+use crate::model::{Guide, LatentSpec, Model, ModelData, ParamInit, Support};
+use log_joint::Layout;
+
+/// How a fit starts its guide.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Init {
+    /// On a guide no fit has started yet: [`Init::Laplace`] where every latent site is
+    /// global (falling back to the mode alone, or to [`Init::Zero`], where there is no
+    /// proper mode, and saying so in the report), else [`Init::Zero`]; a net's weights
+    /// Glorot-uniform either way. A guide that has been fitted continues where it is.
+    #[default]
+    Auto,
+    /// The Laplace approximation N(m, H⁻¹) at the mode m of the log joint in the guide's
+    /// unconstrained coordinates (H the Hessian of −log p there): `MeanField` in the
+    /// diagonal frame of its mean-field optimum's sds 1/√H_jj; `FullRank` in the frame
+    /// S = chol(H⁻¹), so L = S at the start; `LowRank` from the leading eigenvectors of
+    /// the Gaussian's correlations; a flow's base at the Gaussian with identity layers;
+    /// the implicit generator's output at the mode; a model `param` at the mode. A mode
+    /// that cannot be found is a [`FitError::Init`] naming the site. Covers at most
+    /// [`MAX_LAPLACE_DIM`] coordinates (beyond, the families start at the mode alone).
+    Laplace,
+    /// The families' locations at the mode, their scales the usual 0.1.
+    Map,
+    /// The locations at each prior's median (0 where the prior's arguments are not
+    /// numbers), the scales 0.1.
+    Prior,
+    /// Every location 0 and every scale 0.1 (ravi's start before there was a choice).
+    Zero,
+    /// Given values, per latent site by name and on its support (a positive site's values
+    /// are positive); every other site starts as with [`Init::Zero`].
+    Values(Vec<(String, Vec<f32>)>),
+    /// The guide's parameters as they are.
+    Current,
+}
+
+/// What the initialisation did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InitReport {
+    /// The start the guide took (never `Auto`).
+    pub method: Init,
+    /// The log joint at the mode, where a mode was found.
+    pub log_joint_at_mode: Option<f64>,
+    /// How many coordinates the Laplace approximation covered.
+    pub laplace_dim: usize,
+    /// Why the start is not what was asked (an `Auto` start that fell back), if it is not.
+    pub note: Option<String>,
+    pub seconds: f64,
+}
+
+/// A mode that could not be found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InitError {
+    /// The log joint is not finite at the search's starting point.
+    NonFiniteStart { site: String },
+    /// The log joint grows without bound as `site` goes towards `towards`: the posterior
+    /// has no mode there (an improper posterior, or a funnel like a hierarchical scale
+    /// going to 0).
+    NoMode {
+        site: String,
+        towards: String,
+        still_climbing: bool,
+    },
+    /// At the mode the log joint is not curved downward along `site` (flat or a saddle).
+    NotPositiveDefinite { site: String },
+}
+
+impl fmt::Display for InitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InitError::NonFiniteStart { site } => write!(
+                f,
+                "the log density of site `{site}` is not finite where the search for the mode starts"
+            ),
+            InitError::NoMode { site, towards, .. } => write!(
+                f,
+                "the posterior has no mode: the log joint keeps growing as site `{site}` goes to {towards} (an improper posterior, or a funnel); start with `Init::Prior` or `Init::Zero`, or reparametrize the model (non-centred)"
+            ),
+            InitError::NotPositiveDefinite { site } => write!(
+                f,
+                "at the mode the log joint is not curved downward along site `{site}` (flat or a saddle), so there is no Laplace approximation; start with `Init::Map` or give the site a proper prior"
+            ),
+        }
+    }
+}
+
+/// Starts `guide` for a fit on `data` as `init` says.
+pub fn initialize<G: Guide<D>, D: Backend>(
+    guide: &mut G,
+    data: &<G::Model as Model>::Data,
+    init: &Init,
+) -> Result<InitReport, FitError> {
+    let clock = std::time::Instant::now();
+    let latents = G::Model::latents();
+    let all_global = latents.iter().all(|l| !l.local);
+    let auto = *init == Init::Auto;
+    let method = match init {
+        Init::Auto if guide.params().is_started() => Init::Current,
+        Init::Auto if all_global => Init::Laplace,
+        Init::Auto => Init::Zero,
+        other => other.clone(),
+    };
+    if matches!(method, Init::Laplace | Init::Map) && !all_global {
+        let local = latents.iter().find(|l| l.local).map_or("?", |l| l.name);
+        return Err(FitError::Unsupported(format!(
+            "`Init::{method:?}` searches for the mode over global latent sites; `{local}` is local (one value per data row): start with `Init::Zero` or `Init::Prior`"
+        )));
+    }
+    let mut report = InitReport {
+        method: method.clone(),
+        log_joint_at_mode: None,
+        laplace_dim: 0,
+        note: None,
+        seconds: 0.0,
+    };
+    let glorot = auto || !matches!(method, Init::Zero | Init::Values(_));
+    let start = match &method {
+        Init::Current | Init::Auto => None,
+        Init::Zero => Some(Start::values(base_point(guide, latents, false, glorot))),
+        Init::Prior => Some(Start::values(base_point(guide, latents, true, glorot))),
+        Init::Values(values) => Some(Start::values(given(
+            base_point(guide, latents, false, glorot),
+            latents,
+            values,
+        )?)),
+        Init::Map | Init::Laplace => {
+            let search = Search::new(guide, data, latents, glorot)?;
+            let laplace = method == Init::Laplace;
+            match search.run::<G::Model>(laplace) {
+                Ok((start, log_joint, dim)) => {
+                    report.log_joint_at_mode = Some(log_joint);
+                    report.laplace_dim = dim;
+                    if laplace && dim == 0 && search.covered.len() > MAX_LAPLACE_DIM {
+                        report.note = Some(format!(
+                            "{} coordinates are more than the Laplace approximation covers ({MAX_LAPLACE_DIM}): the families start at the mode",
+                            search.covered.len()
+                        ));
+                    }
+                    Some(start)
+                }
+                Err(e) if auto => {
+                    // the default falls back rather than fail: to the mode alone where
+                    // there is one, else to the zero start
+                    let fallback = match (&e, search.run::<G::Model>(false)) {
+                        (InitError::NotPositiveDefinite { .. }, Ok((start, log_joint, _))) => {
+                            report.method = Init::Map;
+                            report.log_joint_at_mode = Some(log_joint);
+                            start
+                        }
+                        _ => {
+                            report.method = Init::Zero;
+                            Start::values(base_point(guide, latents, false, glorot))
+                        }
+                    };
+                    report.note = Some(format!(
+                        "no Laplace start ({e}); started as `Init::{:?}`",
+                        report.method
+                    ));
+                    Some(fallback)
+                }
+                Err(e) => return Err(FitError::Init(e)),
+            }
+        }
+    };
+    if let Some(start) = start {
+        guide.start(&start);
+    }
+    guide.params_mut().mark_started();
+    report.seconds = clock.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Per site, its start before any search: a `param` where it is; a net's weights
+/// Glorot-uniform (when `glorot`); every other site at its prior's median (`median`) or 0.
+fn base_point<G: Guide<D>, D: Backend>(
+    guide: &G,
+    latents: &[LatentSpec],
+    median: bool,
+    glorot: bool,
+) -> Vec<Option<Vec<f64>>> {
+    let store = guide.params();
+    latents
+        .iter()
+        .map(|l| {
+            let n = l.unconstrained_numel();
+            if l.param.is_some() {
+                // a point mass sits under the site's name
+                return None;
+            }
+            if let (Some(blocks), true) = (l.net, glorot) {
+                let init = ParamInit::Glorot(blocks);
+                let u: dfdx::tensor::Tensor<(usize,), f32, D> =
+                    dfdx::tensor::SampleTensor::sample_uniform_like(store.device(), &(n,));
+                let mut draws = u.as_vec().into_iter();
+                let values = init.values(n, &mut || draws.next().unwrap_or(0.5));
+                return Some(values.into_iter().map(f64::from).collect());
+            }
+            let centre = if median {
+                l.prior_median.map_or(0.0, f64::from)
+            } else {
+                0.0
+            };
+            Some(vec![centre; n])
+        })
+        .collect()
+}
+
+/// `base` with the named sites at the given values, mapped to the guide's coordinates.
+fn given(
+    mut base: Vec<Option<Vec<f64>>>,
+    latents: &[LatentSpec],
+    values: &[(String, Vec<f32>)],
+) -> Result<Vec<Option<Vec<f64>>>, FitError> {
+    for (name, v) in values {
+        let Some(i) = latents.iter().position(|l| l.name == name) else {
+            let names: Vec<&str> = latents.iter().map(|l| l.name).collect();
+            return Err(FitError::Options(format!(
+                "init: the model has no latent site `{name}` (it has {})",
+                names.join(", ")
+            )));
+        };
+        let l = &latents[i];
+        if l.local {
+            return Err(FitError::Options(format!(
+                "init: `{name}` is a local site (one value per data row); its start cannot be given"
+            )));
+        }
+        if v.len() != l.numel() {
+            return Err(FitError::Options(format!(
+                "init: site `{name}` has {} values, {} given",
+                l.numel(),
+                v.len()
+            )));
+        }
+        base[i] = Some(unconstrain(l, v).ok_or_else(|| {
+            FitError::Options(format!(
+                "init: the values given for site `{name}` are not all on its support ({:?})",
+                l.support
+            ))
+        })?);
+    }
+    Ok(base)
+}
+
+/// Values on a site's support in the guide's unconstrained coordinates; `None` when one
+/// is off the support.
+fn unconstrain(l: &LatentSpec, v: &[f32]) -> Option<Vec<f64>> {
+    let logit = |p: f64| (p > 0.0 && p < 1.0).then(|| (p / (1.0 - p)).ln());
+    match (l.support, l.shape.last()) {
+        (Support::Simplex, Some(&k)) => {
+            let mut out = Vec::with_capacity(v.len() / k.max(1) * k.saturating_sub(1));
+            for event in v.chunks(k) {
+                let last = f64::from(*event.last()?);
+                let total: f64 = event.iter().map(|&x| f64::from(x)).sum();
+                if event.iter().any(|&x| x <= 0.0) || (total - 1.0).abs() > 1e-4 {
+                    return None;
+                }
+                out.extend(event[..k - 1].iter().map(|&x| (f64::from(x) / last).ln()));
+            }
+            Some(out)
+        }
+        (support, _) => v
+            .iter()
+            .map(|&x| {
+                let x = f64::from(x);
+                match support {
+                    Support::Real => x.is_finite().then_some(x),
+                    Support::Positive => (x > 0.0 && x.is_finite()).then(|| x.ln()),
+                    Support::UnitInterval => logit(x),
+                    Support::Interval { low, high } => {
+                        logit((x - f64::from(low)) / (f64::from(high) - f64::from(low)))
+                    }
+                    Support::Simplex => None,
+                }
+            })
+            .collect(),
+    }
+}
+
+/// A search for the mode: the data on the guide's device, the coordinates.
+struct Search<'a, D: Backend> {
+    dev: D,
+    batch: Batch<D>,
+    layout: Layout,
+    latents: &'static [LatentSpec],
+    start: Vec<f64>,
+    /// Per coordinate: moved by the search (not a net's weights, not a net's `param`).
+    free: Vec<bool>,
+    /// The coordinates the approximation covers (free latent coordinates, not `param`s).
+    covered: Vec<usize>,
+    base: Vec<Option<Vec<f64>>>,
+    _data: std::marker::PhantomData<&'a ()>,
+}
+
+impl<D: Backend> Search<'_, D> {
+    fn new<G: Guide<D, Model = M>, M: Model>(
+        guide: &G,
+        data: &M::Data,
+        latents: &'static [LatentSpec],
+        glorot: bool,
+    ) -> Result<Self, FitError> {
+        let rows = checked_rows(guide, data)?;
+        let arrays: Vec<&Array> = data.arrays();
+        let dev = guide.params().device().clone();
+        let batch = Batch::upload(&dev, M::inputs(), &arrays, None, rows);
+        let layout = Layout::of(latents);
+        let base = base_point(guide, latents, true, glorot);
+        let store = guide.params();
+        let mut start = Vec::with_capacity(layout.len());
+        let mut free = Vec::with_capacity(layout.len());
+        let mut covered = Vec::new();
+        for (l, b) in latents.iter().zip(&base) {
+            let values: Vec<f64> = match b {
+                Some(v) => v.clone(),
+                None => store
+                    .find(l.name)
+                    .map(|id| store.get(id).as_vec().into_iter().map(f64::from).collect())
+                    .unwrap_or_else(|| vec![0.0; l.unconstrained_numel()]),
+            };
+            let moves = l.net.is_none() && !matches!(l.param, Some(ParamInit::Glorot(_)));
+            for _ in 0..values.len() {
+                if moves && l.param.is_none() {
+                    covered.push(start.len());
+                }
+                free.push(moves);
+                start.push(0.0);
+            }
+            let at = start.len() - values.len();
+            start[at..].copy_from_slice(&values);
+        }
+        Ok(Search {
+            dev,
+            batch,
+            layout,
+            latents,
+            start,
+            free,
+            covered,
+            base,
+            _data: std::marker::PhantomData,
+        })
+    }
+
+    /// The mode (and with `laplace` the approximation): the start, the log joint at the
+    /// mode, and how many coordinates the approximation covers.
+    fn run<M: Model>(&self, laplace: bool) -> Result<(Start, f64, usize), InitError> {
+        let all: Vec<usize> = Vec::new();
+        let cover = laplace && !self.covered.is_empty() && self.covered.len() <= MAX_LAPLACE_DIM;
+        let problem = laplace::Problem {
+            dev: &self.dev,
+            batch: &self.batch,
+            layout: &self.layout,
+            latents: self.latents,
+            free: &self.free,
+            covered: if cover { &self.covered } else { &all },
+        };
+        let (mut point, mut log_joint) = problem.mode::<M>(self.start.clone())?;
+        let mut start = None;
+        if cover {
+            let approx = problem.laplace::<M>(point)?;
+            point = approx.point;
+            log_joint = approx.log_joint;
+            start = Some((approx.cov, approx.precision_diag));
+        }
+        // per site: its values at the mode; the covered coordinates flagged
+        let mut sites = Vec::with_capacity(self.latents.len());
+        let mut flags = Vec::with_capacity(self.latents.len());
+        for (i, (&off, &n)) in self
+            .layout
+            .offsets
+            .iter()
+            .zip(&self.layout.sizes)
+            .enumerate()
+        {
+            let values = point[off..off + n].to_vec();
+            sites.push(match (&self.base[i], self.latents[i].param) {
+                // a `param` moved by the search takes the mode; a net's stays
+                (None, Some(ParamInit::Value(_))) => Some(values),
+                (None, _) => None,
+                (Some(_), _) => Some(values),
+            });
+            flags.push(
+                (off..off + n)
+                    .map(|k| cover && self.covered.binary_search(&k).is_ok())
+                    .collect(),
+            );
+        }
+        let dim = if cover { self.covered.len() } else { 0 };
+        Ok(match start {
+            Some((cov, precision_diag)) => (
+                Start {
+                    sites,
+                    covered: flags,
+                    cov,
+                    precision_diag,
+                },
+                log_joint,
+                dim,
+            ),
+            None => (Start::values(sites), log_joint, dim),
+        })
+    }
+}

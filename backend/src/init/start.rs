@@ -8,8 +8,9 @@ use crate::linalg::Matrix;
 /// approximation covers, that Gaussian's covariance and the diagonal of its precision.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Start {
-    /// Per latent site: its unconstrained values (for a `param`, the point itself).
-    pub sites: Vec<Vec<f64>>,
+    /// Per latent site: its unconstrained values (for a `param`, the point itself); `None`
+    /// leaves the site's point mass as it is (a `param` the start says nothing of).
+    pub sites: Vec<Option<Vec<f64>>>,
     /// Per latent site, per value: covered by the Laplace approximation.
     pub covered: Vec<Vec<bool>>,
     /// The Laplace approximation's covariance H⁻¹ over the covered coordinates, in the
@@ -22,8 +23,11 @@ pub struct Start {
 
 impl Start {
     /// Values only, no Gaussian (a MAP, a prior median, given values).
-    pub fn values(sites: Vec<Vec<f64>>) -> Start {
-        let covered = sites.iter().map(|v| vec![false; v.len()]).collect();
+    pub fn values(sites: Vec<Option<Vec<f64>>>) -> Start {
+        let covered = sites
+            .iter()
+            .map(|v| vec![false; v.as_ref().map_or(0, Vec::len)])
+            .collect();
         Start {
             sites,
             covered,
@@ -45,9 +49,14 @@ impl Start {
         let mut covered = Vec::new();
         let mut global = Vec::new();
         for &s in sites {
-            loc.extend_from_slice(&self.sites[s]);
+            let values = self.sites[s]
+                .as_ref()
+                .expect("every site a family covers has a start");
+            loc.extend_from_slice(values);
             let mut k = first[s];
-            for &c in &self.covered[s] {
+            let covered_site = &self.covered[s];
+            for j in 0..values.len() {
+                let c = covered_site.get(j).copied().unwrap_or(false);
                 covered.push(c);
                 if c {
                     global.push(k);
@@ -70,9 +79,9 @@ impl Start {
         }
     }
 
-    /// A site's starting values.
-    pub fn site(&self, index: usize) -> &[f64] {
-        &self.sites[index]
+    /// A site's starting values, if the start sets them.
+    pub fn site(&self, index: usize) -> Option<&[f64]> {
+        self.sites[index].as_deref()
     }
 }
 

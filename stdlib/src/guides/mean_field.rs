@@ -10,6 +10,9 @@ use super::{
     INIT_SCALE,
 };
 
+/// A vector on a tape.
+type Vector<D, T> = Tensor<(usize,), f32, D, T>;
+
 /// A fully factorized Gaussian: z = μ + σ ⊙ ε, σ = softplus(ρ) + floor, ε ~ N(0, I).
 ///
 /// Estimators: standard, log q = log N(ε) − Σ log σ (its gradient equals the analytic
@@ -53,7 +56,7 @@ impl MeanField {
     pub fn gaussian<D: Backend, T: Tape<D>>(
         &self,
         params: &ParamStore<D>,
-    ) -> (Tensor<(usize,), f32, D, T>, Tensor<(usize,), f32, D, T>) {
+    ) -> (Vector<D, T>, Vector<D, T>) {
         let loc = traced::<D, T>(params, self.loc);
         let sigma = scale_of(traced::<D, T>(params, self.rho));
         match &self.frame {
