@@ -5,6 +5,7 @@
 pub mod csv;
 pub mod data;
 pub mod device;
+pub mod diagnose;
 pub mod elbo;
 pub mod family;
 pub mod fit;
@@ -24,10 +25,11 @@ pub use data::{Array, Batch, DataError, DimSpec, InputSpec};
 #[cfg(feature = "cuda")]
 pub use device::Cuda;
 pub use device::{Backend, Cpu, Tape};
+pub use diagnose::{diagnose, Diagnostics};
 pub use family::{Estimator, FamilyArg, FamilyArgs, FamilyDraw, FlowLayer, GuideFamily};
 pub use fit::{
-    elbo, elbo_at, elbo_draws, elbo_gradient, fit, FitError, FitOptions, FitReport, Objective,
-    OnNonFinite, Schedule, Step, Trainer,
+    elbo, elbo_at, elbo_draws, elbo_gradient, fit, Convergence, Divergence, FitError, FitOptions,
+    FitReport, Objective, OnNonFinite, Schedule, Step, Trainer,
 };
 pub use init::{FamilyStart, Init, InitError, InitReport, Start};
 pub use iwae::iwae;

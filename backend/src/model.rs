@@ -278,6 +278,11 @@ pub trait Guide<D: Backend> {
     /// Per latent site of the model (in its order), the factor on that site's prior term
     /// during fitting; see [`GuideFamily::prior_weight`](crate::family::GuideFamily::prior_weight).
     fn prior_weights(&self) -> Vec<f32>;
+    /// Is log q of a draw (as [`crate::elbo_draws`] computes it) its exact log density?
+    /// Not when a family's entropy is an approximation (the implicit family's).
+    fn exact_log_q() -> bool {
+        true
+    }
     /// The model and guide as the host engine runs them ([`crate::fused`]), where `guide!`
     /// found them inside what it covers; `None` keeps every step on the dfdx path.
     fn fused_program() -> Option<&'static crate::fused::Program> {

@@ -1607,6 +1607,9 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
             fn rows_held(&self) -> ::core::option::Option<usize> {
                 #rows_held
             }
+            fn exact_log_q() -> bool {
+                true #(&& <#families as ::ravi::GuideFamily<__D>>::EXACT_LOG_Q)*
+            }
             fn prior_weights(&self) -> ::std::vec::Vec<f32> {
                 let mut weights = ::std::vec![1.0f32; #n_latents];
                 #(#weights)*

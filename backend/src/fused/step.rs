@@ -66,6 +66,15 @@ pub(crate) struct Fused {
     site_lp: Vec<Vec<f64>>,
 }
 
+/// The host parameters and Adam's state, to step back to.
+#[derive(Clone)]
+pub(crate) struct State {
+    params: Vec<Vec<f32>>,
+    m: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
+    t: i32,
+}
+
 /// What went wrong in a step whose ELBO is not finite: the culprit, worded as the dfdx
 /// path words it.
 pub(crate) struct NonFinite {
@@ -190,6 +199,38 @@ impl Fused {
         let value = self.evaluate(dev, data, idx, particles, scale, estimator)?;
         self.adam(lr, clip);
         Ok(value)
+    }
+
+    /// The host parameters, in store order.
+    pub(crate) fn params(&self) -> &[Vec<f32>] {
+        &self.params
+    }
+
+    /// Overwrites the host parameters (the non-frozen ones; same sizes).
+    pub(crate) fn set_params(&mut self, values: &[Vec<f32>]) {
+        for ((p, v), &frozen) in self.params.iter_mut().zip(values).zip(&self.frozen) {
+            if !frozen {
+                p.copy_from_slice(v);
+            }
+        }
+    }
+
+    /// A copy of the parameters and Adam's state.
+    pub(crate) fn state(&self) -> State {
+        State {
+            params: self.params.clone(),
+            m: self.m.clone(),
+            v: self.v.clone(),
+            t: self.t,
+        }
+    }
+
+    /// Back to a copied state.
+    pub(crate) fn restore(&mut self, state: &State) {
+        self.params.clone_from(&state.params);
+        self.m.clone_from(&state.m);
+        self.v.clone_from(&state.v);
+        self.t = state.t;
     }
 
     /// Writes the host parameters into `store` (the guide's), which steps leave as it was

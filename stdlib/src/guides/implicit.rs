@@ -223,6 +223,9 @@ fn gram<D: Backend, T: Tape<D>>(
 }
 
 impl<D: Backend> GuideFamily<D> for Implicit {
+    /// Its entropy linearises the generator: an estimate, not the density.
+    const EXACT_LOG_Q: bool = false;
+
     fn build(params: &mut ParamStore<D>, name: &str, dim: usize, args: &FamilyArgs) -> Self {
         let noise = args.count("noise").unwrap_or(dim.min(32)).max(1);
         let widths: Vec<usize> = args

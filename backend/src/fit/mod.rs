@@ -1,0 +1,297 @@
+//! Stochastic variational inference: the one `fit` loop.
+//!
+//! `options` says what a fit is asked to do, `trainer` takes its steps (host engine or dfdx
+//! graph) and watches the ELBO (`converge`), `evaluate` scores a guide outside a fit. A fit
+//! starts the guide (`crate::init`), steps until the ELBO has converged or the steps run
+//! out, and reports what happened: convergence, divergences stepped back from, and for
+//! models whose latents are all global the fitted guide's diagnostics (`crate::diagnose`),
+//! with a plain warning where something needs the user's eye.
+
+mod converge;
+mod evaluate;
+mod options;
+mod trainer;
+
+use std::fmt;
+use std::io::IsTerminal as _;
+
+pub use evaluate::{elbo, elbo_at, elbo_draws, elbo_gradient};
+pub use options::{Convergence, FitOptions, Objective, OnNonFinite, Schedule};
+pub use trainer::{Step, Trainer};
+
+use crate::data::{check_inputs, Batch, DataError};
+use crate::device::Backend;
+use crate::diagnose::Diagnostics;
+use crate::init::InitReport;
+use crate::model::{Guide, Model, ModelData};
+
+/// What a fit returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitReport {
+    /// The ELBO estimate of every step (minibatch steps estimate the full-data ELBO).
+    pub elbo: Vec<f32>,
+    /// Steps skipped for a non-finite ELBO (with [`OnNonFinite::Skip`]).
+    pub skipped: usize,
+    /// Steps taken (fewer than asked when the fit converged and stopped early).
+    pub steps: usize,
+    /// Did the ELBO stop improving (see [`Convergence`])? `false` means it was still
+    /// improving when the steps ran out: more steps would have helped.
+    pub converged: bool,
+    /// The step at which it converged.
+    pub converged_at: Option<usize>,
+    /// The mean ELBO of the best window of steps, and of the last one.
+    pub best_elbo: f64,
+    pub final_elbo: f64,
+    /// The sd of the ELBO estimates over the last window: their Monte Carlo noise.
+    pub elbo_noise: f64,
+    /// Steps per window.
+    pub window: usize,
+    /// Estimates far above all before them, at which the fit stepped back to its best
+    /// parameters (and halved its learning rate).
+    pub divergences: Vec<Divergence>,
+    /// Where the guide started.
+    pub init: InitReport,
+    /// `"host"` when the steps ran on the host engine ([`crate::fused`]), `"graph"` on
+    /// the dfdx graph.
+    pub engine: &'static str,
+    /// k̂ and the importance-weighted ELBO of the fitted guide ([`crate::diagnose`]), for
+    /// models whose latent sites are all global, when cheap enough (see
+    /// [`FitOptions::diagnostic_draws`]).
+    pub diagnostics: Option<Diagnostics>,
+    /// What the user should look at, in words (also printed with `FitOptions::warnings`).
+    pub warnings: Vec<String>,
+}
+
+/// A step whose ELBO estimate was far above every one before it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Divergence {
+    pub step: usize,
+    pub value: f32,
+    /// The step of the best parameters the fit stepped back to (`None`: no window had
+    /// closed yet, and the parameters stayed).
+    pub back_to: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FitError {
+    Data(DataError),
+    /// The ELBO was NaN or infinite at `step`; `culprit` names the site or parameter at fault
+    /// when a diagnostic pass finds one. The guide holds the best parameters seen before.
+    NonFinite {
+        step: usize,
+        value: f32,
+        culprit: Option<String>,
+    },
+    /// The ELBO estimate jumped far above everything before it again and again (see
+    /// [`Divergence`]); the guide holds the parameters of step `back_to`.
+    Diverged {
+        step: usize,
+        value: f32,
+        back_to: Option<usize>,
+    },
+    Options(String),
+    /// What was asked cannot be done for this model, guide or data (a bound the model has
+    /// no form for; a guide with per-row parameters for other rows); the message says why.
+    Unsupported(String),
+    /// The initialisation found no mode to start from (see [`crate::init`]).
+    Init(crate::init::InitError),
+}
+
+impl fmt::Display for FitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FitError::Data(e) => write!(f, "{e}"),
+            FitError::NonFinite {
+                step,
+                value,
+                culprit,
+            } => {
+                write!(f, "the ELBO is {value} at step {step}")?;
+                match culprit {
+                    Some(c) => write!(f, "; {c}"),
+                    None => Ok(()),
+                }
+            }
+            FitError::Diverged {
+                step,
+                value,
+                back_to,
+            } => {
+                write!(
+                    f,
+                    "the fit diverged: at step {step} the ELBO estimate was {value}, far above every earlier one, after stepping back {} times; ",
+                    trainer::MAX_DIVERGENCES
+                )?;
+                match back_to {
+                    Some(b) => write!(f, "the guide holds the parameters of step {b}"),
+                    None => f.write_str("no earlier parameters were kept"),
+                }
+            }
+            FitError::Options(m) => write!(f, "invalid fit options: {m}"),
+            FitError::Unsupported(m) => f.write_str(m),
+            FitError::Init(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for FitError {}
+
+impl From<DataError> for FitError {
+    fn from(e: DataError) -> Self {
+        FitError::Data(e)
+    }
+}
+
+/// Maximises the ELBO of `guide` for its model on `data` with Adam, from where
+/// `opts.init` starts it until the ELBO converges or `opts.steps` run out.
+pub fn fit<G, D>(
+    guide: &mut G,
+    data: &<G::Model as Model>::Data,
+    opts: &FitOptions,
+) -> Result<FitReport, FitError>
+where
+    G: Guide<D>,
+    D: Backend,
+{
+    let mut report = {
+        let mut trainer = Trainer::new(guide, data, opts)?;
+        let bar = progress_bar(opts);
+        while !trainer.is_done() {
+            let outcome = match trainer.step() {
+                Ok(o) => o,
+                Err(e) => {
+                    if let Some(b) = &bar {
+                        b.abandon();
+                    }
+                    return Err(e);
+                }
+            };
+            let step = trainer.steps_taken();
+            if let (Some(b), Step::Taken(value)) = (&bar, outcome) {
+                if step % 50 == 1 {
+                    b.set_position(step as u64);
+                    b.set_message(format!("elbo {value:.3}"));
+                }
+            }
+        }
+        if let Some(b) = bar {
+            b.set_position(trainer.steps_taken() as u64);
+            b.finish();
+        }
+        trainer.report()
+    };
+    report.diagnostics = diagnostics_of_fit(guide, data, opts, &report)?;
+    report.warnings = warnings(&report);
+    if opts.warnings {
+        for w in &report.warnings {
+            eprintln!("ravi: warning: {w}");
+        }
+    }
+    Ok(report)
+}
+
+/// The fitted guide's diagnostics, where the model's latent sites are all global, the
+/// guide's log q is a density, and they cost at most a quarter of the fit's own work
+/// (draws × rows against steps × particles × rows per step), with 200 draws at least.
+fn diagnostics_of_fit<G, D>(
+    guide: &G,
+    data: &<G::Model as Model>::Data,
+    opts: &FitOptions,
+    report: &FitReport,
+) -> Result<Option<Diagnostics>, FitError>
+where
+    G: Guide<D>,
+    D: Backend,
+{
+    let global = G::Model::latents().iter().all(|l| !l.local);
+    if opts.diagnostic_draws == 0 || !global || !G::exact_log_q() {
+        return Ok(None);
+    }
+    let rows = check_inputs(G::Model::NAME, G::Model::inputs(), &data.arrays())?.max(1);
+    let batch_rows = opts.batch_size.map_or(rows, |b| b.clamp(1, rows));
+    let fit_work = report.steps * opts.particles * batch_rows;
+    let draws = opts.diagnostic_draws.min(fit_work / 4 / rows);
+    if draws < 200 {
+        return Ok(None);
+    }
+    crate::diagnose::diagnose(guide, data, draws).map(Some)
+}
+
+/// The report's plain warnings: an unconverged fit, a poor k̂, divergences stepped back
+/// from, an initialisation that fell back.
+fn warnings(report: &FitReport) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(note) = &report.init.note {
+        out.push(note.clone());
+    }
+    if !report.converged && report.steps > 0 {
+        out.push(format!(
+            "the ELBO was still improving when the {} steps ran out (last window {:.4}, best {:.4}, noise sd {:.3}): the fit has not converged; give it more `steps` (or a larger learning rate)",
+            report.steps, report.final_elbo, report.best_elbo, report.elbo_noise
+        ));
+    }
+    for d in &report.divergences {
+        out.push(format!(
+            "at step {} the ELBO estimate was {}, far above every earlier one: the fit stepped back to {} and halved its learning rate",
+            d.step,
+            d.value,
+            d.back_to
+                .map_or("where it was".to_string(), |b| format!("its parameters of step {b}"))
+        ));
+    }
+    if let Some(w) = report.diagnostics.and_then(|d| d.warning()) {
+        out.push(w);
+    }
+    out
+}
+
+fn progress_bar(opts: &FitOptions) -> Option<indicatif::ProgressBar> {
+    if !opts.progress || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(opts.steps as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} [{elapsed} < {eta}]")
+            .expect("static template"),
+    );
+    Some(bar)
+}
+
+/// `data` checked against the model's inputs and the rows the guide holds: its rows.
+pub(crate) fn checked_rows<G: Guide<D>, D: Backend>(
+    guide: &G,
+    data: &<G::Model as Model>::Data,
+) -> Result<usize, FitError> {
+    let rows = check_inputs(G::Model::NAME, G::Model::inputs(), &data.arrays())?;
+    check_rows(guide, rows)?;
+    Ok(rows)
+}
+
+/// All of `data`, checked, on the guide's device at the relaxation `temperature`.
+pub(crate) fn upload_all<G: Guide<D>, D: Backend>(
+    guide: &G,
+    data: &<G::Model as Model>::Data,
+    temperature: f32,
+) -> Result<Batch<D>, FitError> {
+    let rows = checked_rows(guide, data)?;
+    let (specs, arrays) = (G::Model::inputs(), data.arrays());
+    Ok(
+        Batch::upload(guide.params().device(), specs, &arrays, None, rows)
+            .with_temperature(temperature),
+    )
+}
+
+/// A guide with per-row parameters can only be evaluated on the rows it holds.
+pub(crate) fn check_rows<G: Guide<D>, D: Backend>(guide: &G, rows: usize) -> Result<(), FitError> {
+    match guide.rows_held() {
+        Some(held) if held != rows => Err(FitError::Unsupported(format!(
+            "the guide holds per-row parameters (a non-amortized local site) for {held} rows, but the data has {rows}; {}",
+            if held == 0 {
+                "fit it on these rows first, or call `prepare(rows)`"
+            } else {
+                "such a guide describes only the rows it was fitted to (an `Amortized` guide reads new rows)"
+            }
+        ))),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,180 @@
+//! What a fit is asked to do.
+
+use crate::family::Estimator;
+use crate::init::Init;
+use crate::optim::AdamConfig;
+
+/// What to do when a step's ELBO is NaN or infinite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnNonFinite {
+    /// Stop with [`FitError::NonFinite`], naming the step, the value and the site at fault.
+    Stop,
+    /// Skip the step (no update), count it in [`FitReport::skipped`]; stop after `max` skips.
+    Skip { max: usize },
+}
+
+/// The learning rate over the steps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Schedule {
+    Constant(f32),
+    /// Geometric decay from `start` at the first step to `end` at the last: large steps to
+    /// find the optimum, small ones to settle the Monte Carlo noise around it.
+    Exponential {
+        start: f32,
+        end: f32,
+    },
+}
+
+impl Schedule {
+    pub fn at(&self, step: usize, steps: usize) -> f32 {
+        match *self {
+            Schedule::Constant(lr) => lr,
+            Schedule::Exponential { start, end } => {
+                let frac = step as f32 / (steps.max(2) - 1) as f32;
+                start * (end / start).powf(frac)
+            }
+        }
+    }
+}
+
+/// What a fit maximises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Objective {
+    /// The evidence lower bound, its `particles` draws averaged.
+    #[default]
+    Elbo,
+    /// The importance-weighted bound with K = `particles` draws per data row (see
+    /// [`crate::iwae`]): tighter than the ELBO, for models whose latent sites are all
+    /// local. Its guide's log q enters with the standard estimator.
+    Iwae,
+}
+
+#[derive(Debug, Clone)]
+pub struct FitOptions {
+    pub steps: usize,
+    /// Monte Carlo particles per step (the leading tensor axis).
+    pub particles: usize,
+    pub schedule: Schedule,
+    pub adam: AdamConfig,
+    /// Rows per minibatch; `None` uses all rows every step. Observed sites are scaled by
+    /// total rows / batch rows, so every step estimates the full-data ELBO.
+    pub batch_size: Option<usize>,
+    /// Seeds the minibatch order (the device's seed fixes the Monte Carlo noise).
+    pub seed: u64,
+    /// Clip the global gradient norm to this value.
+    pub clip_norm: Option<f32>,
+    pub on_non_finite: OnNonFinite,
+    /// How each guide family's log q enters the ELBO gradient; see [`Estimator`].
+    pub estimator: Estimator,
+    /// The fraction of the steps, at the start, that use the analytic entropy instead of
+    /// `estimator`. Far from the optimum the analytic entropy's gradient is the quieter one;
+    /// near it the path derivative's noise vanishes (default 0.5: half and half).
+    pub analytic_warmup: f32,
+    /// Show a progress bar (only ever on a terminal).
+    pub progress: bool,
+    pub objective: Objective,
+    /// The relaxation temperature over the steps, read as `temperature` by the model and
+    /// by amortized guides of relaxed sites: `Constant(t)`, or annealed geometrically
+    /// with `Exponential { start, end }` (a hot start keeps relaxed gradients quiet; a
+    /// cold end brings the relaxation close to the discrete variable).
+    pub temperature: Schedule,
+    /// Guide parameters (by store name, e.g. a model `param` `dec`, or `w.loc`) that the
+    /// fit leaves as they are: a decoder kept fixed while a new guide is fitted to new
+    /// rows, say. An unknown name is a [`FitError::Options`].
+    pub frozen: Vec<String>,
+    /// Run steps on the host engine ([`crate::fused`]) when the guide has a program for it,
+    /// the device is the CPU and the objective the ELBO (default true). `false` keeps every step on the dfdx graph, the reference.
+    pub fused: bool,
+    /// Where the guide starts (see [`Init`]): by default the Laplace approximation wherever
+    /// every latent site is global, on a guide no fit has started.
+    pub init: Init,
+    /// When the ELBO counts as converged, and whether the fit then stops early (see
+    /// [`Convergence`]).
+    pub convergence: Convergence,
+    /// Draws for the fitted guide's diagnostics ([`crate::diagnose`]: Pareto k̂ and the
+    /// importance-weighted ELBO), computed at the end of a fit whose latent sites are all
+    /// global when it costs at most a tenth of the fit's own work; 0 never.
+    pub diagnostic_draws: usize,
+    /// Print plain warnings (an unconverged fit, a poor k̂, a divergence stepped back from)
+    /// on standard error; they are in [`FitReport::warnings`] either way.
+    pub warnings: bool,
+}
+
+/// When a fit's ELBO has stopped improving.
+///
+/// The steps are cut into windows of `window` steps; a window improves on the best so far
+/// when its mean ELBO exceeds the best window's mean by more than both
+/// `tolerance` × |ELBO| and twice the standard error of the difference (from the two
+/// windows' spreads). After `patience` windows without an improvement the ELBO has
+/// converged ([`super::FitReport::converged`]). The first time, a fit in its
+/// analytic-entropy warm-up switches to its estimator. With `stop_early` a fit that has
+/// converged then settles — the learning rate annealed to the schedule's end over
+/// max(2 windows, a fifth of the steps) while its iterates are averaged — and stops.
+///
+/// Early stopping is off by default: a flat ELBO does not mean settled parameters (an sd
+/// 5% off its optimum costs about 0.001 nats, far below the ELBO's noise), and on the
+/// diabetes regression a mean-field guide stopped early lands 3–5% off its optimal sds where
+/// the full schedule lands within 1–2%. Every fit averages its iterates over its last
+/// window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Convergence {
+    /// Steps per window; 0 chooses steps / 25, at least 50.
+    pub window: usize,
+    /// The smallest relative change that counts as an improvement.
+    pub tolerance: f64,
+    /// Windows without an improvement before the ELBO counts as converged.
+    pub patience: usize,
+    /// Stop once converged (after the cool-down); `false` runs every step.
+    pub stop_early: bool,
+}
+
+impl Default for Convergence {
+    fn default() -> Self {
+        Convergence {
+            window: 0,
+            tolerance: 1e-7,
+            patience: 3,
+            stop_early: false,
+        }
+    }
+}
+
+impl Convergence {
+    /// The window for a fit of `steps` steps.
+    pub fn window_for(&self, steps: usize) -> usize {
+        if self.window > 0 {
+            self.window
+        } else {
+            (steps / 25).max(50)
+        }
+    }
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions {
+            steps: 5000,
+            particles: 8,
+            schedule: Schedule::Exponential {
+                start: 0.02,
+                end: 0.0002,
+            },
+            adam: AdamConfig::default(),
+            batch_size: None,
+            seed: 0,
+            clip_norm: None,
+            on_non_finite: OnNonFinite::Stop,
+            estimator: Estimator::default(),
+            analytic_warmup: 0.5,
+            progress: true,
+            objective: Objective::Elbo,
+            temperature: Schedule::Constant(1.0),
+            frozen: Vec::new(),
+            fused: true,
+            init: Init::Auto,
+            convergence: Convergence::default(),
+            diagnostic_draws: 1000,
+            warnings: true,
+        }
+    }
+}

@@ -1,0 +1,543 @@
+//! The fit loop one step at a time.
+
+use dfdx::prelude::*;
+use dfdx::tensor::{NoneTape, OwnedTape};
+use rand::seq::SliceRandom as _;
+use rand::SeedableRng as _;
+
+use super::converge::{Monitor, Verdict};
+use super::options::{FitOptions, Objective, OnNonFinite};
+use super::{check_rows, Divergence, FitError, FitReport};
+use crate::data::{check_inputs, Array, Batch};
+use crate::device::Backend;
+use crate::elbo::{elbo_terms, first_non_finite, sum_terms, untaped_views, GUIDE_TERM};
+use crate::family::Estimator;
+use crate::init::{initialize, Init, InitReport};
+use crate::iwae::iwae_rows;
+use crate::model::{Guide, Model, ModelData, PerParticle};
+use crate::optim::Adam;
+use crate::params::ParamStore;
+
+/// What one [`Trainer::step`] did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Step {
+    /// An Adam step, with the ELBO estimate it followed.
+    Taken(f32),
+    /// A non-finite ELBO skipped under [`OnNonFinite::Skip`].
+    Skipped(f32),
+    /// An estimate far above every earlier one (a broken estimator, not progress): the
+    /// guide was stepped back to its best parameters and the learning rate halved.
+    SteppedBack(f32),
+}
+
+/// Where the fit is in its course.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Phase {
+    /// The analytic entropy stands in for the estimator (until the ELBO first converges,
+    /// or `analytic_warmup` of the steps have run).
+    Warmup,
+    Main,
+    /// Converged: the learning rate anneals from `from` to the schedule's end over
+    /// `steps` steps starting at `start` while the iterates are averaged, then the fit
+    /// stops with the average.
+    Settle {
+        start: usize,
+        steps: usize,
+        from: f32,
+    },
+    Done,
+}
+
+/// The running mean of the guide's parameters over the last steps of a fit (Polyak–
+/// Ruppert averaging): near the optimum Adam's steps jitter the parameters by about the
+/// learning rate times the gradient's noise, and the mean of many such steps is closer to
+/// the optimum than any one of them (Dhaka et al., "Robust, Accurate Stochastic
+/// Optimization for Variational Inference", 2020).
+enum Average<D: Backend> {
+    Host(Vec<Vec<f64>>, usize),
+    Graph(Vec<dfdx::tensor::Tensor<(usize,), f32, D>>, usize),
+}
+
+/// The guide's parameters and Adam's state at the best window so far, to step back to.
+enum Snapshot<D: Backend> {
+    Graph(ParamStore<D>, Adam<D>),
+    Host(crate::fused::step::State),
+}
+
+/// The fit loop one step at a time: data checked and uploaded once, minibatches drawn,
+/// Adam's state kept, the ELBO watched for convergence and divergence. [`super::fit`]
+/// runs it until [`Trainer::is_done`]; benchmarks time [`Trainer::step`].
+pub struct Trainer<'a, G: Guide<D>, D: Backend> {
+    guide: &'a mut G,
+    arrays: Vec<&'a Array>,
+    opts: FitOptions,
+    rows: usize,
+    batch_rows: usize,
+    full: Batch<D>,
+    order: Vec<usize>,
+    rng: rand::rngs::StdRng,
+    cursor: usize,
+    adam: Adam<D>,
+    /// The host engine, when it runs this fit's steps.
+    fused: Option<crate::fused::step::Fused>,
+    step: usize,
+    skipped: usize,
+    init: InitReport,
+    phase: Phase,
+    monitor: Monitor,
+    /// The ELBO estimate of every step.
+    trace: Vec<f32>,
+    best: Option<(usize, Snapshot<D>)>,
+    /// Halved at each divergence stepped back from.
+    lr_factor: f32,
+    divergences: Vec<Divergence>,
+    converged_at: Option<usize>,
+    average: Option<Average<D>>,
+}
+
+/// Divergences a fit steps back from before it stops with an error.
+pub(crate) const MAX_DIVERGENCES: usize = 3;
+
+impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
+    pub fn new(
+        guide: &'a mut G,
+        data: &'a <G::Model as Model>::Data,
+        opts: &FitOptions,
+    ) -> Result<Self, FitError> {
+        if opts.particles == 0 {
+            return Err(FitError::Options("particles must be at least 1".into()));
+        }
+        let specs = G::Model::inputs();
+        let arrays = data.arrays();
+        let rows = check_inputs(G::Model::NAME, specs, &arrays)?;
+        if opts.objective == Objective::Iwae {
+            crate::iwae::check_supported::<G::Model>()?;
+        }
+        // Per-row guide parameters (a mean-field local site) are sized by the data.
+        guide.prepare(rows);
+        check_rows(&*guide, rows)?;
+        let init = if opts.frozen.is_empty() || opts.init != Init::Auto {
+            initialize(guide, data, &opts.init)?
+        } else {
+            // frozen parameters are someone's fitted state: an automatic start keeps them
+            initialize(guide, data, &Init::Current)?
+        };
+        let dev = guide.params().device().clone();
+        let batch_rows = opts.batch_size.map_or(rows, |b| b.clamp(1, rows));
+        let full = Batch::upload(&dev, specs, &arrays, None, rows);
+        let mut adam = Adam::new(guide.params(), opts.adam);
+        let names: Vec<&str> = guide.params().iter().map(|(n, _)| n).collect();
+        let mut frozen = vec![false; names.len()];
+        for name in &opts.frozen {
+            let index = names.iter().position(|n| n == name).ok_or_else(|| {
+                FitError::Options(format!(
+                    "frozen: the guide has no parameter `{name}` (it has {})",
+                    names.join(", ")
+                ))
+            })?;
+            adam.freeze(index);
+            frozen[index] = true;
+        }
+        let on_host = std::any::TypeId::of::<D>() == std::any::TypeId::of::<crate::Cpu>();
+        let fused = match G::fused_program() {
+            Some(program) if opts.fused && on_host && opts.objective == Objective::Elbo => {
+                crate::fused::step::Fused::new(program, guide.params(), opts.adam, &frozen)
+            }
+            _ => None,
+        };
+        let warmup = opts.analytic_warmup > 0.0 && opts.estimator != Estimator::AnalyticKl;
+        Ok(Trainer {
+            guide,
+            arrays,
+            opts: opts.clone(),
+            rows,
+            batch_rows,
+            full,
+            order: (0..rows).collect(),
+            rng: rand::rngs::StdRng::seed_from_u64(opts.seed),
+            cursor: rows, // forces a shuffle before the first minibatch
+            adam,
+            fused,
+            step: 0,
+            skipped: 0,
+            init,
+            phase: if warmup { Phase::Warmup } else { Phase::Main },
+            monitor: Monitor::new(opts.convergence, opts.steps),
+            trace: Vec::with_capacity(opts.steps),
+            best: None,
+            lr_factor: 1.0,
+            divergences: Vec::new(),
+            converged_at: None,
+            average: None,
+        })
+    }
+
+    /// Do this fit's steps run on the host engine ([`crate::fused`])?
+    pub fn is_fused(&self) -> bool {
+        self.fused.is_some()
+    }
+
+    /// Where the guide started.
+    pub fn init_report(&self) -> &InitReport {
+        &self.init
+    }
+
+    /// Has the fit run its steps, or converged and cooled down?
+    pub fn is_done(&self) -> bool {
+        self.phase == Phase::Done || self.step >= self.opts.steps
+    }
+
+    /// The steps taken so far.
+    pub fn steps_taken(&self) -> usize {
+        self.step
+    }
+
+    /// The guide being fitted, as it stands after the steps taken so far.
+    pub fn guide(&mut self) -> &G {
+        if let Some(fused) = &self.fused {
+            fused.write_back(self.guide.params_mut());
+        }
+        self.guide
+    }
+
+    /// The estimator and the learning rate of step `step`.
+    fn controls(&self, step: usize) -> (Estimator, f32) {
+        let opts = &self.opts;
+        let estimator = match self.phase {
+            Phase::Warmup => Estimator::AnalyticEntropy,
+            _ => opts.estimator,
+        };
+        let lr = match self.phase {
+            Phase::Settle { start, steps, from } => {
+                let end = opts.schedule.at(opts.steps.max(1) - 1, opts.steps);
+                let frac = (step - start) as f32 / steps.max(1) as f32;
+                from * (end / from).powf(frac.min(1.0))
+            }
+            _ => opts.schedule.at(step, opts.steps),
+        };
+        (estimator, lr * self.lr_factor)
+    }
+
+    /// One step: a minibatch (or all rows), the ELBO estimate, its gradient, Adam; then the
+    /// estimate is watched (see [`super::Convergence`]).
+    pub fn step(&mut self) -> Result<Step, FitError> {
+        let step = self.step;
+        self.step += 1;
+        let (estimator, lr) = self.controls(step);
+        let outcome = self.take_step(step, estimator, lr)?;
+        let value = match outcome {
+            Step::Taken(v) => v,
+            Step::Skipped(v) | Step::SteppedBack(v) => {
+                self.trace.push(v);
+                return Ok(outcome);
+            }
+        };
+        self.trace.push(value);
+        if self.monitor.is_far_above(f64::from(value)) {
+            return self.step_back(step, value);
+        }
+        if let Some(verdict) = self.monitor.push(f64::from(value)) {
+            self.after_window(step, verdict, lr);
+        }
+        if let Phase::Warmup = self.phase {
+            if step as f32 + 1.0 >= self.opts.analytic_warmup * self.opts.steps as f32 {
+                self.phase = Phase::Main;
+                self.monitor.restart_patience();
+            }
+        }
+        // The last window of a fit that runs all its steps averages its iterates too.
+        let tail = self.monitor.window().min(self.opts.steps);
+        if self.average.is_none() && step + 1 + tail >= self.opts.steps {
+            self.start_average();
+        }
+        self.accumulate_average();
+        if let Phase::Settle { start, steps, .. } = self.phase {
+            if step + 1 >= start + steps {
+                self.phase = Phase::Done;
+            }
+        }
+        if self.is_done() {
+            self.apply_average();
+        }
+        Ok(Step::Taken(value))
+    }
+
+    fn start_average(&mut self) {
+        self.average = Some(match &self.fused {
+            Some(f) => Average::Host(f.params().iter().map(|p| vec![0.0; p.len()]).collect(), 0),
+            None => Average::Graph(
+                self.guide.params().iter().map(|(_, t)| t.clone()).collect(),
+                0,
+            ),
+        });
+    }
+
+    /// Adds the current parameters to the running mean.
+    fn accumulate_average(&mut self) {
+        match (&mut self.average, &self.fused) {
+            (Some(Average::Host(sum, n)), Some(f)) => {
+                for (s, p) in sum.iter_mut().zip(f.params()) {
+                    for (s, &p) in s.iter_mut().zip(p) {
+                        *s += f64::from(p);
+                    }
+                }
+                *n += 1;
+            }
+            (Some(Average::Graph(mean, n)), None) => {
+                *n += 1;
+                let k = 1.0 / *n as f32;
+                for (m, (_, p)) in mean.iter_mut().zip(self.guide.params().iter()) {
+                    *m = m.clone() + (p.clone() - m.clone()) * k;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The guide takes the averaged parameters.
+    fn apply_average(&mut self) {
+        match (self.average.take(), &mut self.fused) {
+            (Some(Average::Host(sum, n)), Some(f)) if n > 0 => {
+                let mean: Vec<Vec<f32>> = sum
+                    .iter()
+                    .map(|s| s.iter().map(|&v| (v / n as f64) as f32).collect())
+                    .collect();
+                f.set_params(&mean);
+            }
+            (Some(Average::Graph(mean, n)), None) if n > 0 => {
+                let ids: Vec<_> = self.guide.params().ids().collect();
+                for (id, m) in ids.into_iter().zip(mean) {
+                    if !self.guide.params().is_constant(id) {
+                        self.guide.params_mut().set(id, &m.as_vec());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// At the end of a window: keep the best parameters, move on when converged.
+    fn after_window(&mut self, step: usize, verdict: Verdict, lr: f32) {
+        match verdict {
+            Verdict::Improved => {
+                let snapshot = self.snapshot();
+                self.best = Some((step, snapshot));
+            }
+            Verdict::Waiting => {}
+            Verdict::Converged => match self.phase {
+                Phase::Warmup => {
+                    self.phase = Phase::Main;
+                    self.monitor.restart_patience();
+                }
+                Phase::Main => {
+                    self.converged_at.get_or_insert(step + 1);
+                    let left = self.opts.steps.saturating_sub(step + 1);
+                    let settle = (2 * self.monitor.window()).max(self.opts.steps / 5);
+                    if self.opts.convergence.stop_early && settle < left {
+                        self.phase = Phase::Settle {
+                            start: step + 1,
+                            steps: settle,
+                            from: lr / self.lr_factor,
+                        };
+                        self.start_average();
+                    }
+                }
+                Phase::Settle { .. } | Phase::Done => {}
+            },
+        }
+    }
+
+    /// An estimate far above every window so far: back to the best parameters, with half
+    /// the learning rate from here on; after [`MAX_DIVERGENCES`] of them, an error.
+    fn step_back(&mut self, step: usize, value: f32) -> Result<Step, FitError> {
+        let best_step = self.best.as_ref().map(|(s, _)| *s);
+        self.divergences.push(Divergence {
+            step,
+            value,
+            back_to: best_step,
+        });
+        self.restore_best();
+        if self.divergences.len() > MAX_DIVERGENCES {
+            return Err(FitError::Diverged {
+                step,
+                value,
+                back_to: best_step,
+            });
+        }
+        self.lr_factor *= 0.5;
+        Ok(Step::SteppedBack(value))
+    }
+
+    fn snapshot(&self) -> Snapshot<D> {
+        match &self.fused {
+            Some(f) => Snapshot::Host(f.state()),
+            None => Snapshot::Graph(self.guide.params().clone(), self.adam.clone()),
+        }
+    }
+
+    /// Puts the best parameters seen back (nothing when no window has closed).
+    fn restore_best(&mut self) {
+        let Some((_, snapshot)) = &self.best else {
+            return;
+        };
+        match snapshot {
+            Snapshot::Host(state) => {
+                if let Some(f) = &mut self.fused {
+                    f.restore(state);
+                }
+            }
+            Snapshot::Graph(params, adam) => {
+                *self.guide.params_mut() = params.clone();
+                self.adam = adam.clone();
+            }
+        }
+    }
+
+    /// The step itself, on the host engine or the dfdx graph.
+    fn take_step(&mut self, step: usize, estimator: Estimator, lr: f32) -> Result<Step, FitError> {
+        let opts = &self.opts;
+        let idx = (self.batch_rows < self.rows).then(|| {
+            if self.cursor + self.batch_rows > self.rows {
+                self.order.shuffle(&mut self.rng);
+                self.cursor = 0;
+            }
+            self.cursor += self.batch_rows;
+            &self.order[self.cursor - self.batch_rows..self.cursor]
+        });
+        let scale = self.rows as f32 / self.batch_rows as f32;
+        if let Some(fused) = &mut self.fused {
+            let data = (G::Model::inputs(), self.arrays.as_slice());
+            let outcome = fused.step(
+                self.guide.params().device(),
+                data,
+                idx,
+                opts.particles,
+                scale,
+                estimator,
+                (lr, opts.clip_norm),
+            );
+            return match outcome {
+                Ok(value) => Ok(Step::Taken(value)),
+                Err(bad) => self.non_finite(step, bad.value, bad.culprit),
+            };
+        }
+        let batch = match idx {
+            Some(idx) => {
+                let dev = self.guide.params().device().clone();
+                Batch::upload(&dev, G::Model::inputs(), &self.arrays, Some(idx), self.rows)
+            }
+            None => self.full.clone(),
+        }
+        .with_temperature(opts.temperature.at(step, opts.steps));
+        let (loss, views) = match opts.objective {
+            Objective::Elbo => {
+                let terms = elbo_terms::<G, D, OwnedTape<f32, D>>(
+                    self.guide,
+                    &batch,
+                    opts.particles,
+                    scale,
+                    estimator,
+                    true,
+                );
+                let views = untaped_views(&terms);
+                (sum_terms(terms).mean::<(), _>().negate(), views)
+            }
+            Objective::Iwae => {
+                let rows =
+                    iwae_rows::<G, D, OwnedTape<f32, D>>(self.guide, &batch, opts.particles)?;
+                ((rows.sum::<(), _>() * scale).negate(), Vec::new())
+            }
+        };
+        let value = -loss.array();
+        if !value.is_finite() {
+            let culprit = culprit(self.guide, &views);
+            return self.non_finite(step, value, culprit);
+        }
+        let grads = loss.backward();
+        let clip = opts.clip_norm;
+        self.adam.step(self.guide.params_mut(), &grads, lr, clip);
+        Ok(Step::Taken(value))
+    }
+
+    /// A non-finite ELBO: skipped when asked and possible, else an error with the guide
+    /// stepped back to its best parameters.
+    fn non_finite(
+        &mut self,
+        step: usize,
+        value: f32,
+        culprit: Option<String>,
+    ) -> Result<Step, FitError> {
+        let parameters_broken = culprit
+            .as_deref()
+            .is_some_and(|c| c.starts_with("guide parameter"));
+        match self.opts.on_non_finite {
+            // a non-finite parameter stays so: skipping cannot help
+            OnNonFinite::Skip { max } if self.skipped < max && !parameters_broken => {
+                self.skipped += 1;
+                Ok(Step::Skipped(value))
+            }
+            _ => {
+                self.restore_best();
+                Err(FitError::NonFinite {
+                    step,
+                    value,
+                    culprit,
+                })
+            }
+        }
+    }
+
+    /// The report of the steps so far.
+    pub fn report(&self) -> FitReport {
+        let last = self.monitor.last();
+        let best = self.monitor.best();
+        FitReport {
+            elbo: self.trace.clone(),
+            skipped: self.skipped,
+            steps: self.step,
+            converged: self.converged_at.is_some(),
+            converged_at: self.converged_at,
+            best_elbo: best.or(last).map_or(f64::NAN, |w| w.mean),
+            final_elbo: last.map_or(f64::NAN, |w| w.mean),
+            elbo_noise: last.map_or(f64::NAN, |w| w.sd),
+            window: self.monitor.window(),
+            divergences: self.divergences.clone(),
+            init: self.init.clone(),
+            engine: if self.fused.is_some() {
+                "host"
+            } else {
+                "graph"
+            },
+            diagnostics: None,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// A fit on the host engine keeps the parameters on the host between steps: the guide's
+/// store gets them when the trainer is done (or asked for its guide).
+impl<G: Guide<D>, D: Backend> Drop for Trainer<'_, G, D> {
+    fn drop(&mut self) {
+        if let Some(fused) = &self.fused {
+            fused.write_back(self.guide.params_mut());
+        }
+    }
+}
+
+/// After a non-finite ELBO: a parameter that went non-finite, or else the first term of the
+/// failing pass (the guide's, then the model's sites in order) that holds a NaN or infinity.
+fn culprit<G: Guide<D>, D: Backend>(
+    guide: &G,
+    terms: &[(&'static str, PerParticle<D, NoneTape>)],
+) -> Option<String> {
+    if let Some((name, v)) = guide.params().first_non_finite() {
+        return Some(format!("guide parameter `{name}` holds {v}"));
+    }
+    first_non_finite(terms).map(|(site, v)| {
+        if site == GUIDE_TERM {
+            format!("the guide's log density is {}", -v)
+        } else {
+            format!("the log density of site `{site}` is {v}")
+        }
+    })
+}
