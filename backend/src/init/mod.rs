@@ -376,6 +376,7 @@ impl<D: Backend> Search<'_, D> {
             latents: self.latents,
             free: &self.free,
             covered: if cover { &self.covered } else { &all },
+            conditional_sd: std::cell::RefCell::new(vec![None; self.start.len()]),
         };
         let (mut point, mut log_joint) = problem.mode::<M>(self.start.clone())?;
         let mut start = None;
