@@ -215,10 +215,10 @@ pub fn linear_regression_unknown_noise(
         let w = w / total;
         let sigma = t.exp();
         let post = linear_regression(x, y, prior_sd, sigma, intercept);
-        for i in 0..p {
+        for (i, row) in second.iter_mut().enumerate() {
             mean[i] += w * post.mean[i];
-            for j in 0..p {
-                second[i][j] += w * (post.cov[i][j] + post.mean[i] * post.mean[j]);
+            for (j, v) in row.iter_mut().enumerate() {
+                *v += w * (post.cov[i][j] + post.mean[i] * post.mean[j]);
             }
         }
         s1 += w * sigma;
