@@ -8,6 +8,39 @@
 //! `f ≈ stop(f) + ⟨stop(G), M⟩ − stop(⟨G, M⟩)` has the value f and the gradient G.
 //! (∂ log det M / ∂M = M⁻ᵀ is the case that matters.)
 
+/// How far L⁻ᵀ ε may exceed max |ε| / min L_ii before the path derivative gives way to the
+/// analytic entropy for a step (a random lower-triangular matrix's inverse grows
+/// exponentially with its size even where its diagonal is moderate).
+pub const PATH_DERIVATIVE_LIMIT: f64 = 1e4;
+
+/// The path derivative of a Gaussian z = μ + L ε (the stdlib's `FullRank` and the host
+/// engine both use this, so they agree): per particle of `eps` (rows of d), −L⁻ᵀ ε (the
+/// slope of log q in z, by back substitution in f64) and log N(ε) − Σ log L_ii; `None` when the
+/// slope passes [`PATH_DERIVATIVE_LIMIT`].
+pub fn path_derivative_terms(l: &Matrix, eps: &[f32]) -> Option<(Vec<f32>, Vec<f32>)> {
+    let d = l.n;
+    let log_det: f64 = (0..d).map(|i| l.get(i, i).ln()).sum();
+    let min_diag = (0..d).map(|i| l.get(i, i)).fold(f64::INFINITY, f64::min);
+    let max_eps = eps.iter().fold(0.0f64, |m, &e| m.max(f64::from(e).abs()));
+    let limit = PATH_DERIVATIVE_LIMIT * max_eps.max(1.0) / min_diag;
+    let mut slope = Vec::with_capacity(eps.len());
+    let mut value = Vec::with_capacity(eps.len() / d.max(1));
+    for e in eps.chunks(d) {
+        let e: Vec<f64> = e.iter().map(|&v| f64::from(v)).collect();
+        let x = l.solve_lower_transpose(&e);
+        if x.iter().any(|v| !(v.abs() <= limit)) {
+            return None;
+        }
+        value.push(
+            (-0.5 * e.iter().map(|v| v * v).sum::<f64>()
+                - d as f64 * 0.5 * (2.0 * std::f64::consts::PI).ln()
+                - log_det) as f32,
+        );
+        slope.extend(x.iter().map(|&v| -v as f32));
+    }
+    Some((slope, value))
+}
+
 /// A square matrix stored row-major.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Matrix {

@@ -25,6 +25,8 @@ pub(crate) struct Gaussian {
     slope: Vec<f32>,
     /// Per coordinate, the Normal prior's (loc, scale), for the analytic KL.
     kl_prior: Option<Vec<(f32, f32)>>,
+    /// A full-rank entry's constant row scales (L = diag(unit) L_u), when it has them.
+    unit: Option<Vec<f32>>,
 }
 
 /// softplus(ρ) and its derivative sigmoid(ρ) from one exponential, softplus as the dfdx path
@@ -58,7 +60,14 @@ impl Gaussian {
             scale: Vec::new(),
             slope: Vec::new(),
             kl_prior: None,
+            unit: None,
         }
+    }
+
+    /// A full-rank entry's row scales (see `FullRank` in the stdlib).
+    pub(crate) fn with_unit(mut self, unit: Option<Vec<f32>>) -> Self {
+        self.unit = unit;
+        self
     }
 
     /// The entry's coordinates' Normal priors (loc, scale), for `Estimator::AnalyticKl`.
@@ -76,7 +85,11 @@ impl Gaussian {
             .resize(if self.lower.is_some() { d * d } else { d }, 0.0);
         if let Some(lower) = self.lower {
             for i in 0..d {
-                self.scale[i * d..i * d + i].copy_from_slice(&params[lower][i * d..i * d + i]);
+                let row = &mut self.scale[i * d..i * d + i];
+                row.copy_from_slice(&params[lower][i * d..i * d + i]);
+                if let Some(unit) = &self.unit {
+                    row.iter_mut().for_each(|v| *v *= unit[i]);
+                }
                 self.scale[i * d + i + 1..(i + 1) * d].fill(0.0);
             }
         }
@@ -102,8 +115,9 @@ impl Gaussian {
             for (i, &r) in rho.iter().enumerate() {
                 let (sp, slope) = softplus_and_slope(r);
                 let shrink = (sp + SCALE_CEILING).recip() * SCALE_CEILING;
-                self.scale[i * step] = sp * shrink + self.floor;
-                self.slope[i] = slope * shrink * shrink;
+                let unit = self.unit.as_ref().map_or(1.0, |u| u[i]);
+                self.scale[i * step] = (sp * shrink + self.floor) * unit;
+                self.slope[i] = slope * shrink * shrink * unit;
             }
         }
     }
@@ -156,32 +170,35 @@ impl Gaussian {
         let scale = &self.scale;
         let diag: Vec<f32> = (0..d).map(|i| scale[i * d + i]).collect();
         let log_det: f32 = diag.iter().map(|s| s.ln()).sum();
-        // L in f64, for the path derivative's triangular solves (as the dfdx path solves).
-        let l64 = (estimator == Estimator::PathDerivative).then(|| Matrix::from_f32(d, scale));
+        // The path derivative's −L⁻ᵀ ε and log N(ε) − log det L, as the dfdx path forms them
+        // (`None`: L too ill-conditioned, the step takes the analytic entropy).
+        let path = match estimator {
+            Estimator::PathDerivative => {
+                crate::linalg::path_derivative_terms(&Matrix::from_f32(d, scale), eps)
+            }
+            _ => None,
+        };
+        let estimator = match (estimator, &path) {
+            (Estimator::PathDerivative, None) => Estimator::AnalyticEntropy,
+            (e, _) => e,
+        };
         // ∂(log p − log q)/∂z per particle: the model's, plus the path derivative's +L⁻ᵀ ε.
         let mut total = gz.to_vec();
         for s in 0..particles {
             let e = &eps[s * d..(s + 1) * d];
             let t = &mut total[s * d..(s + 1) * d];
             let mut lq = -log_det;
-            match estimator {
-                Estimator::PathDerivative => {
-                    // log q of z with μ and L held: its value log N(ε) − log det L at the ε
-                    // drawn, its gradient in z −L⁻ᵀ ε by one back substitution.
-                    let e64: Vec<f64> = e.iter().map(|&v| f64::from(v)).collect();
-                    let x = l64
-                        .as_ref()
-                        .expect("formed above")
-                        .solve_lower_transpose(&e64);
-                    for (i, &v) in e.iter().enumerate() {
-                        lq += -0.5 * v * v - HALF_LN_2PI;
-                        t[i] += x[i] as f32;
+            match (&path, estimator) {
+                (Some((slope, value)), _) => {
+                    lq = value[s];
+                    for (t, &v) in t.iter_mut().zip(&slope[s * d..(s + 1) * d]) {
+                        *t -= v;
                     }
                 }
-                Estimator::Standard => {
+                (None, Estimator::Standard) => {
                     lq += e.iter().map(|e| -0.5 * e * e - HALF_LN_2PI).sum::<f32>();
                 }
-                Estimator::AnalyticEntropy | Estimator::AnalyticKl => {
+                (None, _) => {
                     lq -= d as f32 * (0.5 + HALF_LN_2PI);
                 }
             }
@@ -218,8 +235,9 @@ impl Gaussian {
             let g = &mut grads[lower];
             g.fill(0.0);
             for i in 0..d {
+                let unit = self.unit.as_ref().map_or(1.0, |u| u[i]);
                 for j in 0..i {
-                    g[i * d + j] = -d_scale[i * d + j] * inv_s;
+                    g[i * d + j] = -d_scale[i * d + j] * inv_s * unit;
                 }
             }
         }

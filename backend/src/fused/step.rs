@@ -147,8 +147,15 @@ impl Fused {
             if kl_prior.is_some() && frame.as_ref().is_some_and(|f| f.full) {
                 return None; // a mean-field family only ever takes a diagonal frame
             }
+            let unit = e
+                .label
+                .and_then(|label| store.find(&format!("{label}.unit")))
+                .map(|id| store.get(id).as_vec())
+                .filter(|u| u.len() == dim && lower.is_some());
             layouts.push(Layout {
-                gaussian: Gaussian::new(loc, rho, lower, dim, e.floor).with_kl_prior(kl_prior),
+                gaussian: Gaussian::new(loc, rho, lower, dim, e.floor)
+                    .with_kl_prior(kl_prior)
+                    .with_unit(unit),
                 direct: sites.len() == 1 && !sites[0].positive && frame.is_none(),
                 frame,
                 sites,

@@ -3,6 +3,11 @@
 use crate::frame::FrameScale;
 use crate::linalg::Matrix;
 
+/// The sd a guide family starts a coordinate at when nothing says better (the scale
+/// Pyro's and NumPyro's autoguides start at too): small, so that the first steps are not
+/// swamped by noise.
+pub const INIT_SCALE: f32 = 0.1;
+
 /// Where the families of a guide start: per latent site (the model's order) its starting
 /// values in the guide's unconstrained coordinates, and over the coordinates the Laplace
 /// approximation covers, that Gaussian's covariance and the diagonal of its precision.
@@ -19,21 +24,42 @@ pub struct Start {
     /// The diagonal of its precision H: 1/√H_jj is the mean-field optimum's sd for a
     /// Gaussian posterior.
     pub precision_diag: Vec<f64>,
+    /// Per latent site, per value: the sd to start an uncovered coordinate at
+    /// ([`INIT_SCALE`], or less for a net's weights).
+    pub spread: Vec<Vec<f64>>,
 }
 
 impl Start {
-    /// Values only, no Gaussian (a MAP, a prior median, given values).
+    /// Values only, no Gaussian (a MAP, a prior median, given values), every scale
+    /// [`INIT_SCALE`].
     pub fn values(sites: Vec<Option<Vec<f64>>>) -> Start {
         let covered = sites
             .iter()
             .map(|v| vec![false; v.as_ref().map_or(0, Vec::len)])
+            .collect();
+        let spread = sites
+            .iter()
+            .map(|v| vec![f64::from(INIT_SCALE); v.as_ref().map_or(0, Vec::len)])
             .collect();
         Start {
             sites,
             covered,
             cov: Matrix::zeros(0),
             precision_diag: Vec::new(),
+            spread,
         }
+    }
+
+    /// The same start with the given per-site spreads where they are given.
+    pub fn with_spread(mut self, spread: &[Option<Vec<f64>>]) -> Start {
+        for (mine, given) in self.spread.iter_mut().zip(spread) {
+            if let Some(g) = given {
+                if g.len() == mine.len() {
+                    mine.clone_from(g);
+                }
+            }
+        }
+        self
     }
 
     /// The start of a family over `sites` (latent indices, concatenated in this order).
@@ -48,11 +74,17 @@ impl Start {
         let mut loc = Vec::new();
         let mut covered = Vec::new();
         let mut global = Vec::new();
+        let mut spread = Vec::new();
         for &s in sites {
             let values = self.sites[s]
                 .as_ref()
                 .expect("every site a family covers has a start");
             loc.extend_from_slice(values);
+            let site_spread = &self.spread[s];
+            spread.extend(
+                (0..values.len())
+                    .map(|j| site_spread.get(j).copied().unwrap_or(f64::from(INIT_SCALE))),
+            );
             let mut k = first[s];
             let covered_site = &self.covered[s];
             for j in 0..values.len() {
@@ -76,6 +108,7 @@ impl Start {
             covered,
             cov,
             precision_diag: global.iter().map(|&i| self.precision_diag[i]).collect(),
+            spread,
         }
     }
 
@@ -100,6 +133,8 @@ pub struct FamilyStart {
     pub cov: Matrix,
     /// The precision's diagonal over the covered coordinates.
     pub precision_diag: Vec<f64>,
+    /// Per coordinate, the sd to start it at when it is not covered.
+    pub spread: Vec<f64>,
 }
 
 impl FamilyStart {
@@ -117,12 +152,13 @@ impl FamilyStart {
         self.loc.iter().map(|&v| v as f32).collect()
     }
 
-    /// The scale to start u at per coordinate: 1 where the frame is the Laplace Gaussian,
-    /// `usual` (the family's usual starting scale) elsewhere.
-    pub fn unit_scale(&self, usual: f32) -> Vec<f32> {
+    /// The sd to start each coordinate at in the family's coordinates: 1 where the frame
+    /// is the Laplace Gaussian, the coordinate's spread elsewhere.
+    pub fn unit_scale(&self) -> Vec<f32> {
         self.covered
             .iter()
-            .map(|&c| if c { 1.0 } else { usual })
+            .zip(&self.spread)
+            .map(|(&c, &s)| if c { 1.0 } else { s as f32 })
             .collect()
     }
 

@@ -21,7 +21,11 @@ type SquareMatrix<D> = Tensor<(usize, usize), f32, D>;
 ///
 /// The diagonal is L_ii = floor + c·softplus(ρ_i)/(c + softplus(ρ_i)) with floor 10⁻⁵ and
 /// ceiling c = 10⁶ (in the frame's units): softplus(ρ) below 10³ or so, never 0 and never
-/// beyond 10⁶, so log det L and the draws stay finite whatever steps Adam takes.
+/// beyond 10⁶, so log det L and the draws stay finite whatever steps Adam takes. A fit's
+/// start also scales L's rows by each coordinate's starting sd (L = diag(s) L_u, L_u = I
+/// at the start): Adam then moves L_u's entries relative to that scale, where an absolute
+/// step of 0.02 on a row whose diagonal is 0.03 (a net's weight) would soon make L a
+/// triangular matrix with an exponentially large inverse.
 ///
 /// Entropy Σ log L_ii + d/2 (1 + log 2π). Estimators: standard, log N(ε) − Σ log L_ii;
 /// analytic, −H; path derivative, log q(z) with μ and L held fixed, whose value is
@@ -36,6 +40,9 @@ pub struct FullRank {
     /// d×d row-major; only the strictly lower part is used (a mask zeroes the rest).
     lower: ParamId,
     frame: Option<Frame>,
+    /// A constant scale per row of L (the coordinate's starting sd): L = diag(unit) L_u,
+    /// so that Adam's steps on L_u's entries are relative to each coordinate's scale.
+    unit: Option<ParamId>,
 }
 
 impl FullRank {
@@ -70,8 +77,25 @@ impl FullRank {
         let d = self.dim;
         let (mask, eye) = self.masks(params.device());
         let off = lower.reshape_like(&(d, d)) * mask;
+        let off = match self.unit {
+            Some(u) => off * params.get(u).clone().broadcast_like::<_, Axis<1>>(&(d, d)),
+            None => off,
+        };
         let on = diag.broadcast_like::<_, Axis<0>>(&(d, d)) * eye;
         off + on
+    }
+
+    /// L's diagonal from ρ: capped softplus, times the row scales.
+    fn diagonal<D: Backend, T: Tape<D>>(
+        &self,
+        params: &ParamStore<D>,
+        rho: Tensor<(usize,), f32, D, T>,
+    ) -> Tensor<(usize,), f32, D, T> {
+        let diag = capped_scale_of(rho);
+        match self.unit {
+            Some(u) => diag * params.get(u).clone(),
+            None => diag,
+        }
     }
 
     /// μ_u and L_u (row-major) on the host: the Gaussian in the family's own coordinates
@@ -80,7 +104,7 @@ impl FullRank {
         let l = self.scale_tril::<D, NoneTape>(
             params,
             params.get(self.lower).clone(),
-            capped_scale_of(params.get(self.rho).clone()),
+            self.diagonal(params, params.get(self.rho).clone()),
         );
         (params.get(self.loc).as_vec(), l.as_vec())
     }
@@ -106,36 +130,28 @@ impl FullRank {
     }
 
     /// The path derivative's log q(z) for draws z = μ + L ε: the value log N(ε) − Σ log L_ii
-    /// and, through z alone, the gradient −L⁻ᵀ ε, entered by a linear surrogate
-    /// ⟨stop(−L⁻ᵀ ε), z⟩ − stop(⟨−L⁻ᵀ ε, z⟩) + value per particle.
+    /// and, through z alone, the gradient −L⁻ᵀ ε, entered as ⟨stop(−L⁻ᵀ ε), z⟩ minus a copy
+    /// of its own value (so that the value is exact however large the product) plus the
+    /// value, per particle. `None` where L is so ill-conditioned that L⁻ᵀ ε exceeds
+    /// [`ravi_backend::linalg::PATH_DERIVATIVE_LIMIT`] times what its diagonal alone gives (max |ε| / min L_ii):
+    /// such a gradient is all noise, and the step takes the analytic entropy instead.
     fn path_derivative_log_q<D: Backend, T: Tape<D>>(
         &self,
         params: &ParamStore<D>,
         z: Particles<D, T>,
         eps: &[f32],
-    ) -> PerParticle<D, T> {
+    ) -> Option<PerParticle<D, T>> {
         let d = self.dim;
         let (_, l) = self.own_loc_scale_tril(params);
         let l = Matrix::from_f32(d, &l);
-        let log_det: f64 = (0..d).map(|i| l.get(i, i).ln()).sum();
-        let zs = z.retaped::<NoneTape>().as_vec();
-        let particles = eps.len() / d.max(1);
-        let mut slope = Vec::with_capacity(eps.len());
-        let mut offset = Vec::with_capacity(particles);
-        for (e, zs) in eps.chunks(d).zip(zs.chunks(d)) {
-            let e: Vec<f64> = e.iter().map(|&v| f64::from(v)).collect();
-            let x = l.solve_lower_transpose(&e);
-            let value = -0.5 * e.iter().map(|v| v * v).sum::<f64>()
-                - d as f64 * f64::from(crate::dist::normal::HALF_LN_2PI)
-                - log_det;
-            let held: f64 = x.iter().zip(zs).map(|(x, &z)| -x * f64::from(z)).sum();
-            slope.extend(x.iter().map(|&v| -v as f32));
-            offset.push((value - held) as f32);
-        }
+        let (slope, value) = ravi_backend::linalg::path_derivative_terms(&l, eps)?;
         let dev = params.device();
+        let particles = value.len();
         let slope = dev.tensor_from_vec(slope, (particles, d));
-        let offset = dev.tensor_from_vec(offset, (particles,));
-        (z.retaped::<T>() * slope).sum::<(usize,), Axis<1>>() + offset
+        let product = (z.retaped::<T>() * slope).sum::<(usize,), Axis<1>>();
+        let copy = dev.tensor_from_vec(product.retaped::<NoneTape>().as_vec(), (particles,));
+        let value = dev.tensor_from_vec(value, (particles,));
+        Some(product - copy + value)
     }
 }
 
@@ -147,6 +163,7 @@ impl<D: Backend> GuideFamily<D> for FullRank {
             rho: params.add(format!("{name}.rho"), vec![rho_for(INIT_SCALE); dim]),
             lower: params.add(format!("{name}.lower"), vec![0.0; dim * dim]),
             frame: None,
+            unit: None,
         }
     }
 
@@ -158,12 +175,10 @@ impl<D: Backend> GuideFamily<D> for FullRank {
             self.frame = None;
             params.set(self.loc, &start.loc_f32());
         }
-        let rho: Vec<f32> = start
-            .unit_scale(INIT_SCALE)
-            .into_iter()
-            .map(rho_for)
-            .collect();
-        params.set(self.rho, &rho);
+        // L_u starts at I, its rows scaled by each coordinate's starting sd
+        let unit: Vec<f32> = start.unit_scale();
+        self.unit = Some(params.set_constant(&format!("{label}.unit"), unit));
+        params.set(self.rho, &vec![rho_for(1.0); self.dim]);
         params.set(self.lower, &vec![0.0; self.dim * self.dim]);
     }
 
@@ -177,7 +192,7 @@ impl<D: Backend> GuideFamily<D> for FullRank {
         let shape = (particles, self.dim);
         let eps: Tensor<(usize, usize), f32, D> = dev.sample_normal_like(&shape);
         let loc = traced::<D, T>(params, self.loc);
-        let diag = capped_scale_of(traced::<D, T>(params, self.rho));
+        let diag = self.diagonal(params, traced::<D, T>(params, self.rho));
         let log_det = diag.retaped::<T>().ln().sum::<(), _>();
         let l = self.scale_tril(params, traced::<D, T>(params, self.lower), diag);
         // (L εᵀ)ᵀ keeps the taped operand on the left of the product.
@@ -193,9 +208,14 @@ impl<D: Backend> GuideFamily<D> for FullRank {
                 log_det.negate() - gaussian_entropy_constant(self.dim),
                 particles,
             ),
-            Estimator::PathDerivative => {
-                self.path_derivative_log_q(params, z.retaped::<T>(), &eps.as_vec())
-            }
+            Estimator::PathDerivative => self
+                .path_derivative_log_q(params, z.retaped::<T>(), &eps.as_vec())
+                .unwrap_or_else(|| {
+                    per_particle(
+                        log_det.negate() - gaussian_entropy_constant(self.dim),
+                        particles,
+                    )
+                }),
         };
         match &self.frame {
             None => FamilyDraw { z, log_q },

@@ -308,7 +308,7 @@ impl<D: Backend> GuideFamily<D> for Implicit {
         match &self.head {
             Head::Dense { output, skip } => {
                 params.set(output.bias(), &centre);
-                let unit = start.unit_scale(INIT_SCALE);
+                let unit = start.unit_scale();
                 let mut values = vec![0.0; self.noise * d];
                 for i in 0..self.noise.min(d) {
                     values[i * d + i] = unit[i];

@@ -140,7 +140,8 @@ impl<D: Backend> GuideFamily<D> for LowRank {
         if !start.has_gaussian() {
             self.frame = None;
             params.set(self.loc, &start.loc_f32());
-            params.set(self.rho, &vec![rho_for(INIT_SCALE); d]);
+            let rho: Vec<f32> = start.unit_scale().into_iter().map(rho_for).collect();
+            params.set(self.rho, &rho);
             return;
         }
         self.frame = Some(Frame::set(
@@ -167,7 +168,7 @@ impl<D: Backend> GuideFamily<D> for LowRank {
             (rest.iter().sum::<f64>() / rest.len() as f64).max(1e-3)
         };
         let mut w = params.get(self.factor).as_vec();
-        let mut s = vec![INIT_SCALE; d];
+        let mut s = start.unit_scale();
         for (a, &i) in index.iter().enumerate() {
             let mut explained = 0.0;
             for r in 0..k {

@@ -126,11 +126,7 @@ impl<D: Backend> GuideFamily<D> for MeanField {
             self.frame = None;
             params.set(self.loc, &start.loc_f32());
         }
-        let rho: Vec<f32> = start
-            .unit_scale(INIT_SCALE)
-            .into_iter()
-            .map(rho_for)
-            .collect();
+        let rho: Vec<f32> = start.unit_scale().into_iter().map(rho_for).collect();
         params.set(self.rho, &rho);
     }
 

@@ -48,9 +48,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "Lrt",
 ];
 
-/// Initial guide scale: small, so the first steps are not swamped by noise (the value
-/// Pyro's and NumPyro's autoguides use too).
-pub const INIT_SCALE: f32 = 0.1;
+pub use ravi_backend::init::INIT_SCALE;
 /// Scales never fall below this (softplus(ρ) + floor), so log q stays finite.
 pub const SCALE_FLOOR: f32 = 1e-5;
 
@@ -113,15 +111,18 @@ pub(crate) fn per_particle<D: Backend, T: Tape<D>>(
 }
 
 /// `x` with the value `value` and the gradient `grad` with respect to the taped tensor `m`
-/// (the linear surrogate of `ravi_backend::linalg`): ⟨grad, m⟩ − stop(⟨grad, m⟩) + value.
+/// (the linear surrogate of `ravi_backend::linalg`): ⟨grad, m⟩ − stop(⟨grad, m⟩) + value,
+/// the stopped copy subtracted as a tensor of its own, so that the value is exact however
+/// large ⟨grad, m⟩ is.
 pub(crate) fn surrogate<S: Shape, D: Backend, T: Tape<D>>(
     m: Tensor<S, f32, D, T>,
     grad: Tensor<S, f32, D>,
     value: f32,
 ) -> Tensor<(), f32, D, T> {
+    let dev = grad.device().clone();
     let dot = m.try_mul(grad).expect("same shapes").sum::<(), _>();
-    let held = dot.array();
-    dot + (value - held)
+    let copy = dev.tensor(dot.array());
+    dot - copy + value
 }
 
 /// Checks shared by every family's tests, against independent references: the dense
