@@ -240,13 +240,14 @@ fn base_point<G: Guide<D>, D: Backend>(
         .collect()
 }
 
-/// The sd a net's weights start at: a hundredth of each layer's Glorot bound √(6 / (fan_in
-/// + fan_out)) (biases as their layer's weights), so that the locations learn the function
-/// before the noise of the draws swamps it. On a 1-50-1 tanh net fitted to sin(3x) + N(0,
-/// 0.1²) (200 rows, 5000 steps), started at the usual 0.1 a mean-field guide stays at the
-/// prior (noise sd 0.81); at a tenth, a hundredth and 1/300 of the bound the mean-field
-/// noise sd is 0.16 each time and the full-rank one 0.19, 0.115 and 0.108 (the full-rank
-/// scale's rows are in units of these sds, see the stdlib's `FullRank`).
+/// The sd a net's weights start at: a hundredth of each layer's Glorot bound
+/// √(6 / (fan_in + fan_out)) (biases as their layer's weights), so that the locations learn
+/// the function before the noise of the draws swamps it. On a 1-50-1 tanh net fitted to
+/// sin(3x) plus noise of sd 0.1 (200 rows, 5000 steps), started at the usual 0.1 a
+/// mean-field guide stays at the prior (noise sd 0.81); at a tenth, a hundredth and 1/300
+/// of the bound the mean-field noise sd is 0.16 each time and the full-rank one 0.19,
+/// 0.115 and 0.108 (the full-rank scale's rows are in units of these sds, see the stdlib's
+/// `FullRank`).
 fn net_spread(blocks: &[crate::model::InitBlock]) -> Vec<f64> {
     blocks
         .iter()
