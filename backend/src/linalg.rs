@@ -28,7 +28,7 @@ pub fn path_derivative_terms(l: &Matrix, eps: &[f32]) -> Option<(Vec<f32>, Vec<f
     for e in eps.chunks(d) {
         let e: Vec<f64> = e.iter().map(|&v| f64::from(v)).collect();
         let x = l.solve_lower_transpose(&e);
-        if x.iter().any(|v| !(v.abs() <= limit)) {
+        if x.iter().any(|v| v.is_nan() || v.abs() > limit) {
             return None;
         }
         value.push(
