@@ -1200,6 +1200,8 @@ pub fn model(ir: &ModelIr, span_of: SpanMap) -> TokenStream {
                 const INPUTS: &[::ravi::InputSpec] = &[#(#input_specs),*];
                 INPUTS
             }
+            // a prior's median may be a number clippy knows by name (ln 2, say)
+            #[allow(clippy::approx_constant)]
             fn latents() -> &'static [::ravi::LatentSpec] {
                 const LATENTS: &[::ravi::LatentSpec] = &[#(#latent_specs),*];
                 LATENTS

@@ -60,7 +60,7 @@ impl fmt::Display for Diagnostics {
 }
 
 /// k̂ and the importance-weighted ELBO of `guide` on `data` from `draws` draws (a few
-/// hundred at least; 1000 is the default a fit uses). A guide whose log q is not a density
+/// thousand for a k̂ to trust; 4000 is what a fit uses). A guide whose log q is not a density
 /// (the implicit family's is a linearisation) is an [`FitError::Unsupported`].
 pub fn diagnose<G, D>(
     guide: &G,

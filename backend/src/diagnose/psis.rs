@@ -39,7 +39,14 @@ pub fn pareto_k(log_ratios: &[f64]) -> f64 {
     if exceedances.len() <= 4 {
         return f64::INFINITY;
     }
-    generalized_pareto_shape(&exceedances)
+    let k = generalized_pareto_shape(&exceedances);
+    // a tail too degenerate for the fit (ratios spread over hundreds of nats) is as bad as
+    // a tail gets
+    if k.is_nan() {
+        f64::INFINITY
+    } else {
+        k
+    }
 }
 
 /// Zhang and Stephens' (2009) posterior-mean estimate of the generalized Pareto shape k for

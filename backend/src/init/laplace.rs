@@ -34,6 +34,8 @@ pub(crate) struct Problem<'a, D: Backend> {
     /// Per coordinate, its conditional sd 1/√H_jj from the last Hessian: the scale of the
     /// next one's finite differences.
     pub conditional_sd: std::cell::RefCell<Vec<Option<f64>>>,
+    /// Where the search started (the priors' medians).
+    pub origin: &'a [f64],
 }
 
 /// The mode and the approximation.
@@ -114,7 +116,49 @@ impl<D: Backend> Problem<'_, D> {
             }
         }
         self.check_bounded(&point, &start, status)?;
+        self.check_stationary::<M>(&point, &free, status)?;
         Ok((point, -value))
+    }
+
+    /// Where the search stopped, the log joint must be flat to within its curvature: a
+    /// gradient of more than ten conditional sds' worth (|∂ log p/∂x_k| · sd_k > 10) means the
+    /// search stalled on a slope that goes on (a funnel whose scale runs to 0, which f32
+    /// cannot follow to the end), not at a mode.
+    fn check_stationary<M: Model>(
+        &self,
+        point: &[f64],
+        free: &[usize],
+        status: Status,
+    ) -> Result<(), InitError> {
+        let (_, g) = self.negative_log_joint::<M>(point);
+        let sds = self.conditional_sd.borrow();
+        let worst = free
+            .iter()
+            .filter_map(|&k| sds[k].map(|sd| (k, g[k].abs() * sd)))
+            .filter(|(_, z)| z.is_finite())
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        match worst {
+            Some((k, z)) if z > 10.0 => {
+                let site = self.site(k);
+                // log p grows along −g
+                let down = g[k] > 0.0;
+                let towards = match (site.support, down) {
+                    (Support::Positive, true) => "0".to_string(),
+                    (Support::Interval { low, .. }, true) => format!("its lower bound {low}"),
+                    (Support::Interval { high, .. }, false) => format!("its upper bound {high}"),
+                    (Support::UnitInterval, true) => "0".to_string(),
+                    (Support::UnitInterval, false) => "1".to_string(),
+                    (_, true) => "−∞".to_string(),
+                    (_, false) => "+∞".to_string(),
+                };
+                Err(InitError::NoMode {
+                    site: site.name.to_string(),
+                    towards,
+                    still_climbing: status != Status::Converged,
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// A mode that ran off towards a boundary of a constrained site (log σ → −∞, say) is
@@ -272,7 +316,7 @@ impl<D: Backend> Problem<'_, D> {
         let mut hess = self.hessian::<M>(&point, self.covered);
         let (mut f, mut g) = self.negative_log_joint::<M>(&point);
         for _ in 0..8 {
-            let chol = self.cholesky(&hess)?;
+            let chol = self.cholesky(&hess, &point)?;
             let grad: Vec<f64> = self.covered.iter().map(|&k| g[k]).collect();
             let step: Vec<f64> = chol
                 .solve_lower_transpose(&chol.solve_lower(&grad))
@@ -309,7 +353,7 @@ impl<D: Backend> Problem<'_, D> {
                 hess = self.hessian::<M>(&point, self.covered);
             }
         }
-        let chol = self.cholesky(&hess)?;
+        let chol = self.cholesky(&hess, &point)?;
         let inverse = chol.lower_inverse();
         let cov = inverse.transpose().matmul(&inverse);
         Ok(Laplace {
@@ -320,12 +364,34 @@ impl<D: Backend> Problem<'_, D> {
         })
     }
 
-    /// H's Cholesky factor, or the site along which the curvature is not positive.
-    fn cholesky(&self, hess: &Matrix) -> Result<Matrix, InitError> {
+    /// H's Cholesky factor, or the site along which the curvature is not positive. Where
+    /// that site is a scale (on (0, ∞) or an interval) gone more than ten e-folds below
+    /// its prior's median, the search has followed a funnel towards its neck, where the log
+    /// joint grows without bound: no mode, rather than a flat one.
+    fn cholesky(&self, hess: &Matrix, point: &[f64]) -> Result<Matrix, InitError> {
         hess.cholesky().map_err(|e| {
             let k = self.covered[e.pivot];
-            InitError::NotPositiveDefinite {
-                site: self.site(k).name.to_string(),
+            let site = self.site(k);
+            let collapsed = (self.layout.offsets[self.layout.site_of(k)]
+                ..self.layout.offsets[self.layout.site_of(k)]
+                    + self.layout.sizes[self.layout.site_of(k)])
+                .any(|j| point[j] - self.origin[j] < -10.0);
+            match site.support {
+                Support::Positive | Support::Interval { .. } | Support::UnitInterval
+                    if collapsed =>
+                {
+                    InitError::NoMode {
+                        site: site.name.to_string(),
+                        towards: match site.support {
+                            Support::Interval { low, .. } => format!("its lower bound {low}"),
+                            _ => "0".to_string(),
+                        },
+                        still_climbing: true,
+                    }
+                }
+                _ => InitError::NotPositiveDefinite {
+                    site: site.name.to_string(),
+                },
             }
         })
     }

@@ -29,8 +29,9 @@ use log_joint::Layout;
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum Init {
     /// On a guide no fit has started yet: [`Init::Laplace`] where every latent site is
-    /// global (falling back to the mode alone, or to [`Init::Zero`], where there is no
-    /// proper mode, and saying so in the report), else [`Init::Zero`]; a net's weights
+    /// global (falling back to the mode alone where the mode is flat along some site, or to
+    /// [`Init::Prior`] where there is no mode, and saying so in the report), else
+    /// [`Init::Zero`]; a net's weights
     /// Glorot-uniform either way, and where there are such weights the other sites at
     /// their mode given them ([`Init::Map`]: a Laplace frame fitted to a random net would
     /// hold a noise sd near the random net's residuals). A guide that has been fitted
@@ -171,7 +172,7 @@ pub fn initialize<G: Guide<D>, D: Backend>(
                 }
                 Err(e) if auto => {
                     // the default falls back rather than fail: to the mode alone where
-                    // there is one, else to the zero start
+                    // there is one (a flat direction), else to the prior's medians
                     let fallback = match (&e, search.run::<G::Model>(false)) {
                         (InitError::NotPositiveDefinite { .. }, Ok((start, log_joint, _))) => {
                             report.method = Init::Map;
@@ -179,8 +180,8 @@ pub fn initialize<G: Guide<D>, D: Backend>(
                             start
                         }
                         _ => {
-                            report.method = Init::Zero;
-                            Start::values(base_point(guide, latents, false, glorot))
+                            report.method = Init::Prior;
+                            Start::values(base_point(guide, latents, true, glorot))
                         }
                     };
                     report.note = Some(format!(
@@ -407,6 +408,7 @@ impl<D: Backend> Search<'_, D> {
             free: &self.free,
             covered: if cover { &self.covered } else { &all },
             conditional_sd: std::cell::RefCell::new(vec![None; self.start.len()]),
+            origin: &self.start,
         };
         let (mut point, mut log_joint) = problem.mode::<M>(self.start.clone())?;
         let mut start = None;
