@@ -2,15 +2,23 @@
 //! checked against the exact posterior.
 //!
 //! ```text
-//! cargo run --release --example linear_regression -- [--device cpu|cuda] [--guide mean-field|full-rank|low-rank|flow|implicit]
+//! cargo run --release --example linear_regression -- [--raw] [--device cpu|cuda] [--guide mean-field|full-rank|low-rank|flow|implicit]
 //!     [--estimator path-derivative|analytic|analytic-kl|standard] [--warmup F] [--steps N] [--particles S] [--samples M] [--seed K] [--lr X] [--json] [--quiet]
 //! ```
+//!
+//! `--raw` fits the data in its own units (ages in years, blood serum in mg/dL, the target
+//! from 25 to 346) with a wide prior and every fit option at ravi's defaults: what a new
+//! user's first fit looks like.
 
 use ravi::prelude::*;
 
 const D: usize = 10;
 /// The known noise standard deviation of the model (targets are z-scored).
 const NOISE_SD: f64 = 0.5;
+/// In raw units: the noise sd taken as known (about the least-squares residual sd) and the
+/// prior sd of every coefficient (wide: the data decide).
+const RAW_NOISE_SD: f64 = 54.0;
+const RAW_PRIOR_SD: f64 = 1000.0;
 
 model! {
     /// Bayesian linear regression with known noise.
@@ -19,6 +27,23 @@ model! {
         b ~ Normal(0.0, 1.0);
         y ~ Normal(x @ w + b, 0.5);
     }
+}
+
+model! {
+    /// The same regression on the raw data: ages in years, the target in its own units.
+    model RawLinReg(x: [N, D], y: [N]) {
+        w ~ Normal(0.0, 1000.0) [D];
+        b ~ Normal(0.0, 1000.0);
+        y ~ Normal(x @ w + b, 54.0);
+    }
+}
+
+guide! {
+    guide MeanFieldRaw for RawLinReg { w ~ MeanField; b ~ MeanField; }
+    guide FullRankRaw for RawLinReg { (w, b) ~ FullRank; }
+    guide LowRankRaw for RawLinReg { (w, b) ~ LowRank(rank = 3); }
+    guide FlowRaw for RawLinReg { (w, b) ~ Flow(RealNVP(layers = 4, hidden = 32)); }
+    guide ImplicitRaw for RawLinReg { (w, b) ~ Implicit(hidden = [32]); }
 }
 
 guide! {
@@ -68,6 +93,7 @@ impl GuideKind {
 }
 
 struct Args {
+    raw: bool,
     device: String,
     guide: GuideKind,
     estimator: Estimator,
@@ -83,6 +109,7 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
+        raw: false,
         device: "cpu".to_string(),
         guide: GuideKind::MeanField,
         estimator: Estimator::default(),
@@ -140,10 +167,11 @@ fn parse_args() -> Result<Args, String> {
                     .map_err(|e| format!("--warmup: {e}"))?
             }
             "--device" => a.device = value("--device")?,
+            "--raw" => a.raw = true,
             "--json" => a.json = true,
             "--quiet" => a.quiet = true,
             "--help" | "-h" => {
-                println!("linear_regression [--device cpu|cuda] [--guide mean-field|full-rank|low-rank|flow|implicit] [--estimator path-derivative|analytic|analytic-kl|standard] [--warmup F] [--steps N] [--particles S] [--samples M] [--seed K] [--lr X] [--json] [--quiet]");
+                println!("linear_regression [--raw] [--device cpu|cuda] [--guide mean-field|full-rank|low-rank|flow|implicit] [--estimator path-derivative|analytic|analytic-kl|standard] [--warmup F] [--steps N] [--particles S] [--samples M] [--seed K] [--lr X] [--json] [--quiet]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown flag {other} (try --help)")),
@@ -155,16 +183,19 @@ fn parse_args() -> Result<Args, String> {
 /// Features as rows, and the target.
 type Dataset = (Vec<Vec<f64>>, Vec<f64>);
 
-/// The diabetes features and target, z-scored with the population sd (ddof = 0).
-fn load() -> Result<Dataset, Box<dyn std::error::Error>> {
+/// The diabetes features and target, z-scored with the population sd (ddof = 0) unless
+/// `raw`.
+fn load(raw: bool) -> Result<Dataset, Box<dyn std::error::Error>> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/diabetes.csv");
     let table = ravi::csv::Table::read(path)?;
     let mut x = table.columns_except(&["target"]);
     let mut y = table
         .column("target")
         .ok_or("diabetes.csv has no `target` column")?;
-    ravi::csv::zscore_columns(&mut x);
-    ravi::csv::zscore(&mut y);
+    if !raw {
+        ravi::csv::zscore_columns(&mut x);
+        ravi::csv::zscore(&mut y);
+    }
     Ok((x, y))
 }
 
@@ -173,38 +204,85 @@ struct Outcome {
     posterior: Posterior,
     elbo: f64,
     fit_seconds: f64,
+    report: ravi::FitReport,
 }
 
-fn fit_guide<D: Backend, G: Guide<D, Model = LinReg>>(
+fn fit_guide<D: Backend, G: Guide<D>>(
     mut guide: G,
-    data: &LinRegData,
+    data: &<G::Model as Model>::Data,
     opts: &FitOptions,
     samples: usize,
 ) -> Result<Outcome, ravi::FitError> {
     let started = std::time::Instant::now();
-    ravi::fit(&mut guide, data, opts)?;
+    let report = ravi::fit(&mut guide, data, opts)?;
     let fit_seconds = started.elapsed().as_secs_f64();
     Ok(Outcome {
         elbo: ravi::elbo(&guide, data, samples)?,
         posterior: Posterior::from_guide(&guide, samples),
         fit_seconds,
+        report,
     })
+}
+
+/// The data as one model or the other takes it.
+enum Data {
+    Scaled(LinRegData),
+    Raw(RawLinRegData),
 }
 
 /// Fits the chosen guide on the device `dev`.
 fn fit_kind<D: Backend>(
     kind: GuideKind,
     dev: &D,
-    data: &LinRegData,
+    data: &Data,
     opts: &FitOptions,
     samples: usize,
 ) -> Result<Outcome, ravi::FitError> {
-    match kind {
-        GuideKind::MeanField => fit_guide(MeanFieldLinReg::new(dev), data, opts, samples),
-        GuideKind::FullRank => fit_guide(FullRankLinReg::new(dev), data, opts, samples),
-        GuideKind::LowRank => fit_guide(LowRankLinReg::new(dev), data, opts, samples),
-        GuideKind::Flow => fit_guide(FlowLinReg::new(dev), data, opts, samples),
-        GuideKind::Implicit => fit_guide(ImplicitLinReg::new(dev), data, opts, samples),
+    match data {
+        Data::Scaled(data) => match kind {
+            GuideKind::MeanField => fit_guide(MeanFieldLinReg::new(dev), data, opts, samples),
+            GuideKind::FullRank => fit_guide(FullRankLinReg::new(dev), data, opts, samples),
+            GuideKind::LowRank => fit_guide(LowRankLinReg::new(dev), data, opts, samples),
+            GuideKind::Flow => fit_guide(FlowLinReg::new(dev), data, opts, samples),
+            GuideKind::Implicit => fit_guide(ImplicitLinReg::new(dev), data, opts, samples),
+        },
+        Data::Raw(data) => match kind {
+            GuideKind::MeanField => fit_guide(MeanFieldRaw::new(dev), data, opts, samples),
+            GuideKind::FullRank => fit_guide(FullRankRaw::new(dev), data, opts, samples),
+            GuideKind::LowRank => fit_guide(LowRankRaw::new(dev), data, opts, samples),
+            GuideKind::Flow => fit_guide(FlowRaw::new(dev), data, opts, samples),
+            GuideKind::Implicit => fit_guide(ImplicitRaw::new(dev), data, opts, samples),
+        },
+    }
+}
+
+/// The options for `--raw`: ravi's defaults, but where a flag was given.
+fn raw_options(flags: &FitOptions) -> FitOptions {
+    let defaults = FitOptions::default();
+    let args: Vec<String> = std::env::args().collect();
+    let has = |flag: &str| args.iter().any(|a| a == flag);
+    FitOptions {
+        steps: if has("--steps") {
+            flags.steps
+        } else {
+            defaults.steps
+        },
+        particles: if has("--particles") {
+            flags.particles
+        } else {
+            defaults.particles
+        },
+        schedule: if has("--lr") {
+            flags.schedule
+        } else {
+            defaults.schedule
+        },
+        analytic_warmup: if has("--warmup") {
+            flags.analytic_warmup
+        } else {
+            defaults.analytic_warmup
+        },
+        ..flags.clone()
     }
 }
 
@@ -221,14 +299,29 @@ fn relative_frobenius(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
-    let (x, y) = load()?;
-    let exact = ravi::exact::linear_regression(&x, &y, 1.0, NOISE_SD, true);
-
-    let data = LinRegData {
-        x: Array::from_rows_f64(&x)?,
-        y: Array::vector(y.iter().map(|&v| v as f32).collect()),
+    let (x, y) = load(args.raw)?;
+    // the reference from the data as fitted: rounded to f32
+    let xf: Vec<Vec<f64>> = x
+        .iter()
+        .map(|r| r.iter().map(|&v| f64::from(v as f32)).collect())
+        .collect();
+    let yf: Vec<f64> = y.iter().map(|&v| f64::from(v as f32)).collect();
+    let (prior_sd, noise_sd) = if args.raw {
+        (RAW_PRIOR_SD, RAW_NOISE_SD)
+    } else {
+        (1.0, NOISE_SD)
     };
-    let opts = FitOptions {
+    let exact = ravi::exact::linear_regression(&xf, &yf, prior_sd, noise_sd, true);
+    let (xa, ya) = (
+        Array::from_rows_f64(&x)?,
+        Array::vector(y.iter().map(|&v| v as f32).collect()),
+    );
+    let data = if args.raw {
+        Data::Raw(RawLinRegData { x: xa, y: ya })
+    } else {
+        Data::Scaled(LinRegData { x: xa, y: ya })
+    };
+    let flags = FitOptions {
         steps: args.steps,
         particles: args.particles,
         schedule: Schedule::Exponential {
@@ -238,8 +331,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         seed: args.seed,
         estimator: args.estimator,
         analytic_warmup: args.warmup,
-        progress: !args.quiet && !args.json,
         ..FitOptions::default()
+    };
+    let opts = FitOptions {
+        progress: !args.quiet && !args.json,
+        warnings: !args.json,
+        // a new user's first fit: ravi's defaults, but for flags given on the command line
+        ..if args.raw { raw_options(&flags) } else { flags }
     };
     let out = match args.device.as_str() {
         "cpu" => fit_kind(
@@ -280,6 +378,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cov = post.covariance();
     let cov_error = relative_frobenius(&cov, &exact.cov);
     let (elbo, fit_secs) = (out.elbo, out.fit_seconds);
+    let report = &out.report;
+    let worst_mean = mean
+        .iter()
+        .zip(&exact.mean)
+        .zip(&exact_sd)
+        .map(|((m, e), s)| ((m - e) / s).abs())
+        .fold(0.0f64, f64::max);
+    // a mean-field guide is held to its own optimum, the others to the exact posterior
+    let target_sd = if args.guide == GuideKind::MeanField {
+        &exact.mean_field_sd
+    } else {
+        &exact_sd
+    };
+    let worst_sd = sd
+        .iter()
+        .zip(target_sd)
+        .map(|(s, t)| (s / t - 1.0).abs())
+        .fold(0.0f64, f64::max);
 
     if args.json {
         let out = serde_json::json!({
@@ -296,18 +412,47 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "mf_optimal_elbo": exact.mean_field_elbo,
             "cov_relative_error": cov_error,
             "fit_seconds": fit_secs,
+            "raw": args.raw,
+            "steps": report.steps,
+            "converged": report.converged,
+            "init": format!("{:?}", report.init.method),
+            "k_hat": report.diagnostics.map(|d| d.k_hat),
+            "worst_mean_error_sds": worst_mean,
+            "worst_sd_error": worst_sd,
         });
         println!("{out}");
         return Ok(());
     }
     println!(
-        "Bayesian linear regression, diabetes (N = {}, D = {D}), {} guide",
+        "Bayesian linear regression, diabetes{} (N = {}, D = {D}), {} guide",
+        if args.raw { " in raw units" } else { "" },
         y.len(),
         args.guide.name()
     );
     println!(
-        "{} steps, {} particles, {:.2} s\n",
-        args.steps, args.particles, fit_secs
+        "started at {:?} ({:.3} s), {} steps ({}), {} particles, {:.2} s in all",
+        report.init.method,
+        report.init.seconds,
+        report.steps,
+        if report.converged {
+            "converged"
+        } else {
+            "not converged"
+        },
+        opts.particles,
+        fit_secs
+    );
+    if let Some(d) = report.diagnostics {
+        println!("diagnostics: {d}");
+    }
+    println!(
+        "worst mean error {worst_mean:.4} exact sds, worst sd error {:.2}% (of the {})\n",
+        100.0 * worst_sd,
+        if args.guide == GuideKind::MeanField {
+            "mean-field optimum"
+        } else {
+            "exact sd"
+        }
     );
     println!(
         "{:<6} {:>10} {:>10} {:>10} {:>10} {:>10}",

@@ -93,6 +93,31 @@ mod tests {
     use super::*;
     use rand::{Rng as _, SeedableRng as _};
 
+    /// Against ArviZ 0.23.4's `psislw` on deterministic inputs: the quantiles (i + ½)/1000
+    /// of generalized Pareto ratios of shapes 0.3 and 0.8, and of 1.5 · N(0, 1) log ratios.
+    /// (Random inputs of 3000 draws agreed to 10⁻¹³ as well.)
+    #[test]
+    fn agrees_with_arviz() {
+        let u: Vec<f64> = (0..1000).map(|i| (f64::from(i) + 0.5) / 1000.0).collect();
+        let gpd = |k: f64| -> Vec<f64> {
+            u.iter()
+                .map(|&u| (((1.0 - u).powf(-k) - 1.0) / k).ln())
+                .collect()
+        };
+        assert!((pareto_k(&gpd(0.3)) - 0.323_560_643_826_069_14).abs() < 1e-10);
+        assert!((pareto_k(&gpd(0.8)) - 0.757_459_832_716_017_7).abs() < 1e-10);
+        let normal: Vec<f64> = u
+            .iter()
+            .map(|&p| {
+                use statrs::distribution::ContinuousCDF as _;
+                1.5 * statrs::distribution::Normal::new(0.0, 1.0)
+                    .unwrap()
+                    .inverse_cdf(p)
+            })
+            .collect();
+        assert!((pareto_k(&normal) - 0.477_016_424_435_296_7).abs() < 1e-8);
+    }
+
     /// Ratios drawn with a known tail: log of a generalized Pareto of shape k has k̂ near k;
     /// equal weights (q = p) have k̂ far below 0.5.
     #[test]
