@@ -464,3 +464,48 @@ fn a_non_finite_elbo_stops_both_paths_alike() {
     );
     assert_eq!(Some(culprit), graph.1);
 }
+
+/// The search for the mode runs on the engine where it can: it must find the start the
+/// dfdx graph finds (the same mode, Hessian and frames), for positive latents and a mixed
+/// full-rank / mean-field guide.
+#[test]
+fn the_engine_starts_a_guide_where_the_graph_does() {
+    fn started<G: Guide<Cpu>>(
+        mut g: G,
+        data: &<G::Model as Model>::Data,
+        fused: bool,
+    ) -> Vec<Vec<f32>> {
+        let opts = FitOptions {
+            steps: 1,
+            fused,
+            progress: false,
+            warnings: false,
+            init: ravi::Init::Laplace,
+            ..FitOptions::default()
+        };
+        let mut t = ravi::Trainer::new(&mut g, data, &opts).unwrap();
+        assert_eq!(t.init_report().method, ravi::Init::Laplace);
+        t.guide().params().iter().map(|(_, v)| v.as_vec()).collect()
+    }
+    let close = |a: &[Vec<f32>], b: &[Vec<f32>]| {
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(b) {
+            for (u, v) in x.iter().zip(y) {
+                assert!(
+                    (u - v).abs() <= 1e-3 * (1.0 + u.abs().max(v.abs())),
+                    "{u} vs {v}"
+                );
+            }
+        }
+    };
+    let data = noisy(60);
+    close(
+        &started(NoisyJoint::new(&Cpu::seeded(3)), &data, true),
+        &started(NoisyJoint::new(&Cpu::seeded(3)), &data, false),
+    );
+    let data = scales();
+    close(
+        &started(ScalesGuide::new(&Cpu::seeded(3)), &data, true),
+        &started(ScalesGuide::new(&Cpu::seeded(3)), &data, false),
+    );
+}

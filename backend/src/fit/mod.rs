@@ -178,9 +178,10 @@ where
             b.set_position(trainer.steps_taken() as u64);
             b.finish();
         }
-        trainer.report()
+        let mut report = trainer.report();
+        report.diagnostics = diagnostics_of_fit(&mut trainer, opts, &report)?;
+        report
     };
-    report.diagnostics = diagnostics_of_fit(guide, data, opts, &report)?;
     report.warnings = warnings(&report);
     if opts.warnings {
         for w in &report.warnings {
@@ -191,11 +192,11 @@ where
 }
 
 /// The fitted guide's diagnostics, where the model's latent sites are all global, the
-/// guide's log q is a density, and they cost at most a quarter of the fit's own work
-/// (draws × rows against steps × particles × rows per step), with 200 draws at least.
+/// guide's log q is a density, and they cost at most a tenth of the fit's own work (draws ×
+/// rows against steps × particles × rows per step) with 1000 draws at least (fewer make
+/// k̂ too noisy to act on).
 fn diagnostics_of_fit<G, D>(
-    guide: &G,
-    data: &<G::Model as Model>::Data,
+    trainer: &mut Trainer<'_, G, D>,
     opts: &FitOptions,
     report: &FitReport,
 ) -> Result<Option<Diagnostics>, FitError>
@@ -207,14 +208,14 @@ where
     if opts.diagnostic_draws == 0 || !global || !G::exact_log_q() {
         return Ok(None);
     }
-    let rows = check_inputs(G::Model::NAME, G::Model::inputs(), &data.arrays())?.max(1);
+    let rows = trainer.rows().max(1);
     let batch_rows = opts.batch_size.map_or(rows, |b| b.clamp(1, rows));
     let fit_work = report.steps * opts.particles * batch_rows;
-    let draws = opts.diagnostic_draws.min(fit_work / 4 / rows);
-    if draws < 200 {
+    let draws = opts.diagnostic_draws.min(fit_work / 10 / rows);
+    if draws < 1000.min(opts.diagnostic_draws) {
         return Ok(None);
     }
-    crate::diagnose::diagnose(guide, data, draws).map(Some)
+    trainer.diagnose(draws).map(Some)
 }
 
 /// The report's plain warnings: an unconverged fit, a poor k̂, divergences stepped back

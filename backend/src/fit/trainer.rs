@@ -69,6 +69,7 @@ enum Snapshot<D: Backend> {
 /// runs it until [`Trainer::is_done`]; benchmarks time [`Trainer::step`].
 pub struct Trainer<'a, G: Guide<D>, D: Backend> {
     guide: &'a mut G,
+    data: &'a <G::Model as Model>::Data,
     arrays: Vec<&'a Array>,
     opts: FitOptions,
     rows: usize,
@@ -117,10 +118,10 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
         guide.prepare(rows);
         check_rows(&*guide, rows)?;
         let init = if opts.frozen.is_empty() || opts.init != Init::Auto {
-            initialize(guide, data, &opts.init)?
+            initialize(guide, data, &opts.init, opts.fused)?
         } else {
             // frozen parameters are someone's fitted state: an automatic start keeps them
-            initialize(guide, data, &Init::Current)?
+            initialize(guide, data, &Init::Current, opts.fused)?
         };
         let dev = guide.params().device().clone();
         let batch_rows = opts.batch_size.map_or(rows, |b| b.clamp(1, rows));
@@ -148,6 +149,7 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
         let warmup = opts.analytic_warmup > 0.0 && opts.estimator != Estimator::AnalyticKl;
         Ok(Trainer {
             guide,
+            data,
             arrays,
             opts: opts.clone(),
             rows,
@@ -190,6 +192,32 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
     /// The steps taken so far.
     pub fn steps_taken(&self) -> usize {
         self.step
+    }
+
+    /// The data's rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// [`crate::diagnose`] of the guide as it stands, from `draws` draws: on the host
+    /// engine when the steps run there (the same importance ratios, without the graph).
+    pub fn diagnose(&mut self, draws: usize) -> Result<crate::diagnose::Diagnostics, FitError> {
+        let Some(fused) = &mut self.fused else {
+            return crate::diagnose::diagnose(&*self.guide, self.data, draws);
+        };
+        if draws < 2 {
+            return crate::diagnose::diagnose(&*self.guide, self.data, draws);
+        }
+        // particles × rows values per node: a few million at a time
+        let chunk = (4_000_000 / self.rows.max(1)).clamp(8, 500);
+        let mut ratios = Vec::with_capacity(draws);
+        while ratios.len() < draws {
+            let n = chunk.min(draws - ratios.len());
+            let data = (G::Model::inputs(), self.arrays.as_slice());
+            let dev = self.guide.params().device();
+            ratios.extend_from_slice(fused.log_ratios(dev, data, n));
+        }
+        Ok(crate::diagnose::from_log_ratios(&ratios))
     }
 
     /// The guide being fitted, as it stands after the steps taken so far.

@@ -64,6 +64,10 @@ pub(crate) struct Fused {
     gathered: Vec<Vec<f32>>,
     /// Per site, per particle: its term.
     site_lp: Vec<Vec<f64>>,
+    /// log p − log q of each particle of the last [`Fused::evaluate`].
+    last_ratios: Vec<f64>,
+    /// Evaluate values only (no backward pass; the gradients left are meaningless).
+    values_only: bool,
 }
 
 /// The host parameters and Adam's state, to step back to.
@@ -186,6 +190,8 @@ impl Fused {
             names: names.iter().map(|n| n.to_string()).collect(),
             gathered: Vec::new(),
             site_lp: vec![Vec::new(); program.sites.len()],
+            last_ratios: Vec::new(),
+            values_only: false,
         })
     }
 
@@ -342,26 +348,13 @@ impl Fused {
                 }
             }
         }
-        self.engine.forward(&inputs);
-        self.engine.zero_grads();
-        let mut lp = vec![0.0f64; particles];
-        for (site, site_lp) in self.program.sites.iter().zip(&mut self.site_lp) {
-            site_lp.clear();
-            site_lp.resize(particles, 0.0);
-            let weight = if site.observed { scale } else { 1.0 };
-            score(
-                &mut self.engine,
-                &inputs,
-                site,
-                weight,
-                site_lp,
-                &mut self.partials,
-            );
-            for (a, b) in lp.iter_mut().zip(site_lp.iter()) {
-                *a += *b;
-            }
-        }
-        self.engine.backward(&inputs);
+        let mut lp = Self::model_pass(
+            (&mut self.engine, &mut self.partials, &mut self.site_lp),
+            self.program,
+            &inputs,
+            particles,
+            (scale, !self.values_only),
+        );
         // log q per particle, and the gradient of the mean ELBO in each entry's parameters.
         let mut log_q = vec![0.0f64; particles];
         for l in &mut self.layouts {
@@ -421,6 +414,9 @@ impl Fused {
                 &mut self.grads,
             );
         }
+        self.last_ratios.clear();
+        self.last_ratios
+            .extend(lp.iter().zip(&log_q).map(|(p, q)| p - q));
         let value =
             (lp.iter().zip(&log_q).map(|(p, q)| p - q).sum::<f64>() / particles as f64) as f32;
         if !value.is_finite() {
@@ -430,6 +426,128 @@ impl Fused {
             });
         }
         Ok(value)
+    }
+
+    /// The model's forward pass, every site's log density (observed ones times `scale`)
+    /// into `site_lp`, and the backward pass: the log joint per particle, its gradient in
+    /// each `Sample` node's values left in the engine.
+    fn model_pass(
+        (engine, partials, site_lp): (&mut Engine, &mut Partials, &mut [Vec<f64>]),
+        program: &Program,
+        inputs: &[&[f32]],
+        particles: usize,
+        (scale, backward): (f32, bool),
+    ) -> Vec<f64> {
+        engine.forward(inputs);
+        engine.zero_grads();
+        let mut lp = vec![0.0f64; particles];
+        for (site, site_lp) in program.sites.iter().zip(site_lp) {
+            site_lp.clear();
+            site_lp.resize(particles, 0.0);
+            let weight = if site.observed { scale } else { 1.0 };
+            score(engine, inputs, site, weight, site_lp, partials);
+            for (a, b) in lp.iter_mut().zip(site_lp.iter()) {
+                *a += *b;
+            }
+        }
+        if backward {
+            engine.backward(inputs);
+        }
+        lp
+    }
+
+    /// log p(x, z) − log q(z) of `particles` draws from `dev`'s generator on all rows (log
+    /// q the density of the draw, as the path-derivative estimator takes it): the
+    /// importance ratios a diagnosis reads. No gradient is formed.
+    pub(crate) fn log_ratios<D: Backend>(
+        &mut self,
+        dev: &D,
+        data: (&[InputSpec], &[&Array]),
+        particles: usize,
+    ) -> &[f64] {
+        self.values_only = true;
+        // a non-finite ratio is a ratio too (k̂ reads it as an infinitely heavy tail)
+        let _ = self.evaluate(dev, data, None, particles, 1.0, Estimator::PathDerivative);
+        self.values_only = false;
+        &self.last_ratios
+    }
+
+    /// The model's log joint on all rows of `arrays` and its gradient in the guide's
+    /// unconstrained coordinates, at each of `points` (per latent site in the model's
+    /// order, its values concatenated): what the initialisation's search for the mode
+    /// evaluates, here without the dfdx graph. For each point: the value, the gradient, and
+    /// the first site whose log density is not finite there.
+    pub(crate) fn log_joint(
+        &mut self,
+        (specs, arrays): (&[InputSpec], &[&Array]),
+        points: &[Vec<f64>],
+        sizes: &[usize],
+    ) -> Vec<(f64, Vec<f64>, Option<&'static str>)> {
+        let particles = points.len();
+        let rows = specs
+            .iter()
+            .zip(arrays)
+            .find(|(s, _)| s.has_rows)
+            .map_or(0, |(_, a)| a.shape()[0]);
+        let inputs: Vec<&[f32]> = arrays.iter().map(|a| a.data()).collect();
+        self.engine.resize(particles, rows);
+        // each latent site's `Sample` node and whether its value is eᵘ
+        let program = self.program;
+        let mut offset = 0;
+        let mut slots = Vec::with_capacity(sizes.len());
+        for (k, &n) in sizes.iter().enumerate() {
+            let node = program.nodes.iter().position(|x| x.op == Op::Sample(k));
+            let positive = node
+                .is_some_and(|node| program.sites.iter().any(|s| s.value == node && s.positive));
+            slots.push((node, offset, n, positive));
+            offset += n;
+        }
+        for &(node, off, n, positive) in &slots {
+            let Some(node) = node else { continue };
+            let x = self.engine.sample_mut(node);
+            for (p, point) in points.iter().enumerate() {
+                for (x, &u) in x[p * n..(p + 1) * n].iter_mut().zip(&point[off..off + n]) {
+                    *x = if positive { (u as f32).exp() } else { u as f32 };
+                }
+            }
+        }
+        let mut lp = Self::model_pass(
+            (&mut self.engine, &mut self.partials, &mut self.site_lp),
+            program,
+            &inputs,
+            particles,
+            (1.0, true),
+        );
+        let mut out: Vec<(f64, Vec<f64>, Option<&'static str>)> = points
+            .iter()
+            .map(|p| (0.0, vec![0.0; p.len()], None))
+            .collect();
+        for &(node, off, n, positive) in &slots {
+            let Some(node) = node else { continue };
+            let (g, x) = (self.engine.grad(node), self.engine.value(&[], node));
+            for (p, (_, grad, _)) in out.iter_mut().enumerate() {
+                for j in 0..n {
+                    let (g, x) = (f64::from(g[p * n + j]), f64::from(x[p * n + j]));
+                    // x = eᵘ: d/du = x d/dx, and the term gains log |dx/du| = u
+                    grad[off + j] = if positive { g * x + 1.0 } else { g };
+                    if positive {
+                        lp[p] += points[p][off + j];
+                    }
+                }
+            }
+        }
+        for (p, (value, _, culprit)) in out.iter_mut().enumerate() {
+            *value = lp[p];
+            if !value.is_finite() {
+                *culprit = program
+                    .sites
+                    .iter()
+                    .zip(&self.site_lp)
+                    .find(|(_, lp)| !lp[p].is_finite())
+                    .map(|(s, _)| s.name);
+            }
+        }
+        out
     }
 
     /// A parameter gone non-finite, or the first non-finite term: the guide's, then the

@@ -10,21 +10,18 @@
 //! curvature changes (central differences are exact for a quadratic).
 
 use super::lbfgs::{self, Status};
-use super::log_joint::{evaluate, Layout};
+use super::log_joint::{Layout, LogJoint};
 use super::InitError;
-use crate::data::Batch;
-use crate::device::Backend;
 use crate::linalg::Matrix;
-use crate::model::{LatentSpec, Model, Support};
+use crate::model::{LatentSpec, Support};
 
 /// The most coordinates the Laplace approximation covers (its Hessian is dense).
 pub const MAX_LAPLACE_DIM: usize = 1024;
 
 /// A problem: the model on all its data, which coordinates the search moves, which the
 /// approximation covers.
-pub(crate) struct Problem<'a, D: Backend> {
-    pub dev: &'a D,
-    pub batch: &'a Batch<D>,
+pub(crate) struct Problem<'a> {
+    pub log_joint: &'a dyn LogJoint,
     pub layout: &'a Layout,
     pub latents: &'static [LatentSpec],
     /// Per coordinate: moved by the mode search.
@@ -48,14 +45,14 @@ pub(crate) struct Laplace {
     pub log_joint: f64,
 }
 
-impl<D: Backend> Problem<'_, D> {
+impl Problem<'_> {
     fn site(&self, k: usize) -> &'static LatentSpec {
         &self.latents[self.layout.site_of(k)]
     }
 
     /// −log p and its gradient at a full point.
-    fn negative_log_joint<M: Model>(&self, point: &[f64]) -> (f64, Vec<f64>) {
-        let e = evaluate::<M, D>(self.dev, self.batch, self.layout, &[point.to_vec()]);
+    fn negative_log_joint(&self, point: &[f64]) -> (f64, Vec<f64>) {
+        let e = self.log_joint.evaluate(&[point.to_vec()]);
         let e = &e[0];
         (-e.value, e.gradient.iter().map(|g| -g).collect())
     }
@@ -65,13 +62,8 @@ impl<D: Backend> Problem<'_, D> {
     /// round one), restarted from where it stops with the Hessian there until a round moves
     /// the point by less than a hundredth of a posterior sd. Without whitening (more free
     /// coordinates than [`MAX_LAPLACE_DIM`]), one round of plain L-BFGS.
-    pub fn mode<M: Model>(&self, start: Vec<f64>) -> Result<(Vec<f64>, f64), InitError> {
-        let first = &evaluate::<M, D>(
-            self.dev,
-            self.batch,
-            self.layout,
-            std::slice::from_ref(&start),
-        )[0];
+    pub fn mode(&self, start: Vec<f64>) -> Result<(Vec<f64>, f64), InitError> {
+        let first = &self.log_joint.evaluate(std::slice::from_ref(&start))[0];
         if !first.value.is_finite() {
             return Err(InitError::NonFiniteStart {
                 site: first.culprit.unwrap_or("?").to_string(),
@@ -84,7 +76,7 @@ impl<D: Backend> Problem<'_, D> {
         let mut status = Status::Converged;
         for _ in 0..6 {
             let basis = if whiten {
-                Whitening::at(&self.hessian::<M>(&point, &free))
+                Whitening::at(&self.hessian(&point, &free))
             } else {
                 Whitening::Identity
             };
@@ -97,7 +89,7 @@ impl<D: Backend> Problem<'_, D> {
                 p
             };
             let mut objective = |x: &[f64]| {
-                let (v, g) = self.negative_log_joint::<M>(&full(x));
+                let (v, g) = self.negative_log_joint(&full(x));
                 let g: Vec<f64> = free.iter().map(|&k| g[k]).collect();
                 (v, basis.gradient(&g))
             };
@@ -116,7 +108,7 @@ impl<D: Backend> Problem<'_, D> {
             }
         }
         self.check_bounded(&point, &start, status)?;
-        self.check_stationary::<M>(&point, &free, status)?;
+        self.check_stationary(&point, &free, status)?;
         Ok((point, -value))
     }
 
@@ -124,13 +116,13 @@ impl<D: Backend> Problem<'_, D> {
     /// gradient of more than ten conditional sds' worth (|∂ log p/∂x_k| · sd_k > 10) means the
     /// search stalled on a slope that goes on (a funnel whose scale runs to 0, which f32
     /// cannot follow to the end), not at a mode.
-    fn check_stationary<M: Model>(
+    fn check_stationary(
         &self,
         point: &[f64],
         free: &[usize],
         status: Status,
     ) -> Result<(), InitError> {
-        let (_, g) = self.negative_log_joint::<M>(point);
+        let (_, g) = self.negative_log_joint(point);
         let sds = self.conditional_sd.borrow();
         let worst = free
             .iter()
@@ -203,7 +195,7 @@ impl<D: Backend> Problem<'_, D> {
 
     /// H over the coordinates `coords` at `point`, by central differences of the gradient
     /// with steps `h` (one per coordinate), symmetrized.
-    fn hessian_with_steps<M: Model>(&self, point: &[f64], coords: &[usize], h: &[f64]) -> Matrix {
+    fn hessian_with_steps(&self, point: &[f64], coords: &[usize], h: &[f64]) -> Matrix {
         let n = coords.len();
         let mut points = Vec::with_capacity(2 * n);
         for (&k, &step) in coords.iter().zip(h) {
@@ -214,7 +206,7 @@ impl<D: Backend> Problem<'_, D> {
             points.push(up);
             points.push(down);
         }
-        let evals = evaluate::<M, D>(self.dev, self.batch, self.layout, &points);
+        let evals = self.log_joint.evaluate(&points);
         let mut hess = Matrix::zeros(n);
         for (col, step) in h.iter().enumerate() {
             let (up, down) = (&evals[2 * col].gradient, &evals[2 * col + 1].gradient);
@@ -235,7 +227,7 @@ impl<D: Backend> Problem<'_, D> {
 
     /// H over `coords` at `point`, each coordinate stepped by half its conditional sd
     /// 1/√H_jj: known from an earlier Hessian, or found by [`Problem::curvatures`].
-    pub fn hessian<M: Model>(&self, point: &[f64], coords: &[usize]) -> Matrix {
+    pub fn hessian(&self, point: &[f64], coords: &[usize]) -> Matrix {
         let known = self.conditional_sd.borrow().clone();
         let unknown: Vec<usize> = coords
             .iter()
@@ -243,7 +235,7 @@ impl<D: Backend> Problem<'_, D> {
             .filter(|&k| known[k].is_none())
             .collect();
         if !unknown.is_empty() {
-            let found = self.curvatures::<M>(point, &unknown);
+            let found = self.curvatures(point, &unknown);
             let mut known = self.conditional_sd.borrow_mut();
             for (&k, c) in unknown.iter().zip(found) {
                 known[k] = Some(if c > 0.0 {
@@ -260,7 +252,7 @@ impl<D: Backend> Problem<'_, D> {
                 .map(|&k| 0.5 * known[k].expect("found above"))
                 .collect()
         };
-        let hess = self.hessian_with_steps::<M>(point, coords, &steps);
+        let hess = self.hessian_with_steps(point, coords, &steps);
         let mut known = self.conditional_sd.borrow_mut();
         for (j, &k) in coords.iter().enumerate() {
             let h = hess.get(j, j);
@@ -276,7 +268,7 @@ impl<D: Backend> Problem<'_, D> {
     /// that is still within one conditional sd (h √H_jj(h) ≤ 1) chosen, so that a
     /// coefficient whose sd is 10⁴ is not stepped by 10⁻⁴ (where f32 gradients cannot see
     /// its curvature) and one whose sd is 10⁻³ is not stepped by 1.
-    fn curvatures<M: Model>(&self, point: &[f64], coords: &[usize]) -> Vec<f64> {
+    fn curvatures(&self, point: &[f64], coords: &[usize]) -> Vec<f64> {
         const SCALES: [f64; 6] = [1e-6, 1e-4, 1e-2, 1.0, 1e2, 1e4];
         let mut points = Vec::with_capacity(2 * SCALES.len() * coords.len());
         for &k in coords {
@@ -290,7 +282,7 @@ impl<D: Backend> Problem<'_, D> {
                 points.push(down);
             }
         }
-        let evals = evaluate::<M, D>(self.dev, self.batch, self.layout, &points);
+        let evals = self.log_joint.evaluate(&points);
         coords
             .iter()
             .enumerate()
@@ -312,9 +304,9 @@ impl<D: Backend> Problem<'_, D> {
 
     /// The Laplace approximation at the mode found from `point`, after Newton steps on the
     /// covered coordinates.
-    pub fn laplace<M: Model>(&self, mut point: Vec<f64>) -> Result<Laplace, InitError> {
-        let mut hess = self.hessian::<M>(&point, self.covered);
-        let (mut f, mut g) = self.negative_log_joint::<M>(&point);
+    pub fn laplace(&self, mut point: Vec<f64>) -> Result<Laplace, InitError> {
+        let mut hess = self.hessian(&point, self.covered);
+        let (mut f, mut g) = self.negative_log_joint(&point);
         for _ in 0..8 {
             let chol = self.cholesky(&hess, &point)?;
             let grad: Vec<f64> = self.covered.iter().map(|&k| g[k]).collect();
@@ -336,7 +328,7 @@ impl<D: Backend> Problem<'_, D> {
                 for (&k, s) in self.covered.iter().zip(&step) {
                     trial[k] += t * s;
                 }
-                let (f_new, g_new) = self.negative_log_joint::<M>(&trial);
+                let (f_new, g_new) = self.negative_log_joint(&trial);
                 if f_new.is_finite() && f_new <= f + noise {
                     point = trial;
                     (f, g) = (f_new, g_new);
@@ -350,7 +342,7 @@ impl<D: Backend> Problem<'_, D> {
             }
             // far from the mode the curvature is another; near it the same Hessian serves
             if decrement > 1e-3 || t < 1.0 {
-                hess = self.hessian::<M>(&point, self.covered);
+                hess = self.hessian(&point, self.covered);
             }
         }
         let chol = self.cholesky(&hess, &point)?;

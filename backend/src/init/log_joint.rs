@@ -1,5 +1,7 @@
 //! The model's log joint and its gradient at given points of the guide's unconstrained
-//! coordinates, several points in one batched pass (the points are the particles).
+//! coordinates, several points in one batched pass (the points are the particles): on the
+//! dfdx graph ([`Graph`], any model and device) or on the host engine ([`Host`], where the
+//! guide has a program for it).
 
 use dfdx::prelude::*;
 use dfdx::tensor::OwnedTape;
@@ -50,6 +52,49 @@ impl Layout {
             .iter()
             .rposition(|&o| o <= k)
             .expect("a coordinate of some site")
+    }
+}
+
+/// Evaluates the log joint at points.
+pub(crate) trait LogJoint {
+    fn evaluate(&self, points: &[Vec<f64>]) -> Vec<Evaluation>;
+}
+
+/// The model's own code on the dfdx graph, all rows of the data uploaded once.
+pub(crate) struct Graph<M: Model, D: Backend> {
+    pub dev: D,
+    pub batch: Batch<D>,
+    pub layout: Layout,
+    pub model: std::marker::PhantomData<M>,
+}
+
+impl<M: Model, D: Backend> LogJoint for Graph<M, D> {
+    fn evaluate(&self, points: &[Vec<f64>]) -> Vec<Evaluation> {
+        evaluate::<M, D>(&self.dev, &self.batch, &self.layout, points)
+    }
+}
+
+/// The host engine's passes ([`crate::fused`]).
+pub(crate) struct Host<'a> {
+    pub engine: std::cell::RefCell<crate::fused::step::Fused>,
+    pub specs: &'static [crate::data::InputSpec],
+    pub arrays: Vec<&'a crate::data::Array>,
+    pub sizes: Vec<usize>,
+}
+
+impl LogJoint for Host<'_> {
+    fn evaluate(&self, points: &[Vec<f64>]) -> Vec<Evaluation> {
+        let mut engine = self.engine.borrow_mut();
+        let data = (self.specs, self.arrays.as_slice());
+        points
+            .chunks(CHUNK)
+            .flat_map(|chunk| engine.log_joint(data, chunk, &self.sizes))
+            .map(|(value, gradient, culprit)| Evaluation {
+                value,
+                gradient,
+                culprit,
+            })
+            .collect()
     }
 }
 

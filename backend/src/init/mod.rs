@@ -23,7 +23,7 @@ use crate::data::{Array, Batch};
 use crate::device::Backend;
 use crate::fit::{checked_rows, FitError};
 use crate::model::{Guide, LatentSpec, Model, ModelData, ParamInit, Support};
-use log_joint::Layout;
+use log_joint::{Layout, LogJoint};
 
 /// How a fit starts its guide.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -111,11 +111,13 @@ impl fmt::Display for InitError {
     }
 }
 
-/// Starts `guide` for a fit on `data` as `init` says.
+/// Starts `guide` for a fit on `data` as `init` says; `engine`: the search for the mode may
+/// run on the host engine ([`crate::fused`], as `FitOptions::fused` allows).
 pub fn initialize<G: Guide<D>, D: Backend>(
     guide: &mut G,
     data: &<G::Model as Model>::Data,
     init: &Init,
+    engine: bool,
 ) -> Result<InitReport, FitError> {
     let clock = std::time::Instant::now();
     let latents = G::Model::latents();
@@ -156,9 +158,9 @@ pub fn initialize<G: Guide<D>, D: Backend>(
             values,
         )?)),
         Init::Map | Init::Laplace => {
-            let search = Search::new(guide, data, latents, glorot)?;
+            let search = Search::new(guide, data, latents, glorot, engine)?;
             let laplace = method == Init::Laplace;
-            match search.run::<G::Model>(laplace) {
+            match search.run(laplace) {
                 Ok((start, log_joint, dim)) => {
                     report.log_joint_at_mode = Some(log_joint);
                     report.laplace_dim = dim;
@@ -173,7 +175,7 @@ pub fn initialize<G: Guide<D>, D: Backend>(
                 Err(e) if auto => {
                     // the default falls back rather than fail: to the mode alone where
                     // there is one (a flat direction), else to the prior's medians
-                    let fallback = match (&e, search.run::<G::Model>(false)) {
+                    let fallback = match (&e, search.run(false)) {
                         (InitError::NotPositiveDefinite { .. }, Ok((start, log_joint, _))) => {
                             report.method = Init::Map;
                             report.log_joint_at_mode = Some(log_joint);
@@ -332,9 +334,8 @@ fn unconstrain(l: &LatentSpec, v: &[f32]) -> Option<Vec<f64>> {
 }
 
 /// A search for the mode: the data on the guide's device, the coordinates.
-struct Search<'a, D: Backend> {
-    dev: D,
-    batch: Batch<D>,
+struct Search<'a> {
+    log_joint: Box<dyn LogJoint + 'a>,
     layout: Layout,
     latents: &'static [LatentSpec],
     start: Vec<f64>,
@@ -343,21 +344,47 @@ struct Search<'a, D: Backend> {
     /// The coordinates the approximation covers (free latent coordinates, not `param`s).
     covered: Vec<usize>,
     base: Vec<Option<Vec<f64>>>,
-    _data: std::marker::PhantomData<&'a ()>,
 }
 
-impl<D: Backend> Search<'_, D> {
-    fn new<G: Guide<D, Model = M>, M: Model>(
+impl<'a> Search<'a> {
+    /// `engine`: evaluate on the host engine where the guide has a program for it and the
+    /// device is the CPU (else the dfdx graph).
+    fn new<G: Guide<D, Model = M>, M: Model, D: Backend>(
         guide: &G,
-        data: &M::Data,
+        data: &'a M::Data,
         latents: &'static [LatentSpec],
         glorot: bool,
+        engine: bool,
     ) -> Result<Self, FitError> {
         let rows = checked_rows(guide, data)?;
         let arrays: Vec<&Array> = data.arrays();
-        let dev = guide.params().device().clone();
-        let batch = Batch::upload(&dev, M::inputs(), &arrays, None, rows);
         let layout = Layout::of(latents);
+        let on_host = std::any::TypeId::of::<D>() == std::any::TypeId::of::<crate::Cpu>();
+        let host = match G::fused_program() {
+            Some(program) if engine && on_host => {
+                let frozen = vec![false; guide.params().len()];
+                crate::fused::step::Fused::new(program, guide.params(), Default::default(), &frozen)
+            }
+            _ => None,
+        };
+        let log_joint: Box<dyn LogJoint + 'a> = match host {
+            Some(fused) => Box::new(log_joint::Host {
+                engine: std::cell::RefCell::new(fused),
+                specs: M::inputs(),
+                arrays: arrays.clone(),
+                sizes: layout.sizes.clone(),
+            }),
+            None => {
+                let dev = guide.params().device().clone();
+                let batch = Batch::upload(&dev, M::inputs(), &arrays, None, rows);
+                Box::new(log_joint::Graph::<M, D> {
+                    dev,
+                    batch,
+                    layout: layout.clone(),
+                    model: std::marker::PhantomData,
+                })
+            }
+        };
         let base = base_point(guide, latents, true, glorot);
         let store = guide.params();
         let mut start = Vec::with_capacity(layout.len());
@@ -383,26 +410,23 @@ impl<D: Backend> Search<'_, D> {
             start[at..].copy_from_slice(&values);
         }
         Ok(Search {
-            dev,
-            batch,
+            log_joint,
             layout,
             latents,
             start,
             free,
             covered,
             base,
-            _data: std::marker::PhantomData,
         })
     }
 
     /// The mode (and with `laplace` the approximation): the start, the log joint at the
     /// mode, and how many coordinates the approximation covers.
-    fn run<M: Model>(&self, laplace: bool) -> Result<(Start, f64, usize), InitError> {
+    fn run(&self, laplace: bool) -> Result<(Start, f64, usize), InitError> {
         let all: Vec<usize> = Vec::new();
         let cover = laplace && !self.covered.is_empty() && self.covered.len() <= MAX_LAPLACE_DIM;
         let problem = laplace::Problem {
-            dev: &self.dev,
-            batch: &self.batch,
+            log_joint: self.log_joint.as_ref(),
             layout: &self.layout,
             latents: self.latents,
             free: &self.free,
@@ -410,10 +434,10 @@ impl<D: Backend> Search<'_, D> {
             conditional_sd: std::cell::RefCell::new(vec![None; self.start.len()]),
             origin: &self.start,
         };
-        let (mut point, mut log_joint) = problem.mode::<M>(self.start.clone())?;
+        let (mut point, mut log_joint) = problem.mode(self.start.clone())?;
         let mut start = None;
         if cover {
-            let approx = problem.laplace::<M>(point)?;
+            let approx = problem.laplace(point)?;
             point = approx.point;
             log_joint = approx.log_joint;
             start = Some((approx.cov, approx.precision_diag));
