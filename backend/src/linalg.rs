@@ -14,31 +14,53 @@
 pub const PATH_DERIVATIVE_LIMIT: f64 = 1e4;
 
 /// The path derivative of a Gaussian z = μ + L ε (the stdlib's `FullRank` and the host
-/// engine both use this, so they agree): per particle of `eps` (rows of d), −L⁻ᵀ ε (the
-/// slope of log q in z, by back substitution in f64) and log N(ε) − Σ log L_ii; `None` when the
-/// slope passes [`PATH_DERIVATIVE_LIMIT`].
-pub fn path_derivative_terms(l: &Matrix, eps: &[f32]) -> Option<(Vec<f32>, Vec<f32>)> {
-    let d = l.n;
-    let log_det: f64 = (0..d).map(|i| l.get(i, i).ln()).sum();
-    let min_diag = (0..d).map(|i| l.get(i, i)).fold(f64::INFINITY, f64::min);
-    let max_eps = eps.iter().fold(0.0f64, |m, &e| m.max(f64::from(e).abs()));
-    let limit = PATH_DERIVATIVE_LIMIT * max_eps.max(1.0) / min_diag;
-    let mut slope = Vec::with_capacity(eps.len());
-    let mut value = Vec::with_capacity(eps.len() / d.max(1));
-    for e in eps.chunks(d) {
-        let e: Vec<f64> = e.iter().map(|&v| f64::from(v)).collect();
-        let x = l.solve_lower_transpose(&e);
-        if x.iter().any(|v| v.is_nan() || v.abs() > limit) {
-            return None;
+/// engine both compute it here, so they agree): per particle of `eps` (rows of d), −L⁻ᵀ ε
+/// (the slope of log q in z, by back substitution in f64) and log N(ε) − Σ log L_ii. The
+/// buffers are kept between calls (a fit computes it every step).
+#[derive(Debug, Clone, Default)]
+pub struct PathDerivativeTerms {
+    /// −L⁻ᵀ ε per particle, rows of d.
+    pub slope: Vec<f32>,
+    /// log N(ε) − Σ log L_ii per particle.
+    pub value: Vec<f32>,
+    lower: Vec<f64>,
+    x: Vec<f64>,
+}
+
+impl PathDerivativeTerms {
+    /// The terms for L (`l`, d × d row-major, lower triangular) and `eps`; `false` when the
+    /// slope passes [`PATH_DERIVATIVE_LIMIT`] (the step should take the analytic entropy).
+    pub fn compute(&mut self, l: &[f32], d: usize, eps: &[f32]) -> bool {
+        self.lower.clear();
+        self.lower.extend(l.iter().map(|&v| f64::from(v)));
+        let diag = |i: usize| self.lower[i * d + i];
+        let log_det: f64 = (0..d).map(|i| diag(i).ln()).sum();
+        let min_diag = (0..d).map(diag).fold(f64::INFINITY, f64::min);
+        let max_eps = eps.iter().fold(0.0f64, |m, &e| m.max(f64::from(e).abs()));
+        let limit = PATH_DERIVATIVE_LIMIT * max_eps.max(1.0) / min_diag;
+        let constant = d as f64 * 0.5 * (2.0 * std::f64::consts::PI).ln() + log_det;
+        self.slope.clear();
+        self.value.clear();
+        for e in eps.chunks(d) {
+            // back substitution: Lᵀ x = ε
+            self.x.clear();
+            self.x.extend(e.iter().map(|&v| f64::from(v)));
+            for i in (0..d).rev() {
+                self.x[i] /= self.lower[i * d + i];
+                let xi = self.x[i];
+                for k in 0..i {
+                    self.x[k] -= self.lower[i * d + k] * xi;
+                }
+            }
+            if self.x.iter().any(|v| v.is_nan() || v.abs() > limit) {
+                return false;
+            }
+            let sq: f64 = e.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+            self.value.push((-0.5 * sq - constant) as f32);
+            self.slope.extend(self.x.iter().map(|&v| -v as f32));
         }
-        value.push(
-            (-0.5 * e.iter().map(|v| v * v).sum::<f64>()
-                - d as f64 * 0.5 * (2.0 * std::f64::consts::PI).ln()
-                - log_det) as f32,
-        );
-        slope.extend(x.iter().map(|&v| -v as f32));
+        true
     }
-    Some((slope, value))
 }
 
 /// A square matrix stored row-major.
@@ -181,23 +203,6 @@ impl Matrix {
             }
         }
         x
-    }
-
-    /// The eigenvalues of a symmetric matrix in decreasing order, and the eigenvectors as
-    /// the columns of a matrix in the same order.
-    pub fn symmetric_eigen(&self) -> (Vec<f64>, Matrix) {
-        let n = self.n;
-        let m = nalgebra::DMatrix::from_row_slice(n, n, &self.data);
-        let eig = nalgebra::SymmetricEigen::new(m);
-        let mut order: Vec<usize> = (0..n).collect();
-        order.sort_by(|&a, &b| eig.eigenvalues[b].total_cmp(&eig.eigenvalues[a]));
-        let mut vectors = Matrix::zeros(n);
-        for (col, &k) in order.iter().enumerate() {
-            for i in 0..n {
-                vectors.set(i, col, eig.eigenvectors[(i, k)]);
-            }
-        }
-        (order.iter().map(|&k| eig.eigenvalues[k]).collect(), vectors)
     }
 
     /// The inverse and log-determinant of a symmetric positive-definite matrix.

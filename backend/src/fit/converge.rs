@@ -56,7 +56,7 @@ impl Monitor {
         Monitor {
             settings,
             window,
-            open: Vec::with_capacity(window),
+            open: Vec::with_capacity(window.min(1 << 16)),
             best: None,
             last: None,
             stalled: 0,

@@ -165,7 +165,7 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
             init,
             phase: if warmup { Phase::Warmup } else { Phase::Main },
             monitor: Monitor::new(opts.convergence, opts.steps),
-            trace: Vec::with_capacity(opts.steps),
+            trace: Vec::with_capacity(opts.steps.min(1 << 20)),
             best: None,
             lr_factor: 1.0,
             divergences: Vec::new(),
@@ -210,7 +210,7 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
         }
         // particles × rows values per node: a few million at a time
         let chunk = (4_000_000 / self.rows.max(1)).clamp(8, 500);
-        let mut ratios = Vec::with_capacity(draws);
+        let mut ratios = Vec::with_capacity(draws.min(1 << 20));
         while ratios.len() < draws {
             let n = chunk.min(draws - ratios.len());
             let data = (G::Model::inputs(), self.arrays.as_slice());

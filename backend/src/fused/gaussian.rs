@@ -4,7 +4,6 @@
 
 use super::math;
 use crate::family::Estimator;
-use crate::linalg::Matrix;
 
 const HALF_LN_2PI: f32 = 0.918_938_5;
 /// The ceiling of a full-rank diagonal (the stdlib's `guides::SCALE_CEILING`).
@@ -27,6 +26,15 @@ pub(crate) struct Gaussian {
     kl_prior: Option<Vec<(f32, f32)>>,
     /// A full-rank entry's constant row scales (L = diag(unit) L_u), when it has them.
     unit: Option<Vec<f32>>,
+    /// A mean-field entry's diagonal frame (shift, scale), folded into the Gaussian:
+    /// z = shift + s ⊙ (μ + σ ⊙ ε) is the mean-field Gaussian of location shift + s ⊙ μ
+    /// and scale s ⊙ σ, so draws, log q and the analytic KL run in z as they would with no
+    /// frame, and only μ's gradient takes the factor s.
+    diag_frame: Option<(Vec<f32>, Vec<f32>)>,
+    /// shift + s ⊙ μ, with a diagonal frame.
+    mu_eff: Vec<f32>,
+    /// A full-rank entry's path-derivative terms (buffers kept between steps).
+    path: crate::linalg::PathDerivativeTerms,
 }
 
 /// softplus(ρ) and its derivative sigmoid(ρ) from one exponential, softplus as the dfdx path
@@ -61,6 +69,32 @@ impl Gaussian {
             slope: Vec::new(),
             kl_prior: None,
             unit: None,
+            diag_frame: None,
+            mu_eff: Vec::new(),
+            path: Default::default(),
+        }
+    }
+
+    /// A mean-field entry's diagonal frame (shift, scale).
+    pub(crate) fn with_diag_frame(mut self, frame: Option<(Vec<f32>, Vec<f32>)>) -> Self {
+        self.diag_frame = frame;
+        self
+    }
+
+    /// The location of z: μ, or shift + s ⊙ μ in a diagonal frame.
+    fn mu<'a>(&'a self, params: &'a [Vec<f32>]) -> &'a [f32] {
+        match self.diag_frame {
+            Some(_) => &self.mu_eff,
+            None => &params[self.loc],
+        }
+    }
+
+    /// μ's gradient, from z's location to μ: times s in a diagonal frame.
+    fn frame_mu_gradient(&self, g_mu: &mut [f32]) {
+        if let Some((_, s)) = &self.diag_frame {
+            for (g, &s) in g_mu.iter_mut().zip(s) {
+                *g *= s;
+            }
         }
     }
 
@@ -109,6 +143,15 @@ impl Gaussian {
                     }
                 });
             }
+            if let Some((shift, s)) = &self.diag_frame {
+                self.mu_eff.resize(d, 0.0);
+                let mu = &params[self.loc];
+                for i in 0..d {
+                    self.scale[i] *= s[i];
+                    self.slope[i] *= s[i];
+                    self.mu_eff[i] = shift[i] + s[i] * mu[i];
+                }
+            }
         } else {
             // A full-rank diagonal is capped as the dfdx path caps it (`capped_scale_of`):
             // floor + c·softplus(ρ)/(c + softplus(ρ)).
@@ -125,7 +168,7 @@ impl Gaussian {
     /// z = μ + σ ⊙ ε or μ + L ε for each particle's ε (rows of `eps`), into `z`.
     pub(crate) fn draw(&mut self, params: &[Vec<f32>], eps: &[f32], z: &mut [f32]) {
         self.update_scale(params);
-        let (d, mu, scale) = (self.dim, &params[self.loc], &self.scale);
+        let (d, mu, scale) = (self.dim, self.mu(params), &self.scale);
         if self.lower.is_none() {
             for (e, z) in eps.chunks_exact(d).zip(z.chunks_exact_mut(d)) {
                 super::par_chunks(z, |at, z| {
@@ -155,7 +198,7 @@ impl Gaussian {
     /// ELBO) in μ, ρ (and L) into `grads`, given `gz`: ∂ log p / ∂z per particle. At the
     /// parameters of the last [`Gaussian::draw`].
     pub(crate) fn log_q_and_gradient(
-        &self,
+        &mut self,
         params: &[Vec<f32>],
         (eps, z, gz): (&[f32], &[f32], &[f32]),
         estimator: Estimator,
@@ -172,12 +215,8 @@ impl Gaussian {
         let log_det: f32 = diag.iter().map(|s| s.ln()).sum();
         // The path derivative's −L⁻ᵀ ε and log N(ε) − log det L, as the dfdx path forms them
         // (`None`: L too ill-conditioned, the step takes the analytic entropy).
-        let path = match estimator {
-            Estimator::PathDerivative => {
-                crate::linalg::path_derivative_terms(&Matrix::from_f32(d, scale), eps)
-            }
-            _ => None,
-        };
+        let path = (estimator == Estimator::PathDerivative && self.path.compute(scale, d, eps))
+            .then(|| (&self.path.slope, &self.path.value));
         let estimator = match (estimator, &path) {
             (Estimator::PathDerivative, None) => Estimator::AnalyticEntropy,
             (e, _) => e,
@@ -260,7 +299,7 @@ impl Gaussian {
         }
         let d = self.dim;
         let particles = eps.len() / d;
-        let (mu, sigma) = (&params[self.loc], &self.scale);
+        let (mu, sigma) = (self.mu(params), &self.scale);
         let (g_mu, g_rho) = two_mut(grads, self.loc, self.rho);
         g_mu.fill(0.0);
         g_rho.fill(0.0);
@@ -318,6 +357,7 @@ impl Gaussian {
             let entropy = if path { 0.0 } else { 1.0 / sg };
             *gr = -(*gr * inv_s + entropy) * slope;
         }
+        self.frame_mu_gradient(g_mu);
     }
 }
 
@@ -337,7 +377,7 @@ impl Gaussian {
     ) {
         let d = self.dim;
         let particles = eps.len() / d;
-        let (mu, sigma) = (&params[self.loc], &self.scale);
+        let (mu, sigma) = (self.mu(params), &self.scale);
         let (g_mu, g_rho) = two_mut(grads, self.loc, self.rho);
         g_mu.fill(0.0);
         g_rho.fill(0.0);
@@ -375,6 +415,7 @@ impl Gaussian {
             g_mu[j] = -d_mu;
             g_rho[j] = -d_sigma * self.slope[j];
         }
+        self.frame_mu_gradient(g_mu);
     }
 }
 

@@ -42,6 +42,9 @@ struct Layout {
     gz: Vec<f32>,
     /// With a frame: the draws taken to the model's coordinates.
     framed: Vec<f32>,
+    /// With a frame: log |det S|, and a buffer for gradients pulled back through it.
+    frame_log_det: f64,
+    pulled: Vec<f32>,
 }
 
 /// The engine, host copies of the guide's parameters and Adam's moments.
@@ -133,22 +136,21 @@ impl Fused {
                 .label
                 .and_then(|label| Frame::find(store, label, dim))
                 .map(|f| f.host(store));
-            // The analytic KL's Normal priors, per coordinate, in the family's coordinates:
-            // N(m, s) of z = shift + σ_f u is N((m − shift)/σ_f, s/σ_f) of u.
+            // A mean-field entry's diagonal frame folds into its Gaussian; a full frame
+            // (full rank) stays the step's: draws taken through it, gradients pulled back.
+            let (diag_frame, frame) = match frame {
+                Some(f) if !f.full && lower.is_none() => (Some((f.shift, f.scale)), None),
+                other => (None, other),
+            };
+            // The analytic KL's Normal priors, per coordinate (in z: a folded frame leaves
+            // the Gaussian in z).
             let kl_prior: Option<Vec<(f32, f32)>> = e.normal_priors.map(|p| {
-                let prior = p
-                    .iter()
+                p.iter()
                     .zip(&sites)
-                    .flat_map(|(&prior, slot)| std::iter::repeat_n(prior, slot.n));
-                match &frame {
-                    None => prior.collect(),
-                    Some(f) => prior
-                        .zip(f.shift.iter().zip(f.diagonal()))
-                        .map(|((m, s), (&shift, sd))| ((m - shift) / sd, s / sd))
-                        .collect(),
-                }
+                    .flat_map(|(&prior, slot)| std::iter::repeat_n(prior, slot.n))
+                    .collect()
             });
-            if kl_prior.is_some() && frame.as_ref().is_some_and(|f| f.full) {
+            if kl_prior.is_some() && frame.is_some() {
                 return None; // a mean-field family only ever takes a diagonal frame
             }
             let unit = e
@@ -156,16 +158,20 @@ impl Fused {
                 .and_then(|label| store.find(&format!("{label}.unit")))
                 .map(|id| store.get(id).as_vec())
                 .filter(|u| u.len() == dim && lower.is_some());
+            let frame_log_det = frame.as_ref().map_or(0.0, |f| f64::from(f.log_det()));
             layouts.push(Layout {
                 gaussian: Gaussian::new(loc, rho, lower, dim, e.floor)
                     .with_kl_prior(kl_prior)
-                    .with_unit(unit),
+                    .with_unit(unit)
+                    .with_diag_frame(diag_frame),
                 direct: sites.len() == 1 && !sites[0].positive && frame.is_none(),
                 frame,
                 sites,
                 z: Vec::new(),
                 gz: Vec::new(),
                 framed: Vec::new(),
+                frame_log_det,
+                pulled: vec![0.0; dim],
             });
         }
         let zeros: Vec<Vec<f32>> = params.iter().map(|p| vec![0.0; p.len()]).collect();
@@ -390,16 +396,14 @@ impl Fused {
             // The model's gradient in z, pulled back to the family's coordinates; log q(z)
             // = log q(u) − log |det S|.
             if let Some(frame) = &l.frame {
-                let mut pulled = vec![0.0f32; dim];
-                let log_det = f64::from(frame.log_det());
                 for (gz, lq) in l.gz.chunks_exact_mut(dim).zip(log_q.iter_mut()) {
-                    frame.pull_back(gz, &mut pulled);
-                    gz.copy_from_slice(&pulled);
-                    *lq -= log_det;
+                    frame.pull_back(gz, &mut l.pulled);
+                    gz.copy_from_slice(&l.pulled);
+                    *lq -= l.frame_log_det;
                 }
             }
         }
-        for (l, eps) in self.layouts.iter().zip(&self.eps) {
+        for (l, eps) in self.layouts.iter_mut().zip(&self.eps) {
             let (z, gz) = if l.direct {
                 let node = l.sites[0].node;
                 (self.engine.value(&[], node), self.engine.grad(node))

@@ -187,11 +187,6 @@ impl FamilyStart {
         self.diagonal(|a| 1.0 / self.precision_diag[a].sqrt())
     }
 
-    /// A diagonal frame with the marginal sds √Σ_jj on the covered coordinates, 1 elsewhere.
-    pub fn marginal_frame(&self) -> FrameScale {
-        self.diagonal(|a| self.cov.get(a, a).sqrt())
-    }
-
     fn diagonal(&self, sd: impl Fn(usize) -> f64) -> FrameScale {
         let mut out = vec![1.0; self.dim()];
         for (a, i) in self.covered_indices().into_iter().enumerate() {

@@ -1,6 +1,5 @@
 use dfdx::prelude::*;
 use ravi_backend::frame::Frame;
-use ravi_backend::linalg::Matrix;
 use ravi_backend::{
     traced, Backend, Estimator, FamilyArgs, FamilyDraw, FamilyStart, GuideFamily, ParamId,
     ParamStore, Particles, PerParticle, Tape,
@@ -143,8 +142,11 @@ impl FullRank {
     ) -> Option<PerParticle<D, T>> {
         let d = self.dim;
         let (_, l) = self.own_loc_scale_tril(params);
-        let l = Matrix::from_f32(d, &l);
-        let (slope, value) = ravi_backend::linalg::path_derivative_terms(&l, eps)?;
+        let mut terms = ravi_backend::linalg::PathDerivativeTerms::default();
+        if !terms.compute(&l, d, eps) {
+            return None;
+        }
+        let (slope, value) = (terms.slope, terms.value);
         let dev = params.device();
         let particles = value.len();
         let slope = dev.tensor_from_vec(slope, (particles, d));
@@ -231,6 +233,7 @@ impl<D: Backend> GuideFamily<D> for FullRank {
 mod tests {
     use super::*;
     use crate::guides::tests::{check_estimators_agree, check_moments};
+    use ravi_backend::linalg::Matrix;
 
     #[test]
     fn estimators_agree_in_value_and_expected_gradient() {

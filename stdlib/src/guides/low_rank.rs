@@ -18,10 +18,13 @@ use crate::dist::normal::HALF_LN_2PI;
 /// the host. Estimators: analytic (−H, its log det C gradient by the linear surrogate) and
 /// path derivative (log q(z) with μ, W, s held fixed); standard falls back to analytic.
 ///
-/// The Laplace initialisation starts it in a diagonal frame of that Gaussian's marginal sds
-/// ([`ravi_backend::frame`]), with W from the leading eigenvectors of its correlation
-/// matrix R (probabilistic PCA: W = V_k (Λ_k − τ)^½, τ the mean of the other eigenvalues)
-/// and s² = diag(R − W Wᵀ), so it starts at the best rank-k fit to the Laplace Gaussian.
+/// The Laplace initialisation starts it in the frame of that Gaussian, z = m + S u with
+/// S = chol(H⁻¹) ([`ravi_backend::frame`]), at s = 1 and a small random W: it starts at the
+/// Laplace Gaussian itself and its rank-k factor learns what that misses, so the family in z
+/// is S (diag(s²) + W Wᵀ) Sᵀ. (Started instead in a diagonal frame of the marginal sds with
+/// W from the correlations' leading eigenvectors, probabilistic PCA, rank 3 on the raw
+/// diabetes regression stayed 11–12.5 nats below the evidence, every sd up to 70% off; in
+/// this frame it reaches the evidence.)
 #[derive(Debug, Clone)]
 pub struct LowRank {
     dim: usize,
@@ -42,25 +45,9 @@ impl LowRank {
         self.rank
     }
 
-    /// μ, W (d×k row-major) and s of z on the host (through the frame's diagonal when
-    /// there is one).
+    /// μ, W (d×k row-major) and s in the family's own coordinates (those of z when it has
+    /// no frame): Σ = diag(s²) + W Wᵀ there, S Σ Sᵀ in z ([`LowRank::covariance`]).
     pub fn parts<D: Backend>(&self, params: &ParamStore<D>) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-        let (mut loc, mut w, mut s) = self.own_parts(params);
-        if let Some(f) = &self.frame {
-            let host = f.host(params);
-            let k = self.rank;
-            for i in 0..self.dim {
-                let sd = host.scale[i];
-                loc[i] = host.shift[i] + sd * loc[i];
-                s[i] *= sd;
-                w[i * k..(i + 1) * k].iter_mut().for_each(|v| *v *= sd);
-            }
-        }
-        (loc, w, s)
-    }
-
-    /// μ, W and s in the family's own coordinates.
-    fn own_parts<D: Backend>(&self, params: &ParamStore<D>) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
         (
             params.get(self.loc).as_vec(),
             params.get(self.factor).as_vec(),
@@ -75,6 +62,35 @@ impl LowRank {
 
     /// The dense covariance (for tests and small problems).
     pub fn covariance<D: Backend>(&self, params: &ParamStore<D>) -> Matrix {
+        let own = self.own_covariance(params);
+        match &self.frame {
+            None => own,
+            Some(f) => {
+                // S C Sᵀ
+                let host = f.host(params);
+                let c: Vec<f32> = own.to_f32();
+                let sc = host.scale_matrix(&c);
+                let sc_t = Matrix::from_f32(self.dim, &sc).transpose().to_f32();
+                Matrix::from_f32(self.dim, &host.scale_matrix(&sc_t))
+            }
+        }
+    }
+
+    /// The mean in z.
+    pub fn loc<D: Backend>(&self, params: &ParamStore<D>) -> Vec<f32> {
+        let (loc, _, _) = self.parts(params);
+        match &self.frame {
+            None => loc,
+            Some(f) => {
+                let mut z = vec![0.0; self.dim];
+                f.host(params).apply(&loc, &mut z);
+                z
+            }
+        }
+    }
+
+    /// diag(s²) + W Wᵀ in the family's own coordinates.
+    fn own_covariance<D: Backend>(&self, params: &ParamStore<D>) -> Matrix {
         let (_, w, s) = self.parts(params);
         let (d, k) = (self.dim, self.rank);
         let mut cov = Matrix::zeros(d);
@@ -136,7 +152,7 @@ impl<D: Backend> GuideFamily<D> for LowRank {
     }
 
     fn start(&mut self, params: &mut ParamStore<D>, label: &str, start: &FamilyStart) {
-        let (d, k) = (self.dim, self.rank);
+        let d = self.dim;
         if !start.has_gaussian() {
             self.frame = None;
             params.set(self.loc, &start.loc_f32());
@@ -144,45 +160,11 @@ impl<D: Backend> GuideFamily<D> for LowRank {
             params.set(self.rho, &rho);
             return;
         }
-        self.frame = Some(Frame::set(
-            params,
-            label,
-            &start.loc,
-            &start.marginal_frame(),
-        ));
-        let index = start.covered_indices();
-        let n = index.len();
-        let mut corr = Matrix::zeros(n);
-        for a in 0..n {
-            for b in 0..n {
-                let v = start.cov.get(a, b) / (start.cov.get(a, a) * start.cov.get(b, b)).sqrt();
-                corr.set(a, b, v);
-            }
-        }
-        let (values, vectors) = corr.symmetric_eigen();
-        let kept = k.min(n);
-        let rest = &values[kept..];
-        let tau = if rest.is_empty() {
-            0.01
-        } else {
-            (rest.iter().sum::<f64>() / rest.len() as f64).max(1e-3)
-        };
-        let mut w = params.get(self.factor).as_vec();
-        let mut s = start.unit_scale();
-        for (a, &i) in index.iter().enumerate() {
-            let mut explained = 0.0;
-            for r in 0..k {
-                let v = if r < kept {
-                    vectors.get(a, r) * (values[r] - tau).max(0.0).sqrt()
-                } else {
-                    0.0
-                };
-                explained += v * v;
-                w[i * k + r] = v as f32;
-            }
-            s[i] = (1.0 - explained).max(0.1 * tau).sqrt() as f32;
-        }
-        params.set(self.factor, &w);
+        // In the frame of the Laplace Gaussian itself (S = chol(H⁻¹)), u ~ N(0, I) at the
+        // start: diag(1) and a small random W, which then learns what the Laplace
+        // approximation misses.
+        self.frame = Some(Frame::set(params, label, &start.loc, &start.full_frame()));
+        let s = start.unit_scale();
         params.set(self.loc, &vec![0.0; d]);
         params.set(self.rho, &s.into_iter().map(rho_for).collect::<Vec<_>>());
     }
@@ -201,7 +183,7 @@ impl<D: Backend> GuideFamily<D> for LowRank {
         let loc = traced::<D, T>(params, self.loc);
         let s = scale_of(traced::<D, T>(params, self.rho));
         let w = traced::<D, T>(params, self.factor).reshape_like(&(d, k));
-        let (_, w_host, s_host) = self.own_parts(params);
+        let (_, w_host, s_host) = self.parts(params);
         let (c_inv, log_det_c) = self.capacitance(&w_host, &s_host);
         let log_q = match estimator {
             Estimator::PathDerivative => None,
