@@ -216,7 +216,7 @@ impl Gaussian {
         // The path derivative's −L⁻ᵀ ε and log N(ε) − log det L, as the dfdx path forms them
         // (`None`: L too ill-conditioned, the step takes the analytic entropy).
         let path = (estimator == Estimator::PathDerivative && self.path.compute(scale, d, eps))
-            .then(|| (&self.path.slope, &self.path.value));
+            .then_some((&self.path.slope, &self.path.value));
         let estimator = match (estimator, &path) {
             (Estimator::PathDerivative, None) => Estimator::AnalyticEntropy,
             (e, _) => e,
