@@ -272,7 +272,7 @@ impl Fused {
     pub(crate) fn evaluate<D: Backend>(
         &mut self,
         dev: &D,
-        (specs, arrays): (&[InputSpec], &[&Array]),
+        data: (&[InputSpec], &[&Array]),
         idx: Option<&[usize]>,
         particles: usize,
         scale: f32,
@@ -285,6 +285,19 @@ impl Fused {
             eps.resize(particles * dim, 0.0);
             draw_normals(dev, eps, (particles, dim));
         }
+        self.evaluate_drawn(data, idx, particles, scale, estimator)
+    }
+
+    /// [`Fused::evaluate`] once the draws are in `eps` (not generic over the device, so it
+    /// is compiled, and optimised, once, here).
+    fn evaluate_drawn(
+        &mut self,
+        (specs, arrays): (&[InputSpec], &[&Array]),
+        idx: Option<&[usize]>,
+        particles: usize,
+        scale: f32,
+        estimator: Estimator,
+    ) -> Result<f32, NonFinite> {
         // The minibatch's rows, gathered where the input has rows.
         self.gathered.resize(arrays.len(), Vec::new());
         if let Some(idx) = idx {
