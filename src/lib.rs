@@ -39,8 +39,8 @@ pub use ravi_stdlib::{bijectors, dist, exact, guides, nn};
 /// Everything a program using ravi usually needs.
 pub mod prelude {
     pub use crate::{
-        fit, guide, model, Array, Backend, Cpu, Estimator, FitOptions, Guide, Model, OnNonFinite,
-        Posterior, Schedule,
+        fit, guide, model, Array, Backend, Convergence, Cpu, Estimator, FitOptions, Guide, Init,
+        Model, OnNonFinite, Posterior, Schedule,
     };
 }
 
