@@ -97,6 +97,27 @@ fn a_fit_cut_short_says_so() {
         .any(|w| w.contains("still improving")));
     let d = ravi::diagnose(&g, &data, 1000).unwrap();
     assert!(d.k_hat > 0.7, "{d}");
+    // with the default windows (50 steps at least) twenty steps close none: too short to
+    // judge, not "still improving"
+    let mut g = RidgeFullRank::new(&Cpu::seeded(0));
+    let report = ravi::fit(
+        &mut g,
+        &data,
+        &FitOptions {
+            steps: 20,
+            ..quiet()
+        },
+    )
+    .unwrap();
+    assert!(!report.converged);
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("too short to judge")),
+        "{:?}",
+        report.warnings
+    );
 }
 
 /// With early stopping on, a fit that has converged settles and stops before its steps run

@@ -279,3 +279,107 @@ fn a_fitted_guide_continues_where_it_is() {
     let second = ravi::fit(&mut g, &data, &quiet).unwrap();
     assert_eq!(second.init.method, Init::Current);
 }
+
+/// A guide restarted where there is no Gaussian (here `Zero` after a Laplace start) drops
+/// its frame on both paths: the family's own accessors and the host engine, which finds
+/// frames by label, see the identity, and their gradients agree.
+#[test]
+fn a_restart_without_a_gaussian_drops_the_frame_everywhere() {
+    let (data, _, _) = line_data();
+    let make = || {
+        let mut g = LineFullRank::new(&Cpu::seeded(5));
+        started(&mut g, &data, Init::Laplace).unwrap();
+        assert!(g.entry0.frame().is_some());
+        started(&mut g, &data, Init::Zero).unwrap();
+        g
+    };
+    let g = make();
+    assert!(g.entry0.frame().is_none());
+    let (loc, l) = g.entry0.loc_scale_tril(g.params());
+    assert_eq!(loc, vec![0.0, 0.0]);
+    for (k, v) in l.iter().enumerate() {
+        let want = if k % 3 == 0 { 0.1 } else { 0.0 };
+        assert!((v - want).abs() < 1e-6, "L = {l:?}");
+    }
+    let graph = ravi::elbo_gradient(&make(), &data, None, 4, Estimator::PathDerivative).unwrap();
+    let (_, host) = ravi::fused::elbo_gradient(&g, &data, None, 4, Estimator::PathDerivative)
+        .unwrap()
+        .expect("the guide has a program for the engine");
+    for (a, b) in graph.iter().zip(&host) {
+        for (a, b) in a.iter().zip(b) {
+            assert!(
+                (a - b).abs() <= 1e-4 * (1.0 + a.abs()),
+                "graph {a} vs engine {b}"
+            );
+        }
+    }
+}
+
+/// Options are checked before the start moves the guide: a bad one is a
+/// `FitError::Options` naming it, and the guide is left as it was.
+#[test]
+fn bad_options_are_named_before_the_guide_moves() {
+    let (data, _, _) = line_data();
+    let cases: Vec<(FitOptions, &str)> = vec![
+        (
+            FitOptions {
+                diagnostic_draws: 50,
+                ..opts(Init::Auto)
+            },
+            "diagnostic_draws 50",
+        ),
+        (
+            FitOptions {
+                frozen: vec!["w.loc".into()],
+                ..opts(Init::Laplace)
+            },
+            "frozen",
+        ),
+        (
+            FitOptions {
+                frozen: vec!["nope".into()],
+                ..opts(Init::Auto)
+            },
+            "no parameter `nope`",
+        ),
+        (
+            FitOptions {
+                schedule: Schedule::Constant(f32::NAN),
+                ..opts(Init::Auto)
+            },
+            "schedule",
+        ),
+        (
+            FitOptions {
+                particles: 0,
+                ..opts(Init::Auto)
+            },
+            "particles",
+        ),
+        (
+            FitOptions {
+                batch_size: Some(0),
+                ..opts(Init::Auto)
+            },
+            "batch_size",
+        ),
+        (
+            FitOptions {
+                analytic_warmup: 1.5,
+                ..opts(Init::Auto)
+            },
+            "analytic_warmup",
+        ),
+    ];
+    for (options, says) in cases {
+        let mut g = LineFullRank::new(&Cpu::seeded(0));
+        let before: Vec<Vec<f32>> = g.params().iter().map(|(_, v)| v.as_vec()).collect();
+        match ravi::fit(&mut g, &data, &options) {
+            Err(FitError::Options(m)) => assert!(m.contains(says), "{says}: {m}"),
+            other => panic!("{says}: expected an options error, got {other:?}"),
+        }
+        let after: Vec<Vec<f32>> = g.params().iter().map(|(_, v)| v.as_vec()).collect();
+        assert_eq!(before, after, "{says}: the guide moved");
+        assert!(!g.params().is_started());
+    }
+}

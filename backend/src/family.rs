@@ -113,8 +113,9 @@ pub struct FamilyDraw<D: Backend, T: Tape<D>> {
 /// flattened and concatenated, which is how a family becomes joint over sites).
 /// Implemented in the stdlib (`MeanField`, `FullRank`, ...).
 pub trait GuideFamily<D: Backend>: Sized {
-    /// Is the path-derivative log q of a draw its exact log density (so that importance
-    /// ratios p/q mean something)? Not for a family whose entropy is an approximation.
+    /// Is log p(x, z) − log q(z) of a particle an importance ratio of q (log q the draw's
+    /// exact log density, and log p evaluated at that same draw)? Not for a family whose
+    /// entropy is an approximation, nor for one whose model call rewrites the draw.
     const EXACT_LOG_Q: bool = true;
     /// Registers the family's parameters under `name` and returns the family.
     fn build(params: &mut ParamStore<D>, name: &str, dim: usize, args: &FamilyArgs) -> Self;

@@ -12,8 +12,10 @@
 //!
 //! The frame lives in the guide's [`ParamStore`] as two constants, `{label}.frame.shift` and
 //! `{label}.frame.scale` (d values for a diagonal S, d × d row-major for a lower-triangular
-//! one), so it is saved and read with the rest of the guide, and the host engine finds it
-//! by name. A family with no frame is in the identity frame.
+//! one): the optimiser skips them, a copy of the store carries them, and the host engine
+//! finds them by the family's label. A family with no frame is in the identity frame; a
+//! family restarted without a Gaussian [`clear`](Frame::clear)s the frame it had, so the
+//! engine and the family's graph never disagree about the coordinates.
 
 use dfdx::prelude::*;
 
@@ -98,13 +100,28 @@ impl Frame {
         }
     }
 
+    /// Puts the frame of the family labelled `label`, if the store holds one, back to the
+    /// identity: a family restarted where there is no Gaussian to take a frame from works in
+    /// z again, and the engine, which finds frames by label, must see that too.
+    pub fn clear<D: Backend>(params: &mut ParamStore<D>, label: &str) {
+        let (shift_name, scale_name) = frame_names(label);
+        let (Some(shift), Some(scale)) = (params.find(&shift_name), params.find(&scale_name))
+        else {
+            return;
+        };
+        let d = params.get(shift).shape().0;
+        let identity = HostFrame::identity(d, params.get(scale).shape().0 != d);
+        params.set(shift, &identity.shift);
+        params.set(scale, &identity.scale);
+    }
+
     /// The frame of the family labelled `label` over `dim` coordinates, when the store holds
-    /// one (a guide read back from its parameters).
+    /// one that is not the identity.
     pub fn find<D: Backend>(params: &ParamStore<D>, label: &str, dim: usize) -> Option<Frame> {
         let (shift_name, scale_name) = frame_names(label);
         let (shift, scale) = (params.find(&shift_name)?, params.find(&scale_name)?);
         let host = HostFrame::read(params, shift, scale);
-        (host.shift.len() == dim).then(|| Frame {
+        (host.shift.len() == dim && !host.is_identity()).then(|| Frame {
             shift,
             scale,
             dim,
@@ -163,6 +180,25 @@ impl HostFrame {
         // d values are a diagonal; d × d a lower-triangular matrix (the same thing when d = 1)
         let full = scale.len() != shift.len();
         HostFrame { shift, scale, full }
+    }
+
+    fn identity(d: usize, full: bool) -> HostFrame {
+        let scale = if full {
+            (0..d * d)
+                .map(|k| if k % (d + 1) == 0 { 1.0 } else { 0.0 })
+                .collect()
+        } else {
+            vec![1.0; d]
+        };
+        HostFrame {
+            shift: vec![0.0; d],
+            scale,
+            full,
+        }
+    }
+
+    fn is_identity(&self) -> bool {
+        *self == HostFrame::identity(self.dim(), self.full)
     }
 
     pub fn dim(&self) -> usize {

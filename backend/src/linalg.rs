@@ -9,7 +9,7 @@
 //! (∂ log det M / ∂M = M⁻ᵀ is the case that matters.)
 
 /// How far L⁻ᵀ ε may exceed max |ε| / min L_ii before the path derivative gives way to the
-/// analytic entropy for a step (a random lower-triangular matrix's inverse grows
+/// standard estimator for a step (the same exact log q, the analytic entropy's gradient) (a random lower-triangular matrix's inverse grows
 /// exponentially with its size even where its diagonal is moderate).
 pub const PATH_DERIVATIVE_LIMIT: f64 = 1e4;
 
@@ -29,7 +29,7 @@ pub struct PathDerivativeTerms {
 
 impl PathDerivativeTerms {
     /// The terms for L (`l`, d × d row-major, lower triangular) and `eps`; `false` when the
-    /// slope passes [`PATH_DERIVATIVE_LIMIT`] (the step should take the analytic entropy).
+    /// slope passes [`PATH_DERIVATIVE_LIMIT`] (the step should take the standard estimator).
     pub fn compute(&mut self, l: &[f32], d: usize, eps: &[f32]) -> bool {
         self.lower.clear();
         self.lower.extend(l.iter().map(|&v| f64::from(v)));
@@ -159,6 +159,41 @@ impl Matrix {
             }
         }
         Ok(l)
+    }
+
+    /// A square root of a covariance that should be positive definite but may have lost it
+    /// to rounding: its Cholesky factor, else that of self + εI for ε from 10⁻¹⁰ to 10⁻⁴ of
+    /// its mean diagonal, else the diagonal of standard deviations √Σ_jj (the correlations
+    /// given up rather than the scales).
+    pub fn cholesky_or_diagonal(&self) -> Matrix {
+        if let Ok(l) = self.cholesky() {
+            return l;
+        }
+        let n = self.n;
+        let mean_diag = (0..n).map(|i| self.get(i, i).abs()).sum::<f64>() / n.max(1) as f64;
+        for exponent in [-10, -8, -6, -4] {
+            let mut jittered = self.clone();
+            for i in 0..n {
+                jittered.data[i * n + i] += mean_diag * 10f64.powi(exponent);
+            }
+            if let Ok(l) = jittered.cholesky() {
+                return l;
+            }
+        }
+        let mut l = Self::zeros(n);
+        for i in 0..n {
+            let v = self.get(i, i);
+            l.set(
+                i,
+                i,
+                if v.is_finite() && v > 0.0 {
+                    v.sqrt()
+                } else {
+                    1.0
+                },
+            );
+        }
+        l
     }
 
     /// The inverse of a lower-triangular matrix with a non-zero diagonal.

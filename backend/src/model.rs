@@ -157,6 +157,46 @@ impl LatentSpec {
             _ => u.iter().map(|&v| self.support.constrain(v)).collect(),
         }
     }
+
+    /// Values on the site's support in the guide's unconstrained coordinates (the inverse
+    /// of [`LatentSpec::constrain`]); `None` when one is off the support or not a number (a
+    /// simplex's events must be positive and sum to 1).
+    pub fn unconstrain(&self, v: &[f32]) -> Option<Vec<f64>> {
+        let logit = |p: f64| (p > 0.0 && p < 1.0).then(|| (p / (1.0 - p)).ln());
+        match (self.support, self.shape.last()) {
+            (Support::Simplex, Some(&k)) => {
+                if k == 0 || !v.len().is_multiple_of(k) {
+                    return None;
+                }
+                let mut out = Vec::with_capacity(v.len() / k * (k - 1));
+                for event in v.chunks(k) {
+                    let total: f64 = event.iter().map(|&x| f64::from(x)).sum();
+                    let positive = event.iter().all(|&x| x > 0.0 && x.is_finite());
+                    if !positive || !total.is_finite() || (total - 1.0).abs() > 1e-4 {
+                        return None;
+                    }
+                    let last = f64::from(event[k - 1]);
+                    out.extend(event[..k - 1].iter().map(|&x| (f64::from(x) / last).ln()));
+                }
+                Some(out)
+            }
+            (support, _) => v
+                .iter()
+                .map(|&x| {
+                    let x = f64::from(x);
+                    match support {
+                        Support::Real => x.is_finite().then_some(x),
+                        Support::Positive => (x > 0.0 && x.is_finite()).then(|| x.ln()),
+                        Support::UnitInterval => logit(x),
+                        Support::Interval { low, high } => {
+                            logit((x - f64::from(low)) / (f64::from(high) - f64::from(low)))
+                        }
+                        Support::Simplex => None,
+                    }
+                })
+                .collect(),
+        }
+    }
 }
 
 /// The data struct `model!` generates, one field per input.

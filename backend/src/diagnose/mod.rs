@@ -71,11 +71,7 @@ where
     G: Guide<D>,
     D: Backend,
 {
-    if draws < 2 {
-        return Err(FitError::Options(format!(
-            "diagnose: {draws} draws; k̂ needs a few hundred"
-        )));
-    }
+    check_draws(draws)?;
     if !G::exact_log_q() {
         return Err(FitError::Unsupported(
             "diagnose: the guide's log q is not a density (the implicit family's entropy is a linearisation), so its importance ratios mean nothing".into(),
@@ -83,6 +79,17 @@ where
     }
     let ratios = elbo_draws(guide, data, draws)?;
     Ok(from_log_ratios(&ratios))
+}
+
+/// At least [`crate::fit::MIN_DIAGNOSTIC_DRAWS`] draws: k̂ needs a tail to fit.
+pub fn check_draws(draws: usize) -> Result<(), FitError> {
+    if draws < crate::fit::MIN_DIAGNOSTIC_DRAWS {
+        return Err(FitError::Options(format!(
+            "diagnose: {draws} draws; k̂ needs at least {} (a few thousand to trust it)",
+            crate::fit::MIN_DIAGNOSTIC_DRAWS
+        )));
+    }
+    Ok(())
 }
 
 /// The diagnostics of given log importance ratios log p(x, z_s) − log q(z_s), z_s ~ q.

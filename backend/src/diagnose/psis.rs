@@ -6,12 +6,27 @@
 //! on k of the loo and ArviZ packages.
 
 /// k̂ of the importance ratios whose logarithms are `log_ratios`: the shape of the
-/// generalized Pareto fitted to the largest min(S/5, 3√S) of them. Infinite when the tail
-/// has four values or fewer (too few draws) or when a ratio is not finite; −∞ when every
-/// ratio is the same to rounding (q is the posterior).
+/// generalized Pareto fitted to the largest min(S/5, 3√S) of them. A ratio of zero (log
+/// −∞: a draw where the model has no mass) weighs nothing and has no part in the tail; a
+/// NaN or infinite ratio makes k̂ infinite, as does a tail of four values or fewer (too few
+/// draws). −∞ when every ratio is the same to rounding (q is the posterior).
 pub fn pareto_k(log_ratios: &[f64]) -> f64 {
+    if log_ratios.iter().any(|v| v.is_nan() || *v == f64::INFINITY) {
+        return f64::INFINITY;
+    }
+    let weighted: Vec<f64>;
+    let log_ratios = if log_ratios.iter().all(|v| v.is_finite()) {
+        log_ratios
+    } else {
+        weighted = log_ratios
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .collect();
+        &weighted
+    };
     let s = log_ratios.len();
-    if log_ratios.iter().any(|v| !v.is_finite()) {
+    if s == 0 {
         return f64::INFINITY;
     }
     let (lo, hi) = log_ratios
@@ -146,5 +161,26 @@ mod tests {
             })
             .collect();
         assert!(pareto_k(&light) < 0.3, "{}", pareto_k(&light));
+    }
+
+    /// A zero ratio (a draw outside the model's support) weighs nothing: k̂ is that of the
+    /// others. A NaN or +∞ ratio, or none with weight, leaves nothing to trust.
+    #[test]
+    fn zero_ratios_weigh_nothing_and_broken_ones_are_infinite() {
+        let u: Vec<f64> = (0..1000).map(|i| (f64::from(i) + 0.5) / 1000.0).collect();
+        let tail: Vec<f64> = u
+            .iter()
+            .map(|&u| ((1.0 - u).powf(-0.3) - 1.0) / 0.3)
+            .map(f64::ln)
+            .collect();
+        let mut with_zeros = tail.clone();
+        with_zeros.extend([f64::NEG_INFINITY; 7]);
+        assert_eq!(pareto_k(&with_zeros), pareto_k(&tail));
+        for broken in [f64::NAN, f64::INFINITY] {
+            let mut v = tail.clone();
+            v[3] = broken;
+            assert_eq!(pareto_k(&v), f64::INFINITY);
+        }
+        assert_eq!(pareto_k(&[f64::NEG_INFINITY; 50]), f64::INFINITY);
     }
 }

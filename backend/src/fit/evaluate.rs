@@ -99,9 +99,13 @@ where
     let terms =
         elbo_terms::<G, D, OwnedTape<f32, D>>(guide, &uploaded, particles, scale, estimator, true);
     let grads = sum_terms(terms).mean::<(), _>().backward();
-    Ok(guide
-        .params()
-        .iter()
-        .map(|(_, t)| grads.get(t).as_vec())
+    // a constant (a frame) has no gradient: zeros, as the engine reports it
+    let store = guide.params();
+    Ok(store
+        .ids()
+        .map(|id| match store.is_constant(id) {
+            true => vec![0.0; store.get(id).shape().0],
+            false => grads.get(store.get(id)).as_vec(),
+        })
         .collect())
 }

@@ -16,7 +16,9 @@ use std::fmt;
 use std::io::IsTerminal as _;
 
 pub use evaluate::{elbo, elbo_at, elbo_draws, elbo_gradient};
-pub use options::{Convergence, FitOptions, Objective, OnNonFinite, Schedule};
+pub use options::{
+    Convergence, FitOptions, Objective, OnNonFinite, Schedule, MIN_DIAGNOSTIC_DRAWS,
+};
 pub use trainer::{Step, Trainer};
 
 use crate::data::{check_inputs, Batch, DataError};
@@ -67,9 +69,9 @@ pub struct FitReport {
 pub struct Divergence {
     pub step: usize,
     pub value: f32,
-    /// The step of the best parameters the fit stepped back to (`None`: no window had
-    /// closed yet, and the parameters stayed).
-    pub back_to: Option<usize>,
+    /// The step of the best parameters the fit stepped back to (a divergence is judged
+    /// against the best window, so there always is one).
+    pub back_to: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -87,7 +89,7 @@ pub enum FitError {
     Diverged {
         step: usize,
         value: f32,
-        back_to: Option<usize>,
+        back_to: usize,
     },
     Options(String),
     /// What was asked cannot be done for this model, guide or data (a bound the model has
@@ -122,10 +124,7 @@ impl fmt::Display for FitError {
                     "the fit diverged: at step {step} the ELBO estimate was {value}, far above every earlier one, after stepping back {} times; ",
                     trainer::MAX_DIVERGENCES
                 )?;
-                match back_to {
-                    Some(b) => write!(f, "the guide holds the parameters of step {b}"),
-                    None => f.write_str("no earlier parameters were kept"),
-                }
+                write!(f, "the guide holds the parameters of step {back_to}")
             }
             FitError::Options(m) => write!(f, "invalid fit options: {m}"),
             FitError::Unsupported(m) => f.write_str(m),
@@ -182,7 +181,7 @@ where
         report.diagnostics = diagnostics_of_fit(&mut trainer, opts, &report)?;
         report
     };
-    report.warnings = warnings(&report);
+    report.warnings = warnings(&report, opts.convergence.patience);
     if opts.warnings {
         for w in &report.warnings {
             eprintln!("ravi: warning: {w}");
@@ -220,12 +219,18 @@ where
 
 /// The report's plain warnings: an unconverged fit, a poor k̂, divergences stepped back
 /// from, an initialisation that fell back.
-fn warnings(report: &FitReport) -> Vec<String> {
+fn warnings(report: &FitReport, patience: usize) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(note) = &report.init.note {
         out.push(note.clone());
     }
-    if !report.converged && report.steps > 0 {
+    let windows = report.steps / report.window.max(1);
+    if !report.converged && report.steps > 0 && windows <= patience {
+        out.push(format!(
+            "the fit was too short to judge whether it converged: {} steps make {windows} windows of {}, and convergence takes {} without an improvement after the first; give it more `steps` (or a smaller `Convergence::window`)",
+            report.steps, report.window, patience
+        ));
+    } else if !report.converged && report.steps > 0 {
         out.push(format!(
             "the ELBO was still improving when the {} steps ran out (last window {:.4}, best {:.4}, noise sd {:.3}): the fit has not converged; give it more `steps` (or a larger learning rate)",
             report.steps, report.final_elbo, report.best_elbo, report.elbo_noise
@@ -233,11 +238,8 @@ fn warnings(report: &FitReport) -> Vec<String> {
     }
     for d in &report.divergences {
         out.push(format!(
-            "at step {} the ELBO estimate was {}, far above every earlier one: the fit stepped back to {} and halved its learning rate",
-            d.step,
-            d.value,
-            d.back_to
-                .map_or("where it was".to_string(), |b| format!("its parameters of step {b}"))
+            "at step {} the ELBO estimate was {}, far above every earlier one: the fit stepped back to its parameters of step {} and halved its learning rate",
+            d.step, d.value, d.back_to
         ));
     }
     if let Some(w) = report.diagnostics.and_then(|d| d.warning()) {

@@ -1,5 +1,6 @@
 //! What a fit is asked to do.
 
+use super::FitError;
 use crate::family::Estimator;
 use crate::init::Init;
 use crate::optim::AdamConfig;
@@ -26,6 +27,14 @@ pub enum Schedule {
 }
 
 impl Schedule {
+    /// The schedule's values, for checking.
+    fn ends(&self) -> [f32; 2] {
+        match *self {
+            Schedule::Constant(v) => [v, v],
+            Schedule::Exponential { start, end } => [start, end],
+        }
+    }
+
     pub fn at(&self, step: usize, steps: usize) -> f32 {
         match *self {
             Schedule::Constant(lr) => lr,
@@ -149,6 +158,99 @@ impl Convergence {
             self.window
         } else {
             (steps / 25).max(50)
+        }
+    }
+}
+
+/// The fewest draws [`FitOptions::diagnostic_draws`] may ask for (k̂ fits the largest
+/// 3√S of them; with fewer than a hundred there is no tail to fit).
+pub const MIN_DIAGNOSTIC_DRAWS: usize = 100;
+
+impl FitOptions {
+    /// Is every option one a fit can run with? The first that is not, named, as
+    /// [`FitError::Options`].
+    pub fn check(&self) -> Result<(), FitError> {
+        let bad = |m: String| Err(FitError::Options(m));
+        let positive = |v: f32| v.is_finite() && v > 0.0;
+        if self.particles == 0 {
+            return bad("particles must be at least 1".into());
+        }
+        if self.batch_size == Some(0) {
+            return bad("batch_size must be at least 1 (or None for all rows)".into());
+        }
+        for (name, schedule) in [
+            ("schedule", &self.schedule),
+            ("temperature", &self.temperature),
+        ] {
+            if !schedule.ends().into_iter().all(positive) {
+                return bad(format!(
+                    "{name} {schedule:?}: its values must be finite and positive"
+                ));
+            }
+        }
+        let [b1, b2] = self.adam.betas;
+        if !(0.0..1.0).contains(&b1) || !(0.0..1.0).contains(&b2) {
+            return bad(format!(
+                "adam.betas {:?}: each must be in [0, 1)",
+                self.adam.betas
+            ));
+        }
+        if !positive(self.adam.eps) {
+            return bad(format!(
+                "adam.eps {}: must be finite and positive",
+                self.adam.eps
+            ));
+        }
+        if !(self.adam.weight_decay.is_finite() && self.adam.weight_decay >= 0.0) {
+            return bad(format!(
+                "adam.weight_decay {}: must be finite and at least 0",
+                self.adam.weight_decay
+            ));
+        }
+        if let Some(c) = self.clip_norm.filter(|&c| !positive(c)) {
+            return bad(format!("clip_norm {c}: must be finite and positive"));
+        }
+        if !(0.0..=1.0).contains(&self.analytic_warmup) {
+            return bad(format!(
+                "analytic_warmup {}: a fraction of the steps, in [0, 1]",
+                self.analytic_warmup
+            ));
+        }
+        if let OnNonFinite::Skip { max: 0 } = self.on_non_finite {
+            return bad(
+                "on_non_finite Skip { max: 0 } skips nothing: use OnNonFinite::Stop".into(),
+            );
+        }
+        let c = &self.convergence;
+        if !(c.tolerance.is_finite() && c.tolerance >= 0.0) {
+            return bad(format!(
+                "convergence.tolerance {}: must be finite and at least 0",
+                c.tolerance
+            ));
+        }
+        if c.patience == 0 {
+            return bad("convergence.patience must be at least 1 window".into());
+        }
+        if (1..MIN_DIAGNOSTIC_DRAWS).contains(&self.diagnostic_draws) {
+            return bad(format!(
+                "diagnostic_draws {}: k̂ needs at least {MIN_DIAGNOSTIC_DRAWS} draws (a few thousand to trust it); 0 turns the diagnostics off",
+                self.diagnostic_draws
+            ));
+        }
+        if !self.frozen.is_empty() && !matches!(self.init, Init::Auto | Init::Current) {
+            return bad(format!(
+                "frozen {:?} with init {:?}: a start would move the frozen parameters; a fit with frozen parameters starts where the guide is (Init::Auto or Init::Current)",
+                self.frozen, self.init
+            ));
+        }
+        Ok(())
+    }
+
+    /// The start a fit takes: a fit with frozen parameters keeps the guide where it is.
+    pub(crate) fn start(&self) -> Init {
+        match self.init {
+            Init::Auto if !self.frozen.is_empty() => Init::Current,
+            ref init => init.clone(),
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::data::{check_inputs, Array, Batch};
 use crate::device::Backend;
 use crate::elbo::{elbo_terms, first_non_finite, sum_terms, untaped_views, GUIDE_TERM};
 use crate::family::Estimator;
-use crate::init::{initialize, Init, InitReport};
+use crate::init::{initialize, InitReport};
 use crate::iwae::iwae_rows;
 use crate::model::{Guide, Model, ModelData, PerParticle};
 use crate::optim::Adam;
@@ -93,6 +93,8 @@ pub struct Trainer<'a, G: Guide<D>, D: Backend> {
     lr_factor: f32,
     divergences: Vec<Divergence>,
     converged_at: Option<usize>,
+    /// `converged_at` is the warm-up's (the analytic entropy's ELBO had converged).
+    converged_in_warmup: bool,
     average: Option<Average<D>>,
 }
 
@@ -105,9 +107,9 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
         data: &'a <G::Model as Model>::Data,
         opts: &FitOptions,
     ) -> Result<Self, FitError> {
-        if opts.particles == 0 {
-            return Err(FitError::Options("particles must be at least 1".into()));
-        }
+        // Everything about the options is checked before the start moves the guide.
+        opts.check()?;
+        frozen_parameters(guide.params(), &opts.frozen)?;
         let specs = G::Model::inputs();
         let arrays = data.arrays();
         let rows = check_inputs(G::Model::NAME, specs, &arrays)?;
@@ -117,36 +119,26 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
         // Per-row guide parameters (a mean-field local site) are sized by the data.
         guide.prepare(rows);
         check_rows(&*guide, rows)?;
-        let init = if opts.frozen.is_empty() || opts.init != Init::Auto {
-            initialize(guide, data, &opts.init, opts.fused)?
-        } else {
-            // frozen parameters are someone's fitted state: an automatic start keeps them
-            initialize(guide, data, &Init::Current, opts.fused)?
-        };
+        let init = initialize(guide, data, &opts.start(), opts.fused)?;
+        // (the start may add constants to the store: a frame)
+        let frozen = frozen_parameters(guide.params(), &opts.frozen)?;
         let dev = guide.params().device().clone();
         let batch_rows = opts.batch_size.map_or(rows, |b| b.clamp(1, rows));
         let full = Batch::upload(&dev, specs, &arrays, None, rows);
         let mut adam = Adam::new(guide.params(), opts.adam);
-        let names: Vec<&str> = guide.params().iter().map(|(n, _)| n).collect();
-        let mut frozen = vec![false; names.len()];
-        for name in &opts.frozen {
-            let index = names.iter().position(|n| n == name).ok_or_else(|| {
-                FitError::Options(format!(
-                    "frozen: the guide has no parameter `{name}` (it has {})",
-                    names.join(", ")
-                ))
-            })?;
+        for (index, _) in frozen.iter().enumerate().filter(|(_, &f)| f) {
             adam.freeze(index);
-            frozen[index] = true;
         }
-        let on_host = std::any::TypeId::of::<D>() == std::any::TypeId::of::<crate::Cpu>();
-        let fused = match G::fused_program() {
-            Some(program) if opts.fused && on_host && opts.objective == Objective::Elbo => {
-                crate::fused::step::Fused::new(program, guide.params(), opts.adam, &frozen)
-            }
-            _ => None,
-        };
-        let warmup = opts.analytic_warmup > 0.0 && opts.estimator != Estimator::AnalyticKl;
+        let fused = (opts.fused && opts.objective == Objective::Elbo)
+            .then(|| crate::fused::step::Fused::for_guide(&*guide, opts.adam, &frozen))
+            .flatten();
+        // the warm-up's estimator is the analytic entropy: nothing to warm up from when the
+        // fit's own estimator is analytic already
+        let warmup = opts.analytic_warmup > 0.0
+            && !matches!(
+                opts.estimator,
+                Estimator::AnalyticKl | Estimator::AnalyticEntropy
+            );
         Ok(Trainer {
             guide,
             data,
@@ -170,6 +162,7 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
             lr_factor: 1.0,
             divergences: Vec::new(),
             converged_at: None,
+            converged_in_warmup: false,
             average: None,
         })
     }
@@ -205,9 +198,7 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
         let Some(fused) = &mut self.fused else {
             return crate::diagnose::diagnose(&*self.guide, self.data, draws);
         };
-        if draws < 2 {
-            return crate::diagnose::diagnose(&*self.guide, self.data, draws);
-        }
+        crate::diagnose::check_draws(draws)?;
         // particles × rows values per node: a few million at a time
         let chunk = (4_000_000 / self.rows.max(1)).clamp(8, 500);
         let mut ratios = Vec::with_capacity(draws.min(1 << 20));
@@ -247,47 +238,65 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
     }
 
     /// One step: a minibatch (or all rows), the ELBO estimate, its gradient, Adam; then the
-    /// estimate is watched (see [`super::Convergence`]).
+    /// estimate is watched (see [`super::Convergence`]) and, in the fit's last steps, the
+    /// iterates averaged.
     pub fn step(&mut self) -> Result<Step, FitError> {
         let step = self.step;
         self.step += 1;
         let (estimator, lr) = self.controls(step);
-        let outcome = self.take_step(step, estimator, lr)?;
-        let value = match outcome {
-            Step::Taken(v) => v,
-            Step::Skipped(v) | Step::SteppedBack(v) => {
+        let outcome = match self.take_step(step, estimator, lr)? {
+            Step::Taken(value) => {
+                self.trace.push(value);
+                match self.far_above_best(value) {
+                    Some(best) => self.step_back(step, value, best)?,
+                    None => {
+                        self.watch(step, value, lr);
+                        Step::Taken(value)
+                    }
+                }
+            }
+            other @ (Step::Skipped(v) | Step::SteppedBack(v)) => {
                 self.trace.push(v);
-                return Ok(outcome);
+                other
             }
         };
-        self.trace.push(value);
-        if self.monitor.is_far_above(f64::from(value)) {
-            return self.step_back(step, value);
-        }
-        if let Some(verdict) = self.monitor.push(f64::from(value)) {
-            self.after_window(step, verdict, lr);
-        }
-        if let Phase::Warmup = self.phase {
-            if step as f32 + 1.0 >= self.opts.analytic_warmup * self.opts.steps as f32 {
-                self.phase = Phase::Main;
-                self.monitor.restart_patience();
-            }
-        }
-        // The last window of a fit that runs all its steps averages its iterates too.
-        let tail = self.monitor.window().min(self.opts.steps);
-        if self.average.is_none() && step + 1 + tail >= self.opts.steps {
-            self.start_average();
-        }
-        self.accumulate_average();
-        if let Phase::Settle { start, steps, .. } = self.phase {
-            if step + 1 >= start + steps {
-                self.phase = Phase::Done;
-            }
-        }
+        self.average_tail(step);
         if self.is_done() {
             self.apply_average();
         }
-        Ok(Step::Taken(value))
+        Ok(outcome)
+    }
+
+    /// A taken step's estimate: the monitor's verdict at the end of a window, the phase's
+    /// course.
+    fn watch(&mut self, step: usize, value: f32, lr: f32) {
+        if let Some(verdict) = self.monitor.push(f64::from(value)) {
+            self.after_window(step, verdict, lr);
+        }
+        match self.phase {
+            Phase::Warmup
+                if step as f32 + 1.0 >= self.opts.analytic_warmup * self.opts.steps as f32 =>
+            {
+                self.phase = Phase::Main;
+                self.monitor.restart_patience();
+            }
+            Phase::Settle { start, steps, .. } if step + 1 >= start + steps => {
+                self.phase = Phase::Done;
+            }
+            _ => {}
+        }
+    }
+
+    /// The iterates of the fit's last steps are averaged: those of the settling phase once
+    /// converged, else the last window's (a fifth of the steps at most) of a fit that runs
+    /// all its steps.
+    fn average_tail(&mut self, step: usize) {
+        let tail = self.monitor.window().min(self.opts.steps / 5).max(1);
+        let settling = matches!(self.phase, Phase::Settle { .. });
+        if self.average.is_none() && (settling || step + tail >= self.opts.steps) {
+            self.start_average();
+        }
+        self.accumulate_average();
     }
 
     fn start_average(&mut self) {
@@ -350,14 +359,26 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
             Verdict::Improved => {
                 let snapshot = self.snapshot();
                 self.best = Some((step, snapshot));
+                // improving again after the warm-up's estimator had converged: the fit's
+                // own estimator has not yet
+                if self.phase == Phase::Main && self.converged_in_warmup {
+                    self.converged_at = None;
+                    self.converged_in_warmup = false;
+                }
             }
             Verdict::Waiting => {}
             Verdict::Converged => match self.phase {
                 Phase::Warmup => {
+                    self.converged_at.get_or_insert(step + 1);
+                    self.converged_in_warmup = true;
                     self.phase = Phase::Main;
                     self.monitor.restart_patience();
                 }
                 Phase::Main => {
+                    if self.converged_in_warmup {
+                        self.converged_at = Some(step + 1);
+                        self.converged_in_warmup = false;
+                    }
                     self.converged_at.get_or_insert(step + 1);
                     let left = self.opts.steps.saturating_sub(step + 1);
                     let settle = (2 * self.monitor.window()).max(self.opts.steps / 5);
@@ -375,21 +396,28 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
         }
     }
 
-    /// An estimate far above every window so far: back to the best parameters, with half
-    /// the learning rate from here on; after [`MAX_DIVERGENCES`] of them, an error.
-    fn step_back(&mut self, step: usize, value: f32) -> Result<Step, FitError> {
-        let best_step = self.best.as_ref().map(|(s, _)| *s);
+    /// The step of the best window's parameters, when `value` is far above that window
+    /// (see [`Monitor::is_far_above`]).
+    fn far_above_best(&self, value: f32) -> Option<usize> {
+        let (best, _) = self.best.as_ref()?;
+        self.monitor.is_far_above(f64::from(value)).then_some(*best)
+    }
+
+    /// An estimate far above every window so far: back to the best parameters (of step
+    /// `back_to`), with half the learning rate from here on; after [`MAX_DIVERGENCES`] of
+    /// them, an error.
+    fn step_back(&mut self, step: usize, value: f32, back_to: usize) -> Result<Step, FitError> {
         self.divergences.push(Divergence {
             step,
             value,
-            back_to: best_step,
+            back_to,
         });
         self.restore_best();
         if self.divergences.len() > MAX_DIVERGENCES {
             return Err(FitError::Diverged {
                 step,
                 value,
-                back_to: best_step,
+                back_to,
             });
         }
         self.lr_factor *= 0.5;
@@ -403,8 +431,10 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
         }
     }
 
-    /// Puts the best parameters seen back (nothing when no window has closed).
+    /// Puts the best parameters seen back (nothing when no window has closed). A running
+    /// average holds iterates of the path stepped back from: it starts again.
     fn restore_best(&mut self) {
+        self.average = None;
         let Some((_, snapshot)) = &self.best else {
             return;
         };
@@ -550,6 +580,25 @@ impl<G: Guide<D>, D: Backend> Drop for Trainer<'_, G, D> {
             fused.write_back(self.guide.params_mut());
         }
     }
+}
+
+/// Which of the store's parameters (in its order) the names in `frozen` are.
+fn frozen_parameters<D: Backend>(
+    params: &ParamStore<D>,
+    frozen: &[String],
+) -> Result<Vec<bool>, FitError> {
+    let names: Vec<&str> = params.iter().map(|(n, _)| n).collect();
+    let mut out = vec![false; names.len()];
+    for name in frozen {
+        let index = names.iter().position(|n| n == name).ok_or_else(|| {
+            FitError::Options(format!(
+                "frozen: the guide has no parameter `{name}` (it has {})",
+                names.join(", ")
+            ))
+        })?;
+        out[index] = true;
+    }
+    Ok(out)
 }
 
 /// After a non-finite ELBO: a parameter that went non-finite, or else the first term of the

@@ -214,11 +214,12 @@ impl Gaussian {
         let diag: Vec<f32> = (0..d).map(|i| scale[i * d + i]).collect();
         let log_det: f32 = diag.iter().map(|s| s.ln()).sum();
         // The path derivative's −L⁻ᵀ ε and log N(ε) − log det L, as the dfdx path forms them
-        // (`None`: L too ill-conditioned, the step takes the analytic entropy).
+        // (`None`: L too ill-conditioned; the step takes the standard estimator, the draw's
+        // exact log q with the analytic entropy's gradient).
         let path = (estimator == Estimator::PathDerivative && self.path.compute(scale, d, eps))
             .then_some((&self.path.slope, &self.path.value));
         let estimator = match (estimator, &path) {
-            (Estimator::PathDerivative, None) => Estimator::AnalyticEntropy,
+            (Estimator::PathDerivative, None) => Estimator::Standard,
             (e, _) => e,
         };
         // ∂(log p − log q)/∂z per particle: the model's, plus the path derivative's +L⁻ᵀ ε.

@@ -90,6 +90,18 @@ pub(crate) struct NonFinite {
 }
 
 impl Fused {
+    /// The engine for `guide`'s program, when the guide has one and its parameters live on
+    /// the host (the CPU device); `None` sends the work to the dfdx graph.
+    pub(crate) fn for_guide<G: crate::model::Guide<D>, D: Backend>(
+        guide: &G,
+        cfg: AdamConfig,
+        frozen: &[bool],
+    ) -> Option<Self> {
+        let on_host = std::any::TypeId::of::<D>() == std::any::TypeId::of::<crate::Cpu>();
+        let program = G::fused_program().filter(|_| on_host)?;
+        Fused::new(program, guide.params(), cfg, frozen)
+    }
+
     /// The engine for `program` over the guide parameters in `store`; `None` when the store
     /// does not hold the parameters the program names with the sizes it expects.
     pub(crate) fn new<D: Backend>(
@@ -311,16 +323,7 @@ impl Fused {
                 }
             }
         }
-        let rows = idx.map_or_else(
-            || {
-                specs
-                    .iter()
-                    .zip(arrays)
-                    .find(|(s, _)| s.has_rows)
-                    .map_or(0, |(_, a)| a.shape()[0])
-            },
-            <[usize]>::len,
-        );
+        let rows = idx.map_or_else(|| rows_of(specs, arrays), <[usize]>::len);
         let inputs: Vec<&[f32]> = specs
             .iter()
             .zip(arrays)
@@ -501,11 +504,7 @@ impl Fused {
         sizes: &[usize],
     ) -> Vec<(f64, Vec<f64>, Option<&'static str>)> {
         let particles = points.len();
-        let rows = specs
-            .iter()
-            .zip(arrays)
-            .find(|(s, _)| s.has_rows)
-            .map_or(0, |(_, a)| a.shape()[0]);
+        let rows = rows_of(specs, arrays);
         let inputs: Vec<&[f32]> = arrays.iter().map(|a| a.data()).collect();
         self.engine.resize(particles, rows);
         // each latent site's `Sample` node and whether its value is eᵘ
@@ -719,4 +718,13 @@ fn draw_normals<D: Backend>(dev: &D, out: &mut [f32], shape: (usize, usize)) {
             });
         }
     });
+}
+
+/// The rows of the data (of its first input that has rows; 0 when none has).
+fn rows_of(specs: &[InputSpec], arrays: &[&Array]) -> usize {
+    specs
+        .iter()
+        .zip(arrays)
+        .find(|(s, _)| s.has_rows)
+        .map_or(0, |(_, a)| a.shape()[0])
 }

@@ -134,15 +134,7 @@ impl Problem<'_> {
                 let site = self.site(k);
                 // log p grows along −g
                 let down = g[k] > 0.0;
-                let towards = match (site.support, down) {
-                    (Support::Positive, true) => "0".to_string(),
-                    (Support::Interval { low, .. }, true) => format!("its lower bound {low}"),
-                    (Support::Interval { high, .. }, false) => format!("its upper bound {high}"),
-                    (Support::UnitInterval, true) => "0".to_string(),
-                    (Support::UnitInterval, false) => "1".to_string(),
-                    (_, true) => "−∞".to_string(),
-                    (_, false) => "+∞".to_string(),
-                };
+                let towards = boundary(site.support, down);
                 Err(InitError::NoMode {
                     site: site.name.to_string(),
                     towards,
@@ -156,39 +148,24 @@ impl Problem<'_> {
     /// A mode that ran off towards a boundary of a constrained site (log σ → −∞, say) is
     /// no mode: the log joint grows without bound there.
     fn check_bounded(&self, point: &[f64], start: &[f64], status: Status) -> Result<(), InitError> {
-        let mut worst: Option<(usize, f64)> = None;
-        for (k, (&u, &u0)) in point.iter().zip(start).enumerate() {
-            if !self.free[k] {
-                continue;
-            }
-            let far = match self.site(k).support {
-                Support::Real => (u - u0).abs() > 1e12 * (1.0 + u0.abs()),
-                _ => u.abs() > 25.0,
-            };
-            if far && worst.is_none_or(|(_, w)| u.abs() > w) {
-                worst = Some((k, u.abs()));
-            }
-        }
+        // how far the search went from where it started, in the unconstrained coordinate:
+        // e²⁵ ≈ 7·10¹⁰-fold for a scale, 10¹² times its size for a real site
+        let far = |k: usize, u: f64, u0: f64| match self.site(k).support {
+            Support::Real => (u - u0).abs() > 1e12 * (1.0 + u0.abs()),
+            _ => (u - u0).abs() > 25.0,
+        };
+        let worst = point
+            .iter()
+            .zip(start)
+            .enumerate()
+            .filter(|&(k, (&u, &u0))| self.free[k] && far(k, u, u0))
+            .max_by(|(_, (a, a0)), (_, (b, b0))| (*a - *a0).abs().total_cmp(&(*b - *b0).abs()));
         match worst {
-            Some((k, _)) => {
-                let site = self.site(k);
-                let u = point[k];
-                let towards = match (site.support, u < 0.0) {
-                    (Support::Positive, true) => "0".to_string(),
-                    (Support::Positive, false) | (Support::Real, false) => "+∞".to_string(),
-                    (Support::Real, true) => "−∞".to_string(),
-                    (Support::Interval { low, .. }, true) => format!("its lower bound {low}"),
-                    (Support::Interval { high, .. }, false) => format!("its upper bound {high}"),
-                    (Support::UnitInterval, true) => "0".to_string(),
-                    (Support::UnitInterval, false) => "1".to_string(),
-                    (Support::Simplex, _) => "a vertex of the simplex".to_string(),
-                };
-                Err(InitError::NoMode {
-                    site: site.name.to_string(),
-                    towards,
-                    still_climbing: status == Status::MaxIterations,
-                })
-            }
+            Some((k, (&u, &u0))) => Err(InitError::NoMode {
+                site: self.site(k).name.to_string(),
+                towards: boundary(self.site(k).support, u < u0),
+                still_climbing: status == Status::MaxIterations,
+            }),
             None => Ok(()),
         }
     }
@@ -374,10 +351,7 @@ impl Problem<'_> {
                 {
                     InitError::NoMode {
                         site: site.name.to_string(),
-                        towards: match site.support {
-                            Support::Interval { low, .. } => format!("its lower bound {low}"),
-                            _ => "0".to_string(),
-                        },
+                        towards: boundary(site.support, true),
                         still_climbing: true,
                     }
                 }
@@ -386,6 +360,20 @@ impl Problem<'_> {
                 },
             }
         })
+    }
+}
+
+/// Where an unconstrained coordinate of a site on `support` goes as it runs down (`down`)
+/// or up without end, in the site's own terms.
+fn boundary(support: Support, down: bool) -> String {
+    match (support, down) {
+        (Support::Positive, true) | (Support::UnitInterval, true) => "0".to_string(),
+        (Support::UnitInterval, false) => "1".to_string(),
+        (Support::Interval { low, .. }, true) => format!("its lower bound {low}"),
+        (Support::Interval { high, .. }, false) => format!("its upper bound {high}"),
+        (Support::Simplex, _) => "a vertex of the simplex".to_string(),
+        (_, true) => "−∞".to_string(),
+        (_, false) => "+∞".to_string(),
     }
 }
 

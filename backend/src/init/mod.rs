@@ -22,29 +22,35 @@ pub use start::{FamilyStart, Start, INIT_SCALE};
 use crate::data::{Array, Batch};
 use crate::device::Backend;
 use crate::fit::{checked_rows, FitError};
-use crate::model::{Guide, LatentSpec, Model, ModelData, ParamInit, Support};
+use crate::model::{Guide, LatentSpec, Model, ModelData, ParamInit};
 use log_joint::{Layout, LogJoint};
 
 /// How a fit starts its guide.
+///
+/// A start sets each family's location and scale (and frame, see [`crate::frame`]) and a
+/// `param`'s point; what a family learns beyond a Gaussian — a `LowRank` factor W, a flow's
+/// layers, an implicit generator's hidden weights — is left as it is (as built, or as the
+/// last fit left it), so that restarting a fitted guide moves only its Gaussian part.
+/// A net's weights (sites drawn for a `net` call) start Glorot-uniform with sds of a
+/// hundredth of each layer's Glorot bound under `Auto`, `Laplace`, `Map` and `Prior`;
+/// under an explicit `Zero` or `Values` they start at 0 with the usual 0.1.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum Init {
     /// On a guide no fit has started yet: [`Init::Laplace`] where every latent site is
-    /// global (falling back to the mode alone where the mode is flat along some site, or to
-    /// [`Init::Prior`] where there is no mode, and saying so in the report), else
-    /// [`Init::Zero`]; a net's weights
-    /// Glorot-uniform either way, and where there are such weights the other sites at
-    /// their mode given them ([`Init::Map`]: a Laplace frame fitted to a random net would
-    /// hold a noise sd near the random net's residuals). A guide that has been fitted
-    /// continues where it is.
+    /// global and none is a net's weights; [`Init::Map`] where some are (a Laplace frame
+    /// fitted to a random net would hold a noise sd near the random net's residuals);
+    /// [`Init::Zero`] where a site is local. Where the Laplace approximation fails it falls
+    /// back, and says so in the report: to the mode alone where the mode is flat along
+    /// some site, else (no mode) to [`Init::Prior`]. A guide that has been fitted, or a fit
+    /// with frozen parameters, continues where it is ([`Init::Current`]).
     #[default]
     Auto,
     /// The Laplace approximation N(m, H⁻¹) at the mode m of the log joint in the guide's
     /// unconstrained coordinates (H the Hessian of −log p there): `MeanField` in the
-    /// diagonal frame of its mean-field optimum's sds 1/√H_jj; `FullRank` in the frame
-    /// S = chol(H⁻¹), so L = S at the start; `LowRank` from the leading eigenvectors of
-    /// the Gaussian's correlations; a flow's base at the Gaussian with identity layers;
-    /// the implicit generator's output at the mode; a model `param` at the mode. A mode
-    /// that cannot be found is a [`FitError::Init`] naming the site. Covers at most
+    /// diagonal frame of its mean-field optimum's sds 1/√H_jj; `FullRank`, `LowRank` and a
+    /// flow's base in the frame S = chol(H⁻¹), starting at N(0, I) in it (so L = S); the
+    /// implicit generator's output at the mode in that frame; a model `param` at the mode. A
+    /// mode that cannot be found is a [`FitError::Init`] naming the site. Covers at most
     /// [`MAX_LAPLACE_DIM`] coordinates (beyond, the families start at the mode alone).
     Laplace,
     /// The families' locations at the mode, their scales the usual 0.1.
@@ -86,6 +92,8 @@ pub enum InitError {
     NoMode {
         site: String,
         towards: String,
+        /// The search ran out of iterations while the log joint was still rising (rather
+        /// than stopping where f32 could no longer follow the slope).
         still_climbing: bool,
     },
     /// At the mode the log joint is not curved downward along `site` (flat or a saddle).
@@ -175,19 +183,23 @@ pub fn initialize<G: Guide<D>, D: Backend>(
                 Err(e) if auto => {
                     // the default falls back rather than fail: to the mode alone where
                     // there is one (a flat direction), else to the prior's medians
-                    let fallback = match (&e, search.run(false)) {
-                        (InitError::NotPositiveDefinite { .. }, Ok((start, log_joint, _))) => {
+                    let mode_alone = match &e {
+                        InitError::NotPositiveDefinite { .. } if laplace => search.run(false).ok(),
+                        _ => None,
+                    };
+                    let fallback = match mode_alone {
+                        Some((start, log_joint, _)) => {
                             report.method = Init::Map;
                             report.log_joint_at_mode = Some(log_joint);
                             start
                         }
-                        _ => {
+                        None => {
                             report.method = Init::Prior;
                             Start::values(base_point(guide, latents, true, glorot))
                         }
                     };
                     report.note = Some(format!(
-                        "no Laplace start ({e}); started as `Init::{:?}`",
+                        "no `Init::{method:?}` start ({e}); started as `Init::{:?}`",
                         report.method
                     ));
                     Some(fallback)
@@ -288,7 +300,7 @@ fn given(
                 v.len()
             )));
         }
-        base[i] = Some(unconstrain(l, v).ok_or_else(|| {
+        base[i] = Some(l.unconstrain(v).ok_or_else(|| {
             FitError::Options(format!(
                 "init: the values given for site `{name}` are not all on its support ({:?})",
                 l.support
@@ -296,41 +308,6 @@ fn given(
         })?);
     }
     Ok(base)
-}
-
-/// Values on a site's support in the guide's unconstrained coordinates; `None` when one
-/// is off the support.
-fn unconstrain(l: &LatentSpec, v: &[f32]) -> Option<Vec<f64>> {
-    let logit = |p: f64| (p > 0.0 && p < 1.0).then(|| (p / (1.0 - p)).ln());
-    match (l.support, l.shape.last()) {
-        (Support::Simplex, Some(&k)) => {
-            let mut out = Vec::with_capacity(v.len() / k.max(1) * k.saturating_sub(1));
-            for event in v.chunks(k) {
-                let last = f64::from(*event.last()?);
-                let total: f64 = event.iter().map(|&x| f64::from(x)).sum();
-                if event.iter().any(|&x| x <= 0.0) || (total - 1.0).abs() > 1e-4 {
-                    return None;
-                }
-                out.extend(event[..k - 1].iter().map(|&x| (f64::from(x) / last).ln()));
-            }
-            Some(out)
-        }
-        (support, _) => v
-            .iter()
-            .map(|&x| {
-                let x = f64::from(x);
-                match support {
-                    Support::Real => x.is_finite().then_some(x),
-                    Support::Positive => (x > 0.0 && x.is_finite()).then(|| x.ln()),
-                    Support::UnitInterval => logit(x),
-                    Support::Interval { low, high } => {
-                        logit((x - f64::from(low)) / (f64::from(high) - f64::from(low)))
-                    }
-                    Support::Simplex => None,
-                }
-            })
-            .collect(),
-    }
 }
 
 /// A search for the mode: the data on the guide's device, the coordinates.
@@ -359,14 +336,10 @@ impl<'a> Search<'a> {
         let rows = checked_rows(guide, data)?;
         let arrays: Vec<&Array> = data.arrays();
         let layout = Layout::of(latents);
-        let on_host = std::any::TypeId::of::<D>() == std::any::TypeId::of::<crate::Cpu>();
-        let host = match G::fused_program() {
-            Some(program) if engine && on_host => {
-                let frozen = vec![false; guide.params().len()];
-                crate::fused::step::Fused::new(program, guide.params(), Default::default(), &frozen)
-            }
-            _ => None,
-        };
+        let frozen = vec![false; guide.params().len()];
+        let host = engine
+            .then(|| crate::fused::step::Fused::for_guide(guide, Default::default(), &frozen))
+            .flatten();
         let log_joint: Box<dyn LogJoint + 'a> = match host {
             Some(fused) => Box::new(log_joint::Host {
                 engine: std::cell::RefCell::new(fused),

@@ -106,6 +106,7 @@ impl Start {
         FamilyStart {
             loc,
             covered,
+            cov_factor: cov.cholesky_or_diagonal(),
             cov,
             precision_diag: global.iter().map(|&i| self.precision_diag[i]).collect(),
             spread,
@@ -131,6 +132,8 @@ pub struct FamilyStart {
     pub covered: Vec<bool>,
     /// The covariance over the covered coordinates (in order).
     pub cov: Matrix,
+    /// Its lower Cholesky factor (see [`Matrix::cholesky_or_diagonal`]).
+    pub cov_factor: Matrix,
     /// The precision's diagonal over the covered coordinates.
     pub precision_diag: Vec<f64>,
     /// Per coordinate, the sd to start it at when it is not covered.
@@ -167,15 +170,11 @@ impl FamilyStart {
     /// lower-triangular matrix lower triangular).
     pub fn full_frame(&self) -> FrameScale {
         let d = self.dim();
-        let chol = self
-            .cov
-            .cholesky()
-            .expect("the initialisation checks that the covariance is positive definite");
         let index = self.covered_indices();
         let mut s = Matrix::identity(d);
         for (a, &i) in index.iter().enumerate() {
             for (b, &j) in index.iter().enumerate().take(a + 1) {
-                s.set(i, j, chol.get(a, b));
+                s.set(i, j, self.cov_factor.get(a, b));
             }
         }
         FrameScale::Lower(s)

@@ -133,7 +133,7 @@ impl FullRank {
     /// of its own value (so that the value is exact however large the product) plus the
     /// value, per particle. `None` where L is so ill-conditioned that L⁻ᵀ ε exceeds
     /// [`ravi_backend::linalg::PATH_DERIVATIVE_LIMIT`] times what its diagonal alone gives (max |ε| / min L_ii):
-    /// such a gradient is all noise, and the step takes the analytic entropy instead.
+    /// such a gradient is all noise, and the step takes the standard estimator instead.
     fn path_derivative_log_q<D: Backend, T: Tape<D>>(
         &self,
         params: &ParamStore<D>,
@@ -175,6 +175,7 @@ impl<D: Backend> GuideFamily<D> for FullRank {
             params.set(self.loc, &vec![0.0; self.dim]);
         } else {
             self.frame = None;
+            Frame::clear(params, label);
             params.set(self.loc, &start.loc_f32());
         }
         // L_u starts at I, its rows scaled by each coordinate's starting sd
@@ -210,13 +211,13 @@ impl<D: Backend> GuideFamily<D> for FullRank {
                 log_det.negate() - gaussian_entropy_constant(self.dim),
                 particles,
             ),
+            // L too ill-conditioned for the path derivative: the standard estimator, whose
+            // value is still the draw's exact log q and whose gradient is the analytic
+            // entropy's (ε carries none)
             Estimator::PathDerivative => self
                 .path_derivative_log_q(params, z.retaped::<T>(), &eps.as_vec())
                 .unwrap_or_else(|| {
-                    per_particle(
-                        log_det.negate() - gaussian_entropy_constant(self.dim),
-                        particles,
-                    )
+                    per_particle(log_det, particles).negate() + std_normal_log_density(eps)
                 }),
         };
         match &self.frame {

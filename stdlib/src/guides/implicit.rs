@@ -303,6 +303,7 @@ impl<D: Backend> GuideFamily<D> for Implicit {
             vec![0.0; d]
         } else {
             self.frame = None;
+            Frame::clear(params, label);
             start.loc_f32()
         };
         match &self.head {

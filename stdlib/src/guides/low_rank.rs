@@ -155,6 +155,7 @@ impl<D: Backend> GuideFamily<D> for LowRank {
         let d = self.dim;
         if !start.has_gaussian() {
             self.frame = None;
+            Frame::clear(params, label);
             params.set(self.loc, &start.loc_f32());
             let rho: Vec<f32> = start.unit_scale().into_iter().map(rho_for).collect();
             params.set(self.rho, &rho);

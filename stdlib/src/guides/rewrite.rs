@@ -48,6 +48,11 @@ macro_rules! rewrite_family {
         }
 
         impl<D: Backend> GuideFamily<D> for $name {
+            // The model's likelihood runs on rewritten weights (a perturbation per row, or
+            // pre-activations drawn directly), not on the one draw whose log q the family
+            // gives, so log p − log q of a particle is not an importance ratio of q.
+            const EXACT_LOG_Q: bool = false;
+
             fn build(
                 params: &mut ParamStore<D>,
                 name: &str,

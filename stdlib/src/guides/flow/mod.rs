@@ -227,6 +227,7 @@ impl<D: Backend> GuideFamily<D> for Flow {
             params.set(self.loc, &vec![0.0; self.dim]);
         } else {
             self.frame = None;
+            Frame::clear(params, label);
             params.set(self.loc, &start.loc_f32());
         }
         let rho: Vec<f32> = start.unit_scale().into_iter().map(rho_for).collect();
