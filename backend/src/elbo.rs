@@ -6,8 +6,10 @@ use dfdx::tensor::NoneTape;
 
 use crate::data::Batch;
 use crate::device::{Backend, Tape};
-use crate::family::Estimator;
-use crate::model::{Guide, Model, PerParticle};
+use crate::estimator::Estimator;
+use crate::guide::Guide;
+use crate::model::Model;
+use crate::particles::PerParticle;
 
 /// The name under which the guide's −log q term appears among the ELBO's terms.
 pub const GUIDE_TERM: &str = "log q (the guide)";

@@ -21,8 +21,8 @@ use dfdx::prelude::*;
 
 use crate::device::{Backend, Tape};
 use crate::linalg::Matrix;
-use crate::model::Particles;
 use crate::params::{ParamId, ParamStore};
+use crate::particles::Particles;
 
 /// S of a frame.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,9 +11,10 @@ use dfdx::tensor::NoneTape;
 
 use crate::data::Batch;
 use crate::device::{Backend, Tape};
-use crate::family::Estimator;
-use crate::fit::FitError;
-use crate::model::{Guide, Model, ModelData};
+use crate::error::FitError;
+use crate::estimator::Estimator;
+use crate::guide::Guide;
+use crate::model::{Model, ModelData};
 
 /// Why `M` has no importance-weighted bound, if it has none: a global latent site.
 pub fn check_supported<M: Model>() -> Result<(), FitError> {
@@ -86,7 +87,7 @@ where
     G: Guide<D>,
     D: Backend,
 {
-    let rows = crate::fit::checked_rows(guide, data)?;
+    let rows = crate::guide::checked_rows(guide, data)?;
     let (specs, arrays) = (G::Model::inputs(), data.arrays());
     let chunk = (20_000 / k.max(1)).clamp(1, rows.max(1));
     let mut total = 0.0f64;

@@ -2,23 +2,39 @@
 //! stdlib builds on ([`GuideFamily`]), ELBO estimators, the SVI loop, devices, posterior
 //! summaries. Everything is generic over the dfdx device.
 
+// In layers: each module uses only those declared before it (`tests/layers.rs` holds them
+// to it).
+//
+// Leaves: devices, dense linear algebra, CSV, the parameter store.
 pub mod csv;
-pub mod data;
 pub mod device;
-pub mod diagnose;
-pub mod elbo;
-pub mod family;
-pub mod fit;
-pub mod frame;
-pub mod fused;
-pub mod init;
-pub mod iwae;
 pub mod linalg;
-pub mod model;
-pub mod ops;
-pub mod optim;
 pub mod params;
+// What a fit's pieces exchange: data, errors, latent specs, tensors, the engine's program.
+pub mod data;
+pub mod error;
+pub mod estimator;
+pub mod latent;
+pub mod particles;
+pub mod program;
+pub mod optim;
+// The contracts generated code and the stdlib implement.
+pub mod frame;
+pub mod start;
+pub mod family;
+pub mod model;
+pub mod guide;
+// What is computed from a model and a guide: ELBO terms, the bound, summaries, the engine.
+pub mod elbo;
+pub mod iwae;
+pub mod ops;
 pub mod posterior;
+pub mod evaluate;
+pub mod fused;
+// The fit: its start, its diagnostics, its loop, and what comes after it.
+pub mod init;
+pub mod diagnose;
+pub mod fit;
 pub mod predictive;
 
 pub use data::{Array, Batch, DataError, DimSpec, InputSpec};
@@ -26,21 +42,25 @@ pub use data::{Array, Batch, DataError, DimSpec, InputSpec};
 pub use device::Cuda;
 pub use device::{Backend, Cpu, Tape};
 pub use diagnose::{diagnose, Diagnostics};
-pub use family::{Estimator, FamilyArg, FamilyArgs, FamilyDraw, FlowLayer, GuideFamily};
+pub use error::{FitError, InitError};
+pub use estimator::Estimator;
+pub use evaluate::{elbo, elbo_at, elbo_draws, elbo_gradient};
+pub use family::{FamilyArg, FamilyArgs, FamilyDraw, FlowLayer, GuideFamily};
 pub use fit::{
-    elbo, elbo_at, elbo_draws, elbo_gradient, fit, Convergence, Divergence, FitError, FitOptions,
-    FitReport, Objective, OnNonFinite, Schedule, Step, Trainer,
+    fit, Convergence, Divergence, FitOptions, FitReport, Objective, OnNonFinite, Schedule, Step,
+    Trainer,
 };
-pub use init::{FamilyStart, Init, InitError, InitReport, Start};
+pub use guide::{Guide, GuideSample};
+pub use init::{Init, InitReport};
 pub use iwae::iwae;
-pub use model::{
-    traced, GaussianWeights, Guide, GuideSample, InitBlock, LatentSpec, Model, ModelData,
-    ObservedArgs, ParamInit, Particles, PerParticle, Rewrite, Rows, Support,
-};
+pub use latent::{InitBlock, LatentSpec, ParamInit, Support};
+pub use model::{GaussianWeights, Model, ModelData, ObservedArgs, Rewrite};
 pub use optim::{Adam, AdamConfig};
 pub use params::{ParamId, ParamStore};
+pub use particles::{traced, Particles, PerParticle, Rows};
 pub use posterior::{Posterior, SiteSummary};
 pub use predictive::{predictive, predictive_at, SitePredictive};
+pub use start::{FamilyStart, Start, INIT_SCALE};
 
 /// dfdx itself, for generated code and for users who need its tensors directly.
 pub use dfdx;

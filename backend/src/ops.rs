@@ -6,7 +6,7 @@ use dfdx::tensor::Tensor;
 use dfdx::tensor_ops::{BroadcastTo, TryAdd};
 
 use crate::device::{Backend, Tape};
-use crate::model::{Particles, PerParticle};
+use crate::particles::{Particles, PerParticle};
 use dfdx::tensor::NoneTape;
 
 /// softplus(x) = log(1 + e^x), in the form that neither overflows for large x nor loses

@@ -4,8 +4,9 @@ use dfdx::tensor::NoneTape;
 
 use crate::data::Batch;
 use crate::device::Backend;
-use crate::family::Estimator;
-use crate::model::{Guide, Model};
+use crate::estimator::Estimator;
+use crate::guide::Guide;
+use crate::model::Model;
 
 /// Summary of one latent site, each vector with one entry per element of the site (row-major).
 #[derive(Debug, Clone, PartialEq)]

@@ -4,9 +4,10 @@
 use dfdx::tensor::NoneTape;
 
 use crate::device::Backend;
-use crate::family::Estimator;
-use crate::fit::FitError;
-use crate::model::{Guide, Model};
+use crate::error::FitError;
+use crate::estimator::Estimator;
+use crate::guide::Guide;
+use crate::model::Model;
 
 /// One observed site's predictive.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,7 +64,7 @@ where
     G: Guide<D>,
     D: Backend,
 {
-    let batch = crate::fit::upload_all(guide, data, temperature)?;
+    let batch = crate::guide::upload_all(guide, data, temperature)?;
     const CHUNK: usize = 50;
     // Per site: Σ over draws of the statistic, elementwise, and Σ of squares where needed.
     type Sums = (&'static str, &'static str, usize, Vec<f64>, Vec<f64>, usize);

@@ -1,4 +1,4 @@
-//! The host engine's program for a model and its guide (`::ravi::fused::Program`): emitted
+//! The host engine's program for a model and its guide (`::ravi::program::Program`): emitted
 //! beside the dfdx code when both stay inside what the engine covers (see the backend's
 //! `fused` module); `None` otherwise, and every step takes the dfdx path.
 
@@ -14,14 +14,14 @@ use crate::ir::{
 
 fn dim(d: &Dim) -> TokenStream {
     match d {
-        Dim::Rows => quote!(::ravi::fused::Dim::Rows),
+        Dim::Rows => quote!(::ravi::program::Dim::Rows),
         Dim::Lit(n) => {
             let n = Literal::usize_unsuffixed(*n);
-            quote!(::ravi::fused::Dim::Fixed(#n))
+            quote!(::ravi::program::Dim::Fixed(#n))
         }
         Dim::Const(c) => {
             let c = format_ident!("{}", c);
-            quote!(::ravi::fused::Dim::Fixed(#c))
+            quote!(::ravi::program::Dim::Fixed(#c))
         }
     }
 }
@@ -34,28 +34,28 @@ fn op(op: &Op) -> Option<TokenStream> {
     let f = |name: &str, a: &usize, b: &usize| {
         let name = format_ident!("{}", name);
         let (a, b) = (id(*a), id(*b));
-        quote!(::ravi::fused::Op::#name(#a, #b))
+        quote!(::ravi::program::Op::#name(#a, #b))
     };
     Some(match op {
         Op::Input(i) => {
             let i = id(*i);
-            quote!(::ravi::fused::Op::Input(#i))
+            quote!(::ravi::program::Op::Input(#i))
         }
         Op::Const(v) => {
             let v = Literal::f32_suffixed(*v as f32);
-            quote!(::ravi::fused::Op::Const(#v))
+            quote!(::ravi::program::Op::Const(#v))
         }
         Op::RustConst(c) => {
             let c = format_ident!("{}", c);
-            quote!(::ravi::fused::Op::Const(#c as f32))
+            quote!(::ravi::program::Op::Const(#c as f32))
         }
         Op::Sample(k) => {
             let k = id(*k);
-            quote!(::ravi::fused::Op::Sample(#k))
+            quote!(::ravi::program::Op::Sample(#k))
         }
         Op::Neg(a) => {
             let a = id(*a);
-            quote!(::ravi::fused::Op::Neg(#a))
+            quote!(::ravi::program::Op::Neg(#a))
         }
         Op::Binary(BinOp::Add, a, b) => f("Add", a, b),
         Op::Binary(BinOp::Sub, a, b) => f("Sub", a, b),
@@ -74,7 +74,7 @@ fn op(op: &Op) -> Option<TokenStream> {
                 }
             );
             let a = id(*a);
-            quote!(::ravi::fused::Op::Func(::ravi::fused::Func::#func, #a))
+            quote!(::ravi::program::Op::Func(::ravi::program::Func::#func, #a))
         }
         Op::Reduce(r, a, axis) => {
             let name = format_ident!(
@@ -92,15 +92,15 @@ fn op(op: &Op) -> Option<TokenStream> {
                 }
                 None => quote!(::core::option::Option::None),
             };
-            quote!(::ravi::fused::Op::#name(#a, #axis))
+            quote!(::ravi::program::Op::#name(#a, #axis))
         }
         Op::Net(net, x, w) => {
             let (net, x, w) = (id(*net), id(*x), id(*w));
-            quote!(::ravi::fused::Op::Net(#net, #x, #w))
+            quote!(::ravi::program::Op::Net(#net, #x, #w))
         }
         Op::Concat(parts) => {
             let parts = parts.iter().map(|&p| id(p));
-            quote!(::ravi::fused::Op::Concat(&[#(#parts),*]))
+            quote!(::ravi::program::Op::Concat(&[#(#parts),*]))
         }
         Op::Temperature => return None,
     })
@@ -118,7 +118,7 @@ fn net(net: &NetIr) -> Option<TokenStream> {
             Some(match l {
                 NetLayer::Linear { inputs, outputs } => {
                     let (i, o) = (id(*inputs), id(*outputs));
-                    quote!(::ravi::fused::Layer::Linear { inputs: #i, outputs: #o })
+                    quote!(::ravi::program::Layer::Linear { inputs: #i, outputs: #o })
                 }
                 NetLayer::Activation(a) => {
                     let f = format_ident!(
@@ -130,7 +130,7 @@ fn net(net: &NetIr) -> Option<TokenStream> {
                             Activation::Softplus => "Softplus",
                         }
                     );
-                    quote!(::ravi::fused::Layer::Activation(::ravi::fused::Func::#f))
+                    quote!(::ravi::program::Layer::Activation(::ravi::program::Func::#f))
                 }
                 NetLayer::Conv2d { .. } | NetLayer::Pool { .. } | NetLayer::Flatten => return None,
             })
@@ -150,7 +150,7 @@ fn density(model: &ModelIr, site: &Site) -> Option<TokenStream> {
         let logits = &model.nodes[site.args[0]].shape;
         return (logits.rank() == site.shape.rank() + 1
             && logits.0[..site.shape.rank()] == site.shape.0[..])
-            .then(|| quote!(::ravi::fused::Density::Categorical));
+            .then(|| quote!(::ravi::program::Density::Categorical));
     }
     if d.event || d.joint || d.vector_event {
         return None;
@@ -185,7 +185,7 @@ fn density(model: &ModelIr, site: &Site) -> Option<TokenStream> {
         _ => return None,
     };
     let name = format_ident!("{}", name);
-    Some(quote!(::ravi::fused::Density::#name))
+    Some(quote!(::ravi::program::Density::#name))
 }
 
 /// `fn fused_program()` of the guide's `Guide` impl, or `None` when the engine does not
@@ -212,7 +212,7 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Option<TokenStream> {
             let dims = n.shape.0.iter().map(dim);
             let particles = n.particles;
             Some(
-                quote!(::ravi::fused::Node { op: #op, dims: &[#(#dims),*], particles: #particles }),
+                quote!(::ravi::program::Node { op: #op, dims: &[#(#dims),*], particles: #particles }),
             )
         })
         .collect::<Option<Vec<_>>>()?;
@@ -230,7 +230,7 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Option<TokenStream> {
             if !observed && !matches!(s.dist.support, Constraint::Real | Constraint::Positive) {
                 return None;
             }
-            Some(quote!(::ravi::fused::Site { name: #name, density: #density, args: &[#(#args),*], value: #value, observed: #observed, positive: #positive }))
+            Some(quote!(::ravi::program::Site { name: #name, density: #density, args: &[#(#args),*], value: #value, observed: #observed, positive: #positive }))
         })
         .collect::<Option<Vec<_>>>()?;
     // Every net a node calls must be one the engine runs; the others are never called.
@@ -265,7 +265,7 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Option<TokenStream> {
                 _ => return None,
             };
             let site = id(p.site);
-            Some(quote!(::ravi::fused::Entry { sites: &[#site], loc: #loc, rho: #scale, lower: ::core::option::Option::None, normal_priors: ::core::option::Option::None, floor: ::ravi::guides::SCALE_FLOOR, label: ::core::option::Option::None }))
+            Some(quote!(::ravi::program::Entry { sites: &[#site], loc: #loc, rho: #scale, lower: ::core::option::Option::None, normal_priors: ::core::option::Option::None, floor: ::ravi::guides::SCALE_FLOOR, label: ::core::option::Option::None }))
         })
         .collect::<Option<Vec<_>>>()?;
     let entries = guide.entries.iter().map(|e| {
@@ -308,11 +308,11 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Option<TokenStream> {
             }
             None => quote!(::core::option::Option::None),
         };
-        quote!(::ravi::fused::Entry { sites: &[#(#sites),*], loc: #loc, rho: #rho, lower: #lower, normal_priors: #normal_priors, floor: ::ravi::guides::SCALE_FLOOR, label: ::core::option::Option::Some(#label) })
+        quote!(::ravi::program::Entry { sites: &[#(#sites),*], loc: #loc, rho: #rho, lower: #lower, normal_priors: #normal_priors, floor: ::ravi::guides::SCALE_FLOOR, label: ::core::option::Option::Some(#label) })
     });
     Some(quote! {
-        fn fused_program() -> ::core::option::Option<&'static ::ravi::fused::Program> {
-            static PROGRAM: ::ravi::fused::Program = ::ravi::fused::Program {
+        fn fused_program() -> ::core::option::Option<&'static ::ravi::program::Program> {
+            static PROGRAM: ::ravi::program::Program = ::ravi::program::Program {
                 nodes: &[#(#nodes),*],
                 sites: &[#(#sites),*],
                 entries: &[#(#entries,)* #(#program_entries),*],

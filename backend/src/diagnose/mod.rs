@@ -12,8 +12,14 @@ pub mod psis;
 use std::fmt;
 
 use crate::device::Backend;
-use crate::fit::{elbo_draws, FitError};
-use crate::model::{Guide, Model};
+use crate::error::FitError;
+use crate::evaluate::elbo_draws;
+use crate::guide::Guide;
+use crate::model::Model;
+
+/// The fewest draws a diagnosis takes (k̂ fits the largest 3√S of them; with fewer than a
+/// hundred there is no tail to fit). `FitOptions::diagnostic_draws` is 0 or at least this.
+pub const MIN_DIAGNOSTIC_DRAWS: usize = 100;
 
 /// The threshold above which k̂ says the fit is not to be trusted.
 pub const K_HAT_THRESHOLD: f64 = 0.7;
@@ -81,12 +87,12 @@ where
     Ok(from_log_ratios(&ratios))
 }
 
-/// At least [`crate::fit::MIN_DIAGNOSTIC_DRAWS`] draws: k̂ needs a tail to fit.
+/// At least [`MIN_DIAGNOSTIC_DRAWS`] draws: k̂ needs a tail to fit.
 pub fn check_draws(draws: usize) -> Result<(), FitError> {
-    if draws < crate::fit::MIN_DIAGNOSTIC_DRAWS {
+    if draws < MIN_DIAGNOSTIC_DRAWS {
         return Err(FitError::Options(format!(
             "diagnose: {draws} draws; k̂ needs at least {} (a few thousand to trust it)",
-            crate::fit::MIN_DIAGNOSTIC_DRAWS
+            MIN_DIAGNOSTIC_DRAWS
         )));
     }
     Ok(())

@@ -8,24 +8,21 @@
 //! with a plain warning where something needs the user's eye.
 
 mod converge;
-mod evaluate;
 mod options;
 mod trainer;
 
-use std::fmt;
 use std::io::IsTerminal as _;
 
-pub use evaluate::{elbo, elbo_at, elbo_draws, elbo_gradient};
-pub use options::{
-    Convergence, FitOptions, Objective, OnNonFinite, Schedule, MIN_DIAGNOSTIC_DRAWS,
-};
+pub use crate::error::FitError;
+pub use crate::evaluate::{elbo, elbo_at, elbo_draws, elbo_gradient};
+pub use options::{Convergence, FitOptions, Objective, OnNonFinite, Schedule};
 pub use trainer::{Step, Trainer};
 
-use crate::data::{check_inputs, Batch, DataError};
 use crate::device::Backend;
 use crate::diagnose::Diagnostics;
+use crate::guide::Guide;
 use crate::init::InitReport;
-use crate::model::{Guide, Model, ModelData};
+use crate::model::Model;
 
 /// What a fit returns.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,73 +69,6 @@ pub struct Divergence {
     /// The step of the best parameters the fit stepped back to (a divergence is judged
     /// against the best window, so there always is one).
     pub back_to: usize,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum FitError {
-    Data(DataError),
-    /// The ELBO was NaN or infinite at `step`; `culprit` names the site or parameter at fault
-    /// when a diagnostic pass finds one. The guide holds the best parameters seen before.
-    NonFinite {
-        step: usize,
-        value: f32,
-        culprit: Option<String>,
-    },
-    /// The ELBO estimate jumped far above everything before it again and again (see
-    /// [`Divergence`]); the guide holds the parameters of step `back_to`.
-    Diverged {
-        step: usize,
-        value: f32,
-        back_to: usize,
-    },
-    Options(String),
-    /// What was asked cannot be done for this model, guide or data (a bound the model has
-    /// no form for; a guide with per-row parameters for other rows); the message says why.
-    Unsupported(String),
-    /// The initialisation found no mode to start from (see [`crate::init`]).
-    Init(crate::init::InitError),
-}
-
-impl fmt::Display for FitError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FitError::Data(e) => write!(f, "{e}"),
-            FitError::NonFinite {
-                step,
-                value,
-                culprit,
-            } => {
-                write!(f, "the ELBO is {value} at step {step}")?;
-                match culprit {
-                    Some(c) => write!(f, "; {c}"),
-                    None => Ok(()),
-                }
-            }
-            FitError::Diverged {
-                step,
-                value,
-                back_to,
-            } => {
-                write!(
-                    f,
-                    "the fit diverged: at step {step} the ELBO estimate was {value}, far above every earlier one, after stepping back {} times; ",
-                    trainer::MAX_DIVERGENCES
-                )?;
-                write!(f, "the guide holds the parameters of step {back_to}")
-            }
-            FitError::Options(m) => write!(f, "invalid fit options: {m}"),
-            FitError::Unsupported(m) => f.write_str(m),
-            FitError::Init(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for FitError {}
-
-impl From<DataError> for FitError {
-    fn from(e: DataError) -> Self {
-        FitError::Data(e)
-    }
 }
 
 /// Maximises the ELBO of `guide` for its model on `data` with Adam, from where
@@ -258,43 +188,4 @@ fn progress_bar(opts: &FitOptions) -> Option<indicatif::ProgressBar> {
             .expect("static template"),
     );
     Some(bar)
-}
-
-/// `data` checked against the model's inputs and the rows the guide holds: its rows.
-pub(crate) fn checked_rows<G: Guide<D>, D: Backend>(
-    guide: &G,
-    data: &<G::Model as Model>::Data,
-) -> Result<usize, FitError> {
-    let rows = check_inputs(G::Model::NAME, G::Model::inputs(), &data.arrays())?;
-    check_rows(guide, rows)?;
-    Ok(rows)
-}
-
-/// All of `data`, checked, on the guide's device at the relaxation `temperature`.
-pub(crate) fn upload_all<G: Guide<D>, D: Backend>(
-    guide: &G,
-    data: &<G::Model as Model>::Data,
-    temperature: f32,
-) -> Result<Batch<D>, FitError> {
-    let rows = checked_rows(guide, data)?;
-    let (specs, arrays) = (G::Model::inputs(), data.arrays());
-    Ok(
-        Batch::upload(guide.params().device(), specs, &arrays, None, rows)
-            .with_temperature(temperature),
-    )
-}
-
-/// A guide with per-row parameters can only be evaluated on the rows it holds.
-pub(crate) fn check_rows<G: Guide<D>, D: Backend>(guide: &G, rows: usize) -> Result<(), FitError> {
-    match guide.rows_held() {
-        Some(held) if held != rows => Err(FitError::Unsupported(format!(
-            "the guide holds per-row parameters (a non-amortized local site) for {held} rows, but the data has {rows}; {}",
-            if held == 0 {
-                "fit it on these rows first, or call `prepare(rows)`"
-            } else {
-                "such a guide describes only the rows it was fitted to (an `Amortized` guide reads new rows)"
-            }
-        ))),
-        _ => Ok(()),
-    }
 }

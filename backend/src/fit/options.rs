@@ -1,7 +1,8 @@
 //! What a fit is asked to do.
 
-use super::FitError;
-use crate::family::Estimator;
+use crate::diagnose::MIN_DIAGNOSTIC_DRAWS;
+use crate::error::FitError;
+use crate::estimator::Estimator;
 use crate::init::Init;
 use crate::optim::AdamConfig;
 
@@ -161,10 +162,6 @@ impl Convergence {
         }
     }
 }
-
-/// The fewest draws [`FitOptions::diagnostic_draws`] may ask for (k̂ fits the largest
-/// 3√S of them; with fewer than a hundred there is no tail to fit).
-pub const MIN_DIAGNOSTIC_DRAWS: usize = 100;
 
 impl FitOptions {
     /// Is every option one a fit can run with? The first that is not, named, as

@@ -7,16 +7,21 @@ use rand::SeedableRng as _;
 
 use super::converge::{Monitor, Verdict};
 use super::options::{FitOptions, Objective, OnNonFinite};
-use super::{check_rows, Divergence, FitError, FitReport};
+use super::{Divergence, FitReport};
 use crate::data::{check_inputs, Array, Batch};
 use crate::device::Backend;
 use crate::elbo::{elbo_terms, first_non_finite, sum_terms, untaped_views, GUIDE_TERM};
-use crate::family::Estimator;
+use crate::error::FitError;
+use crate::error::MAX_DIVERGENCES;
+use crate::estimator::Estimator;
+use crate::guide::check_rows;
+use crate::guide::Guide;
 use crate::init::{initialize, InitReport};
 use crate::iwae::iwae_rows;
-use crate::model::{Guide, Model, ModelData, PerParticle};
+use crate::model::{Model, ModelData};
 use crate::optim::Adam;
 use crate::params::ParamStore;
+use crate::particles::PerParticle;
 
 /// What one [`Trainer::step`] did.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -97,9 +102,6 @@ pub struct Trainer<'a, G: Guide<D>, D: Backend> {
     converged_in_warmup: bool,
     average: Option<Average<D>>,
 }
-
-/// Divergences a fit steps back from before it stops with an error.
-pub(crate) const MAX_DIVERGENCES: usize = 3;
 
 impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
     pub fn new(

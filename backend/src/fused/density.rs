@@ -2,7 +2,7 @@
 
 use super::engine::{wrap, Engine};
 use super::math::{self, sigmoid, softplus};
-use super::{Density, Site};
+use crate::program::{Density, Site};
 
 /// ½ log 2π, log 2, log π.
 const HALF_LN_2PI: f32 = 0.918_938_5;

@@ -2,7 +2,8 @@
 //! steps.
 
 use super::gemm::gemm;
-use super::{math, net, rows, Dim, Func, Op, Program};
+use super::{math, net, rows};
+use crate::program::{Dim, Func, Op, Program};
 
 /// Node values and gradients for one batch size and particle count.
 pub(crate) struct Engine {

@@ -3,7 +3,7 @@
 //! ELBO in their parameters given the model's gradient in z.
 
 use super::math;
-use crate::family::Estimator;
+use crate::estimator::Estimator;
 
 const HALF_LN_2PI: f32 = 0.918_938_5;
 /// The ceiling of a full-rank diagonal (the stdlib's `guides::SCALE_CEILING`).

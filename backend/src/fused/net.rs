@@ -3,7 +3,7 @@
 
 use super::engine::{apply, chain};
 use super::gemm::par_gemm;
-use super::Layer;
+use crate::program::Layer;
 
 /// The width of each layer's output, given the rows' features.
 pub(crate) fn widths(layers: &[Layer], features: usize) -> Vec<usize> {

@@ -6,10 +6,10 @@ use dfdx::prelude::*;
 use super::density::{score, Partials};
 use super::engine::Engine;
 use super::gaussian::Gaussian;
-use super::{Op, Program};
+use crate::program::{Op, Program};
 use crate::data::{Array, InputSpec};
 use crate::device::Backend;
-use crate::family::Estimator;
+use crate::estimator::Estimator;
 use crate::frame::{Frame, HostFrame};
 use crate::optim::AdamConfig;
 use crate::params::{ParamId, ParamStore};
@@ -92,7 +92,7 @@ pub(crate) struct NonFinite {
 impl Fused {
     /// The engine for `guide`'s program, when the guide has one and its parameters live on
     /// the host (the CPU device); `None` sends the work to the dfdx graph.
-    pub(crate) fn for_guide<G: crate::model::Guide<D>, D: Backend>(
+    pub(crate) fn for_guide<G: crate::guide::Guide<D>, D: Backend>(
         guide: &G,
         cfg: AdamConfig,
         frozen: &[bool],

@@ -11,9 +11,9 @@
 
 use super::lbfgs::{self, Status};
 use super::log_joint::{Layout, LogJoint};
-use super::InitError;
+use crate::error::InitError;
+use crate::latent::{LatentSpec, Support};
 use crate::linalg::Matrix;
-use crate::model::{LatentSpec, Support};
 
 /// The most coordinates the Laplace approximation covers (its Hessian is dense).
 pub const MAX_LAPLACE_DIM: usize = 1024;

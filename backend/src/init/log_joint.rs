@@ -8,7 +8,8 @@ use dfdx::tensor::OwnedTape;
 
 use crate::data::Batch;
 use crate::device::Backend;
-use crate::model::{LatentSpec, Model};
+use crate::latent::LatentSpec;
+use crate::model::Model;
 
 /// A point's log joint, its gradient (in the layout of the points), and the first site
 /// whose log density is not finite there (when the log joint is not).
@@ -148,7 +149,7 @@ fn evaluate_chunk<M: Model, D: Backend>(
         .collect();
     // Every coordinate takes part (with weight 0 where the model does not read it), so
     // each has a gradient even when a `param` feeds no site.
-    let mut total: Option<crate::model::PerParticle<D, OwnedTape<f32, D>>> = None;
+    let mut total: Option<crate::particles::PerParticle<D, OwnedTape<f32, D>>> = None;
     let present = values
         .iter()
         .map(|t| t.retaped::<OwnedTape<f32, D>>().sum::<(usize,), Axis<1>>() * 0.0);

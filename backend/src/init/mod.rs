@@ -12,17 +12,17 @@
 mod laplace;
 mod lbfgs;
 mod log_joint;
-mod start;
 
-use std::fmt;
-
+pub use crate::start::{FamilyStart, Start, INIT_SCALE};
 pub use laplace::MAX_LAPLACE_DIM;
-pub use start::{FamilyStart, Start, INIT_SCALE};
 
 use crate::data::{Array, Batch};
 use crate::device::Backend;
-use crate::fit::{checked_rows, FitError};
-use crate::model::{Guide, LatentSpec, Model, ModelData, ParamInit};
+use crate::error::{FitError, InitError};
+use crate::guide::checked_rows;
+use crate::guide::Guide;
+use crate::latent::{LatentSpec, ParamInit};
+use crate::model::{Model, ModelData};
 use log_joint::{Layout, LogJoint};
 
 /// How a fit starts its guide.
@@ -79,44 +79,6 @@ pub struct InitReport {
     /// Why the start is not what was asked (an `Auto` start that fell back), if it is not.
     pub note: Option<String>,
     pub seconds: f64,
-}
-
-/// A mode that could not be found.
-#[derive(Debug, Clone, PartialEq)]
-pub enum InitError {
-    /// The log joint is not finite at the search's starting point.
-    NonFiniteStart { site: String },
-    /// The log joint grows without bound as `site` goes towards `towards`: the posterior
-    /// has no mode there (an improper posterior, or a funnel like a hierarchical scale
-    /// going to 0).
-    NoMode {
-        site: String,
-        towards: String,
-        /// The search ran out of iterations while the log joint was still rising (rather
-        /// than stopping where f32 could no longer follow the slope).
-        still_climbing: bool,
-    },
-    /// At the mode the log joint is not curved downward along `site` (flat or a saddle).
-    NotPositiveDefinite { site: String },
-}
-
-impl fmt::Display for InitError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            InitError::NonFiniteStart { site } => write!(
-                f,
-                "the log density of site `{site}` is not finite where the search for the mode starts"
-            ),
-            InitError::NoMode { site, towards, .. } => write!(
-                f,
-                "the posterior has no mode: the log joint keeps growing as site `{site}` goes to {towards} (an improper posterior, or a funnel); start with `Init::Prior` or `Init::Zero`, or reparametrize the model (non-centred)"
-            ),
-            InitError::NotPositiveDefinite { site } => write!(
-                f,
-                "at the mode the log joint is not curved downward along site `{site}` (flat or a saddle), so there is no Laplace approximation; start with `Init::Map` or give the site a proper prior"
-            ),
-        }
-    }
 }
 
 /// Starts `guide` for a fit on `data` as `init` says; `engine`: the search for the mode may
@@ -263,7 +225,7 @@ fn base_point<G: Guide<D>, D: Backend>(
 /// of the bound the mean-field noise sd is 0.16 each time and the full-rank one 0.19,
 /// 0.115 and 0.108 (the full-rank scale's rows are in units of these sds, see the stdlib's
 /// `FullRank`).
-fn net_spread(blocks: &[crate::model::InitBlock]) -> Vec<f64> {
+fn net_spread(blocks: &[crate::latent::InitBlock]) -> Vec<f64> {
     blocks
         .iter()
         .flat_map(|b| {

@@ -3,12 +3,14 @@
 use dfdx::prelude::*;
 use dfdx::tensor::{NoneTape, OwnedTape};
 
-use super::{checked_rows, upload_all, FitError};
 use crate::data::Batch;
 use crate::device::Backend;
 use crate::elbo::{elbo_particles, elbo_terms, sum_terms};
-use crate::family::Estimator;
-use crate::model::{Guide, Model, ModelData};
+use crate::error::FitError;
+use crate::estimator::Estimator;
+use crate::guide::Guide;
+use crate::guide::{checked_rows, upload_all};
+use crate::model::{Model, ModelData};
 
 /// The ELBO of `guide` on all of `data`, averaged over `particles` draws (in chunks, so a
 /// large count stays within memory). Returned in f64 for comparison with exact values.
