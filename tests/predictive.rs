@@ -1,45 +1,138 @@
-//! The posterior predictive of models whose observed sites do not read every latent site.
+//! The posterior predictive of an observed site is its distribution's own mean and variance
+//! averaged over the guide: E[mean(θ)] and √(E[var(θ)] + Var[mean(θ)]). With the guide held
+//! at a point (sd 10⁻⁴) the predictive is the distribution at that point, checked against
+//! the closed forms; with a spread guide, the spread adds as the law of total variance says.
 
 use ravi::prelude::*;
-use ravi::SitePredictive;
 
 model! {
-    /// A hyperparameter `m` that only the prior of `theta` reads: the predictive of y does
-    /// not need it, but its draw still comes first in the guide's list.
-    model Hier(y: [N, 2]) {
-        m ~ Normal(0.0, 10.0);
-        theta ~ Normal(m, 1.0) [2];
-        y ~ Normal(theta, 1.0);
+    model LogNormalObs(y: [N]) {
+        w ~ Normal(0.0, 1.0);
+        y ~ LogNormal(w, 0.5);
+    }
+    model GammaObs(y: [N]) {
+        w ~ Normal(0.0, 1.0);
+        y ~ Gamma(3.0, exp(w));
+    }
+    model StudentObs(y: [N]) {
+        w ~ Normal(0.0, 1.0);
+        y ~ StudentT(5.0, w, 2.0);
+    }
+    model ExponentialObs(y: [N]) {
+        w ~ Normal(0.0, 1.0);
+        y ~ Exponential(exp(w));
+    }
+    model BetaObs(y: [N]) {
+        w ~ Normal(0.0, 1.0);
+        y ~ Beta(exp(w), 2.0);
+    }
+    model NormalObs(y: [N]) {
+        w ~ Normal(0.0, 1.0);
+        y ~ Normal(w, 0.5);
     }
 }
-guide! { guide HierGuide for Hier { m ~ MeanField; theta ~ MeanField; } }
 
-/// The predictive mean of y is the guide's mean of theta, column by column.
-#[test]
-fn the_predictive_skips_latents_it_does_not_read() {
-    let rows: Vec<[f32; 2]> = (0..40).map(|i| [1.0 + 0.01 * i as f32, -2.0]).collect();
-    let data = HierData {
-        y: Array::from_rows(&rows).unwrap(),
-    };
-    let mut g = HierGuide::new(&Cpu::seeded(1));
-    let opts = FitOptions {
-        steps: 1500,
-        progress: false,
-        ..FitOptions::default()
-    };
-    fit(&mut g, &data, &opts).unwrap();
-    let post = Posterior::from_guide(&g, 4000);
-    let theta = post.sites.iter().find(|s| s.name == "theta").unwrap();
-    let pred = ravi::predictive(&g, &data, 4000).unwrap();
-    let SitePredictive::Continuous { mean, .. } = &pred[0] else {
-        panic!("a Normal site's predictive is continuous");
-    };
-    for (j, &t) in theta.mean.iter().enumerate() {
-        let col = mean[j];
-        assert!(
-            (col - f64::from(t)).abs() < 0.05,
-            "column {j}: predictive {col} vs theta {t}"
-        );
+guide! {
+    guide LogNormalGuide for LogNormalObs { w ~ MeanField; }
+    guide GammaGuide for GammaObs { w ~ MeanField; }
+    guide StudentGuide for StudentObs { w ~ MeanField; }
+    guide ExponentialGuide for ExponentialObs { w ~ MeanField; }
+    guide BetaGuide for BetaObs { w ~ MeanField; }
+    guide NormalGuide for NormalObs { w ~ MeanField; }
+}
+
+/// The guide's w at `loc` with sd `sd` (the mean-field σ is softplus(ρ) plus its floor).
+fn hold<G: Guide<Cpu>>(guide: &mut G, loc: f32, sd: f32) {
+    let store = guide.params_mut();
+    let (l, r) = (store.find("w.loc").unwrap(), store.find("w.rho").unwrap());
+    store.set(l, &[loc]);
+    let sigma = sd - ravi::guides::SCALE_FLOOR;
+    store.set(r, &[(sigma.exp_m1()).ln()]);
+}
+
+/// The predictive mean and sd of the first value.
+fn predicted<G: Guide<Cpu>>(guide: &G, data: &<G::Model as Model>::Data) -> (f64, f64) {
+    match &ravi::predictive(guide, data, 400).unwrap()[0] {
+        ravi::SitePredictive::Continuous { mean, sd, .. } => (mean[0], sd[0]),
+        other => panic!("{other:?}"),
     }
-    assert!((mean[1] + 2.0).abs() < 0.1, "{mean:?}");
+}
+
+fn close(got: (f64, f64), want: (f64, f64)) {
+    let tol = |w: f64| 1e-3 * (1.0 + w.abs());
+    assert!(
+        (got.0 - want.0).abs() < tol(want.0) && (got.1 - want.1).abs() < tol(want.1),
+        "predictive (mean, sd) {got:?}, closed form {want:?}"
+    );
+}
+
+fn y() -> Array {
+    Array::vector(vec![1.0; 3])
+}
+
+#[test]
+fn each_distribution_predicts_its_own_moments() {
+    let w = 0.3f64;
+    let mut g = LogNormalGuide::new(&Cpu::seeded(0));
+    hold(&mut g, w as f32, 1e-4);
+    let s2 = 0.25f64;
+    close(
+        predicted(&g, &LogNormalObsData { y: y() }),
+        (
+            (w + s2 / 2.0).exp(),
+            (s2.exp_m1() * (2.0 * w + s2).exp()).sqrt(),
+        ),
+    );
+    let mut g = GammaGuide::new(&Cpu::seeded(0));
+    hold(&mut g, w as f32, 1e-4);
+    let rate = w.exp();
+    close(
+        predicted(&g, &GammaObsData { y: y() }),
+        (3.0 / rate, 3f64.sqrt() / rate),
+    );
+    let mut g = StudentGuide::new(&Cpu::seeded(0));
+    hold(&mut g, w as f32, 1e-4);
+    close(
+        predicted(&g, &StudentObsData { y: y() }),
+        (w, (4.0 * 5.0 / 3.0f64).sqrt()),
+    );
+    let mut g = ExponentialGuide::new(&Cpu::seeded(0));
+    hold(&mut g, w as f32, 1e-4);
+    close(
+        predicted(&g, &ExponentialObsData { y: y() }),
+        (1.0 / rate, 1.0 / rate),
+    );
+    let mut g = BetaGuide::new(&Cpu::seeded(0));
+    hold(&mut g, w as f32, 1e-4);
+    let (a, b) = (w.exp(), 2.0);
+    close(
+        predicted(
+            &g,
+            &BetaObsData {
+                y: Array::vector(vec![0.5; 3]),
+            },
+        ),
+        (
+            a / (a + b),
+            (a * b / ((a + b).powi(2) * (a + b + 1.0))).sqrt(),
+        ),
+    );
+}
+
+/// A guide spread over w ~ N(0.3, 0.4²) under y ~ N(w, 0.5²): the predictive is
+/// N(0.3, 0.5² + 0.4²), to the Monte Carlo error of 4000 draws.
+#[test]
+fn the_guide_spread_adds_by_total_variance() {
+    let mut g = NormalGuide::new(&Cpu::seeded(1));
+    hold(&mut g, 0.3, 0.4);
+    let data = NormalObsData { y: y() };
+    let ravi::SitePredictive::Continuous { mean, sd, .. } =
+        &ravi::predictive(&g, &data, 4000).unwrap()[0]
+    else {
+        panic!("a continuous predictive")
+    };
+    let want_sd = (0.25f64 + 0.16).sqrt();
+    // se of the mean 0.4/√4000 ≈ 0.006; of the spread's variance part ≈ 0.16·√(2/4000)
+    assert!((mean[0] - 0.3).abs() < 0.03, "mean {}", mean[0]);
+    assert!((sd[0] - want_sd).abs() < 0.02, "sd {} vs {want_sd}", sd[0]);
 }

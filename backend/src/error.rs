@@ -31,6 +31,9 @@ pub enum FitError {
     Unsupported(String),
     /// The initialisation found no mode to start from (see [`crate::init`]).
     Init(InitError),
+    /// The host engine's program for the guide and the guide's parameters disagree (a
+    /// bug in ravi or in a hand-written guide, reported rather than run on the graph).
+    EngineMismatch(String),
 }
 
 impl fmt::Display for FitError {
@@ -63,6 +66,7 @@ impl fmt::Display for FitError {
             FitError::Options(m) => write!(f, "invalid fit options: {m}"),
             FitError::Unsupported(m) => f.write_str(m),
             FitError::Init(e) => write!(f, "{e}"),
+            FitError::EngineMismatch(m) => f.write_str(m),
         }
     }
 }

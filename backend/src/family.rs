@@ -3,7 +3,8 @@
 
 use crate::device::{Backend, Tape};
 pub use crate::estimator::Estimator;
-use crate::params::ParamStore;
+use crate::frame::Frame;
+use crate::params::{ParamId, ParamStore};
 use crate::particles::{Particles, PerParticle};
 use crate::start::FamilyStart;
 
@@ -71,6 +72,32 @@ impl FamilyArgs {
     }
 }
 
+/// A Gaussian family's parameters as the host engine reads them, by id: z = shift + S u
+/// with u ~ N(μ, L Lᵀ), μ = `loc`, L's diagonal softplus(`rho`) + the family's floor (times
+/// `unit`, when given, row by row), L's strictly lower part `lower` (full rank only), and
+/// the frame (shift, S) when the family was started in one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HostGaussian {
+    pub loc: ParamId,
+    pub rho: ParamId,
+    pub lower: Option<ParamId>,
+    pub unit: Option<ParamId>,
+    pub frame: Option<Frame>,
+}
+
+impl HostGaussian {
+    /// A mean-field Gaussian with no frame (a guide-program line's `param`s).
+    pub fn mean_field(loc: ParamId, rho: ParamId) -> Self {
+        HostGaussian {
+            loc,
+            rho,
+            lower: None,
+            unit: None,
+            frame: None,
+        }
+    }
+}
+
 /// Draws from a family: `(particles, dim)` values and the per-particle term that stands
 /// for log q in the ELBO (see [`Estimator`]).
 pub struct FamilyDraw<D: Backend, T: Tape<D>> {
@@ -99,6 +126,11 @@ pub trait GuideFamily<D: Backend>: Sized {
         particles: usize,
         estimator: Estimator,
     ) -> FamilyDraw<D, T>;
+    /// The family's parameters for the host engine, when it is a Gaussian the engine runs
+    /// (`MeanField`, `FullRank`).
+    fn host_gaussian(&self) -> Option<HostGaussian> {
+        None
+    }
     /// The factor on the prior terms of the sites this family covers during fitting
     /// (1 except where a family asks otherwise, like the implicit generator's option).
     fn prior_weight(&self) -> f32 {

@@ -12,10 +12,12 @@
 //!
 //! The frame lives in the guide's [`ParamStore`] as two constants, `{label}.frame.shift` and
 //! `{label}.frame.scale` (d values for a diagonal S, d × d row-major for a lower-triangular
-//! one): the optimiser skips them, a copy of the store carries them, and the host engine
-//! finds them by the family's label. A family with no frame is in the identity frame; a
-//! family restarted without a Gaussian [`clear`](Frame::clear)s the frame it had, so the
-//! engine and the family's graph never disagree about the coordinates.
+//! one): the optimiser skips them and a copy of the store carries them. The family holds
+//! its [`Frame`] (the two ids) and hands it to the host engine with its other parameters
+//! (`GuideFamily::host_gaussian`), so the graph and the engine read the same frame. A
+//! family with no frame is in the identity frame; a family restarted without a Gaussian
+//! [`clear`](Frame::clear)s the constants of the frame it had, so that the store holds no
+//! stale one.
 
 use dfdx::prelude::*;
 
@@ -102,7 +104,7 @@ impl Frame {
 
     /// Puts the frame of the family labelled `label`, if the store holds one, back to the
     /// identity: a family restarted where there is no Gaussian to take a frame from works in
-    /// z again, and the engine, which finds frames by label, must see that too.
+    /// z again, and its stored constants say so.
     pub fn clear<D: Backend>(params: &mut ParamStore<D>, label: &str) {
         let (shift_name, scale_name) = frame_names(label);
         let (Some(shift), Some(scale)) = (params.find(&shift_name), params.find(&scale_name))
@@ -113,21 +115,6 @@ impl Frame {
         let identity = HostFrame::identity(d, params.get(scale).shape().0 != d);
         params.set(shift, &identity.shift);
         params.set(scale, &identity.scale);
-    }
-
-    /// The frame of the family labelled `label` over `dim` coordinates, when the store holds
-    /// one that is not the identity.
-    pub fn find<D: Backend>(params: &ParamStore<D>, label: &str, dim: usize) -> Option<Frame> {
-        let (shift_name, scale_name) = frame_names(label);
-        let (shift, scale) = (params.find(&shift_name)?, params.find(&scale_name)?);
-        let host = HostFrame::read(params, shift, scale);
-        (host.shift.len() == dim && !host.is_identity()).then(|| Frame {
-            shift,
-            scale,
-            dim,
-            full: host.full,
-            log_det: host.log_det(),
-        })
     }
 
     pub fn dim(&self) -> usize {
@@ -195,10 +182,6 @@ impl HostFrame {
             scale,
             full,
         }
-    }
-
-    fn is_identity(&self) -> bool {
-        *self == HostFrame::identity(self.dim(), self.full)
     }
 
     pub fn dim(&self) -> usize {

@@ -5,6 +5,7 @@ use crate::data::{check_inputs, Batch};
 use crate::device::{Backend, Tape};
 use crate::error::FitError;
 use crate::estimator::Estimator;
+use crate::family::HostGaussian;
 use crate::model::{GaussianWeights, Model, ModelData};
 use crate::params::ParamStore;
 use crate::particles::{Particles, PerParticle, Rows};
@@ -58,8 +59,15 @@ pub trait Guide<D: Backend> {
         true
     }
     /// The model and guide as the host engine runs them ([`crate::fused`]), where `guide!`
-    /// found them inside what it covers; `None` keeps every step on the dfdx path.
-    fn fused_program() -> Option<&'static crate::program::Program> {
+    /// found them inside what it covers; else why not, in words (every step then takes the
+    /// dfdx graph, and `FitReport::engine` says why).
+    fn host_program() -> Result<&'static crate::program::Program, &'static str> {
+        Err("the guide is written by hand, with no program for the host engine")
+    }
+    /// The parameters of each Gaussian entry of [`Guide::host_program`], in its order;
+    /// `None` where a family cannot say (the fit then stops with an error: the guide and its
+    /// program disagree).
+    fn host_gaussians(&self) -> Option<Vec<HostGaussian>> {
         None
     }
 }

@@ -9,13 +9,16 @@
 pub mod csv;
 pub mod device;
 pub mod linalg;
+pub mod math;
 pub mod params;
+pub mod simd;
 // What a fit's pieces exchange: data, errors, latent specs, tensors, the engine's program.
 pub mod data;
 pub mod error;
 pub mod estimator;
 pub mod latent;
 pub mod particles;
+pub mod density;
 pub mod program;
 pub mod optim;
 // The contracts generated code and the stdlib implement.
@@ -28,6 +31,7 @@ pub mod guide;
 pub mod elbo;
 pub mod iwae;
 pub mod ops;
+pub mod scale;
 pub mod posterior;
 pub mod evaluate;
 pub mod fused;
@@ -45,16 +49,17 @@ pub use diagnose::{diagnose, Diagnostics};
 pub use error::{FitError, InitError};
 pub use estimator::Estimator;
 pub use evaluate::{elbo, elbo_at, elbo_draws, elbo_gradient};
-pub use family::{FamilyArg, FamilyArgs, FamilyDraw, FlowLayer, GuideFamily};
+pub use family::{FamilyArg, FamilyArgs, FamilyDraw, FlowLayer, GuideFamily, HostGaussian};
 pub use fit::{
     fit, Convergence, Divergence, FitOptions, FitReport, Objective, OnNonFinite, Schedule, Step,
     Trainer,
 };
+pub use fused::EngineChoice;
 pub use guide::{Guide, GuideSample};
 pub use init::{Init, InitReport};
 pub use iwae::iwae;
 pub use latent::{InitBlock, LatentSpec, ParamInit, Support};
-pub use model::{GaussianWeights, Model, ModelData, ObservedArgs, Rewrite};
+pub use model::{GaussianWeights, Model, ModelData, ObservedArgs, Predicts, Rewrite};
 pub use optim::{Adam, AdamConfig};
 pub use params::{ParamId, ParamStore};
 pub use particles::{traced, Particles, PerParticle, Rows};

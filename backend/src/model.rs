@@ -8,6 +8,7 @@
 use dfdx::tensor::Tensor;
 
 use crate::data::{Array, Batch, InputSpec};
+use crate::density::Moments;
 use crate::device::{Backend, Tape};
 use crate::latent::LatentSpec;
 use crate::particles::{Particles, PerParticle, Rows};
@@ -60,14 +61,27 @@ pub trait Model: 'static {
 }
 
 /// An observed site's distribution parameters, one `(particles, values)` tensor each (for a
-/// categorical's logits, K values per element), as the posterior predictive reads them.
+/// categorical's logits, K values per element), and what the posterior predictive makes of
+/// them.
 pub struct ObservedArgs<D: Backend, T: Tape<D>> {
     pub site: &'static str,
-    /// The distribution and its parametrization, e.g. `Normal` or `Bernoulli_logits`.
-    pub distribution: &'static str,
-    /// Values per element in `args` (K for a categorical's logits, else 1).
-    pub classes: usize,
+    pub predicts: Predicts,
     pub args: Vec<Particles<D, T>>,
+}
+
+/// What the posterior predictive summarizes of an observed site, per value.
+#[derive(Clone, Copy)]
+pub enum Predicts {
+    /// One of K classes (a categorical, from its logits): the class probabilities.
+    Classes(usize),
+    /// 0 or 1 (a Bernoulli): P(y = 1), the distribution's mean.
+    Binary(&'static dyn Moments),
+    /// The predictive mean and sd, from the distribution's mean and variance given its
+    /// arguments.
+    Moments(&'static dyn Moments),
+    /// Nothing per value (a density of vectors or of a whole site, or moments with no
+    /// closed form).
+    Nothing,
 }
 
 /// How a net call uses a mean-field Gaussian over its weights instead of one draw of them.

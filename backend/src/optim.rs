@@ -32,6 +32,69 @@ impl Default for AdamConfig {
     }
 }
 
+/// One Adam step's constants, stated once for both paths: the dfdx [`Adam`] below applies
+/// them with tensor ops, the host engine with [`AdamRule::update`] (the same expression, in
+/// the same order, so both take the same steps; `tests/fused.rs` holds them to it).
+#[derive(Debug, Clone, Copy)]
+pub struct AdamRule {
+    pub b1: f32,
+    pub b2: f32,
+    /// The bias corrections 1 − β₁ᵗ and 1 − β₂ᵗ.
+    pub c1: f32,
+    pub c2: f32,
+    pub eps: f32,
+    pub lr: f32,
+    /// 1 − lr · weight decay, when there is weight decay.
+    pub decay: Option<f32>,
+    /// The factor of gradient clipping (1: none; see [`clip_factor`]).
+    pub clip: f32,
+}
+
+impl AdamRule {
+    /// The rule of step `t` (from 1) at learning rate `lr`, the gradients scaled by `clip`.
+    pub fn at(cfg: &AdamConfig, t: i32, lr: f32, clip: f32) -> Self {
+        let [b1, b2] = cfg.betas;
+        AdamRule {
+            b1,
+            b2,
+            c1: 1.0 - b1.powi(t),
+            c2: 1.0 - b2.powi(t),
+            eps: cfg.eps,
+            lr,
+            decay: (cfg.weight_decay > 0.0).then_some(1.0 - lr * cfg.weight_decay),
+            clip,
+        }
+    }
+
+    /// The step on host slices, elementwise: m ← β₁m + (1 − β₁)g, v ← β₂v + (1 − β₂)g²,
+    /// p ← p·decay − lr (m/c₁) / (√(v/c₂) + ε).
+    #[inline(always)]
+    pub fn update(self, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+        let AdamRule {
+            b1,
+            b2,
+            c1,
+            c2,
+            eps,
+            lr,
+            decay,
+            clip,
+        } = self;
+        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+            let g = if clip == 1.0 { g } else { g * clip };
+            *m = *m * b1 + g * (1.0 - b1);
+            *v = *v * b2 + g * g * (1.0 - b2);
+            let denom = (*v / c2).sqrt() + eps;
+            let update = (*m / c1) * denom.recip();
+            let kept = match decay {
+                Some(k) => *p * k,
+                None => *p,
+            };
+            *p = kept - update * lr;
+        }
+    }
+}
+
 /// The factor that brings a gradient of squared norm `squared_norm()` down to norm `clip`
 /// (1 when it is within it, or when there is no clipping).
 pub(crate) fn clip_factor(clip: Option<f32>, squared_norm: impl FnOnce() -> f32) -> f32 {
@@ -87,9 +150,6 @@ impl<D: Backend> Adam<D> {
         clip: Option<f32>,
     ) {
         self.t += 1;
-        let [b1, b2] = self.cfg.betas;
-        let c1 = 1.0 - b1.powi(self.t);
-        let c2 = 1.0 - b2.powi(self.t);
         // Every parameter of a guide takes part in its sample, so each has a gradient.
         let found: Vec<Option<Tensor<(usize,), f32, D>>> = params
             .tensors()
@@ -104,20 +164,29 @@ impl<D: Backend> Adam<D> {
                 .map(|g| g.clone().square().sum::<(), _>().array())
                 .sum()
         });
+        let AdamRule {
+            b1,
+            b2,
+            c1,
+            c2,
+            eps,
+            lr,
+            decay,
+            clip: scale,
+        } = AdamRule::at(&self.cfg, self.t, lr, scale);
         for (i, g) in found.into_iter().enumerate() {
             let Some(g) = g else { continue };
             let g = if scale == 1.0 { g } else { g * scale };
             let m = self.m[i].clone() * b1 + g.clone() * (1.0 - b1);
             let v = self.v[i].clone() * b2 + g.square() * (1.0 - b2);
-            let denom = (v.clone() / c2).sqrt() + self.cfg.eps;
+            let denom = (v.clone() / c2).sqrt() + eps;
             let update = (m.clone() / c1)
                 .try_mul(denom.recip())
                 .expect("same shapes");
             let p = &mut params.tensors_mut()[i];
-            let kept = if self.cfg.weight_decay > 0.0 {
-                p.clone() * (1.0 - lr * self.cfg.weight_decay)
-            } else {
-                p.clone()
+            let kept = match decay {
+                Some(k) => p.clone() * k,
+                None => p.clone(),
             };
             *p = kept - update * lr;
             self.m[i] = m;

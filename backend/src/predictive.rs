@@ -6,8 +6,8 @@ use dfdx::tensor::NoneTape;
 use crate::device::Backend;
 use crate::error::FitError;
 use crate::estimator::Estimator;
-use crate::guide::Guide;
-use crate::model::Model;
+use crate::guide::{upload_all, Guide};
+use crate::model::{Model, Predicts};
 
 /// One observed site's predictive.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,8 +20,10 @@ pub enum SitePredictive {
     },
     /// Bernoulli: P(y = 1) of each element, averaged over draws.
     Binary { site: &'static str, probs: Vec<f64> },
-    /// Normal (and other location families): the mean of each element's predictive and, for
-    /// Normal, its sd √(E[scale²] + Var[loc]); for others the sd of the location over draws.
+    /// Every other elementwise distribution: the mean of each element's predictive,
+    /// E[mean(θ)], and its sd by the law of total variance, √(E[var(θ)] + Var[mean(θ)]),
+    /// over draws θ from the guide, from the distribution's own moments (NaN where the
+    /// distribution has no mean, as a Cauchy; ∞ where it is infinite).
     Continuous {
         site: &'static str,
         mean: Vec<f64>,
@@ -39,8 +41,9 @@ impl SitePredictive {
     }
 }
 
-/// The predictive of every observed site of `guide`'s model on `data` (whose observed
-/// inputs are not read: pass zeros of the right shape), from `draws` draws in chunks.
+/// The predictive of every observed site of `guide`'s model that has one per value (see
+/// [`Predicts`]) on `data` (whose observed inputs are not read: pass zeros of the right
+/// shape), from `draws` draws in chunks.
 pub fn predictive<G, D>(
     guide: &G,
     data: &<G::Model as Model>::Data,
@@ -51,6 +54,87 @@ where
     D: Backend,
 {
     predictive_at(guide, data, draws, 1.0)
+}
+
+/// Running sums over draws for one site: Σ of the per-value statistic (class
+/// probabilities, or means), Σ of squared means and Σ of variances.
+struct Sums {
+    site: &'static str,
+    predicts: Predicts,
+    first: Vec<f64>,
+    squares: Vec<f64>,
+    variances: Vec<f64>,
+    draws: usize,
+}
+
+impl Sums {
+    fn new(site: &'static str, predicts: Predicts, width: usize) -> Self {
+        Sums {
+            site,
+            predicts,
+            first: vec![0.0; width],
+            squares: vec![0.0; width],
+            variances: vec![0.0; width],
+            draws: 0,
+        }
+    }
+
+    /// One draw's arguments, each `width` values (K per value for classes).
+    fn add(&mut self, args: &[&[f32]]) {
+        self.draws += 1;
+        match self.predicts {
+            Predicts::Classes(k) => {
+                // softmax per value
+                for (j, logits) in args[0].chunks(k).enumerate() {
+                    let m = logits.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+                    let z: f64 = logits.iter().map(|&v| f64::from(v - m).exp()).sum();
+                    for (c, &v) in logits.iter().enumerate() {
+                        self.first[j * k + c] += f64::from(v - m).exp() / z;
+                    }
+                }
+            }
+            Predicts::Binary(moments) | Predicts::Moments(moments) => {
+                for j in 0..self.first.len() {
+                    let a: [f64; 3] =
+                        std::array::from_fn(|i| args.get(i).map_or(0.0, |v| f64::from(v[j])));
+                    let (mean, var) = moments.mean_variance(a);
+                    self.first[j] += mean;
+                    self.squares[j] += mean * mean;
+                    self.variances[j] += var;
+                }
+            }
+            Predicts::Nothing => {}
+        }
+    }
+
+    fn finish(self) -> Option<SitePredictive> {
+        let n = self.draws.max(1) as f64;
+        let site = self.site;
+        match self.predicts {
+            Predicts::Classes(k) => Some(SitePredictive::Classes {
+                site,
+                probs: self
+                    .first
+                    .chunks(k)
+                    .map(|c| c.iter().map(|v| v / n).collect())
+                    .collect(),
+            }),
+            Predicts::Binary(_) => Some(SitePredictive::Binary {
+                site,
+                probs: self.first.iter().map(|v| v / n).collect(),
+            }),
+            Predicts::Moments(_) => {
+                let mean: Vec<f64> = self.first.iter().map(|v| v / n).collect();
+                let sd = mean
+                    .iter()
+                    .zip(self.squares.iter().zip(&self.variances))
+                    .map(|(m, (q, v))| (v / n + (q / n - m * m).max(0.0)).sqrt())
+                    .collect();
+                Some(SitePredictive::Continuous { site, mean, sd })
+            }
+            Predicts::Nothing => None,
+        }
+    }
 }
 
 /// [`predictive`] at the relaxation `temperature` (for a model fitted with an annealed one).
@@ -64,10 +148,8 @@ where
     G: Guide<D>,
     D: Backend,
 {
-    let batch = crate::guide::upload_all(guide, data, temperature)?;
+    let batch = upload_all(guide, data, temperature)?;
     const CHUNK: usize = 50;
-    // Per site: Σ over draws of the statistic, elementwise, and Σ of squares where needed.
-    type Sums = (&'static str, &'static str, usize, Vec<f64>, Vec<f64>, usize);
     let mut sums: Vec<Sums> = Vec::new();
     let mut done = 0;
     while done < draws.max(1) {
@@ -78,92 +160,19 @@ where
             .enumerate()
         {
             let values: Vec<Vec<f32>> = obs.args.iter().map(|a| a.as_vec()).collect();
-            let Some(first) = values.first() else {
-                continue;
-            };
-            let width = first.len() / s;
+            let width = values.first().map_or(0, |v| v.len() / s);
             if sums.len() <= k {
-                sums.push((
-                    obs.site,
-                    obs.distribution,
-                    obs.classes,
-                    vec![0.0; width],
-                    vec![0.0; width],
-                    0,
-                ));
+                sums.push(Sums::new(obs.site, obs.predicts, width));
             }
-            let entry = &mut sums[k];
             for p in 0..s {
-                let row = |a: usize| &values[a][p * width..(p + 1) * width];
-                match obs.distribution {
-                    "Categorical" => {
-                        // softmax per element
-                        let logits = row(0);
-                        let k_classes = entry.2;
-                        for (j, chunk) in logits.chunks(k_classes).enumerate() {
-                            let m = chunk.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-                            let z: f64 = chunk.iter().map(|&v| f64::from(v - m).exp()).sum();
-                            for (c, &v) in chunk.iter().enumerate() {
-                                entry.3[j * k_classes + c] += f64::from(v - m).exp() / z;
-                            }
-                        }
-                    }
-                    "Bernoulli" => {
-                        for (j, &v) in row(0).iter().enumerate() {
-                            entry.3[j] += f64::from(v);
-                        }
-                    }
-                    "Bernoulli_logits" => {
-                        for (j, &v) in row(0).iter().enumerate() {
-                            entry.3[j] += 1.0 / (1.0 + f64::from(-v).exp());
-                        }
-                    }
-                    "Normal" => {
-                        let (loc, scale) = (row(0), row(1));
-                        for j in 0..width {
-                            let (l, sc) = (f64::from(loc[j]), f64::from(scale[j]));
-                            entry.3[j] += l;
-                            entry.4[j] += l * l + sc * sc;
-                        }
-                    }
-                    _ => {
-                        for (j, &v) in row(0).iter().enumerate() {
-                            entry.3[j] += f64::from(v);
-                            entry.4[j] += f64::from(v) * f64::from(v);
-                        }
-                    }
-                }
+                let draw: Vec<&[f32]> = values
+                    .iter()
+                    .map(|v| &v[p * width..(p + 1) * width])
+                    .collect();
+                sums[k].add(&draw);
             }
-            entry.5 += s;
         }
         done += s;
     }
-    Ok(sums
-        .into_iter()
-        .map(|(site, dist, k, sum, sq, n)| {
-            let n = n.max(1) as f64;
-            match dist {
-                "Categorical" => SitePredictive::Classes {
-                    site,
-                    probs: sum
-                        .chunks(k)
-                        .map(|c| c.iter().map(|v| v / n).collect())
-                        .collect(),
-                },
-                "Bernoulli" | "Bernoulli_logits" => SitePredictive::Binary {
-                    site,
-                    probs: sum.iter().map(|v| v / n).collect(),
-                },
-                _ => {
-                    let mean: Vec<f64> = sum.iter().map(|v| v / n).collect();
-                    let sd = sq
-                        .iter()
-                        .zip(&mean)
-                        .map(|(q, m)| (q / n - m * m).max(0.0).sqrt())
-                        .collect();
-                    SitePredictive::Continuous { site, mean, sd }
-                }
-            }
-        })
-        .collect())
+    Ok(sums.into_iter().filter_map(Sums::finish).collect())
 }

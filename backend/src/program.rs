@@ -2,6 +2,10 @@
 //! dfdx code when both stay inside what the engine covers (see [`crate::fused`]). Plain
 //! data, so the [`crate::Guide`] contract can hand it over without naming the engine.
 
+use std::fmt;
+
+use crate::density::{ClassDensity, ElementDensity};
+
 /// One axis of a node's shape per particle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dim {
@@ -64,35 +68,37 @@ pub struct Node {
     pub particles: bool,
 }
 
-/// The densities the engine scores, with their arguments in the catalogue's order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the engine scores a site: the distribution's own host density (its stdlib file
+/// implements it beside the dfdx one), with the arguments in the catalogue's order.
+#[derive(Clone, Copy)]
 pub enum Density {
-    /// loc, scale
-    Normal,
-    /// probs
-    Bernoulli,
-    /// logits
-    BernoulliLogits,
-    /// rate
-    Poisson,
-    /// logits, with a last axis of K categories beyond the site's shape; values in 0..K
-    Categorical,
-    /// loc, scale (of log x)
-    LogNormal,
-    /// scale
-    HalfNormal,
-    /// scale
-    HalfCauchy,
-    /// rate
-    Exponential,
-    /// loc, scale
-    Cauchy,
-    /// loc, scale
-    Laplace,
-    /// concentration (not a latent), rate
-    Gamma,
-    /// concentration (not a latent), scale
-    InverseGamma,
+    /// Elementwise, each argument broadcast to the site's shape.
+    Elementwise(&'static dyn ElementDensity),
+    /// One class per value, from logits with a last axis of K classes beyond the site's
+    /// shape; values in 0..K.
+    Classes(&'static dyn ClassDensity),
+}
+
+impl Density {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Density::Elementwise(d) => d.name(),
+            Density::Classes(d) => d.name(),
+        }
+    }
+}
+
+impl fmt::Debug for Density {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Two densities are the same when they are the same distribution and parametrization.
+impl PartialEq for Density {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -110,22 +116,18 @@ pub struct Site {
     pub positive: bool,
 }
 
-/// A `MeanField` or `FullRank` entry of the guide: its sites (latent indices, concatenated
-/// in this order) and the store names of its μ, ρ and (full rank) strictly lower L.
+/// A Gaussian entry of the guide (a `MeanField` or `FullRank` family, or a guide-program
+/// line `site ~ Normal(param, positive param)`): its sites. Its parameters are the guide's
+/// to say ([`crate::Guide::host_gaussians`], in the same order), by id.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Entry {
+    /// Latent indices, concatenated in this order.
     pub sites: &'static [usize],
-    pub loc: &'static str,
-    pub rho: &'static str,
-    pub lower: Option<&'static str>,
     /// Per site, the (loc, scale) of its Normal prior when every site of a `MeanField`
     /// entry has one with numbers for arguments: the `AnalyticKl` estimator's closed form.
     pub normal_priors: Option<&'static [(f32, f32)]>,
     /// σ = softplus(ρ) + floor (the family's floor).
     pub floor: f32,
-    /// The family's label, under which the store holds its frame when it was started in
-    /// one ([`crate::frame`]); `None` for a guide-program line.
-    pub label: Option<&'static str>,
 }
 
 /// A model and guide as the engine runs them.

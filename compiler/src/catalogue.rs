@@ -78,6 +78,10 @@ pub struct ParamSpec {
 pub struct Parametrization {
     pub suffix: &'static str,
     pub params: &'static [ParamSpec],
+    /// The host engine scores it: the stdlib's `Parametrization::host` is there (a test of
+    /// the `ravi` crate holds the two to agreeing), and codegen emits it into the engine's
+    /// program.
+    pub engine: bool,
 }
 
 /// A distribution. Its first parametrization is the one positional arguments take; naming
@@ -99,6 +103,15 @@ pub struct DistSpec {
 }
 
 impl DistSpec {
+    /// The index of one of this distribution's parametrizations (generated code names it
+    /// by index in the stdlib's `Distribution::PARAMETRIZATIONS`).
+    pub fn index_of(&self, parametrization: &Parametrization) -> usize {
+        self.parametrizations
+            .iter()
+            .position(|p| p.suffix == parametrization.suffix)
+            .unwrap_or(0)
+    }
+
     /// The parameters of the first parametrization.
     pub fn params(&self) -> &'static [ParamSpec] {
         self.parametrizations[0].params
@@ -112,6 +125,7 @@ pub const FLAT: DistSpec = DistSpec {
     parametrizations: &[Parametrization {
         suffix: "",
         params: &[],
+        engine: false,
     }],
     support: Constraint::Real,
     joint: false,
@@ -123,12 +137,22 @@ const fn p(name: &'static str, constraint: Constraint) -> ParamSpec {
     ParamSpec { name, constraint }
 }
 
-/// A distribution with one parametrization.
+/// A distribution with one parametrization (`host`: the engine scores it).
 macro_rules! single {
+    (host $name:literal, [$($param:expr),*], $support:expr) => {
+        DistSpec {
+            name: $name,
+            parametrizations: &[Parametrization { suffix: "", params: &[$($param),*], engine: true }],
+            support: $support,
+            joint: false,
+            event: false,
+            vector_event: false,
+        }
+    };
     ($name:literal, [$($param:expr),*], $support:expr) => {
         DistSpec {
             name: $name,
-            parametrizations: &[Parametrization { suffix: "", params: &[$($param),*] }],
+            parametrizations: &[Parametrization { suffix: "", params: &[$($param),*], engine: false }],
             support: $support,
             joint: false,
             event: false,
@@ -138,7 +162,7 @@ macro_rules! single {
     (joint $name:literal, [$($param:expr),*]) => {
         DistSpec {
             name: $name,
-            parametrizations: &[Parametrization { suffix: "", params: &[$($param),*] }],
+            parametrizations: &[Parametrization { suffix: "", params: &[$($param),*], engine: false }],
             support: Real,
             joint: true,
             event: false,
@@ -148,7 +172,7 @@ macro_rules! single {
     (vector $name:literal, [$($param:expr),*], $support:expr) => {
         DistSpec {
             name: $name,
-            parametrizations: &[Parametrization { suffix: "", params: &[$($param),*] }],
+            parametrizations: &[Parametrization { suffix: "", params: &[$($param),*], engine: false }],
             support: $support,
             joint: false,
             event: false,
@@ -162,45 +186,45 @@ use Constraint::{
 };
 
 pub const DISTRIBUTIONS: &[DistSpec] = &[
-    single!("Normal", [p("loc", Real), p("scale", Positive)], Real),
+    single!(host "Normal", [p("loc", Real), p("scale", Positive)], Real),
     single!(
-        "LogNormal",
+        host "LogNormal",
         [p("loc", Real), p("scale", Positive)],
         Positive
     ),
-    single!("HalfNormal", [p("scale", Positive)], Positive),
-    single!("HalfCauchy", [p("scale", Positive)], Positive),
-    single!("Cauchy", [p("loc", Real), p("scale", Positive)], Real),
-    single!("Laplace", [p("loc", Real), p("scale", Positive)], Real),
+    single!(host "HalfNormal", [p("scale", Positive)], Positive),
+    single!(host "HalfCauchy", [p("scale", Positive)], Positive),
+    single!(host "Cauchy", [p("loc", Real), p("scale", Positive)], Real),
+    single!(host "Laplace", [p("loc", Real), p("scale", Positive)], Real),
     single!(
-        "StudentT",
+        host "StudentT",
         [p("df", Positive), p("loc", Real), p("scale", Positive)],
         Real
     ),
-    single!("Exponential", [p("rate", Positive)], Positive),
+    single!(host "Exponential", [p("rate", Positive)], Positive),
     single!(
-        "Gamma",
+        host "Gamma",
         [p("concentration", Positive), p("rate", Positive)],
         Positive
     ),
     single!(
-        "InverseGamma",
+        host "InverseGamma",
         [p("concentration", Positive), p("scale", Positive)],
         Positive
     ),
     single!(
-        "Beta",
+        host "Beta",
         [p("concentration1", Positive), p("concentration0", Positive)],
         UnitInterval
     ),
-    single!("Uniform", [p("low", Real), p("high", Real)], Interval),
+    single!(host "Uniform", [p("low", Real), p("high", Real)], Interval),
     single!(
         "RelaxedBernoulli",
         [p("temperature", Positive), p("logits", Real)],
         UnitInterval
     ),
     single!(
-        "ScaleMixtureNormal",
+        host "ScaleMixtureNormal",
         [
             p("mix", UnitInterval),
             p("scale1", Positive),
@@ -214,10 +238,12 @@ pub const DISTRIBUTIONS: &[DistSpec] = &[
             Parametrization {
                 suffix: "",
                 params: &[p("probs", UnitInterval)],
+                engine: true,
             },
             Parametrization {
                 suffix: "_logits",
                 params: &[p("logits", Real)],
+                engine: true,
             },
         ],
         support: Boolean,
@@ -230,6 +256,7 @@ pub const DISTRIBUTIONS: &[DistSpec] = &[
         parametrizations: &[Parametrization {
             suffix: "",
             params: &[p("logits", Real)],
+            engine: true,
         }],
         support: Count,
         joint: false,
@@ -239,7 +266,7 @@ pub const DISTRIBUTIONS: &[DistSpec] = &[
     single!(vector "Dirichlet", [p("concentration", Positive)], Simplex),
     single!(vector "RelaxedOneHotCategorical", [p("temperature", Positive), p("logits", Real)], Simplex),
     single!(vector "MultivariateNormal", [p("loc", Real), p("scale_tril", LowerTriangular)], Real),
-    single!("Poisson", [p("rate", Positive)], Count),
+    single!(host "Poisson", [p("rate", Positive)], Count),
     // Priors for a layer's weights: densities of the whole site.
     single!(joint "LayerGaussian", []),
     single!(joint "NormalInverseGamma", [p("loc", Real), p("precision", Positive), p("concentration", Positive), p("scale", Positive)]),
@@ -307,6 +334,9 @@ pub struct FamilySpec {
     pub name: &'static str,
     /// Named arguments, except a `Layers` one, which takes the positional arguments.
     pub args: &'static [FamilyArgSpec],
+    /// The host engine runs it (its stdlib type gives `GuideFamily::host_gaussian`; a test
+    /// of the `ravi` crate holds the two to agreeing).
+    pub engine: bool,
 }
 
 const fn positive(name: &'static str, default: f64) -> FamilyArgSpec {
@@ -329,10 +359,12 @@ pub const FAMILIES: &[FamilySpec] = &[
     FamilySpec {
         name: "MeanField",
         args: &[],
+        engine: true,
     },
     FamilySpec {
         name: "FullRank",
         args: &[],
+        engine: true,
     },
     FamilySpec {
         name: "LowRank",
@@ -341,6 +373,7 @@ pub const FAMILIES: &[FamilySpec] = &[
             kind: ArgKind::Count,
             default: ArgDefault::Auto,
         }],
+        engine: false,
     },
     FamilySpec {
         name: "Implicit",
@@ -370,6 +403,7 @@ pub const FAMILIES: &[FamilySpec] = &[
             },
             count("rank", 8.0),
         ],
+        engine: false,
     },
     FamilySpec {
         name: "Flipout",
@@ -378,6 +412,7 @@ pub const FAMILIES: &[FamilySpec] = &[
             kind: ArgKind::Choice(&["MeanField"]),
             default: ArgDefault::Name("MeanField"),
         }],
+        engine: false,
     },
     FamilySpec {
         name: "Lrt",
@@ -386,6 +421,7 @@ pub const FAMILIES: &[FamilySpec] = &[
             kind: ArgKind::Choice(&["MeanField"]),
             default: ArgDefault::Name("MeanField"),
         }],
+        engine: false,
     },
     FamilySpec {
         name: "Flow",
@@ -394,6 +430,7 @@ pub const FAMILIES: &[FamilySpec] = &[
             kind: ArgKind::Layers,
             default: ArgDefault::Required,
         }],
+        engine: false,
     },
 ];
 
@@ -402,22 +439,27 @@ pub const FLOW_LAYERS: &[FamilySpec] = &[
     FamilySpec {
         name: "RealNVP",
         args: &[count("layers", 4.0), count("hidden", 32.0)],
+        engine: false,
     },
     FamilySpec {
         name: "Iaf",
         args: &[count("layers", 2.0), count("hidden", 32.0)],
+        engine: false,
     },
     FamilySpec {
         name: "Maf",
         args: &[count("layers", 2.0), count("hidden", 32.0)],
+        engine: false,
     },
     FamilySpec {
         name: "Planar",
         args: &[count("layers", 4.0)],
+        engine: false,
     },
     FamilySpec {
         name: "Radial",
         args: &[count("layers", 4.0)],
+        engine: false,
     },
 ];
 

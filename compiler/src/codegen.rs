@@ -16,6 +16,7 @@ use proc_macro2::{Literal, Span as TokSpan, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 
 use crate::ast::BinOp;
+use crate::catalogue::Constraint;
 use crate::diagnostic::Span;
 use crate::ir::*;
 
@@ -820,7 +821,6 @@ impl Emitter<'_> {
     /// K per element; densities of whole sites or vectors give none.
     fn observed_args(&mut self, site: &Site, input: usize) -> TokenStream {
         let name = &site.name;
-        let dist = format!("{}{}", site.dist.name, site.parametrization.suffix);
         let numel: Vec<TokenStream> = site.shape.0.iter().map(dim_usize).collect();
         let i = lit_usize(input);
         let args: Vec<TokenStream> = if site.dist.joint || site.dist.vector_event {
@@ -847,16 +847,24 @@ impl Emitter<'_> {
                 })
                 .collect()
         };
-        let classes = if site.dist.event {
+        let dist = format_ident!("{}", site.dist.name);
+        let index = lit_usize(site.dist.index_of(site.parametrization));
+        let moments = quote!(<::ravi::dist::#dist as ::ravi::dist::Distribution>::PARAMETRIZATIONS[#index].moments);
+        let predicts = if site.dist.event {
             let k = site
                 .args
                 .first()
                 .and_then(|&a| self.ir.nodes[a].shape.0.last().cloned());
-            k.map_or(quote!(1usize), |k| dim_usize(&k))
+            let k = k.map_or(quote!(1usize), |k| dim_usize(&k));
+            quote!(::ravi::Predicts::Classes(#k))
+        } else if site.dist.joint || site.dist.vector_event {
+            quote!(::ravi::Predicts::Nothing)
+        } else if site.dist.support == Constraint::Boolean {
+            quote!(match #moments { ::core::option::Option::Some(m) => ::ravi::Predicts::Binary(m), ::core::option::Option::None => ::ravi::Predicts::Nothing })
         } else {
-            quote!(1usize)
+            quote!(match #moments { ::core::option::Option::Some(m) => ::ravi::Predicts::Moments(m), ::core::option::Option::None => ::ravi::Predicts::Nothing })
         };
-        quote!(::ravi::ObservedArgs { site: #name, distribution: #dist, classes: #classes, args: ::std::vec![#(#args),*] })
+        quote!(::ravi::ObservedArgs { site: #name, predicts: #predicts, args: ::std::vec![#(#args),*] })
     }
 
     /// `(name, term)` of a site: scaled if observed or local, plus the log-det if mapped.
@@ -884,18 +892,6 @@ impl Emitter<'_> {
             }
         }
     }
-}
-
-/// The Normal that a latent site's prior is in the guide's unconstrained space, when its
-/// parameters are numbers: Normal(m, s) itself, or LogNormal(m, s) (whose log is N(m, s)).
-fn normal_prior(model: &ModelIr, site: &Site) -> Option<(f32, f32)> {
-    if !matches!(site.dist.name, "Normal" | "LogNormal") || !site.parametrization.suffix.is_empty()
-    {
-        return None;
-    }
-    let m = model.const_value(site.args[0])?;
-    let s = model.const_value(site.args[1])?;
-    Some((m as f32, s as f32))
 }
 
 /// Where a latent site lives, as the generated code maps the guide's draws there.
@@ -1276,10 +1272,50 @@ fn family_args(args: &[(String, FamilyValue)]) -> TokenStream {
     quote!(::ravi::FamilyArgs(::std::vec![#(#items),*]))
 }
 
+/// The guide's side of the host engine (`Guide::host_program` and `Guide::host_gaussians`):
+/// the engine's program and the parameters of each Gaussian entry, in the order the guide
+/// draws them (its families, then its program lines), or why the engine does not run it.
+fn host_program(
+    ir: &GuideIr,
+    model: &ModelIr,
+    fields: &[proc_macro2::Ident],
+    families: &[TokenStream],
+    param_fields: &[proc_macro2::Ident],
+) -> TokenStream {
+    let program = match crate::fused::program(model, ir) {
+        Ok(program) => program,
+        Err(reason) => {
+            return quote! {
+                fn host_program() -> ::core::result::Result<&'static ::ravi::program::Program, &'static str> {
+                    ::core::result::Result::Err(#reason)
+                }
+            }
+        }
+    };
+    let families = fields
+        .iter()
+        .zip(families)
+        .map(|(f, fam)| quote!(<#fam as ::ravi::GuideFamily<__D>>::host_gaussian(&self.#f)));
+    let lines = ir.programs.iter().map(|p| match p.args[..] {
+        [ProgramArg::Param(l), ProgramArg::Param(s)] => {
+            let (l, s) = (&param_fields[l], &param_fields[s]);
+            quote!(::core::option::Option::Some(::ravi::HostGaussian::mean_field(self.#l, self.#s)))
+        }
+        _ => unreachable!("checked by the program's coverage"),
+    });
+    quote! {
+        fn host_program() -> ::core::result::Result<&'static ::ravi::program::Program, &'static str> {
+            ::core::result::Result::Ok({ #program })
+        }
+        fn host_gaussians(&self) -> ::core::option::Option<::std::vec::Vec<::ravi::HostGaussian>> {
+            [#(#families,)* #(#lines),*].into_iter().collect()
+        }
+    }
+}
+
 /// The Rust items of a guide: a struct holding its parameters and families, its
 /// constructor, and the `Guide` impl that draws every latent site of the model.
 pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
-    let fused = crate::fused::program(model, ir);
     // Each entry adds its log q term to the global or the per-row sum.
     let add_log_q = accumulate(&format_ident!("log_q"), quote!(lq));
     let add_local_log_q = accumulate(&format_ident!("local_log_q"), quote!(lq));
@@ -1312,7 +1348,7 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
         // A mean-field entry whose sites all have numeric Normal priors (in the guide's
         // unconstrained space) can use the closed-form KL.
         let normal_priors: Option<Vec<(f32, f32)>> = matches!(e.family.name, "MeanField" | "Flipout" | "Lrt")
-            .then(|| e.sites.iter().map(|&i| normal_prior(model, latent_sites[i])).collect())
+            .then(|| e.sites.iter().map(|&i| model.normal_prior(latent_sites[i])).collect())
             .flatten();
         let analytic_kl = normal_priors.map(|priors| {
             let (locs, scales): (Vec<f32>, Vec<f32>) = priors.into_iter().unzip();
@@ -1432,6 +1468,7 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
                 );
             }
         });
+    let host = host_program(ir, model, &fields, &families, &param_fields);
     let latent_sites_all: Vec<&Site> = model.latents().map(|(_, s)| s).collect();
     let programs = ir.programs.iter().map(|p| {
         let site = lit_usize(p.site);
@@ -1617,7 +1654,7 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
                 #(#weights)*
                 weights
             }
-            #fused
+            #host
             fn sample<__T: ::ravi::Tape<__D>>(&self, particles: usize, __batch: &::ravi::Batch<__D>, estimator: ::ravi::Estimator, weighted: bool) -> ::ravi::GuideSample<__D, __T> {
                 let latents = <#model_ty as ::ravi::Model>::latents();
                 let mut slots: ::std::vec::Vec<::core::option::Option<::ravi::Particles<__D, __T>>> =

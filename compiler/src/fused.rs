@@ -1,6 +1,8 @@
 //! The host engine's program for a model and its guide (`::ravi::program::Program`): emitted
 //! beside the dfdx code when both stay inside what the engine covers (see the backend's
-//! `fused` module); `None` otherwise, and every step takes the dfdx path.
+//! `fused` module). Where they do not, [`program`] says why, in words: the generated guide
+//! reports it, every step takes the dfdx path, and the IR text shows it (`engine: graph —
+//! ...`). This file is the one place that decides.
 
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
@@ -30,13 +32,13 @@ fn id(n: usize) -> Literal {
     Literal::usize_unsuffixed(n)
 }
 
-fn op(op: &Op) -> Option<TokenStream> {
+fn op(op: &Op) -> Result<TokenStream, String> {
     let f = |name: &str, a: &usize, b: &usize| {
         let name = format_ident!("{}", name);
         let (a, b) = (id(*a), id(*b));
         quote!(::ravi::program::Op::#name(#a, #b))
     };
-    Some(match op {
+    Ok(match op {
         Op::Input(i) => {
             let i = id(*i);
             quote!(::ravi::program::Op::Input(#i))
@@ -102,20 +104,23 @@ fn op(op: &Op) -> Option<TokenStream> {
             let parts = parts.iter().map(|&p| id(p));
             quote!(::ravi::program::Op::Concat(&[#(#parts),*]))
         }
-        Op::Temperature => return None,
+        Op::Temperature => {
+            return Err("the model reads the relaxation `temperature`".into());
+        }
     })
 }
 
 /// A net's layers for the engine: Linear layers and activations on feature rows.
-fn net(net: &NetIr) -> Option<TokenStream> {
+fn net(net: &NetIr) -> Result<TokenStream, String> {
+    let images = || format!("net `{}` reads images (convolutions and pooling)", net.name);
     if !matches!(net.input, NetInput::Features(_)) {
-        return None;
+        return Err(images());
     }
     let layers = net
         .layers
         .iter()
         .map(|l| {
-            Some(match l {
+            Ok(match l {
                 NetLayer::Linear { inputs, outputs } => {
                     let (i, o) = (id(*inputs), id(*outputs));
                     quote!(::ravi::program::Layer::Linear { inputs: #i, outputs: #o })
@@ -132,77 +137,92 @@ fn net(net: &NetIr) -> Option<TokenStream> {
                     );
                     quote!(::ravi::program::Layer::Activation(::ravi::program::Func::#f))
                 }
-                NetLayer::Conv2d { .. } | NetLayer::Pool { .. } | NetLayer::Flatten => return None,
+                NetLayer::Conv2d { .. } | NetLayer::Pool { .. } | NetLayer::Flatten => {
+                    return Err(images())
+                }
             })
         })
-        .collect::<Option<Vec<_>>>()?;
-    Some(quote!(&[#(#layers),*]))
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(quote!(&[#(#layers),*]))
 }
 
-/// The engine's density for a site, if it has one.
-fn density(model: &ModelIr, site: &Site) -> Option<TokenStream> {
+/// The engine's density for a site: the distribution's own, from the stdlib
+/// (`Distribution::PARAMETRIZATIONS[k].host`), where the catalogue says it has one.
+fn density(model: &ModelIr, site: &Site) -> Result<TokenStream, String> {
     let d = &site.dist;
-    if site.param.is_some() {
-        return None;
+    let name = &site.name;
+    if !site.parametrization.engine {
+        let how = if site.parametrization.suffix.is_empty() {
+            String::new()
+        } else {
+            format!(" by `{}`", site.parametrization.params[0].name)
+        };
+        return Err(format!(
+            "site `{name}`: the engine has no density for {}{how}",
+            d.name
+        ));
     }
-    if d.name == "Categorical" && site.observed.is_some() {
+    if d.event {
         // logits: the site's shape and a last axis of categories
         let logits = &model.nodes[site.args[0]].shape;
-        return (logits.rank() == site.shape.rank() + 1
-            && logits.0[..site.shape.rank()] == site.shape.0[..])
-            .then(|| quote!(::ravi::program::Density::Categorical));
-    }
-    if d.event || d.joint || d.vector_event {
-        return None;
-    }
-    // Arguments broadcast to the site by prepending axes only: none may be larger.
-    if site
+        if site.observed.is_none()
+            || logits.rank() != site.shape.rank() + 1
+            || logits.0[..site.shape.rank()] != site.shape.0[..]
+        {
+            return Err(format!(
+                "site `{name}`: the engine scores a {} with one row of logits per value",
+                d.name
+            ));
+        }
+    } else if site
         .args
         .iter()
         .any(|&a| model.nodes[a].shape.rank() > site.shape.rank())
     {
-        return None;
+        // arguments broadcast to the site by prepending axes only
+        return Err(format!(
+            "site `{name}`: an argument has more axes than the site"
+        ));
     }
-    let name = match (d.name, site.parametrization.suffix, site.observed.is_some()) {
-        ("Normal", "", _) => "Normal",
-        ("LogNormal", "", _) => "LogNormal",
-        ("HalfNormal", "", _) => "HalfNormal",
-        ("HalfCauchy", "", _) => "HalfCauchy",
-        ("Exponential", "", _) => "Exponential",
-        ("Cauchy", "", _) => "Cauchy",
-        ("Laplace", "", _) => "Laplace",
-        // the engine has no digamma: a Gamma's concentration must not be a latent
-        ("Gamma" | "InverseGamma", "", _) if !model.nodes[site.args[0]].particles => {
-            if d.name == "Gamma" {
-                "Gamma"
-            } else {
-                "InverseGamma"
-            }
+    let dist = format_ident!("{}", d.name);
+    let index = id(d.index_of(site.parametrization));
+    let missing = format!(
+        "the catalogue says the host engine scores {}, but ravi::dist has no host density for it",
+        d.name
+    );
+    Ok(quote! {
+        match <::ravi::dist::#dist as ::ravi::dist::Distribution>::PARAMETRIZATIONS[#index].host {
+            ::core::option::Option::Some(density) => density,
+            ::core::option::Option::None => ::core::panic!(#missing),
         }
-        ("Bernoulli", "", true) => "Bernoulli",
-        ("Bernoulli", "_logits", true) => "BernoulliLogits",
-        ("Poisson", "", true) => "Poisson",
-        _ => return None,
-    };
-    let name = format_ident!("{}", name);
-    Some(quote!(::ravi::program::Density::#name))
+    })
 }
 
-/// `fn fused_program()` of the guide's `Guide` impl, or `None` when the engine does not
-/// cover this model and guide: global real latents under `MeanField` and `FullRank` entries, the ops and
-/// densities of [`op`] and [`density`].
-pub fn program(model: &ModelIr, guide: &GuideIr) -> Option<TokenStream> {
-    if !guide.amortized.is_empty()
-        || !guide.local_mean_field.is_empty()
-        || guide
-            .entries
-            .iter()
-            .any(|e| !matches!(e.family.name, "MeanField" | "FullRank"))
-    {
-        return None;
+/// What the generated guide's `Guide::host_program` returns: the engine's program for this
+/// model and guide, or why the engine does not cover them (global real or positive latents
+/// under `MeanField` and `FullRank` entries or plain guide-program lines; the ops of
+/// [`op`], the densities of [`density`], the nets of [`net`]).
+pub fn program(model: &ModelIr, guide: &GuideIr) -> Result<TokenStream, String> {
+    if !guide.amortized.is_empty() {
+        return Err("the guide is amortized (a net reads each row)".into());
     }
-    if model.latents().any(|(_, s)| s.is_local()) {
-        return None;
+    if let Some((_, site)) = model.latents().find(|(_, s)| s.is_local()) {
+        return Err(format!(
+            "site `{}` is local (one value per data row)",
+            site.name
+        ));
+    }
+    if let Some(e) = guide.entries.iter().find(|e| !e.family.engine) {
+        let runs: Vec<&str> = crate::catalogue::FAMILIES
+            .iter()
+            .filter(|f| f.engine)
+            .map(|f| f.name)
+            .collect();
+        return Err(format!(
+            "`{}` is not a family the engine runs (it runs {})",
+            e.family.name,
+            runs.join(" and ")
+        ));
     }
     let nodes = model
         .nodes
@@ -211,11 +231,11 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Option<TokenStream> {
             let op = op(&n.op)?;
             let dims = n.shape.0.iter().map(dim);
             let particles = n.particles;
-            Some(
+            Ok(
                 quote!(::ravi::program::Node { op: #op, dims: &[#(#dims),*], particles: #particles }),
             )
         })
-        .collect::<Option<Vec<_>>>()?;
+        .collect::<Result<Vec<_>, String>>()?;
     let sites = model
         .sites
         .iter()
@@ -228,11 +248,14 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Option<TokenStream> {
             // A latent's support: the reals as drawn, or the positive reals as eᵘ.
             let positive = !observed && s.dist.support == Constraint::Positive;
             if !observed && !matches!(s.dist.support, Constraint::Real | Constraint::Positive) {
-                return None;
+                return Err(format!(
+                    "latent site `{name}` is {} (the engine draws real and positive latents)",
+                    s.dist.support.describe()
+                ));
             }
-            Some(quote!(::ravi::program::Site { name: #name, density: #density, args: &[#(#args),*], value: #value, observed: #observed, positive: #positive }))
+            Ok(quote!(::ravi::program::Site { name: #name, density: #density, args: &[#(#args),*], value: #value, observed: #observed, positive: #positive }))
         })
-        .collect::<Option<Vec<_>>>()?;
+        .collect::<Result<Vec<_>, String>>()?;
     // Every net a node calls must be one the engine runs; the others are never called.
     let called: Vec<bool> = (0..model.nets.len())
         .map(|i| {
@@ -246,55 +269,38 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Option<TokenStream> {
         .nets
         .iter()
         .zip(&called)
-        .map(|(n, &called)| if called { net(n) } else { Some(quote!(&[])) })
-        .collect::<Option<Vec<_>>>()?;
+        .map(|(n, &called)| if called { net(n) } else { Ok(quote!(&[])) })
+        .collect::<Result<Vec<_>, String>>()?;
     let latent_sites: Vec<&Site> = model.latents().map(|(_, s)| s).collect();
     // Guide-program lines `site ~ Normal(loc, scale)` (LogNormal for a positive site) whose
-    // location is a plain `param` and whose scale a `positive` one: a mean-field entry
-    // under the params' names, drawn after the families, as the generated guide draws.
+    // location is a plain `param` and whose scale a `positive` one: a mean-field entry over
+    // the params, drawn after the families, as the generated guide draws.
     let program_entries = guide
         .programs
         .iter()
         .map(|p| {
-            let (loc, scale) = match p.args[..] {
+            match p.args[..] {
                 [ProgramArg::Param(l), ProgramArg::Param(s)]
-                    if !guide.params[l].positive && guide.params[s].positive =>
-                {
-                    (&guide.params[l].name, &guide.params[s].name)
+                    if !guide.params[l].positive && guide.params[s].positive => {}
+                _ => {
+                    return Err(format!(
+                        "the guide's line for `{}` is not `Normal(param, positive param)`",
+                        latent_sites[p.site].name
+                    ))
                 }
-                _ => return None,
-            };
+            }
             let site = id(p.site);
-            Some(quote!(::ravi::program::Entry { sites: &[#site], loc: #loc, rho: #scale, lower: ::core::option::Option::None, normal_priors: ::core::option::Option::None, floor: ::ravi::guides::SCALE_FLOOR, label: ::core::option::Option::None }))
+            Ok(quote!(::ravi::program::Entry { sites: &[#site], normal_priors: ::core::option::Option::None, floor: ::ravi::guides::SCALE_FLOOR }))
         })
-        .collect::<Option<Vec<_>>>()?;
+        .collect::<Result<Vec<_>, String>>()?;
     let entries = guide.entries.iter().map(|e| {
-        let label = e.label(model);
-        let (loc, rho) = (format!("{label}.loc"), format!("{label}.rho"));
-        let lower = if e.family.name == "FullRank" {
-            let lower = format!("{label}.lower");
-            quote!(::core::option::Option::Some(#lower))
-        } else {
-            quote!(::core::option::Option::None)
-        };
         let sites = e.sites.iter().map(|&i| id(i));
         // The analytic KL's priors, as the generated dfdx guide finds them.
         let priors: Option<Vec<(f32, f32)>> = (e.family.name == "MeanField")
             .then(|| {
                 e.sites
                     .iter()
-                    .map(|&i| {
-                        let site = latent_sites[i];
-                        // u ~ N(m, s) in the guide's space: a Normal, or a LogNormal's log
-                        if !matches!(site.dist.name, "Normal" | "LogNormal")
-                            || !site.parametrization.suffix.is_empty()
-                        {
-                            return None;
-                        }
-                        let m = model.const_value(site.args[0])?;
-                        let s = model.const_value(site.args[1])?;
-                        Some((m as f32, s as f32))
-                    })
+                    .map(|&i| model.normal_prior(latent_sites[i]))
                     .collect()
             })
             .flatten();
@@ -308,17 +314,20 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Option<TokenStream> {
             }
             None => quote!(::core::option::Option::None),
         };
-        quote!(::ravi::program::Entry { sites: &[#(#sites),*], loc: #loc, rho: #rho, lower: #lower, normal_priors: #normal_priors, floor: ::ravi::guides::SCALE_FLOOR, label: ::core::option::Option::Some(#label) })
+        quote!(::ravi::program::Entry { sites: &[#(#sites),*], normal_priors: #normal_priors, floor: ::ravi::guides::SCALE_FLOOR })
     });
-    Some(quote! {
-        fn fused_program() -> ::core::option::Option<&'static ::ravi::program::Program> {
-            static PROGRAM: ::ravi::program::Program = ::ravi::program::Program {
-                nodes: &[#(#nodes),*],
-                sites: &[#(#sites),*],
-                entries: &[#(#entries,)* #(#program_entries),*],
-                nets: &[#(#nets),*],
-            };
-            ::core::option::Option::Some(&PROGRAM)
-        }
+    Ok(quote! {
+        static PROGRAM: ::ravi::program::Program = ::ravi::program::Program {
+            nodes: &[#(#nodes),*],
+            sites: &[#(#sites),*],
+            entries: &[#(#entries,)* #(#program_entries),*],
+            nets: &[#(#nets),*],
+        };
+        &PROGRAM
     })
+}
+
+/// Does the host engine run this model and guide? `Err` says why not.
+pub fn coverage(model: &ModelIr, guide: &GuideIr) -> Result<(), String> {
+    program(model, guide).map(|_| ())
 }

@@ -394,6 +394,20 @@ impl ModelIr {
     }
 
     /// The stable text form of the graph.
+    /// The Normal that a latent site's prior is in the guide's unconstrained space, when its
+    /// parameters are numbers: Normal(m, s) itself, or LogNormal(m, s) (whose log is N(m, s)).
+    /// The closed-form KL of a mean-field entry needs it.
+    pub fn normal_prior(&self, site: &Site) -> Option<(f32, f32)> {
+        if !matches!(site.dist.name, "Normal" | "LogNormal")
+            || !site.parametrization.suffix.is_empty()
+        {
+            return None;
+        }
+        let m = self.const_value(site.args[0])?;
+        let s = self.const_value(site.args[1])?;
+        Some((m as f32, s as f32))
+    }
+
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         // The nets this model calls.

@@ -10,6 +10,8 @@
 //! fault. The `ravi-dsl` proc macros turn a token stream into text, call [`compile`], map the
 //! byte ranges back to token spans and splice in [`codegen`]'s output.
 
+use std::fmt::Write as _;
+
 pub mod ast;
 pub mod catalogue;
 mod check;
@@ -47,6 +49,13 @@ impl Program {
                 .model(&g.model)
                 .expect("checked: a guide's model exists");
             out.push_str(&g.to_text(model));
+            // which engine runs its steps (see `fused`)
+            match fused::coverage(model, g) {
+                Ok(()) => out.push_str("  engine: host\n"),
+                Err(why) => {
+                    let _ = writeln!(out, "  engine: graph — {why}");
+                }
+            }
         }
         out
     }

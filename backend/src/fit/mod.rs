@@ -20,6 +20,7 @@ pub use trainer::{Step, Trainer};
 
 use crate::device::Backend;
 use crate::diagnose::Diagnostics;
+use crate::fused::EngineChoice;
 use crate::guide::Guide;
 use crate::init::InitReport;
 use crate::model::Model;
@@ -50,9 +51,9 @@ pub struct FitReport {
     pub divergences: Vec<Divergence>,
     /// Where the guide started.
     pub init: InitReport,
-    /// `"host"` when the steps ran on the host engine ([`crate::fused`]), `"graph"` on
-    /// the dfdx graph.
-    pub engine: &'static str,
+    /// Which engine ran the steps: the host engine ([`crate::fused`]), or the dfdx graph
+    /// and why.
+    pub engine: EngineChoice,
     /// k̂ and the importance-weighted ELBO of the fitted guide ([`crate::diagnose`]), for
     /// models whose latent sites are all global, when cheap enough (see
     /// [`FitOptions::diagnostic_draws`]).

@@ -14,6 +14,7 @@ use crate::elbo::{elbo_terms, first_non_finite, sum_terms, untaped_views, GUIDE_
 use crate::error::FitError;
 use crate::error::MAX_DIVERGENCES;
 use crate::estimator::Estimator;
+use crate::fused::EngineChoice;
 use crate::guide::check_rows;
 use crate::guide::Guide;
 use crate::init::{initialize, InitReport};
@@ -86,6 +87,7 @@ pub struct Trainer<'a, G: Guide<D>, D: Backend> {
     adam: Adam<D>,
     /// The host engine, when it runs this fit's steps.
     fused: Option<crate::fused::step::Fused>,
+    engine: EngineChoice,
     step: usize,
     skipped: usize,
     init: InitReport,
@@ -131,9 +133,22 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
         for (index, _) in frozen.iter().enumerate().filter(|(_, &f)| f) {
             adam.freeze(index);
         }
-        let fused = (opts.fused && opts.objective == Objective::Elbo)
-            .then(|| crate::fused::step::Fused::for_guide(&*guide, opts.adam, &frozen))
-            .flatten();
+        let (fused, engine) = match (opts.fused, opts.objective) {
+            (false, _) => (
+                None,
+                EngineChoice::Graph("`FitOptions::fused` is false".into()),
+            ),
+            (_, Objective::Iwae) => (
+                None,
+                EngineChoice::Graph("the IWAE objective runs on the graph".into()),
+            ),
+            (true, Objective::Elbo) => {
+                match crate::fused::step::Fused::for_guide(&*guide, opts.adam, &frozen)? {
+                    Ok(fused) => (Some(fused), EngineChoice::Host),
+                    Err(why) => (None, EngineChoice::Graph(why)),
+                }
+            }
+        };
         // the warm-up's estimator is the analytic entropy: nothing to warm up from when the
         // fit's own estimator is analytic already
         let warmup = opts.analytic_warmup > 0.0
@@ -154,6 +169,7 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
             cursor: rows, // forces a shuffle before the first minibatch
             adam,
             fused,
+            engine,
             step: 0,
             skipped: 0,
             init,
@@ -563,11 +579,7 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
             window: self.monitor.window(),
             divergences: self.divergences.clone(),
             init: self.init.clone(),
-            engine: if self.fused.is_some() {
-                "host"
-            } else {
-                "graph"
-            },
+            engine: self.engine.clone(),
             diagnostics: None,
             warnings: Vec::new(),
         }

@@ -3,6 +3,7 @@
 
 use super::gemm::gemm;
 use super::{math, net, rows};
+use crate::density::wrap;
 use crate::program::{Dim, Func, Op, Program};
 
 /// Node values and gradients for one batch size and particle count.
@@ -42,19 +43,6 @@ fn base(particles: bool, s: usize, numel: usize) -> usize {
         s * numel
     } else {
         0
-    }
-}
-
-/// Element `i` of an output of `n` elements in an operand of `len` (which divides `n`): a
-/// division only when the operand is neither full-size nor one number.
-#[inline(always)]
-pub(crate) fn wrap(i: usize, len: usize, n: usize) -> usize {
-    if len == n {
-        i
-    } else if len == 1 {
-        0
-    } else {
-        i % len
     }
 }
 

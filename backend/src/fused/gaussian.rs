@@ -4,10 +4,9 @@
 
 use super::math;
 use crate::estimator::Estimator;
+use crate::scale::{capped_scale_and_slope, softplus_and_slope};
 
 const HALF_LN_2PI: f32 = 0.918_938_5;
-/// The ceiling of a full-rank diagonal (the stdlib's `guides::SCALE_CEILING`).
-const SCALE_CEILING: f32 = 1e6;
 
 /// One entry: store indices of its parameters, its dimension, and the scale its last
 /// [`Gaussian::draw`] used.
@@ -35,20 +34,6 @@ pub(crate) struct Gaussian {
     mu_eff: Vec<f32>,
     /// A full-rank entry's path-derivative terms (buffers kept between steps).
     path: crate::linalg::PathDerivativeTerms,
-}
-
-/// softplus(ρ) and its derivative sigmoid(ρ) from one exponential, softplus as the dfdx path
-/// computes it (max(ρ, 0) + log(1 + e^{−|ρ|})).
-#[inline(always)]
-fn softplus_and_slope(r: f32) -> (f32, f32) {
-    let e = math::exp(-r.abs());
-    let sp = r.max(0.0) + math::ln(e + 1.0);
-    let slope = if r >= 0.0 {
-        1.0 / (1.0 + e)
-    } else {
-        e / (1.0 + e)
-    };
-    (sp, slope)
 }
 
 impl Gaussian {
@@ -156,11 +141,10 @@ impl Gaussian {
             // A full-rank diagonal is capped as the dfdx path caps it (`capped_scale_of`):
             // floor + c·softplus(ρ)/(c + softplus(ρ)).
             for (i, &r) in rho.iter().enumerate() {
-                let (sp, slope) = softplus_and_slope(r);
-                let shrink = (sp + SCALE_CEILING).recip() * SCALE_CEILING;
+                let (scale, slope) = capped_scale_and_slope(r, self.floor);
                 let unit = self.unit.as_ref().map_or(1.0, |u| u[i]);
-                self.scale[i * step] = (sp * shrink + self.floor) * unit;
-                self.slope[i] = slope * shrink * shrink * unit;
+                self.scale[i * step] = scale * unit;
+                self.slope[i] = slope * unit;
             }
         }
     }

@@ -38,36 +38,6 @@
 //! else (convolutions, local sites and amortized guides, other families, constrained
 //! latents, the IWAE objective, CUDA) takes the dfdx path, which remains the reference.
 
-/// Whether the processor runs AVX2 (checked once).
-#[cfg(target_arch = "x86_64")]
-pub(crate) fn avx2() -> bool {
-    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *HAS.get_or_init(|| std::arch::is_x86_feature_detected!("avx2"))
-}
-
-/// `$name` calls `$body` compiled for AVX2 where the processor has it, else as built.
-macro_rules! dispatch {
-    ($name:ident, $avx2:ident, $body:ident, ($($arg:ident: $ty:ty),*) -> $ret:ty) => {
-        #[allow(clippy::too_many_arguments)]
-        pub(crate) fn $name($($arg: $ty),*) -> $ret {
-            #[cfg(target_arch = "x86_64")]
-            if $crate::fused::avx2() {
-                // SAFETY: the processor has AVX2 (checked at run time).
-                return unsafe { $avx2($($arg),*) };
-            }
-            $body($($arg),*)
-        }
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx2")]
-        #[allow(clippy::too_many_arguments)]
-        unsafe fn $avx2($($arg: $ty),*) -> $ret {
-            $body($($arg),*)
-        }
-    };
-}
-
-pub(crate) use dispatch;
-
 /// Threads for `work` multiply-adds: one below about a million (spawning costs more than
 /// it saves), else every core the machine offers (up to 8).
 pub(crate) fn workers_for(work: usize) -> usize {
@@ -141,10 +111,12 @@ mod density;
 mod engine;
 mod gaussian;
 mod gemm;
-mod math;
 mod net;
 mod rows;
 pub(crate) mod step;
+
+pub(crate) use crate::math;
+pub(crate) use crate::simd_dispatch as dispatch;
 
 use crate::data::check_inputs;
 use crate::device::Cpu;
@@ -152,6 +124,25 @@ use crate::error::FitError;
 use crate::estimator::Estimator;
 use crate::guide::Guide;
 use crate::model::{Model, ModelData};
+
+/// Which engine ran a fit's steps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineChoice {
+    /// The host engine: the guide's program on host buffers.
+    Host,
+    /// The dfdx graph, and why not the host engine (the model or guide has something the
+    /// engine does not run, the device, the objective, or `FitOptions::fused`).
+    Graph(String),
+}
+
+impl std::fmt::Display for EngineChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EngineChoice::Host => f.write_str("the host engine"),
+            EngineChoice::Graph(why) => write!(f, "the dfdx graph ({why})"),
+        }
+    }
+}
 
 /// An ELBO estimate and its gradient, one vector per guide parameter.
 pub type Estimate = (f32, Vec<Vec<f32>>);
@@ -168,15 +159,12 @@ pub fn elbo_gradient<G: Guide<Cpu>>(
     particles: usize,
     estimator: Estimator,
 ) -> Result<Option<Estimate>, FitError> {
-    let Some(program) = G::fused_program() else {
-        return Ok(None);
-    };
     let arrays = data.arrays();
     let specs = G::Model::inputs();
     let rows = check_inputs(G::Model::NAME, specs, &arrays)?;
     let store = guide.params();
     let frozen = vec![false; store.len()];
-    let Some(mut fused) = step::Fused::new(program, store, Default::default(), &frozen) else {
+    let Ok(mut fused) = step::Fused::for_guide(guide, Default::default(), &frozen)? else {
         return Ok(None);
     };
     let scale = rows as f32 / batch.map_or(rows, <[usize]>::len).max(1) as f32;
@@ -201,4 +189,3 @@ pub fn elbo_gradient<G: Guide<Cpu>>(
         .collect();
     Ok(Some((value, gradient)))
 }
-

@@ -6,13 +6,15 @@ use dfdx::prelude::*;
 use super::density::{score, Partials};
 use super::engine::Engine;
 use super::gaussian::Gaussian;
-use crate::program::{Op, Program};
 use crate::data::{Array, InputSpec};
 use crate::device::Backend;
+use crate::error::FitError;
 use crate::estimator::Estimator;
-use crate::frame::{Frame, HostFrame};
-use crate::optim::AdamConfig;
+use crate::family::HostGaussian;
+use crate::frame::HostFrame;
+use crate::optim::{AdamConfig, AdamRule};
 use crate::params::{ParamId, ParamStore};
+use crate::program::{Op, Program};
 
 /// One of an entry's sites: its `Sample` node, offset in the entry and elements, and
 /// whether its value is eᵘ of the entry's draw u.
@@ -90,45 +92,74 @@ pub(crate) struct NonFinite {
 }
 
 impl Fused {
-    /// The engine for `guide`'s program, when the guide has one and its parameters live on
-    /// the host (the CPU device); `None` sends the work to the dfdx graph.
+    /// The engine for `guide`: `Ok(Err(why))` where its steps take the dfdx graph (the
+    /// guide has no program for the engine, or its parameters are not on the host), an
+    /// error where the guide's program and its parameters disagree (a bug, not a fallback).
     pub(crate) fn for_guide<G: crate::guide::Guide<D>, D: Backend>(
         guide: &G,
         cfg: AdamConfig,
         frozen: &[bool],
-    ) -> Option<Self> {
-        let on_host = std::any::TypeId::of::<D>() == std::any::TypeId::of::<crate::Cpu>();
-        let program = G::fused_program().filter(|_| on_host)?;
-        Fused::new(program, guide.params(), cfg, frozen)
+    ) -> Result<Result<Self, String>, FitError> {
+        if std::any::TypeId::of::<D>() != std::any::TypeId::of::<crate::Cpu>() {
+            return Ok(Err("the device is not the CPU".into()));
+        }
+        let program = match G::host_program() {
+            Ok(program) => program,
+            Err(why) => return Ok(Err(why.into())),
+        };
+        let mismatch = |why: String| {
+            FitError::EngineMismatch(format!(
+                "the host engine's program for this guide and its parameters disagree: {why}"
+            ))
+        };
+        let gaussians = guide
+            .host_gaussians()
+            .ok_or_else(|| mismatch("a family has no Gaussian for the engine".into()))?;
+        Fused::new(program, guide.params(), &gaussians, cfg, frozen)
+            .map(Ok)
+            .map_err(mismatch)
     }
 
-    /// The engine for `program` over the guide parameters in `store`; `None` when the store
-    /// does not hold the parameters the program names with the sizes it expects.
+    /// The engine for `program` over the guide parameters in `store`, each entry's
+    /// Gaussian's given by `gaussians` (in the program's order); why not, where they do not
+    /// fit the program (a count or a size that differs).
     pub(crate) fn new<D: Backend>(
         program: &'static Program,
         store: &ParamStore<D>,
+        gaussians: &[HostGaussian],
         cfg: AdamConfig,
         frozen: &[bool],
-    ) -> Option<Self> {
+    ) -> Result<Self, String> {
+        if gaussians.len() != program.entries.len() {
+            return Err(format!(
+                "{} Gaussian entries in the program, {} in the guide",
+                program.entries.len(),
+                gaussians.len()
+            ));
+        }
         let names: Vec<&str> = store.iter().map(|(n, _)| n).collect();
         let params: Vec<Vec<f32>> = store.iter().map(|(_, t)| t.as_vec()).collect();
         let mut engine = Engine::new(program);
         engine.resize(1, 1);
-        let sample_node = |k: usize| program.nodes.iter().position(|n| n.op == Op::Sample(k));
+        let sample_node = |k: usize| {
+            program
+                .nodes
+                .iter()
+                .position(|n| n.op == Op::Sample(k))
+                .ok_or_else(|| format!("latent site {k} is never drawn"))
+        };
         let mut layouts = Vec::new();
-        for e in program.entries {
-            let find = |name: &str| names.iter().position(|n| *n == name);
-            let (loc, rho) = (find(e.loc)?, find(e.rho)?);
-            let lower = match e.lower {
-                Some(name) => Some(find(name)?),
-                None => None,
-            };
+        for (e, g) in program.entries.iter().zip(gaussians) {
             let mut sites = Vec::new();
             let mut dim = 0;
             for &k in e.sites {
                 let node = sample_node(k)?;
                 let n = engine.numel(node);
-                let site = program.sites.iter().position(|s| s.value == node)?;
+                let site = program
+                    .sites
+                    .iter()
+                    .position(|s| s.value == node)
+                    .ok_or_else(|| format!("latent site {k} has no density"))?;
                 sites.push(Slot {
                     node,
                     off: dim,
@@ -138,41 +169,38 @@ impl Fused {
                 });
                 dim += n;
             }
-            if params[loc].len() != dim
-                || params[rho].len() != dim
-                || lower.is_some_and(|l| params[l].len() != dim * dim)
+            let size = |id: ParamId| params.get(id.0).map_or(0, Vec::len);
+            if size(g.loc) != dim
+                || size(g.rho) != dim
+                || g.lower.is_some_and(|l| size(l) != dim * dim)
+                || g.unit.is_some_and(|u| size(u) != dim)
+                || g.frame.is_some_and(|f| f.dim() != dim)
             {
-                return None;
+                return Err(format!(
+                    "an entry over {dim} values has parameters `{}` of {} values",
+                    names.get(g.loc.0).unwrap_or(&"?"),
+                    size(g.loc)
+                ));
             }
-            let frame = e
-                .label
-                .and_then(|label| Frame::find(store, label, dim))
-                .map(|f| f.host(store));
+            let frame = g.frame.map(|f| f.host(store));
             // A mean-field entry's diagonal frame folds into its Gaussian; a full frame
             // (full rank) stays the step's: draws taken through it, gradients pulled back.
             let (diag_frame, frame) = match frame {
-                Some(f) if !f.full && lower.is_none() => (Some((f.shift, f.scale)), None),
+                Some(f) if !f.full && g.lower.is_none() => (Some((f.shift, f.scale)), None),
                 other => (None, other),
             };
             // The analytic KL's Normal priors, per coordinate (in z: a folded frame leaves
-            // the Gaussian in z).
+            // the Gaussian in z; a mean-field family only ever takes a diagonal frame).
             let kl_prior: Option<Vec<(f32, f32)>> = e.normal_priors.map(|p| {
                 p.iter()
                     .zip(&sites)
                     .flat_map(|(&prior, slot)| std::iter::repeat_n(prior, slot.n))
                     .collect()
             });
-            if kl_prior.is_some() && frame.is_some() {
-                return None; // a mean-field family only ever takes a diagonal frame
-            }
-            let unit = e
-                .label
-                .and_then(|label| store.find(&format!("{label}.unit")))
-                .map(|id| store.get(id).as_vec())
-                .filter(|u| u.len() == dim && lower.is_some());
+            let unit = g.unit.map(|id| params[id.0].clone());
             let frame_log_det = frame.as_ref().map_or(0.0, |f| f64::from(f.log_det()));
             layouts.push(Layout {
-                gaussian: Gaussian::new(loc, rho, lower, dim, e.floor)
+                gaussian: Gaussian::new(g.loc.0, g.rho.0, g.lower.map(|l| l.0), dim, e.floor)
                     .with_kl_prior(kl_prior)
                     .with_unit(unit)
                     .with_diag_frame(diag_frame),
@@ -187,7 +215,7 @@ impl Fused {
             });
         }
         let zeros: Vec<Vec<f32>> = params.iter().map(|p| vec![0.0; p.len()]).collect();
-        Some(Fused {
+        Ok(Fused {
             program,
             engine,
             partials: Partials::default(),
@@ -591,9 +619,6 @@ impl Fused {
     /// Adam as [`crate::optim::Adam`] computes it, on the host copies.
     fn adam(&mut self, lr: f32, clip: Option<f32>) {
         self.t += 1;
-        let [b1, b2] = self.cfg.betas;
-        let c1 = 1.0 - b1.powi(self.t);
-        let c2 = 1.0 - b2.powi(self.t);
         let scale = crate::optim::clip_factor(clip, || {
             self.grads
                 .iter()
@@ -602,16 +627,7 @@ impl Fused {
                 .map(|(g, _)| g.iter().map(|v| v * v).sum::<f32>())
                 .sum()
         });
-        let rule = AdamRule {
-            b1,
-            b2,
-            c1,
-            c2,
-            eps: self.cfg.eps,
-            lr,
-            decay: (self.cfg.weight_decay > 0.0).then_some(1.0 - lr * self.cfg.weight_decay),
-            clip: scale,
-        };
+        let rule = AdamRule::at(&self.cfg, self.t, lr, scale);
         for i in 0..self.params.len() {
             if self.frozen[i] {
                 continue;
@@ -642,50 +658,13 @@ impl Fused {
     }
 }
 
-/// One Adam step's constants.
-#[derive(Clone, Copy)]
-pub(crate) struct AdamRule {
-    b1: f32,
-    b2: f32,
-    /// bias corrections 1 − β^t
-    c1: f32,
-    c2: f32,
-    eps: f32,
-    lr: f32,
-    /// 1 − lr · weight decay, when there is weight decay
-    decay: Option<f32>,
-    /// the factor of gradient clipping (1: none)
-    clip: f32,
-}
-
 super::dispatch!(adam_update, adam_update_avx2, adam_update_body,
     (rule: AdamRule, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) -> ());
 
-/// [`crate::optim::Adam`]'s update, elementwise, in its order of operations.
+/// [`AdamRule::update`], compiled for AVX2 too.
 #[inline(always)]
 fn adam_update_body(rule: AdamRule, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
-    let AdamRule {
-        b1,
-        b2,
-        c1,
-        c2,
-        eps,
-        lr,
-        decay,
-        clip,
-    } = rule;
-    for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-        let g = if clip == 1.0 { g } else { g * clip };
-        *m = *m * b1 + g * (1.0 - b1);
-        *v = *v * b2 + g * g * (1.0 - b2);
-        let denom = (*v / c2).sqrt() + eps;
-        let update = (*m / c1) * denom.recip();
-        let kept = match decay {
-            Some(k) => *p * k,
-            None => *p,
-        };
-        *p = kept - update * lr;
-    }
+    rule.update(p, g, m, v);
 }
 
 /// Standard normal draws into `out` (`particles × dim`). Up to 65,536 of them come from the

@@ -299,9 +299,10 @@ impl<'a> Search<'a> {
         let arrays: Vec<&Array> = data.arrays();
         let layout = Layout::of(latents);
         let frozen = vec![false; guide.params().len()];
-        let host = engine
-            .then(|| crate::fused::step::Fused::for_guide(guide, Default::default(), &frozen))
-            .flatten();
+        let host = match engine {
+            true => crate::fused::step::Fused::for_guide(guide, Default::default(), &frozen)?.ok(),
+            false => None,
+        };
         let log_joint: Box<dyn LogJoint + 'a> = match host {
             Some(fused) => Box::new(log_joint::Host {
                 engine: std::cell::RefCell::new(fused),

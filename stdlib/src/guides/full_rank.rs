@@ -1,8 +1,8 @@
 use dfdx::prelude::*;
 use ravi_backend::frame::Frame;
 use ravi_backend::{
-    traced, Backend, Estimator, FamilyArgs, FamilyDraw, FamilyStart, GuideFamily, ParamId,
-    ParamStore, Particles, PerParticle, Tape,
+    traced, Backend, Estimator, FamilyArgs, FamilyDraw, FamilyStart, GuideFamily, HostGaussian,
+    ParamId, ParamStore, Particles, PerParticle, Tape,
 };
 
 use super::{
@@ -183,6 +183,16 @@ impl<D: Backend> GuideFamily<D> for FullRank {
         self.unit = Some(params.set_constant(&format!("{label}.unit"), unit));
         params.set(self.rho, &vec![rho_for(1.0); self.dim]);
         params.set(self.lower, &vec![0.0; self.dim * self.dim]);
+    }
+
+    fn host_gaussian(&self) -> Option<HostGaussian> {
+        Some(HostGaussian {
+            loc: self.loc,
+            rho: self.rho,
+            lower: Some(self.lower),
+            unit: self.unit,
+            frame: self.frame,
+        })
     }
 
     fn sample<T: Tape<D>>(

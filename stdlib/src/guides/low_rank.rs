@@ -7,7 +7,7 @@ use ravi_backend::{
 };
 
 use super::{gaussian_entropy_constant, per_particle, rho_for, scale_of, surrogate, INIT_SCALE};
-use crate::dist::normal::HALF_LN_2PI;
+use crate::dist::consts::HALF_LN_2PI;
 
 /// A Gaussian with covariance Σ = diag(s²) + W Wᵀ, W d×k: z = μ + W ε₁ + s ⊙ ε₂. Memory and
 /// time linear in d for a fixed rank k (`LowRank(rank = k)`; by default ⌈√d⌉, as Pyro's

@@ -1,8 +1,8 @@
 use dfdx::prelude::*;
 use ravi_backend::frame::Frame;
 use ravi_backend::{
-    traced, Backend, Estimator, FamilyArgs, FamilyDraw, FamilyStart, GuideFamily, ParamId,
-    ParamStore, Particles, PerParticle, Tape,
+    traced, Backend, Estimator, FamilyArgs, FamilyDraw, FamilyStart, GuideFamily, HostGaussian,
+    ParamId, ParamStore, Particles, PerParticle, Tape,
 };
 
 use super::{
@@ -129,6 +129,13 @@ impl<D: Backend> GuideFamily<D> for MeanField {
         }
         let rho: Vec<f32> = start.unit_scale().into_iter().map(rho_for).collect();
         params.set(self.rho, &rho);
+    }
+
+    fn host_gaussian(&self) -> Option<HostGaussian> {
+        Some(HostGaussian {
+            frame: self.frame,
+            ..HostGaussian::mean_field(self.loc, self.rho)
+        })
     }
 
     fn sample<T: Tape<D>>(

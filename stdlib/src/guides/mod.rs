@@ -35,7 +35,7 @@ pub use rewrite::{Flipout, Lrt};
 use dfdx::prelude::*;
 use ravi_backend::{Backend, PerParticle, Tape};
 
-use crate::dist::normal::HALF_LN_2PI;
+use crate::dist::consts::HALF_LN_2PI;
 
 /// Every family of the stdlib by name, as the compiler's catalogue names them.
 pub const IMPLEMENTED: &[&str] = &[
@@ -49,35 +49,7 @@ pub const IMPLEMENTED: &[&str] = &[
 ];
 
 pub use ravi_backend::init::INIT_SCALE;
-/// Scales never fall below this (softplus(ρ) + floor), so log q stays finite.
-pub const SCALE_FLOOR: f32 = 1e-5;
-
-/// ρ with softplus(ρ) + floor = `scale`.
-pub(crate) fn rho_for(scale: f32) -> f32 {
-    let s = scale - SCALE_FLOOR;
-    s + (-(-s).exp_m1()).ln() // softplus⁻¹(s) = s + log(1 − e^{−s})
-}
-
-/// The ceiling of a full-rank scale's diagonal (see [`capped_scale_of`]).
-pub const SCALE_CEILING: f32 = 1e6;
-
-/// A full-rank scale's diagonal floor + c·softplus(ρ)/(c + softplus(ρ)), c =
-/// [`SCALE_CEILING`]: softplus(ρ) + floor wherever it matters, but bounded, so that no step
-/// can make L's diagonal, log det L or the draws overflow.
-pub(crate) fn capped_scale_of<D: Backend, T: Tape<D>>(
-    rho: Tensor<(usize,), f32, D, T>,
-) -> Tensor<(usize,), f32, D, T> {
-    let sp = ravi_backend::ops::softplus(rho);
-    let shrink = (sp.retaped::<T>() + SCALE_CEILING).recip() * SCALE_CEILING;
-    sp * shrink + SCALE_FLOOR
-}
-
-/// σ = softplus(ρ) + floor for a parameter tensor.
-pub(crate) fn scale_of<D: Backend, T: Tape<D>>(
-    rho: Tensor<(usize,), f32, D, T>,
-) -> Tensor<(usize,), f32, D, T> {
-    ravi_backend::ops::softplus(rho) + SCALE_FLOOR
-}
+pub use ravi_backend::scale::{capped_scale_of, rho_for, scale_of, SCALE_CEILING, SCALE_FLOOR};
 
 /// log N(ε; 0, I) per row of `(particles, dim)` standard-normal coordinates.
 pub(crate) fn std_normal_log_density<D: Backend, T: Tape<D>>(

@@ -6,7 +6,7 @@ use dfdx::prelude::*;
 use ravi_backend::{Backend, Estimator, Particles, Rows, Tape};
 
 use super::held;
-use crate::dist::normal::HALF_LN_2PI;
+use crate::dist::consts::HALF_LN_2PI;
 
 /// z = μ + σ ε per particle for `(rows, per_row)` locations and scales: the draws
 /// `(particles, rows · per_row)` (row-major) and log q per particle and row under

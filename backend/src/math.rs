@@ -13,7 +13,7 @@ const LOG2E: f32 = std::f32::consts::LOG2_E;
 
 /// eˣ (0 below −87.3, ∞ above 88.7, NaN for NaN).
 #[inline(always)]
-pub(crate) fn exp(x: f32) -> f32 {
+pub fn exp(x: f32) -> f32 {
     let xc = x.clamp(-87.336_55, 88.722_83);
     // x = n ln 2 + r, |r| ≤ ln 2 / 2; n rounded by adding and taking away 1.5 · 2²³ (no
     // call to `round`, which the baseline x86-64 target does not have as an instruction)
@@ -46,7 +46,7 @@ pub(crate) fn exp(x: f32) -> f32 {
 
 /// ln x (−∞ at 0, NaN below, ∞ at ∞).
 #[inline(always)]
-pub(crate) fn ln(x: f32) -> f32 {
+pub fn ln(x: f32) -> f32 {
     // x = m 2ᵉ with m in [√½, √2)
     let bits = x.max(f32::MIN_POSITIVE).to_bits();
     let mut e = ((bits >> 23) as i32 - 126) as f32;
@@ -81,7 +81,7 @@ pub(crate) fn ln(x: f32) -> f32 {
 
 /// tanh x.
 #[inline(always)]
-pub(crate) fn tanh(x: f32) -> f32 {
+pub fn tanh(x: f32) -> f32 {
     let a = x.abs();
     // |x| ≥ 0.625: 1 − 2 / (e^{2|x|} + 1), with x's sign
     let far = 1.0 - 2.0 / (exp(2.0 * a) + 1.0);
@@ -101,13 +101,13 @@ pub(crate) fn tanh(x: f32) -> f32 {
 
 /// softplus(x) = log(1 + eˣ) as the dfdx path computes it, max(x, 0) + log(1 + e^{−|x|}).
 #[inline(always)]
-pub(crate) fn softplus(x: f32) -> f32 {
+pub fn softplus(x: f32) -> f32 {
     x.max(0.0) + ln(exp(-x.abs()) + 1.0)
 }
 
 /// 1 / (1 + e^{−x})
 #[inline(always)]
-pub(crate) fn sigmoid(x: f32) -> f32 {
+pub fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + exp(-x))
 }
 

@@ -1,68 +1,24 @@
-//! Distributions on integers. Values are data (or relaxed samples); the densities are
-//! differentiable in the parameters.
+//! The categorical distribution: one of K classes per value, from logits.
 
-use dfdx::shapes::Shape;
-use ravi_backend::{Backend, Tape};
+use ravi_backend::density::ClassDensity;
+use ravi_backend::math::{exp, ln};
+use ravi_backend::program::Density;
+use ravi_backend::Backend;
+use ravi_backend::Tape;
 
-use super::arg::{mul, sub, Arg, Value};
-use super::special::ln_gamma;
-use super::Distribution;
-
-/// A coin: P(x = 1) = probs, or sigmoid(logits) with `Bernoulli(logits = ..)`.
-pub struct Bernoulli;
-
-impl Distribution for Bernoulli {
-    const NAME: &'static str = "Bernoulli";
-    const PARAMETRIZATIONS: &'static [(&'static str, &'static [&'static str])] =
-        &[("", &["probs"]), ("_logits", &["logits"])];
-}
-
-impl Bernoulli {
-    /// x log p + (1 − x) log(1 − p)
-    pub fn log_prob<S: Shape, D: Backend, T: Tape<D>>(
-        x: Value<S, D, T>,
-        probs: Arg<S, D, T>,
-    ) -> Value<S, D, T> {
-        let hit = mul(x.retaped::<T>(), probs.again().ln());
-        let miss = mul(x.negate() + 1.0, probs.negated().add_scalar(1.0).ln());
-        hit + miss
-    }
-
-    /// x l − softplus(l): the same density in the logits, without computing sigmoid(l).
-    pub fn log_prob_logits<S: Shape, D: Backend, T: Tape<D>>(
-        x: Value<S, D, T>,
-        logits: Arg<S, D, T>,
-    ) -> Value<S, D, T> {
-        sub(mul(x, logits.again()), logits.softplus())
-    }
-}
-
-/// Counts with mean `rate`.
-pub struct Poisson;
-
-impl Distribution for Poisson {
-    const NAME: &'static str = "Poisson";
-    const PARAMETRIZATIONS: &'static [(&'static str, &'static [&'static str])] = &[("", &["rate"])];
-}
-
-impl Poisson {
-    /// x log λ − λ − log x!
-    pub fn log_prob<S: Shape, D: Backend, T: Tape<D>>(
-        x: Value<S, D, T>,
-        rate: Arg<S, D, T>,
-    ) -> Value<S, D, T> {
-        let log_factorial = ln_gamma(x.retaped::<T>() + 1.0);
-        sub(mul(x, rate.again().ln()) - log_factorial, rate)
-    }
-}
+use super::{Distribution, Parametrization};
 
 /// One of K categories, P(k) = softmax(logits)_k.
 pub struct Categorical;
 
 impl Distribution for Categorical {
     const NAME: &'static str = "Categorical";
-    const PARAMETRIZATIONS: &'static [(&'static str, &'static [&'static str])] =
-        &[("", &["logits"])];
+    const PARAMETRIZATIONS: &'static [Parametrization] = &[Parametrization {
+        suffix: "",
+        params: &["logits"],
+        host: Some(Density::Classes(&Categorical)),
+        moments: None,
+    }];
 }
 
 impl Categorical {
@@ -84,6 +40,42 @@ impl Categorical {
             .tensor_from_vec(one_hot, (m, k))
             .broadcast_like::<_, Axis<0>>(&(s, m, k));
         (logits.log_softmax::<Axis<2>>() * one_hot).sum::<(usize,), Axes2<1, 2>>()
+    }
+}
+
+impl ClassDensity for Categorical {
+    fn name(&self) -> &'static str {
+        "Categorical"
+    }
+
+    /// Σᵢ logitsᵢ[yᵢ] − log Σₖ exp logitsᵢ[k], and weight · (onehot(yᵢ) − softmax(logitsᵢ))
+    /// into the logits' gradient.
+    fn rows(
+        &self,
+        y: &[f32],
+        logits: &[f32],
+        k: usize,
+        weight: f32,
+        mut grad: Option<&mut [f32]>,
+    ) -> f64 {
+        let mut sum = 0.0f64;
+        for (i, &yi) in y.iter().enumerate() {
+            let row = &logits[i * k..(i + 1) * k];
+            let top = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            let total: f32 = row.iter().map(|&v| exp(v - top)).sum();
+            let lse = top + ln(total);
+            // (the data checks guarantee a class in 0..K)
+            let class = yi as usize;
+            sum += f64::from(row.get(class).map_or(f32::NEG_INFINITY, |v| v - lse));
+            if let Some(grad) = grad.as_deref_mut() {
+                let g = &mut grad[i * k..(i + 1) * k];
+                for (c, (g, &v)) in g.iter_mut().zip(row).enumerate() {
+                    let hit = if c == class { 1.0 } else { 0.0 };
+                    *g += weight * (hit - exp(v - lse));
+                }
+            }
+        }
+        sum
     }
 }
 
@@ -143,5 +135,28 @@ mod tests {
                 assert!((g[i * k + j] - want).abs() < 1e-5);
             }
         }
+    }
+
+    /// The host density's rows against statrs, and its gradient one-hot(y) − softmax.
+    #[test]
+    fn host_rows_match_statrs_and_the_gradient() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+        let (m, k) = (500, 4);
+        let logits: Vec<f32> = (0..m * k).map(|_| rng.gen_range(-4.0..4.0)).collect();
+        let y: Vec<f32> = (0..m).map(|_| rng.gen_range(0..k) as f32).collect();
+        let mut grad = vec![0.0f32; m * k];
+        let got = Categorical.rows(&y, &logits, k, 0.5, Some(&mut grad));
+        let mut want = 0.0f64;
+        for i in 0..m {
+            let row = &logits[i * k..(i + 1) * k];
+            let probs: Vec<f64> = row.iter().map(|&l| f64::from(l).exp()).collect();
+            want += Reference::new(&probs).unwrap().ln_pmf(y[i] as u64);
+            let z: f32 = row.iter().map(|l| l.exp()).sum();
+            for j in 0..k {
+                let g = f32::from(u8::from(y[i] as usize == j)) - row[j].exp() / z;
+                assert!((grad[i * k + j] - 0.5 * g).abs() < 1e-5);
+            }
+        }
+        assert!((got - want).abs() < 1e-4 * want.abs(), "{got} vs {want}");
     }
 }

@@ -1,0 +1,145 @@
+//! The Bernoulli distribution, by probability or by logits.
+
+use dfdx::shapes::Shape;
+use ravi_backend::density::{ElementDensity, Moments};
+use ravi_backend::math::{ln, sigmoid, softplus};
+use ravi_backend::program::Density;
+use ravi_backend::{Backend, Tape};
+
+use super::arg::{mul, sub, Arg, Value};
+use super::{Distribution, Parametrization};
+
+/// A coin: P(x = 1) = probs, or sigmoid(logits) with `Bernoulli(logits = ..)`.
+pub struct Bernoulli;
+
+/// The Bernoulli distribution in its logits, as the host engine and the predictive take it.
+pub struct BernoulliLogits;
+
+impl Distribution for Bernoulli {
+    const NAME: &'static str = "Bernoulli";
+    const PARAMETRIZATIONS: &'static [Parametrization] = &[
+        Parametrization {
+            suffix: "",
+            params: &["probs"],
+            host: Some(Density::Elementwise(&Bernoulli)),
+            moments: Some(&Bernoulli),
+        },
+        Parametrization {
+            suffix: "_logits",
+            params: &["logits"],
+            host: Some(Density::Elementwise(&BernoulliLogits)),
+            moments: Some(&BernoulliLogits),
+        },
+    ];
+}
+
+impl Bernoulli {
+    /// x log p + (1 − x) log(1 − p)
+    pub fn log_prob<S: Shape, D: Backend, T: Tape<D>>(
+        x: Value<S, D, T>,
+        probs: Arg<S, D, T>,
+    ) -> Value<S, D, T> {
+        let hit = mul(x.retaped::<T>(), probs.again().ln());
+        let miss = mul(x.negate() + 1.0, probs.negated().add_scalar(1.0).ln());
+        hit + miss
+    }
+
+    /// x l − softplus(l): the same density in the logits, without computing sigmoid(l).
+    pub fn log_prob_logits<S: Shape, D: Backend, T: Tape<D>>(
+        x: Value<S, D, T>,
+        logits: Arg<S, D, T>,
+    ) -> Value<S, D, T> {
+        sub(mul(x, logits.again()), logits.softplus())
+    }
+}
+
+impl ElementDensity for Bernoulli {
+    fn name(&self) -> &'static str {
+        "Bernoulli"
+    }
+
+    /// The value is data (0 or 1): its partial is never read.
+    fn element(&self, x: f32, a: [f32; 3]) -> (f32, [f32; 4]) {
+        let p = a[0];
+        let lp = x * ln(p) + (1.0 - x) * ln(1.0 - p);
+        (lp, [0.0, x / p - (1.0 - x) / (1.0 - p), 0.0, 0.0])
+    }
+}
+
+impl ElementDensity for BernoulliLogits {
+    fn name(&self) -> &'static str {
+        "Bernoulli_logits"
+    }
+
+    fn element(&self, x: f32, a: [f32; 3]) -> (f32, [f32; 4]) {
+        let l = a[0];
+        (x * l - softplus(l), [0.0, x - sigmoid(l), 0.0, 0.0])
+    }
+}
+
+impl Moments for Bernoulli {
+    fn mean_variance(&self, a: [f64; 3]) -> (f64, f64) {
+        (a[0], a[0] * (1.0 - a[0]))
+    }
+}
+
+impl Moments for BernoulliLogits {
+    fn mean_variance(&self, a: [f64; 3]) -> (f64, f64) {
+        let p = 1.0 / (1.0 + (-a[0]).exp());
+        (p, p * (1.0 - p))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dist::check::{self, take, u, Reference};
+    use rand::Rng;
+    use statrs::distribution::{self as sd, Discrete};
+    use statrs::statistics::Distribution as _;
+
+    const PROBS: Reference = Reference {
+        draw: |r| (f64::from(u8::from(r.gen_bool(0.5))), vec![u(r, 0.02, 0.98)]),
+        log_density: |x, p| sd::Bernoulli::new(p[0]).unwrap().ln_pmf(x as u64),
+        grad_x: false,
+    };
+
+    const LOGITS: Reference = Reference {
+        draw: |r| (f64::from(u8::from(r.gen_bool(0.5))), vec![u(r, -6.0, 6.0)]),
+        log_density: |x, p| {
+            let prob = 1.0 / (1.0 + (-p[0]).exp());
+            sd::Bernoulli::new(prob).unwrap().ln_pmf(x as u64)
+        },
+        grad_x: false,
+    };
+
+    #[test]
+    fn log_prob_matches_statrs() {
+        check::graph_matches("Bernoulli", &PROBS, |x, a| {
+            let (p, _, _, _) = take(a);
+            Bernoulli::log_prob(x, p)
+        });
+        check::graph_matches("Bernoulli(logits)", &LOGITS, |x, a| {
+            let (l, _, _, _) = take(a);
+            Bernoulli::log_prob_logits(x, l)
+        });
+    }
+
+    #[test]
+    fn host_density_matches_statrs() {
+        check::host_matches("Bernoulli", &PROBS, &Bernoulli);
+        check::host_matches("Bernoulli(logits)", &LOGITS, &BernoulliLogits);
+    }
+
+    #[test]
+    fn moments_match_statrs() {
+        check::moments_match("Bernoulli", &PROBS, &Bernoulli, |p| {
+            let d = sd::Bernoulli::new(p[0]).unwrap();
+            (d.mean().unwrap(), d.variance().unwrap())
+        });
+        check::moments_match("Bernoulli(logits)", &LOGITS, &BernoulliLogits, |p| {
+            let d = sd::Bernoulli::new(1.0 / (1.0 + (-p[0]).exp())).unwrap();
+            (d.mean().unwrap(), d.variance().unwrap())
+        });
+    }
+}
