@@ -100,6 +100,12 @@ pub struct DistSpec {
     /// A density of each vector along the value's last axis (`log_prob_events`); its
     /// vector parameters have the value's shape.
     pub vector_event: bool,
+    /// Its value, mapped to the guide's unconstrained space, is Normal(loc, scale) (a
+    /// Normal, or a LogNormal's log): a mean-field guide has its KL in closed form.
+    pub normal_when_unconstrained: bool,
+    /// A latent site of it is scored through its logit (`log_prob_logit_space`), exact
+    /// where the value rounds to 0 or 1.
+    pub logit_space: bool,
 }
 
 impl DistSpec {
@@ -131,6 +137,8 @@ pub const FLAT: DistSpec = DistSpec {
     joint: false,
     event: false,
     vector_event: false,
+    normal_when_unconstrained: false,
+    logit_space: false,
 };
 
 const fn p(name: &'static str, constraint: Constraint) -> ParamSpec {
@@ -139,6 +147,18 @@ const fn p(name: &'static str, constraint: Constraint) -> ParamSpec {
 
 /// A distribution with one parametrization (`host`: the engine scores it).
 macro_rules! single {
+    (normal $name:literal, [$($param:expr),*], $support:expr) => {
+        DistSpec {
+            name: $name,
+            parametrizations: &[Parametrization { suffix: "", params: &[$($param),*], engine: true }],
+            support: $support,
+            joint: false,
+            event: false,
+            vector_event: false,
+            normal_when_unconstrained: true,
+            logit_space: false,
+        }
+    };
     (host $name:literal, [$($param:expr),*], $support:expr) => {
         DistSpec {
             name: $name,
@@ -147,6 +167,8 @@ macro_rules! single {
             joint: false,
             event: false,
             vector_event: false,
+            normal_when_unconstrained: false,
+            logit_space: false,
         }
     };
     ($name:literal, [$($param:expr),*], $support:expr) => {
@@ -157,6 +179,8 @@ macro_rules! single {
             joint: false,
             event: false,
             vector_event: false,
+            normal_when_unconstrained: false,
+            logit_space: false,
         }
     };
     (joint $name:literal, [$($param:expr),*]) => {
@@ -167,6 +191,8 @@ macro_rules! single {
             joint: true,
             event: false,
             vector_event: false,
+            normal_when_unconstrained: false,
+            logit_space: false,
         }
     };
     (vector $name:literal, [$($param:expr),*], $support:expr) => {
@@ -177,6 +203,8 @@ macro_rules! single {
             joint: false,
             event: false,
             vector_event: true,
+            normal_when_unconstrained: false,
+            logit_space: false,
         }
     };
 }
@@ -186,9 +214,9 @@ use Constraint::{
 };
 
 pub const DISTRIBUTIONS: &[DistSpec] = &[
-    single!(host "Normal", [p("loc", Real), p("scale", Positive)], Real),
+    single!(normal "Normal", [p("loc", Real), p("scale", Positive)], Real),
     single!(
-        host "LogNormal",
+        normal "LogNormal",
         [p("loc", Real), p("scale", Positive)],
         Positive
     ),
@@ -218,11 +246,20 @@ pub const DISTRIBUTIONS: &[DistSpec] = &[
         UnitInterval
     ),
     single!(host "Uniform", [p("low", Real), p("high", Real)], Interval),
-    single!(
-        "RelaxedBernoulli",
-        [p("temperature", Positive), p("logits", Real)],
-        UnitInterval
-    ),
+    DistSpec {
+        name: "RelaxedBernoulli",
+        parametrizations: &[Parametrization {
+            suffix: "",
+            params: &[p("temperature", Positive), p("logits", Real)],
+            engine: false,
+        }],
+        support: UnitInterval,
+        joint: false,
+        event: false,
+        vector_event: false,
+        normal_when_unconstrained: false,
+        logit_space: true,
+    },
     single!(
         host "ScaleMixtureNormal",
         [
@@ -250,6 +287,8 @@ pub const DISTRIBUTIONS: &[DistSpec] = &[
         joint: false,
         event: false,
         vector_event: false,
+        normal_when_unconstrained: false,
+        logit_space: false,
     },
     DistSpec {
         name: "Categorical",
@@ -262,6 +301,8 @@ pub const DISTRIBUTIONS: &[DistSpec] = &[
         joint: false,
         event: true,
         vector_event: false,
+        normal_when_unconstrained: false,
+        logit_space: false,
     },
     single!(vector "Dirichlet", [p("concentration", Positive)], Simplex),
     single!(vector "RelaxedOneHotCategorical", [p("temperature", Positive), p("logits", Real)], Simplex),
@@ -337,6 +378,28 @@ pub struct FamilySpec {
     /// The host engine runs it (its stdlib type gives `GuideFamily::host_gaussian`; a test
     /// of the `ravi` crate holds the two to agreeing).
     pub engine: bool,
+    /// A mean-field Gaussian: with the `AnalyticKl` estimator its KL to a Normal prior is
+    /// in closed form.
+    pub mean_field: bool,
+    /// It rewrites the net call its site feeds (the site must be one net's weights).
+    pub rewrite: Option<Rewrite>,
+}
+
+/// How a family rewrites a net call instead of running one draw of its weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rewrite {
+    Flipout,
+    /// The local reparametrization.
+    Lrt,
+}
+
+impl Rewrite {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Rewrite::Flipout => "Flipout",
+            Rewrite::Lrt => "local reparametrization",
+        }
+    }
 }
 
 const fn positive(name: &'static str, default: f64) -> FamilyArgSpec {
@@ -360,11 +423,15 @@ pub const FAMILIES: &[FamilySpec] = &[
         name: "MeanField",
         args: &[],
         engine: true,
+        mean_field: true,
+        rewrite: None,
     },
     FamilySpec {
         name: "FullRank",
         args: &[],
         engine: true,
+        mean_field: false,
+        rewrite: None,
     },
     FamilySpec {
         name: "LowRank",
@@ -374,6 +441,8 @@ pub const FAMILIES: &[FamilySpec] = &[
             default: ArgDefault::Auto,
         }],
         engine: false,
+        mean_field: false,
+        rewrite: None,
     },
     FamilySpec {
         name: "Implicit",
@@ -404,6 +473,8 @@ pub const FAMILIES: &[FamilySpec] = &[
             count("rank", 8.0),
         ],
         engine: false,
+        mean_field: false,
+        rewrite: None,
     },
     FamilySpec {
         name: "Flipout",
@@ -413,6 +484,8 @@ pub const FAMILIES: &[FamilySpec] = &[
             default: ArgDefault::Name("MeanField"),
         }],
         engine: false,
+        mean_field: true,
+        rewrite: Some(Rewrite::Flipout),
     },
     FamilySpec {
         name: "Lrt",
@@ -422,6 +495,8 @@ pub const FAMILIES: &[FamilySpec] = &[
             default: ArgDefault::Name("MeanField"),
         }],
         engine: false,
+        mean_field: true,
+        rewrite: Some(Rewrite::Lrt),
     },
     FamilySpec {
         name: "Flow",
@@ -431,6 +506,8 @@ pub const FAMILIES: &[FamilySpec] = &[
             default: ArgDefault::Required,
         }],
         engine: false,
+        mean_field: false,
+        rewrite: None,
     },
 ];
 
@@ -440,26 +517,36 @@ pub const FLOW_LAYERS: &[FamilySpec] = &[
         name: "RealNVP",
         args: &[count("layers", 4.0), count("hidden", 32.0)],
         engine: false,
+        mean_field: false,
+        rewrite: None,
     },
     FamilySpec {
         name: "Iaf",
         args: &[count("layers", 2.0), count("hidden", 32.0)],
         engine: false,
+        mean_field: false,
+        rewrite: None,
     },
     FamilySpec {
         name: "Maf",
         args: &[count("layers", 2.0), count("hidden", 32.0)],
         engine: false,
+        mean_field: false,
+        rewrite: None,
     },
     FamilySpec {
         name: "Planar",
         args: &[count("layers", 4.0)],
         engine: false,
+        mean_field: false,
+        rewrite: None,
     },
     FamilySpec {
         name: "Radial",
         args: &[count("layers", 4.0)],
         engine: false,
+        mean_field: false,
+        rewrite: None,
     },
 ];
 

@@ -94,7 +94,7 @@ pub fn lower_guide(g: &ast::GuideDef, model: &ModelIr) -> Result<GuideIr, Vec<Di
         match (family, dist) {
             (Some(spec), _) => {
                 let args = family_args(spec, &entry.family, &mut errors);
-                if matches!(spec.name, "Flipout" | "Lrt") {
+                if spec.rewrite.is_some() {
                     check_rewrite(model, spec.name, entry, &sites, &mut errors);
                 }
                 entries.push(GuideEntryIr {
@@ -384,12 +384,7 @@ fn check_rewrite(
         match &node.op {
             Op::Net(_, x, w) if *w == id && *x != id => net_calls += 1,
             op => {
-                let uses = match op {
-                    Op::Neg(a) | Op::Func(_, a) | Op::Reduce(_, a, _) => vec![*a],
-                    Op::Binary(_, a, b) | Op::MatMul(a, b) | Op::Net(_, a, b) => vec![*a, *b],
-                    _ => vec![],
-                };
-                if uses.contains(&id) && other.is_none() {
+                if op.operands().contains(&id) && other.is_none() {
                     other = Some(node.span.clone());
                 }
             }

@@ -261,7 +261,7 @@ impl Emitter<'_> {
                         quote!(#e.sum::<(usize,), #ax>())
                     }
                 };
-                if logit_space(site) && site.dist.name == "RelaxedBernoulli" {
+                if logit_space(site) && site.dist.logit_space {
                     let uk = format_ident!("__logit{}", *k);
                     return quote! {
                         let #uk: ::ravi::__private::Tensor<#ty, f32, __D, _> = #u;
@@ -759,7 +759,7 @@ impl Emitter<'_> {
                 #value.reshape_like(&(__s, 1usize #(* #numel)*)), #(#args),*));
             return self.site_entry(site, lp);
         }
-        let (value, log_prob) = if logit_space(site) && site.dist.name == "RelaxedBernoulli" {
+        let (value, log_prob) = if logit_space(site) && site.dist.logit_space {
             let k = self.ir.latent_index(&site.name).expect("a latent site");
             // Scored through its logit; the value σ(u) joins with weight 0, so that its
             // tape (the sigmoid, through which the model's other uses reach u) is kept.
@@ -1014,12 +1014,12 @@ fn liveness_of(ir: &ModelIr, roots: &dyn Fn(&Site) -> Vec<NodeId>) -> (Vec<bool>
         if std::mem::replace(&mut live[id], true) {
             continue;
         }
-        stack.extend(operands(&ir.nodes[id].op));
+        stack.extend(ir.nodes[id].op.operands());
     }
     let mut uses = vec![0; n];
     for (id, node) in ir.nodes.iter().enumerate() {
         if live[id] {
-            for o in operands(&node.op) {
+            for o in node.op.operands() {
                 uses[o] += 1;
             }
         }
@@ -1034,15 +1034,6 @@ fn liveness_of(ir: &ModelIr, roots: &dyn Fn(&Site) -> Vec<NodeId>) -> (Vec<bool>
         }
     }
     (live, uses)
-}
-
-fn operands(op: &Op) -> Vec<NodeId> {
-    match op {
-        Op::Input(_) | Op::Const(_) | Op::RustConst(_) | Op::Sample(_) | Op::Temperature => vec![],
-        Op::Neg(a) | Op::Func(_, a) | Op::Reduce(_, a, _) => vec![*a],
-        Op::Binary(_, a, b) | Op::MatMul(a, b) | Op::Net(_, a, b) => vec![*a, *b],
-        Op::Concat(parts) => parts.clone(),
-    }
 }
 
 fn docs(lines: &[String]) -> TokenStream {
@@ -1347,7 +1338,7 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
         let idx: Vec<_> = e.sites.iter().map(|&i| lit_usize(i)).collect();
         // A mean-field entry whose sites all have numeric Normal priors (in the guide's
         // unconstrained space) can use the closed-form KL.
-        let normal_priors: Option<Vec<(f32, f32)>> = matches!(e.family.name, "MeanField" | "Flipout" | "Lrt")
+        let normal_priors: Option<Vec<(f32, f32)>> = e.family.mean_field
             .then(|| e.sites.iter().map(|&i| model.normal_prior(latent_sites[i])).collect())
             .flatten();
         let analytic_kl = normal_priors.map(|priors| {
@@ -1365,7 +1356,7 @@ pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
                 };
             }
         });
-        let rewrite = matches!(e.family.name, "Flipout" | "Lrt").then(|| {
+        let rewrite = e.family.rewrite.is_some().then(|| {
             let site = &idx[0];
             quote!(rewrites[#site] = ::core::option::Option::Some(self.#f.gaussian::<__D, __T>(&self.params));)
         });

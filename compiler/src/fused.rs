@@ -296,7 +296,7 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Result<TokenStream, String> 
     let entries = guide.entries.iter().map(|e| {
         let sites = e.sites.iter().map(|&i| id(i));
         // The analytic KL's priors, as the generated dfdx guide finds them.
-        let priors: Option<Vec<(f32, f32)>> = (e.family.name == "MeanField")
+        let priors: Option<Vec<(f32, f32)>> = e.family.mean_field
             .then(|| {
                 e.sites
                     .iter()

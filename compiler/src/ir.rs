@@ -132,6 +132,21 @@ pub enum Op {
     Temperature,
 }
 
+impl Op {
+    /// The nodes this one reads, in order: every pass that walks the graph reads them from
+    /// here rather than listing each op's operands by hand.
+    pub fn operands(&self) -> Vec<NodeId> {
+        match self {
+            Op::Input(_) | Op::Const(_) | Op::RustConst(_) | Op::Sample(_) | Op::Temperature => {
+                vec![]
+            }
+            Op::Neg(a) | Op::Func(_, a) | Op::Reduce(_, a, _) => vec![*a],
+            Op::Binary(_, a, b) | Op::MatMul(a, b) | Op::Net(_, a, b) => vec![*a, *b],
+            Op::Concat(parts) => parts.clone(),
+        }
+    }
+}
+
 /// An activation layer of a net.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {
@@ -704,7 +719,7 @@ impl GuideIr {
                 args
             );
             // The net call the model runs differently under this guide.
-            if matches!(e.family.name, "Flipout" | "Lrt") {
+            if let Some(rewrite) = e.family.rewrite {
                 let value = model.latents().nth(e.sites[0]).map(|(_, s)| s.value);
                 for (id, node) in model.nodes.iter().enumerate() {
                     if let Op::Net(n, x, w) = &node.op {
@@ -715,11 +730,7 @@ impl GuideIr {
                                 .iter()
                                 .filter(|l| matches!(l, NetLayer::Linear { .. }))
                                 .count();
-                            let how = if e.family.name == "Lrt" {
-                                "local reparametrization"
-                            } else {
-                                "Flipout"
-                            };
+                            let how = rewrite.describe();
                             let _ = writeln!(
                                 out,
                                 "    rewrites %{id} = net {}(%{x}; %{w}): its {linear} Linear and Conv2d layers by {how}",

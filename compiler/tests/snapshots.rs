@@ -227,6 +227,7 @@ fn errors() {
         ("net: declared output differs", "net Mlp(x: [B, 4]) -> [B, 3] { Linear(4, 2) }"),
         ("net: call without weights", "net Mlp(x: [B, 4]) -> [B, 2] { Linear(4, 2) }\nmodel M(x: [N, 4], y: [N]) { t ~ Normal(0.0, 1.0) [10]; y ~ Normal(sum(Mlp(x), 1), 1.0); }"),
         ("net: unknown net in params", "model M(y: [N]) { t ~ Normal(0.0, 1.0) [params(Mlp)]; y ~ Normal(sum(t), 1.0); }"),
+        ("Flipout on weights that are also a layer of another net", "net One(x: [B, 4]) -> [B, 2] { Linear(4, 2) }\nnet Two(x: [B, 4]) -> [B, 2] { Linear(4, 2) -> tanh -> Linear(2, 2) }\nmodel M(x: [N, 4], y: [N]) { t ~ Normal(0.0, 1.0) [10]; u ~ Normal(0.0, 1.0) [6]; y ~ Normal(sum(One(x; t), 1) + sum(Two(x; t, u), 1), 1.0); }\nguide G for M { t ~ Flipout(MeanField); u ~ MeanField; }"),
         ("Flipout on weights used outside the net", "net Mlp(x: [B, 4]) -> [B, 2] { Linear(4, 2) }\nmodel M(x: [N, 4], y: [N]) { t ~ Normal(0.0, 1.0) [10]; y ~ Normal(sum(Mlp(x; t), 1) + sum(t), 1.0); }\nguide G for M { t ~ Flipout(MeanField); }"),
         ("Lrt on a site that is not a net's weights", "model M(y: [N]) { t ~ Normal(0.0, 1.0); y ~ Normal(t, 1.0); }\nguide G for M { t ~ Lrt(MeanField); }"),
         ("Flipout of another family", "net Mlp(x: [B, 4]) -> [B, 2] { Linear(4, 2) }\nmodel M(x: [N, 4], y: [N]) { t ~ Normal(0.0, 1.0) [10]; y ~ Normal(sum(Mlp(x; t), 1), 1.0); }\nguide G for M { t ~ Flipout(FullRank); }"),
