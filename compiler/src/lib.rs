@@ -1,8 +1,8 @@
 //! The ravi compiler: DSL text → checked IR → Rust code on dfdx.
 //!
 //! ```text
-//! text ─► pest parse (parse.rs) ─► AST (ast.rs) ─► checks + lowering (check.rs) ─► IR (ir.rs)
-//!      ─► IR text (stable; insta snapshots)   and   ─► Rust tokens (codegen.rs)
+//! text ─► pest parse (parse.rs) ─► AST (ast.rs) ─► checks + lowering (check/) ─► IR (ir.rs)
+//!      ─► IR text (stable; insta snapshots)   and   ─► Rust tokens (codegen/)
 //! ```
 //!
 //! This crate is plain Rust with no dfdx and no proc-macro machinery, so it is tested as a

@@ -1,0 +1,92 @@
+//! What the checks know of a node's values (positive, in (0, 1), any real, unknown), and
+//! the value of a node built only from numbers.
+
+use super::Lowering;
+use crate::ast::BinOp;
+use crate::catalogue::Constraint;
+use crate::ir::*;
+
+impl Lowering<'_> {
+    /// What the checks know of a node's values: `None` where they depend on data or Rust
+    /// constants (unknown at compile time), else a set they lie in.
+    pub(super) fn values(&self, id: NodeId) -> Option<Constraint> {
+        use Constraint::{Positive, Real, UnitInterval};
+        let positive = |c: Constraint| c.within(Positive);
+        Some(match &self.nodes[id].op {
+            Op::Input(_) | Op::RustConst(_) => return None,
+            // A fit checks its temperatures are positive.
+            Op::Temperature => Positive,
+            Op::Const(v) => {
+                if *v > 0.0 {
+                    Positive
+                } else {
+                    Real
+                }
+            }
+            Op::Sample(_) => {
+                let site = self.sites.iter().find(|s| s.value == id)?;
+                match site.dist.support {
+                    Positive | UnitInterval => site.dist.support,
+                    Constraint::Simplex => UnitInterval,
+                    _ => Real,
+                }
+            }
+            Op::Neg(a) => {
+                self.values(*a)?;
+                Real
+            }
+            Op::Binary(op, a, b) => {
+                let (x, y) = (self.values(*a)?, self.values(*b)?);
+                match op {
+                    BinOp::Mul if x == UnitInterval && y == UnitInterval => UnitInterval,
+                    BinOp::Add | BinOp::Mul | BinOp::Div | BinOp::MatMul
+                        if positive(x) && positive(y) =>
+                    {
+                        Positive
+                    }
+                    _ => Real,
+                }
+            }
+            Op::MatMul(a, b) => {
+                let (x, y) = (self.values(*a)?, self.values(*b)?);
+                if positive(x) && positive(y) {
+                    Positive
+                } else {
+                    Real
+                }
+            }
+            Op::Func(f, a) => match f {
+                Func::Exp | Func::Softplus => Positive,
+                Func::Sigmoid => UnitInterval,
+                Func::Log | Func::Tanh => {
+                    self.values(*a)?;
+                    Real
+                }
+            },
+            Op::Net(_, x, w) => {
+                self.values(*x)?;
+                self.values(*w)?;
+                Real
+            }
+            Op::Concat(parts) => {
+                for p in parts {
+                    self.values(*p)?;
+                }
+                Real
+            }
+            Op::Reduce(r, a, _) => {
+                let x = self.values(*a)?;
+                match (r, x) {
+                    (Reduce::Mean, UnitInterval) => UnitInterval,
+                    (_, x) if positive(x) => Positive,
+                    _ => Real,
+                }
+            }
+        })
+    }
+
+    /// The value of a node built only from numeric literals (Rust constants are unknown here).
+    pub(super) fn const_value(&self, id: NodeId) -> Option<f64> {
+        const_value(&self.nodes, id)
+    }
+}

@@ -1,0 +1,48 @@
+//! The guide's side of the host engine: the engine's program for the model and guide, and
+//! the parameters of each Gaussian entry, or why the engine does not run them.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use crate::ir::*;
+
+/// The guide's side of the host engine (`Guide::host_program` and `Guide::host_gaussians`):
+/// the engine's program and the parameters of each Gaussian entry, in the order the guide
+/// draws them (its families, then its program lines), or why the engine does not run it.
+pub(super) fn host_program(
+    ir: &GuideIr,
+    model: &ModelIr,
+    fields: &[proc_macro2::Ident],
+    families: &[TokenStream],
+    param_fields: &[proc_macro2::Ident],
+) -> TokenStream {
+    let program = match crate::fused::program(model, ir) {
+        Ok(program) => program,
+        Err(reason) => {
+            return quote! {
+                fn host_program() -> ::core::result::Result<&'static ::ravi::program::Program, &'static str> {
+                    ::core::result::Result::Err(#reason)
+                }
+            }
+        }
+    };
+    let families = fields
+        .iter()
+        .zip(families)
+        .map(|(f, fam)| quote!(<#fam as ::ravi::GuideFamily<__D>>::host_gaussian(&self.#f)));
+    let lines = ir.programs.iter().map(|p| match p.args[..] {
+        [ProgramArg::Param(l), ProgramArg::Param(s)] => {
+            let (l, s) = (&param_fields[l], &param_fields[s]);
+            quote!(::core::option::Option::Some(::ravi::HostGaussian::mean_field(self.#l, self.#s)))
+        }
+        _ => unreachable!("checked by the program's coverage"),
+    });
+    quote! {
+        fn host_program() -> ::core::result::Result<&'static ::ravi::program::Program, &'static str> {
+            ::core::result::Result::Ok({ #program })
+        }
+        fn host_gaussians(&self) -> ::core::option::Option<::std::vec::Vec<::ravi::HostGaussian>> {
+            [#(#families,)* #(#lines),*].into_iter().collect()
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! A model's Rust items: the marker type, its data struct, the `Model` impl (its terms per
+//! particle, per row, and the predictive's arguments), and which nodes each body needs.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+
+use super::emitter::Emitter;
+use super::specs::{input_specs, latent_specs};
+use super::tokens::{dim_usize, docs};
+use super::SpanMap;
+use crate::ir::*;
+
+/// The Rust items of a model: the marker type, its data struct, the `Model` impl and the
+/// static assertions of sizes that involve Rust constants.
+pub(super) fn items(ir: &ModelIr, span_of: SpanMap) -> TokenStream {
+    let name = format_ident!("{}", ir.name, span = span_of(&ir.span));
+    let doc = docs(&ir.docs);
+    let asserts = ir.asserts.iter().map(|a| {
+        let (l, r) = (dim_usize(&a.lhs), dim_usize(&a.rhs));
+        let msg = &a.message;
+        let sp = span_of(&a.span);
+        quote_spanned!(sp=> const _: () = ::core::assert!(#l == #r, #msg);)
+    });
+    let data = data_items(ir);
+    let model_impl = model_impl(ir, &name);
+    quote! {
+        #(#asserts)*
+
+        #doc
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct #name;
+
+        #data
+
+        #model_impl
+    }
+}
+
+/// The model's data struct (one `Array` per input) and its `ModelData` impl.
+fn data_items(ir: &ModelIr) -> TokenStream {
+    let data = format_ident!("{}Data", ir.name);
+    let model_name = &ir.name;
+    let fields: Vec<_> = ir
+        .inputs
+        .iter()
+        .map(|i| format_ident!("{}", i.name))
+        .collect();
+    let field_docs = ir
+        .inputs
+        .iter()
+        .map(|i| format!(" Input `{}`, shape {}.", i.name, i.shape));
+    quote! {
+        #[doc = concat!(" The data of [`", #model_name, "`], one field per input.")]
+        #[derive(Debug, Clone)]
+        pub struct #data {
+            #(#[doc = #field_docs] pub #fields: ::ravi::Array,)*
+        }
+
+        impl ::ravi::ModelData for #data {
+            fn arrays(&self) -> ::std::vec::Vec<&::ravi::Array> {
+                ::std::vec![#(&self.#fields),*]
+            }
+        }
+    }
+}
+
+/// `impl ::ravi::Model for {name}`: its tables, its log joint and the predictive's arguments.
+fn model_impl(ir: &ModelIr, name: &proc_macro2::Ident) -> TokenStream {
+    let data = format_ident!("{}Data", ir.name);
+    let model_name = &ir.name;
+    let input_specs = input_specs(ir);
+    let latent_specs = latent_specs(ir);
+    let log_joint = log_joint_fns(ir);
+    let observed_args = observed_args_fn(ir);
+    quote! {
+        impl ::ravi::Model for #name {
+            const NAME: &'static str = #model_name;
+            type Data = #data;
+            fn inputs() -> &'static [::ravi::InputSpec] {
+                const INPUTS: &[::ravi::InputSpec] = &[#(#input_specs),*];
+                INPUTS
+            }
+            // a prior's median may be a number clippy knows by name (ln 2, say)
+            #[allow(clippy::approx_constant)]
+            fn latents() -> &'static [::ravi::LatentSpec] {
+                const LATENTS: &[::ravi::LatentSpec] = &[#(#latent_specs),*];
+                LATENTS
+            }
+            #log_joint
+            #observed_args
+        }
+    }
+}
+
+/// `log_joint_terms_rewritten` and `log_joint_rows`: the model's terms per particle, and the
+/// same split by data row (for the importance-weighted bound).
+fn log_joint_fns(ir: &ModelIr) -> TokenStream {
+    let (body, terms) = emit_terms(ir, false);
+    let (rbody, row_terms) = emit_terms(ir, true);
+    quote! {
+        #[allow(unused_variables, unused_mut, clippy::all)]
+        fn log_joint_terms_rewritten<__D: ::ravi::Backend, __T: ::ravi::Tape<__D>>(
+            latents: ::std::vec::Vec<::ravi::Particles<__D, __T>>,
+            __rewrites: ::std::vec::Vec<::core::option::Option<::ravi::GaussianWeights<__D, __T>>>,
+            __batch: &::ravi::Batch<__D>,
+            __scale: f32,
+        ) -> ::std::vec::Vec<(&'static str, ::ravi::PerParticle<__D, __T>)> {
+            use ::ravi::__private::prelude::*;
+            let mut __rewrites = __rewrites;
+            let __s: usize = latents.first().map_or(1, |t| t.shape().0);
+            let __n: usize = __batch.rows();
+            let mut __latents = latents.into_iter();
+            #(#body)*
+            ::std::vec![#(#terms),*]
+        }
+        #[allow(unused_variables, unused_mut, clippy::all)]
+        fn log_joint_rows<__D: ::ravi::Backend, __T: ::ravi::Tape<__D>>(
+            latents: ::std::vec::Vec<::ravi::Particles<__D, __T>>,
+            __batch: &::ravi::Batch<__D>,
+        ) -> ::std::vec::Vec<(&'static str, ::core::option::Option<::ravi::Rows<__D, __T>>)> {
+            use ::ravi::__private::prelude::*;
+            let mut __rewrites: ::std::vec::Vec<::core::option::Option<::ravi::GaussianWeights<__D, __T>>> =
+                (0..latents.len()).map(|_| ::core::option::Option::None).collect();
+            let __scale = 1.0f32;
+            let __s: usize = latents.first().map_or(1, |t| t.shape().0);
+            let __n: usize = __batch.rows();
+            let mut __latents = latents.into_iter();
+            #(#rbody)*
+            ::std::vec![#(#row_terms),*]
+        }
+    }
+}
+
+/// `observed_args`: the parameters of each observed site's distribution, for the
+/// posterior predictive.
+fn observed_args_fn(ir: &ModelIr) -> TokenStream {
+    let observed_roots = |s: &Site| {
+        if s.observed.is_some() {
+            s.args.clone()
+        } else {
+            Vec::new()
+        }
+    };
+    let (live, uses) = liveness_of(ir, &observed_roots);
+    let mut pem = Emitter {
+        ir,
+        live,
+        uses,
+        log_dets: Vec::new(),
+        per_row: false,
+    };
+    let mut pbody = Vec::new();
+    for id in 0..ir.nodes.len() {
+        if pem.live[id] {
+            pbody.push(pem.node(id));
+        }
+    }
+    let observed_args: Vec<TokenStream> = ir
+        .sites
+        .iter()
+        .filter_map(|s| s.observed.map(|i| (s, i)))
+        .map(|(site, input)| pem.observed_args(site, input))
+        .collect();
+    quote! {
+        #[allow(unused_variables, unused_mut, clippy::all)]
+        fn observed_args<__D: ::ravi::Backend, __T: ::ravi::Tape<__D>>(
+            latents: ::std::vec::Vec<::ravi::Particles<__D, __T>>,
+            __batch: &::ravi::Batch<__D>,
+        ) -> ::std::vec::Vec<::ravi::ObservedArgs<__D, __T>> {
+            use ::ravi::__private::prelude::*;
+            let mut __rewrites: ::std::vec::Vec<::core::option::Option<::ravi::GaussianWeights<__D, __T>>> =
+                (0..latents.len()).map(|_| ::core::option::Option::None).collect();
+            let __s: usize = latents.first().map_or(1, |t| t.shape().0);
+            let __n: usize = __batch.rows();
+            let mut __latents = latents.into_iter();
+            #(#pbody)*
+            ::std::vec![#(#observed_args),*]
+        }
+    }
+}
+
+/// The statements of a body that computes every site's term (per particle and row when
+/// `per_row`), and the terms, `params` having none.
+fn emit_terms(ir: &ModelIr, per_row: bool) -> (Vec<TokenStream>, Vec<TokenStream>) {
+    let (live, uses) = liveness(ir);
+    let mut em = Emitter {
+        ir,
+        live,
+        uses,
+        log_dets: Vec::new(),
+        per_row,
+    };
+    let live = em.live.clone();
+    let body = (0..ir.nodes.len())
+        .filter(|&id| live[id])
+        .map(|id| em.node(id))
+        .collect();
+    let terms = ir
+        .sites
+        .iter()
+        .filter(|s| s.param.is_none())
+        .map(|s| em.site_term(s))
+        .collect();
+    (body, terms)
+}
+
+/// Which nodes feed some site (the rest are not emitted) and how often each is used.
+fn liveness(ir: &ModelIr) -> (Vec<bool>, Vec<usize>) {
+    liveness_of(ir, &|s: &Site| {
+        s.args.iter().copied().chain([s.value]).collect()
+    })
+}
+
+/// Which nodes feed the roots each site names, and how often each is used.
+fn liveness_of(ir: &ModelIr, roots: &dyn Fn(&Site) -> Vec<NodeId>) -> (Vec<bool>, Vec<usize>) {
+    let n = ir.nodes.len();
+    let mut live = vec![false; n];
+    // Every draw is taken, in order, from the guide's list of latents, whether or not this
+    // body reads it (a hyperparameter the predictive does not need still comes first).
+    let draws = (0..n).filter(|&i| matches!(ir.nodes[i].op, Op::Sample(_)));
+    let mut stack: Vec<NodeId> = ir.sites.iter().flat_map(roots).chain(draws).collect();
+    while let Some(id) = stack.pop() {
+        if std::mem::replace(&mut live[id], true) {
+            continue;
+        }
+        stack.extend(ir.nodes[id].op.operands());
+    }
+    let mut uses = vec![0; n];
+    for (id, node) in ir.nodes.iter().enumerate() {
+        if live[id] {
+            for o in node.op.operands() {
+                uses[o] += 1;
+            }
+        }
+    }
+    for s in &ir.sites {
+        for a in roots(s) {
+            // A `param`'s value is live (its draw must be taken in order) but it has no
+            // term: the uses in the model's code are all there are.
+            if s.param.is_none() || a != s.value {
+                uses[a] += 1;
+            }
+        }
+    }
+    (live, uses)
+}
