@@ -229,6 +229,11 @@ pub const DISTRIBUTIONS: &[DistSpec] = &[
         [p("df", Positive), p("loc", Real), p("scale", Positive)],
         Real
     ),
+    single!(
+        host "HalfStudentT",
+        [p("df", Positive), p("scale", Positive)],
+        Positive
+    ),
     single!(host "Exponential", [p("rate", Positive)], Positive),
     single!(
         host "Gamma",
@@ -308,6 +313,40 @@ pub const DISTRIBUTIONS: &[DistSpec] = &[
     single!(vector "RelaxedOneHotCategorical", [p("temperature", Positive), p("logits", Real)], Simplex),
     single!(vector "MultivariateNormal", [p("loc", Real), p("scale_tril", LowerTriangular)], Real),
     single!(host "Poisson", [p("rate", Positive)], Count),
+    single!(
+        host "NegativeBinomial",
+        [p("mean", Positive), p("concentration", Positive)],
+        Count
+    ),
+    DistSpec {
+        name: "Binomial",
+        parametrizations: &[
+            Parametrization {
+                suffix: "",
+                params: &[p("total_count", Count), p("probs", UnitInterval)],
+                engine: true,
+            },
+            Parametrization {
+                suffix: "_logits",
+                params: &[p("total_count", Count), p("logits", Real)],
+                engine: true,
+            },
+        ],
+        support: Count,
+        joint: false,
+        event: false,
+        vector_event: false,
+        normal_when_unconstrained: false,
+        logit_space: false,
+    },
+    single!(
+        host "ZeroInflatedPoisson",
+        [p("gate", UnitInterval), p("rate", Positive)],
+        Count
+    ),
+    // Improper priors, for latent sites whose likelihood makes the posterior proper.
+    single!(host "Flat", [], Real),
+    single!(host "FlatPositive", [], Positive),
     // Priors for a layer's weights: densities of the whole site.
     single!(joint "LayerGaussian", []),
     single!(joint "NormalInverseGamma", [p("loc", Real), p("precision", Positive), p("concentration", Positive), p("scale", Positive)]),

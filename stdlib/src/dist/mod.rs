@@ -20,20 +20,24 @@ pub mod special;
 
 mod bernoulli;
 mod beta;
+mod binomial;
 mod categorical;
 mod cauchy;
 mod conjugate_known_mean;
 mod dirichlet;
 mod events;
 mod exponential;
+mod flat;
 mod gamma;
 mod half_cauchy;
 mod half_normal;
+mod half_student_t;
 mod inverse_gamma;
 mod laplace;
 mod layer_gaussian;
 mod log_normal;
 mod multivariate_normal;
+mod negative_binomial;
 mod normal;
 mod normal_inverse_gamma;
 mod poisson;
@@ -42,6 +46,7 @@ mod relaxed_one_hot_categorical;
 mod scale_mixture_normal;
 mod student_t;
 mod uniform;
+mod zero_inflated_poisson;
 
 #[cfg(test)]
 mod check;
@@ -52,20 +57,24 @@ use ravi_backend::program::Density;
 pub use arg::{Arg, Value};
 pub use bernoulli::{Bernoulli, BernoulliLogits};
 pub use beta::Beta;
+pub use binomial::{Binomial, BinomialLogits};
 pub use categorical::Categorical;
 pub use cauchy::Cauchy;
 pub use conjugate_known_mean::ConjugateKnownMean;
 pub use dirichlet::Dirichlet;
 pub use events::Events;
 pub use exponential::Exponential;
+pub use flat::{Flat, FlatPositive};
 pub use gamma::Gamma;
 pub use half_cauchy::HalfCauchy;
 pub use half_normal::HalfNormal;
+pub use half_student_t::HalfStudentT;
 pub use inverse_gamma::InverseGamma;
 pub use laplace::Laplace;
 pub use layer_gaussian::LayerGaussian;
 pub use log_normal::LogNormal;
 pub use multivariate_normal::MultivariateNormal;
+pub use negative_binomial::NegativeBinomial;
 pub use normal::Normal;
 pub use normal_inverse_gamma::NormalInverseGamma;
 pub use poisson::Poisson;
@@ -74,6 +83,7 @@ pub use relaxed_one_hot_categorical::RelaxedOneHotCategorical;
 pub use scale_mixture_normal::ScaleMixtureNormal;
 pub use student_t::StudentT;
 pub use uniform::Uniform;
+pub use zero_inflated_poisson::ZeroInflatedPoisson;
 
 /// What a distribution is, as the compiler's catalogue and the runtime see it; a test of
 /// the `ravi` crate checks that the two agree (names, parameters, and which
@@ -152,4 +162,13 @@ pub const IMPLEMENTED: &[(&str, &[Parametrization])] = &[
         ConjugateKnownMean::NAME,
         ConjugateKnownMean::PARAMETRIZATIONS,
     ),
+    (HalfStudentT::NAME, HalfStudentT::PARAMETRIZATIONS),
+    (NegativeBinomial::NAME, NegativeBinomial::PARAMETRIZATIONS),
+    (Binomial::NAME, Binomial::PARAMETRIZATIONS),
+    (
+        ZeroInflatedPoisson::NAME,
+        ZeroInflatedPoisson::PARAMETRIZATIONS,
+    ),
+    (Flat::NAME, Flat::PARAMETRIZATIONS),
+    (FlatPositive::NAME, FlatPositive::PARAMETRIZATIONS),
 ];
