@@ -102,6 +102,26 @@ model! {
     }
 }
 
+model! {
+    /// Indexing and the newer functions: rows of a latent vector and matrix and of a data
+    /// vector picked by an integer input, constant picks and ranges, sqrt, abs, square,
+    /// log1p, expm1 and pow.
+    model Indexed(x: [N, D], g: [N] in 0..4, y: [N], c: [4]) {
+        a ~ Normal(0.0, 1.0) [4];
+        m ~ Normal(0.0, 1.0) [4, D];
+        beta ~ Normal(0.0, 1.0) [4];
+        s ~ HalfNormal(1.0);
+        let rows = sum(m[g] * x, 1);
+        let level = a[g] * sqrt(s) + c[g] + beta[0] - square(beta[3]) * 0.1;
+        let slope = sum(beta[1..3]) + log1p(s) - expm1(-s) + abs(a[1]);
+        y ~ Normal(level + slope * rows, pow(s, 1.5) + 0.2);
+    }
+}
+
+guide! {
+    guide IndexedGuide for Indexed { (a, beta) ~ MeanField; m ~ MeanField; s ~ FullRank; }
+}
+
 guide! {
     guide RobustGuide for Robust { (w, b) ~ MeanField; prec ~ MeanField; var ~ FullRank; }
 }
@@ -225,6 +245,15 @@ fn robust(n: usize) -> RobustData {
         v: Array::vector(stream(n, 12)),
         g: positive(13),
         h: positive(14),
+    }
+}
+
+fn indexed(n: usize) -> IndexedData {
+    IndexedData {
+        x: x(n),
+        g: Array::vector((0..n).map(|i| ((i * 7 + i / 3) % J) as f32).collect()),
+        y: Array::vector(stream(n, 15).iter().map(|v| 2.0 * v).collect()),
+        c: Array::vector(vec![0.5, -1.0, 0.25, 2.0]),
     }
 }
 
@@ -400,6 +429,8 @@ fn gradients_match_the_graph() {
     same_gradient(&BnnGuide::new, &bnn(120), Some(&rows), 1);
     same_gradient(&StackedGuide::new, &stacked(120), None, 3);
     same_gradient(&SchoolsMixed::new, &schools(), None, 2);
+    same_gradient(&IndexedGuide::new, &indexed(120), None, 3);
+    same_gradient(&IndexedGuide::new, &indexed(120), Some(&rows), 2);
 }
 
 #[test]
@@ -416,6 +447,7 @@ fn fits_match_the_graph() {
     same_fit(&RobustGuide::new, &robust(150), opts(2, Some(50)));
     same_fit(&NoisyMixed::new, &noisy(150), opts(1, Some(50)));
     same_fit(&BnnGuide::new, &bnn(150), opts(1, Some(32)));
+    same_fit(&IndexedGuide::new, &indexed(150), opts(2, Some(50)));
     let kl = FitOptions {
         estimator: Estimator::AnalyticKl,
         ..opts(4, Some(32))

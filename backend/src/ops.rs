@@ -97,3 +97,46 @@ pub fn zero_per_particle<D: Backend, T: Tape<D>>(dev: &D, particles: usize) -> P
     let zero: PerParticle<D, NoneTape> = dev.zeros_like(&(particles,));
     zero.retaped::<T>()
 }
+
+/// The values of an integer data input (`g: [N] in 0..J`, held as f32) as dfdx indices:
+/// what `a[g]` gathers with when `a` is data. The range was checked when the data arrived.
+pub fn index<Z: dfdx::shapes::Dim, D: Backend>(g: &Tensor<(Z,), f32, D>) -> Tensor<(Z,), usize, D> {
+    let values: Vec<usize> = g.as_vec().iter().map(|&v| v as usize).collect();
+    g.device().tensor_from_vec(values, *g.shape())
+}
+
+/// The same indices repeated for each of `particles` particles, `(S, N)`: what `a[g]`
+/// gathers with when `a` has a particle axis (dfdx gathers axis 1 of `(S, J, ..)` by an
+/// index shaped like the leading axes).
+pub fn index_per_particle<Z: dfdx::shapes::Dim, D: Backend>(
+    g: &Tensor<(Z,), f32, D>,
+    particles: usize,
+) -> Tensor<(usize, Z), usize, D> {
+    let row: Vec<usize> = g.as_vec().iter().map(|&v| v as usize).collect();
+    let values: Vec<usize> = (0..particles).flat_map(|_| row.iter().copied()).collect();
+    g.device().tensor_from_vec(values, (particles, g.shape().0))
+}
+
+/// `start, start + 1, ..` as dfdx indices of length `len`: `a[1..3]` and `a[k]` gather
+/// with them (a gather's backward adds into the source's gradient; dfdx 0.13's slice
+/// backward overwrites it).
+pub fn range_index<Z: dfdx::shapes::Dim, D: Backend>(
+    dev: &D,
+    start: usize,
+    len: Z,
+) -> Tensor<(Z,), usize, D> {
+    dev.tensor_from_vec((start..start + len.size()).collect(), (len,))
+}
+
+/// [`range_index`] repeated for each of `particles` particles, `(S, len)`.
+pub fn range_index_per_particle<Z: dfdx::shapes::Dim, D: Backend>(
+    dev: &D,
+    start: usize,
+    len: Z,
+    particles: usize,
+) -> Tensor<(usize, Z), usize, D> {
+    let values = (0..particles)
+        .flat_map(|_| start..start + len.size())
+        .collect();
+    dev.tensor_from_vec(values, (particles, len))
+}

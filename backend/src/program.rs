@@ -21,6 +21,13 @@ pub enum Func {
     Softplus,
     Sigmoid,
     Tanh,
+    Sqrt,
+    Abs,
+    Square,
+    /// ln(1 + x)
+    Log1p,
+    /// eˣ − 1
+    Expm1,
     /// Net activations only.
     Relu,
 }
@@ -42,6 +49,13 @@ pub enum Op {
     /// Matrix or vector product per particle.
     MatMul(usize, usize),
     Func(Func, usize),
+    /// `pow(x, p)` with a number p, elementwise.
+    Pow(usize, f32),
+    /// `a[g]`: rows of `a` (its first axis, per particle) picked by the integer data
+    /// node `g` (values checked against the declared range before the fit).
+    Gather(usize, usize),
+    /// `a[start..start + len]` along the first axis (`a[k]`: len 1, the axis dropped).
+    Slice(usize, usize, usize),
     /// Over every axis (`None`) or one axis.
     Sum(usize, Option<usize>),
     Mean(usize, Option<usize>),

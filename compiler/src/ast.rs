@@ -168,6 +168,18 @@ pub enum ExprKind {
     Call(Call),
     /// `[a, b]`: guide family arguments only.
     List(Vec<Expr>),
+    /// `a[i]`: along `a`'s first axis.
+    Index(Box<Expr>, Index),
+}
+
+/// What `a[..]` picks along `a`'s first axis.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Index {
+    /// `a[g]` with `g` an integer input (the rows `g` names), or `a[2]` (one row, the axis
+    /// dropped).
+    At(Box<Expr>),
+    /// `a[1..3]`: rows 1 and 2, the axis kept.
+    Range(usize, usize, Span),
 }
 
 /// `guide Name for Model { sites ~ Family; ... }`

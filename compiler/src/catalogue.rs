@@ -590,7 +590,9 @@ pub const FLOW_LAYERS: &[FamilySpec] = &[
 ];
 
 /// Elementwise functions of the language.
-pub const ELEMENTWISE: &[&str] = &["exp", "log", "softplus", "sigmoid", "tanh"];
+pub const ELEMENTWISE: &[&str] = &[
+    "exp", "log", "softplus", "sigmoid", "tanh", "sqrt", "abs", "square", "log1p", "expm1", "pow",
+];
 /// Reductions: `sum(e)` over every axis, `sum(e, axis)` over one.
 pub const REDUCTIONS: &[&str] = &["sum", "mean"];
 

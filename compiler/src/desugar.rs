@@ -107,6 +107,12 @@ fn give_weights(e: &mut Expr, nets: &[NetIr], found: &mut Option<(String, usize,
             }
         }
         ExprKind::Neg(a) => give_weights(a, nets, found),
+        ExprKind::Index(a, index) => {
+            give_weights(a, nets, found);
+            if let Index::At(i) = index {
+                give_weights(i, nets, found);
+            }
+        }
         ExprKind::Binary(_, a, b) => {
             give_weights(a, nets, found);
             give_weights(b, nets, found);

@@ -73,10 +73,26 @@ fn op(op: &Op) -> Result<TokenStream, String> {
                     Func::Softplus => "Softplus",
                     Func::Sigmoid => "Sigmoid",
                     Func::Tanh => "Tanh",
+                    Func::Sqrt => "Sqrt",
+                    Func::Abs => "Abs",
+                    Func::Square => "Square",
+                    Func::Log1p => "Log1p",
+                    Func::Expm1 => "Expm1",
                 }
             );
             let a = id(*a);
             quote!(::ravi::program::Op::Func(::ravi::program::Func::#func, #a))
+        }
+        Op::Pow(a, p) => {
+            let (a, p) = (id(*a), Literal::f32_suffixed(*p as f32));
+            quote!(::ravi::program::Op::Pow(#a, #p))
+        }
+        Op::Gather(a, g) => f("Gather", a, g),
+        Op::Slice {
+            src, start, len, ..
+        } => {
+            let (src, start, len) = (id(*src), id(*start), id(*len));
+            quote!(::ravi::program::Op::Slice(#src, #start, #len))
         }
         Op::Reduce(r, a, axis) => {
             let name = format_ident!(

@@ -68,6 +68,11 @@ pub enum Func {
     Softplus,
     Sigmoid,
     Tanh,
+    Sqrt,
+    Abs,
+    Square,
+    Log1p,
+    Expm1,
 }
 
 impl Func {
@@ -78,6 +83,11 @@ impl Func {
             "softplus" => Func::Softplus,
             "sigmoid" => Func::Sigmoid,
             "tanh" => Func::Tanh,
+            "sqrt" => Func::Sqrt,
+            "abs" => Func::Abs,
+            "square" => Func::Square,
+            "log1p" => Func::Log1p,
+            "expm1" => Func::Expm1,
             _ => return None,
         })
     }
@@ -88,6 +98,27 @@ impl Func {
             Func::Softplus => "softplus",
             Func::Sigmoid => "sigmoid",
             Func::Tanh => "tanh",
+            Func::Sqrt => "sqrt",
+            Func::Abs => "abs",
+            Func::Square => "square",
+            Func::Log1p => "log1p",
+            Func::Expm1 => "expm1",
+        }
+    }
+
+    /// The function on one number (compile-time constants, and `const_value`).
+    pub fn apply(self, x: f64) -> f64 {
+        match self {
+            Func::Exp => x.exp(),
+            Func::Log => x.ln(),
+            Func::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),
+            Func::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            Func::Tanh => x.tanh(),
+            Func::Sqrt => x.sqrt(),
+            Func::Abs => x.abs(),
+            Func::Square => x * x,
+            Func::Log1p => x.ln_1p(),
+            Func::Expm1 => x.exp_m1(),
         }
     }
 }
@@ -122,6 +153,18 @@ pub enum Op {
     Binary(BinOp, NodeId, NodeId),
     MatMul(NodeId, NodeId),
     Func(Func, NodeId),
+    /// `pow(x, p)` with a number p.
+    Pow(NodeId, f64),
+    /// `a[g]`: the rows of `a` (its first axis) that the integer input `g` names, in `g`'s
+    /// order; the output's first axis is `g`'s.
+    Gather(NodeId, NodeId),
+    /// `a[k]` (`len` 1, the axis dropped: `keep` false) or `a[lo..hi]` (the axis kept).
+    Slice {
+        src: NodeId,
+        start: usize,
+        len: usize,
+        keep: bool,
+    },
     /// Over every axis (`None`) or one axis of the per-particle shape.
     Reduce(Reduce, NodeId, Option<usize>),
     /// `Net(x; theta)`: the net with this index on input `x` with weights `theta`.
@@ -140,8 +183,11 @@ impl Op {
             Op::Input(_) | Op::Const(_) | Op::RustConst(_) | Op::Sample(_) | Op::Temperature => {
                 vec![]
             }
-            Op::Neg(a) | Op::Func(_, a) | Op::Reduce(_, a, _) => vec![*a],
-            Op::Binary(_, a, b) | Op::MatMul(a, b) | Op::Net(_, a, b) => vec![*a, *b],
+            Op::Neg(a) | Op::Func(_, a) | Op::Pow(a, _) | Op::Reduce(_, a, _) => vec![*a],
+            Op::Slice { src, .. } => vec![*src],
+            Op::Binary(_, a, b) | Op::MatMul(a, b) | Op::Net(_, a, b) | Op::Gather(a, b) => {
+                vec![*a, *b]
+            }
             Op::Concat(parts) => parts.clone(),
         }
     }
@@ -311,6 +357,8 @@ pub fn const_value(nodes: &[Node], id: NodeId) -> Option<f64> {
                 BinOp::MatMul => return None,
             })
         }
+        Op::Func(f, a) => Some(f.apply(const_value(nodes, *a)?)),
+        Op::Pow(a, p) => Some(const_value(nodes, *a)?.powf(*p)),
         _ => None,
     }
 }
@@ -464,6 +512,17 @@ impl ModelIr {
                 Op::Binary(op, a, b) => format!("{} %{a}, %{b}", binop_name(*op)),
                 Op::MatMul(a, b) => format!("matmul %{a}, %{b}"),
                 Op::Func(f, a) => format!("{} %{a}", f.name()),
+                Op::Pow(a, p) => format!("pow %{a}, {p:?}"),
+                Op::Gather(a, g) => format!("gather %{a}, %{g}"),
+                Op::Slice {
+                    src,
+                    start,
+                    len,
+                    keep: true,
+                } => {
+                    format!("slice %{src}, {start}..{}", start + len)
+                }
+                Op::Slice { src, start, .. } => format!("pick %{src}, {start}"),
                 Op::Reduce(r, a, None) => format!("{} %{a}", r.name()),
                 Op::Reduce(r, a, Some(ax)) => format!("{} %{a}, axis {ax}", r.name()),
                 Op::Net(n, x, w) => format!("net {}(%{x}; %{w})", self.nets[*n].name),

@@ -372,6 +372,7 @@ fn pratt() -> PrattParser<Rule> {
             | Op::infix(Rule::div, Assoc::Left)
             | Op::infix(Rule::matmul, Assoc::Left))
         .op(Op::prefix(Rule::neg))
+        .op(Op::postfix(Rule::index))
 }
 
 fn expr(pair: Pair<Rule>) -> Expr {
@@ -383,6 +384,10 @@ fn expr(pair: Pair<Rule>) -> Expr {
             .map_prefix(|op, rhs| Expr {
                 span: span(&op).start..rhs.span.end,
                 kind: ExprKind::Neg(Box::new(rhs)),
+            })
+            .map_postfix(|lhs, op| Expr {
+                span: lhs.span.start..span(&op).end,
+                kind: ExprKind::Index(Box::new(lhs), index(op)),
             })
             .map_infix(|lhs, op, rhs| {
                 let bin = match op.as_rule() {
@@ -400,6 +405,25 @@ fn expr(pair: Pair<Rule>) -> Expr {
             })
             .parse(meaningful(pair))
     })
+}
+
+/// `[g]`, `[2]` or `[1..3]`.
+fn index(pair: Pair<Rule>) -> Index {
+    let inner = meaningful(pair)
+        .find(|p| matches!(p.as_rule(), Rule::expr | Rule::index_range))
+        .expect("grammar: an index holds an expression or a range");
+    match inner.as_rule() {
+        Rule::index_range => {
+            let sp = span(&inner);
+            let mut ints = inner
+                .into_inner()
+                .filter(|p| p.as_rule() == Rule::int)
+                .map(|p| p.as_str().parse::<usize>().unwrap_or(usize::MAX));
+            let (lo, hi) = (ints.next(), ints.next());
+            Index::Range(lo.unwrap_or(0), hi.unwrap_or(0), sp)
+        }
+        _ => Index::At(Box::new(expr(inner))),
+    }
 }
 
 fn primary(pair: Pair<Rule>) -> Expr {
@@ -533,6 +557,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::int | Rule::dim => "a size (a number or a constant's name)",
         Rule::expr | Rule::primary | Rule::call => "an expression",
         Rule::list => "a list like `[64, 64]`",
+        Rule::index | Rule::index_range => "an index like `[g]` or `[1..3]`",
         Rule::neg => "`-`",
         Rule::add | Rule::sub | Rule::mul | Rule::div | Rule::matmul => {
             "an operator (`+`, `-`, `*`, `/`, `@`)"

@@ -47,6 +47,33 @@ guide Flows for M { (a, b) ~ Flow(RealNVP, Iaf(hidden = 16), Planar(layers = 2),
     insta::assert_snapshot!(compile(src).unwrap().to_text());
 }
 
+/// Indexing (`a[g]`, `a[k]`, `a[lo..hi]`) and the functions beyond exp and log:
+/// `examples/radon.rs`'s varying intercepts, non-centered.
+#[test]
+fn ir_indexing_and_functions() {
+    let src = r#"
+model Radon(floor: [N], county: [N] in 0..85, log_radon: [N]) {
+    mu_a ~ Normal(0.0, 10.0);
+    sigma_a ~ HalfNormal(1.0);
+    eta ~ Normal(0.0, 1.0) [85];
+    b ~ Normal(0.0, 10.0);
+    sigma ~ HalfNormal(1.0);
+    let a = mu_a + sigma_a * eta;
+    log_radon ~ Normal(a[county] + b * floor, sigma);
+}
+guide RadonGuide for Radon { (mu_a, sigma_a, eta, b, sigma) ~ MeanField; }
+model Picks(y: [N]) {
+    beta ~ Normal(0.0, 1.0) [4, 2];
+    w ~ Beta(2.0, 2.0);
+    s ~ LogNormal(0.0, 1.0) [2];
+    let m = beta[0][1] + sum(beta[1..3]) + sqrt(s[0]) - abs(beta[3][0]) + square(beta[2][1]);
+    y ~ Normal(m + log1p(s[1]) - expm1(beta[0][0]), pow(w * s[0] + (1.0 - w) * s[1], 0.5));
+}
+guide PicksGuide for Picks { beta ~ MeanField; (w, s) ~ MeanField; }
+"#;
+    insta::assert_snapshot!(compile(src).unwrap().to_text());
+}
+
 #[test]
 fn ir_linear_regression() {
     let program = compile(LINEAR_REGRESSION).unwrap();
@@ -236,6 +263,15 @@ fn errors() {
         ("net: ends on images", "net Bad(x: [B, 1, 4, 4]) -> [B, 2] { Conv2d(1, 2, 3) }"),
         ("bnn without a net call", "bnn B(x: [N, 3], y: [N]) = y ~ Normal(sum(x, 1), 1.0) with LayerGaussian, MeanField;"),
         ("bnn with an unknown family", "net Mlp(x: [B, 3]) -> [B, 1] { Linear(3, 1) }\nbnn B(x: [N, 3], y: [N, 1]) = y ~ Normal(Mlp(x), 1.0) with LayerGaussian, MeanFeld;"),
+        ("index: range wider than the axis", "model M(g: [N] in 0..5, y: [N]) { a ~ Normal(0.0, 1.0) [4]; y ~ Normal(a[g], 1.0); }"),
+        ("index: not declared as integers", "model M(g: [N], y: [N]) { a ~ Normal(0.0, 1.0) [4]; y ~ Normal(a[g], 1.0); }"),
+        ("index: a latent as an index", "model M(y: [N]) { a ~ Normal(0.0, 1.0) [4]; b ~ Normal(0.0, 1.0); y ~ Normal(a[b], 1.0); }"),
+        ("index: element outside the axis", "model M(y: [N]) { a ~ Normal(0.0, 1.0) [4]; y ~ Normal(a[4], 1.0); }"),
+        ("index: range outside the axis", "model M(y: [N]) { a ~ Normal(0.0, 1.0) [4]; y ~ Normal(sum(a[2..6]), 1.0); }"),
+        ("index: the rows", "model M(x: [N], g: [N] in 0..3, y: [N]) { y ~ Normal(x[g], 1.0); }"),
+        ("index: a scalar", "model M(y: [N]) { a ~ Normal(0.0, 1.0); y ~ Normal(a[0], 1.0); }"),
+        ("pow with a latent exponent", "model M(y: [N]) { a ~ Normal(0.0, 1.0); s ~ HalfNormal(1.0); y ~ Normal(pow(s, a), 1.0); }"),
+        ("syntax: index without a closing bracket", "model M(y: [N]) { a ~ Normal(0.0, 1.0) [4]; y ~ Normal(a[1, 1.0); }"),
         ("a list in a model", "model M(y: [N]) { a ~ Normal([0.0, 1.0], 1.0); y ~ Normal(a, 1.0); }"),
         ("guide for an unknown model", "guide G for Nope { a ~ MeanField; }"),
         ("local latent, rows not first", "model M(y: [N]) { z ~ Normal(0.0, 1.0) [3, N]; y ~ Normal(1.0, 1.0); }"),

@@ -246,6 +246,35 @@ impl Engine {
                         apply(f, &a[ab..ab + n], &mut out[s * n..(s + 1) * n]);
                     }
                 }
+                Op::Pow(a, p) => {
+                    let a = val(a);
+                    let pa = part(node_operand(node.op));
+                    for s in 0..copies {
+                        let ab = base(pa, s, n);
+                        for (o, &x) in out[s * n..(s + 1) * n].iter_mut().zip(&a[ab..ab + n]) {
+                            *o = x.powf(p);
+                        }
+                    }
+                }
+                Op::Gather(a, g) => {
+                    let (na, inner) = (self.numel[a], self.inner(id));
+                    let (va, index) = (val(a), val(g));
+                    for s in 0..copies {
+                        let src = &va[base(part(a), s, na)..][..na];
+                        let o = &mut out[s * n..(s + 1) * n];
+                        for (row, &k) in o.chunks_mut(inner).zip(index) {
+                            row.copy_from_slice(&src[k as usize * inner..][..inner]);
+                        }
+                    }
+                }
+                Op::Slice(a, start, _) => {
+                    let (na, inner) = (self.numel[a], self.inner(id));
+                    let va = val(a);
+                    for s in 0..copies {
+                        let src = &va[base(part(a), s, na) + start * inner..][..n];
+                        out[s * n..(s + 1) * n].copy_from_slice(src);
+                    }
+                }
                 Op::Sum(a, axis) | Op::Mean(a, axis) => {
                     let (outer, len, inner) = self.reduce_split(a, axis);
                     let mean = matches!(node.op, Op::Mean(..));
@@ -301,6 +330,18 @@ impl Engine {
                 }
             }
             self.vals[id] = out;
+        }
+    }
+
+    /// Elements per row of a `Gather` or `Slice` node (one row: its trailing axes; a
+    /// single picked element, `a[k]` of a vector, is one value).
+    fn inner(&self, id: usize) -> usize {
+        let dims = self.dims(id);
+        match self.program.nodes[id].op {
+            Op::Slice(a, _, _) if dims.len() < self.program.nodes[a].dims.len() => {
+                dims.iter().product()
+            }
+            _ => dims.iter().skip(1).product(),
         }
     }
 
@@ -431,6 +472,37 @@ impl Engine {
                     let y = &self.vals[id];
                     let x = value(self.program, &self.vals, inputs, a);
                     chain(f, x, y, &g, &mut self.grads[a], true);
+                }
+                Op::Pow(a, p) => {
+                    let x = value(self.program, &self.vals, inputs, a);
+                    for ((ga, &g), &x) in self.grads[a].iter_mut().zip(&g).zip(x) {
+                        *ga += g * p * x.powf(p - 1.0);
+                    }
+                }
+                Op::Gather(a, gi) => {
+                    // the gradient scatters back, adding where an index repeats
+                    let (na, inner) = (self.numel[a], self.inner(id));
+                    let mut ga = std::mem::take(&mut self.grads[a]);
+                    let index = value(self.program, &self.vals, inputs, gi);
+                    for s in 0..s_all {
+                        let gs = &g[s * n..(s + 1) * n];
+                        let dst = &mut ga[s * na..(s + 1) * na];
+                        for (row, &k) in gs.chunks(inner).zip(index) {
+                            let d = &mut dst[k as usize * inner..][..inner];
+                            d.iter_mut().zip(row).for_each(|(d, &r)| *d += r);
+                        }
+                    }
+                    self.grads[a] = ga;
+                }
+                Op::Slice(a, start, _) => {
+                    let (na, inner) = (self.numel[a], self.inner(id));
+                    let ga = &mut self.grads[a];
+                    for s in 0..s_all {
+                        let d = &mut ga[s * na + start * inner..][..n];
+                        d.iter_mut()
+                            .zip(&g[s * n..(s + 1) * n])
+                            .for_each(|(d, &r)| *d += r);
+                    }
                 }
                 Op::Sum(a, axis) | Op::Mean(a, axis) => {
                     let (outer, len, inner) = self.reduce_split(a, axis);
@@ -573,7 +645,7 @@ impl Engine {
 /// The operand of a unary op.
 fn node_operand(op: Op) -> usize {
     match op {
-        Op::Neg(a) | Op::Func(_, a) => a,
+        Op::Neg(a) | Op::Func(_, a) | Op::Pow(a, _) => a,
         _ => unreachable!("a unary op"),
     }
 }
@@ -597,6 +669,11 @@ fn apply_rows(f: Func, x: &[f32], out: &mut [f32]) {
         Func::Softplus => each(x, out, math::softplus),
         Func::Sigmoid => each(x, out, math::sigmoid),
         Func::Tanh => each(x, out, math::tanh),
+        Func::Sqrt => each(x, out, f32::sqrt),
+        Func::Abs => each(x, out, f32::abs),
+        Func::Square => each(x, out, |v| v * v),
+        Func::Log1p => each(x, out, f32::ln_1p),
+        Func::Expm1 => each(x, out, f32::exp_m1),
         Func::Relu => each(x, out, |v| v.max(0.0)),
     }
 }
@@ -626,6 +703,11 @@ fn chain_rows(f: Func, x: &[f32], y: &[f32], g: &[f32], out: &mut [f32], accumul
         Func::Softplus => each(x, y, g, out, add, |x, _| math::sigmoid(x)),
         Func::Sigmoid => each(x, y, g, out, add, |_, y| y * (1.0 - y)),
         Func::Tanh => each(x, y, g, out, add, |_, y| 1.0 - y * y),
+        Func::Sqrt => each(x, y, g, out, add, |_, y| 0.5 / y),
+        Func::Abs => each(x, y, g, out, add, |x, _| x.signum() * f32::from(x != 0.0)),
+        Func::Square => each(x, y, g, out, add, |x, _| 2.0 * x),
+        Func::Log1p => each(x, y, g, out, add, |x, _| 1.0 / (1.0 + x)),
+        Func::Expm1 => each(x, y, g, out, add, |_, y| y + 1.0),
         Func::Relu => each(x, y, g, out, add, |x, _| if x > 0.0 { 1.0 } else { 0.0 }),
     }
 }

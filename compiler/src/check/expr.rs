@@ -70,6 +70,7 @@ impl Lowering<'_> {
                 Some(self.push(Op::Binary(*op, ia, ib), shape, p, c, span))
             }
             ExprKind::Call(call) => self.call(call, span),
+            ExprKind::Index(a, index) => self.index(a, index, span),
             ExprKind::List(_) => {
                 self.err(
                     span,
@@ -154,8 +155,37 @@ impl Lowering<'_> {
             let (shape, p, c) = (n.shape.clone(), n.particles, n.constant);
             return Some(self.push(Op::Func(f, a), shape, p, c, span));
         }
+        if fname == "pow" {
+            return self.pow(call, span);
+        }
         let reduce = self.reduction(call)?;
         self.reduce_call(reduce, call, span)
+    }
+
+    /// `pow(e, p)` with p a number.
+    fn pow(&mut self, call: &ast::Call, span: Span) -> Option<NodeId> {
+        if call.args.len() != 2 {
+            self.err(
+                call.span.clone(),
+                format!(
+                    "`pow` takes 2 arguments, `pow(e, number)`, but {} were given",
+                    call.args.len()
+                ),
+            );
+            return None;
+        }
+        let a = self.expr(&call.args[0].value)?;
+        let exponent = &call.args[1].value;
+        let Some(p) = super::number(exponent).filter(|p| p.is_finite()) else {
+            self.err(
+                exponent.span.clone(),
+                "the exponent of `pow(e, p)` is a number, like `pow(x, 1.5)` (for e^x write `exp(x)`)",
+            );
+            return None;
+        };
+        let n = &self.nodes[a];
+        let (shape, particles, constant) = (n.shape.clone(), n.particles, n.constant);
+        Some(self.push(Op::Pow(a, p), shape, particles, constant, span))
     }
 
     /// `sum` or `mean` by name (an error, with a hint, for an unknown function).

@@ -5,7 +5,7 @@
 //! The files by sub-job: `shape` (written shapes, sizes unified, broadcasting), `sample`
 //! (a `site ~ Dist(..)` statement), `dist_args` (a distribution's arguments matched to its
 //! parameters), `values` (what is known of a node's values), `expr` (expressions, function
-//! calls, products), `net_call` (a net's input and weights) and `param` (a model `param`).
+//! calls, products), `index` (`a[g]`, `a[k]`, `a[lo..hi]`), `net_call` (a net's input and weights) and `param` (a model `param`).
 
 use std::collections::HashMap;
 
@@ -15,11 +15,21 @@ use crate::ir::*;
 
 mod dist_args;
 mod expr;
+mod index;
 mod net_call;
 mod param;
 mod sample;
 mod shape;
 mod values;
+
+/// A number written in the source (`2`, `-1.5`), if the expression is one.
+fn number(e: &ast::Expr) -> Option<f64> {
+    match &e.kind {
+        ast::ExprKind::Num(v) => Some(*v),
+        ast::ExprKind::Neg(inner) => number(inner).map(|v| -v),
+        _ => None,
+    }
+}
 
 /// What a name in a model refers to.
 #[derive(Debug, Clone, Copy)]

@@ -39,6 +39,12 @@ impl Lowering<'_> {
                 let (x, y) = (self.values(*a)?, self.values(*b)?);
                 match op {
                     BinOp::Mul if x == UnitInterval && y == UnitInterval => UnitInterval,
+                    // c − w with w in (0, 1): the other weight of a convex combination
+                    BinOp::Sub if y == UnitInterval => match self.const_value(*a) {
+                        Some(1.0) => UnitInterval,
+                        Some(c) if c > 1.0 => Positive,
+                        _ => Real,
+                    },
                     BinOp::Add | BinOp::Mul | BinOp::Div | BinOp::MatMul
                         if positive(x) && positive(y) =>
                     {
@@ -62,7 +68,22 @@ impl Lowering<'_> {
                     self.values(*a)?;
                     Real
                 }
+                // positive in, positive out (abs and square of a real may be 0)
+                Func::Sqrt | Func::Abs | Func::Square | Func::Log1p | Func::Expm1 => {
+                    let x = self.values(*a)?;
+                    match (f, x) {
+                        (Func::Sqrt | Func::Abs | Func::Square, UnitInterval) => UnitInterval,
+                        (_, x) if positive(x) => Positive,
+                        _ => Real,
+                    }
+                }
             },
+            Op::Pow(a, p) => match self.values(*a)? {
+                UnitInterval if *p > 0.0 => UnitInterval,
+                x if positive(x) => Positive,
+                _ => Real,
+            },
+            Op::Gather(a, _) | Op::Slice { src: a, .. } => self.values(*a)?,
             Op::Net(_, x, w) => {
                 self.values(*x)?;
                 self.values(*w)?;

@@ -102,15 +102,30 @@ impl Emitter<'_> {
                     Func::Tanh => quote!(#a.tanh()),
                     Func::Softplus => quote!(::ravi::__private::ops::softplus_f32(#a)),
                     Func::Sigmoid => quote!(::ravi::__private::ops::sigmoid_f32(#a)),
+                    Func::Sqrt => quote!(#a.sqrt()),
+                    Func::Abs => quote!(#a.abs()),
+                    Func::Square => quote!((#a * #a)),
+                    Func::Log1p => quote!(#a.ln_1p()),
+                    Func::Expm1 => quote!(#a.exp_m1()),
                 }
+            }
+            Op::Pow(a, p) => {
+                let (a, p) = (v(a), Literal::f32_suffixed(*p as f32));
+                quote!(#a.powf(#p))
             }
             // A reduction of a scalar is the scalar.
             Op::Reduce(_, a, _) => {
                 let a = v(a);
                 quote!(#a)
             }
-            Op::Input(_) | Op::Sample(_) | Op::MatMul(..) | Op::Net(..) | Op::Concat(_) => {
-                unreachable!("inputs, sites, matmuls and nets are not constants")
+            Op::Input(_)
+            | Op::Sample(_)
+            | Op::MatMul(..)
+            | Op::Net(..)
+            | Op::Concat(_)
+            | Op::Gather(..)
+            | Op::Slice { .. } => {
+                unreachable!("inputs, sites, matmuls, nets and indexing are not scalar constants")
             }
         }
     }
@@ -148,14 +163,68 @@ impl Emitter<'_> {
                     Func::Tanh => quote!(#a.tanh()),
                     Func::Sigmoid => quote!(#a.sigmoid()),
                     Func::Softplus => quote!(::ravi::__private::ops::softplus(#a)),
+                    Func::Sqrt => quote!(#a.sqrt()),
+                    Func::Abs => quote!(#a.abs()),
+                    Func::Square => quote!(#a.square()),
+                    // ln(1 + x) and eˣ − 1: dfdx has neither; f32 loses digits near 0 only
+                    Func::Log1p => quote!((#a + 1.0f32).ln()),
+                    Func::Expm1 => quote!((#a.exp() - 1.0f32)),
                 }
             }
+            Op::Pow(a, power) => {
+                let a = self.take(*a);
+                let power = Literal::f32_suffixed(*power as f32);
+                quote!(#a.powf(#power))
+            }
+            Op::Gather(a, g) => self.gather(*a, *g, &node),
+            Op::Slice {
+                src, start, len, ..
+            } => self.slice(*src, *start, *len, &val),
             Op::Reduce(r, a, axis) => self.reduce(*r, *a, *axis, p, &ty),
             Op::Const(_) | Op::RustConst(_) | Op::Temperature => {
                 unreachable!("constants are handled above")
             }
         };
         quote!(let #v: ::ravi::__private::Tensor<#ty, f32, __D, _> = #expr;)
+    }
+
+    /// `a[g]`: dfdx gathers `a`'s first axis (axis 1 past the particles) by `g`'s values,
+    /// repeated per particle; its backward adds where an index repeats.
+    fn gather(&mut self, a: NodeId, g: NodeId, out: &Node) -> TokenStream {
+        let rows = dim_value(&self.ir.nodes[g].shape.0[0]);
+        let ty = shape_type(&out.shape, out.particles);
+        let (src, index) = (self.take(a), self.take(g));
+        if out.particles {
+            quote!({
+                let __src = #src;
+                let __ix = ::ravi::__private::ops::index_per_particle(&#index.reshape_like(&(#rows,)), __s);
+                __src.gather::<#ty, _>(__ix)
+            })
+        } else {
+            quote!(#src.gather::<#ty, _>(::ravi::__private::ops::index(&#index.reshape_like(&(#rows,)))))
+        }
+    }
+
+    /// `a[k]` or `a[lo..hi]` along the first axis, as a gather of consecutive indices (dfdx
+    /// 0.13's slice overwrites its input's gradient where a gather adds to it), then shaped
+    /// as the node (`a[k]` drops the axis).
+    fn slice(&mut self, a: NodeId, start: usize, len: usize, val: &TokenStream) -> TokenStream {
+        let particles = self.ir.nodes[a].particles;
+        let mut picked = self.ir.nodes[a].shape.clone();
+        picked.0[0] = Dim::Lit(len);
+        let ty = shape_type(&picked, particles);
+        let src = self.take(a);
+        let (start, len) = (lit_usize(start), lit_usize(len));
+        let index = if particles {
+            quote!(::ravi::__private::ops::range_index_per_particle(__src.device(), #start, ::ravi::__private::Const::<#len>, __s))
+        } else {
+            quote!(::ravi::__private::ops::range_index(__src.device(), #start, ::ravi::__private::Const::<#len>))
+        };
+        quote!({
+            let __src = #src;
+            let __ix = #index;
+            __src.gather::<#ty, _>(__ix).reshape_like(&#val)
+        })
     }
 
     /// Vectors joined along their one axis (per particle), then shaped as the node.
