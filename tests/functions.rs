@@ -42,6 +42,26 @@ model! {
         a ~ Normal(0.0, 1.0) [4];
         y ~ Normal(a[0] * sum(a[1..3]) + a[3], 0.5);
     }
+    model Lse(y: [N]) {
+        a ~ Normal(0.0, 1.0) [2, 3];
+        y ~ Normal(sum(logsumexp(a, 0)) + logsumexp(a[1]), 0.5);
+    }
+    model Soft(y: [N]) {
+        a ~ Normal(0.0, 1.0) [2, 3];
+        y ~ Normal(sum(softmax(a, 0) * log_softmax(a)) + sum(softmax(a) * a), 0.5);
+    }
+    model Trans(x: [N, 2], y: [N]) {
+        m ~ Normal(0.0, 1.0) [3, 2];
+        v ~ Normal(0.0, 1.0) [3];
+        y ~ Normal(x @ transpose(m) @ v, 0.5);
+    }
+    /// Latent vectors joined with each other and with data.
+    model Joined(c: [2], y: [N]) {
+        a ~ Normal(0.0, 1.0) [2];
+        b ~ Normal(0.0, 1.0) [3];
+        let j = concat(a, c, b);
+        y ~ Normal(sum(j * j) * 0.1 + j[4] + j[0], 0.5);
+    }
     /// Convex combination of positive values as a scale (the checks know it is positive).
     model Convex(y: [N]) {
         w ~ Beta(2.0, 2.0);
@@ -60,6 +80,10 @@ guide! {
     guide GatherGuide for Gather { a ~ MeanField; }
     guide PickGuide for Pick { a ~ MeanField; }
     guide ConvexGuide for Convex { (w, s) ~ MeanField; }
+    guide LseGuide for Lse { a ~ MeanField; }
+    guide SoftGuide for Soft { a ~ MeanField; }
+    guide TransGuide for Trans { (m, v) ~ MeanField; }
+    guide JoinedGuide for Joined { a ~ MeanField; b ~ MeanField; }
 }
 
 /// Guide parameters away from the start: locations spread around 0.4, scales small (so
@@ -145,6 +169,17 @@ fn elementwise_functions_match_finite_differences() {
     matches_finite_differences(&Expm1Guide::new, &Expm1Data { y: y(&ys) }, true);
     matches_finite_differences(&PowGuide::new, &PowData { y: y(&ys) }, true);
     matches_finite_differences(&ConvexGuide::new, &ConvexData { y: y(&ys) }, false);
+}
+
+#[test]
+fn axis_and_shape_functions_match_finite_differences() {
+    let ys = [1.5, 2.5, 0.7];
+    matches_finite_differences(&LseGuide::new, &LseData { y: y(&ys) }, true);
+    matches_finite_differences(&SoftGuide::new, &SoftData { y: y(&ys) }, true);
+    let x = Array::new(vec![0.5, -1.0, 2.0, 0.3, 1.1, -0.4], vec![3, 2]).unwrap();
+    matches_finite_differences(&TransGuide::new, &TransData { x, y: y(&ys) }, true);
+    let c = y(&[0.3, -0.8]);
+    matches_finite_differences(&JoinedGuide::new, &JoinedData { c, y: y(&ys) }, true);
 }
 
 #[test]

@@ -45,6 +45,78 @@ pub trait ElementDensity: Sync + 'static {
     }
 }
 
+/// A mixture of K components of one elementwise family (`y ~ Mixture(logits,
+/// Dist(..))`): log Σ_k softmax(logits)_k p(x | a_k), the component marginalised.
+#[derive(Clone, Copy)]
+pub struct MixtureDensity {
+    pub component: &'static dyn ElementDensity,
+}
+
+impl MixtureDensity {
+    /// `Mixture of` the component's name.
+    pub fn name(&self) -> &'static str {
+        self.component.name()
+    }
+
+    /// The component's data term: the same for every component, so the mixture's too.
+    pub fn data_term(&self, x: &[f32]) -> f64 {
+        self.component.data_term(x)
+    }
+
+    /// log Σ_k softmax(l)_k p(x | a_k) at one value (less the data term), writing
+    /// ∂/∂l_k into `d_logits` and ∂/∂a_{k,j} into `d_args` (K of each).
+    pub fn value_into(
+        &self,
+        x: f32,
+        logits: &[f32],
+        args: &[[f32; 3]],
+        d_logits: &mut [f32],
+        d_args: &mut [[f32; 3]],
+    ) -> f32 {
+        let k = logits.len();
+        let max_l = logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        let lse_l = max_l + logits.iter().map(|&v| (v - max_l).exp()).sum::<f32>().ln();
+        // t_k = log w_k + log p_k, kept in d_logits until the responsibilities replace it
+        for j in 0..k {
+            let (lp, d) = self.component.element(x, args[j]);
+            d_logits[j] = logits[j] - lse_l + lp;
+            d_args[j] = [d[1], d[2], d[3]];
+        }
+        let max_t = d_logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        if !max_t.is_finite() {
+            d_logits.iter_mut().for_each(|d| *d = 0.0);
+            d_args.iter_mut().for_each(|d| *d = [0.0; 3]);
+            return max_t;
+        }
+        let total = max_t
+            + d_logits
+                .iter()
+                .map(|&t| (t - max_t).exp())
+                .sum::<f32>()
+                .ln();
+        for j in 0..k {
+            // responsibility r_k = exp(t_k − total); ∂/∂l_k = r_k − w_k, ∂/∂a_k = r_k ∂ log p_k
+            let r = (d_logits[j] - total).exp();
+            d_logits[j] = r - (logits[j] - lse_l).exp();
+            d_args[j] = d_args[j].map(|d| r * d);
+        }
+        total
+    }
+
+    /// [`MixtureDensity::value_into`] into new vectors.
+    pub fn value(
+        &self,
+        x: f32,
+        logits: &[f32],
+        args: &[[f32; 3]],
+    ) -> (f32, Vec<f32>, Vec<[f32; 3]>) {
+        let mut d_logits = vec![0.0; logits.len()];
+        let mut d_args = vec![[0.0; 3]; logits.len()];
+        let v = self.value_into(x, logits, args, &mut d_logits, &mut d_args);
+        (v, d_logits, d_args)
+    }
+}
+
 /// One particle's values of a site and its arguments, for [`ElementDensity::pass`].
 pub struct SitePass<'a> {
     /// The site's n values.

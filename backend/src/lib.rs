@@ -59,7 +59,7 @@ pub use guide::{Guide, GuideSample};
 pub use init::{Init, InitReport};
 pub use iwae::iwae;
 pub use latent::{InitBlock, LatentSpec, ParamInit, Support};
-pub use model::{GaussianWeights, Model, ModelData, ObservedArgs, Predicts, Rewrite};
+pub use model::{GaussianWeights, Model, ModelData, ObservedArgs, Predicts, Rewrite, TrackedSpec};
 pub use optim::{Adam, AdamConfig};
 pub use params::{ParamId, ParamStore};
 pub use particles::{traced, Particles, PerParticle, Rows};

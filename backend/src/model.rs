@@ -7,7 +7,7 @@
 
 use dfdx::tensor::Tensor;
 
-use crate::data::{Array, Batch, InputSpec};
+use crate::data::{Array, Batch, DimSpec, InputSpec};
 use crate::density::Moments;
 use crate::device::{Backend, Tape};
 use crate::latent::LatentSpec;
@@ -58,6 +58,36 @@ pub trait Model: 'static {
         latents: Vec<Particles<D, T>>,
         batch: &Batch<D>,
     ) -> Vec<ObservedArgs<D, T>>;
+    /// The model's `track`ed values, in order (none unless it has some).
+    fn tracked_specs() -> &'static [TrackedSpec] {
+        &[]
+    }
+    /// Every tracked value at the given latents on `batch`, `(particles, numel)` each, in
+    /// the order of [`Model::tracked_specs`].
+    fn tracked<D: Backend, T: Tape<D>>(
+        _latents: Vec<Particles<D, T>>,
+        _batch: &Batch<D>,
+    ) -> Vec<Particles<D, T>> {
+        Vec::new()
+    }
+    /// The tracked values that read no data (`reads_data` false), in order: what a
+    /// posterior drawn from the guide alone shows.
+    fn tracked_globals<D: Backend, T: Tape<D>>(
+        _latents: Vec<Particles<D, T>>,
+        _batch: &Batch<D>,
+    ) -> Vec<Particles<D, T>> {
+        Vec::new()
+    }
+}
+
+/// A `track name = e;` of a model: a value each posterior draw keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrackedSpec {
+    pub name: &'static str,
+    /// Its shape per draw (the rows `N` where it has one value per data row).
+    pub dims: &'static [DimSpec],
+    /// It reads the model's inputs, so only a posterior given the data has it.
+    pub reads_data: bool,
 }
 
 /// An observed site's distribution parameters, one `(particles, values)` tensor each (for a

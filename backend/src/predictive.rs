@@ -3,11 +3,12 @@
 
 use dfdx::tensor::NoneTape;
 
+use crate::density::Moments;
 use crate::device::Backend;
 use crate::error::FitError;
 use crate::estimator::Estimator;
 use crate::guide::{upload_all, Guide};
-use crate::model::{Model, Predicts};
+use crate::model::{Model, ObservedArgs, Predicts};
 
 /// One observed site's predictive.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,7 +43,8 @@ impl SitePredictive {
 }
 
 /// The predictive of every observed site of `guide`'s model that has one per value (see
-/// [`Predicts`]) on `data` (whose observed inputs are not read: pass zeros of the right
+/// [`Predicts`]), then of every `track`ed value (as [`SitePredictive::Continuous`]: its
+/// mean and sd over draws), on `data` (whose observed inputs are not read: pass zeros of the right
 /// shape), from `draws` draws in chunks.
 pub fn predictive<G, D>(
     guide: &G,
@@ -54,6 +56,16 @@ where
     D: Backend,
 {
     predictive_at(guide, data, draws, 1.0)
+}
+
+/// A tracked value's "distribution" at one draw: the value itself, no spread (its
+/// predictive sd is then the spread over draws).
+struct PointMass;
+
+impl Moments for PointMass {
+    fn mean_variance(&self, a: [f64; 3]) -> (f64, f64) {
+        (a[0], 0.0)
+    }
 }
 
 /// Running sums over draws for one site: Σ of the per-value statistic (class
@@ -155,10 +167,19 @@ where
     while done < draws.max(1) {
         let s = CHUNK.min(draws.max(1) - done);
         let sample = guide.sample::<NoneTape>(s, &batch, Estimator::Standard, false);
-        for (k, obs) in G::Model::observed_args::<D, NoneTape>(sample.latents, &batch)
-            .into_iter()
-            .enumerate()
-        {
+        let tracked = G::Model::tracked_specs()
+            .iter()
+            .zip(G::Model::tracked::<D, NoneTape>(
+                sample.latents.clone(),
+                &batch,
+            ))
+            .map(|(spec, t)| ObservedArgs {
+                site: spec.name,
+                predicts: Predicts::Moments(&PointMass),
+                args: vec![t],
+            });
+        let observed = G::Model::observed_args::<D, NoneTape>(sample.latents, &batch);
+        for (k, obs) in observed.into_iter().chain(tracked).enumerate() {
             let values: Vec<Vec<f32>> = obs.args.iter().map(|a| a.as_vec()).collect();
             let width = values.first().map_or(0, |v| v.len() / s);
             if sums.len() <= k {

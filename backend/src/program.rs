@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::density::{ClassDensity, ElementDensity};
+use crate::density::{ClassDensity, ElementDensity, MixtureDensity};
 
 /// One axis of a node's shape per particle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +56,13 @@ pub enum Op {
     Gather(usize, usize),
     /// `a[start..start + len]` along the first axis (`a[k]`: len 1, the axis dropped).
     Slice(usize, usize, usize),
+    /// log Σ exp along an axis (dropped).
+    LogSumExp(usize, usize),
+    /// Along an axis.
+    Softmax(usize, usize),
+    LogSoftmax(usize, usize),
+    /// A matrix's axes swapped.
+    Transpose(usize),
     /// Over every axis (`None`) or one axis.
     Sum(usize, Option<usize>),
     Mean(usize, Option<usize>),
@@ -91,6 +98,11 @@ pub enum Density {
     /// One class per value, from logits with a last axis of K classes beyond the site's
     /// shape; values in 0..K.
     Classes(&'static dyn ClassDensity),
+    /// A `factor`: the value itself, summed, is the term (no arguments).
+    Factor,
+    /// A mixture: the logits, then the component's arguments, each with a last axis of K
+    /// components beyond the site's shape (broadcast over leading axes).
+    Mixture(MixtureDensity),
 }
 
 impl Density {
@@ -98,6 +110,8 @@ impl Density {
         match self {
             Density::Elementwise(d) => d.name(),
             Density::Classes(d) => d.name(),
+            Density::Factor => "factor",
+            Density::Mixture(d) => d.name(),
         }
     }
 }

@@ -113,6 +113,18 @@ pub enum Stmt {
     },
     /// `param name [shape] = init;`: a point the optimiser learns, with no prior.
     Param(ParamDecl),
+    /// `track name = expr;`: a `let` whose value each posterior draw keeps.
+    Track {
+        name: Ident,
+        value: Expr,
+        span: Span,
+    },
+    /// `factor(name, expr);`: `expr`, summed over its elements, added to the log joint.
+    Factor {
+        name: Ident,
+        value: Expr,
+        span: Span,
+    },
 }
 
 /// `Name(arg, key = arg, ...)`: a distribution, a function or a guide family.

@@ -595,6 +595,10 @@ pub const ELEMENTWISE: &[&str] = &[
 ];
 /// Reductions: `sum(e)` over every axis, `sum(e, axis)` over one.
 pub const REDUCTIONS: &[&str] = &["sum", "mean"];
+/// Functions along one axis (the last unless named): `logsumexp` drops it.
+pub const ALONG_AXIS: &[&str] = &["logsumexp", "softmax", "log_softmax"];
+/// Functions of shapes: `transpose(m)` of a matrix, `concat(a, b, ..)` of vectors.
+pub const SHAPE_FUNCTIONS: &[&str] = &["transpose", "concat"];
 
 pub fn distribution(name: &str) -> Option<&'static DistSpec> {
     DISTRIBUTIONS.iter().find(|d| d.name == name)

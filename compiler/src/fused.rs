@@ -10,8 +10,8 @@ use quote::{format_ident, quote};
 use crate::ast::BinOp;
 use crate::catalogue::Constraint;
 use crate::ir::{
-    Activation, Dim, Func, GuideIr, ModelIr, NetInput, NetIr, NetLayer, Op, ProgramArg, Reduce,
-    Site,
+    Activation, AxisFunc, Dim, Func, GuideIr, ModelIr, NetInput, NetIr, NetLayer, Op, ProgramArg,
+    Reduce, Site,
 };
 
 fn dim(d: &Dim) -> TokenStream {
@@ -88,6 +88,22 @@ fn op(op: &Op) -> Result<TokenStream, String> {
             quote!(::ravi::program::Op::Pow(#a, #p))
         }
         Op::Gather(a, g) => f("Gather", a, g),
+        Op::Along(func, a, axis) => {
+            let name = format_ident!(
+                "{}",
+                match func {
+                    AxisFunc::LogSumExp => "LogSumExp",
+                    AxisFunc::Softmax => "Softmax",
+                    AxisFunc::LogSoftmax => "LogSoftmax",
+                }
+            );
+            let (a, axis) = (id(*a), id(*axis));
+            quote!(::ravi::program::Op::#name(#a, #axis))
+        }
+        Op::Transpose(a) => {
+            let a = id(*a);
+            quote!(::ravi::program::Op::Transpose(#a))
+        }
         Op::Slice {
             src, start, len, ..
         } => {
@@ -177,6 +193,22 @@ fn density(model: &ModelIr, site: &Site) -> Result<TokenStream, String> {
             "site `{name}`: the engine has no density for {}{how}",
             d.name
         ));
+    }
+    if site.mixture {
+        let dist = format_ident!("{}", d.name);
+        let index = id(d.index_of(site.parametrization));
+        let missing = format!(
+            "the catalogue says the host engine scores {}, but ravi::dist has no elementwise host density for it",
+            d.name
+        );
+        return Ok(quote! {
+            match <::ravi::dist::#dist as ::ravi::dist::Distribution>::PARAMETRIZATIONS[#index].host {
+                ::core::option::Option::Some(::ravi::program::Density::Elementwise(component)) => {
+                    ::ravi::program::Density::Mixture(::ravi::dist::mixture_of(component))
+                }
+                _ => ::core::panic!(#missing),
+            }
+        });
     }
     if d.event {
         // logits: the site's shape and a last axis of categories
@@ -271,7 +303,13 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Result<TokenStream, String> 
             }
             Ok(quote!(::ravi::program::Site { name: #name, density: #density, args: &[#(#args),*], value: #value, observed: #observed, positive: #positive }))
         })
-        .collect::<Result<Vec<_>, String>>()?;
+        .collect::<Result<Vec<_>, String>>()?
+        .into_iter()
+        .chain(model.factors.iter().map(|f| {
+            let (name, value, observed) = (&f.name, id(f.value), f.shape.has_rows());
+            quote!(::ravi::program::Site { name: #name, density: ::ravi::program::Density::Factor, args: &[], value: #value, observed: #observed, positive: false })
+        }))
+        .collect::<Vec<_>>();
     // Every net a node calls must be one the engine runs; the others are never called.
     let called: Vec<bool> = (0..model.nets.len())
         .map(|i| {

@@ -123,6 +123,33 @@ impl Func {
     }
 }
 
+/// A function along one axis of its argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AxisFunc {
+    /// log Σ exp, the axis dropped.
+    LogSumExp,
+    Softmax,
+    LogSoftmax,
+}
+
+impl AxisFunc {
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "logsumexp" => AxisFunc::LogSumExp,
+            "softmax" => AxisFunc::Softmax,
+            "log_softmax" => AxisFunc::LogSoftmax,
+            _ => return None,
+        })
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            AxisFunc::LogSumExp => "logsumexp",
+            AxisFunc::Softmax => "softmax",
+            AxisFunc::LogSoftmax => "log_softmax",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reduce {
     Sum,
@@ -167,6 +194,10 @@ pub enum Op {
     },
     /// Over every axis (`None`) or one axis of the per-particle shape.
     Reduce(Reduce, NodeId, Option<usize>),
+    /// `logsumexp(e, axis)`, `softmax(e, axis)`, `log_softmax(e, axis)`.
+    Along(AxisFunc, NodeId, usize),
+    /// A matrix's rows and columns swapped.
+    Transpose(NodeId),
     /// `Net(x; theta)`: the net with this index on input `x` with weights `theta`.
     Net(usize, NodeId, NodeId),
     /// Vectors (per particle) joined end to end: per-layer weights made one weight vector.
@@ -183,7 +214,12 @@ impl Op {
             Op::Input(_) | Op::Const(_) | Op::RustConst(_) | Op::Sample(_) | Op::Temperature => {
                 vec![]
             }
-            Op::Neg(a) | Op::Func(_, a) | Op::Pow(a, _) | Op::Reduce(_, a, _) => vec![*a],
+            Op::Neg(a)
+            | Op::Func(_, a)
+            | Op::Pow(a, _)
+            | Op::Reduce(_, a, _)
+            | Op::Along(_, a, _)
+            | Op::Transpose(a) => vec![*a],
             Op::Slice { src, .. } => vec![*src],
             Op::Binary(_, a, b) | Op::MatMul(a, b) | Op::Net(_, a, b) | Op::Gather(a, b) => {
                 vec![*a, *b]
@@ -390,6 +426,9 @@ pub struct Site {
     /// A `param` of the model: a point with no prior (its `dist` is the catalogue's
     /// [`crate::catalogue::FLAT`]), started as this says.
     pub param: Option<ParamInitIr>,
+    /// `Mixture(logits, Dist(..))`: `dist` is the components' distribution, `args` the
+    /// logits then its arguments, each with a last axis of components beyond `shape`.
+    pub mixture: bool,
     pub span: Span,
 }
 
@@ -436,7 +475,21 @@ pub struct ModelIr {
     pub inputs: Vec<Input>,
     pub nodes: Vec<Node>,
     pub sites: Vec<Site>,
+    /// `factor(name, e)`: terms added to the log joint, in order.
+    pub factors: Vec<NamedValue>,
+    /// `track name = e`: values each posterior draw keeps, in order.
+    pub tracked: Vec<NamedValue>,
     pub asserts: Vec<DimAssert>,
+    pub span: Span,
+}
+
+/// A named node of the model that is neither a site nor a plain `let`: a `factor` or a
+/// tracked value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedValue {
+    pub name: String,
+    pub value: NodeId,
+    pub shape: Shape,
     pub span: Span,
 }
 
@@ -525,6 +578,8 @@ impl ModelIr {
                 Op::Slice { src, start, .. } => format!("pick %{src}, {start}"),
                 Op::Reduce(r, a, None) => format!("{} %{a}", r.name()),
                 Op::Reduce(r, a, Some(ax)) => format!("{} %{a}, axis {ax}", r.name()),
+                Op::Along(f, a, ax) => format!("{} %{a}, axis {ax}", f.name()),
+                Op::Transpose(a) => format!("transpose %{a}"),
                 Op::Net(n, x, w) => format!("net {}(%{x}; %{w})", self.nets[*n].name),
                 Op::Temperature => "temperature".to_string(),
                 Op::Concat(parts) => format!(
@@ -546,13 +601,21 @@ impl ModelIr {
             let _ = writeln!(out, "  %{id} = {op} : {kind} {}", node.shape);
         }
         for site in &self.sites {
-            let args = site
-                .args
+            let (logits, component_args) = match site.mixture {
+                true => (Some(site.args[0]), &site.args[1..]),
+                false => (None, &site.args[..]),
+            };
+            let args = component_args
                 .iter()
                 .zip(site.parametrization.params)
                 .map(|(a, p)| format!("{} = %{a}", p.name))
                 .collect::<Vec<_>>()
                 .join(", ");
+            let dist = match logits {
+                Some(l) => format!("Mixture(logits = %{l}, {}", site.dist.name),
+                None => site.dist.name.to_string(),
+            };
+            let close = if logits.is_some() { ")" } else { "" };
             let role = if site.observed.is_some() {
                 "observe"
             } else {
@@ -582,11 +645,17 @@ impl ModelIr {
                     let local = if site.is_local() { ", local" } else { "" };
                     let _ = writeln!(
                         out,
-                        "  {role} {} = %{} ~ {}({args}) : {}{support}{local}",
-                        site.name, site.value, site.dist.name, site.shape
+                        "  {role} {} = %{} ~ {dist}({args}){close} : {}{support}{local}",
+                        site.name, site.value, site.shape
                     );
                 }
             }
+        }
+        for f in &self.factors {
+            let _ = writeln!(out, "  factor  {} = sum %{} : {}", f.name, f.value, f.shape);
+        }
+        for t in &self.tracked {
+            let _ = writeln!(out, "  track   {} = %{} : {}", t.name, t.value, t.shape);
         }
         out
     }

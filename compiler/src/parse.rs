@@ -60,6 +60,7 @@ fn is_token(rule: Rule) -> bool {
             | Rule::semi
             | Rule::tilde
             | Rule::assign
+            | Rule::kw_pub
             | Rule::kw_model
             | Rule::kw_guide
             | Rule::kw_for
@@ -141,7 +142,9 @@ fn model_def(pair: Pair<Rule>) -> ModelDef {
                     });
                 }
             }
-            Rule::let_stmt | Rule::sample_stmt => stmts.push(stmt(p)),
+            Rule::let_stmt | Rule::sample_stmt | Rule::track_stmt | Rule::factor_stmt => {
+                stmts.push(stmt(p))
+            }
             Rule::param_stmt => stmts.push(Stmt::Param(param_decl(p))),
             r => unreachable!("grammar: unexpected {r:?} in model"),
         }
@@ -205,6 +208,26 @@ fn stmt(pair: Pair<Rule>) -> Stmt {
                 dist,
                 shape,
                 span: sp,
+            }
+        }
+        Rule::track_stmt | Rule::factor_stmt => {
+            let rule = pair.as_rule();
+            let mut it =
+                meaningful(pair).filter(|p| matches!(p.as_rule(), Rule::ident | Rule::expr));
+            let name = ident(it.next().expect("a name"));
+            let value = expr(it.next().expect("a value"));
+            if rule == Rule::track_stmt {
+                Stmt::Track {
+                    name,
+                    value,
+                    span: sp,
+                }
+            } else {
+                Stmt::Factor {
+                    name,
+                    value,
+                    span: sp,
+                }
             }
         }
         r => unreachable!("grammar: unexpected statement {r:?}"),
@@ -549,7 +572,10 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::param_stmt | Rule::kw_param => "`param`",
         Rule::kw_positive => "`positive`",
         Rule::kw_let | Rule::let_stmt => "`let`",
-        Rule::doc | Rule::doc_line | Rule::doc_attr => return None,
+        Rule::kw_track | Rule::track_stmt => "`track`",
+        Rule::kw_factor | Rule::factor_stmt => "`factor`",
+        // `pub` is optional before every item: naming it would only lengthen the list.
+        Rule::doc | Rule::doc_line | Rule::doc_attr | Rule::kw_pub => return None,
         Rule::ident | Rule::name => "a name",
         Rule::sample_stmt => "a statement (`name ~ Dist(...);` or `let name = ...;`)",
         Rule::guide_stmt | Rule::sites => "a guide entry (`site ~ Family;`)",

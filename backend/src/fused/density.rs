@@ -4,7 +4,7 @@
 //! nodes' gradients.
 
 use super::engine::Engine;
-use crate::density::{wrap, ClassDensity, ElementDensity, SitePass};
+use crate::density::{wrap, ClassDensity, ElementDensity, MixtureDensity, SitePass};
 use crate::program::{Density, Site};
 
 /// Scratch space for the partial derivatives of one site, kept between steps.
@@ -29,7 +29,91 @@ pub(crate) fn score(
     match site.density {
         Density::Classes(d) => classes(engine, inputs, site, d, weight, lp),
         Density::Elementwise(d) => elementwise(engine, inputs, site, d, weight, lp, scratch),
+        Density::Factor => factor(engine, site.value, weight, lp),
+        Density::Mixture(d) => mixture(engine, inputs, site, d, weight, lp),
     }
+}
+
+/// A mixture site: per particle and value, the mixture density of the component's
+/// arguments along the components; partials into the logits' and arguments' nodes.
+fn mixture(
+    engine: &mut Engine,
+    inputs: &[&[f32]],
+    site: &Site,
+    density: MixtureDensity,
+    weight: f32,
+    lp: &mut [f64],
+) {
+    let particles = engine.particles();
+    let n = engine.numel(site.value);
+    let k = engine.last_dim(site.args[0]);
+    let slots = site.args;
+    let numel: Vec<usize> = slots.iter().map(|&a| engine.numel(a)).collect();
+    let taped: Vec<bool> = slots.iter().map(|&a| engine.has_particles(a)).collect();
+    let mut grads: Vec<Vec<f32>> = slots
+        .iter()
+        .zip(&taped)
+        .map(|(&a, &t)| {
+            if t {
+                vec![0.0; particles * engine.numel(a)]
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
+    let data_term = density.data_term(engine.value(inputs, site.value));
+    let (mut logits, mut args) = (vec![0.0f32; k], vec![[0.0f32; 3]; k]);
+    let (mut d_logits, mut d_args) = (vec![0.0f32; k], vec![[0.0f32; 3]; k]);
+    let x = engine.value(inputs, site.value);
+    let vals: Vec<&[f32]> = slots.iter().map(|&a| engine.value(inputs, a)).collect();
+    for (s, lp) in lp.iter_mut().enumerate().take(particles) {
+        let at = |j: usize, idx: usize| {
+            let start = if taped[j] { s * numel[j] } else { 0 };
+            start + wrap(idx, numel[j], n * k)
+        };
+        let mut sum = 0.0f64;
+        for (i, &xi) in x.iter().enumerate().take(n) {
+            for c in 0..k {
+                let idx = i * k + c;
+                logits[c] = vals[0][at(0, idx)];
+                for j in 1..slots.len() {
+                    args[c][j - 1] = vals[j][at(j, idx)];
+                }
+            }
+            sum += f64::from(density.value_into(xi, &logits, &args, &mut d_logits, &mut d_args));
+            for c in 0..k {
+                let idx = i * k + c;
+                if taped[0] {
+                    grads[0][at(0, idx)] += weight * d_logits[c];
+                }
+                for j in 1..slots.len() {
+                    if taped[j] {
+                        grads[j][at(j, idx)] += weight * d_args[c][j - 1];
+                    }
+                }
+            }
+        }
+        *lp += f64::from(weight) * (sum + data_term);
+    }
+    for (j, &a) in slots.iter().enumerate() {
+        if taped[j] {
+            for (g, d) in engine.grad_mut(a).iter_mut().zip(&grads[j]) {
+                *g += d;
+            }
+        }
+    }
+}
+
+/// A `factor`'s term: its value summed per particle; the gradient `weight` for each element.
+fn factor(engine: &mut Engine, value: usize, weight: f32, lp: &mut [f64]) {
+    let n = engine.numel(value);
+    let particles = engine.particles();
+    let (v, g) = engine.value_and_grad_mut(value);
+    for (s, lp) in lp.iter_mut().enumerate().take(particles) {
+        let sum: f64 = v[s * n..(s + 1) * n].iter().map(|&x| f64::from(x)).sum();
+        *lp += f64::from(weight) * sum;
+    }
+    g.iter_mut().for_each(|g| *g += weight);
 }
 
 fn elementwise(

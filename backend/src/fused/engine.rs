@@ -160,6 +160,11 @@ impl Engine {
         }
     }
 
+    /// The size of node `id`'s last axis (1 for a scalar).
+    pub(crate) fn last_dim(&self, id: usize) -> usize {
+        self.dims(id).last().copied().unwrap_or(1)
+    }
+
     pub(crate) fn numel(&self, id: usize) -> usize {
         self.numel[id]
     }
@@ -275,6 +280,24 @@ impl Engine {
                         out[s * n..(s + 1) * n].copy_from_slice(src);
                     }
                 }
+                Op::LogSumExp(a, axis) | Op::Softmax(a, axis) | Op::LogSoftmax(a, axis) => {
+                    let split = self.reduce_split(a, Some(axis));
+                    let na = self.numel[a];
+                    let va = val(a);
+                    for s in 0..copies {
+                        let x = &va[base(part(a), s, na)..][..na];
+                        along_forward(node.op, split, x, &mut out[s * n..(s + 1) * n]);
+                    }
+                }
+                Op::Transpose(a) => {
+                    let (rows, cols) = self.matrix(a);
+                    let na = self.numel[a];
+                    let va = val(a);
+                    for s in 0..copies {
+                        let x = &va[base(part(a), s, na)..][..na];
+                        transpose_into(x, rows, cols, &mut out[s * n..(s + 1) * n], false);
+                    }
+                }
                 Op::Sum(a, axis) | Op::Mean(a, axis) => {
                     let (outer, len, inner) = self.reduce_split(a, axis);
                     let mean = matches!(node.op, Op::Mean(..));
@@ -343,6 +366,12 @@ impl Engine {
             }
             _ => dims.iter().skip(1).product(),
         }
+    }
+
+    /// (rows, columns) of a matrix node.
+    fn matrix(&self, id: usize) -> (usize, usize) {
+        let d = self.dims(id);
+        (d[0], d[1])
     }
 
     /// (outer, len, inner) of a reduction of node `a` over `axis` (all axes: len = numel).
@@ -504,6 +533,37 @@ impl Engine {
                             .for_each(|(d, &r)| *d += r);
                     }
                 }
+                Op::LogSumExp(a, axis) | Op::Softmax(a, axis) | Op::LogSoftmax(a, axis) => {
+                    let split = self.reduce_split(a, Some(axis));
+                    let na = self.numel[a];
+                    let y = &self.vals[id];
+                    let x = value(self.program, &self.vals, inputs, a);
+                    let ga = &mut self.grads[a];
+                    for s in 0..s_all {
+                        along_backward(
+                            node.op,
+                            split,
+                            &x[s * na..(s + 1) * na],
+                            &y[s * n..(s + 1) * n],
+                            &g[s * n..(s + 1) * n],
+                            &mut ga[s * na..(s + 1) * na],
+                        );
+                    }
+                }
+                Op::Transpose(a) => {
+                    // the gradient of a transpose is the transposed gradient
+                    let (rows, cols) = self.matrix(a);
+                    let ga = &mut self.grads[a];
+                    for s in 0..s_all {
+                        transpose_into(
+                            &g[s * n..(s + 1) * n],
+                            cols,
+                            rows,
+                            &mut ga[s * n..(s + 1) * n],
+                            true,
+                        );
+                    }
+                }
                 Op::Sum(a, axis) | Op::Mean(a, axis) => {
                     let (outer, len, inner) = self.reduce_split(a, axis);
                     let k = if matches!(node.op, Op::Mean(..)) {
@@ -638,6 +698,67 @@ impl Engine {
                 }
             }
             self.grads[b] = gb;
+        }
+    }
+}
+
+/// `out` (+)= `x` (rows × cols) transposed (`add`: accumulate).
+fn transpose_into(x: &[f32], rows: usize, cols: usize, out: &mut [f32], add: bool) {
+    for r in 0..rows {
+        for c in 0..cols {
+            let (o, v) = (&mut out[c * rows + r], x[r * cols + c]);
+            *o = if add { *o + v } else { v };
+        }
+    }
+}
+
+/// log Σ exp, softmax or log softmax along the middle of (outer, len, inner).
+fn along_forward(op: Op, (outer, len, inner): (usize, usize, usize), x: &[f32], out: &mut [f32]) {
+    for p in 0..outer {
+        for i in 0..inner {
+            let at = |l: usize| (p * len + l) * inner + i;
+            let max = (0..len).map(|l| x[at(l)]).fold(f32::NEG_INFINITY, f32::max);
+            let max = if max.is_finite() { max } else { 0.0 };
+            let sum: f32 = (0..len).map(|l| (x[at(l)] - max).exp()).sum();
+            let lse = max + sum.ln();
+            match op {
+                Op::LogSumExp(..) => out[p * inner + i] = lse,
+                Op::Softmax(..) => (0..len).for_each(|l| out[at(l)] = (x[at(l)] - lse).exp()),
+                _ => (0..len).for_each(|l| out[at(l)] = x[at(l)] - lse),
+            }
+        }
+    }
+}
+
+/// Adds the gradient through [`along_forward`] (y its output, g the output's gradient).
+fn along_backward(
+    op: Op,
+    (outer, len, inner): (usize, usize, usize),
+    x: &[f32],
+    y: &[f32],
+    g: &[f32],
+    gx: &mut [f32],
+) {
+    for p in 0..outer {
+        for i in 0..inner {
+            let at = |l: usize| (p * len + l) * inner + i;
+            match op {
+                // ∂ lse / ∂x_l = softmax_l
+                Op::LogSumExp(..) => {
+                    let (lse, gs) = (y[p * inner + i], g[p * inner + i]);
+                    (0..len).for_each(|l| gx[at(l)] += gs * (x[at(l)] - lse).exp());
+                }
+                // ∂ softmax: y_l (g_l − Σ g y)
+                Op::Softmax(..) => {
+                    let dot: f32 = (0..len).map(|l| g[at(l)] * y[at(l)]).sum();
+                    (0..len).for_each(|l| gx[at(l)] += y[at(l)] * (g[at(l)] - dot));
+                }
+                // ∂ log softmax: g_l − softmax_l Σ g
+                _ => {
+                    let total: f32 = (0..len).map(|l| g[at(l)]).sum();
+                    (0..len).for_each(|l| gx[at(l)] += g[at(l)] - y[at(l)].exp() * total);
+                }
+            }
         }
     }
 }

@@ -158,6 +158,14 @@ impl Lowering<'_> {
         if fname == "pow" {
             return self.pow(call, span);
         }
+        if let Some(f) = AxisFunc::from_name(fname) {
+            return self.along(f, call, span);
+        }
+        match fname {
+            "transpose" => return self.transpose(call, span),
+            "concat" => return self.concat(call, span),
+            _ => {}
+        }
         let reduce = self.reduction(call)?;
         self.reduce_call(reduce, call, span)
     }
@@ -188,6 +196,120 @@ impl Lowering<'_> {
         Some(self.push(Op::Pow(a, p), shape, particles, constant, span))
     }
 
+    /// `logsumexp(e, axis)`, `softmax(e)`, ...: along the axis named, or the last.
+    fn along(&mut self, f: AxisFunc, call: &ast::Call, span: Span) -> Option<NodeId> {
+        let fname = f.name();
+        if !(1..=2).contains(&call.args.len()) {
+            self.err(
+                call.span.clone(),
+                format!("`{fname}` takes 1 or 2 arguments (a value, and optionally an axis; the last by default) but {} were given", call.args.len()),
+            );
+            return None;
+        }
+        let a = self.expr(&call.args[0].value)?;
+        let n = self.nodes[a].clone();
+        if n.shape.rank() == 0 {
+            self.err(
+                call.args[0].value.span.clone(),
+                format!(
+                    "`{fname}` works along an axis, but {} is a scalar",
+                    self.text(&call.args[0].value.span)
+                ),
+            );
+            return None;
+        }
+        let axis = match call.args.get(1) {
+            None => n.shape.rank() - 1,
+            Some(arg) => self.reduce_axis(fname, arg, &n.shape)?,
+        };
+        let mut dims = n.shape.0.clone();
+        if f == AxisFunc::LogSumExp {
+            dims.remove(axis);
+        }
+        Some(self.push(Op::Along(f, a, axis), Shape(dims), n.particles, false, span))
+    }
+
+    /// `transpose(m)`: a matrix's axes swapped.
+    fn transpose(&mut self, call: &ast::Call, span: Span) -> Option<NodeId> {
+        if call.args.len() != 1 {
+            self.err(
+                call.span.clone(),
+                format!(
+                    "`transpose` takes 1 argument, a matrix, but {} were given",
+                    call.args.len()
+                ),
+            );
+            return None;
+        }
+        let a = self.expr(&call.args[0].value)?;
+        let n = self.nodes[a].clone();
+        if n.shape.rank() != 2 {
+            self.err(
+                call.args[0].value.span.clone(),
+                format!(
+                    "`transpose` takes a matrix, but {} has shape {}",
+                    self.text(&call.args[0].value.span),
+                    n.shape
+                ),
+            );
+            return None;
+        }
+        let dims = vec![n.shape.0[1].clone(), n.shape.0[0].clone()];
+        Some(self.push(Op::Transpose(a), Shape(dims), n.particles, false, span))
+    }
+
+    /// `concat(a, b, ..)`: vectors of fixed sizes joined end to end, one of them at least
+    /// depending on a latent (data are joined before the fit).
+    fn concat(&mut self, call: &ast::Call, span: Span) -> Option<NodeId> {
+        if call.args.len() < 2 {
+            self.err(
+                call.span.clone(),
+                "`concat` joins two or more vectors: `concat(a, b)`",
+            );
+            return None;
+        }
+        let mut parts = Vec::new();
+        let mut total = 0usize;
+        for arg in &call.args {
+            let id = self.expr(&arg.value)?;
+            let shape = self.nodes[id].shape.clone();
+            let size = match shape.0.as_slice() {
+                [d] => match self.find(d) {
+                    Dim::Lit(k) => Some(k),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let Some(size) = size else {
+                self.err(
+                    arg.value.span.clone(),
+                    format!(
+                        "`concat` joins vectors of sizes that are numbers, but {} has shape {}",
+                        self.text(&arg.value.span),
+                        shape
+                    ),
+                );
+                return None;
+            };
+            total = total.saturating_add(size);
+            parts.push(id);
+        }
+        if !parts.iter().any(|&p| self.nodes[p].particles) {
+            self.err(
+                call.span.clone(),
+                "`concat` of data alone: join the data in Rust before the fit",
+            );
+            return None;
+        }
+        Some(self.push(
+            Op::Concat(parts),
+            Shape(vec![Dim::Lit(total)]),
+            true,
+            false,
+            span,
+        ))
+    }
+
     /// `sum` or `mean` by name (an error, with a hint, for an unknown function).
     fn reduction(&mut self, call: &ast::Call) -> Option<Reduce> {
         let fname = call.name.name.as_str();
@@ -198,6 +320,8 @@ impl Lowering<'_> {
                 let known = catalogue::ELEMENTWISE
                     .iter()
                     .chain(catalogue::REDUCTIONS)
+                    .chain(catalogue::ALONG_AXIS)
+                    .chain(catalogue::SHAPE_FUNCTIONS)
                     .copied();
                 let hint = if catalogue::distribution(fname).is_some() {
                     format!("; `{fname}` is a distribution, used as `site ~ {fname}(...)`")

@@ -16,6 +16,7 @@ use crate::ir::*;
 mod dist_args;
 mod expr;
 mod index;
+mod mixture;
 mod net_call;
 mod param;
 mod sample;
@@ -47,6 +48,8 @@ struct Lowering<'s> {
     inputs: Vec<Input>,
     nodes: Vec<Node>,
     sites: Vec<Site>,
+    factors: Vec<NamedValue>,
+    tracked: Vec<NamedValue>,
     asserts: Vec<DimAssert>,
     scope: HashMap<String, Binding>,
     /// Union-find over sizes: a `Const` unified with a literal (or another `Const`) points at
@@ -69,6 +72,8 @@ pub fn lower_model(
         inputs: Vec::new(),
         nodes: Vec::new(),
         sites: Vec::new(),
+        factors: Vec::new(),
+        tracked: Vec::new(),
         asserts: Vec::new(),
         scope: HashMap::new(),
         parent: HashMap::new(),
@@ -146,6 +151,8 @@ impl<'s> Lowering<'s> {
             inputs: self.inputs.clone(),
             nodes: self.nodes.clone(),
             sites: self.sites.clone(),
+            factors: self.factors.clone(),
+            tracked: self.tracked.clone(),
             asserts: self.asserts.clone(),
             span: m.span.clone(),
         };
@@ -157,6 +164,9 @@ impl<'s> Lowering<'s> {
         ir.inputs.iter_mut().for_each(|i| canon(&mut i.shape));
         ir.nodes.iter_mut().for_each(|n| canon(&mut n.shape));
         ir.sites.iter_mut().for_each(|s| canon(&mut s.shape));
+        for v in ir.factors.iter_mut().chain(&mut ir.tracked) {
+            canon(&mut v.shape);
+        }
         ir
     }
 
@@ -172,6 +182,33 @@ impl<'s> Lowering<'s> {
                 }
             }
             ast::Stmt::Param(decl) => self.param(decl),
+            ast::Stmt::Track { name, value, span } => {
+                let node = self.expr(value);
+                if self.define_check(name) {
+                    let b = node.map_or(Binding::Poisoned, Binding::Node);
+                    self.scope.insert(name.name.clone(), b);
+                    match node {
+                        Some(node) if !self.nodes[node].particles => self.err(
+                            span.clone(),
+                            format!("`{}` does not depend on a latent site or a `param`: it is the same in every draw (use `let`)", name.name),
+                        ),
+                        Some(node) => {
+                            let kept = self.named(name, node, span);
+                            self.tracked.push(kept);
+                        }
+                        None => {}
+                    }
+                }
+            }
+            ast::Stmt::Factor { name, value, span } => {
+                let node = self.expr(value);
+                if self.define_check(name) {
+                    self.scope.insert(name.name.clone(), Binding::Poisoned);
+                    if let Some(node) = node {
+                        self.factor(name, node, span);
+                    }
+                }
+            }
             ast::Stmt::Sample {
                 name,
                 dist,
@@ -184,6 +221,33 @@ impl<'s> Lowering<'s> {
                     .or_insert(Binding::Poisoned);
             }
         }
+    }
+
+    /// A `track`ed or `factor` value by its name.
+    fn named(&self, name: &ast::Ident, node: NodeId, span: &Span) -> NamedValue {
+        NamedValue {
+            name: name.name.clone(),
+            value: node,
+            shape: self.nodes[node].shape.clone(),
+            span: span.clone(),
+        }
+    }
+
+    /// `factor(name, e)`: e must depend on a latent site or a `param` (a term of data and
+    /// numbers alone moves nothing; it is likely a mistake).
+    fn factor(&mut self, name: &ast::Ident, node: NodeId, span: &Span) {
+        if !self.nodes[node].particles {
+            self.err(
+                span.clone(),
+                format!(
+                    "factor `{}` does not depend on a latent site or a `param`, so it cannot change the fit",
+                    name.name
+                ),
+            );
+            return;
+        }
+        let kept = self.named(name, node, span);
+        self.factors.push(kept);
     }
 
     /// May `name` be defined here? (Reports a redefinition.)

@@ -60,6 +60,7 @@ impl Lowering<'_> {
             args: Vec::new(),
             shape,
             value: node,
+            mixture: false,
             param: Some(init),
             span: decl.span.clone(),
         });

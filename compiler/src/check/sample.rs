@@ -8,15 +8,15 @@ use crate::diagnostic::Span;
 use crate::ir::*;
 
 /// A site under its checks: its name, distribution and arguments, and the input it observes.
-struct SiteArgs<'a> {
-    name: &'a ast::Ident,
-    call: &'a ast::Call,
-    spec: &'static DistSpec,
-    params: &'static [ParamSpec],
-    args: Vec<NodeId>,
-    arg_spans: Vec<Span>,
+pub(super) struct SiteArgs<'a> {
+    pub(super) name: &'a ast::Ident,
+    pub(super) call: &'a ast::Call,
+    pub(super) spec: &'static DistSpec,
+    pub(super) params: &'static [ParamSpec],
+    pub(super) args: Vec<NodeId>,
+    pub(super) arg_spans: Vec<Span>,
     /// The input an observed site is named after; `None` for a latent site.
-    observed: Option<usize>,
+    pub(super) observed: Option<usize>,
 }
 
 impl Lowering<'_> {
@@ -30,6 +30,16 @@ impl Lowering<'_> {
         shape: Option<&ShapeAst>,
         span: &Span,
     ) {
+        if call.name.name == "Mixture" {
+            if let Some(s) = shape {
+                self.err(
+                    s.span.clone(),
+                    "a Mixture is observed: its shape is its input's",
+                );
+                return;
+            }
+            return self.mixture(name, call, span);
+        }
         let Some(spec) = self.distribution(call) else {
             return;
         };
@@ -72,7 +82,7 @@ impl Lowering<'_> {
 
     /// The checked site: an observed one takes its input's node as its value, a latent
     /// one a new node that its name now refers to.
-    fn add_site(
+    pub(super) fn add_site(
         &mut self,
         site: SiteArgs,
         parametrization: &'static Parametrization,
@@ -109,12 +119,13 @@ impl Lowering<'_> {
             shape: site_shape,
             value,
             param: None,
+            mixture: false,
             span: span.clone(),
         });
     }
 
     /// The catalogue's distribution of this name (an error, with a hint, for none).
-    fn distribution(&mut self, call: &ast::Call) -> Option<&'static DistSpec> {
+    pub(super) fn distribution(&mut self, call: &ast::Call) -> Option<&'static DistSpec> {
         let Some(spec) = catalogue::distribution(&call.name.name) else {
             let hint = catalogue::suggest(
                 &call.name.name,
@@ -136,7 +147,7 @@ impl Lowering<'_> {
 
     /// An observed site is named after an input; anything else is a new latent site.
     /// `Some(None)` for a latent site, `None` where the name cannot be a site.
-    fn observed_input(&mut self, name: &ast::Ident) -> Option<Option<usize>> {
+    pub(super) fn observed_input(&mut self, name: &ast::Ident) -> Option<Option<usize>> {
         match self.scope.get(&name.name) {
             Some(Binding::Poisoned) => None,
             Some(Binding::Node(n)) => match self.nodes[*n].op {
@@ -383,7 +394,7 @@ impl Lowering<'_> {
     }
 
     /// Discrete distributions: observed only, on inputs declared as integers they allow.
-    fn discrete_observed(&mut self, site: &SiteArgs) -> bool {
+    pub(super) fn discrete_observed(&mut self, site: &SiteArgs) -> bool {
         let (spec, name) = (site.spec, site.name);
         if !spec.support.is_discrete() {
             return true;

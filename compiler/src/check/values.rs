@@ -83,7 +83,14 @@ impl Lowering<'_> {
                 x if positive(x) => Positive,
                 _ => Real,
             },
-            Op::Gather(a, _) | Op::Slice { src: a, .. } => self.values(*a)?,
+            Op::Gather(a, _) | Op::Slice { src: a, .. } | Op::Transpose(a) => self.values(*a)?,
+            Op::Along(f, a, _) => {
+                self.values(*a)?;
+                match f {
+                    AxisFunc::Softmax => UnitInterval,
+                    AxisFunc::LogSumExp | AxisFunc::LogSoftmax => Real,
+                }
+            }
             Op::Net(_, x, w) => {
                 self.values(*x)?;
                 self.values(*w)?;

@@ -124,7 +124,9 @@ impl Emitter<'_> {
             | Op::Net(..)
             | Op::Concat(_)
             | Op::Gather(..)
-            | Op::Slice { .. } => {
+            | Op::Slice { .. }
+            | Op::Along(..)
+            | Op::Transpose(_) => {
                 unreachable!("inputs, sites, matmuls, nets and indexing are not scalar constants")
             }
         }
@@ -181,6 +183,24 @@ impl Emitter<'_> {
                 src, start, len, ..
             } => self.slice(*src, *start, *len, &val),
             Op::Reduce(r, a, axis) => self.reduce(*r, *a, *axis, p, &ty),
+            Op::Along(f, a, axis) => {
+                let ax = axes(&[axis + usize::from(p)]);
+                let a = self.take(*a);
+                match f {
+                    AxisFunc::LogSumExp => quote!(#a.logsumexp::<#ty, #ax>()),
+                    AxisFunc::Softmax => quote!(#a.softmax::<#ax>()),
+                    AxisFunc::LogSoftmax => quote!(#a.log_softmax::<#ax>()),
+                }
+            }
+            Op::Transpose(a) => {
+                let a = self.take(*a);
+                let ax = if p {
+                    quote!(::ravi::__private::Axes3<0, 2, 1>)
+                } else {
+                    quote!(::ravi::__private::Axes2<1, 0>)
+                };
+                quote!(#a.permute::<#ty, #ax>())
+            }
             Op::Const(_) | Op::RustConst(_) | Op::Temperature => {
                 unreachable!("constants are handled above")
             }

@@ -22,8 +22,15 @@ struct Parts {
 }
 
 /// The Rust items of a guide: a struct holding its parameters and families, its
-/// constructor, and the `Guide` impl that draws every latent site of the model.
-pub(super) fn items(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
+/// constructor, and the `Guide` impl that draws every latent site of the model, which the
+/// generated code names by `model_path` (the model's name, or the path the guide was
+/// written with, as in `guide G for crate::models::M`).
+pub(super) fn items(
+    ir: &GuideIr,
+    model: &ModelIr,
+    model_path: &TokenStream,
+    span_of: SpanMap,
+) -> TokenStream {
     // Each entry adds its log q term to the global or the per-row sum.
     let add_log_q = accumulate(&format_ident!("log_q"), quote!(lq));
     let add_local_log_q = accumulate(&format_ident!("local_log_q"), quote!(lq));
@@ -42,8 +49,8 @@ pub(super) fn items(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStr
         &parts.families.types,
         &parts.programs.param_fields,
     );
-    let definition = definition(ir, model, &name, &parts);
-    let guide_impl = guide_impl(model, &name, &parts, host);
+    let definition = definition(ir, model, model_path, &name, &parts);
+    let guide_impl = guide_impl(model, model_path, &name, &parts, host);
     quote! {
         #definition
 
@@ -63,10 +70,21 @@ fn accumulate(acc: &Ident, term: TokenStream) -> TokenStream {
 }
 
 /// The guide's struct and its constructor `new`.
-fn definition(ir: &GuideIr, model: &ModelIr, name: &Ident, parts: &Parts) -> TokenStream {
-    let model_ty = format_ident!("{}", model.name);
-    let model_name = &model.name;
+fn definition(
+    ir: &GuideIr,
+    model: &ModelIr,
+    model_ty: &TokenStream,
+    name: &Ident,
+    parts: &Parts,
+) -> TokenStream {
     let doc = docs(&ir.docs);
+    // "A guide for [`M`]", the link to where the guide's path leads.
+    let path = model_ty.to_string().replace(' ', "");
+    let model_doc = if path == model.name {
+        format!("\n\nA guide for [`{}`].", model.name)
+    } else {
+        format!("\n\nA guide for [`{}`]({path}).", model.name)
+    };
     let (fields, families, builds) = (
         &parts.families.fields,
         &parts.families.types,
@@ -83,7 +101,7 @@ fn definition(ir: &GuideIr, model: &ModelIr, name: &Ident, parts: &Parts) -> Tok
     let (local_fields, local_builds) = (&parts.rows.fields, &parts.rows.builds);
     quote! {
         #doc
-        #[doc = concat!("\n\nA guide for [`", #model_name, "`].")]
+        #[doc = #model_doc]
         #[derive(Debug, Clone)]
         pub struct #name<__D: ::ravi::Backend = ::ravi::Cpu> {
             params: ::ravi::ParamStore<__D>,
@@ -113,14 +131,19 @@ fn definition(ir: &GuideIr, model: &ModelIr, name: &Ident, parts: &Parts) -> Tok
 
 /// `impl ::ravi::Guide` for the guide: its parameters, starts, per-row sizes, prior
 /// weights, the host engine's side (`host`) and `sample`.
-fn guide_impl(model: &ModelIr, name: &Ident, parts: &Parts, host: TokenStream) -> TokenStream {
-    let model_ty = format_ident!("{}", model.name);
+fn guide_impl(
+    model: &ModelIr,
+    model_ty: &TokenStream,
+    name: &Ident,
+    parts: &Parts,
+    host: TokenStream,
+) -> TokenStream {
     let n_latents = model.latents().count();
     let families = &parts.families.types;
     let (starts, weights) = (&parts.families.starts, &parts.families.weights);
     let delta_starts = &parts.deltas.starts;
     let (local_prepares, rows_held) = (&parts.rows.prepares, &parts.rows.rows_held);
-    let sample = sample_fn(model, parts);
+    let sample = sample_fn(model, model_ty, parts);
     quote! {
         impl<__D: ::ravi::Backend> ::ravi::Guide<__D> for #name<__D> {
             type Model = #model_ty;
@@ -157,8 +180,7 @@ fn guide_impl(model: &ModelIr, name: &Ident, parts: &Parts, host: TokenStream) -
 }
 
 /// `Guide::sample`: every line's draw into its sites' slots, and the sums of log q.
-fn sample_fn(model: &ModelIr, parts: &Parts) -> TokenStream {
-    let model_ty = format_ident!("{}", model.name);
+fn sample_fn(model: &ModelIr, model_ty: &TokenStream, parts: &Parts) -> TokenStream {
     let n_latents = model.latents().count();
     let samples = &parts.families.samples;
     let programs = &parts.programs.samples;

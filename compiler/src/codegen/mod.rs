@@ -50,5 +50,18 @@ pub fn model(ir: &ModelIr, span_of: SpanMap) -> TokenStream {
 /// The Rust items of a guide: a struct holding its parameters and families, its
 /// constructor, and the `Guide` impl that draws every latent site of the model.
 pub fn guide(ir: &GuideIr, model: &ModelIr, span_of: SpanMap) -> TokenStream {
-    guide::items(ir, model, span_of)
+    let name = quote::format_ident!("{}", model.name);
+    guide::items(ir, model, &quote::quote!(#name), span_of)
+}
+
+/// [`guide`] for a guide written in another module than its model's, which names the model
+/// by a path (`guide G for crate::models::M`): the generated code names the model's type by
+/// `model_path`, resolved where the guide is.
+pub fn guide_at(
+    ir: &GuideIr,
+    model: &ModelIr,
+    model_path: &TokenStream,
+    span_of: SpanMap,
+) -> TokenStream {
+    guide::items(ir, model, model_path, span_of)
 }

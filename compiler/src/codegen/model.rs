@@ -72,6 +72,7 @@ fn model_impl(ir: &ModelIr, name: &proc_macro2::Ident) -> TokenStream {
     let latent_specs = latent_specs(ir);
     let log_joint = log_joint_fns(ir);
     let observed_args = observed_args_fn(ir);
+    let tracked = tracked_fns(ir);
     quote! {
         impl ::ravi::Model for #name {
             const NAME: &'static str = #model_name;
@@ -88,7 +89,109 @@ fn model_impl(ir: &ModelIr, name: &proc_macro2::Ident) -> TokenStream {
             }
             #log_joint
             #observed_args
+            #tracked
         }
+    }
+}
+
+/// Does node `id` read a model input (directly or through its operands)?
+fn reads_data(ir: &ModelIr, id: NodeId) -> bool {
+    let mut seen = vec![false; ir.nodes.len()];
+    let mut stack = vec![id];
+    while let Some(n) = stack.pop() {
+        if std::mem::replace(&mut seen[n], true) {
+            continue;
+        }
+        if matches!(ir.nodes[n].op, Op::Input(_)) {
+            return true;
+        }
+        stack.extend(ir.nodes[n].op.operands());
+    }
+    false
+}
+
+/// `tracked_specs`, `tracked` and `tracked_globals`: the `track`ed values of the model at
+/// given latents, `(particles, numel)` each, all of them (on a batch) or those that read no
+/// data (what a posterior of the guide alone can show). Nothing for a model without any.
+fn tracked_fns(ir: &ModelIr) -> TokenStream {
+    if ir.tracked.is_empty() {
+        return quote!();
+    }
+    let specs = ir.tracked.iter().map(|t| {
+        let name = &t.name;
+        let dims = t.shape.0.iter().map(|d| match d {
+            Dim::Rows => quote!(::ravi::DimSpec::Rows),
+            d => {
+                let u = dim_usize(d);
+                quote!(::ravi::DimSpec::Fixed(#u))
+            }
+        });
+        let data = reads_data(ir, t.value);
+        quote!(::ravi::TrackedSpec { name: #name, dims: &[#(#dims),*], reads_data: #data })
+    });
+    let all: Vec<&NamedValue> = ir.tracked.iter().collect();
+    let globals: Vec<&NamedValue> = ir
+        .tracked
+        .iter()
+        .filter(|t| !reads_data(ir, t.value))
+        .collect();
+    let tracked = tracked_body(ir, &all);
+    let tracked_globals = tracked_body(ir, &globals);
+    quote! {
+        fn tracked_specs() -> &'static [::ravi::TrackedSpec] {
+            const TRACKED: &[::ravi::TrackedSpec] = &[#(#specs),*];
+            TRACKED
+        }
+        #[allow(unused_variables, unused_mut, clippy::all)]
+        fn tracked<__D: ::ravi::Backend, __T: ::ravi::Tape<__D>>(
+            latents: ::std::vec::Vec<::ravi::Particles<__D, __T>>,
+            __batch: &::ravi::Batch<__D>,
+        ) -> ::std::vec::Vec<::ravi::Particles<__D, __T>> {
+            #tracked
+        }
+        #[allow(unused_variables, unused_mut, clippy::all)]
+        fn tracked_globals<__D: ::ravi::Backend, __T: ::ravi::Tape<__D>>(
+            latents: ::std::vec::Vec<::ravi::Particles<__D, __T>>,
+            __batch: &::ravi::Batch<__D>,
+        ) -> ::std::vec::Vec<::ravi::Particles<__D, __T>> {
+            #tracked_globals
+        }
+    }
+}
+
+/// The body that computes `values`, each as `(particles, numel)`.
+fn tracked_body(ir: &ModelIr, values: &[&NamedValue]) -> TokenStream {
+    let roots: Vec<NodeId> = values.iter().map(|t| t.value).collect();
+    let (live, uses) = liveness_of(ir, &|_| Vec::new(), &roots);
+    let mut em = Emitter {
+        ir,
+        live,
+        uses,
+        log_dets: Vec::new(),
+        per_row: false,
+    };
+    let live = em.live.clone();
+    let body: Vec<TokenStream> = (0..ir.nodes.len())
+        .filter(|&id| live[id])
+        .map(|id| em.node(id))
+        .collect();
+    let outs: Vec<TokenStream> = values
+        .iter()
+        .map(|t| {
+            let numel = t.shape.0.iter().map(dim_usize);
+            let v = em.take_as(t.value, &t.shape, true);
+            quote!(#v.reshape_like(&(__s, 1usize #(* #numel)*)))
+        })
+        .collect();
+    quote! {
+        use ::ravi::__private::prelude::*;
+        let mut __rewrites: ::std::vec::Vec<::core::option::Option<::ravi::GaussianWeights<__D, __T>>> =
+            (0..latents.len()).map(|_| ::core::option::Option::None).collect();
+        let __s: usize = latents.first().map_or(1, |t| t.shape().0);
+        let __n: usize = __batch.rows();
+        let mut __latents = latents.into_iter();
+        #(#body)*
+        ::std::vec![#(#outs),*]
     }
 }
 
@@ -135,13 +238,13 @@ fn log_joint_fns(ir: &ModelIr) -> TokenStream {
 /// posterior predictive.
 fn observed_args_fn(ir: &ModelIr) -> TokenStream {
     let observed_roots = |s: &Site| {
-        if s.observed.is_some() {
+        if s.observed.is_some() && !s.mixture {
             s.args.clone()
         } else {
             Vec::new()
         }
     };
-    let (live, uses) = liveness_of(ir, &observed_roots);
+    let (live, uses) = liveness_of(ir, &observed_roots, &[]);
     let mut pem = Emitter {
         ir,
         live,
@@ -195,30 +298,45 @@ fn emit_terms(ir: &ModelIr, per_row: bool) -> (Vec<TokenStream>, Vec<TokenStream
         .filter(|&id| live[id])
         .map(|id| em.node(id))
         .collect();
-    let terms = ir
+    let mut terms: Vec<TokenStream> = ir
         .sites
         .iter()
         .filter(|s| s.param.is_none())
         .map(|s| em.site_term(s))
         .collect();
+    terms.extend(ir.factors.iter().map(|f| em.factor_term(f)));
     (body, terms)
 }
 
 /// Which nodes feed some site (the rest are not emitted) and how often each is used.
 fn liveness(ir: &ModelIr) -> (Vec<bool>, Vec<usize>) {
-    liveness_of(ir, &|s: &Site| {
-        s.args.iter().copied().chain([s.value]).collect()
-    })
+    let factors: Vec<NodeId> = ir.factors.iter().map(|f| f.value).collect();
+    liveness_of(
+        ir,
+        &|s: &Site| s.args.iter().copied().chain([s.value]).collect(),
+        &factors,
+    )
 }
 
 /// Which nodes feed the roots each site names, and how often each is used.
-fn liveness_of(ir: &ModelIr, roots: &dyn Fn(&Site) -> Vec<NodeId>) -> (Vec<bool>, Vec<usize>) {
+/// `extra`: nodes read once each beyond the sites' (a factor's value, a tracked value).
+fn liveness_of(
+    ir: &ModelIr,
+    roots: &dyn Fn(&Site) -> Vec<NodeId>,
+    extra: &[NodeId],
+) -> (Vec<bool>, Vec<usize>) {
     let n = ir.nodes.len();
     let mut live = vec![false; n];
     // Every draw is taken, in order, from the guide's list of latents, whether or not this
     // body reads it (a hyperparameter the predictive does not need still comes first).
     let draws = (0..n).filter(|&i| matches!(ir.nodes[i].op, Op::Sample(_)));
-    let mut stack: Vec<NodeId> = ir.sites.iter().flat_map(roots).chain(draws).collect();
+    let mut stack: Vec<NodeId> = ir
+        .sites
+        .iter()
+        .flat_map(roots)
+        .chain(draws)
+        .chain(extra.iter().copied())
+        .collect();
     while let Some(id) = stack.pop() {
         if std::mem::replace(&mut live[id], true) {
             continue;
@@ -241,6 +359,9 @@ fn liveness_of(ir: &ModelIr, roots: &dyn Fn(&Site) -> Vec<NodeId>) -> (Vec<bool>
                 uses[a] += 1;
             }
         }
+    }
+    for &e in extra {
+        uses[e] += 1;
     }
     (live, uses)
 }

@@ -14,6 +14,9 @@ impl Emitter<'_> {
     /// `(name, term)` of a site's log density: per particle (scaled and with its log-det,
     /// see `site_entry`), or per particle and row in `log_joint_rows`.
     pub(super) fn site_term(&mut self, site: &Site) -> TokenStream {
+        if site.mixture {
+            return self.mixture_term(site);
+        }
         if site.dist.vector_event {
             return self.vector_term(site);
         }
@@ -127,6 +130,57 @@ impl Emitter<'_> {
         self.site_entry(site, lp)
     }
 
+    /// A mixture: each component's log density at the value, (particles, M, K), the value
+    /// broadcast along the components, then log Σ_k softmax(logits)_k p_k per value.
+    fn mixture_term(&mut self, site: &Site) -> TokenStream {
+        let dist = format_ident!("{}", site.dist.name);
+        let log_prob = format_ident!("log_prob{}", site.parametrization.suffix);
+        let k = self.ir.nodes[site.args[0]]
+            .shape
+            .0
+            .last()
+            .expect("checked: a component axis")
+            .clone();
+        let mut full = site.shape.clone();
+        full.0.push(k.clone());
+        let m: Vec<TokenStream> = site.shape.0.iter().map(dim_usize).collect();
+        let kk = dim_usize(&k);
+        let events = quote!((__s, 1usize #(* #m)*, #kk));
+        let value = self.take(site.value);
+        let value = quote!(#value.reshape_like(&(1usize #(* #m)*,))
+            .broadcast_like::<(usize, usize, usize), ::ravi::__private::Axes2<0, 2>>(&#events)
+            .retaped::<__T>());
+        let logits = {
+            let t = self.take_as(site.args[0], &full, true);
+            quote!(#t.reshape_like(&#events))
+        };
+        let args: Vec<TokenStream> = site.args[1..]
+            .iter()
+            .map(|&a| {
+                if self.ir.nodes[a].constant {
+                    let c = self.take(a);
+                    quote!(::ravi::dist::Arg::Scalar(#c))
+                } else {
+                    let t = self.take_as(a, &full, true);
+                    quote!(::ravi::dist::Arg::Tensor(#t.reshape_like(&#events)))
+                }
+            })
+            .collect();
+        let per_value = quote!(::ravi::dist::mixture_log_prob(
+            ::ravi::dist::#dist::#log_prob(#value, #(#args),*),
+            #logits,
+        ));
+        if self.per_row {
+            let name = &site.name;
+            if site.shape.0 != [Dim::Rows] {
+                return quote!((#name, ::core::option::Option::None));
+            }
+            return quote!((#name, ::core::option::Option::Some(#per_value)));
+        }
+        let summed = quote!(#per_value.sum::<(usize,), ::ravi::__private::Axis<1>>());
+        self.site_entry(site, summed)
+    }
+
     /// A density of the whole site: its values as (particles, M).
     fn joint_term(&mut self, site: &Site) -> TokenStream {
         let dist = format_ident!("{}", site.dist.name);
@@ -211,6 +265,9 @@ impl Emitter<'_> {
         let name = &site.name;
         let numel: Vec<TokenStream> = site.shape.0.iter().map(dim_usize).collect();
         let i = lit_usize(input);
+        if site.mixture {
+            return quote!(::ravi::ObservedArgs { site: #name, predicts: ::ravi::Predicts::Nothing, args: ::std::vec::Vec::new() });
+        }
         let args: Vec<TokenStream> = if site.dist.joint || site.dist.vector_event {
             Vec::new()
         } else {
@@ -253,6 +310,28 @@ impl Emitter<'_> {
             quote!(match #moments { ::core::option::Option::Some(m) => ::ravi::Predicts::Moments(m), ::core::option::Option::None => ::ravi::Predicts::Nothing })
         };
         quote!(::ravi::ObservedArgs { site: #name, predicts: #predicts, args: ::std::vec![#(#args),*] })
+    }
+
+    /// `(name, term)` of a `factor`: its value summed per particle, scaled like an observed
+    /// site's when it has a value per data row (a minibatch stands for all rows).
+    pub(super) fn factor_term(&mut self, f: &NamedValue) -> TokenStream {
+        let name = &f.name;
+        if self.per_row {
+            return quote!((#name, ::core::option::Option::None));
+        }
+        let value = self.take_as(f.value, &f.shape, true);
+        let rank = f.shape.rank();
+        let summed = if rank == 0 {
+            value
+        } else {
+            let ax = axes(&(1..=rank).collect::<Vec<_>>());
+            quote!(#value.sum::<(usize,), #ax>())
+        };
+        if f.shape.has_rows() {
+            quote!((#name, #summed * __scale))
+        } else {
+            quote!((#name, #summed))
+        }
     }
 
     /// `(name, term)` of a site: scaled if observed or local, plus the log-det if mapped.
