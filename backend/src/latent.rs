@@ -19,6 +19,8 @@ pub enum Support {
     /// The simplex along the last axis: K − 1 unconstrained values per event u, through
     /// y = softmax([u, 0]) (the additive log-ratio map).
     Simplex,
+    /// Increasing along the last axis: x₀ = u₀, x_k = x_{k−1} + e^{u_k}.
+    Ordered,
 }
 
 impl Support {
@@ -31,8 +33,8 @@ impl Support {
             Support::Positive => u.exp(),
             Support::UnitInterval => logistic(u),
             Support::Interval { low, high } => low + (high - low) * logistic(u),
-            Support::Simplex => {
-                panic!("a simplex is constrained per event, by LatentSpec::constrain")
+            Support::Simplex | Support::Ordered => {
+                panic!("a simplex or an ordered vector is constrained per event, by LatentSpec::constrain")
             }
         }
     }
@@ -137,6 +139,19 @@ impl LatentSpec {
                     e.into_iter().map(move |v| (v / total) as f32)
                 })
                 .collect(),
+            (Support::Ordered, Some(&k)) => u
+                .chunks(k.max(1))
+                .flat_map(|u| {
+                    let mut at = 0.0f32;
+                    u.iter()
+                        .enumerate()
+                        .map(|(j, &v)| {
+                            at = if j == 0 { v } else { at + v.exp() };
+                            at
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .collect(),
             _ => u.iter().map(|&v| self.support.constrain(v)).collect(),
         }
     }
@@ -163,6 +178,20 @@ impl LatentSpec {
                 }
                 Some(out)
             }
+            (Support::Ordered, Some(&k)) => {
+                if k == 0 || !v.len().is_multiple_of(k) {
+                    return None;
+                }
+                let mut out = Vec::with_capacity(v.len());
+                for event in v.chunks(k) {
+                    out.push(f64::from(event[0]));
+                    for w in event.windows(2) {
+                        let gap = f64::from(w[1]) - f64::from(w[0]);
+                        out.push((gap > 0.0 && gap.is_finite()).then(|| gap.ln())?);
+                    }
+                }
+                out.iter().all(|u| u.is_finite()).then_some(out)
+            }
             (support, _) => v
                 .iter()
                 .map(|&x| {
@@ -174,7 +203,7 @@ impl LatentSpec {
                         Support::Interval { low, high } => {
                             logit((x - f64::from(low)) / (f64::from(high) - f64::from(low)))
                         }
-                        Support::Simplex => None,
+                        Support::Simplex | Support::Ordered => None,
                     }
                 })
                 .collect(),

@@ -103,6 +103,8 @@ pub enum Stmt {
         name: Ident,
         dist: Call,
         shape: Option<ShapeAst>,
+        /// `.. [K] ordered`: increasing along the last axis.
+        ordered: bool,
         span: Span,
     },
     /// `let name = expr;`

@@ -42,6 +42,7 @@ pub fn bnn(b: &BnnDef, nets: &[NetIr]) -> Result<(ModelDef, GuideDef), Diagnosti
                 )],
                 span: b.prior.span.clone(),
             }),
+            ordered: false,
             span: b.prior.span.clone(),
         })
         .collect();
@@ -49,6 +50,7 @@ pub fn bnn(b: &BnnDef, nets: &[NetIr]) -> Result<(ModelDef, GuideDef), Diagnosti
         name: b.site.clone(),
         dist: likelihood,
         shape: None,
+        ordered: false,
         span: b.span.clone(),
     });
     let model = ModelDef {

@@ -295,6 +295,11 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Result<TokenStream, String> 
             let observed = s.observed.is_some();
             // A latent's support: the reals as drawn, or the positive reals as eᵘ.
             let positive = !observed && s.dist.support == Constraint::Positive;
+            if s.ordered {
+                return Err(format!(
+                    "latent site `{name}` is ordered (the engine draws real and positive latents)"
+                ));
+            }
             if !observed && !matches!(s.dist.support, Constraint::Real | Constraint::Positive) {
                 return Err(format!(
                     "latent site `{name}` is {} (the engine draws real and positive latents)",

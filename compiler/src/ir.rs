@@ -429,6 +429,9 @@ pub struct Site {
     /// `Mixture(logits, Dist(..))`: `dist` is the components' distribution, `args` the
     /// logits then its arguments, each with a last axis of components beyond `shape`.
     pub mixture: bool,
+    /// `[K] ordered`: a latent increasing along its last axis (drawn through
+    /// x₀ = u₀, x_k = x_{k−1} + e^{u_k}).
+    pub ordered: bool,
     pub span: Span,
 }
 
@@ -514,7 +517,8 @@ impl ModelIr {
     /// parameters are numbers: Normal(m, s) itself, or LogNormal(m, s) (whose log is N(m, s)).
     /// The closed-form KL of a mean-field entry needs it.
     pub fn normal_prior(&self, site: &Site) -> Option<(f32, f32)> {
-        if !matches!(site.dist.name, "Normal" | "LogNormal")
+        if !site.dist.normal_when_unconstrained
+            || site.ordered
             || !site.parametrization.suffix.is_empty()
         {
             return None;
@@ -623,6 +627,7 @@ impl ModelIr {
             };
             // A latent off ℝ: the guide's draws are mapped onto its support.
             let support = match (site.observed, site.dist.support) {
+                (None, _) if site.ordered => ", mapped to ordered".to_string(),
                 (None, crate::catalogue::Constraint::Real) | (Some(_), _) => String::new(),
                 (None, c) => format!(", mapped to {}", c.describe()),
             };

@@ -199,7 +199,11 @@ fn stmt(pair: Pair<Rule>) -> Stmt {
             }
         }
         Rule::sample_stmt => {
-            let mut it = meaningful(pair);
+            let parts: Vec<Pair<Rule>> = meaningful(pair).collect();
+            let ordered = parts.iter().any(|p| p.as_rule() == Rule::kw_ordered);
+            let mut it = parts
+                .into_iter()
+                .filter(|p| p.as_rule() != Rule::kw_ordered);
             let name = ident(it.next().expect("site name"));
             let dist = call(it.next().expect("distribution"));
             let shape = it.next().map(shape);
@@ -207,6 +211,7 @@ fn stmt(pair: Pair<Rule>) -> Stmt {
                 name,
                 dist,
                 shape,
+                ordered,
                 span: sp,
             }
         }
@@ -575,7 +580,10 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::kw_track | Rule::track_stmt => "`track`",
         Rule::kw_factor | Rule::factor_stmt => "`factor`",
         // `pub` is optional before every item: naming it would only lengthen the list.
-        Rule::doc | Rule::doc_line | Rule::doc_attr | Rule::kw_pub => return None,
+        // optional words after a complete item or statement: not what a user is missing
+        Rule::doc | Rule::doc_line | Rule::doc_attr | Rule::kw_pub | Rule::kw_ordered => {
+            return None
+        }
         Rule::ident | Rule::name => "a name",
         Rule::sample_stmt => "a statement (`name ~ Dist(...);` or `let name = ...;`)",
         Rule::guide_stmt | Rule::sites => "a guide entry (`site ~ Family;`)",

@@ -15,6 +15,10 @@ pub fn prior_median(model: &ModelIr, site: &Site) -> Option<f64> {
         // Wilson–Hilferty, good to a few percent down to a = 0.1 (a start, not a summary)
         (a * (1.0 - 1.0 / (9.0 * a)).powi(3)).max(a * 1e-3)
     };
+    if site.ordered {
+        // one median for every element would be no ordered vector; a fit starts at 0, 1, 2..
+        return None;
+    }
     let x = match site.dist.name {
         "Normal" | "Cauchy" | "Laplace" => arg(0)?,
         "StudentT" => arg(1)?,

@@ -70,6 +70,17 @@ model Picks(y: [N]) {
     y ~ Normal(m + log1p(s[1]) - expm1(beta[0][0]), pow(w * s[0] + (1.0 - w) * s[1], 0.5));
 }
 guide PicksGuide for Picks { beta ~ MeanField; (w, s) ~ MeanField; }
+model Mixed(y: [N], x: [N, 3]) {
+    locs ~ Normal(0.0, 10.0) [2] ordered;
+    scales ~ HalfNormal(2.0) [2];
+    logits ~ Normal(0.0, 1.0) [2];
+    m ~ Normal(0.0, 1.0) [3, 2];
+    track weights = softmax(logits);
+    let h = logsumexp(x @ m, 1) + sum(log_softmax(transpose(m), 0)) + sum(concat(locs, logits));
+    factor(penalty, -0.5 * square(locs[1] - locs[0]));
+    y ~ Mixture(logits, Normal(locs + 0.0 * mean(h), scales));
+}
+guide MixedGuide for Mixed { (locs, scales, logits) ~ FullRank; m ~ MeanField; }
 "#;
     insta::assert_snapshot!(compile(src).unwrap().to_text());
 }
@@ -272,6 +283,16 @@ fn errors() {
         ("index: a scalar", "model M(y: [N]) { a ~ Normal(0.0, 1.0); y ~ Normal(a[0], 1.0); }"),
         ("pow with a latent exponent", "model M(y: [N]) { a ~ Normal(0.0, 1.0); s ~ HalfNormal(1.0); y ~ Normal(pow(s, a), 1.0); }"),
         ("syntax: index without a closing bracket", "model M(y: [N]) { a ~ Normal(0.0, 1.0) [4]; y ~ Normal(a[1, 1.0); }"),
+        ("mixture: a latent site", "model M(y: [N]) { w ~ Normal(0.0, 1.0) [2]; z ~ Mixture(w, Normal(0.0, 1.0)); y ~ Normal(z, 1.0); }"),
+        ("mixture: components not a distribution", "model M(y: [N]) { w ~ Normal(0.0, 1.0) [2]; y ~ Mixture(w, exp(w)); }"),
+        ("mixture: one component", "model M(y: [N]) { w ~ Normal(0.0, 1.0) [1]; y ~ Mixture(w, Normal(w, 1.0)); }"),
+        ("mixture: arguments without the component axis", "model M(y: [N]) { w ~ Normal(0.0, 1.0) [2]; m ~ Normal(0.0, 1.0) [3]; y ~ Mixture(w, Normal(m, 1.0)); }"),
+        ("ordered: a positive distribution", "model M(y: [N]) { s ~ HalfNormal(1.0) [2] ordered; y ~ Normal(sum(s), 1.0); }"),
+        ("ordered: a scalar", "model M(y: [N]) { s ~ Normal(0.0, 1.0) ordered; y ~ Normal(s, 1.0); }"),
+        ("factor of data alone", "model M(y: [N]) { s ~ Normal(0.0, 1.0); factor(f, sum(y)); y ~ Normal(s, 1.0); }"),
+        ("track of a number", "model M(y: [N]) { s ~ Normal(0.0, 1.0); track t = 2.0; y ~ Normal(s, 1.0); }"),
+        ("concat of data", "model M(a: [2], b: [3], y: [N]) { s ~ Normal(0.0, 1.0); y ~ Normal(s + sum(concat(a, b)), 1.0); }"),
+        ("transpose of a vector", "model M(y: [N]) { s ~ Normal(0.0, 1.0) [3]; y ~ Normal(sum(transpose(s)), 1.0); }"),
         ("a list in a model", "model M(y: [N]) { a ~ Normal([0.0, 1.0], 1.0); y ~ Normal(a, 1.0); }"),
         ("guide for an unknown model", "guide G for Nope { a ~ MeanField; }"),
         ("local latent, rows not first", "model M(y: [N]) { z ~ Normal(0.0, 1.0) [3, N]; y ~ Normal(1.0, 1.0); }"),

@@ -372,6 +372,7 @@ fn boundary(support: Support, down: bool) -> String {
         (Support::Interval { low, .. }, true) => format!("its lower bound {low}"),
         (Support::Interval { high, .. }, false) => format!("its upper bound {high}"),
         (Support::Simplex, _) => "a vertex of the simplex".to_string(),
+        (Support::Ordered, _) => "two equal neighbours".to_string(),
         (_, true) => "−∞".to_string(),
         (_, false) => "+∞".to_string(),
     }

@@ -213,9 +213,10 @@ impl<'s> Lowering<'s> {
                 name,
                 dist,
                 shape,
+                ordered,
                 span,
             } => {
-                self.sample(name, dist, shape.as_ref(), span);
+                self.sample(name, dist, shape.as_ref(), *ordered, span);
                 self.scope
                     .entry(name.name.clone())
                     .or_insert(Binding::Poisoned);

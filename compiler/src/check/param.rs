@@ -61,6 +61,7 @@ impl Lowering<'_> {
             shape,
             value: node,
             mixture: false,
+            ordered: false,
             param: Some(init),
             span: decl.span.clone(),
         });

@@ -28,6 +28,7 @@ impl Lowering<'_> {
         name: &ast::Ident,
         call: &ast::Call,
         shape: Option<&ShapeAst>,
+        ordered: bool,
         span: &Span,
     ) {
         if call.name.name == "Mixture" {
@@ -73,11 +74,15 @@ impl Lowering<'_> {
             && self.local_shape_written(&site, shape, &site_shape)
             && self.discrete_observed(&site)
             && self.joint_numbers(&site)
-            && self.interval_bounds(&site);
+            && self.interval_bounds(&site)
+            && (!ordered || self.ordered_vector(&site, &site_shape, shape));
         if !checks_pass {
             return;
         }
         self.add_site(site, parametrization, site_shape, span);
+        if let Some(s) = self.sites.last_mut() {
+            s.ordered = ordered;
+        }
     }
 
     /// The checked site: an observed one takes its input's node as its value, a latent
@@ -120,6 +125,7 @@ impl Lowering<'_> {
             value,
             param: None,
             mixture: false,
+            ordered: false,
             span: span.clone(),
         });
     }
@@ -440,6 +446,47 @@ impl Lowering<'_> {
             return false;
         }
         true
+    }
+
+    /// `ordered`: a latent of a real elementwise distribution, with a last axis of at
+    /// least 2 values.
+    fn ordered_vector(
+        &mut self,
+        site: &SiteArgs,
+        site_shape: &Shape,
+        written: Option<&ShapeAst>,
+    ) -> bool {
+        let spec = site.spec;
+        let at = written.map_or(site.name.span.clone(), |s| s.span.clone());
+        let reason = if site.observed.is_some() {
+            Some(format!(
+                "`{}` is observed; `ordered` is a support for latent vectors",
+                site.name.name
+            ))
+        } else if spec.support != Constraint::Real || spec.event || spec.vector_event || spec.joint
+        {
+            Some(format!(
+                "`ordered` maps real values; {} is {}",
+                spec.name,
+                if spec.support != Constraint::Real {
+                    spec.support.describe()
+                } else {
+                    "not elementwise"
+                }
+            ))
+        } else {
+            match site_shape.0.last().map(|d| self.find(d)) {
+                Some(Dim::Lit(k)) if k >= 2 => None,
+                _ => Some(format!("an ordered vector has a last axis of at least 2 values, like `{} ~ {}(..) [2] ordered`, but its shape is {}", site.name.name, spec.name, self.show(site_shape))),
+            }
+        };
+        match reason {
+            Some(r) => {
+                self.err(at, r);
+                false
+            }
+            None => true,
+        }
     }
 
     /// A density of the whole site takes numbers for its parameters.

@@ -15,10 +15,14 @@ pub(super) enum LatentSupport {
     UnitInterval,
     Interval(f64, f64),
     Simplex,
+    Ordered,
 }
 
 pub(super) fn latent_support(ir: &ModelIr, site: &Site) -> LatentSupport {
     use crate::catalogue::Constraint;
+    if site.ordered {
+        return LatentSupport::Ordered;
+    }
     match site.dist.support {
         Constraint::Positive => LatentSupport::Positive,
         Constraint::UnitInterval => LatentSupport::UnitInterval,
@@ -87,6 +91,7 @@ impl Emitter<'_> {
                 quote!(let #v: ::ravi::__private::Tensor<#ty, f32, __D, _> = #u;)
             }
             LatentSupport::Simplex => self.simplex_latent(site, k, &v, ty, val),
+            LatentSupport::Ordered => self.ordered_latent(site, k, &v, ty, val),
             LatentSupport::Positive => {
                 // x = eᵘ, log |dx/du| = u
                 let ldj = format_ident!("__log_det{}", k);
@@ -141,6 +146,32 @@ impl Emitter<'_> {
             let #v: ::ravi::__private::Tensor<#ty, f32, __D, _> =
                 #logy.retaped::<__T>().exp().reshape_like(&#val);
             #log_det
+        }
+    }
+
+    /// Increasing along the last axis: x₀ = u₀, x_j = x_{j−1} + e^{u_j} per vector;
+    /// log |det| = Σ_{j≥1} u_j.
+    fn ordered_latent(
+        &mut self,
+        site: &Site,
+        k: usize,
+        v: &proc_macro2::Ident,
+        ty: &TokenStream,
+        val: &TokenStream,
+    ) -> TokenStream {
+        let ldj = format_ident!("__log_det{}", k);
+        let dims = &site.shape.0;
+        let m: Vec<TokenStream> = dims[..dims.len() - 1].iter().map(dim_usize).collect();
+        let len = dim_usize(dims.last().expect("checked: a last axis"));
+        self.log_dets.push(k);
+        quote! {
+            let __u = __latents.next().expect("one tensor per latent site");
+            let __rows = __s * (1usize #(* #m)*);
+            let (__x, __ld) = ::ravi::bijectors::ordered(__u.reshape_like(&(__rows, #len)));
+            let #ldj: ::ravi::PerParticle<__D, __T> = __ld
+                .reshape_like(&(__s, 1usize #(* #m)*))
+                .sum::<(usize,), ::ravi::__private::Axis<1>>();
+            let #v: ::ravi::__private::Tensor<#ty, f32, __D, _> = __x.reshape_like(&#val);
         }
     }
 

@@ -83,6 +83,7 @@ fn support(ir: &ModelIr, s: &Site) -> TokenStream {
         LatentSupport::Positive => quote!(::ravi::Support::Positive),
         LatentSupport::UnitInterval => quote!(::ravi::Support::UnitInterval),
         LatentSupport::Simplex => quote!(::ravi::Support::Simplex),
+        LatentSupport::Ordered => quote!(::ravi::Support::Ordered),
         LatentSupport::Interval(low, high) => {
             let (low, high) = (low as f32, high as f32);
             quote!(::ravi::Support::Interval { low: #low, high: #high })

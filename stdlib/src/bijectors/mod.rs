@@ -11,11 +11,13 @@
 
 mod affine;
 mod elementwise;
+mod ordered;
 mod softmax;
 mod stick_breaking;
 
 pub use affine::{Affine, LowerCholeskyAffine};
 pub use elementwise::{Exp, Identity, Sigmoid, Softplus, Tanh};
+pub use ordered::ordered;
 pub use softmax::{log_ratio, log_softmax_simplex, SoftmaxSimplex};
 pub use stick_breaking::{stick_breaking, StickBreaking};
 
