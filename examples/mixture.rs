@@ -86,8 +86,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{:<12} {:>8} {:>8} {:>8} {:>8}",
         "", "truth", "mean", "5%", "95%"
     );
-    for k in 0..2 {
-        let (w, loc, scale) = TRUTH[k];
+    for (k, &(w, loc, scale)) in TRUTH.iter().enumerate() {
         for (name, truth, s) in [
             ("weight", w, weights),
             ("loc", loc, locs),

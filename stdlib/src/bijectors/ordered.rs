@@ -3,15 +3,13 @@
 //! component locations, cut points) is drawn through.
 
 use dfdx::prelude::*;
-use ravi_backend::{Backend, Particles, Tape};
+use ravi_backend::{Backend, Particles, PerParticle, Tape};
 
 /// `(rows, K)` unconstrained values to `(rows, K)` increasing ones, and each row's
 /// log-determinant `(rows,)`. The cumulative sum is a product with the K × K matrix of ones
 /// on and above the diagonal (dfdx has no cumsum); the first value's exponential is never
 /// formed (e^{0} × 0), so a large u₀ cannot overflow.
-pub fn ordered<D: Backend, T: Tape<D>>(
-    u: Particles<D, T>,
-) -> (Particles<D, T>, Tensor<(usize,), f32, D, T>) {
+pub fn ordered<D: Backend, T: Tape<D>>(u: Particles<D, T>) -> (Particles<D, T>, PerParticle<D, T>) {
     let (rows, k) = *u.shape();
     let dev = u.device().clone();
     let gaps: Vec<f32> = (0..k).map(|j| f32::from(j > 0)).collect();
