@@ -34,6 +34,18 @@ pub enum FitError {
     /// The host engine's program for the guide and the guide's parameters disagree (a
     /// bug in ravi or in a hand-written guide, reported rather than run on the graph).
     EngineMismatch(String),
+    /// Under [`crate::OnNonFinite::Skip`], every one of the `steps` steps had a non-finite
+    /// ELBO: nothing was learned.
+    AllSkipped {
+        steps: usize,
+    },
+    /// The fit ended with a guide parameter that is not a number (`value` at `index` of
+    /// `parameter`): its results would be NaN.
+    NonFiniteParameter {
+        parameter: String,
+        index: usize,
+        value: f32,
+    },
 }
 
 impl fmt::Display for FitError {
@@ -67,6 +79,18 @@ impl fmt::Display for FitError {
             FitError::Unsupported(m) => f.write_str(m),
             FitError::Init(e) => write!(f, "{e}"),
             FitError::EngineMismatch(m) => f.write_str(m),
+            FitError::AllSkipped { steps } => write!(
+                f,
+                "every one of the {steps} steps had a non-finite ELBO and was skipped: nothing was learned (look at the model's scales and the learning rate, or use OnNonFinite::Stop to see the first culprit)"
+            ),
+            FitError::NonFiniteParameter {
+                parameter,
+                index,
+                value,
+            } => write!(
+                f,
+                "the fit ended with guide parameter `{parameter}` holding {value} at index {index}"
+            ),
         }
     }
 }

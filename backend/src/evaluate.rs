@@ -65,6 +65,11 @@ where
     G: Guide<D>,
     D: Backend,
 {
+    if particles == 0 {
+        return Err(FitError::Options(
+            "particles 0: an ELBO estimate needs at least 1 draw".into(),
+        ));
+    }
     let batch = upload_all(guide, data, temperature)?;
     const CHUNK: usize = 250;
     let mut out = Vec::with_capacity(particles);
@@ -93,6 +98,11 @@ where
     G: Guide<D>,
     D: Backend,
 {
+    if particles == 0 {
+        return Err(FitError::Options(
+            "particles 0: a gradient estimate needs at least 1 draw".into(),
+        ));
+    }
     let rows = checked_rows(guide, data)?;
     let batch_rows = batch.map_or(rows, <[usize]>::len);
     let (specs, arrays) = (G::Model::inputs(), data.arrays());

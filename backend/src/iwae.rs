@@ -87,9 +87,14 @@ where
     G: Guide<D>,
     D: Backend,
 {
+    if k == 0 {
+        return Err(FitError::Options(
+            "k 0: the importance-weighted bound needs at least 1 draw per row".into(),
+        ));
+    }
     let rows = crate::guide::checked_rows(guide, data)?;
     let (specs, arrays) = (G::Model::inputs(), data.arrays());
-    let chunk = (20_000 / k.max(1)).clamp(1, rows.max(1));
+    let chunk = (20_000 / k).clamp(1, rows.max(1));
     let mut total = 0.0f64;
     let mut start = 0;
     while start < rows {
@@ -97,7 +102,7 @@ where
         start += idx.len();
         let batch = Batch::upload(guide.params().device(), specs, &arrays, Some(&idx), rows)
             .with_temperature(temperature);
-        let per_row = iwae_rows::<G, D, NoneTape>(guide, &batch, k.max(1))?;
+        let per_row = iwae_rows::<G, D, NoneTape>(guide, &batch, k)?;
         total += per_row.as_vec().into_iter().map(f64::from).sum::<f64>();
     }
     Ok(total)

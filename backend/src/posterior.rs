@@ -34,6 +34,7 @@ impl Posterior {
     /// that read no data. Local sites (one value per data row) are left out: they need the
     /// data, and an amortized guide's draws of them are read with [`crate::Guide::sample`]
     /// on a batch; so are tracked values that read the data ([`Posterior::with_data`]).
+    /// `draws` 0 is taken as 1 (a summary needs a draw).
     pub fn from_guide<G: Guide<D>, D: Backend>(guide: &G, draws: usize) -> Self {
         let none = Batch::empty(guide.params().device(), G::Model::inputs().len());
         Self::drawn(guide, draws, &none, false)

@@ -160,12 +160,17 @@ where
     G: Guide<D>,
     D: Backend,
 {
+    if draws == 0 {
+        return Err(FitError::Options(
+            "draws 0: a predictive needs at least 1 draw from the guide".into(),
+        ));
+    }
     let batch = upload_all(guide, data, temperature)?;
     const CHUNK: usize = 50;
     let mut sums: Vec<Sums> = Vec::new();
     let mut done = 0;
-    while done < draws.max(1) {
-        let s = CHUNK.min(draws.max(1) - done);
+    while done < draws {
+        let s = CHUNK.min(draws - done);
         let sample = guide.sample::<NoneTape>(s, &batch, Estimator::Standard, false);
         let tracked = G::Model::tracked_specs()
             .iter()

@@ -72,6 +72,22 @@ pub struct Divergence {
     pub back_to: usize,
 }
 
+/// Every parameter of the guide a fit returns is a number (a skipped step cannot leave a
+/// NaN behind, but a diverging Adam state could).
+fn finite_parameters<G: Guide<D>, D: Backend>(guide: &G) -> Result<(), FitError> {
+    let store = guide.params();
+    for (name, t) in store.iter() {
+        if let Some((index, &value)) = t.as_vec().iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(FitError::NonFiniteParameter {
+                parameter: name.to_string(),
+                index,
+                value,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Maximises the ELBO of `guide` for its model on `data` with Adam, from where
 /// `opts.init` starts it until the ELBO converges or `opts.steps` run out.
 pub fn fit<G, D>(
@@ -109,9 +125,15 @@ where
             b.finish();
         }
         let mut report = trainer.report();
+        if report.steps > 0 && report.skipped == report.steps {
+            return Err(FitError::AllSkipped {
+                steps: report.steps,
+            });
+        }
         report.diagnostics = diagnostics_of_fit(&mut trainer, opts, &report)?;
         report
     };
+    finite_parameters(guide)?;
     report.warnings = warnings(&report, opts.convergence.patience);
     if opts.warnings {
         for w in &report.warnings {

@@ -1,0 +1,172 @@
+//! Bad run-time input is a typed error naming the option or the failure, never an `Ok` with
+//! a wrong answer: options checked before the first step, zero draws refused, a fit that
+//! skipped every step or ended with a NaN parameter reported.
+
+use ravi::prelude::*;
+use ravi::{FitError, OnNonFinite, Schedule};
+
+model! {
+    model Line(x: [N], y: [N]) {
+        a ~ Normal(0.0, 1.0);
+        b ~ Normal(0.0, 1.0);
+        y ~ Normal(a + b * x, 0.5);
+    }
+    /// Its log density is −∞ at every draw: log(0) as a location.
+    model Broken(y: [N]) {
+        mu ~ Normal(0.0, 1.0);
+        y ~ Normal(log(mu - mu), 1.0);
+    }
+}
+guide! {
+    guide LineGuide for Line { (a, b) ~ MeanField; }
+    guide BrokenGuide for Broken { mu ~ MeanField; }
+}
+
+fn line() -> LineData {
+    LineData {
+        x: Array::vector(vec![-1.0, 0.0, 1.0, 2.0]),
+        y: Array::vector(vec![-0.8, 0.3, 1.1, 2.2]),
+    }
+}
+
+fn options_error(opts: FitOptions) -> String {
+    let mut g = LineGuide::new(&Cpu::seeded(1));
+    match ravi::fit(&mut g, &line(), &opts) {
+        Err(FitError::Options(m)) => m,
+        other => panic!("expected an options error, got {other:?}"),
+    }
+}
+
+fn base() -> FitOptions {
+    FitOptions {
+        steps: 10,
+        progress: false,
+        ..FitOptions::default()
+    }
+}
+
+#[test]
+fn bad_options_are_named_before_the_first_step() {
+    let cases: Vec<(FitOptions, &str)> = vec![
+        (
+            FitOptions {
+                schedule: Schedule::Constant(-0.02),
+                ..base()
+            },
+            "schedule",
+        ),
+        (
+            FitOptions {
+                schedule: Schedule::Constant(f32::NAN),
+                ..base()
+            },
+            "schedule",
+        ),
+        (
+            FitOptions {
+                clip_norm: Some(-1.0),
+                ..base()
+            },
+            "clip_norm",
+        ),
+        (
+            FitOptions {
+                clip_norm: Some(0.0),
+                ..base()
+            },
+            "clip_norm",
+        ),
+        (
+            FitOptions {
+                clip_norm: Some(f32::NAN),
+                ..base()
+            },
+            "clip_norm",
+        ),
+        (
+            FitOptions {
+                analytic_warmup: f32::NAN,
+                ..base()
+            },
+            "analytic_warmup",
+        ),
+        (
+            FitOptions {
+                temperature: Schedule::Constant(0.0),
+                ..base()
+            },
+            "temperature",
+        ),
+        (
+            FitOptions {
+                temperature: Schedule::Constant(-1.0),
+                ..base()
+            },
+            "temperature",
+        ),
+        (
+            FitOptions {
+                temperature: Schedule::Constant(f32::NAN),
+                ..base()
+            },
+            "temperature",
+        ),
+        (
+            FitOptions {
+                particles: 0,
+                ..base()
+            },
+            "particles",
+        ),
+        (
+            FitOptions {
+                batch_size: Some(0),
+                ..base()
+            },
+            "batch_size",
+        ),
+    ];
+    for (opts, field) in cases {
+        let m = options_error(opts);
+        assert!(m.contains(field), "`{m}` should name {field}");
+    }
+    let mut decay = base();
+    decay.adam.weight_decay = -1e6;
+    assert!(options_error(decay).contains("weight_decay"));
+}
+
+#[test]
+fn zero_draws_are_refused() {
+    let g = LineGuide::new(&Cpu::seeded(1));
+    assert!(
+        matches!(ravi::elbo(&g, &line(), 0), Err(FitError::Options(m)) if m.contains("particles"))
+    );
+    assert!(
+        matches!(ravi::predictive(&g, &line(), 0), Err(FitError::Options(m)) if m.contains("draws"))
+    );
+    assert!(matches!(
+        ravi::elbo_gradient(&g, &line(), None, 0, ravi::Estimator::Standard),
+        Err(FitError::Options(_))
+    ));
+}
+
+#[test]
+fn a_fit_that_skipped_every_step_fails() {
+    let mut g = BrokenGuide::new(&Cpu::seeded(1));
+    let opts = FitOptions {
+        steps: 20,
+        progress: false,
+        warnings: false,
+        init: ravi::Init::Zero,
+        diagnostic_draws: 0,
+        on_non_finite: OnNonFinite::Skip { max: 1_000_000 },
+        ..FitOptions::default()
+    };
+    let data = BrokenData {
+        y: Array::vector(vec![0.5, 1.0]),
+    };
+    match ravi::fit(&mut g, &data, &opts) {
+        Err(FitError::AllSkipped { steps: 20 }) => {}
+        other => panic!("expected every step skipped, got {other:?}"),
+    }
+}
