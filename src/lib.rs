@@ -52,4 +52,75 @@ pub mod __private {
     pub use ravi_backend::dfdx::tensor::{NoneTape, Tensor};
     pub use ravi_backend::ops;
     pub use ravi_dsl::__guide_impl as guide_impl;
+
+    /// `Reg<3, 10>`: the name of a model with size parameters at given sizes, written at
+    /// compile time (`Model::NAME` is a `&'static str`, and a const generic cannot be
+    /// formatted into one otherwise).
+    pub struct SizedName {
+        bytes: [u8; Self::CAPACITY],
+        len: usize,
+    }
+
+    impl SizedName {
+        const CAPACITY: usize = 256;
+
+        /// `name<s0, s1, ..>`, cut short where it would not fit in 256 bytes.
+        pub const fn new(name: &str, sizes: &[usize]) -> SizedName {
+            let mut out = SizedName {
+                bytes: [0; Self::CAPACITY],
+                len: 0,
+            };
+            // Room for the sizes: 22 bytes each at most, and the closing `>`.
+            let (sizes, _) = sizes.split_at(if sizes.len() < 8 { sizes.len() } else { 8 });
+            let room = Self::CAPACITY - 1 - 22 * sizes.len();
+            let name = name.as_bytes();
+            let mut i = 0;
+            while i < name.len() && out.len < room {
+                out.bytes[out.len] = name[i];
+                out.len += 1;
+                i += 1;
+            }
+            let mut k = 0;
+            while k < sizes.len() {
+                if k == 0 {
+                    out.bytes[out.len] = b'<';
+                    out.len += 1;
+                } else {
+                    out.bytes[out.len] = b',';
+                    out.bytes[out.len + 1] = b' ';
+                    out.len += 2;
+                }
+                let mut digits = [0u8; 20];
+                let (mut n, mut v) = (0, sizes[k]);
+                loop {
+                    digits[n] = b'0' + (v % 10) as u8;
+                    n += 1;
+                    v /= 10;
+                    if v == 0 {
+                        break;
+                    }
+                }
+                while n > 0 {
+                    n -= 1;
+                    out.bytes[out.len] = digits[n];
+                    out.len += 1;
+                }
+                k += 1;
+            }
+            if !sizes.is_empty() {
+                out.bytes[out.len] = b'>';
+                out.len += 1;
+            }
+            out
+        }
+
+        pub const fn as_str(&self) -> &str {
+            let (bytes, _) = self.bytes.split_at(self.len);
+            match ::core::str::from_utf8(bytes) {
+                Ok(s) => s,
+                // a name cut inside a multi-byte character
+                Err(_) => "a model with size parameters",
+            }
+        }
+    }
 }

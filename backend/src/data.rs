@@ -103,19 +103,38 @@ pub struct InputSpec {
     pub has_rows: bool,
     /// `in low..high`: the input holds integers from `low` up to (not including) `high`.
     pub integers: Option<(i64, Option<i64>)>,
+    /// The axes whose size is a size parameter of the model (`model Reg<D>(x: [N, D])`:
+    /// `(1, "D")`), so that messages write the shape as declared.
+    pub sizes: &'static [(usize, &'static str)],
 }
 
 impl InputSpec {
+    /// The declared shape: `[N, 10]`, or `[N, D] with D = 10` where `D` is a size parameter.
     pub fn describe(&self) -> String {
+        let named = |axis: usize| self.sizes.iter().find(|(a, _)| *a == axis).map(|s| s.1);
         let dims: Vec<String> = self
             .dims
             .iter()
-            .map(|d| match d {
-                DimSpec::Rows => "N".to_string(),
-                DimSpec::Fixed(n) => n.to_string(),
+            .enumerate()
+            .map(|(axis, d)| match (d, named(axis)) {
+                (DimSpec::Rows, _) => "N".to_string(),
+                (DimSpec::Fixed(_), Some(name)) => name.to_string(),
+                (DimSpec::Fixed(n), None) => n.to_string(),
             })
             .collect();
-        format!("[{}]", dims.join(", "))
+        let mut values: Vec<String> = Vec::new();
+        for &(axis, name) in self.sizes {
+            if let Some(DimSpec::Fixed(n)) = self.dims.get(axis) {
+                let value = format!("{name} = {n}");
+                if !values.contains(&value) {
+                    values.push(value);
+                }
+            }
+        }
+        match values.is_empty() {
+            true => format!("[{}]", dims.join(", ")),
+            false => format!("[{}] with {}", dims.join(", "), values.join(", ")),
+        }
     }
 }
 

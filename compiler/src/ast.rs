@@ -43,11 +43,13 @@ pub struct NetDef {
     pub span: Span,
 }
 
-/// `model Name(inputs) { statements }`
+/// `model Name<Sizes>(inputs) { statements }`
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelDef {
     pub docs: Vec<String>,
     pub name: Ident,
+    /// `<D, K>`: size parameters, const generics of the generated items.
+    pub sizes: Vec<Ident>,
     pub inputs: Vec<Input>,
     pub stmts: Vec<Stmt>,
     pub span: Span,
@@ -80,7 +82,7 @@ pub struct ShapeAst {
 pub enum DimAst {
     /// A literal size.
     Lit(usize, Span),
-    /// `N` (the rows) or a Rust `const` in scope.
+    /// `N` (the rows), a size parameter of the model, or a Rust `const` in scope.
     Named(Ident),
     /// `params(Net)`: the number of weights of a net; `params(Net, k)` of its k-th Linear layer.
     ParamsOf(Ident, Option<usize>, Span),

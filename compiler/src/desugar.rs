@@ -56,6 +56,7 @@ pub fn bnn(b: &BnnDef, nets: &[NetIr]) -> Result<(ModelDef, GuideDef), Diagnosti
     let model = ModelDef {
         docs: b.docs.clone(),
         name: b.name.clone(),
+        sizes: Vec::new(),
         inputs: b.inputs.clone(),
         stmts,
         span: b.span.clone(),

@@ -247,7 +247,8 @@ fn density(model: &ModelIr, site: &Site) -> Result<TokenStream, String> {
 }
 
 /// What the generated guide's `Guide::host_program` returns: the engine's program for this
-/// model and guide, or why the engine does not cover them (global real or positive latents
+/// model and guide (a constant expression of type `Program`, which may name the model's size
+/// parameters), or why the engine does not cover them (global real or positive latents
 /// under `MeanField` and `FullRank` entries or plain guide-program lines; the ops of
 /// [`op`], the densities of [`density`], the nets of [`net`]).
 pub fn program(model: &ModelIr, guide: &GuideIr) -> Result<TokenStream, String> {
@@ -376,13 +377,12 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Result<TokenStream, String> 
         quote!(::ravi::program::Entry { sites: &[#(#sites),*], normal_priors: #normal_priors, floor: ::ravi::guides::SCALE_FLOOR })
     });
     Ok(quote! {
-        static PROGRAM: ::ravi::program::Program = ::ravi::program::Program {
+        ::ravi::program::Program {
             nodes: &[#(#nodes),*],
             sites: &[#(#sites),*],
             entries: &[#(#entries,)* #(#program_entries),*],
             nets: &[#(#nets),*],
-        };
-        &PROGRAM
+        }
     })
 }
 

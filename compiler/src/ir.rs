@@ -16,7 +16,9 @@ pub enum Dim {
     Rows,
     /// A literal size.
     Lit(usize),
-    /// A Rust `const` in scope (`D`), checked by static assertions in the generated code.
+    /// A Rust `const` in scope (`D`), checked by static assertions in the generated code, or
+    /// a size parameter of the model (`model Reg<D>`, [`ModelIr::sizes`]): a const generic
+    /// of the generated items, any size, unified with no other.
     Const(String),
 }
 
@@ -171,7 +173,7 @@ pub enum Op {
     Input(usize),
     /// A numeric literal.
     Const(f64),
-    /// A scalar Rust `const` in scope, used as a real number.
+    /// A scalar Rust `const` in scope or a size parameter of the model, used as a real number.
     RustConst(String),
     /// The value of the latent site with this index (drawn from the guide).
     Sample(usize),
@@ -472,6 +474,9 @@ pub struct Input {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelIr {
     pub name: String,
+    /// `model Reg<D, K>`: the size parameters, in order (const generics of the model's and
+    /// its guides' items).
+    pub sizes: Vec<String>,
     /// Every net of the source (a call names one by index).
     pub nets: Vec<NetIr>,
     pub docs: Vec<String>,
@@ -508,6 +513,20 @@ impl ModelIr {
         const_value(&self.nodes, id)
     }
 
+    /// Is `name` a size parameter of the model (rather than a Rust `const` in scope)?
+    pub fn is_size(&self, name: &str) -> bool {
+        self.sizes.iter().any(|s| s == name)
+    }
+
+    /// The model's name with its size parameters, as its type is written: `Reg<D, K>`.
+    pub fn generic_name(&self) -> String {
+        if self.sizes.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{}<{}>", self.name, self.sizes.join(", "))
+        }
+    }
+
     pub fn latent_index(&self, name: &str) -> Option<usize> {
         self.latents().find(|(_, s)| s.name == name).map(|(i, _)| i)
     }
@@ -540,7 +559,7 @@ impl ModelIr {
                 out.push_str(&n.to_text());
             }
         }
-        let _ = writeln!(out, "model {}", self.name);
+        let _ = writeln!(out, "model {}", self.generic_name());
         for (i, input) in self.inputs.iter().enumerate() {
             let domain = match input.integers {
                 Some((lo, Some(hi))) => format!(" in {lo}..{hi}"),
@@ -556,6 +575,7 @@ impl ModelIr {
             let op = match &node.op {
                 Op::Input(i) => format!("input {}", self.inputs[*i].name),
                 Op::Const(v) => format!("const {v:?}"),
+                Op::RustConst(c) if self.is_size(c) => format!("size {c}"),
                 Op::RustConst(c) => format!("rust_const {c}"),
                 Op::Sample(s) => {
                     let site = self

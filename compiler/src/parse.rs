@@ -55,6 +55,8 @@ fn is_token(rule: Rule) -> bool {
             | Rule::rbrace
             | Rule::lbrack
             | Rule::rbrack
+            | Rule::langle
+            | Rule::rangle
             | Rule::comma
             | Rule::colon
             | Rule::semi
@@ -113,12 +115,14 @@ fn model_def(pair: Pair<Rule>) -> ModelDef {
     let sp = span(&pair);
     let mut docs = Vec::new();
     let mut name = None;
+    let mut sizes = Vec::new();
     let mut inputs = Vec::new();
     let mut stmts = Vec::new();
     for p in meaningful(pair) {
         match p.as_rule() {
             Rule::doc => docs.push(doc_text(p)),
             Rule::ident => name = Some(ident(p)),
+            Rule::sizes => sizes.extend(meaningful(p).map(ident)),
             Rule::inputs => {
                 for i in meaningful(p) {
                     let mut it = meaningful(i);
@@ -152,6 +156,7 @@ fn model_def(pair: Pair<Rule>) -> ModelDef {
     ModelDef {
         docs,
         name: name.expect("model name"),
+        sizes,
         inputs,
         stmts,
         span: sp,
@@ -607,6 +612,8 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::rparen => "`)`",
         Rule::lbrace => "`{`",
         Rule::rbrace => "`}`",
+        Rule::sizes | Rule::langle => "size parameters like `<D>`",
+        Rule::rangle => "`>`",
         Rule::lbrack => "`[`",
         Rule::rbrack => "`]`",
         Rule::comma => "`,`",

@@ -165,6 +165,36 @@ model Ops(x: [N, K], z: [3, 2], y: [N]) {
     insta::assert_snapshot!(program.to_text());
 }
 
+/// Size parameters: `model Reg<D>` is generic over D; a guide of it has the model's sizes;
+/// a size is a number in an expression; two sizes in one model; a guide parameter of a
+/// size; the engine's program names them.
+#[test]
+fn ir_size_parameters() {
+    let src = r#"
+/// Bayesian linear regression over data of any width.
+model Reg<D>(x: [N, D], y: [N]) {
+    w ~ Normal(0.0, 1.0) [D];
+    b ~ Normal(0.0, 1.0);
+    y ~ Normal(x @ w + b, 0.5);
+}
+guide RegGuide for Reg { w ~ MeanField; b ~ MeanField; }
+model Multi<D, K>(x: [N, D], y: [N, K], z: [3]) {
+    w ~ Normal(0.0, 1.0) [D, K];
+    s ~ HalfNormal(1.0);
+    v ~ Normal(0.0, 1.0) [3];
+    track w_mean = sum(w) / (D * K);
+    y ~ Normal(x @ w + sum(v * z), s);
+}
+guide MultiGuide for Multi {
+    param m [D, K] = 0.0;
+    param sd [D, K] positive = 0.1;
+    w ~ Normal(m, sd);
+    (s, v) ~ FullRank;
+}
+"#;
+    insta::assert_snapshot!(compile(src).unwrap().to_text());
+}
+
 const VAE_NETS: &str = "net Enc(x: [B, 4]) -> [B, 4] { Linear(4, 8) -> tanh -> Linear(8, 4) }\nnet Dec(z: [B, 2]) -> [B, 4] { Linear(2, 8) -> tanh -> Linear(8, 4) }\n";
 
 /// `examples/vae_digits.rs`-like programs: local latents, a decoder `param`, amortized
@@ -305,6 +335,18 @@ fn errors() {
         ("Amortized encoder of the wrong width", &format!("{VAE_NETS}model M(x: [N, 4]) {{ z ~ Normal(0.0, 1.0) [N, 3]; x ~ Normal(sum(z) + 0.0, 1.0); }}\nguide G for M {{ z ~ Amortized(Enc(x)); }}")),
         ("guide program: a net without softplus as a scale", &format!("{VAE_NETS}model M(x: [N, 4]) {{ z ~ Normal(0.0, 1.0) [N, 2]; param d [params(Dec)]; x ~ Normal(Dec(z; d), 1.0); }}\nguide G for M {{ param a [params(Dec)]; z ~ Normal(0.0, Dec(x; a)); }}")),
         ("guide program: a net for a global site", &format!("{VAE_NETS}model M(x: [N, 4]) {{ z ~ Normal(0.0, 1.0) [4]; x ~ Normal(sum(z), 1.0); }}\nguide G for M {{ param a [params(Enc)]; z ~ Normal(Enc(x; a), 1.0); }}")),
+        ("size parameter: unified with a literal", "model Reg<D>(x: [N, D], y: [N]) { w ~ Normal(0.0, 1.0) [3]; y ~ Normal(x @ w, 0.5); }"),
+        ("size parameter: unified with another", "model Reg<D, K>(x: [N, D], y: [N]) { w ~ Normal(0.0, 1.0) [K]; y ~ Normal(x @ w, 0.5); }"),
+        ("size parameter: unified with a Rust constant", "model Reg<D>(x: [N, D], y: [N]) { w ~ Normal(0.0, 1.0) [P]; y ~ Normal(x @ w, 0.5); }"),
+        ("size parameter: elementwise with a literal", "model Reg<D>(a: [D], y: [N]) { w ~ Normal(0.0, 1.0) [4]; y ~ Normal(sum(a + w), 0.5); }"),
+        ("size parameter: declared twice", "model Reg<D, D>(x: [N, D], y: [N]) { w ~ Normal(0.0, 1.0) [D]; y ~ Normal(x @ w, 0.5); }"),
+        ("size parameter: not in UPPER_CASE", "model Reg<d>(x: [N, d], y: [N]) { w ~ Normal(0.0, 1.0) [d]; y ~ Normal(x @ w, 0.5); }"),
+        ("size parameter: the rows", "model Reg<N>(x: [N, 3], y: [N]) { w ~ Normal(0.0, 1.0) [3]; y ~ Normal(x @ w, 0.5); }"),
+        ("size parameter: as a site", "model Reg<D>(y: [N]) { D ~ Normal(0.0, 1.0); y ~ Normal(0.0, 0.5); }"),
+        ("size parameter: indexed", "model Reg<D>(y: [N]) { w ~ Normal(0.0, 1.0) [D]; y ~ Normal(w[0], 0.5); }"),
+        ("size parameter: a net's input", "net Mlp(x: [B, 4]) -> [B, 1] { Linear(4, 1) }\nmodel Reg<D>(x: [N, D], y: [N, 1]) { t ~ Normal(0.0, 1.0) [params(Mlp)]; y ~ Normal(Mlp(x; t), 0.5); }"),
+        ("size parameter: a guide parameter of a literal size", "model Reg<D>(x: [N, D], y: [N]) { w ~ Normal(0.0, 1.0) [D]; y ~ Normal(x @ w, 0.5); }\nguide G for Reg { param m [3] = 0.0; param s [D] positive = 0.1; w ~ Normal(m, s); }"),
+        ("syntax: size parameters unclosed", "model Reg<D(x: [N, D], y: [N]) { y ~ Normal(0.0, 0.5); }"),
         ("Amortized encoder of a non-input", &format!("{VAE_NETS}model M(x: [N, 4]) {{ z ~ Normal(0.0, 1.0) [N, 2]; param d [params(Dec)]; x ~ Normal(Dec(z; d), 1.0); }}\nguide G for M {{ z ~ Amortized(Enc(y)); }}")),
     ];
     let mut out = String::new();

@@ -212,7 +212,8 @@ fn model_macro(
     }
 }
 
-/// Defines models: `model Name(inputs) { statements }`; `pub model` makes the model usable
+/// Defines models: `model Name(inputs) { statements }` (`model Name<D, K>(..)` with size
+/// parameters, const generics of the generated items); `pub model` makes the model usable
 /// from other crates. See the `ravi` crate's docs.
 #[proc_macro]
 pub fn model(input: TokenStream) -> TokenStream {

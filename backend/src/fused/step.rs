@@ -716,6 +716,15 @@ fn fill_normals(out: &mut [f32], seed: u64, stream: u64) {
     }
 }
 
+/// The rows of the data (of its first input that has rows; 0 when none has).
+fn rows_of(specs: &[InputSpec], arrays: &[&Array]) -> usize {
+    specs
+        .iter()
+        .zip(arrays)
+        .find(|(s, _)| s.has_rows)
+        .map_or(0, |(_, a)| a.shape()[0])
+}
+
 #[cfg(test)]
 mod normals_tests {
     use super::*;
@@ -743,13 +752,4 @@ mod normals_tests {
             );
         }
     }
-}
-
-/// The rows of the data (of its first input that has rows; 0 when none has).
-fn rows_of(specs: &[InputSpec], arrays: &[&Array]) -> usize {
-    specs
-        .iter()
-        .zip(arrays)
-        .find(|(s, _)| s.has_rows)
-        .map_or(0, |(_, a)| a.shape()[0])
 }

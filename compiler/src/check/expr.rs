@@ -16,6 +16,14 @@ impl Lowering<'_> {
             ExprKind::Name(id) => match self.scope.get(&id.name) {
                 Some(Binding::Node(n)) => Some(*n),
                 Some(Binding::Poisoned) => None,
+                // A size parameter, as a number (`D as f32` in the generated code).
+                Some(Binding::Size) => Some(self.push(
+                    Op::RustConst(id.name.clone()),
+                    Shape::scalar(),
+                    false,
+                    true,
+                    span,
+                )),
                 // The step's relaxation temperature: a number at run time.
                 None if id.name == "temperature" => {
                     Some(self.push(Op::Temperature, Shape::scalar(), false, true, span))
@@ -404,7 +412,7 @@ impl Lowering<'_> {
 }
 
 /// `D`, `SIGMA`, `N_HIDDEN`: the Rust convention for constants.
-fn is_rust_const(name: &str) -> bool {
+pub(super) fn is_rust_const(name: &str) -> bool {
     name.chars().any(|c| c.is_ascii_uppercase())
         && name
             .chars()

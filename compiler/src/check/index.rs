@@ -34,6 +34,13 @@ impl Lowering<'_> {
                 );
                 return None;
             }
+            Dim::Const(c) if self.is_size(&c) => {
+                self.err(
+                    a.span.clone(),
+                    format!("the first axis of `{a_text}` is the size parameter `{c}`, which can be any size: index a value whose size is a number"),
+                );
+                return None;
+            }
             Dim::Const(c) => {
                 self.err(
                     a.span.clone(),

@@ -36,6 +36,8 @@ fn number(e: &ast::Expr) -> Option<f64> {
 #[derive(Debug, Clone, Copy)]
 enum Binding {
     Node(NodeId),
+    /// A size parameter of the model (`model Reg<D>`): a number in expressions.
+    Size,
     /// A definition that failed its checks: uses of it report nothing more.
     Poisoned,
 }
@@ -45,6 +47,8 @@ struct Lowering<'s> {
     source: &'s str,
     nets: &'s [NetIr],
     model_name: String,
+    /// The model's size parameters (`model Reg<D, K>`).
+    sizes: Vec<String>,
     inputs: Vec<Input>,
     nodes: Vec<Node>,
     sites: Vec<Site>,
@@ -69,6 +73,7 @@ pub fn lower_model(
         source,
         nets,
         model_name: m.name.name.clone(),
+        sizes: Vec::new(),
         inputs: Vec::new(),
         nodes: Vec::new(),
         sites: Vec::new(),
@@ -80,6 +85,9 @@ pub fn lower_model(
         errors: Vec::new(),
         n_latents: 0,
     };
+    for size in &m.sizes {
+        l.size_param(size);
+    }
     for input in &m.inputs {
         l.input(input);
     }
@@ -119,9 +127,60 @@ impl<'s> Lowering<'s> {
         self.nodes.len() - 1
     }
 
+    /// A size parameter of the model (`model Reg<D>`): a const generic of the generated
+    /// items, written in UPPER_CASE as Rust writes const generics (and as ravi's shapes
+    /// write Rust constants), never `N` (the rows); in scope as a number.
+    fn size_param(&mut self, size: &ast::Ident) {
+        let name = &size.name;
+        if name == "N" {
+            self.err(
+                size.span.clone(),
+                "`N` is the rows of the data, known from each batch: it cannot be a size parameter",
+            );
+            return;
+        }
+        if !expr::is_rust_const(name) {
+            self.err(
+                size.span.clone(),
+                format!(
+                    "size parameter `{name}` of {} must be written in UPPER_CASE (like `D` or `N_FEATURES`), as Rust writes const generics",
+                    self.model_name
+                ),
+            );
+            return;
+        }
+        if self.sizes.contains(name) {
+            self.err(
+                size.span.clone(),
+                format!(
+                    "size parameter `{name}` is declared twice in model {}",
+                    self.model_name
+                ),
+            );
+            return;
+        }
+        self.sizes.push(name.clone());
+        self.scope.insert(name.clone(), Binding::Size);
+    }
+
+    /// Is `name` a size parameter of this model?
+    pub(super) fn is_size(&self, name: &str) -> bool {
+        self.sizes.iter().any(|s| s == name)
+    }
+
     /// An input of the model: its shape, and a node that names it.
     fn input(&mut self, input: &ast::Input) {
         let shape = self.shape(&input.shape, true);
+        if self.is_size(&input.name.name) {
+            self.err(
+                input.name.span.clone(),
+                format!(
+                    "`{}` is a size parameter of {}: an input needs another name",
+                    input.name.name, self.model_name
+                ),
+            );
+            return;
+        }
         if self.scope.contains_key(&input.name.name) {
             self.err(
                 input.name.span.clone(),
@@ -146,6 +205,7 @@ impl<'s> Lowering<'s> {
         // Resolve every size to its representative so that later passes see one type per size.
         let mut ir = ModelIr {
             name: m.name.name.clone(),
+            sizes: self.sizes.clone(),
             nets: self.nets.to_vec(),
             docs: m.docs.clone(),
             inputs: self.inputs.clone(),
@@ -319,6 +379,38 @@ mod tests {
         assert!(a.message.contains("x @ w"), "{}", a.message);
         // The literal is the representative: the site's shape is known exactly.
         assert_eq!(site_shape(&m, "w"), Shape(vec![Dim::Lit(4)]));
+    }
+
+    #[test]
+    fn a_size_parameter_is_its_own_size_and_a_number() {
+        let m = model(
+            "model M<D, K>(x: [N, D], y: [N, K]) { w ~ Normal(0.0, 1.0) [D, K];
+             y ~ Normal(x @ w / D, 1.0); }",
+        );
+        assert_eq!(m.sizes, ["D", "K"]);
+        assert!(
+            m.asserts.is_empty(),
+            "no static assertion names a size parameter"
+        );
+        assert_eq!(
+            site_shape(&m, "w"),
+            Shape(vec![Dim::Const("D".into()), Dim::Const("K".into())])
+        );
+        assert!(
+            m.to_text().starts_with("model M<D, K>\n"),
+            "{}",
+            m.to_text()
+        );
+        let e = errors(
+            "model M<D>(x: [N, D], y: [N]) { w ~ Normal(0.0, 1.0) [4]; y ~ Normal(x @ w, 1.0); }",
+        );
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with(
+                "`D` is a size parameter of M and can be any size; it cannot be 4 here"
+            ),
+            "{e:?}"
+        );
     }
 
     #[test]

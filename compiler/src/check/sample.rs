@@ -156,6 +156,16 @@ impl Lowering<'_> {
     pub(super) fn observed_input(&mut self, name: &ast::Ident) -> Option<Option<usize>> {
         match self.scope.get(&name.name) {
             Some(Binding::Poisoned) => None,
+            Some(Binding::Size) => {
+                self.err(
+                    name.span.clone(),
+                    format!(
+                        "`{}` is a size parameter of {}, not a site",
+                        name.name, self.model_name
+                    ),
+                );
+                None
+            }
             Some(Binding::Node(n)) => match self.nodes[*n].op {
                 Op::Input(i) => {
                     if self.sites.iter().any(|s| s.observed == Some(i)) {

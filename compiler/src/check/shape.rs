@@ -1,5 +1,5 @@
 //! Shapes: written shapes resolved, sizes unified (union-find, static assertions for Rust
-//! constants) and shapes broadcast.
+//! constants, size parameters equal only to themselves) and shapes broadcast.
 
 use super::Lowering;
 use crate::ast::{DimAst, ShapeAst};
@@ -60,7 +60,9 @@ impl Lowering<'_> {
     }
 
     /// Are two sizes equal? Literal sizes are compared now; a Rust `const` is assumed equal
-    /// and checked by a static assertion in the generated code.
+    /// and checked by a static assertion in the generated code; a size parameter equals
+    /// only itself (any other size is an error reported here, and the sizes count as equal
+    /// so that the caller adds none of its own).
     pub(super) fn unify(
         &mut self,
         a: &Dim,
@@ -70,6 +72,28 @@ impl Lowering<'_> {
     ) -> bool {
         let (ra, rb) = (self.find(a), self.find(b));
         if ra == rb {
+            return true;
+        }
+        // A size parameter is any size: it equals itself only. (It is never a child in the
+        // union-find, so it is its own representative.)
+        let size = |d: &Dim| matches!(d, Dim::Const(c) if self.is_size(c));
+        if size(&ra) || size(&rb) {
+            let (param, other) = if size(&ra) { (&ra, b) } else { (&rb, a) };
+            // The other side as written, unless it is itself a size parameter's.
+            let other = if size(&self.find(other)) {
+                self.find(other)
+            } else {
+                other.clone()
+            };
+            self.err(
+                span.clone(),
+                format!(
+                    "`{param}` is a size parameter of {} and can be any size; it cannot be {other} here ({})",
+                    self.model_name,
+                    message()
+                ),
+            );
+            // Reported: the caller goes on as if the sizes agreed, adding no second error.
             return true;
         }
         match (&ra, &rb) {

@@ -184,11 +184,15 @@ impl Line<'_> {
         let scalar = p.shape.rank() == 0;
         // A local site's parameters are per row (the same for every row).
         let site_dims = &site.shape.0[usize::from(site.is_local())..];
-        let same =
-            p.shape.rank() == site_dims.len()
-                && p.shape.0.iter().zip(site_dims).all(|(a, b)| {
-                    a == b || matches!(a, Dim::Const(_)) || matches!(b, Dim::Const(_))
-                });
+        // A Rust constant may be any size here (rustc checks it where the guide is built);
+        // a size parameter of the model equals only itself.
+        let rust_const = |d: &Dim| matches!(d, Dim::Const(c) if !self.model.is_size(c));
+        let same = p.shape.rank() == site_dims.len()
+            && p.shape
+                .0
+                .iter()
+                .zip(site_dims)
+                .all(|(a, b)| a == b || rust_const(a) || rust_const(b));
         if !scalar && !same {
             let msg = format!(
                 "shape mismatch: parameter `{}` has shape {} but the site `{}` has shape {}",

@@ -7,8 +7,8 @@ use quote::{format_ident, quote};
 use super::guide_families::{deltas, families, Deltas, Families};
 use super::guide_local::{encoders, row_params, Encoders, RowParams};
 use super::guide_program::{programs, Programs};
-use super::host::host_program;
-use super::tokens::docs;
+use super::host::{host_program, HostProgram};
+use super::tokens::{docs, size_generics, sizes};
 use super::SpanMap;
 use crate::ir::*;
 
@@ -42,6 +42,18 @@ pub(super) fn items(
         encoders: encoders(ir, model, &add_local_log_q),
         rows: row_params(ir, model, &add_local_log_q),
     };
+    // A guide of a model with size parameters is generic over them as the model is (before
+    // the device, whose default must come last): `G<const D: usize, __D = Cpu>` with
+    // `type Model = Reg<D>`.
+    let (_, size_args) = size_generics(model);
+    let sizes = sizes(model);
+    let generics = Generics {
+        params: quote!(<#(const #sizes: usize,)* __D: ::ravi::Backend>),
+        args: quote!(<#(#sizes,)* __D>),
+        sizes: quote!(#(const #sizes: usize,)*),
+        model_path: model_path.clone(),
+        model_ty: quote!(#model_path #size_args),
+    };
     let host = host_program(
         ir,
         model,
@@ -49,13 +61,25 @@ pub(super) fn items(
         &parts.families.types,
         &parts.programs.param_fields,
     );
-    let definition = definition(ir, model, model_path, &name, &parts);
-    let guide_impl = guide_impl(model, model_path, &name, &parts, host);
+    let definition = definition(ir, model, &name, &generics, &parts, &host);
+    let guide_impl = guide_impl(model, &name, &generics, &parts, &host);
     quote! {
         #definition
 
         #guide_impl
     }
+}
+
+/// The guide's generic parameters: `<const D: usize, __D: Backend>` and the arguments
+/// `<D, __D>` (the model's size parameters, then the device), and the size parameters
+/// alone (`const D: usize,`), which the struct declares before `__D = Cpu`; the model's
+/// path as the guide wrote it and its type (`Reg<D>`).
+struct Generics {
+    params: TokenStream,
+    args: TokenStream,
+    sizes: TokenStream,
+    model_path: TokenStream,
+    model_ty: TokenStream,
 }
 
 /// `acc = Some(acc + term)` (or `Some(term)` first) in generated code: how the guide sums
@@ -69,17 +93,26 @@ fn accumulate(acc: &Ident, term: TokenStream) -> TokenStream {
     }
 }
 
-/// The guide's struct and its constructor `new`.
+/// The guide's struct and its constructor `new` (and the host engine's program, where it
+/// is an associated const).
 fn definition(
     ir: &GuideIr,
     model: &ModelIr,
-    model_ty: &TokenStream,
     name: &Ident,
+    generics: &Generics,
     parts: &Parts,
+    host: &HostProgram,
 ) -> TokenStream {
+    let Generics {
+        params,
+        args,
+        sizes,
+        model_path,
+        model_ty,
+    } = generics;
     let doc = docs(&ir.docs);
     // "A guide for [`M`]", the link to where the guide's path leads.
-    let path = model_ty.to_string().replace(' ', "");
+    let path = model_path.to_string().replace(' ', "");
     let model_doc = if path == model.name {
         format!("\n\nA guide for [`{}`].", model.name)
     } else {
@@ -99,11 +132,12 @@ fn definition(
     let (delta_fields, delta_builds) = (&parts.deltas.fields, &parts.deltas.builds);
     let (amortized_fields, amortized_builds) = (&parts.encoders.fields, &parts.encoders.builds);
     let (local_fields, local_builds) = (&parts.rows.fields, &parts.rows.builds);
+    let program_table = &host.table;
     quote! {
         #doc
         #[doc = #model_doc]
         #[derive(Debug, Clone)]
-        pub struct #name<__D: ::ravi::Backend = ::ravi::Cpu> {
+        pub struct #name<#sizes __D: ::ravi::Backend = ::ravi::Cpu> {
             params: ::ravi::ParamStore<__D>,
             #(#[doc = "A guide family of this guide, in the order written."] pub #fields: #families,)*
             #(#param_fields: ::ravi::ParamId,)*
@@ -112,7 +146,9 @@ fn definition(
             #(#local_fields: ::ravi::guides::LocalMeanField,)*
         }
 
-        impl<__D: ::ravi::Backend> #name<__D> {
+        impl #params #name #args {
+            #program_table
+
             /// A fresh guide with its parameters on `dev` (locations 0, scales 0.1).
             pub fn new(dev: &__D) -> Self {
                 let latents = <#model_ty as ::ravi::Model>::latents();
@@ -133,11 +169,18 @@ fn definition(
 /// weights, the host engine's side (`host`) and `sample`.
 fn guide_impl(
     model: &ModelIr,
-    model_ty: &TokenStream,
     name: &Ident,
+    generics: &Generics,
     parts: &Parts,
-    host: TokenStream,
+    host: &HostProgram,
 ) -> TokenStream {
+    let Generics {
+        params,
+        args,
+        model_ty,
+        ..
+    } = generics;
+    let host = &host.fns;
     let n_latents = model.latents().count();
     let families = &parts.families.types;
     let (starts, weights) = (&parts.families.starts, &parts.families.weights);
@@ -145,7 +188,7 @@ fn guide_impl(
     let (local_prepares, rows_held) = (&parts.rows.prepares, &parts.rows.rows_held);
     let sample = sample_fn(model, model_ty, parts);
     quote! {
-        impl<__D: ::ravi::Backend> ::ravi::Guide<__D> for #name<__D> {
+        impl #params ::ravi::Guide<__D> for #name #args {
             type Model = #model_ty;
             fn params(&self) -> &::ravi::ParamStore<__D> {
                 &self.params

@@ -6,6 +6,17 @@ use quote::quote;
 
 use crate::ir::*;
 
+/// The host engine's side of a guide: the program's table and the `Guide` functions.
+pub(super) struct HostProgram {
+    /// `const __PROGRAM: &'static Program = &Program { .. };`, an associated const of the
+    /// guide's inherent impl (nothing where the engine does not run the guide). Not a
+    /// `static` in `host_program`: the program of a model with size parameters names them
+    /// (`Dim::Fixed(D)`), and an item inside a function cannot name its impl's generics.
+    pub(super) table: TokenStream,
+    /// `Guide::host_program` and `Guide::host_gaussians`.
+    pub(super) fns: TokenStream,
+}
+
 /// The guide's side of the host engine (`Guide::host_program` and `Guide::host_gaussians`):
 /// the engine's program and the parameters of each Gaussian entry, in the order the guide
 /// draws them (its families, then its program lines), or why the engine does not run it.
@@ -15,14 +26,17 @@ pub(super) fn host_program(
     fields: &[proc_macro2::Ident],
     families: &[TokenStream],
     param_fields: &[proc_macro2::Ident],
-) -> TokenStream {
+) -> HostProgram {
     let program = match crate::fused::program(model, ir) {
         Ok(program) => program,
         Err(reason) => {
-            return quote! {
-                fn host_program() -> ::core::result::Result<&'static ::ravi::program::Program, &'static str> {
-                    ::core::result::Result::Err(#reason)
-                }
+            return HostProgram {
+                table: quote!(),
+                fns: quote! {
+                    fn host_program() -> ::core::result::Result<&'static ::ravi::program::Program, &'static str> {
+                        ::core::result::Result::Err(#reason)
+                    }
+                },
             }
         }
     };
@@ -37,12 +51,17 @@ pub(super) fn host_program(
         }
         _ => unreachable!("checked by the program's coverage"),
     });
-    quote! {
-        fn host_program() -> ::core::result::Result<&'static ::ravi::program::Program, &'static str> {
-            ::core::result::Result::Ok({ #program })
-        }
-        fn host_gaussians(&self) -> ::core::option::Option<::std::vec::Vec<::ravi::HostGaussian>> {
-            [#(#families,)* #(#lines),*].into_iter().collect()
-        }
+    HostProgram {
+        table: quote! {
+            const __PROGRAM: &'static ::ravi::program::Program = &#program;
+        },
+        fns: quote! {
+            fn host_program() -> ::core::result::Result<&'static ::ravi::program::Program, &'static str> {
+                ::core::result::Result::Ok(Self::__PROGRAM)
+            }
+            fn host_gaussians(&self) -> ::core::option::Option<::std::vec::Vec<::ravi::HostGaussian>> {
+                [#(#families,)* #(#lines),*].into_iter().collect()
+            }
+        },
     }
 }

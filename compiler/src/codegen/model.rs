@@ -6,21 +6,25 @@ use quote::{format_ident, quote, quote_spanned};
 
 use super::emitter::Emitter;
 use super::specs::{input_specs, latent_specs};
-use super::tokens::{dim_usize, docs};
+use super::tokens::{dim_usize, docs, size_generics, sizes};
 use super::SpanMap;
 use crate::ir::*;
 
-/// The Rust items of a model: the marker type, its data struct, the `Model` impl and the
-/// static assertions of sizes that involve Rust constants.
+/// The Rust items of a model: the marker type (generic over the model's size parameters,
+/// `pub struct Reg<const D: usize>;`), its data struct, the `Model` impl and the static
+/// assertions of sizes that involve Rust constants.
 pub(super) fn items(ir: &ModelIr, span_of: SpanMap) -> TokenStream {
     let name = format_ident!("{}", ir.name, span = span_of(&ir.span));
     let doc = docs(&ir.docs);
+    // Sizes unified with a Rust constant; never a size parameter (the checks refuse to
+    // unify one), so these stay outside the generic items.
     let asserts = ir.asserts.iter().map(|a| {
         let (l, r) = (dim_usize(&a.lhs), dim_usize(&a.rhs));
         let msg = &a.message;
         let sp = span_of(&a.span);
         quote_spanned!(sp=> const _: () = ::core::assert!(#l == #r, #msg);)
     });
+    let (params, _) = size_generics(ir);
     let data = data_items(ir);
     let model_impl = model_impl(ir, &name);
     quote! {
@@ -28,7 +32,7 @@ pub(super) fn items(ir: &ModelIr, span_of: SpanMap) -> TokenStream {
 
         #doc
         #[derive(Debug, Clone, Copy, Default)]
-        pub struct #name;
+        pub struct #name #params;
 
         #data
 
@@ -65,27 +69,50 @@ fn data_items(ir: &ModelIr) -> TokenStream {
 }
 
 /// `impl ::ravi::Model for {name}`: its tables, its log joint and the predictive's arguments.
+///
+/// The tables are associated consts of an inherent impl, not consts inside the trait's
+/// functions: a const item in a function cannot name the impl's generic parameters, and
+/// the tables of a model with size parameters do (`DimSpec::Fixed(D as usize)`).
 fn model_impl(ir: &ModelIr, name: &proc_macro2::Ident) -> TokenStream {
     let data = format_ident!("{}Data", ir.name);
     let model_name = &ir.name;
+    let (params, args) = size_generics(ir);
     let input_specs = input_specs(ir);
     let latent_specs = latent_specs(ir);
     let log_joint = log_joint_fns(ir);
     let observed_args = observed_args_fn(ir);
-    let tracked = tracked_fns(ir);
+    let (tracked_table, tracked) = tracked_fns(ir);
+    // `Reg<3>` for `model Reg<D>` at D = 3: the name the errors write.
+    let (name_table, name_value) = if ir.sizes.is_empty() {
+        (quote!(), quote!(#model_name))
+    } else {
+        let sizes = sizes(ir);
+        (
+            quote! {
+                const __NAME: ::ravi::__private::SizedName =
+                    ::ravi::__private::SizedName::new(#model_name, &[#(#sizes),*]);
+            },
+            quote!(Self::__NAME.as_str()),
+        )
+    };
     quote! {
-        impl ::ravi::Model for #name {
-            const NAME: &'static str = #model_name;
-            type Data = #data;
-            fn inputs() -> &'static [::ravi::InputSpec] {
-                const INPUTS: &[::ravi::InputSpec] = &[#(#input_specs),*];
-                INPUTS
-            }
+        impl #params #name #args {
+            #name_table
+            const __INPUTS: &'static [::ravi::InputSpec] = &[#(#input_specs),*];
             // a prior's median may be a number clippy knows by name (ln 2, say)
             #[allow(clippy::approx_constant)]
+            const __LATENTS: &'static [::ravi::LatentSpec] = &[#(#latent_specs),*];
+            #tracked_table
+        }
+
+        impl #params ::ravi::Model for #name #args {
+            const NAME: &'static str = #name_value;
+            type Data = #data;
+            fn inputs() -> &'static [::ravi::InputSpec] {
+                Self::__INPUTS
+            }
             fn latents() -> &'static [::ravi::LatentSpec] {
-                const LATENTS: &[::ravi::LatentSpec] = &[#(#latent_specs),*];
-                LATENTS
+                Self::__LATENTS
             }
             #log_joint
             #observed_args
@@ -113,9 +140,10 @@ fn reads_data(ir: &ModelIr, id: NodeId) -> bool {
 /// `tracked_specs`, `tracked` and `tracked_globals`: the `track`ed values of the model at
 /// given latents, `(particles, numel)` each, all of them (on a batch) or those that read no
 /// data (what a posterior of the guide alone can show). Nothing for a model without any.
-fn tracked_fns(ir: &ModelIr) -> TokenStream {
+/// First the table of their specs (an associated const of the model's inherent impl).
+fn tracked_fns(ir: &ModelIr) -> (TokenStream, TokenStream) {
     if ir.tracked.is_empty() {
-        return quote!();
+        return (quote!(), quote!());
     }
     let specs = ir.tracked.iter().map(|t| {
         let name = &t.name;
@@ -137,10 +165,12 @@ fn tracked_fns(ir: &ModelIr) -> TokenStream {
         .collect();
     let tracked = tracked_body(ir, &all);
     let tracked_globals = tracked_body(ir, &globals);
-    quote! {
+    let table = quote! {
+        const __TRACKED: &'static [::ravi::TrackedSpec] = &[#(#specs),*];
+    };
+    let fns = quote! {
         fn tracked_specs() -> &'static [::ravi::TrackedSpec] {
-            const TRACKED: &[::ravi::TrackedSpec] = &[#(#specs),*];
-            TRACKED
+            Self::__TRACKED
         }
         #[allow(unused_variables, unused_mut, clippy::all)]
         fn tracked<__D: ::ravi::Backend, __T: ::ravi::Tape<__D>>(
@@ -156,7 +186,8 @@ fn tracked_fns(ir: &ModelIr) -> TokenStream {
         ) -> ::std::vec::Vec<::ravi::Particles<__D, __T>> {
             #tracked_globals
         }
-    }
+    };
+    (table, fns)
 }
 
 /// The body that computes `values`, each as `(particles, numel)`.

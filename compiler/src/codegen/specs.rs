@@ -11,10 +11,10 @@ use crate::ir::*;
 
 /// `::ravi::InputSpec`s, one per input in order.
 pub(super) fn input_specs(ir: &ModelIr) -> Vec<TokenStream> {
-    ir.inputs.iter().map(input_spec).collect()
+    ir.inputs.iter().map(|i| input_spec(ir, i)).collect()
 }
 
-fn input_spec(i: &Input) -> TokenStream {
+fn input_spec(ir: &ModelIr, i: &Input) -> TokenStream {
     let n = &i.name;
     let dims = i.shape.0.iter().map(|d| match d {
         Dim::Rows => quote!(::ravi::DimSpec::Rows),
@@ -24,6 +24,16 @@ fn input_spec(i: &Input) -> TokenStream {
         }
     });
     let has_rows = i.shape.0.first() == Some(&Dim::Rows);
+    // The axes whose size is a size parameter, by name, for the messages.
+    let sizes = i
+        .shape
+        .0
+        .iter()
+        .enumerate()
+        .filter_map(|(axis, d)| match d {
+            Dim::Const(c) if ir.is_size(c) => Some(quote!((#axis, #c))),
+            _ => None,
+        });
     let integers = match i.integers {
         None => quote!(::core::option::Option::None),
         Some((lo, hi)) => {
@@ -34,7 +44,7 @@ fn input_spec(i: &Input) -> TokenStream {
             quote!(::core::option::Option::Some((#lo, #hi)))
         }
     };
-    quote!(::ravi::InputSpec { name: #n, dims: &[#(#dims),*], has_rows: #has_rows, integers: #integers })
+    quote!(::ravi::InputSpec { name: #n, dims: &[#(#dims),*], has_rows: #has_rows, integers: #integers, sizes: &[#(#sizes),*] })
 }
 
 /// `::ravi::LatentSpec`s, one per latent site in order.

@@ -3,7 +3,7 @@
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
-use crate::ir::{Dim, Shape};
+use crate::ir::{Dim, ModelIr, Shape};
 
 pub(super) fn lit_usize(n: usize) -> Literal {
     Literal::usize_unsuffixed(n)
@@ -97,4 +97,19 @@ pub(super) fn axes(ix: &[usize]) -> TokenStream {
 pub(super) fn docs(lines: &[String]) -> TokenStream {
     let lines = lines.iter().map(|l| format!(" {l}"));
     quote!(#(#[doc = #lines])*)
+}
+
+/// The model's size parameters as idents (`D`, `K`).
+pub(super) fn sizes(ir: &ModelIr) -> Vec<proc_macro2::Ident> {
+    ir.sizes.iter().map(|s| format_ident!("{}", s)).collect()
+}
+
+/// The generic parameters of a model's items, `<const D: usize, const K: usize>` (nothing
+/// for a model without size parameters), and the arguments that name them, `<D, K>`.
+pub(super) fn size_generics(ir: &ModelIr) -> (TokenStream, TokenStream) {
+    if ir.sizes.is_empty() {
+        return (quote!(), quote!());
+    }
+    let sizes = sizes(ir);
+    (quote!(<#(const #sizes: usize),*>), quote!(<#(#sizes),*>))
 }
