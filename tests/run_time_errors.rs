@@ -17,6 +17,31 @@ model! {
         y ~ Normal(log(mu - mu), 1.0);
     }
 }
+model! {
+    model Waits(y: [N]) {
+        rate ~ LogNormal(0.0, 1.0);
+        y ~ Exponential(rate);
+    }
+    model Sizes(y: [N]) {
+        s ~ LogNormal(0.0, 1.0);
+        y ~ HalfNormal(s);
+    }
+    model Shares(y: [N]) {
+        a ~ LogNormal(0.0, 1.0);
+        y ~ Beta(a, 2.0);
+    }
+    model Bounded(y: [N]) {
+        m ~ Normal(0.0, 1.0);
+        y ~ Uniform(-1.0, 2.0);
+        factor(keep, 0.0 * m);
+    }
+}
+guide! {
+    guide WaitsGuide for Waits { rate ~ MeanField; }
+    guide SizesGuide for Sizes { s ~ MeanField; }
+    guide SharesGuide for Shares { a ~ MeanField; }
+    guide BoundedGuide for Bounded { m ~ MeanField; }
+}
 guide! {
     guide LineGuide for Line { (a, b) ~ MeanField; }
     guide BrokenGuide for Broken { mu ~ MeanField; }
@@ -169,4 +194,73 @@ fn a_fit_that_skipped_every_step_fails() {
         Err(FitError::AllSkipped { steps: 20 }) => {}
         other => panic!("expected every step skipped, got {other:?}"),
     }
+}
+
+/// The error a fit gives for observed data off its distribution's support, on both paths.
+fn support_error<G: Guide<Cpu>>(
+    make: &dyn Fn(&Cpu) -> G,
+    data: &<G::Model as ravi::Model>::Data,
+) -> (&'static str, usize, f32) {
+    let mut out = None;
+    for fused in [true, false] {
+        let mut g = make(&Cpu::seeded(1));
+        let opts = FitOptions { fused, ..base() };
+        match ravi::fit(&mut g, data, &opts) {
+            Err(FitError::Data(ravi::DataError::Support {
+                site, index, value, ..
+            })) => {
+                let e = (site, index, value);
+                assert!(out.is_none_or(|o| o == e));
+                out = Some(e);
+            }
+            other => panic!("expected a support error, got {other:?}"),
+        }
+    }
+    out.unwrap()
+}
+
+#[test]
+fn observed_data_off_the_support_are_named() {
+    let y = |v: Vec<f32>| Array::vector(v);
+    assert_eq!(
+        support_error(
+            &WaitsGuide::new,
+            &WaitsData {
+                y: y(vec![0.5, 2.0, -1.0])
+            }
+        ),
+        ("y", 2, -1.0)
+    );
+    assert_eq!(
+        support_error(&SizesGuide::new, &SizesData { y: y(vec![-1.0]) }),
+        ("y", 0, -1.0)
+    );
+    assert_eq!(
+        support_error(
+            &SharesGuide::new,
+            &SharesData {
+                y: y(vec![0.2, 1.0])
+            }
+        ),
+        ("y", 1, 1.0)
+    );
+    assert_eq!(
+        support_error(
+            &BoundedGuide::new,
+            &BoundedData {
+                y: y(vec![0.0, 2.5])
+            }
+        ),
+        ("y", 1, 2.5)
+    );
+    // inside: the fits run
+    let mut g = WaitsGuide::new(&Cpu::seeded(1));
+    ravi::fit(
+        &mut g,
+        &WaitsData {
+            y: y(vec![0.5, 2.0, 1.0]),
+        },
+        &base(),
+    )
+    .unwrap();
 }

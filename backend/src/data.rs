@@ -172,6 +172,16 @@ pub enum DataError {
     NoRows {
         model: &'static str,
     },
+    /// An observed value outside its distribution's support (a y = −1 observed by an
+    /// Exponential): `site` names the observed site and `support` says what it allows.
+    Support {
+        model: &'static str,
+        site: &'static str,
+        input: &'static str,
+        index: usize,
+        value: f32,
+        support: &'static str,
+    },
     /// A value outside the integers an input declares (`in low..high`).
     Domain {
         model: &'static str,
@@ -207,6 +217,10 @@ impl fmt::Display for DataError {
                 "row {row} has {len} values but the first row has {expected}"
             ),
             DataError::NoRows { model } => write!(f, "the data of {model} has no rows"),
+            DataError::Support { model, site, input, index, value, support } => write!(
+                f,
+                "input `{input}` of {model} holds {value} at flat index {index}, outside the support of site `{site}`: {support}"
+            ),
             DataError::Domain { model, input, index, value, declared } => write!(
                 f,
                 "input `{input}` of {model} holds {value} at flat index {index}, but it is declared as the integers {declared}"
@@ -364,4 +378,93 @@ impl<D: Backend> Batch<D> {
         debug_assert!(self.inputs[i].shape().num_elements() > 0 || self.rows == 0);
         self.inputs[i].clone()
     }
+}
+
+/// Where an observed site's values must lie, as far as the data alone can be checked (an
+/// interval's bounds when they are numbers; a discrete site's integers are the input's
+/// declared domain, checked by [`check_inputs`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ObservedSupport {
+    /// (0, ∞)
+    Positive,
+    /// (0, 1)
+    UnitInterval,
+    /// (low, high)
+    Interval { low: f32, high: f32 },
+    /// Non-negative values summing to 1 along the last axis of `len`.
+    Simplex { len: usize },
+}
+
+impl ObservedSupport {
+    /// What the support allows, in words.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            ObservedSupport::Positive => "positive values",
+            ObservedSupport::UnitInterval => "values in (0, 1)",
+            ObservedSupport::Interval { .. } => {
+                "values strictly between the distribution's low and high"
+            }
+            ObservedSupport::Simplex { .. } => {
+                "non-negative vectors summing to 1 along the last axis"
+            }
+        }
+    }
+
+    /// The first value off the support, by flat index.
+    fn first_outside(&self, x: &[f32]) -> Option<(usize, f32)> {
+        let inside = |v: f32| match *self {
+            ObservedSupport::Positive => v > 0.0,
+            ObservedSupport::UnitInterval => v > 0.0 && v < 1.0,
+            ObservedSupport::Interval { low, high } => v > low && v < high,
+            ObservedSupport::Simplex { .. } => v >= 0.0,
+        };
+        if let Some((i, &v)) = x.iter().enumerate().find(|(_, v)| !inside(**v)) {
+            return Some((i, v));
+        }
+        if let ObservedSupport::Simplex { len } = *self {
+            for (e, event) in x.chunks(len.max(1)).enumerate() {
+                let total: f64 = event.iter().map(|&v| f64::from(v)).sum();
+                if (total - 1.0).abs() > 1e-4 {
+                    return Some((e * len, event[0]));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// An observed site whose values have a support narrower than the reals.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ObservedSpec {
+    pub site: &'static str,
+    /// The input it observes, by index.
+    pub input: usize,
+    pub support: ObservedSupport,
+}
+
+/// Checks every observed site's data against its distribution's support: once per fit,
+/// before the first step, on either path (a value outside would make the log density
+/// −∞ or NaN, or, for some densities, a finite number that is wrong).
+pub fn check_observed(
+    model: &'static str,
+    specs: &[InputSpec],
+    observed: &[ObservedSpec],
+    arrays: &[&Array],
+) -> Result<(), DataError> {
+    for o in observed {
+        let (Some(spec), Some(array)) = (specs.get(o.input), arrays.get(o.input)) else {
+            continue;
+        };
+        if let Some((index, value)) = o.support.first_outside(&array.data) {
+            return Err(DataError::Support {
+                model,
+                site: o.site,
+                input: spec.name,
+                index,
+                value,
+                support: o.support.describe(),
+            });
+        }
+    }
+    Ok(())
 }

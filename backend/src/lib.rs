@@ -41,7 +41,9 @@ pub mod diagnose;
 pub mod fit;
 pub mod predictive;
 
-pub use data::{Array, Batch, DataError, DimSpec, InputSpec};
+pub use data::{
+    check_observed, Array, Batch, DataError, DimSpec, InputSpec, ObservedSpec, ObservedSupport,
+};
 #[cfg(feature = "cuda")]
 pub use device::Cuda;
 pub use device::{Backend, Cpu, Tape};

@@ -7,7 +7,7 @@
 
 use dfdx::tensor::Tensor;
 
-use crate::data::{Array, Batch, DimSpec, InputSpec};
+use crate::data::{Array, Batch, DimSpec, InputSpec, ObservedSpec};
 use crate::density::Moments;
 use crate::device::{Backend, Tape};
 use crate::latent::LatentSpec;
@@ -58,6 +58,10 @@ pub trait Model: 'static {
         latents: Vec<Particles<D, T>>,
         batch: &Batch<D>,
     ) -> Vec<ObservedArgs<D, T>>;
+    /// The observed sites whose data the support restricts (checked once per fit).
+    fn observed() -> &'static [ObservedSpec] {
+        &[]
+    }
     /// The model's `track`ed values, in order (none unless it has some).
     fn tracked_specs() -> &'static [TrackedSpec] {
         &[]

@@ -8,7 +8,7 @@ use rand::SeedableRng as _;
 use super::converge::{Monitor, Verdict};
 use super::options::{FitOptions, Objective, OnNonFinite};
 use super::{Divergence, FitReport};
-use crate::data::{check_inputs, Array, Batch};
+use crate::data::{check_inputs, check_observed, Array, Batch};
 use crate::device::Backend;
 use crate::elbo::{elbo_terms, first_non_finite, sum_terms, untaped_views, GUIDE_TERM};
 use crate::error::FitError;
@@ -117,6 +117,7 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
         let specs = G::Model::inputs();
         let arrays = data.arrays();
         let rows = check_inputs(G::Model::NAME, specs, &arrays)?;
+        check_observed(G::Model::NAME, specs, G::Model::observed(), &arrays)?;
         if opts.objective == Objective::Iwae {
             crate::iwae::check_supported::<G::Model>()?;
         }

@@ -82,6 +82,7 @@ fn model_impl(ir: &ModelIr, name: &proc_macro2::Ident) -> TokenStream {
     let log_joint = log_joint_fns(ir);
     let observed_args = observed_args_fn(ir);
     let (tracked_table, tracked) = tracked_fns(ir);
+    let observed = observed_specs(ir);
     // `Reg<3>` for `model Reg<D>` at D = 3: the name the errors write.
     let (name_table, name_value) = if ir.sizes.is_empty() {
         (quote!(), quote!(#model_name))
@@ -102,6 +103,7 @@ fn model_impl(ir: &ModelIr, name: &proc_macro2::Ident) -> TokenStream {
             // a prior's median may be a number clippy knows by name (ln 2, say)
             #[allow(clippy::approx_constant)]
             const __LATENTS: &'static [::ravi::LatentSpec] = &[#(#latent_specs),*];
+            const __OBSERVED: &'static [::ravi::ObservedSpec] = &[#(#observed),*];
             #tracked_table
         }
 
@@ -114,11 +116,50 @@ fn model_impl(ir: &ModelIr, name: &proc_macro2::Ident) -> TokenStream {
             fn latents() -> &'static [::ravi::LatentSpec] {
                 Self::__LATENTS
             }
+            fn observed() -> &'static [::ravi::ObservedSpec] {
+                Self::__OBSERVED
+            }
             #log_joint
             #observed_args
             #tracked
         }
     }
+}
+
+/// `::ravi::ObservedSpec`s: each observed site whose distribution's support is narrower
+/// than the reals and checkable from the data alone (an interval's bounds when they are
+/// numbers; discrete sites are checked by their inputs' declared integers).
+fn observed_specs(ir: &ModelIr) -> Vec<TokenStream> {
+    use crate::catalogue::Constraint;
+    let number = |id: NodeId| {
+        ir.const_value(id)
+            .map(|v| v as f32)
+            .filter(|v| v.is_finite())
+            .map(proc_macro2::Literal::f32_suffixed)
+    };
+    ir.sites
+        .iter()
+        .filter_map(|s| {
+            let input = proc_macro2::Literal::usize_unsuffixed(s.observed?);
+            // a mixture's first argument is its logits
+            let args = if s.mixture { &s.args[1..] } else { &s.args[..] };
+            let support = match s.dist.support {
+                Constraint::Positive => quote!(::ravi::ObservedSupport::Positive),
+                Constraint::UnitInterval => quote!(::ravi::ObservedSupport::UnitInterval),
+                Constraint::Interval => {
+                    let (low, high) = (number(args[0])?, number(args[1])?);
+                    quote!(::ravi::ObservedSupport::Interval { low: #low, high: #high })
+                }
+                Constraint::Simplex => {
+                    let len = dim_usize(s.shape.0.last()?);
+                    quote!(::ravi::ObservedSupport::Simplex { len: #len })
+                }
+                _ => return None,
+            };
+            let site = &s.name;
+            Some(quote!(::ravi::ObservedSpec { site: #site, input: #input, support: #support }))
+        })
+        .collect()
 }
 
 /// Does node `id` read a model input (directly or through its operands)?
