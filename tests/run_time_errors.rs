@@ -42,6 +42,15 @@ guide! {
     guide SharesGuide for Shares { a ~ MeanField; }
     guide BoundedGuide for Bounded { m ~ MeanField; }
 }
+model! {
+    model Wide(y: [N]) {
+        w ~ Normal(0.0, 1.0) [100000];
+        y ~ Normal(sum(w), 1.0);
+    }
+}
+guide! {
+    guide WideFullRank for Wide { w ~ FullRank; }
+}
 guide! {
     guide LineGuide for Line { (a, b) ~ MeanField; }
     guide BrokenGuide for Broken { mu ~ MeanField; }
@@ -263,4 +272,34 @@ fn observed_data_off_the_support_are_named() {
         &base(),
     )
     .unwrap();
+}
+
+/// A FullRank guide over 100,000 coordinates (a 40 GB factor, 160 GB in a fit) is refused
+/// when the guide is built, before the allocation would abort the process, and every fit
+/// or evaluation of it says so, naming the family, the size and the bytes.
+#[test]
+fn a_family_beyond_memory_is_a_typed_error() {
+    let g = WideFullRank::new(&Cpu::seeded(1));
+    let data = WideData {
+        y: Array::vector(vec![0.5]),
+    };
+    let e = match ravi::fit(&mut WideFullRank::new(&Cpu::seeded(1)), &data, &base()) {
+        Err(FitError::Memory(e)) => e,
+        other => panic!("expected a memory error, got {other:?}"),
+    };
+    assert_eq!((e.family, e.size), ("FullRank", 100_000));
+    assert_eq!(e.bytes, (100_000u64 * 100_000 + 200_000) * 16);
+    assert!(e.to_string().contains("LowRank"));
+    assert!(matches!(
+        ravi::elbo(&g, &data, 10),
+        Err(FitError::Memory(_))
+    ));
+}
+
+#[test]
+fn an_array_too_large_to_address_is_an_error() {
+    assert!(matches!(
+        Array::new(vec![0.0; 4], vec![1 << 63, 2]),
+        Err(ravi::DataError::Length { .. })
+    ));
 }

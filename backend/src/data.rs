@@ -17,8 +17,9 @@ pub struct Array {
 impl Array {
     /// An array of the given shape; `data.len()` must be the product of `shape`.
     pub fn new(data: Vec<f32>, shape: Vec<usize>) -> Result<Self, DataError> {
-        let numel: usize = shape.iter().product();
-        if numel != data.len() {
+        // a product that overflows matches no data: the same error, not a panic
+        let numel = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
+        if numel != Some(data.len()) {
             return Err(DataError::Length {
                 shape,
                 len: data.len(),
@@ -207,11 +208,10 @@ impl fmt::Display for DataError {
                 f,
                 "input `{input}` of {model} holds {value} at flat index {index}; data must be finite"
             ),
-            DataError::Length { shape, len } => write!(
-                f,
-                "an array of shape {shape:?} needs {} values but {len} were given",
-                shape.iter().product::<usize>()
-            ),
+            DataError::Length { shape, len } => match shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) {
+                Some(numel) => write!(f, "an array of shape {shape:?} needs {numel} values but {len} were given"),
+                None => write!(f, "an array of shape {shape:?} would hold more values than memory can address ({len} were given)"),
+            },
             DataError::Ragged { row, len, expected } => write!(
                 f,
                 "row {row} has {len} values but the first row has {expected}"

@@ -34,6 +34,9 @@ pub enum FitError {
     /// The host engine's program for the guide and the guide's parameters disagree (a
     /// bug in ravi or in a hand-written guide, reported rather than run on the graph).
     EngineMismatch(String),
+    /// A guide family would not fit in the machine's memory (see [`crate::memory`]): its
+    /// parameters were not allocated when the guide was built.
+    Memory(crate::memory::MemoryError),
     /// Under [`crate::OnNonFinite::Skip`], every one of the `steps` steps had a non-finite
     /// ELBO: nothing was learned.
     AllSkipped {
@@ -79,6 +82,7 @@ impl fmt::Display for FitError {
             FitError::Unsupported(m) => f.write_str(m),
             FitError::Init(e) => write!(f, "{e}"),
             FitError::EngineMismatch(m) => f.write_str(m),
+            FitError::Memory(e) => write!(f, "{e}"),
             FitError::AllSkipped { steps } => write!(
                 f,
                 "every one of the {steps} steps had a non-finite ELBO and was skipped: nothing was learned (look at the model's scales and the learning rate, or use OnNonFinite::Stop to see the first culprit)"

@@ -77,6 +77,9 @@ pub(crate) fn checked_rows<G: Guide<D>, D: Backend>(
     guide: &G,
     data: &<G::Model as Model>::Data,
 ) -> Result<usize, FitError> {
+    if let Some(e) = guide.params().refusal() {
+        return Err(FitError::Memory(e.clone()));
+    }
     let rows = check_inputs(G::Model::NAME, G::Model::inputs(), &data.arrays())?;
     check_rows(guide, rows)?;
     Ok(rows)

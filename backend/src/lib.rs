@@ -10,6 +10,7 @@ pub mod csv;
 pub mod device;
 pub mod linalg;
 pub mod math;
+pub mod memory;
 pub mod params;
 pub mod simd;
 // What a fit's pieces exchange: data, errors, latent specs, tensors, the engine's program.

@@ -1,6 +1,7 @@
 //! The learnable parameters of a guide: named flat tensors, so that families of any shape,
 //! the optimiser and checkpoints all see one simple collection.
 
+use crate::memory::MemoryError;
 use dfdx::prelude::*;
 use dfdx::tensor::Tensor;
 
@@ -20,6 +21,9 @@ pub struct ParamStore<D: Backend> {
     constant: Vec<bool>,
     /// A fit has started (initialised) these parameters: `Init::Auto` leaves them be.
     started: bool,
+    /// The first family refused for want of memory (its parameters not allocated): every
+    /// fit or evaluation of the guide reports it.
+    refused: Option<MemoryError>,
 }
 
 impl<D: Backend> ParamStore<D> {
@@ -29,6 +33,7 @@ impl<D: Backend> ParamStore<D> {
             names: Vec::new(),
             tensors: Vec::new(),
             constant: Vec::new(),
+            refused: None,
             started: false,
         }
     }
@@ -36,6 +41,30 @@ impl<D: Backend> ParamStore<D> {
         &self.dev
     }
     /// Registers a parameter with its initial values.
+    /// May a family of `parameters` parameters be allocated (see [`crate::memory`])? When
+    /// not, the refusal is kept (the first one) and the family allocates nothing.
+    pub fn reserve(
+        &mut self,
+        family: &'static str,
+        label: &str,
+        size: usize,
+        parameters: Option<u64>,
+        suggestion: &'static str,
+    ) -> bool {
+        match crate::memory::check(family, label, size, parameters, suggestion) {
+            Ok(()) => true,
+            Err(e) => {
+                self.refused.get_or_insert(e);
+                false
+            }
+        }
+    }
+
+    /// The family refused for want of memory, if any.
+    pub fn refusal(&self) -> Option<&MemoryError> {
+        self.refused.as_ref()
+    }
+
     pub fn add(&mut self, name: impl Into<String>, init: Vec<f32>) -> ParamId {
         let n = init.len();
         self.names.push(name.into());

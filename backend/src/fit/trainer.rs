@@ -113,6 +113,9 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
     ) -> Result<Self, FitError> {
         // Everything about the options is checked before the start moves the guide.
         opts.check()?;
+        if let Some(e) = guide.params().refusal() {
+            return Err(FitError::Memory(e.clone()));
+        }
         frozen_parameters(guide.params(), &opts.frozen)?;
         let specs = G::Model::inputs();
         let arrays = data.arrays();

@@ -159,6 +159,18 @@ impl FullRank {
 
 impl<D: Backend> GuideFamily<D> for FullRank {
     fn build(params: &mut ParamStore<D>, name: &str, dim: usize, _args: &FamilyArgs) -> Self {
+        // d² + 2d parameters: refused (nothing allocated, the fit reports it) beyond memory
+        let count = (dim as u64)
+            .checked_mul(dim as u64)
+            .and_then(|d2| d2.checked_add(2 * dim as u64));
+        let fits = params.reserve(
+            "FullRank",
+            name,
+            dim,
+            count,
+            "LowRank(rank = 10) or MeanField",
+        );
+        let dim = if fits { dim } else { 0 };
         FullRank {
             dim,
             loc: params.add(format!("{name}.loc"), vec![0.0; dim]),

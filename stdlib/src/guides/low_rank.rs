@@ -133,6 +133,9 @@ impl<D: Backend> GuideFamily<D> for LowRank {
             .count("rank")
             .unwrap_or_else(|| (dim as f64).sqrt().ceil() as usize)
             .clamp(1, dim.max(1));
+        let count = (dim as u64).checked_mul(rank as u64 + 2);
+        let fits = params.reserve("LowRank", name, dim, count, "a smaller rank, or MeanField");
+        let (dim, rank) = if fits { (dim, rank) } else { (0, 1) };
         // A small random factor breaks the symmetry between its columns.
         let init: Vec<f32> = params
             .device()

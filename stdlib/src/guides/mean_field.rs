@@ -105,6 +105,15 @@ impl MeanField {
 
 impl<D: Backend> GuideFamily<D> for MeanField {
     fn build(params: &mut ParamStore<D>, name: &str, dim: usize, _args: &FamilyArgs) -> Self {
+        let count = (dim as u64).checked_mul(2);
+        let fits = params.reserve(
+            "MeanField",
+            name,
+            dim,
+            count,
+            "a model with fewer coordinates",
+        );
+        let dim = if fits { dim } else { 0 };
         MeanField {
             dim,
             loc: params.add(format!("{name}.loc"), vec![0.0; dim]),
