@@ -7,6 +7,7 @@
 //
 // Leaves: devices, dense linear algebra, CSV, the parameter store.
 pub mod csv;
+pub mod mnist;
 pub mod device;
 pub mod linalg;
 pub mod math;
