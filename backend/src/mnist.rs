@@ -242,7 +242,7 @@ fn parse_images(path: &Path, bytes: &[u8]) -> Result<(Vec<u8>, usize, usize, usi
 /// The labels of a labels file (magic 2049).
 fn parse_labels(path: &Path, bytes: &[u8]) -> Result<Vec<u8>, MnistError> {
     let n = header(path, bytes, 2049, 1)?[0];
-    let need = n.checked_add(8).unwrap_or(usize::MAX);
+    let need = n.saturating_add(8);
     if bytes.len() < need {
         return Err(MnistError::Truncated {
             path: path.to_path_buf(),
