@@ -42,6 +42,7 @@ pub mod init;
 pub mod diagnose;
 pub mod fit;
 pub mod predictive;
+pub mod save;
 
 pub use data::{
     check_observed, Array, Batch, DataError, DimSpec, InputSpec, ObservedSpec, ObservedSupport,
@@ -69,6 +70,7 @@ pub use params::{ParamId, ParamStore};
 pub use particles::{traced, Particles, PerParticle, Rows};
 pub use posterior::{Posterior, SiteSummary};
 pub use predictive::{predictive, predictive_at, SitePredictive};
+pub use save::SaveError;
 pub use start::{FamilyStart, Start, INIT_SCALE};
 
 /// dfdx itself, for generated code and for users who need its tensors directly.

@@ -161,6 +161,12 @@ fn definition(
                 #(#program_checks)*
                 Self { params, #(#fields,)* #(#param_fields,)* #(#delta_fields,)* #(#amortized_fields,)* #(#local_fields,)* }
             }
+
+            /// The guide saved at `path` by [`::ravi::Guide::save`], on `dev`: a typed error
+            /// if the file holds another model's or guide's parameters, or other sizes.
+            pub fn load(path: impl ::core::convert::AsRef<::std::path::Path>, dev: &__D) -> ::core::result::Result<Self, ::ravi::SaveError> {
+                ::ravi::save::load_into(Self::new(dev), path)
+            }
         }
     }
 }

@@ -1,0 +1,267 @@
+//! A fitted guide saved and loaded: its parameters as safetensors (one F32 tensor per
+//! parameter, by its name), with metadata — the model's and the guide's names, ravi's
+//! version, the constants among the parameters (a start's frames), and a signature of the
+//! compiled model and guide — so that loading into another model, or another guide of it,
+//! is a typed error that says what differs.
+//!
+//! Parameter names are stable: `{sites}.loc`, `{sites}.rho`, ... as the families name
+//! them (`ParamStore::iter`), in the guide's order; the signature hashes the model's
+//! inputs and latent sites (names, shapes, supports) and the guide's parameters (names and
+//! sizes), so it changes exactly when a saved file would no longer fit.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use safetensors::tensor::{Dtype, TensorView};
+use safetensors::SafeTensors;
+
+use crate::device::Backend;
+use crate::guide::Guide;
+use crate::model::Model;
+
+/// What went wrong saving or loading a guide.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaveError {
+    Io {
+        path: PathBuf,
+        message: String,
+    },
+    /// Not a safetensors file ravi wrote (or a damaged one).
+    Format {
+        path: PathBuf,
+        message: String,
+    },
+    /// The file holds a guide of another model, or another guide.
+    Mismatch {
+        path: PathBuf,
+        what: &'static str,
+        saved: String,
+        here: String,
+    },
+    /// A parameter the guide has is not in the file, or has another size there.
+    Parameter {
+        path: PathBuf,
+        name: String,
+        saved: Option<usize>,
+        here: usize,
+    },
+}
+
+impl fmt::Display for SaveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SaveError::Io { path, message } => write!(f, "{}: {message}", path.display()),
+            SaveError::Format { path, message } => {
+                write!(f, "{}: not a saved ravi guide ({message})", path.display())
+            }
+            SaveError::Mismatch {
+                path,
+                what,
+                saved,
+                here,
+            } => write!(
+                f,
+                "{} holds a guide of {what} `{saved}`, not `{here}`",
+                path.display()
+            ),
+            SaveError::Parameter {
+                path,
+                name,
+                saved: None,
+                here,
+            } => write!(
+                f,
+                "{} has no parameter `{name}` (this guide's has {here} values)",
+                path.display()
+            ),
+            SaveError::Parameter {
+                path,
+                name,
+                saved: Some(s),
+                here,
+            } => write!(
+                f,
+                "{}: parameter `{name}` has {s} values there but {here} in this guide",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SaveError {}
+
+/// The guide's type without generic arguments (the device, size parameters).
+fn guide_name<G>() -> String {
+    let full = std::any::type_name::<G>();
+    full.split('<').next().unwrap_or(full).to_string()
+}
+
+/// FNV-1a over the compiled model's inputs and latent sites and the guide's parameters.
+fn signature<G: Guide<D>, D: Backend>(guide: &G) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |text: &str| {
+        for b in text.bytes().chain([0xff]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    eat(G::Model::NAME);
+    for i in G::Model::inputs() {
+        eat(&format!("{} {:?} {:?}", i.name, i.dims, i.integers));
+    }
+    for l in G::Model::latents() {
+        eat(&format!(
+            "{} {:?} {:?} {}",
+            l.name, l.shape, l.support, l.local
+        ));
+    }
+    eat(&guide_name::<G>());
+    let store = guide.params();
+    for (id, (name, t)) in store.ids().zip(store.iter()) {
+        if !store.is_constant(id) {
+            eat(&format!("{name} {}", t.as_vec().len()));
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// Writes `guide`'s parameters and metadata to `path` (see the module docs).
+pub fn save<G: Guide<D>, D: Backend>(guide: &G, path: impl AsRef<Path>) -> Result<(), SaveError> {
+    let path = path.as_ref();
+    let store = guide.params();
+    let values: Vec<(String, Vec<u8>, usize, bool)> = store
+        .ids()
+        .zip(store.iter())
+        .map(|(id, (name, t))| {
+            let v = t.as_vec();
+            let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+            (name.to_string(), bytes, v.len(), store.is_constant(id))
+        })
+        .collect();
+    let constants: Vec<&str> = values
+        .iter()
+        .filter(|v| v.3)
+        .map(|v| v.0.as_str())
+        .collect();
+    let metadata: HashMap<String, String> = [
+        ("format", "ravi-guide"),
+        ("ravi_version", env!("CARGO_PKG_VERSION")),
+        ("model", G::Model::NAME),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .chain([
+        ("guide".to_string(), guide_name::<G>()),
+        ("signature".to_string(), signature(guide)),
+        ("constants".to_string(), constants.join("\n")),
+    ])
+    .collect();
+    let format = |e: safetensors::SafeTensorError| SaveError::Format {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let views: Vec<(String, TensorView<'_>)> = values
+        .iter()
+        .map(|(name, bytes, n, _)| {
+            Ok((
+                name.clone(),
+                TensorView::new(Dtype::F32, vec![*n], bytes).map_err(format)?,
+            ))
+        })
+        .collect::<Result<_, SaveError>>()?;
+    safetensors::serialize_to_file(views, &Some(metadata), path).map_err(|e| match e {
+        safetensors::SafeTensorError::IoError(io) => SaveError::Io {
+            path: path.to_path_buf(),
+            message: io.to_string(),
+        },
+        other => format(other),
+    })
+}
+
+/// Reads the parameters saved at `path` into `guide` (a fresh one of the same guide and
+/// model: `G::new(&dev)`), checking the model, the guide and every parameter first; the
+/// guide is then marked as started, so a fit continues from it.
+pub fn load_into<G: Guide<D>, D: Backend>(
+    mut guide: G,
+    path: impl AsRef<Path>,
+) -> Result<G, SaveError> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| SaveError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let format = |m: String| SaveError::Format {
+        path: path.to_path_buf(),
+        message: m,
+    };
+    let signature_here = signature(&guide);
+    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| format(e.to_string()))?;
+    let meta = header.metadata().clone().unwrap_or_default();
+    if meta.get("format").map(String::as_str) != Some("ravi-guide") {
+        return Err(format("no ravi metadata".into()));
+    }
+    let mismatch = |what: &'static str, key: &str, here: String| {
+        let saved = meta.get(key).cloned().unwrap_or_default();
+        (saved != here).then(|| SaveError::Mismatch {
+            path: path.to_path_buf(),
+            what,
+            saved,
+            here,
+        })
+    };
+    if let Some(e) = mismatch("the model", "model", G::Model::NAME.to_string()) {
+        return Err(e);
+    }
+    if let Some(e) = mismatch("the guide", "guide", guide_name::<G>()) {
+        return Err(e);
+    }
+    let tensors = SafeTensors::deserialize(&bytes).map_err(|e| format(e.to_string()))?;
+    let saved_signature = meta.get("signature").map(String::as_str);
+    let read = |name: &str| -> Option<Vec<f32>> {
+        let t = tensors.tensor(name).ok()?;
+        (t.dtype() == Dtype::F32).then(|| {
+            t.data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect()
+        })
+    };
+    let store = guide.params_mut();
+    let ids: Vec<_> = store.ids().collect();
+    for id in ids {
+        if store.is_constant(id) {
+            continue;
+        }
+        let name = store.name(id).to_string();
+        let here = store.get(id).as_vec().len();
+        match read(&name) {
+            Some(v) if v.len() == here => store.set(id, &v),
+            saved => {
+                return Err(SaveError::Parameter {
+                    path: path.to_path_buf(),
+                    name,
+                    saved: saved.map(|v| v.len()),
+                    here,
+                })
+            }
+        }
+    }
+    for name in meta
+        .get("constants")
+        .map(String::as_str)
+        .unwrap_or("")
+        .lines()
+    {
+        let v = read(name)
+            .ok_or_else(|| format(format!("constant `{name}` is listed but not stored")))?;
+        store.set_constant(name, v);
+    }
+    store.mark_started();
+    if saved_signature != Some(signature_here.as_str()) {
+        return Err(format(
+            "the model's inputs or latent sites differ from the ones it was saved with (same names, other shapes or supports)".into(),
+        ));
+    }
+    Ok(guide)
+}
