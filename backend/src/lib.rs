@@ -35,6 +35,7 @@ pub mod iwae;
 pub mod ops;
 pub mod scale;
 pub mod posterior;
+pub mod summary;
 pub mod evaluate;
 pub mod fused;
 // The fit: its start, its diagnostics, its loop, and what comes after it.

@@ -18,6 +18,7 @@ pub struct SiteSummary {
     pub shape: Vec<usize>,
     pub mean: Vec<f32>,
     pub sd: Vec<f32>,
+    pub median: Vec<f32>,
     pub q05: Vec<f32>,
     pub q95: Vec<f32>,
 }
@@ -107,6 +108,7 @@ impl Posterior {
             shape,
             mean: Vec::with_capacity(numel),
             sd: Vec::with_capacity(numel),
+            median: Vec::with_capacity(numel),
             q05: Vec::with_capacity(numel),
             q95: Vec::with_capacity(numel),
         };
@@ -118,6 +120,7 @@ impl Posterior {
             col.sort_by(f64::total_cmp);
             s.mean.push(mean as f32);
             s.sd.push(var.sqrt() as f32);
+            s.median.push(quantile(&col, 0.5) as f32);
             s.q05.push(quantile(&col, 0.05) as f32);
             s.q95.push(quantile(&col, 0.95) as f32);
         }
@@ -171,7 +174,7 @@ pub fn covariance(rows: &[Vec<f64>]) -> Vec<Vec<f64>> {
 }
 
 /// Linear interpolation between order statistics (the "type 7" rule of R and numpy).
-fn quantile(sorted: &[f64], q: f64) -> f64 {
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
     let h = (sorted.len() - 1) as f64 * q;
     let lo = h.floor() as usize;
     let hi = h.ceil() as usize;
