@@ -120,6 +120,22 @@ fn a_mixture_finds_its_components() {
     for d in &post.draws[0] {
         assert!(d[0] < d[1]);
     }
+    // the predictive: the mixture's mean Σ w_k μ_k and variance Σ w_k (σ_k² + μ_k²) − μ²
+    // (the posterior's own spread, ≈ 0.1 here, adds a little)
+    let w = [w0, 1.0 - w0];
+    let mean: f32 = (0..2).map(|k| w[k] * locs[k]).sum();
+    let second: f32 = (0..2)
+        .map(|k| w[k] * (scales[k] * scales[k] + locs[k] * locs[k]))
+        .sum();
+    let sd = (second - mean * mean).sqrt();
+    let pred = ravi::predictive(&g, &data, 2000).unwrap();
+    let Some(ravi::SitePredictive::Continuous { mean: m, sd: s, .. }) =
+        pred.iter().find(|p| p.site() == "y")
+    else {
+        panic!("no predictive for y: {pred:?}")
+    };
+    assert!((m[0] as f32 - mean).abs() < 0.05, "{} vs {mean}", m[0]);
+    assert!((s[0] as f32 - sd).abs() < 0.05 * sd, "{} vs {sd}", s[0]);
 }
 
 /// log p(a, b, y) of the negative-binomial regression, in f64.

@@ -113,6 +113,9 @@ pub enum Predicts {
     /// The predictive mean and sd, from the distribution's mean and variance given its
     /// arguments.
     Moments(&'static dyn Moments),
+    /// A mixture of K components (its logits, then each component argument, K values per
+    /// value): the mean and variance of the mixture, Σ w_k μ_k and Σ w_k (σ_k² + μ_k²) − μ².
+    Mixture(&'static dyn Moments, usize),
     /// Nothing per value (a density of vectors or of a whole site, or moments with no
     /// closed form).
     Nothing,

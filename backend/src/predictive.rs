@@ -80,7 +80,13 @@ struct Sums {
 }
 
 impl Sums {
+    /// `width`: the values per draw of each argument (K per value for classes and
+    /// mixtures).
     fn new(site: &'static str, predicts: Predicts, width: usize) -> Self {
+        let width = match predicts {
+            Predicts::Mixture(_, k) => width / k.max(1),
+            _ => width,
+        };
         Sums {
             site,
             predicts,
@@ -115,6 +121,26 @@ impl Sums {
                     self.variances[j] += var;
                 }
             }
+            Predicts::Mixture(moments, k) => {
+                for j in 0..self.first.len() {
+                    let logits = &args[0][j * k..(j + 1) * k];
+                    let top = logits.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+                    let w: Vec<f64> = logits.iter().map(|&l| f64::from(l - top).exp()).collect();
+                    let total: f64 = w.iter().sum();
+                    let (mut mean, mut second) = (0.0, 0.0);
+                    for (c, w) in w.iter().enumerate() {
+                        let a: [f64; 3] = std::array::from_fn(|i| {
+                            args.get(i + 1).map_or(0.0, |v| f64::from(v[j * k + c]))
+                        });
+                        let (m, v) = moments.mean_variance(a);
+                        mean += w / total * m;
+                        second += w / total * (v + m * m);
+                    }
+                    self.first[j] += mean;
+                    self.squares[j] += mean * mean;
+                    self.variances[j] += second - mean * mean;
+                }
+            }
             Predicts::Nothing => {}
         }
     }
@@ -135,7 +161,7 @@ impl Sums {
                 site,
                 probs: self.first.iter().map(|v| v / n).collect(),
             }),
-            Predicts::Moments(_) => {
+            Predicts::Moments(_) | Predicts::Mixture(..) => {
                 let mean: Vec<f64> = self.first.iter().map(|v| v / n).collect();
                 let sd = mean
                     .iter()

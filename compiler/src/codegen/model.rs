@@ -310,7 +310,7 @@ fn log_joint_fns(ir: &ModelIr) -> TokenStream {
 /// posterior predictive.
 fn observed_args_fn(ir: &ModelIr) -> TokenStream {
     let observed_roots = |s: &Site| {
-        if s.observed.is_some() && !s.mixture {
+        if s.observed.is_some() {
             s.args.clone()
         } else {
             Vec::new()

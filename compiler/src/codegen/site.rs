@@ -266,7 +266,7 @@ impl Emitter<'_> {
         let numel: Vec<TokenStream> = site.shape.0.iter().map(dim_usize).collect();
         let i = lit_usize(input);
         if site.mixture {
-            return quote!(::ravi::ObservedArgs { site: #name, predicts: ::ravi::Predicts::Nothing, args: ::std::vec::Vec::new() });
+            return self.mixture_args(site);
         }
         let args: Vec<TokenStream> = if site.dist.joint || site.dist.vector_event {
             Vec::new()
@@ -310,6 +310,45 @@ impl Emitter<'_> {
             quote!(match #moments { ::core::option::Option::Some(m) => ::ravi::Predicts::Moments(m), ::core::option::Option::None => ::ravi::Predicts::Nothing })
         };
         quote!(::ravi::ObservedArgs { site: #name, predicts: #predicts, args: ::std::vec![#(#args),*] })
+    }
+
+    /// A mixture's logits and component arguments, K values per value, and its moments.
+    fn mixture_args(&mut self, site: &Site) -> TokenStream {
+        let name = &site.name;
+        let k = self.ir.nodes[site.args[0]]
+            .shape
+            .0
+            .last()
+            .expect("checked: a component axis")
+            .clone();
+        let mut full = site.shape.clone();
+        full.0.push(k.clone());
+        let numel: Vec<TokenStream> = full.0.iter().map(dim_usize).collect();
+        let input = lit_usize(site.observed.expect("a mixture is observed"));
+        let args: Vec<TokenStream> = site
+            .args
+            .iter()
+            .map(|&a| {
+                if self.ir.nodes[a].constant {
+                    let c = self.take(a);
+                    quote!(::ravi::__private::ops::constant_particles(&__batch.input(#input), __s, 1usize #(* #numel)*, #c))
+                } else {
+                    let t = self.take_as(a, &full, true);
+                    quote!(#t.reshape_like(&(__s, 1usize #(* #numel)*)))
+                }
+            })
+            .collect();
+        let dist = format_ident!("{}", site.dist.name);
+        let index = lit_usize(site.dist.index_of(site.parametrization));
+        let kk = dim_usize(&k);
+        quote!(::ravi::ObservedArgs {
+            site: #name,
+            predicts: match <::ravi::dist::#dist as ::ravi::dist::Distribution>::PARAMETRIZATIONS[#index].moments {
+                ::core::option::Option::Some(m) => ::ravi::Predicts::Mixture(m, #kk),
+                ::core::option::Option::None => ::ravi::Predicts::Nothing,
+            },
+            args: ::std::vec![#(#args),*],
+        })
     }
 
     /// `(name, term)` of a `factor`: its value summed per particle, scaled like an observed
