@@ -353,6 +353,11 @@ pub const DISTRIBUTIONS: &[DistSpec] = &[
     single!(joint "ConjugateKnownMean", [p("mean", Real), p("concentration", Positive), p("scale", Positive)]),
 ];
 
+/// The largest count a guide family's argument may be (a rank, a width, a number of
+/// layers): a documented cap, so that no count is silently out of range. (A rank above the
+/// sites' size is taken as their size by the family.)
+pub const MAX_COUNT: f64 = 1e9;
+
 /// What a guide family's argument accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArgKind {
@@ -382,7 +387,7 @@ impl ArgKind {
     /// Does this number satisfy a numeric kind (or each entry of a list kind)?
     pub fn admits(self, v: f64) -> bool {
         match self {
-            ArgKind::Count | ArgKind::Counts => v >= 1.0 && v.fract() == 0.0 && v <= 1e9,
+            ArgKind::Count | ArgKind::Counts => v >= 1.0 && v.fract() == 0.0 && v <= MAX_COUNT,
             ArgKind::Positive => v.is_finite() && v > 0.0,
             ArgKind::Layers | ArgKind::Choice(_) => false,
         }
@@ -608,11 +613,58 @@ pub fn family(name: &str) -> Option<&'static FamilySpec> {
     FAMILIES.iter().find(|f| f.name == name)
 }
 
-/// The closest known name, for "did you mean ...?" hints.
+/// Names longer than this get no "did you mean" hint, and are no hint themselves.
+pub const SUGGEST_MAX_LEN: usize = 64;
+
+/// The most character comparisons the hints of one [`crate::compile`] may make: past it, an
+/// unknown name gets no hint (so thousands of unknown names cost no more than a few).
+pub const SUGGEST_BUDGET: usize = 1_000_000;
+
+thread_local! {
+    static SUGGEST_LEFT: std::cell::Cell<usize> = const { std::cell::Cell::new(SUGGEST_BUDGET) };
+}
+
+/// Gives the hints of a new compile their whole budget.
+pub(crate) fn reset_suggestions() {
+    SUGGEST_LEFT.with(|b| b.set(SUGGEST_BUDGET));
+}
+
+/// Is some of this compile's budget for hints left? (Callers that gather many candidates
+/// ask before gathering them.)
+pub fn suggestions_left() -> bool {
+    SUGGEST_LEFT.with(|b| b.get() > 0)
+}
+
+/// The closest known name, for "did you mean ...?" hints (the first of the closest, in
+/// `known`'s order). `None` for a name longer than [`SUGGEST_MAX_LEN`], and once this
+/// compile's [`SUGGEST_BUDGET`] is spent.
 pub fn suggest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let len = name.chars().count();
+    if len > SUGGEST_MAX_LEN || !suggestions_left() {
+        return None;
+    }
+    let known: Vec<&str> = known
+        .into_iter()
+        .filter(|k| k.len() <= SUGGEST_MAX_LEN)
+        .collect();
+    let cost: usize = known.iter().map(|k| (len + 1) * (k.len() + 1)).sum();
+    let affordable = SUGGEST_LEFT.with(|b| match b.get().checked_sub(cost) {
+        Some(left) => {
+            b.set(left);
+            true
+        }
+        None => {
+            b.set(0);
+            false
+        }
+    });
+    if !affordable {
+        return None;
+    }
+    let name = name.to_lowercase();
     known
         .into_iter()
-        .map(|k| (edit_distance(&name.to_lowercase(), &k.to_lowercase()), k))
+        .map(|k| (edit_distance(&name, &k.to_lowercase()), k))
         .filter(|(d, k)| *d <= 2.max(k.len() / 3))
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k)

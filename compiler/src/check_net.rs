@@ -6,6 +6,7 @@ use crate::ast;
 use crate::catalogue;
 use crate::diagnostic::Diagnostic;
 use crate::ir::{Activation, Dim, NetInput, NetIr, NetLayer};
+use crate::limits::MAX_SIZE;
 
 /// The layers a net may use.
 const LAYERS: &[&str] = &[
@@ -28,38 +29,63 @@ impl Flow {
     }
 }
 
-/// Checks a net and lowers it to IR.
+/// A size of a net (features, channels, a kernel, weights), if at most [`MAX_SIZE`].
+fn bounded(n: Option<usize>) -> Option<usize> {
+    n.filter(|&n| n <= MAX_SIZE)
+}
+
+/// The weights of a layer, if at most [`MAX_SIZE`] (`in_per_out` inputs per output, and a
+/// bias per output).
+fn layer_weights(in_per_out: Option<usize>, outputs: usize) -> Option<usize> {
+    bounded(in_per_out?.checked_mul(outputs)?.checked_add(outputs))
+}
+
+/// Checks a net and lowers it to IR. Every size is computed with checked arithmetic: a
+/// layer whose weights, or a flow whose values per row, pass [`MAX_SIZE`] is an error at
+/// the layer.
 pub fn lower_net(n: &ast::NetDef) -> Result<NetIr, Vec<Diagnostic>> {
     let mut errors = Vec::new();
-    let lits: Option<Vec<usize>> = n.input.shape.dims[1..]
+    let lits: Option<Vec<usize>> = n
+        .input
+        .shape
+        .dims
+        .get(1..)
+        .unwrap_or_default()
         .iter()
         .map(|d| match d {
             ast::DimAst::Lit(v, _) => Some(*v),
             _ => None,
         })
         .collect();
-    let (input, mut flow) = match lits.as_deref() {
-        Some([f]) => (NetInput::Features(*f), Flow::Features(*f)),
+    let input_flow = match lits.as_deref() {
+        Some([f]) => bounded(Some(*f)).map(|f| (NetInput::Features(f), Flow::Features(f))),
         // Rows of G groups of K (say, concrete latents): read as G·K features.
-        Some([g, k]) => (NetInput::Features(g * k), Flow::Features(g * k)),
-        Some([c, h, w]) => (
-            NetInput::Images {
-                channels: *c,
-                height: *h,
-                width: *w,
-            },
-            Flow::Images(*c, *h, *w),
-        ),
-        _ => {
-            errors.push(Diagnostic::new(
-                n.input.shape.span.clone(),
-                "a net takes rows of features `[B, F]` (or groups of them, `[B, G, K]`, read as G·K features) or of images `[B, C, H, W]`, with numbers for the sizes",
-            ));
-            return Err(errors);
+        Some([g, k]) => {
+            bounded(g.checked_mul(*k)).map(|f| (NetInput::Features(f), Flow::Features(f)))
         }
+        Some([c, h, w]) => bounded(c.checked_mul(*h).and_then(|ch| ch.checked_mul(*w))).map(|_| {
+            (
+                NetInput::Images {
+                    channels: *c,
+                    height: *h,
+                    width: *w,
+                },
+                Flow::Images(*c, *h, *w),
+            )
+        }),
+        _ => None,
+    };
+    let Some((input, mut flow)) = input_flow else {
+        errors.push(Diagnostic::new(
+            n.input.shape.span.clone(),
+            "a net takes rows of features `[B, F]` (or groups of them, `[B, G, K]`, read as G·K features) or of images `[B, C, H, W]`, with numbers for the sizes",
+        ));
+        return Err(errors);
     };
     let mut layers = Vec::new();
+    let mut total: Option<usize> = Some(0);
     for layer in &n.layers {
+        let (errors_before, layers_before) = (errors.len(), layers.len());
         let name = layer.name.name.as_str();
         let positional: Option<Vec<usize>> = layer
             .args
@@ -84,28 +110,57 @@ pub fn lower_net(n: &ast::NetDef) -> Result<NetIr, Vec<Diagnostic>> {
             }
         };
         let mut fail = |msg: String| errors.push(Diagnostic::new(layer.span.clone(), msg));
+        let too_large = |sizes: &[usize]| sizes.iter().any(|&v| v > MAX_SIZE);
+        let limit = format!("{name}'s sizes are at most {MAX_SIZE} (2^31)");
+        let heavy =
+            format!("{name} has more than {MAX_SIZE} (2^31) weights, the most a layer may have");
         match name {
             "Linear" => match (positional.as_deref(), flow) {
+                (Some(s @ [_, _]), _) if too_large(s) => fail(limit),
                 (Some([i, o]), Flow::Features(f)) => {
                     if *i != f {
                         fail(format!("shape mismatch: Linear({i}, {o}) takes {i} features but the layer before gives {f}"));
                     }
-                    layers.push(NetLayer::Linear { inputs: *i, outputs: *o });
-                    flow = Flow::Features(*o);
+                    match layer_weights(Some(*i), *o) {
+                        Some(w) => {
+                            total = total.and_then(|t| t.checked_add(w));
+                            layers.push(NetLayer::Linear { inputs: *i, outputs: *o });
+                            flow = Flow::Features(*o);
+                        }
+                        None => fail(heavy),
+                    }
                 }
                 (Some([_, _]), other) => fail(format!("Linear takes features but the layer before gives {}; add `flatten`", other.describe())),
                 _ => fail("Linear takes two sizes, inputs and outputs: `Linear(64, 100)`".to_string()),
             },
             "Conv2d" => match (positional.as_deref(), named("stride", 1), named("padding", 0), flow) {
+                (Some(s @ [_, _, _]), Some(stride), Some(padding), Flow::Images(..))
+                    if too_large(s) || too_large(&[stride, padding]) => fail(limit),
                 (Some([i, o, k]), Some(stride), Some(padding), Flow::Images(c, h, w)) if stride >= 1 => {
                     if *i != c {
                         fail(format!("shape mismatch: Conv2d({i}, {o}, {k}) takes {i} channels but the layer before gives {c}"));
                     }
-                    let out = |x: usize| (x + 2 * padding).checked_sub(*k).map(|v| v / stride + 1);
+                    // (x + 2 padding − k) / stride + 1, every step checked
+                    let out = |x: usize| {
+                        padding
+                            .checked_mul(2)
+                            .and_then(|p| p.checked_add(x))
+                            .and_then(|v| v.checked_sub(*k))
+                            .map(|v| v / stride + 1)
+                    };
                     match (out(h), out(w)) {
                         (Some(oh), Some(ow)) => {
-                            layers.push(NetLayer::Conv2d { inputs: *i, outputs: *o, kernel: *k, stride, padding });
-                            flow = Flow::Images(*o, oh, ow);
+                            let per_row = bounded(o.checked_mul(oh).and_then(|v| v.checked_mul(ow)));
+                            let weights = layer_weights(i.checked_mul(*k).and_then(|v| v.checked_mul(*k)), *o);
+                            match (per_row, weights) {
+                                (Some(_), Some(w)) => {
+                                    total = total.and_then(|t| t.checked_add(w));
+                                    layers.push(NetLayer::Conv2d { inputs: *i, outputs: *o, kernel: *k, stride, padding });
+                                    flow = Flow::Images(*o, oh, ow);
+                                }
+                                (None, _) => fail(format!("Conv2d({i}, {o}, {k}) gives images of {o} × {oh} × {ow}, more than {MAX_SIZE} (2^31) values per row")),
+                                (_, None) => fail(heavy),
+                            }
                         }
                         _ => fail(format!("a {k} × {k} kernel does not fit images of {h} × {w}")),
                     }
@@ -124,8 +179,14 @@ pub fn lower_net(n: &ast::NetDef) -> Result<NetIr, Vec<Diagnostic>> {
             },
             "flatten" => match flow {
                 Flow::Images(c, h, w) if layer.args.is_empty() => {
-                    layers.push(NetLayer::Flatten);
-                    flow = Flow::Features(c * h * w);
+                    // images within MAX_SIZE values per row, checked where they were made
+                    match bounded(c.checked_mul(h).and_then(|v| v.checked_mul(w))) {
+                        Some(f) => {
+                            layers.push(NetLayer::Flatten);
+                            flow = Flow::Features(f);
+                        }
+                        None => fail(format!("images of {c} × {h} × {w} are more than {MAX_SIZE} (2^31) features")),
+                    }
                 }
                 Flow::Images(..) => fail("`flatten` takes no arguments".to_string()),
                 Flow::Features(_) => fail("`flatten` takes images; the layer before gives features".to_string()),
@@ -141,6 +202,25 @@ pub fn lower_net(n: &ast::NetDef) -> Result<NetIr, Vec<Diagnostic>> {
                 }
             },
         }
+        // A layer that changes the shape and failed leaves what flows after it unknown:
+        // its error says all (later layers would only be compared with a guess).
+        let reshapes = matches!(
+            name,
+            "Linear" | "Conv2d" | "MaxPool" | "AvgPool" | "flatten"
+        );
+        if reshapes && errors.len() > errors_before && layers.len() == layers_before {
+            return Err(errors);
+        }
+    }
+    if bounded(total).is_none() && errors.is_empty() {
+        errors.push(Diagnostic::new(
+            n.name.span.clone(),
+            format!(
+                "net {} has more than {MAX_SIZE} (2^31) weights, the most a net may have",
+                n.name.name
+            ),
+        ));
+        return Err(errors);
     }
     let width = match flow {
         Flow::Features(f) => f,

@@ -25,24 +25,87 @@ impl Diagnostic {
     }
 
     /// `line:col: message`, then the source line with a caret under the span. Used by tests
-    /// and by anyone calling [`crate::compile`] directly on text.
+    /// and by anyone calling [`crate::compile`] directly on text. Any span renders: one
+    /// past the text or inside a character is taken to the character's start.
     pub fn render(&self, source: &str) -> String {
-        let start = self.span.start.min(source.len());
-        let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
+        Lines::new(source).render(self)
+    }
+}
+
+/// How many diagnostics [`render_all`] renders; it counts the rest.
+pub const MAX_RENDERED: usize = 100;
+
+/// A line longer than this many bytes is shown as a window around the span.
+const LONG_LINE: usize = 300;
+
+/// Characters shown of a long line on each side of the span.
+const WINDOW: usize = 100;
+
+/// The source with the start of each line, found once for every diagnostic rendered.
+struct Lines<'s> {
+    source: &'s str,
+    starts: Vec<usize>,
+}
+
+impl<'s> Lines<'s> {
+    fn new(source: &'s str) -> Self {
+        let starts = std::iter::once(0)
+            .chain(source.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Lines { source, starts }
+    }
+
+    /// The nearest character boundary at or before `i` (the text's end past it).
+    fn floor(&self, i: usize) -> usize {
+        let mut i = i.min(self.source.len());
+        while !self.source.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    }
+
+    fn render(&self, d: &Diagnostic) -> String {
+        let source = self.source;
+        let start = self.floor(d.span.start);
+        // the line holding `start`: the last line start at or before it
+        let line = self.starts.partition_point(|&s| s <= start) - 1;
+        let line_start = self.starts[line];
         let line_end = source[start..]
             .find('\n')
             .map_or(source.len(), |i| start + i);
-        let line_no = source[..start].matches('\n').count() + 1;
+        let end = self.floor(d.span.end).clamp(start, line_end);
         let col = source[line_start..start].chars().count() + 1;
-        let width = source[start..self.span.end.clamp(start, line_end)]
-            .chars()
-            .count()
-            .max(1);
+        let (shown, pad, width) = if line_end - line_start <= LONG_LINE {
+            let width = source[start..end].chars().count().max(1);
+            (source[line_start..line_end].to_string(), col - 1, width)
+        } else {
+            // a window around the span (and at most its first characters), so that no
+            // error copies a long line
+            let nth = |from: usize, to: usize, n: usize| {
+                source[from..to]
+                    .char_indices()
+                    .nth(n)
+                    .map_or(to, |(i, _)| from + i)
+            };
+            let before: Vec<(usize, char)> = source[line_start..start]
+                .char_indices()
+                .rev()
+                .take(WINDOW)
+                .collect();
+            let from = before.last().map_or(start, |(i, _)| line_start + i);
+            let end = nth(start, end, WINDOW);
+            let to = nth(end, line_end, WINDOW);
+            let lead = if from > line_start { "…" } else { "" };
+            let tail = if to < line_end { "…" } else { "" };
+            let width = source[start..end].chars().count().max(1);
+            let pad = before.len() + lead.chars().count();
+            (format!("{lead}{}{tail}", &source[from..to]), pad, width)
+        };
         format!(
-            "{line_no}:{col}: error: {}\n  | {}\n  | {}{}",
-            self.message,
-            &source[line_start..line_end],
-            " ".repeat(col - 1),
+            "{}:{col}: error: {}\n  | {shown}\n  | {}{}",
+            line + 1,
+            d.message,
+            " ".repeat(pad),
             "^".repeat(width)
         )
     }
@@ -56,11 +119,20 @@ impl fmt::Display for Diagnostic {
 
 impl std::error::Error for Diagnostic {}
 
-/// Renders every diagnostic of a failed compile, one block each.
+/// Renders every diagnostic of a failed compile, one block each: the first
+/// [`MAX_RENDERED`], then how many more there are.
 pub fn render_all(diagnostics: &[Diagnostic], source: &str) -> String {
-    diagnostics
+    let lines = Lines::new(source);
+    let mut blocks: Vec<String> = diagnostics
         .iter()
-        .map(|d| d.render(source))
-        .collect::<Vec<_>>()
-        .join("\n")
+        .take(MAX_RENDERED)
+        .map(|d| lines.render(d))
+        .collect();
+    if diagnostics.len() > MAX_RENDERED {
+        blocks.push(format!(
+            "... and {} more errors",
+            diagnostics.len() - MAX_RENDERED
+        ));
+    }
+    blocks.join("\n")
 }

@@ -44,7 +44,7 @@ fn op(op: &Op) -> Result<TokenStream, String> {
             quote!(::ravi::program::Op::Input(#i))
         }
         Op::Const(v) => {
-            let v = Literal::f32_suffixed(*v as f32);
+            let v = crate::codegen::f32_lit(*v);
             quote!(::ravi::program::Op::Const(#v))
         }
         Op::RustConst(c) => {
@@ -84,7 +84,7 @@ fn op(op: &Op) -> Result<TokenStream, String> {
             quote!(::ravi::program::Op::Func(::ravi::program::Func::#func, #a))
         }
         Op::Pow(a, p) => {
-            let (a, p) = (id(*a), Literal::f32_suffixed(*p as f32));
+            let (a, p) = (id(*a), crate::codegen::f32_lit(*p));
             quote!(::ravi::program::Op::Pow(#a, #p))
         }
         Op::Gather(a, g) => f("Gather", a, g),
@@ -367,7 +367,7 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Result<TokenStream, String> 
         let normal_priors = match priors {
             Some(p) => {
                 let p = p.iter().map(|(m, s)| {
-                    let (m, s) = (Literal::f32_suffixed(*m), Literal::f32_suffixed(*s));
+                    let (m, s) = (crate::codegen::f32_lit(*m), crate::codegen::f32_lit(*s));
                     quote!((#m, #s))
                 });
                 quote!(::core::option::Option::Some(&[#(#p),*]))

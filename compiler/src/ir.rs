@@ -289,16 +289,23 @@ pub enum NetLayer {
 }
 
 impl NetLayer {
-    /// The layer's weights in the weight vector.
+    /// The layer's weights in the weight vector. (The net's checks hold it to
+    /// [`crate::limits::MAX_SIZE`]; the arithmetic saturates rather than wrap.)
     pub fn num_params(&self) -> usize {
         match *self {
-            NetLayer::Linear { inputs, outputs } => inputs * outputs + outputs,
+            NetLayer::Linear { inputs, outputs } => {
+                inputs.saturating_mul(outputs).saturating_add(outputs)
+            }
             NetLayer::Conv2d {
                 inputs,
                 outputs,
                 kernel,
                 ..
-            } => outputs * inputs * kernel * kernel + outputs,
+            } => outputs
+                .saturating_mul(inputs)
+                .saturating_mul(kernel)
+                .saturating_mul(kernel)
+                .saturating_add(outputs),
             _ => 0,
         }
     }
@@ -339,7 +346,10 @@ impl NetIr {
 
     /// The length of the weight vector.
     pub fn num_params(&self) -> usize {
-        self.layers.iter().map(NetLayer::num_params).sum()
+        self.layers
+            .iter()
+            .map(NetLayer::num_params)
+            .fold(0, usize::saturating_add)
     }
 
     pub fn to_text(&self) -> String {
@@ -380,25 +390,54 @@ impl NetIr {
 }
 
 /// The value of a node built only from numeric literals (Rust constants are unknown to the
-/// compiler).
+/// compiler). Iterative, each node once: a chain of shared lets (`let b = a + a; let c = b +
+/// b; ..`) is linear, and no chain is too long for the stack.
 pub fn const_value(nodes: &[Node], id: NodeId) -> Option<f64> {
-    match &nodes[id].op {
-        Op::Const(v) => Some(*v),
-        Op::Neg(a) => const_value(nodes, *a).map(|v| -v),
-        Op::Binary(op, a, b) => {
-            let (a, b) = (const_value(nodes, *a)?, const_value(nodes, *b)?);
-            Some(match op {
+    use std::collections::HashMap;
+    let operands = |op: &Op| -> Option<Vec<NodeId>> {
+        match op {
+            Op::Const(_) => Some(vec![]),
+            Op::Neg(a) | Op::Func(_, a) | Op::Pow(a, _) => Some(vec![*a]),
+            Op::Binary(op, a, b) if *op != BinOp::MatMul => Some(vec![*a, *b]),
+            _ => None,
+        }
+    };
+    let mut known: HashMap<NodeId, Option<f64>> = HashMap::new();
+    let mut stack = vec![id];
+    while let Some(&n) = stack.last() {
+        if known.contains_key(&n) {
+            stack.pop();
+            continue;
+        }
+        let Some(ops) = operands(&nodes[n].op) else {
+            known.insert(n, None);
+            stack.pop();
+            continue;
+        };
+        let pending: Vec<NodeId> = ops.into_iter().filter(|o| !known.contains_key(o)).collect();
+        if !pending.is_empty() {
+            stack.extend(pending);
+            continue;
+        }
+        let v = |a: &NodeId| known[a];
+        let value = match &nodes[n].op {
+            Op::Const(v) => Some(*v),
+            Op::Neg(a) => v(a).map(|x| -x),
+            Op::Binary(op, a, b) => v(a).zip(v(b)).map(|(a, b)| match op {
                 BinOp::Add => a + b,
                 BinOp::Sub => a - b,
                 BinOp::Mul => a * b,
                 BinOp::Div => a / b,
-                BinOp::MatMul => return None,
-            })
-        }
-        Op::Func(f, a) => Some(f.apply(const_value(nodes, *a)?)),
-        Op::Pow(a, p) => Some(const_value(nodes, *a)?.powf(*p)),
-        _ => None,
+                BinOp::MatMul => unreachable!("not a constant op"),
+            }),
+            Op::Func(f, a) => v(a).map(|x| f.apply(x)),
+            Op::Pow(a, p) => v(a).map(|x| x.powf(*p)),
+            _ => unreachable!("not a constant op"),
+        };
+        known.insert(n, value);
+        stack.pop();
     }
+    known[&id]
 }
 
 #[derive(Debug, Clone, PartialEq)]

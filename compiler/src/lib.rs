@@ -22,6 +22,7 @@ mod desugar;
 pub mod diagnostic;
 pub mod fused;
 pub mod ir;
+pub mod limits;
 mod parse;
 pub mod start;
 
@@ -67,8 +68,16 @@ impl Program {
 
 /// Parses and checks a DSL text. A guide's model must be defined in the same text (the
 /// `guide!` macro arranges that by pasting the model's source in front of the guide).
+///
+/// Any text gets one of the two, never a panic: the limits it holds (nesting, sizes,
+/// numbers, names) are in [`limits`].
 pub fn compile(source: &str) -> Result<Program, Vec<Diagnostic>> {
+    catalogue::reset_suggestions();
     let items = parse::parse(source).map_err(|d| vec![d])?;
+    let refused = limits::check_items(source, &items);
+    if !refused.is_empty() {
+        return Err(refused);
+    }
     let mut models = Vec::new();
     let mut guides = Vec::new();
     let mut errors = Vec::new();
@@ -123,8 +132,32 @@ pub fn compile(source: &str) -> Result<Program, Vec<Diagnostic>> {
             }
         }
     }
+    let mut guide_names: Vec<&str> = Vec::new();
     for item in &items {
         if let ast::Item::Guide(g) = item {
+            // each a Rust item: a second of one name, or one named as a model, would be
+            // rustc's error inside the generated code
+            let name = g.name.name.as_str();
+            if guide_names.contains(&name) {
+                errors.push(Diagnostic::new(
+                    g.name.span.clone(),
+                    format!("guide `{name}` is defined twice"),
+                ));
+                continue;
+            }
+            guide_names.push(name);
+            if items
+                .iter()
+                .any(|i| matches!(i, ast::Item::Model(m) if m.name.name == name))
+            {
+                errors.push(Diagnostic::new(
+                    g.name.span.clone(),
+                    format!(
+                        "guide `{name}` has the name of a model; a guide needs a name of its own"
+                    ),
+                ));
+                continue;
+            }
             let Some(model) = models.iter().find(|m| m.name == g.model.name) else {
                 // A model that failed its own checks has already reported why.
                 if !items

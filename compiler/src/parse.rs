@@ -15,7 +15,10 @@ use crate::diagnostic::{Diagnostic, Span};
 struct Grammar;
 
 /// Parses a whole DSL text (any number of `model` and `guide` items).
+/// Text nested deeper than [`crate::limits::MAX_DEPTH`] is refused before pest sees it
+/// (pest and the passes after it recurse on nesting).
 pub fn parse(source: &str) -> Result<Vec<Item>, Diagnostic> {
+    crate::limits::check_nesting(source)?;
     let mut pairs = Grammar::parse(Rule::file, source).map_err(|e| syntax_error(source, e))?;
     let file = pairs.next().expect("the file rule always yields one pair");
     let mut items = Vec::new();
@@ -647,6 +650,17 @@ fn syntax_error(source: &str, err: pest::error::Error<Rule>) -> Diagnostic {
         ErrorVariant::CustomError { .. } => Vec::new(),
     };
     let found = token_at(source, pos);
+    // pest's guards: its native stack nearly spent, or its call budget (the nesting check
+    // keeps texts well within both; this says so if one is reached all the same)
+    if let ErrorVariant::CustomError { message } = &err.variant {
+        if message.contains("limit reached") {
+            let len = found.map_or(0, str::len);
+            return Diagnostic::new(
+                pos..pos + len,
+                format!("this text nests too deeply for the parser ({message}); split the expression with `let`"),
+            );
+        }
+    }
     let message = match (expected.as_slice(), found) {
         ([], None) => "syntax error: unexpected end of input".to_string(),
         ([], Some(t)) => format!("syntax error: unexpected `{t}`"),

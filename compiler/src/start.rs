@@ -52,7 +52,8 @@ pub fn prior_median(model: &ModelIr, site: &Site) -> Option<f64> {
         Constraint::Simplex => return None,
         _ => x,
     };
-    u.is_finite().then_some(u)
+    // (an f32 in the generated code)
+    crate::limits::fits_f32(u).then_some(u)
 }
 
 /// Per latent site (the model's order): the net and, for one site per Linear layer, the

@@ -137,6 +137,10 @@ fn declared_models(tokens: &TokenStream2) -> Vec<(proc_macro2::Ident, bool)> {
         let Some(TokenTree::Ident(name)) = tokens.get(k + 1) else {
             continue;
         };
+        // A Rust keyword names no model (the compiler says so at it), nor a macro.
+        if ravi_compiler::limits::RUST_KEYWORDS.contains(&name.to_string().as_str()) {
+            continue;
+        }
         let public = k > 0 && matches!(&tokens[k - 1], TokenTree::Ident(p) if p == "pub");
         if !out.iter().any(|(n, _)| n == name) {
             out.push((name.clone(), public));

@@ -160,13 +160,43 @@ impl Lowering<'_> {
         span: &Span,
     ) -> bool {
         let mut ok = true;
-        // A compile-time constant must satisfy the parameter's constraint.
+        // A compile-time constant must fit in f32 (the generated code's numbers) and
+        // satisfy the parameter's constraint.
         if let Some(v) = self.const_value(node) {
+            if !crate::limits::fits_f32(v) {
+                self.err(
+                    span.clone(),
+                    format!(
+                        "{}'s `{}` is `{}` = {}, which does not fit in f32 (at most {} in magnitude)",
+                        spec.name,
+                        p.name,
+                        self.text(span),
+                        crate::limits::show_number(v),
+                        crate::limits::MAX_F32_TEXT
+                    ),
+                );
+                return false;
+            }
             if !p.constraint.admits(v) {
                 self.err(
                     span.clone(),
                     format!(
                         "{}'s `{}` must be {}, but `{}` is {v}",
+                        spec.name,
+                        p.name,
+                        p.constraint.describe(),
+                        self.text(span)
+                    ),
+                );
+                ok = false;
+            }
+            // (rounded to f32, as the generated code has it: 1e-50 is 0 there)
+            let rounded = f64::from(v as f32);
+            if ok && !p.constraint.admits(rounded) {
+                self.err(
+                    span.clone(),
+                    format!(
+                        "{}'s `{}` must be {}, but `{}` is {rounded} in f32, the type of the generated code's numbers",
                         spec.name,
                         p.name,
                         p.constraint.describe(),

@@ -36,11 +36,16 @@ impl Lowering<'_> {
                     span,
                 )),
                 None => {
-                    let mut names: Vec<&str> = self.scope.keys().map(String::as_str).collect();
-                    names.sort_unstable();
-                    let hint = catalogue::suggest(&id.name, names.iter().copied())
-                        .map(|s| format!("; did you mean `{s}`?"))
-                        .unwrap_or_default();
+                    // (sorted, so that a tie picks the same name every time)
+                    let hint = if catalogue::suggestions_left() {
+                        let mut names: Vec<&str> = self.scope.keys().map(String::as_str).collect();
+                        names.sort_unstable();
+                        catalogue::suggest(&id.name, names.iter().copied())
+                            .map(|s| format!("; did you mean `{s}`?"))
+                            .unwrap_or_default()
+                    } else {
+                        String::new()
+                    };
                     self.err(
                         id.span.clone(),
                         format!(

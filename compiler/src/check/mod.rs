@@ -61,6 +61,8 @@ struct Lowering<'s> {
     parent: HashMap<Dim, Dim>,
     errors: Vec<Diagnostic>,
     n_latents: usize,
+    /// What `values` has worked out per node (`None`: not yet).
+    values_known: std::cell::RefCell<Vec<Option<Option<crate::catalogue::Constraint>>>>,
 }
 
 /// Checks a model and lowers it to IR.
@@ -84,6 +86,7 @@ pub fn lower_model(
         parent: HashMap::new(),
         errors: Vec::new(),
         n_latents: 0,
+        values_known: Default::default(),
     };
     for size in &m.sizes {
         l.size_param(size);
@@ -109,6 +112,8 @@ impl<'s> Lowering<'s> {
         self.source.get(span.clone()).unwrap_or("?").trim()
     }
 
+    /// A new node. A value of more than [`crate::limits::MAX_SIZE`] elements (its sizes that
+    /// are numbers multiplied) is an error at it, reported once where it first appears.
     fn push(
         &mut self,
         op: Op,
@@ -117,6 +122,22 @@ impl<'s> Lowering<'s> {
         constant: bool,
         span: Span,
     ) -> NodeId {
+        if self.numel(&shape).is_none()
+            && op
+                .operands()
+                .iter()
+                .all(|&o| self.numel(&self.nodes[o].shape).is_some())
+        {
+            let text = self.text(&span);
+            let shape = self.show(&shape);
+            self.err(
+                span.clone(),
+                format!(
+                    "`{text}` has shape {shape}, more than {} (2^31) elements, the most a value may have",
+                    crate::limits::MAX_SIZE
+                ),
+            );
+        }
         self.nodes.push(Node {
             op,
             shape,
@@ -161,6 +182,15 @@ impl<'s> Lowering<'s> {
         }
         self.sizes.push(name.clone());
         self.scope.insert(name.clone(), Binding::Size);
+    }
+
+    /// The elements of a shape (its sizes that are numbers multiplied), if at most
+    /// [`crate::limits::MAX_SIZE`].
+    fn numel(&self, shape: &Shape) -> Option<usize> {
+        crate::limits::product(shape.0.iter().map(|d| match self.find(d) {
+            Dim::Lit(n) => n,
+            _ => 1,
+        }))
     }
 
     /// Is `name` a size parameter of this model?

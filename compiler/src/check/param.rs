@@ -81,7 +81,19 @@ impl Lowering<'_> {
             (Some(e), _) => {
                 let node = self.expr(e)?;
                 match self.const_value(node) {
-                    Some(v) => ParamInitIr::Value(v),
+                    Some(v) if crate::limits::fits_f32(v) => ParamInitIr::Value(v),
+                    Some(v) => {
+                        self.err(
+                            e.span.clone(),
+                            format!(
+                                "a `param` starts at a number that fits in f32 (at most {} in magnitude); `{}` is {}",
+                                crate::limits::MAX_F32_TEXT,
+                                self.text(&e.span),
+                                crate::limits::show_number(v)
+                            ),
+                        );
+                        return None;
+                    }
                     None => {
                         self.err(
                             e.span.clone(),

@@ -522,10 +522,43 @@ impl Lowering<'_> {
         true
     }
 
-    /// A latent on an interval is mapped onto it, so its bounds must be known numbers.
+    /// A latent on an interval is mapped onto it, so its bounds must be known numbers; bounds
+    /// that are numbers (latent or observed) must be in order, low below high, and the
+    /// interval's width must fit in f32.
     fn interval_bounds(&mut self, site: &SiteArgs) -> bool {
         let spec = site.spec;
-        if site.observed.is_some() || spec.support != Constraint::Interval {
+        if spec.support != Constraint::Interval {
+            return true;
+        }
+        if let (Some(&lo), Some(&hi)) = (site.args.first(), site.args.get(1)) {
+            if let (Some(low), Some(high)) = (self.const_value(lo), self.const_value(hi)) {
+                let span = site.arg_spans[0].start..site.arg_spans[1].end;
+                // (in f32, as the generated code has them)
+                if low as f32 >= high as f32 {
+                    self.err(
+                        span,
+                        format!(
+                            "{}'s bounds must satisfy low < high, but low is {low} and high is {high}",
+                            spec.name
+                        ),
+                    );
+                    return false;
+                }
+                if !crate::limits::fits_f32(high - low) {
+                    self.err(
+                        span,
+                        format!(
+                            "{}'s interval is {} wide, which does not fit in f32 (at most {})",
+                            spec.name,
+                            crate::limits::show_number(high - low),
+                            crate::limits::MAX_F32_TEXT
+                        ),
+                    );
+                    return false;
+                }
+            }
+        }
+        if site.observed.is_some() {
             return true;
         }
         for (k, &a) in site.args.iter().enumerate() {

@@ -8,8 +8,43 @@ use crate::ir::*;
 
 impl Lowering<'_> {
     /// What the checks know of a node's values: `None` where they depend on data or Rust
-    /// constants (unknown at compile time), else a set they lie in.
+    /// constants (unknown at compile time), else a set they lie in. Each node is worked out
+    /// once (kept in `values_known`) and its operands before it, without recursion: shared
+    /// subexpressions cost nothing more, and long chains need no stack.
     pub(super) fn values(&self, id: NodeId) -> Option<Constraint> {
+        let mut known = self.values_known.borrow_mut();
+        if known.len() < self.nodes.len() {
+            known.resize(self.nodes.len(), None);
+        }
+        let mut stack = vec![id];
+        while let Some(&n) = stack.last() {
+            if known[n].is_some() {
+                stack.pop();
+                continue;
+            }
+            let pending: Vec<NodeId> = self.nodes[n]
+                .op
+                .operands()
+                .into_iter()
+                .filter(|&o| known[o].is_none())
+                .collect();
+            if pending.is_empty() {
+                let v = self.values_of(n, &|o| known[o].expect("operands first"));
+                known[n] = Some(v);
+                stack.pop();
+            } else {
+                stack.extend(pending);
+            }
+        }
+        known[id].expect("worked out above")
+    }
+
+    /// One node's values, from its operands' (`of`).
+    fn values_of(
+        &self,
+        id: NodeId,
+        of: &dyn Fn(NodeId) -> Option<Constraint>,
+    ) -> Option<Constraint> {
         use Constraint::{Positive, Real, UnitInterval};
         let positive = |c: Constraint| c.within(Positive);
         Some(match &self.nodes[id].op {
@@ -32,11 +67,11 @@ impl Lowering<'_> {
                 }
             }
             Op::Neg(a) => {
-                self.values(*a)?;
+                of(*a)?;
                 Real
             }
             Op::Binary(op, a, b) => {
-                let (x, y) = (self.values(*a)?, self.values(*b)?);
+                let (x, y) = (of(*a)?, of(*b)?);
                 match op {
                     BinOp::Mul if x == UnitInterval && y == UnitInterval => UnitInterval,
                     // c − w with w in (0, 1): the other weight of a convex combination
@@ -54,7 +89,7 @@ impl Lowering<'_> {
                 }
             }
             Op::MatMul(a, b) => {
-                let (x, y) = (self.values(*a)?, self.values(*b)?);
+                let (x, y) = (of(*a)?, of(*b)?);
                 if positive(x) && positive(y) {
                     Positive
                 } else {
@@ -65,12 +100,12 @@ impl Lowering<'_> {
                 Func::Exp | Func::Softplus => Positive,
                 Func::Sigmoid => UnitInterval,
                 Func::Log | Func::Tanh => {
-                    self.values(*a)?;
+                    of(*a)?;
                     Real
                 }
                 // positive in, positive out (abs and square of a real may be 0)
                 Func::Sqrt | Func::Abs | Func::Square | Func::Log1p | Func::Expm1 => {
-                    let x = self.values(*a)?;
+                    let x = of(*a)?;
                     match (f, x) {
                         (Func::Sqrt | Func::Abs | Func::Square, UnitInterval) => UnitInterval,
                         (_, x) if positive(x) => Positive,
@@ -78,32 +113,32 @@ impl Lowering<'_> {
                     }
                 }
             },
-            Op::Pow(a, p) => match self.values(*a)? {
+            Op::Pow(a, p) => match of(*a)? {
                 UnitInterval if *p > 0.0 => UnitInterval,
                 x if positive(x) => Positive,
                 _ => Real,
             },
-            Op::Gather(a, _) | Op::Slice { src: a, .. } | Op::Transpose(a) => self.values(*a)?,
+            Op::Gather(a, _) | Op::Slice { src: a, .. } | Op::Transpose(a) => of(*a)?,
             Op::Along(f, a, _) => {
-                self.values(*a)?;
+                of(*a)?;
                 match f {
                     AxisFunc::Softmax => UnitInterval,
                     AxisFunc::LogSumExp | AxisFunc::LogSoftmax => Real,
                 }
             }
             Op::Net(_, x, w) => {
-                self.values(*x)?;
-                self.values(*w)?;
+                of(*x)?;
+                of(*w)?;
                 Real
             }
             Op::Concat(parts) => {
                 for p in parts {
-                    self.values(*p)?;
+                    of(*p)?;
                 }
                 Real
             }
             Op::Reduce(r, a, _) => {
-                let x = self.values(*a)?;
+                let x = of(*a)?;
                 match (r, x) {
                     (Reduce::Mean, UnitInterval) => UnitInterval,
                     (_, x) if positive(x) => Positive,

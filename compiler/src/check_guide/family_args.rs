@@ -166,6 +166,18 @@ impl Reader<'_> {
         };
         match arg_value(arg_spec, a) {
             Some(v) => self.set(&n.name, v),
+            None if too_many(arg_spec.kind, &a.value).is_some() => {
+                let v = too_many(arg_spec.kind, &a.value).unwrap_or_default();
+                errors.push(Diagnostic::new(
+                    a.value.span.clone(),
+                    format!(
+                        "`{}` of {} must be at most {} (ravi's cap on counts), but it is {v}",
+                        n.name,
+                        spec.name,
+                        catalogue::MAX_COUNT
+                    ),
+                ))
+            }
             None => {
                 let what = match arg_spec.kind {
                     ArgKind::Choice(names) => {
@@ -180,6 +192,17 @@ impl Reader<'_> {
                 ))
             }
         }
+    }
+}
+
+/// A whole number above [`catalogue::MAX_COUNT`] given for a count (or in a list of
+/// counts): a count but for the cap.
+fn too_many(kind: ArgKind, e: &ast::Expr) -> Option<f64> {
+    let over = |v: &f64| v.fract() == 0.0 && *v > catalogue::MAX_COUNT;
+    match (kind, &e.kind) {
+        (ArgKind::Count, _) => number(e).filter(over),
+        (ArgKind::Counts, ExprKind::List(items)) => items.iter().filter_map(number).find(over),
+        _ => None,
     }
 }
 

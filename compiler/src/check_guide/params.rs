@@ -46,6 +46,20 @@ pub(super) fn lower_params(
                 }
             }
         }
+        let numel = crate::limits::product(dims.iter().map(|d| match d {
+            Dim::Lit(n) => *n,
+            _ => 1,
+        }));
+        if let (None, Some(s)) = (numel, &p.shape) {
+            errors.push(Diagnostic::new(
+                s.span.clone(),
+                format!(
+                    "parameter `{}` has more than {} (2^31) elements, the most a value may have",
+                    p.name.name,
+                    crate::limits::MAX_SIZE
+                ),
+            ));
+        }
         let default = if p.positive { 1.0 } else { 0.0 };
         let init = match &p.init {
             None => default,

@@ -1,9 +1,10 @@
 //! The model's nodes as Rust statements, one `let` per live node: its uses (copied,
 //! cloned or re-taped), constants, elementwise ops, reductions and products.
 
-use proc_macro2::{Literal, TokenStream};
+use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
+use super::f32_lit;
 use super::tokens::{axes, dim_type, dim_usize, dim_value, lit_usize, shape_type, shape_value};
 use crate::ast::BinOp;
 use crate::ir::*;
@@ -71,10 +72,7 @@ impl Emitter<'_> {
         let node = &self.ir.nodes[id];
         let v = |i: &NodeId| Self::var(*i);
         match &node.op {
-            Op::Const(x) => {
-                let l = Literal::f32_suffixed(*x as f32);
-                quote!(#l)
-            }
+            Op::Const(x) => f32_lit(*x),
             Op::RustConst(c) => {
                 let c = format_ident!("{}", c);
                 quote!((#c as f32))
@@ -110,7 +108,7 @@ impl Emitter<'_> {
                 }
             }
             Op::Pow(a, p) => {
-                let (a, p) = (v(a), Literal::f32_suffixed(*p as f32));
+                let (a, p) = (v(a), f32_lit(*p));
                 quote!(#a.powf(#p))
             }
             // A reduction of a scalar is the scalar.
@@ -175,7 +173,7 @@ impl Emitter<'_> {
             }
             Op::Pow(a, power) => {
                 let a = self.take(*a);
-                let power = Literal::f32_suffixed(*power as f32);
+                let power = f32_lit(*power);
                 quote!(#a.powf(#power))
             }
             Op::Gather(a, g) => self.gather(*a, *g, &node),

@@ -129,7 +129,10 @@ fn analytic_kl(
         })
         .flatten();
     normal_priors.map(|priors| {
-        let (locs, scales): (Vec<f32>, Vec<f32>) = priors.into_iter().unzip();
+        let (locs, scales): (Vec<TokenStream>, Vec<TokenStream>) = priors
+            .into_iter()
+            .map(|(m, s)| (super::f32_lit(m), super::f32_lit(s)))
+            .unzip();
         quote! {
             let lq = if estimator == ::ravi::Estimator::AnalyticKl {
                 let (mut prior_loc, mut prior_scale) = (::std::vec::Vec::new(), ::std::vec::Vec::new());
@@ -149,8 +152,14 @@ fn analytic_kl(
 fn family_args(args: &[(String, FamilyValue)]) -> TokenStream {
     let items = args.iter().map(|(k, v)| {
         let v = match v {
-            FamilyValue::Number(x) => quote!(::ravi::FamilyArg::Number(#x)),
-            FamilyValue::List(xs) => quote!(::ravi::FamilyArg::List(::std::vec![#(#xs),*])),
+            FamilyValue::Number(x) => {
+                let x = super::f64_lit(*x);
+                quote!(::ravi::FamilyArg::Number(#x))
+            }
+            FamilyValue::List(xs) => {
+                let xs = xs.iter().map(|&x| super::f64_lit(x));
+                quote!(::ravi::FamilyArg::List(::std::vec![#(#xs),*]))
+            }
             FamilyValue::Name(n) => quote!(::ravi::FamilyArg::Name(#n)),
             FamilyValue::Auto => quote!(::ravi::FamilyArg::Auto),
             FamilyValue::Layers(layers) => {

@@ -79,7 +79,7 @@ fn local_kind(kind: AmortizedKind) -> TokenStream {
 fn temperature(t: Option<f64>) -> TokenStream {
     match t {
         Some(v) => {
-            let v = v as f32;
+            let v = super::f32_lit(v);
             quote!(::core::option::Option::Some(#v))
         }
         None => quote!(::core::option::Option::None),

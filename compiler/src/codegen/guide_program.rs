@@ -65,7 +65,7 @@ fn param_build(model: &ModelIr, p: &ParamIr) -> TokenStream {
         return quote!(::ravi::guides::program::param_with_init(
             &mut params, #name, 1usize #(* #numel)*, &::ravi::ParamInit::Glorot(&[#(#blocks),*])));
     }
-    let (init, positive) = (p.init as f32, p.positive);
+    let (init, positive) = (super::f32_lit(p.init), p.positive);
     quote!(params.add(#name, ::std::vec![::ravi::guides::program::stored_init(#init, #positive); 1usize #(* #numel)*]))
 }
 
@@ -74,7 +74,7 @@ impl Program<'_> {
     fn arg(&self, a: &ProgramArg) -> TokenStream {
         match a {
             ProgramArg::Const(v) => {
-                let v = *v as f32;
+                let v = super::f32_lit(*v);
                 quote!(::ravi::guides::program::ProgramArg::Const(#v))
             }
             ProgramArg::Param(i) => {
@@ -90,7 +90,7 @@ impl Program<'_> {
     fn row_arg(&self, a: &ProgramArg) -> TokenStream {
         match a {
             ProgramArg::Const(v) => {
-                let v = *v as f32;
+                let v = super::f32_lit(*v);
                 quote!(::ravi::guides::program::RowArg::Const(#v))
             }
             ProgramArg::Param(i) => {

@@ -191,7 +191,8 @@ impl Emitter<'_> {
             LatentSupport::Interval(lo, hi) => ((lo) as f32, (hi - lo) as f32),
             _ => (0.0f32, 1.0f32),
         };
-        let log_width = width.ln();
+        let log_width = super::f32_lit(width.ln());
+        let (low, width) = (super::f32_lit(low), super::f32_lit(width));
         let ld = per_particle(
             quote!(
                 (::ravi::__private::ops::softplus(__u.retaped::<__T>().negate())

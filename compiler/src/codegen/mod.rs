@@ -38,6 +38,8 @@ mod site;
 mod specs;
 mod tokens;
 
+pub(crate) use tokens::{f32_lit, f64_lit};
+
 /// Maps a byte range of the DSL text to the span of the token it came from.
 pub type SpanMap<'a> = &'a dyn Fn(&Span) -> TokSpan;
 

@@ -135,7 +135,7 @@ fn observed_specs(ir: &ModelIr) -> Vec<TokenStream> {
         ir.const_value(id)
             .map(|v| v as f32)
             .filter(|v| v.is_finite())
-            .map(proc_macro2::Literal::f32_suffixed)
+            .map(super::tokens::f32_lit)
     };
     ir.sites
         .iter()

@@ -6,7 +6,7 @@ use quote::quote;
 
 use super::latent::{latent_support, LatentSupport};
 use super::layers::init_blocks;
-use super::tokens::dim_usize;
+use super::tokens::{dim_usize, f32_lit};
 use crate::ir::*;
 
 /// `::ravi::InputSpec`s, one per input in order.
@@ -59,7 +59,10 @@ pub(super) fn latent_specs(ir: &ModelIr) -> Vec<TokenStream> {
 fn latent_spec(ir: &ModelIr, s: &Site, net_weights: Option<(usize, Option<usize>)>) -> TokenStream {
     let n = &s.name;
     let prior_median = match crate::start::prior_median(ir, s).map(|v| v as f32) {
-        Some(v) if v.is_finite() => quote!(::core::option::Option::Some(#v)),
+        Some(v) if v.is_finite() => {
+            let v = f32_lit(v);
+            quote!(::core::option::Option::Some(#v))
+        }
         _ => quote!(::core::option::Option::None),
     };
     let net = match net_weights {
@@ -74,7 +77,7 @@ fn latent_spec(ir: &ModelIr, s: &Site, net_weights: Option<(usize, Option<usize>
     let param = match &s.param {
         None => quote!(::core::option::Option::None),
         Some(ParamInitIr::Value(v)) => {
-            let v = *v as f32;
+            let v = f32_lit(*v as f32);
             quote!(::core::option::Option::Some(::ravi::ParamInit::Value(#v)))
         }
         Some(ParamInitIr::Net(net, layer)) => {
@@ -95,7 +98,7 @@ fn support(ir: &ModelIr, s: &Site) -> TokenStream {
         LatentSupport::Simplex => quote!(::ravi::Support::Simplex),
         LatentSupport::Ordered => quote!(::ravi::Support::Ordered),
         LatentSupport::Interval(low, high) => {
-            let (low, high) = (low as f32, high as f32);
+            let (low, high) = (f32_lit(low as f32), f32_lit(high as f32));
             quote!(::ravi::Support::Interval { low: #low, high: #high })
         }
     }

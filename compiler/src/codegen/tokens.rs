@@ -5,6 +5,38 @@ use quote::{format_ident, quote};
 
 use crate::ir::{Dim, ModelIr, Shape};
 
+/// An `f32` literal: the one way the generated code writes a number (every number of a
+/// model is an `f32` there). It cannot panic, as `Literal::f32_suffixed` does on a value
+/// that is not finite: the checks refuse numbers beyond `f32` (`crate::limits`), and were
+/// one to reach here it would become `f32::INFINITY` or `f32::NAN`, as Rust rounds it.
+pub(crate) fn f32_lit(v: impl Into<f64>) -> TokenStream {
+    let x = v.into() as f32;
+    if x.is_finite() {
+        let l = Literal::f32_suffixed(x);
+        quote!(#l)
+    } else if x.is_nan() {
+        quote!(::core::f32::NAN)
+    } else if x > 0.0 {
+        quote!(::core::f32::INFINITY)
+    } else {
+        quote!(::core::f32::NEG_INFINITY)
+    }
+}
+
+/// An `f64` literal (guide families' arguments), as [`f32_lit`] does it.
+pub(crate) fn f64_lit(x: f64) -> TokenStream {
+    if x.is_finite() {
+        let l = Literal::f64_suffixed(x);
+        quote!(#l)
+    } else if x.is_nan() {
+        quote!(::core::f64::NAN)
+    } else if x > 0.0 {
+        quote!(::core::f64::INFINITY)
+    } else {
+        quote!(::core::f64::NEG_INFINITY)
+    }
+}
+
 pub(super) fn lit_usize(n: usize) -> Literal {
     Literal::usize_unsuffixed(n)
 }
@@ -112,4 +144,22 @@ pub(super) fn size_generics(ir: &ModelIr) -> (TokenStream, TokenStream) {
     }
     let sizes = sizes(ir);
     (quote!(<#(const #sizes: usize),*>), quote!(<#(#sizes),*>))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn number_literals_never_panic() {
+        assert_eq!(f32_lit(1.5).to_string(), "1.5f32");
+        assert_eq!(f32_lit(1e39).to_string(), ":: core :: f32 :: INFINITY");
+        assert_eq!(f32_lit(-1e39).to_string(), ":: core :: f32 :: NEG_INFINITY");
+        assert_eq!(f32_lit(f64::NAN).to_string(), ":: core :: f32 :: NAN");
+        assert_eq!(
+            f64_lit(f64::INFINITY).to_string(),
+            ":: core :: f64 :: INFINITY"
+        );
+        assert_eq!(f64_lit(0.25).to_string(), "0.25f64");
+    }
 }
