@@ -61,15 +61,6 @@ pub trait Guide<D: Backend> {
     /// The model and guide as the host engine runs them ([`crate::fused`]), where `guide!`
     /// found them inside what it covers; else why not, in words (every step then takes the
     /// dfdx graph, and `FitReport::engine` says why).
-    /// Writes the guide's parameters to `path` (safetensors, with what [`crate::save`]
-    /// checks when it is loaded: `YourGuide::load(path, &dev)`).
-    fn save(&self, path: impl AsRef<std::path::Path>) -> Result<(), crate::SaveError>
-    where
-        Self: Sized,
-    {
-        crate::save::save(self, path)
-    }
-
     fn host_program() -> Result<&'static crate::program::Program, &'static str> {
         Err("the guide is written by hand, with no program for the host engine")
     }

@@ -7,7 +7,6 @@
 //
 // Leaves: devices, dense linear algebra, CSV, the parameter store.
 pub mod csv;
-pub mod mnist;
 pub mod device;
 pub mod linalg;
 pub mod math;
@@ -16,6 +15,7 @@ pub mod params;
 pub mod simd;
 // What a fit's pieces exchange: data, errors, latent specs, tensors, the engine's program.
 pub mod data;
+pub mod mnist;
 pub mod error;
 pub mod estimator;
 pub mod latent;

@@ -162,7 +162,13 @@ fn definition(
                 Self { params, #(#fields,)* #(#param_fields,)* #(#delta_fields,)* #(#amortized_fields,)* #(#local_fields,)* }
             }
 
-            /// The guide saved at `path` by [`::ravi::Guide::save`], on `dev`: a typed error
+            /// Writes the guide's parameters to `path` (safetensors, with what `load` checks:
+            /// the model, the guide, every parameter's name and size).
+            pub fn save(&self, path: impl ::core::convert::AsRef<::std::path::Path>) -> ::core::result::Result<(), ::ravi::SaveError> {
+                ::ravi::save::save(self, path)
+            }
+
+            /// The guide saved at `path` by `save`, on `dev`: a typed error
             /// if the file holds another model's or guide's parameters, or other sizes.
             pub fn load(path: impl ::core::convert::AsRef<::std::path::Path>, dev: &__D) -> ::core::result::Result<Self, ::ravi::SaveError> {
                 ::ravi::save::load_into(Self::new(dev), path)
