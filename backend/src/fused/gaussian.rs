@@ -114,7 +114,7 @@ impl Gaussian {
         }
         let step = if self.lower.is_some() { d + 1 } else { 1 };
         if step == 1 {
-            let (floor, block) = (self.floor, super::block_for(d));
+            let (floor, block) = (self.floor, super::elementwise_block(d));
             if block >= d {
                 scales(rho, floor, &mut self.scale, &mut self.slope);
             } else {

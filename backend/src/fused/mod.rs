@@ -38,26 +38,81 @@
 //! else (convolutions, local sites and amortized guides, other families, constrained
 //! latents, the IWAE objective, CUDA) takes the dfdx path, which remains the reference.
 
-/// Threads for `work` multiply-adds: one below about a million (spawning costs more than
-/// it saves), else every core the machine offers (up to 8).
-pub(crate) fn workers_for(work: usize) -> usize {
+/// The cores a step may use (up to 8), read once.
+fn cores() -> usize {
     static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    let cores = *CORES.get_or_init(|| {
+    *CORES.get_or_init(|| {
         std::thread::available_parallelism()
             .map_or(1, std::num::NonZeroUsize::get)
             .min(8)
-    });
+    })
+}
+
+/// Threads for `work` multiply-adds where each result is computed by one thread (so the
+/// split cannot change a bit): one below about a million (spawning costs more than it
+/// saves), else every core the machine offers (up to 8).
+pub(crate) fn workers_for(work: usize) -> usize {
     if work < 1 << 20 {
         1
     } else {
-        cores
+        cores()
     }
 }
 
-/// Values per thread for elementwise work over `n` of them: all of them (one thread, no
+/// Parts for `work` whose partial results are combined (sums): a number fixed by the work
+/// alone — one below about a million, else 8 — never by the machine, so that the same
+/// seed gives the same bits on any number of cores. The parts are shared out among the
+/// cores ([`run_parts`]) and combined in their order.
+pub(crate) fn parts_for(work: usize) -> usize {
+    if work < 1 << 20 {
+        1
+    } else {
+        8
+    }
+}
+
+/// Values per part for elementwise work over `n` of them: all of them (one part, no
 /// spawning) below about a quarter million.
 pub(crate) fn block_for(n: usize) -> usize {
+    n.div_ceil(parts_for(n * 4)).max(1)
+}
+
+/// Values per thread for elementwise work whose every result is computed by one thread
+/// (nothing combined, so the split cannot change a bit): one block per core.
+pub(crate) fn elementwise_block(n: usize) -> usize {
     n.div_ceil(workers_for(n * 4)).max(1)
+}
+
+/// `f` of each part, on up to [`cores`] threads (thread t takes parts t, t + threads, ...),
+/// the results in the parts' order; inline when there is one part or one core.
+pub(crate) fn run_parts<J: Send, R: Send>(parts: Vec<J>, f: impl Fn(J) -> R + Sync) -> Vec<R> {
+    let n = parts.len();
+    let threads = cores().min(n);
+    if threads <= 1 {
+        return parts.into_iter().map(f).collect();
+    }
+    let mut dealt: Vec<Vec<(usize, J)>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, part) in parts.into_iter().enumerate() {
+        dealt[i % threads].push((i, part));
+    }
+    let mut out: Vec<Option<R>> = (0..n).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let f = &f;
+        let handles: Vec<_> = dealt
+            .into_iter()
+            .map(|mine| {
+                scope.spawn(move || mine.into_iter().map(|(i, p)| (i, f(p))).collect::<Vec<_>>())
+            })
+            .collect();
+        for h in handles {
+            for (i, r) in h.join().expect("a worker finished") {
+                out[i] = Some(r);
+            }
+        }
+    });
+    out.into_iter()
+        .map(|r| r.expect("every part ran"))
+        .collect()
 }
 
 /// `f(offset, chunk)` over blocks of `out` ([`block_for`]; inline when there is one), on
@@ -70,18 +125,8 @@ pub(crate) fn par_chunks<R: Send>(
     if block >= out.len() {
         return vec![f(0, out)];
     }
-    std::thread::scope(|scope| {
-        let f = &f;
-        let handles: Vec<_> = out
-            .chunks_mut(block)
-            .enumerate()
-            .map(|(p, chunk)| scope.spawn(move || f(p * block, chunk)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a worker finished"))
-            .collect()
-    })
+    let parts: Vec<(usize, &mut [f32])> = out.chunks_mut(block).enumerate().collect();
+    run_parts(parts, |(p, chunk)| f(p * block, chunk))
 }
 
 /// `f(range)` over blocks of `0..n` (read-only elementwise work), on threads as
@@ -94,17 +139,11 @@ pub(crate) fn par_ranges<R: Send>(
     if block >= n {
         return vec![f(0..n)];
     }
-    std::thread::scope(|scope| {
-        let f = &f;
-        let handles: Vec<_> = (0..n)
-            .step_by(block)
-            .map(|start| scope.spawn(move || f(start..(start + block).min(n))))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a worker finished"))
-            .collect()
-    })
+    let parts: Vec<std::ops::Range<usize>> = (0..n)
+        .step_by(block)
+        .map(|start| start..(start + block).min(n))
+        .collect();
+    run_parts(parts, f)
 }
 
 mod density;

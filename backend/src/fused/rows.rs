@@ -58,25 +58,13 @@ pub(crate) fn data_t_times(x: &[f32], g: &[f32], gw: &mut [f32], k: usize) {
         particles,
         lanes,
     };
-    let workers = super::workers_for(m * k * particles);
-    let block = m.div_ceil(workers).max(1);
-    let rows = |p: usize| ((p * block).min(m), ((p + 1) * block).min(m));
-    let sums: Vec<Vec<f32>> = if workers == 1 {
-        vec![backward_block(x, g, m, rows(0), shape)]
-    } else {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers)
-                .map(|p| {
-                    let rows = rows(p);
-                    scope.spawn(move || backward_block(x, g, m, rows, shape))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("a worker finished"))
-                .collect()
-        })
-    };
+    // a fixed number of row blocks, summed in order: the same bits on any number of cores
+    let parts = super::parts_for(m * k * particles);
+    let block = m.div_ceil(parts).max(1);
+    let rows: Vec<(usize, usize)> = (0..parts)
+        .map(|p| ((p * block).min(m), ((p + 1) * block).min(m)))
+        .collect();
+    let sums: Vec<Vec<f32>> = super::run_parts(rows, |rows| backward_block(x, g, m, rows, shape));
     for acc in sums {
         if particles == 1 {
             for (w, &v) in gw.iter_mut().zip(&acc) {

@@ -639,7 +639,7 @@ impl Fused {
                 &mut self.v[i],
             );
             // Large parameters in blocks on threads (the update is elementwise).
-            let block = super::block_for(p.len());
+            let block = super::elementwise_block(p.len());
             if block >= p.len() {
                 adam_update(rule, p, g, m, v);
             } else {
