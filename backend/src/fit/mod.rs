@@ -123,6 +123,8 @@ where
         if let Some(b) = bar {
             b.set_position(trainer.steps_taken() as u64);
             b.finish();
+            // indicatif leaves the cursor on the bar's line: what is printed next starts a new one
+            eprintln!();
         }
         let mut report = trainer.report();
         if report.steps > 0 && report.skipped == report.steps {
@@ -207,7 +209,7 @@ fn progress_bar(opts: &FitOptions) -> Option<indicatif::ProgressBar> {
     }
     let bar = indicatif::ProgressBar::new(opts.steps as u64);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} [{elapsed} < {eta}]")
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} {per_sec} [{elapsed} < {eta}]")
             .expect("static template"),
     );
     Some(bar)
