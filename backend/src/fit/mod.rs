@@ -209,8 +209,10 @@ fn progress_bar(opts: &FitOptions) -> Option<indicatif::ProgressBar> {
     }
     let bar = indicatif::ProgressBar::new(opts.steps as u64);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} {per_sec} [{elapsed} < {eta}]")
-            .expect("static template"),
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} {msg} {per_sec} [{elapsed} < {eta}]",
+        )
+        .expect("static template"),
     );
     Some(bar)
 }
