@@ -198,6 +198,15 @@ pub enum Index {
     Range(usize, usize, Span),
 }
 
+/// A number written in the source (`2`, `-1.5`, `--3`), if the expression is one.
+pub fn number(e: &Expr) -> Option<f64> {
+    match &e.kind {
+        ExprKind::Num(v) => Some(*v),
+        ExprKind::Neg(inner) => number(inner).map(|v| -v),
+        _ => None,
+    }
+}
+
 /// `guide Name for Model { sites ~ Family; ... }`
 #[derive(Debug, Clone, PartialEq)]
 pub struct GuideDef {

@@ -56,13 +56,10 @@ impl Lowering<'_> {
             .chain(args.iter().copied().zip(arg_spans.iter().cloned()));
         for (a, sp) in all {
             let shape = self.nodes[a].shape.clone();
-            let msg = || String::new();
-            let fits = self.broadcast(&shape, &full, &msg, &sp).as_ref() == Some(&full);
-            if !fits {
-                self.err(
-                    sp.clone(),
-                    format!("shape mismatch: a mixture's arguments have the site's shape and a last axis of components, {}, but `{}` has shape {}", self.show(&full), self.text(&sp), self.show(&shape)),
-                );
+            let text = format!("shape mismatch: a mixture's arguments have the site's shape and a last axis of components, {}, but `{}` has shape {}", self.show(&full), self.text(&sp), self.show(&shape));
+            let msg = || text.clone();
+            if self.broadcast(&shape, &full, &msg, &sp).as_ref() != Some(&full) {
+                self.err(sp.clone(), text);
                 return;
             }
         }

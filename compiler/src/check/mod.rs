@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use crate::ast;
+use crate::ast::{self, number};
 use crate::diagnostic::{Diagnostic, Span};
 use crate::ir::*;
 
@@ -22,15 +22,6 @@ mod param;
 mod sample;
 mod shape;
 mod values;
-
-/// A number written in the source (`2`, `-1.5`), if the expression is one.
-fn number(e: &ast::Expr) -> Option<f64> {
-    match &e.kind {
-        ast::ExprKind::Num(v) => Some(*v),
-        ast::ExprKind::Neg(inner) => number(inner).map(|v| -v),
-        _ => None,
-    }
-}
 
 /// What a name in a model refers to.
 #[derive(Debug, Clone, Copy)]

@@ -5,7 +5,7 @@
 //! rewrite may take), `params` (the guide's `param`s), `family_args` (a family's arguments
 //! and flow layers), `program` (guide-program lines) and `amortized` (encoders of rows).
 
-use crate::ast::{self, ExprKind};
+use crate::ast::{self, number};
 use crate::catalogue;
 use crate::diagnostic::{Diagnostic, Span};
 use crate::ir::*;
@@ -202,15 +202,6 @@ fn unknown_family(entry: &ast::GuideEntry, errors: &mut Vec<Diagnostic>) {
         entry.family.name.span.clone(),
         format!("unknown guide family `{name}`{hint}"),
     ));
-}
-
-/// A literal number (possibly negated).
-fn number(e: &ast::Expr) -> Option<f64> {
-    match &e.kind {
-        ExprKind::Num(v) => Some(*v),
-        ExprKind::Neg(inner) => number(inner).map(|v| -v),
-        _ => None,
-    }
 }
 
 /// Values per row of a shape `[N, ..]` whose other sizes are numbers (`None` otherwise).

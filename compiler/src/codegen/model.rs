@@ -255,13 +255,9 @@ fn tracked_body(ir: &ModelIr, values: &[&NamedValue]) -> TokenStream {
             quote!(#v.reshape_like(&(__s, 1usize #(* #numel)*)))
         })
         .collect();
+    let start = plain_draws();
     quote! {
-        use ::ravi::__private::prelude::*;
-        let mut __rewrites: ::std::vec::Vec<::core::option::Option<::ravi::GaussianWeights<__D, __T>>> =
-            (0..latents.len()).map(|_| ::core::option::Option::None).collect();
-        let __s: usize = latents.first().map_or(1, |t| t.shape().0);
-        let __n: usize = __batch.rows();
-        let mut __latents = latents.into_iter();
+        #start
         #(#body)*
         ::std::vec![#(#outs),*]
     }
@@ -272,6 +268,7 @@ fn tracked_body(ir: &ModelIr, values: &[&NamedValue]) -> TokenStream {
 fn log_joint_fns(ir: &ModelIr) -> TokenStream {
     let (body, terms) = emit_terms(ir, false);
     let (rbody, row_terms) = emit_terms(ir, true);
+    let start = plain_draws();
     quote! {
         #[allow(unused_variables, unused_mut, clippy::all)]
         fn log_joint_terms_rewritten<__D: ::ravi::Backend, __T: ::ravi::Tape<__D>>(
@@ -293,13 +290,8 @@ fn log_joint_fns(ir: &ModelIr) -> TokenStream {
             latents: ::std::vec::Vec<::ravi::Particles<__D, __T>>,
             __batch: &::ravi::Batch<__D>,
         ) -> ::std::vec::Vec<(&'static str, ::core::option::Option<::ravi::Rows<__D, __T>>)> {
-            use ::ravi::__private::prelude::*;
-            let mut __rewrites: ::std::vec::Vec<::core::option::Option<::ravi::GaussianWeights<__D, __T>>> =
-                (0..latents.len()).map(|_| ::core::option::Option::None).collect();
+            #start
             let __scale = 1.0f32;
-            let __s: usize = latents.first().map_or(1, |t| t.shape().0);
-            let __n: usize = __batch.rows();
-            let mut __latents = latents.into_iter();
             #(#rbody)*
             ::std::vec![#(#row_terms),*]
         }
@@ -330,6 +322,7 @@ fn observed_args_fn(ir: &ModelIr) -> TokenStream {
             pbody.push(pem.node(id));
         }
     }
+    let start = plain_draws();
     let observed_args: Vec<TokenStream> = ir
         .sites
         .iter()
@@ -342,12 +335,7 @@ fn observed_args_fn(ir: &ModelIr) -> TokenStream {
             latents: ::std::vec::Vec<::ravi::Particles<__D, __T>>,
             __batch: &::ravi::Batch<__D>,
         ) -> ::std::vec::Vec<::ravi::ObservedArgs<__D, __T>> {
-            use ::ravi::__private::prelude::*;
-            let mut __rewrites: ::std::vec::Vec<::core::option::Option<::ravi::GaussianWeights<__D, __T>>> =
-                (0..latents.len()).map(|_| ::core::option::Option::None).collect();
-            let __s: usize = latents.first().map_or(1, |t| t.shape().0);
-            let __n: usize = __batch.rows();
-            let mut __latents = latents.into_iter();
+            #start
             #(#pbody)*
             ::std::vec![#(#observed_args),*]
         }
@@ -436,4 +424,17 @@ fn liveness_of(
         uses[e] += 1;
     }
     (live, uses)
+}
+
+/// The first statements of a generated body that reads the guide's draws with no net call
+/// rewritten: the particles `__s`, the rows `__n`, the draws in order.
+fn plain_draws() -> TokenStream {
+    quote! {
+        use ::ravi::__private::prelude::*;
+        let mut __rewrites: ::std::vec::Vec<::core::option::Option<::ravi::GaussianWeights<__D, __T>>> =
+            (0..latents.len()).map(|_| ::core::option::Option::None).collect();
+        let __s: usize = latents.first().map_or(1, |t| t.shape().0);
+        let __n: usize = __batch.rows();
+        let mut __latents = latents.into_iter();
+    }
 }
