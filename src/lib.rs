@@ -2,7 +2,7 @@
 //!
 //! Variational inference as a probabilistic-programming language embedded in Rust. Write a
 //! model and a guide in [`model!`] and [`guide!`] blocks; they are compiled at macro-expansion
-//! time to typed dfdx compute graphs, and [`fit`] maximises the ELBO on the CPU (or on CUDA
+//! time to typed dfdx compute graphs, and [`fit()`] maximises the ELBO on the CPU (or on CUDA
 //! with the `cuda` feature).
 //!
 //! ```
@@ -32,6 +32,8 @@
 //!
 //! The crates behind it, and which way they depend, are described in `ARCHITECTURE.md`.
 
+#![deny(missing_docs)]
+
 pub use ravi_backend::*;
 pub use ravi_dsl::{guide, model};
 pub use ravi_stdlib::{bijectors, dist, exact, guides, nn};
@@ -43,6 +45,12 @@ pub mod prelude {
         Model, OnNonFinite, Posterior, Schedule,
     };
 }
+
+/// The README's code blocks, compiled (and those not marked `no_run`, run) as doctests by
+/// `cargo test --doc -p ravi`, so that every example there builds against the API as it is.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 
 /// Paths the generated code uses. Not a public API.
 #[doc(hidden)]

@@ -122,6 +122,17 @@ model! {
 }
 
 model! {
+    /// Grey values in [0, 1], both ends included, under a continuous Bernoulli by its
+    /// logits and by its probability.
+    model Pixels(x: [N, D], y: [N], z: [N]) {
+        w ~ Normal(0.0, 1.0) [D];
+        b ~ Normal(0.0, 1.0);
+        y ~ ContinuousBernoulli(logits = x @ w + b);
+        z ~ ContinuousBernoulli(sigmoid(x @ w - b));
+    }
+}
+
+model! {
     /// A mixture of two Normals with latent locations, scales and weights, and a Poisson
     /// mixture with a rate per row.
     model Mixed(x: [N, 2], y: [N], k: [N] in 0..) {
@@ -183,6 +194,7 @@ guide! {
     guide LinearJoint for Linear { (w, b) ~ MeanField; }
     guide LogisticGuide for Logistic { w ~ MeanField; }
     guide CountsGuide for Counts { (w, b) ~ MeanField; }
+    guide PixelsGuide for Pixels { w ~ MeanField; b ~ FullRank; }
     guide SchoolsGuide for Schools { mu ~ MeanField; theta ~ MeanField; }
     guide SoupGuide for Soup { a ~ MeanField; (v, s) ~ MeanField; }
     guide LinearFullRank for Linear { (w, b) ~ FullRank; }
@@ -274,6 +286,22 @@ fn indexed(n: usize) -> IndexedData {
         g: Array::vector((0..n).map(|i| ((i * 7 + i / 3) % J) as f32).collect()),
         y: Array::vector(stream(n, 15).iter().map(|v| 2.0 * v).collect()),
         c: Array::vector(vec![0.5, -1.0, 0.25, 2.0]),
+    }
+}
+
+fn pixels(n: usize) -> PixelsData {
+    // values in [0, 1] with exact 0s and 1s among them
+    let grey = |seed| {
+        let v = stream(n, seed)
+            .iter()
+            .map(|v| (v * 0.8 + 0.5).clamp(0.0, 1.0))
+            .collect();
+        Array::vector(v)
+    };
+    PixelsData {
+        x: x(n),
+        y: grey(19),
+        z: grey(20),
     }
 }
 
@@ -471,6 +499,8 @@ fn gradients_match_the_graph() {
     same_gradient(&IndexedGuide::new, &indexed(120), Some(&rows), 2);
     same_gradient(&MixedGuide::new, &mixed(120), None, 3);
     same_gradient(&MixedGuide::new, &mixed(120), Some(&rows), 2);
+    same_gradient(&PixelsGuide::new, &pixels(120), None, 3);
+    same_gradient(&PixelsGuide::new, &pixels(120), Some(&rows), 2);
 }
 
 #[test]

@@ -30,6 +30,10 @@ model! {
         a ~ LogNormal(0.0, 1.0);
         y ~ Beta(a, 2.0);
     }
+    model Grey(y: [N]) {
+        l ~ Normal(0.0, 1.0);
+        y ~ ContinuousBernoulli(logits = l);
+    }
     model Bounded(y: [N]) {
         m ~ Normal(0.0, 1.0);
         y ~ Uniform(-1.0, 2.0);
@@ -41,6 +45,7 @@ guide! {
     guide SizesGuide for Sizes { s ~ MeanField; }
     guide SharesGuide for Shares { a ~ MeanField; }
     guide BoundedGuide for Bounded { m ~ MeanField; }
+    guide GreyGuide for Grey { l ~ MeanField; }
 }
 model! {
     model Wide(y: [N]) {
@@ -262,6 +267,21 @@ fn observed_data_off_the_support_are_named() {
         ),
         ("y", 1, 2.5)
     );
+    // a continuous Bernoulli takes 0 and 1 themselves, nothing beyond
+    assert_eq!(
+        support_error(
+            &GreyGuide::new,
+            &GreyData {
+                y: y(vec![0.0, 1.0, 0.3, 1.01])
+            }
+        ),
+        ("y", 3, 1.01)
+    );
+    let mut g = GreyGuide::new(&Cpu::seeded(1));
+    let grey = GreyData {
+        y: y(vec![0.0, 1.0, 0.3]),
+    };
+    ravi::fit(&mut g, &grey, &base()).unwrap();
     // inside: the fits run
     let mut g = WaitsGuide::new(&Cpu::seeded(1));
     ravi::fit(

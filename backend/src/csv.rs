@@ -6,24 +6,38 @@ use std::path::{Path, PathBuf};
 /// A numeric table: the header and the rows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Table {
+    /// The column names from the first non-empty line, trimmed.
     pub header: Vec<String>,
+    /// One vector per data line, in the header's column order.
     pub rows: Vec<Vec<f64>>,
 }
 
+/// Why a CSV file could not be read as a [`Table`].
 #[derive(Debug)]
 pub enum CsvError {
+    /// The file could not be read.
     Io {
+        /// The file asked for.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// A field is not a number.
     Parse {
+        /// The line, counting from 1 (blank lines included).
         line: usize,
+        /// The field's column name.
         column: String,
+        /// The field as written.
         value: String,
     },
+    /// A line has a different number of fields than the header.
     Width {
+        /// The line, counting from 1 (blank lines included).
         line: usize,
+        /// The header's number of columns.
         expected: usize,
+        /// The line's number of fields.
         got: usize,
     },
 }
@@ -59,6 +73,7 @@ impl fmt::Display for CsvError {
 impl std::error::Error for CsvError {}
 
 impl Table {
+    /// Reads and parses the file at `path` (see [`Table::parse`]).
     pub fn read(path: impl AsRef<Path>) -> Result<Table, CsvError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|source| CsvError::Io {
@@ -68,6 +83,7 @@ impl Table {
         Self::parse(&text)
     }
 
+    /// Parses comma-separated text: a header line, then lines of numbers; blank lines are skipped.
     pub fn parse(text: &str) -> Result<Table, CsvError> {
         let mut lines = text
             .lines()
@@ -103,10 +119,12 @@ impl Table {
         Ok(Table { header, rows })
     }
 
+    /// The number of data rows (the header not counted).
     pub fn n_rows(&self) -> usize {
         self.rows.len()
     }
 
+    /// The column named `name`, one value per row; `None` if the header has no such column.
     pub fn column(&self, name: &str) -> Option<Vec<f64>> {
         let j = self.header.iter().position(|h| h == name)?;
         Some(self.rows.iter().map(|r| r[j]).collect())

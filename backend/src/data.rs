@@ -27,12 +27,14 @@ impl Array {
         }
         Ok(Array { data, shape })
     }
+    /// A scalar: shape `[]`, one value.
     pub fn scalar(v: f32) -> Self {
         Array {
             data: vec![v],
             shape: vec![],
         }
     }
+    /// A vector: shape `[data.len()]`.
     pub fn vector(data: Vec<f32>) -> Self {
         let n = data.len();
         Array {
@@ -68,9 +70,11 @@ impl Array {
             .collect();
         Self::from_rows(&rows)
     }
+    /// The size of each axis, first axis first (`[]` for a scalar).
     pub fn shape(&self) -> &[usize] {
         &self.shape
     }
+    /// The values, row-major (the last axis varies fastest).
     pub fn data(&self) -> &[f32] {
         &self.data
     }
@@ -92,13 +96,17 @@ impl Array {
 pub enum DimSpec {
     /// `N`: the rows, the same for every input that has it.
     Rows,
+    /// A size fixed when the model was compiled (a literal, a constant, or a size parameter's
+    /// value).
     Fixed(usize),
 }
 
 /// A model input: its name and declared shape.
 #[derive(Debug, Clone, Copy)]
 pub struct InputSpec {
+    /// The input's name: its field in the data struct.
     pub name: &'static str,
+    /// The declared axes, first axis first.
     pub dims: &'static [DimSpec],
     /// Whether the first axis is the rows (minibatches slice it).
     pub has_rows: bool,
@@ -142,53 +150,89 @@ impl InputSpec {
 /// Data that does not fit the model: always names the input and both shapes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DataError {
+    /// An input's shape is not the one the model declares.
     Shape {
+        /// The model's name (with its sizes, `Reg<3>`).
         model: &'static str,
+        /// The input's name.
         input: &'static str,
+        /// The declared shape, as [`InputSpec::describe`] writes it.
         expected: String,
+        /// The array's shape.
         got: Vec<usize>,
     },
+    /// Two inputs with the row axis `N` have different numbers of rows.
     Rows {
+        /// The model's name.
         model: &'static str,
+        /// The input whose rows disagree with an earlier one.
         input: &'static str,
+        /// Its number of rows.
         rows: usize,
+        /// The earlier input.
         other_input: &'static str,
+        /// The earlier input's number of rows.
         other_rows: usize,
     },
+    /// An input holds NaN or ±∞.
     NonFinite {
+        /// The model's name.
         model: &'static str,
+        /// The input's name.
         input: &'static str,
+        /// The first non-finite value's flat (row-major) index.
         index: usize,
+        /// That value.
         value: f32,
     },
+    /// [`Array::new`] was given a number of values other than the shape's product.
     Length {
+        /// The shape asked for.
         shape: Vec<usize>,
+        /// The number of values given.
         len: usize,
     },
+    /// [`Array::from_rows`] was given rows of different lengths.
     Ragged {
+        /// The first row whose length differs from the first row's.
         row: usize,
+        /// Its length.
         len: usize,
+        /// The first row's length.
         expected: usize,
     },
+    /// The inputs with the row axis have zero rows, so there is nothing to fit.
     NoRows {
+        /// The model's name.
         model: &'static str,
     },
     /// An observed value outside its distribution's support (a y = −1 observed by an
     /// Exponential): `site` names the observed site and `support` says what it allows.
     Support {
+        /// The model's name.
         model: &'static str,
+        /// The observed site.
         site: &'static str,
+        /// The input it observes.
         input: &'static str,
+        /// The value's flat (row-major) index in the input.
         index: usize,
+        /// The value.
         value: f32,
+        /// What the support allows, in words.
         support: &'static str,
     },
     /// A value outside the integers an input declares (`in low..high`).
     Domain {
+        /// The model's name.
         model: &'static str,
+        /// The input's name.
         input: &'static str,
+        /// The value's flat (row-major) index.
         index: usize,
+        /// The value.
         value: f32,
+        /// The declared range, as written (`0..2`).
         declared: String,
     },
 }
@@ -389,10 +433,20 @@ pub enum ObservedSupport {
     Positive,
     /// (0, 1)
     UnitInterval,
+    /// [0, 1], both ends included (a continuous Bernoulli's grey pixels).
+    ClosedUnitInterval,
     /// (low, high)
-    Interval { low: f32, high: f32 },
+    Interval {
+        /// The lower bound, excluded.
+        low: f32,
+        /// The upper bound, excluded.
+        high: f32,
+    },
     /// Non-negative values summing to 1 along the last axis of `len`.
-    Simplex { len: usize },
+    Simplex {
+        /// The number of values in each vector (the last axis's size).
+        len: usize,
+    },
 }
 
 impl ObservedSupport {
@@ -401,6 +455,7 @@ impl ObservedSupport {
         match self {
             ObservedSupport::Positive => "positive values",
             ObservedSupport::UnitInterval => "values in (0, 1)",
+            ObservedSupport::ClosedUnitInterval => "values in [0, 1]",
             ObservedSupport::Interval { .. } => {
                 "values strictly between the distribution's low and high"
             }
@@ -415,6 +470,7 @@ impl ObservedSupport {
         let inside = |v: f32| match *self {
             ObservedSupport::Positive => v > 0.0,
             ObservedSupport::UnitInterval => v > 0.0 && v < 1.0,
+            ObservedSupport::ClosedUnitInterval => (0.0..=1.0).contains(&v),
             ObservedSupport::Interval { low, high } => v > low && v < high,
             ObservedSupport::Simplex { .. } => v >= 0.0,
         };
@@ -436,9 +492,11 @@ impl ObservedSupport {
 /// An observed site whose values have a support narrower than the reals.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ObservedSpec {
+    /// The observed site's name.
     pub site: &'static str,
     /// The input it observes, by index.
     pub input: usize,
+    /// Where its values must lie.
     pub support: ObservedSupport,
 }
 

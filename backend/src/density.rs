@@ -49,6 +49,7 @@ pub trait ElementDensity: Sync + 'static {
 /// Dist(..))`): log Σ_k softmax(logits)_k p(x | a_k), the component marginalised.
 #[derive(Clone, Copy)]
 pub struct MixtureDensity {
+    /// The density of one component, whose arguments carry a last axis of K components.
     pub component: &'static dyn ElementDensity,
 }
 
@@ -128,6 +129,8 @@ pub struct SitePass<'a> {
     /// Where to write `weight` × ∂ log pᵢ / ∂(xᵢ, a₀ᵢ, a₁ᵢ, a₂ᵢ), n values each, for the
     /// partials the engine wants (`None`: not wanted).
     pub partials: [Option<&'a mut [f32]>; 4],
+    /// The factor on this pass's terms and partials (total rows / batch rows for an observed site,
+    /// 1 otherwise).
     pub weight: f32,
 }
 
@@ -191,6 +194,7 @@ pub fn wrap(i: usize, len: usize, n: usize) -> usize {
 /// A density over one of K classes per value, from logits with a last axis of K (the
 /// categorical), as the host engine scores it.
 pub trait ClassDensity: Sync + 'static {
+    /// The distribution's (and parametrization's) name, for messages.
     fn name(&self) -> &'static str;
 
     /// Σᵢ log p(yᵢ | logitsᵢ) over one particle's values `y` (class indices as numbers),
@@ -209,5 +213,6 @@ pub trait ClassDensity: Sync + 'static {
 /// posterior predictive averages over draws). NaN where the moment does not exist (a
 /// Cauchy's mean), ∞ where it is infinite.
 pub trait Moments: Sync + 'static {
+    /// The mean and variance of the distribution with arguments `a` (unused ones 0).
     fn mean_variance(&self, a: [f64; 3]) -> (f64, f64);
 }

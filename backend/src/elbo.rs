@@ -21,7 +21,7 @@ pub const GUIDE_TERM: &str = "log q (the guide)";
 /// the guide's term is exact in ε and the estimator's noise comes from the model's terms.
 ///
 /// `weighted` applies the guide's prior and entropy weights (a fit's objective); without it the terms
-/// are those of the true ELBO (what [`crate::elbo`] reports).
+/// are those of the true ELBO (what [`crate::elbo()`] reports).
 pub fn elbo_terms<G, D, T>(
     guide: &G,
     batch: &Batch<D>,

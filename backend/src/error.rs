@@ -8,23 +8,36 @@ use crate::data::DataError;
 /// Divergences a fit steps back from before it stops with [`FitError::Diverged`].
 pub const MAX_DIVERGENCES: usize = 3;
 
+/// Why a fit (or an evaluation of a guide on data) stopped or could not start.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FitError {
+    /// The data do not fit the model: a shape, the rows, a non-finite value, a value off its
+    /// support or declared integers.
     Data(DataError),
     /// The ELBO was NaN or infinite at `step`; `culprit` names the site or parameter at fault
     /// when a diagnostic pass finds one. The guide holds the best parameters seen before.
     NonFinite {
+        /// The step (from 0) whose ELBO was not finite.
         step: usize,
+        /// The ELBO estimate there (NaN or ±∞).
         value: f32,
+        /// The guide parameter or model site found at fault, in words; `None` if the diagnostic
+        /// pass found none.
         culprit: Option<String>,
     },
     /// The ELBO estimate jumped far above everything before it again and again (see
-    /// [`Divergence`]); the guide holds the parameters of step `back_to`.
+    /// [`Divergence`](crate::Divergence)); the guide holds the parameters of step `back_to`.
     Diverged {
+        /// The step (from 0) at which the fit gave up.
         step: usize,
+        /// The ELBO estimate at that step.
         value: f32,
+        /// The step whose parameters the guide was returned to.
         back_to: usize,
     },
+    /// A [`crate::FitOptions`] field (or an evaluation's argument) it cannot take, the message
+    /// naming it and its value: 0 particles, an unknown frozen parameter, an initial value off its
+    /// site's support, ...
     Options(String),
     /// What was asked cannot be done for this model, guide or data (a bound the model has
     /// no form for; a guide with per-row parameters for other rows); the message says why.
@@ -40,13 +53,17 @@ pub enum FitError {
     /// Under [`crate::OnNonFinite::Skip`], every one of the `steps` steps had a non-finite
     /// ELBO: nothing was learned.
     AllSkipped {
+        /// The number of steps the fit ran.
         steps: usize,
     },
     /// The fit ended with a guide parameter that is not a number (`value` at `index` of
     /// `parameter`): its results would be NaN.
     NonFiniteParameter {
+        /// The parameter's name in the guide's store (`w,b.loc`, ...).
         parameter: String,
+        /// The flat index of the first non-finite value.
         index: usize,
+        /// That value.
         value: f32,
     },
 }
@@ -111,19 +128,27 @@ impl From<DataError> for FitError {
 #[derive(Debug, Clone, PartialEq)]
 pub enum InitError {
     /// The log joint is not finite at the search's starting point.
-    NonFiniteStart { site: String },
+    NonFiniteStart {
+        /// The site whose log density is not finite there (`?` when none is known).
+        site: String,
+    },
     /// The log joint grows without bound as `site` goes towards `towards`: the posterior
     /// has no mode there (an improper posterior, or a funnel like a hierarchical scale
     /// going to 0).
     NoMode {
+        /// The site along which the log joint keeps growing.
         site: String,
+        /// Where the site's value was heading, in words (`0`, `+∞`, `its upper bound 1`, ...).
         towards: String,
         /// The search ran out of iterations while the log joint was still rising (rather
         /// than stopping where f32 could no longer follow the slope).
         still_climbing: bool,
     },
     /// At the mode the log joint is not curved downward along `site` (flat or a saddle).
-    NotPositiveDefinite { site: String },
+    NotPositiveDefinite {
+        /// The site along which the curvature is not negative.
+        site: String,
+    },
 }
 
 impl fmt::Display for InitError {

@@ -25,9 +25,13 @@
 ///   has one, else the standard estimator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Estimator {
+    /// log q with the family's parameters held fixed ("sticking the landing").
     #[default]
     PathDerivative,
+    /// The family's entropy in closed form, where it has one.
     AnalyticEntropy,
+    /// log q of the draws with its full gradient.
     Standard,
+    /// −KL(q‖p) in closed form for mean-field sites with Normal priors of numbers.
     AnalyticKl,
 }

@@ -11,7 +11,9 @@ use crate::start::FamilyStart;
 /// One value of a family argument, as the compiler checked it (defaults filled in).
 #[derive(Debug, Clone, PartialEq)]
 pub enum FamilyArg {
+    /// A number.
     Number(f64),
+    /// A list of numbers (`hidden = [64, 64]`).
     List(Vec<f64>),
     /// One of the names the compiler's catalogue lists for the argument.
     Name(&'static str),
@@ -24,7 +26,9 @@ pub enum FamilyArg {
 /// One block of a flow, e.g. `RealNVP(layers = 4, hidden = 32)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FlowLayer {
+    /// The layer's name in the catalogue (`"RealNVP"`, `"Planar"`, ...).
     pub kind: &'static str,
+    /// Its arguments, defaults filled in.
     pub args: FamilyArgs,
 }
 
@@ -33,6 +37,7 @@ pub struct FlowLayer {
 pub struct FamilyArgs(pub Vec<(&'static str, FamilyArg)>);
 
 impl FamilyArgs {
+    /// The argument called `name`, if the family has one.
     pub fn get(&self, name: &str) -> Option<&FamilyArg> {
         self.0.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
     }
@@ -50,6 +55,7 @@ impl FamilyArgs {
         self.number(name).map(|v| v as usize)
     }
 
+    /// A list argument; `None` when absent or not a list.
     pub fn list(&self, name: &str) -> Option<&[f64]> {
         match self.get(name) {
             Some(FamilyArg::List(v)) => Some(v),
@@ -57,6 +63,7 @@ impl FamilyArgs {
         }
     }
 
+    /// A name argument (`bound = Exact`); `None` when absent or not a name.
     pub fn name(&self, name: &str) -> Option<&'static str> {
         match self.get(name) {
             Some(FamilyArg::Name(v)) => Some(v),
@@ -64,6 +71,7 @@ impl FamilyArgs {
         }
     }
 
+    /// The flow layers of a `Layers` argument; empty when absent.
     pub fn layers(&self, name: &str) -> &[FlowLayer] {
         match self.get(name) {
             Some(FamilyArg::Layers(v)) => v,
@@ -78,10 +86,15 @@ impl FamilyArgs {
 /// the frame (shift, S) when the family was started in one.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct HostGaussian {
+    /// μ, `dim` values.
     pub loc: ParamId,
+    /// ρ, `dim` values: L's diagonal is softplus(ρ) + floor.
     pub rho: ParamId,
+    /// L's strictly lower part, `dim × dim` row-major (full rank only; the rest is ignored).
     pub lower: Option<ParamId>,
+    /// A constant scale per row of L (each coordinate's starting sd), if the family has one.
     pub unit: Option<ParamId>,
+    /// The frame (shift, S) the family works in, if it was started in one.
     pub frame: Option<Frame>,
 }
 
@@ -101,7 +114,9 @@ impl HostGaussian {
 /// Draws from a family: `(particles, dim)` values and the per-particle term that stands
 /// for log q in the ELBO (see [`Estimator`]).
 pub struct FamilyDraw<D: Backend, T: Tape<D>> {
+    /// The draws, `(particles, dim)`, on ℝ (before any site's map onto its support).
     pub z: Particles<D, T>,
+    /// Per particle, the term that stands for log q of the draw in the ELBO.
     pub log_q: PerParticle<D, T>,
 }
 

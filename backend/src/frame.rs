@@ -47,7 +47,9 @@ impl FrameScale {
 /// A family's frame in the store: the ids of its two constants.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Frame {
+    /// The id of the shift, `dim` values.
     pub shift: ParamId,
+    /// The id of S: `dim` values (diagonal) or `dim × dim` row-major (lower triangular).
     pub scale: ParamId,
     dim: usize,
     full: bool,
@@ -117,6 +119,7 @@ impl Frame {
         params.set(scale, &identity.scale);
     }
 
+    /// The number of coordinates the frame maps.
     pub fn dim(&self) -> usize {
         self.dim
     }
@@ -154,9 +157,11 @@ impl Frame {
 /// A frame's values on the host (for the host engine, and for families' accessors).
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostFrame {
+    /// The shift, one value per coordinate.
     pub shift: Vec<f32>,
     /// d values (diagonal) or d × d row-major (lower triangular).
     pub scale: Vec<f32>,
+    /// Whether S is a lower-triangular matrix (else a diagonal).
     pub full: bool,
 }
 
@@ -184,6 +189,7 @@ impl HostFrame {
         }
     }
 
+    /// The number of coordinates the frame maps.
     pub fn dim(&self) -> usize {
         self.shift.len()
     }
@@ -198,6 +204,7 @@ impl HostFrame {
         }
     }
 
+    /// log |det S|: what log q loses in the map from u to z.
     pub fn log_det(&self) -> f32 {
         self.diagonal()
             .iter()

@@ -13,6 +13,7 @@ use crate::particles::{Particles, PerParticle, Rows};
 /// Draws from a guide: latent values (one tensor per latent site of the model, in the
 /// model's order) and log q of each particle.
 pub struct GuideSample<D: Backend, T: Tape<D>> {
+    /// One `(particles, numel)` tensor per latent site, on ℝ (unconstrained), in the model's order.
     pub latents: Vec<Particles<D, T>>,
     /// log q of the global sites (everything but the local ones).
     pub log_q: PerParticle<D, T>,
@@ -26,8 +27,11 @@ pub struct GuideSample<D: Backend, T: Tape<D>> {
 
 /// A compiled guide for model `Self::Model`.
 pub trait Guide<D: Backend> {
+    /// The model the guide is for.
     type Model: Model;
+    /// The guide's parameters (and constants), by name.
     fn params(&self) -> &ParamStore<D>;
+    /// The guide's parameters, to change (a fit, a start, a load).
     fn params_mut(&mut self) -> &mut ParamStore<D>;
     /// `particles` draws of every latent site, with the log q term of each under
     /// `estimator`; `weighted` applies the families' entropy weights (fitting only).

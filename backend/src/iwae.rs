@@ -77,6 +77,29 @@ where
 /// The importance-weighted bound on log p(data) with `k` draws per row, summed over all
 /// rows, at the relaxation `temperature` (1 unless the model was fitted annealed). Rows
 /// are taken in chunks so that a large `k` stays within memory.
+///
+/// # Example
+///
+/// ```
+/// use ravi::prelude::*;
+///
+/// model! {
+///     net Enc(x: [B, 1]) -> [B, 2] { Linear(1, 2) }
+///     /// One latent per row: z ~ N(0, 1), x ~ N(2 z, 0.5).
+///     model Latent(x: [N, 1]) {
+///         z ~ Normal(0.0, 1.0) [N, 1];
+///         x ~ Normal(z * 2.0, 0.5);
+///     }
+/// }
+/// guide! { guide Encoder for Latent { z ~ Amortized(Enc(x)); } }
+///
+/// let data = LatentData { x: Array::from_rows(&[[0.5f32], [-1.0], [2.0]])? };
+/// let guide = Encoder::new(&Cpu::seeded(0));
+/// let elbo = ravi::elbo(&guide, &data, 2000)?;
+/// let bound = ravi::iwae(&guide, &data, 100, 1.0)?; // K = 100 draws per row
+/// assert!(bound > elbo, "{bound} ≤ {elbo}"); // tighter: closer to log p(x)
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn iwae<G, D>(
     guide: &G,
     data: &<G::Model as Model>::Data,
@@ -94,7 +117,7 @@ where
     }
     let rows = crate::guide::checked_rows(guide, data)?;
     let (specs, arrays) = (G::Model::inputs(), data.arrays());
-    let chunk = (20_000 / k).clamp(1, rows.max(1));
+    let chunk = crate::passes::rows_per_pass(k, rows);
     let mut total = 0.0f64;
     let mut start = 0;
     while start < rows {

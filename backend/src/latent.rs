@@ -6,6 +6,7 @@
 /// (and adds the log-determinant of that map to the site's log density).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Support {
+    /// ℝ, the identity.
     Real,
     /// (0, ∞), through exp.
     Positive,
@@ -13,7 +14,9 @@ pub enum Support {
     UnitInterval,
     /// (low, high), through low + (high − low) · logistic.
     Interval {
+        /// The lower bound.
         low: f32,
+        /// The upper bound.
         high: f32,
     },
     /// The simplex along the last axis: K − 1 unconstrained values per event u, through
@@ -43,9 +46,11 @@ impl Support {
 /// A latent site as the model declares it.
 #[derive(Debug, Clone, Copy)]
 pub struct LatentSpec {
+    /// The site's name.
     pub name: &'static str,
     /// The site's shape; for a local site, the shape of one row's value.
     pub shape: &'static [usize],
+    /// Where its values live (the guide draws on ℝ; this maps them there).
     pub support: Support,
     /// A local site (`z ~ .. [N, k]`): one value per data row, drawn for the rows of each
     /// minibatch, its prior term scaled like the likelihood.
@@ -74,9 +79,13 @@ pub enum ParamInit {
 /// One layer's part of a net's weight vector, for [`ParamInit::Glorot`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InitBlock {
+    /// The layer's inputs.
     pub fan_in: usize,
+    /// The layer's outputs.
     pub fan_out: usize,
+    /// The number of weights, drawn Glorot-uniform.
     pub weights: usize,
+    /// The number of biases after them, started at 0.
     pub bias: usize,
 }
 

@@ -2,6 +2,8 @@
 //! stdlib builds on ([`GuideFamily`]), ELBO estimators, the SVI loop, devices, posterior
 //! summaries. Everything is generic over the dfdx device.
 
+#![deny(missing_docs)]
+
 // In layers: each module uses only those declared before it (`tests/layers.rs` holds them
 // to it).
 //
@@ -12,6 +14,7 @@ pub mod linalg;
 pub mod math;
 pub mod memory;
 pub mod params;
+pub mod passes;
 pub mod simd;
 // What a fit's pieces exchange: data, errors, latent specs, tensors, the engine's program.
 pub mod data;

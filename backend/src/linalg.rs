@@ -66,7 +66,9 @@ impl PathDerivativeTerms {
 /// A square matrix stored row-major.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Matrix {
+    /// The number of rows (and columns).
     pub n: usize,
+    /// The `n × n` entries, row-major.
     pub data: Vec<f64>,
 }
 
@@ -78,6 +80,7 @@ pub struct NotPositiveDefinite {
 }
 
 impl Matrix {
+    /// The `n × n` zero matrix.
     pub fn zeros(n: usize) -> Self {
         Matrix {
             n,
@@ -85,6 +88,7 @@ impl Matrix {
         }
     }
 
+    /// The `n × n` identity.
     pub fn identity(n: usize) -> Self {
         let mut m = Self::zeros(n);
         for i in 0..n {
@@ -93,6 +97,7 @@ impl Matrix {
         m
     }
 
+    /// An `n × n` matrix from `n²` row-major `f32` values (panics on another length).
     pub fn from_f32(n: usize, data: &[f32]) -> Self {
         assert_eq!(data.len(), n * n, "a {n}×{n} matrix");
         Matrix {
@@ -101,14 +106,17 @@ impl Matrix {
         }
     }
 
+    /// The entry at row `i`, column `j`.
     pub fn get(&self, i: usize, j: usize) -> f64 {
         self.data[i * self.n + j]
     }
 
+    /// Sets the entry at row `i`, column `j`.
     pub fn set(&mut self, i: usize, j: usize, v: f64) {
         self.data[i * self.n + j] = v;
     }
 
+    /// The transpose.
     pub fn transpose(&self) -> Self {
         let mut t = Self::zeros(self.n);
         for i in 0..self.n {
@@ -119,6 +127,7 @@ impl Matrix {
         t
     }
 
+    /// The product `self · other` (both `n × n`).
     pub fn matmul(&self, other: &Matrix) -> Self {
         let n = self.n;
         let mut out = Self::zeros(n);
@@ -328,6 +337,7 @@ impl Matrix {
         (a.get(i, i), (0..n).map(|k| v.get(k, i)).collect())
     }
 
+    /// The entries as `f32`, row-major.
     pub fn to_f32(&self) -> Vec<f32> {
         self.data.iter().map(|&v| v as f32).collect()
     }

@@ -12,6 +12,7 @@ pub const BYTES_PER_PARAMETER: u64 = 4 * 4;
 /// A family refused for want of memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemoryError {
+    /// The family's name (`"FullRank"`, ...).
     pub family: &'static str,
     /// The guide entry's label (its sites).
     pub label: String,

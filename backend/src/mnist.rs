@@ -14,25 +14,40 @@ use crate::data::Array;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MnistError {
     /// The file could not be read (or decompressed).
-    Io { path: PathBuf, message: String },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O or decompression error, in words.
+        message: String,
+    },
     /// The header's magic number is not the one the file kind has (2051 for images, 2049
     /// for labels).
     Magic {
+        /// The file.
         path: PathBuf,
+        /// The magic number in the file.
         found: u32,
+        /// The magic number its kind has.
         expected: u32,
     },
     /// The file holds fewer bytes than its header says.
     Truncated {
+        /// The file.
         path: PathBuf,
+        /// The bytes its header promises (decompressed).
         expected: usize,
+        /// The bytes it holds (decompressed).
         found: usize,
     },
     /// The images and labels files hold different counts.
     Counts {
+        /// The images file.
         images: PathBuf,
+        /// The number of images it holds.
         image_count: usize,
+        /// The labels file.
         labels: PathBuf,
+        /// The number of labels it holds.
         label_count: usize,
     },
 }
@@ -79,17 +94,23 @@ impl std::error::Error for MnistError {}
 /// Images (row-major pixels 0–255, `rows × cols` each) and their labels 0–9.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Digits {
+    /// Every image's pixels, image after image, each row-major (`len() · rows · cols` bytes).
     pub pixels: Vec<u8>,
+    /// One label 0–9 per image.
     pub labels: Vec<u8>,
+    /// Pixel rows per image (28 for MNIST).
     pub rows: usize,
+    /// Pixel columns per image (28 for MNIST).
     pub cols: usize,
 }
 
 impl Digits {
+    /// The number of images.
     pub fn len(&self) -> usize {
         self.labels.len()
     }
 
+    /// Whether there are no images.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
@@ -137,7 +158,9 @@ impl Digits {
 /// MNIST's two parts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mnist {
+    /// The 60,000 training images.
     pub train: Digits,
+    /// The 10,000 test images.
     pub test: Digits,
 }
 

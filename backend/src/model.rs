@@ -1,6 +1,6 @@
 //! The contracts between generated code, the stdlib and the fit loop.
 //!
-//! `model!` implements [`Model`]; `guide!` implements [`Guide`] by composing stdlib
+//! `model!` implements [`Model`]; `guide!` implements [`Guide`](crate::Guide) by composing stdlib
 //! [`GuideFamily`](crate::family::GuideFamily)s. Latent values cross from guide to model as one tensor per latent site of
 //! shape `(particles, numel)` in unconstrained space: the guide knows nothing of the model's
 //! code, and any family can be joint over any sites.
@@ -22,9 +22,14 @@ pub trait ModelData {
 /// A compiled model. `log_joint_terms` is the model's program: one term per site, each the
 /// site's log density summed over its axes, per particle.
 pub trait Model: 'static {
+    /// The model's name as messages and saved guides write it; with size parameters, their values
+    /// too (`Reg<3>`).
     const NAME: &'static str;
+    /// The data struct `model!` generates (`{Name}Data`), one [`Array`] per input.
     type Data: ModelData;
+    /// The inputs with their declared shapes, in declaration order.
     fn inputs() -> &'static [InputSpec];
+    /// The latent sites (and model `param`s) with their shapes and supports, in declaration order.
     fn latents() -> &'static [LatentSpec];
     /// `latents`: one `(particles, numel)` tensor per latent site in declaration order.
     /// `scale` multiplies the observed sites' terms (total rows / rows in the batch).
@@ -87,6 +92,7 @@ pub trait Model: 'static {
 /// A `track name = e;` of a model: a value each posterior draw keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TrackedSpec {
+    /// The value's name.
     pub name: &'static str,
     /// Its shape per draw (the rows `N` where it has one value per data row).
     pub dims: &'static [DimSpec],
@@ -98,8 +104,11 @@ pub struct TrackedSpec {
 /// categorical's logits, K values per element), and what the posterior predictive makes of
 /// them.
 pub struct ObservedArgs<D: Backend, T: Tape<D>> {
+    /// The observed site's name (its input's).
     pub site: &'static str,
+    /// What the posterior predictive summarizes of it.
     pub predicts: Predicts,
+    /// The parameters in the distribution's order.
     pub args: Vec<Particles<D, T>>,
 }
 
@@ -134,7 +143,10 @@ pub enum Rewrite {
 
 /// A mean-field Gaussian over a weight site, handed from guide to model for a rewrite.
 pub struct GaussianWeights<D: Backend, T: Tape<D>> {
+    /// The weights' means, one per weight.
     pub loc: Tensor<(usize,), f32, D, T>,
+    /// The weights' standard deviations, one per weight.
     pub scale: Tensor<(usize,), f32, D, T>,
+    /// How the net call uses them.
     pub rewrite: Rewrite,
 }

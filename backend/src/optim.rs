@@ -11,9 +11,12 @@ use dfdx::tensor::{Gradients, Tensor};
 use crate::device::Backend;
 use crate::params::ParamStore;
 
+/// Adam's constants (dfdx's defaults: β = (0.9, 0.999), ε = 10⁻⁸, no weight decay).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdamConfig {
+    /// β₁ and β₂: the decay rates of the first and second moment estimates.
     pub betas: [f32; 2],
+    /// ε, added to the denominator √v̂ so a zero gradient history does not divide by 0.
     pub eps: f32,
     /// Decoupled weight decay (AdamW, Loshchilov & Hutter 2019): each step also shrinks
     /// every parameter by the factor 1 − lr · weight_decay. 0 (the default) is plain Adam.
@@ -37,16 +40,22 @@ impl Default for AdamConfig {
 /// the same order, so both take the same steps; `tests/fused.rs` holds them to it).
 #[derive(Debug, Clone, Copy)]
 pub struct AdamRule {
+    /// β₁.
     pub b1: f32,
+    /// β₂.
     pub b2: f32,
     /// The bias corrections 1 − β₁ᵗ and 1 − β₂ᵗ.
     pub c1: f32,
+    /// See `c1`.
     pub c2: f32,
+    /// ε.
     pub eps: f32,
+    /// The learning rate of this step.
     pub lr: f32,
     /// 1 − lr · weight decay, when there is weight decay.
     pub decay: Option<f32>,
-    /// The factor of gradient clipping (1: none; see [`clip_factor`]).
+    /// The factor on the gradients that brings their norm down to the clipping norm (1: no
+    /// clipping).
     pub clip: f32,
 }
 
@@ -111,8 +120,10 @@ pub(crate) fn clip_factor(clip: Option<f32>, squared_norm: impl FnOnce() -> f32)
     }
 }
 
+/// Adam over every parameter of a [`ParamStore`], with its moment estimates.
 #[derive(Debug, Clone)]
 pub struct Adam<D: Backend> {
+    /// The constants.
     pub cfg: AdamConfig,
     t: i32,
     m: Vec<Tensor<(usize,), f32, D>>,
@@ -122,6 +133,8 @@ pub struct Adam<D: Backend> {
 }
 
 impl<D: Backend> Adam<D> {
+    /// An optimiser for `params` at step 0: zero moments for each parameter, and the store's
+    /// constants (frames) left as they are.
     pub fn new(params: &ParamStore<D>, cfg: AdamConfig) -> Self {
         let dev = params.device();
         let zeros = |t: &Tensor<(usize,), f32, D>| dev.zeros_like(t);

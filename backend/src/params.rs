@@ -27,6 +27,7 @@ pub struct ParamStore<D: Backend> {
 }
 
 impl<D: Backend> ParamStore<D> {
+    /// An empty store on device `dev`.
     pub fn new(dev: &D) -> Self {
         ParamStore {
             dev: dev.clone(),
@@ -37,10 +38,10 @@ impl<D: Backend> ParamStore<D> {
             started: false,
         }
     }
+    /// The device the parameters live on.
     pub fn device(&self) -> &D {
         &self.dev
     }
-    /// Registers a parameter with its initial values.
     /// May a family of `parameters` parameters be allocated (see [`crate::memory`])? When
     /// not, the refusal is kept (the first one) and the family allocates nothing.
     pub fn reserve(
@@ -65,6 +66,7 @@ impl<D: Backend> ParamStore<D> {
         self.refused.as_ref()
     }
 
+    /// Registers a learned parameter under `name` with its initial values, and returns its id.
     pub fn add(&mut self, name: impl Into<String>, init: Vec<f32>) -> ParamId {
         let n = init.len();
         self.names.push(name.into());
@@ -123,6 +125,7 @@ impl<D: Backend> ParamStore<D> {
     pub fn name(&self, id: ParamId) -> &str {
         &self.names[id.0]
     }
+    /// A parameter's values.
     pub fn get(&self, id: ParamId) -> &Tensor<(usize,), f32, D> {
         &self.tensors[id.0]
     }
@@ -138,9 +141,11 @@ impl<D: Backend> ParamStore<D> {
     pub fn ids(&self) -> impl Iterator<Item = ParamId> {
         (0..self.tensors.len()).map(ParamId)
     }
+    /// The number of parameters (constants included).
     pub fn len(&self) -> usize {
         self.tensors.len()
     }
+    /// Whether the store holds no parameter.
     pub fn is_empty(&self) -> bool {
         self.tensors.is_empty()
     }
@@ -154,6 +159,7 @@ impl<D: Backend> ParamStore<D> {
     pub(crate) fn tensors(&self) -> &[Tensor<(usize,), f32, D>] {
         &self.tensors
     }
+    /// Every parameter (constants included) with its name, in registration order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Tensor<(usize,), f32, D>)> {
         self.names.iter().map(String::as_str).zip(&self.tensors)
     }

@@ -1,6 +1,5 @@
 //! Reading a fitted guide: draws and per-site summaries.
 
-use dfdx::shapes::HasShape;
 use dfdx::tensor::NoneTape;
 
 use crate::data::{Batch, DimSpec};
@@ -9,40 +8,80 @@ use crate::error::FitError;
 use crate::estimator::Estimator;
 use crate::guide::upload_all;
 use crate::guide::Guide;
-use crate::model::Model;
+use crate::latent::LatentSpec;
+use crate::model::{Model, TrackedSpec};
+use crate::passes::{draws_per_pass, ranges};
 
 /// Summary of one latent site, each vector with one entry per element of the site (row-major).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SiteSummary {
+    /// The site's (or tracked value's) name.
     pub name: &'static str,
+    /// Its shape (a local site's starts with the data's rows).
     pub shape: Vec<usize>,
+    /// The mean of the draws.
     pub mean: Vec<f32>,
+    /// The sample standard deviation of the draws (n − 1 in the denominator).
     pub sd: Vec<f32>,
+    /// The median of the draws.
     pub median: Vec<f32>,
+    /// The 5% quantile of the draws.
     pub q05: Vec<f32>,
+    /// The 95% quantile of the draws.
     pub q95: Vec<f32>,
 }
 
 /// Draws from the guide, per site `[draw][element]`, and their summaries.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Posterior {
+    /// One summary per site, in the model's order, then the tracked values.
     pub sites: Vec<SiteSummary>,
+    /// The draws, in the order of `sites`: `draws[site][draw][element]`, on the site's support.
     pub draws: Vec<Vec<Vec<f32>>>,
 }
 
 impl Posterior {
     /// `draws` samples from `guide`, summarised per site, then the model's `track`ed values
     /// that read no data. Local sites (one value per data row) are left out: they need the
-    /// data, and an amortized guide's draws of them are read with [`crate::Guide::sample`]
-    /// on a batch; so are tracked values that read the data ([`Posterior::with_data`]).
+    /// data, as do tracked values that read it — [`Posterior::with_data`] has both.
     /// `draws` 0 is taken as 1 (a summary needs a draw).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// // `Line`, `LineGuide` and `data` as in the example of `ravi::fit`, and `guide` fitted
+    /// # use ravi::prelude::*;
+    /// # model! {
+    /// #     model Line(x: [N], y: [N]) {
+    /// #         a ~ Normal(0.0, 10.0);
+    /// #         b ~ Normal(0.0, 10.0);
+    /// #         y ~ Normal(a * x + b, 0.5);
+    /// #     }
+    /// # }
+    /// # guide! { guide LineGuide for Line { (a, b) ~ FullRank; } }
+    /// # let data = LineData {
+    /// #     x: Array::vector(vec![0.0, 1.0, 2.0, 3.0]),
+    /// #     y: Array::vector(vec![0.9, 3.1, 4.8, 7.2]),
+    /// # };
+    /// # let mut guide = LineGuide::new(&Cpu::seeded(0));
+    /// # let opts = FitOptions { steps: 300, progress: false, ..FitOptions::default() };
+    /// # ravi::fit(&mut guide, &data, &opts)?;
+    /// let posterior = Posterior::from_guide(&guide, 4000);
+    /// let a = posterior.site("a").unwrap(); // the slope
+    /// println!("a: {:.2} ± {:.2}", a.mean[0], a.sd[0]);
+    /// println!("90% of the draws within [{:.2}, {:.2}]", a.q05[0], a.q95[0]);
+    /// assert_eq!(posterior.draws[0].len(), 4000); // draws of `a`, the model's first site
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_guide<G: Guide<D>, D: Backend>(guide: &G, draws: usize) -> Self {
         let none = Batch::empty(guide.params().device(), G::Model::inputs().len());
         Self::drawn(guide, draws, &none, false)
     }
 
-    /// [`Posterior::from_guide`] with every tracked value, those that read `data` too (a
-    /// value per data row has one entry per row of `data`).
+    /// [`Posterior::from_guide`] with the local latent sites and every tracked value, those
+    /// that read `data` too (a site or value per data row has shape `[rows, ..]`, its rows
+    /// those of `data`; an amortized guide draws them for any rows). Drawn in passes, so
+    /// many rows stay within memory.
     pub fn with_data<G: Guide<D>, D: Backend>(
         guide: &G,
         data: &<G::Model as Model>::Data,
@@ -58,44 +97,64 @@ impl Posterior {
         batch: &Batch<D>,
         with_data: bool,
     ) -> Self {
-        let sample = guide.sample::<NoneTape>(draws.max(1), batch, Estimator::Standard, false);
-        let latents = sample.latents;
+        let draws = draws.max(1);
+        let rows = batch.rows();
+        // local sites have a value per row of the data: only a posterior given data has them
+        let latents: Vec<(usize, &LatentSpec)> = G::Model::latents()
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| with_data || !l.local)
+            .collect();
+        let tracked: Vec<&TrackedSpec> = G::Model::tracked_specs()
+            .iter()
+            .filter(|t| with_data || !t.reads_data)
+            .collect();
+        let mut flats = vec![Vec::new(); latents.len() + tracked.len()];
+        // Draws in passes: a pass holds every row, as many draws as the budget allows.
+        for pass in ranges(draws, draws_per_pass(rows, draws)) {
+            let sample = guide.sample::<NoneTape>(pass.len(), batch, Estimator::Standard, false);
+            // Summaries and draws are in the site's own space, not the guide's.
+            for (flat, (i, spec)) in flats.iter_mut().zip(&latents) {
+                let u = sample.latents[*i].as_vec();
+                for event in u.chunks(spec.unconstrained_numel().max(1)) {
+                    flat.extend(spec.constrain(event));
+                }
+            }
+            let values = match with_data {
+                true => G::Model::tracked(sample.latents, batch),
+                false => G::Model::tracked_globals(sample.latents, batch),
+            };
+            for (flat, t) in flats[latents.len()..].iter_mut().zip(values) {
+                flat.extend(t.as_vec());
+            }
+        }
         let mut post = Posterior {
             sites: Vec::new(),
             draws: Vec::new(),
         };
-        for (spec, t) in G::Model::latents().iter().zip(&latents) {
-            if spec.local {
-                continue;
-            }
-            // Summaries and draws are in the site's own space, not the guide's.
-            let flat: Vec<f32> = t
-                .as_vec()
-                .chunks(spec.unconstrained_numel().max(1))
-                .flat_map(|u| spec.constrain(u))
-                .collect();
-            post.push(spec.name, spec.shape.to_vec(), &flat, spec.numel());
+        let mut flats = flats.into_iter();
+        for (_, spec) in &latents {
+            let flat = flats.next().expect("one per kept site");
+            let (shape, numel) = match spec.local {
+                true => {
+                    let shape = std::iter::once(rows).chain(spec.shape.iter().copied());
+                    (shape.collect(), rows * spec.numel())
+                }
+                false => (spec.shape.to_vec(), spec.numel()),
+            };
+            post.push(spec.name, shape, &flat, numel);
         }
-        let specs = G::Model::tracked_specs();
-        let (values, kept): (Vec<_>, Vec<_>) = if with_data {
-            (G::Model::tracked(latents, batch), specs.iter().collect())
-        } else {
-            (
-                G::Model::tracked_globals(latents, batch),
-                specs.iter().filter(|s| !s.reads_data).collect(),
-            )
-        };
-        for (spec, t) in kept.into_iter().zip(values) {
-            let numel = t.shape().1;
-            let shape = spec
+        for (spec, flat) in tracked.into_iter().zip(flats) {
+            let shape: Vec<usize> = spec
                 .dims
                 .iter()
                 .map(|d| match d {
-                    DimSpec::Rows => batch.rows(),
+                    DimSpec::Rows => rows,
                     DimSpec::Fixed(n) => *n,
                 })
                 .collect();
-            post.push(spec.name, shape, &t.as_vec(), numel);
+            let numel = shape.iter().product();
+            post.push(spec.name, shape, &flat, numel);
         }
         post
     }
@@ -128,6 +187,7 @@ impl Posterior {
         self.draws.push(per_draw);
     }
 
+    /// The summary of the site (or tracked value) called `name`; `None` if there is none.
     pub fn site(&self, name: &str) -> Option<&SiteSummary> {
         self.sites.iter().find(|s| s.name == name)
     }

@@ -16,23 +16,34 @@ pub enum SitePredictive {
     /// Categorical: the class probabilities of each element, averaged over draws
     /// (`probs[element][class]`).
     Classes {
+        /// The observed site's name.
         site: &'static str,
+        /// `probs[element][class]`.
         probs: Vec<Vec<f64>>,
     },
     /// Bernoulli: P(y = 1) of each element, averaged over draws.
-    Binary { site: &'static str, probs: Vec<f64> },
+    Binary {
+        /// The observed site's name.
+        site: &'static str,
+        /// P(y = 1) of each element.
+        probs: Vec<f64>,
+    },
     /// Every other elementwise distribution: the mean of each element's predictive,
     /// E[mean(θ)], and its sd by the law of total variance, √(E[var(θ)] + Var[mean(θ)]),
     /// over draws θ from the guide, from the distribution's own moments (NaN where the
     /// distribution has no mean, as a Cauchy; ∞ where it is infinite).
     Continuous {
+        /// The observed site's (or tracked value's) name.
         site: &'static str,
+        /// Each element's predictive mean.
         mean: Vec<f64>,
+        /// Each element's predictive sd.
         sd: Vec<f64>,
     },
 }
 
 impl SitePredictive {
+    /// The name of the observed site (or tracked value) this predictive is of.
     pub fn site(&self) -> &'static str {
         match self {
             SitePredictive::Classes { site, .. }
@@ -46,6 +57,37 @@ impl SitePredictive {
 /// [`Predicts`]), then of every `track`ed value (as [`SitePredictive::Continuous`]: its
 /// mean and sd over draws), on `data` (whose observed inputs are not read: pass zeros of the right
 /// shape), from `draws` draws in chunks.
+///
+/// # Example
+///
+/// ```
+/// // `Line`, `LineGuide` and `data` as in the example of `ravi::fit`, and `guide` fitted
+/// # use ravi::prelude::*;
+/// # model! {
+/// #     model Line(x: [N], y: [N]) {
+/// #         a ~ Normal(0.0, 10.0);
+/// #         b ~ Normal(0.0, 10.0);
+/// #         y ~ Normal(a * x + b, 0.5);
+/// #     }
+/// # }
+/// # guide! { guide LineGuide for Line { (a, b) ~ FullRank; } }
+/// # let data = LineData {
+/// #     x: Array::vector(vec![0.0, 1.0, 2.0, 3.0]),
+/// #     y: Array::vector(vec![0.9, 3.1, 4.8, 7.2]),
+/// # };
+/// # let mut guide = LineGuide::new(&Cpu::seeded(0));
+/// # let opts = FitOptions { steps: 300, progress: false, ..FitOptions::default() };
+/// # ravi::fit(&mut guide, &data, &opts)?;
+/// // new points: `y` is observed, so it is not read (zeros of the right shape)
+/// let new = LineData { x: Array::vector(vec![4.0, 5.0]), y: Array::vector(vec![0.0, 0.0]) };
+/// for p in ravi::predictive(&guide, &new, 1000)? {
+///     if let ravi::SitePredictive::Continuous { site, mean, sd } = p {
+///         assert_eq!((site, mean.len()), ("y", 2));
+///         println!("{site}: {mean:?} ± {sd:?}");
+///     }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn predictive<G, D>(
     guide: &G,
     data: &<G::Model as Model>::Data,
@@ -192,11 +234,12 @@ where
         ));
     }
     let batch = upload_all(guide, data, temperature)?;
-    const CHUNK: usize = 50;
+    // every pass holds all rows (a draw is joint over them): as many draws as fit
+    let chunk = crate::passes::draws_per_pass(batch.rows(), 50);
     let mut sums: Vec<Sums> = Vec::new();
     let mut done = 0;
     while done < draws {
-        let s = CHUNK.min(draws - done);
+        let s = chunk.min(draws - done);
         let sample = guide.sample::<NoneTape>(s, &batch, Estimator::Standard, false);
         let tracked = G::Model::tracked_specs()
             .iter()

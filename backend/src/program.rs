@@ -11,18 +11,28 @@ use crate::density::{ClassDensity, ElementDensity, MixtureDensity};
 pub enum Dim {
     /// The rows of the batch.
     Rows,
+    /// A size known when the program was compiled.
     Fixed(usize),
 }
 
+/// An elementwise function of a node, as the engine computes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Func {
+    /// eˣ
     Exp,
+    /// ln x
     Log,
+    /// ln(1 + eˣ)
     Softplus,
+    /// 1 / (1 + e⁻ˣ)
     Sigmoid,
+    /// tanh x
     Tanh,
+    /// √x
     Sqrt,
+    /// |x|
     Abs,
+    /// x²
     Square,
     /// ln(1 + x)
     Log1p,
@@ -37,17 +47,23 @@ pub enum Func {
 pub enum Op {
     /// The model input with this index (its rows gathered for a minibatch).
     Input(usize),
+    /// A number.
     Const(f32),
     /// The latent site with this index, drawn by the guide.
     Sample(usize),
+    /// −x, elementwise.
     Neg(usize),
     /// Elementwise, the operand of lower rank broadcast over the other's leading axes.
     Add(usize, usize),
+    /// Elementwise difference, broadcast as for `Add`.
     Sub(usize, usize),
+    /// Elementwise product, broadcast as for `Add`.
     Mul(usize, usize),
+    /// Elementwise quotient, broadcast as for `Add`.
     Div(usize, usize),
     /// Matrix or vector product per particle.
     MatMul(usize, usize),
+    /// An elementwise function.
     Func(Func, usize),
     /// `pow(x, p)` with a number p, elementwise.
     Pow(usize, f32),
@@ -60,11 +76,13 @@ pub enum Op {
     LogSumExp(usize, usize),
     /// Along an axis.
     Softmax(usize, usize),
+    /// log softmax along an axis (kept).
     LogSoftmax(usize, usize),
     /// A matrix's axes swapped.
     Transpose(usize),
     /// Over every axis (`None`) or one axis.
     Sum(usize, Option<usize>),
+    /// The arithmetic mean over every axis (`None`) or one axis.
     Mean(usize, Option<usize>),
     /// `Net(x; w)`: the net with this index in [`Program::nets`] on rows `x` (data or
     /// per particle; each row's features flattened) with weights `w` per particle.
@@ -77,13 +95,23 @@ pub enum Op {
 /// weight vector; or an activation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Layer {
-    Linear { inputs: usize, outputs: usize },
+    /// x W + b.
+    Linear {
+        /// Features in.
+        inputs: usize,
+        /// Features out.
+        outputs: usize,
+    },
+    /// An elementwise activation.
     Activation(Func),
 }
 
+/// One node of the model's graph: an operation and its shape.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Node {
+    /// What the node computes.
     pub op: Op,
+    /// Its shape per particle.
     pub dims: &'static [Dim],
     /// Depends on a latent site: one value per particle, and a gradient.
     pub particles: bool,
@@ -106,6 +134,7 @@ pub enum Density {
 }
 
 impl Density {
+    /// The distribution's (and parametrization's) name, `"factor"` for a factor.
     pub fn name(&self) -> &'static str {
         match self {
             Density::Elementwise(d) => d.name(),
@@ -129,9 +158,12 @@ impl PartialEq for Density {
     }
 }
 
+/// A site of the model as the engine scores it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Site {
+    /// The site's name (the latent's, or the observed input's, or the factor's).
     pub name: &'static str,
+    /// How its term is computed.
     pub density: Density,
     /// Argument nodes, broadcast to the site's shape.
     pub args: &'static [usize],
@@ -165,6 +197,8 @@ pub struct Program {
     pub nodes: &'static [Node],
     /// In the model's order (latent and observed sites; the ELBO sums their terms).
     pub sites: &'static [Site],
+    /// The guide's Gaussian entries, in the order [`crate::Guide::host_gaussians`] gives their
+    /// parameters.
     pub entries: &'static [Entry],
     /// The nets `Op::Net` nodes call, by index: their layers.
     pub nets: &'static [&'static [Layer]],

@@ -23,27 +23,40 @@ use crate::model::Model;
 /// What went wrong saving or loading a guide.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SaveError {
+    /// The file could not be read or written.
     Io {
+        /// The file.
         path: PathBuf,
+        /// The I/O error, in words.
         message: String,
     },
     /// Not a safetensors file ravi wrote (or a damaged one).
     Format {
+        /// The file.
         path: PathBuf,
+        /// What is wrong with it.
         message: String,
     },
     /// The file holds a guide of another model, or another guide.
     Mismatch {
+        /// The file.
         path: PathBuf,
+        /// What differs: `"the model"` or `"the guide"`.
         what: &'static str,
+        /// The name in the file.
         saved: String,
+        /// The name of the model or guide loaded into.
         here: String,
     },
     /// A parameter the guide has is not in the file, or has another size there.
     Parameter {
+        /// The file.
         path: PathBuf,
+        /// The parameter's name in the guide's store.
         name: String,
+        /// Its size in the file; `None` if the file lacks it.
         saved: Option<usize>,
+        /// Its size in the guide.
         here: usize,
     },
 }
@@ -127,6 +140,37 @@ fn signature<G: Guide<D>, D: Backend>(guide: &G) -> String {
 }
 
 /// Writes `guide`'s parameters and metadata to `path` (see the module docs).
+///
+/// # Example
+///
+/// ```
+/// // `Line`, `LineGuide` and `data` as in the example of `ravi::fit`, and `guide` fitted
+/// # use ravi::prelude::*;
+/// # model! {
+/// #     model Line(x: [N], y: [N]) {
+/// #         a ~ Normal(0.0, 10.0);
+/// #         b ~ Normal(0.0, 10.0);
+/// #         y ~ Normal(a * x + b, 0.5);
+/// #     }
+/// # }
+/// # guide! { guide LineGuide for Line { (a, b) ~ FullRank; } }
+/// # let data = LineData {
+/// #     x: Array::vector(vec![0.0, 1.0, 2.0, 3.0]),
+/// #     y: Array::vector(vec![0.9, 3.1, 4.8, 7.2]),
+/// # };
+/// # let mut guide = LineGuide::new(&Cpu::seeded(0));
+/// # let opts = FitOptions { steps: 300, progress: false, ..FitOptions::default() };
+/// # ravi::fit(&mut guide, &data, &opts)?;
+/// let path = std::env::temp_dir().join("ravi-doc-line.safetensors");
+/// guide.save(&path)?; // the method `guide!` generates calls this function
+/// let loaded = LineGuide::load(&path, &Cpu::default())?; // a fit of it continues from here
+///
+/// // the file holds a guide of `Line` named `LineGuide`: another guide refuses it
+/// guide! { guide LineMeanField for Line { a ~ MeanField; b ~ MeanField; } }
+/// let other = LineMeanField::load(&path, &Cpu::default());
+/// assert!(matches!(other, Err(ravi::SaveError::Mismatch { .. })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn save<G: Guide<D>, D: Backend>(guide: &G, path: impl AsRef<Path>) -> Result<(), SaveError> {
     let path = path.as_ref();
     let store = guide.params();

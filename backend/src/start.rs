@@ -127,6 +127,7 @@ impl Start {
 /// location with the family's usual scale.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FamilyStart {
+    /// Each coordinate's starting location.
     pub loc: Vec<f64>,
     /// Per coordinate: covered by the Laplace approximation.
     pub covered: Vec<bool>,
@@ -141,6 +142,7 @@ pub struct FamilyStart {
 }
 
 impl FamilyStart {
+    /// The number of coordinates.
     pub fn dim(&self) -> usize {
         self.loc.len()
     }

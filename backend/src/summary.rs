@@ -66,6 +66,31 @@ impl Posterior {
     }
 
     /// Prints [`Posterior::summary`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// // `Line`, `LineGuide` and `data` as in the example of `ravi::fit`, and `guide` fitted
+    /// # use ravi::prelude::*;
+    /// # model! {
+    /// #     model Line(x: [N], y: [N]) {
+    /// #         a ~ Normal(0.0, 10.0);
+    /// #         b ~ Normal(0.0, 10.0);
+    /// #         y ~ Normal(a * x + b, 0.5);
+    /// #     }
+    /// # }
+    /// # guide! { guide LineGuide for Line { (a, b) ~ FullRank; } }
+    /// # let data = LineData {
+    /// #     x: Array::vector(vec![0.0, 1.0, 2.0, 3.0]),
+    /// #     y: Array::vector(vec![0.9, 3.1, 4.8, 7.2]),
+    /// # };
+    /// # let mut guide = LineGuide::new(&Cpu::seeded(0));
+    /// # let opts = FitOptions { steps: 300, progress: false, ..FitOptions::default() };
+    /// # ravi::fit(&mut guide, &data, &opts)?;
+    /// let posterior = Posterior::from_guide(&guide, 4000);
+    /// posterior.print_summary(); // a row per element of `a` and `b`
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn print_summary(&self) {
         print!("{}", self.summary());
     }

@@ -6,10 +6,14 @@
 /// The set of values a parameter takes or a distribution's samples live in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Constraint {
+    /// Any real number.
     Real,
+    /// (0, ∞)
     Positive,
     /// (0, 1)
     UnitInterval,
+    /// [0, 1]: the values of a continuous Bernoulli (grey pixels), 0 and 1 included.
+    ClosedUnitInterval,
     /// (low, high), from the distribution's `low` and `high` parameters.
     Interval,
     /// {0, 1}
@@ -23,11 +27,13 @@ pub enum Constraint {
 }
 
 impl Constraint {
+    /// The values in words, for error messages ("positive", "in (0, 1)").
     pub fn describe(self) -> &'static str {
         match self {
             Constraint::Real => "real",
             Constraint::Positive => "positive",
             Constraint::UnitInterval => "in (0, 1)",
+            Constraint::ClosedUnitInterval => "in [0, 1]",
             Constraint::Interval => "within (low, high)",
             Constraint::Boolean => "0 or 1",
             Constraint::Count => "a count (0, 1, 2, ...)",
@@ -42,6 +48,7 @@ impl Constraint {
             Constraint::Real | Constraint::Interval => v.is_finite(),
             Constraint::Positive => v.is_finite() && v > 0.0,
             Constraint::UnitInterval => v > 0.0 && v < 1.0,
+            Constraint::ClosedUnitInterval => (0.0..=1.0).contains(&v),
             Constraint::Boolean => v == 0.0 || v == 1.0,
             Constraint::Count => v >= 0.0 && v.fract() == 0.0,
             Constraint::Simplex | Constraint::LowerTriangular => false,
@@ -56,6 +63,7 @@ impl Constraint {
             (a, b) if a == b => true,
             (_, Real) => true,
             (UnitInterval, Positive) => true,
+            (UnitInterval, ClosedUnitInterval) => true,
             _ => false,
         }
     }
@@ -66,9 +74,12 @@ impl Constraint {
     }
 }
 
+/// One parameter of a parametrization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ParamSpec {
+    /// Its name, as a named argument takes it (`scale = ..`).
     pub name: &'static str,
+    /// The values it must take; the checks refuse an argument not known to be within them.
     pub constraint: Constraint,
 }
 
@@ -76,7 +87,9 @@ pub struct ParamSpec {
 /// implements it, taking the parameters in this order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Parametrization {
+    /// The suffix of its `log_prob` function (`""` for the first, `"_logits"`, ...).
     pub suffix: &'static str,
+    /// The parameters, in the order positional arguments take them.
     pub params: &'static [ParamSpec],
     /// The host engine scores it: the stdlib's `Parametrization::host` is there (a test of
     /// the `ravi` crate holds the two to agreeing), and codegen emits it into the engine's
@@ -88,8 +101,11 @@ pub struct Parametrization {
 /// the parameters of another selects that one (`Bernoulli(logits = ..)`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DistSpec {
+    /// The name the DSL writes (`"Normal"`), and the module `::ravi::dist::{name}`.
     pub name: &'static str,
+    /// Its parametrizations, the default first.
     pub parametrizations: &'static [Parametrization],
+    /// Where its values live.
     pub support: Constraint,
     /// A density of the whole site at once (`log_prob_joint`), not of each element; its
     /// parameters must be numbers.
@@ -210,9 +226,11 @@ macro_rules! single {
 }
 
 use Constraint::{
-    Boolean, Count, Interval, LowerTriangular, Positive, Real, Simplex, UnitInterval,
+    Boolean, ClosedUnitInterval, Count, Interval, LowerTriangular, Positive, Real, Simplex,
+    UnitInterval,
 };
 
+/// Every distribution the DSL accepts.
 pub const DISTRIBUTIONS: &[DistSpec] = &[
     single!(normal "Normal", [p("loc", Real), p("scale", Positive)], Real),
     single!(
@@ -289,6 +307,27 @@ pub const DISTRIBUTIONS: &[DistSpec] = &[
             },
         ],
         support: Boolean,
+        joint: false,
+        event: false,
+        vector_event: false,
+        normal_when_unconstrained: false,
+        logit_space: false,
+    },
+    DistSpec {
+        name: "ContinuousBernoulli",
+        parametrizations: &[
+            Parametrization {
+                suffix: "",
+                params: &[p("probs", UnitInterval)],
+                engine: true,
+            },
+            Parametrization {
+                suffix: "_logits",
+                params: &[p("logits", Real)],
+                engine: true,
+            },
+        ],
+        support: ClosedUnitInterval,
         joint: false,
         event: false,
         vector_event: false,
@@ -374,6 +413,7 @@ pub enum ArgKind {
 }
 
 impl ArgKind {
+    /// What the argument takes, in words, for error messages.
     pub fn describe(self) -> &'static str {
         match self {
             ArgKind::Count => "a whole number of at least 1",
@@ -399,23 +439,31 @@ impl ArgKind {
 pub enum ArgDefault {
     /// The family chooses from the dimension it is given (documented per family).
     Auto,
+    /// This number.
     Number(f64),
+    /// This list of numbers.
     List(&'static [f64]),
+    /// This name (of the kind's choices).
     Name(&'static str),
     /// Must be given.
     Required,
 }
 
+/// One named argument of a guide family.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FamilyArgSpec {
+    /// The argument's name (`rank`, `hidden`, ...).
     pub name: &'static str,
+    /// What values it takes.
     pub kind: ArgKind,
+    /// Its value when it is not given.
     pub default: ArgDefault,
 }
 
 /// A guide family (`::ravi::guides::{name}` implements it), or a layer of a flow.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FamilySpec {
+    /// The name the DSL writes (`"MeanField"`), and the type `::ravi::guides::{name}`.
     pub name: &'static str,
     /// Named arguments, except a `Layers` one, which takes the positional arguments.
     pub args: &'static [FamilyArgSpec],
@@ -432,12 +480,15 @@ pub struct FamilySpec {
 /// How a family rewrites a net call instead of running one draw of its weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rewrite {
+    /// Flipout (Wen et al. 2018): one weight perturbation per particle, decorrelated per row
+    /// by random signs.
     Flipout,
     /// The local reparametrization.
     Lrt,
 }
 
 impl Rewrite {
+    /// The rewrite's name, for messages.
     pub fn describe(self) -> &'static str {
         match self {
             Rewrite::Flipout => "Flipout",
@@ -462,6 +513,7 @@ const fn count(name: &'static str, default: f64) -> FamilyArgSpec {
     }
 }
 
+/// Every guide family and flow layer the DSL accepts.
 pub const FAMILIES: &[FamilySpec] = &[
     FamilySpec {
         name: "MeanField",
@@ -605,10 +657,12 @@ pub const ALONG_AXIS: &[&str] = &["logsumexp", "softmax", "log_softmax"];
 /// Functions of shapes: `transpose(m)` of a matrix, `concat(a, b, ..)` of vectors.
 pub const SHAPE_FUNCTIONS: &[&str] = &["transpose", "concat"];
 
+/// The distribution the DSL calls `name`, if there is one.
 pub fn distribution(name: &str) -> Option<&'static DistSpec> {
     DISTRIBUTIONS.iter().find(|d| d.name == name)
 }
 
+/// The guide family or flow layer the DSL calls `name`, if there is one.
 pub fn family(name: &str) -> Option<&'static FamilySpec> {
     FAMILIES.iter().find(|f| f.name == name)
 }

@@ -12,11 +12,14 @@ pub type Span = Range<usize>;
 /// One compile error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// What is wrong, in a sentence, with a hint where one helps.
     pub message: String,
+    /// The byte range of the DSL text it points at.
     pub span: Span,
 }
 
 impl Diagnostic {
+    /// An error with this message at `span`.
     pub fn new(span: Span, message: impl Into<String>) -> Self {
         Diagnostic {
             message: message.into(),

@@ -250,7 +250,7 @@ fn density(model: &ModelIr, site: &Site) -> Result<TokenStream, String> {
 /// model and guide (a constant expression of type `Program`, which may name the model's size
 /// parameters), or why the engine does not cover them (global real or positive latents
 /// under `MeanField` and `FullRank` entries or plain guide-program lines; the ops of
-/// [`op`], the densities of [`density`], the nets of [`net`]).
+/// `op`, the densities of `density`, the nets of `net`, below).
 pub fn program(model: &ModelIr, guide: &GuideIr) -> Result<TokenStream, String> {
     if !guide.amortized.is_empty() {
         return Err("the guide is amortized (a net reads each row)".into());

@@ -37,12 +37,15 @@ impl fmt::Display for Dim {
 pub struct Shape(pub Vec<Dim>);
 
 impl Shape {
+    /// The shape of a scalar: no axes.
     pub fn scalar() -> Self {
         Shape(Vec::new())
     }
+    /// The number of axes.
     pub fn rank(&self) -> usize {
         self.0.len()
     }
+    /// Does the shape have the row axis `N`?
     pub fn has_rows(&self) -> bool {
         self.0.contains(&Dim::Rows)
     }
@@ -61,23 +64,36 @@ impl fmt::Display for Shape {
     }
 }
 
+/// The index of a node in [`ModelIr::nodes`].
 pub type NodeId = usize;
 
+/// An elementwise function of the DSL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Func {
+    /// `exp`
     Exp,
+    /// `log`, the natural logarithm.
     Log,
+    /// `softplus`: log(1 + eˣ).
     Softplus,
+    /// `sigmoid`: 1 / (1 + e⁻ˣ).
     Sigmoid,
+    /// `tanh`
     Tanh,
+    /// `sqrt`
     Sqrt,
+    /// `abs`
     Abs,
+    /// `square`: x².
     Square,
+    /// `log1p`: log(1 + x).
     Log1p,
+    /// `expm1`: eˣ − 1.
     Expm1,
 }
 
 impl Func {
+    /// The function the DSL calls `name`, if there is one.
     pub fn from_name(name: &str) -> Option<Func> {
         Some(match name {
             "exp" => Func::Exp,
@@ -93,6 +109,7 @@ impl Func {
             _ => return None,
         })
     }
+    /// The function's name in the DSL.
     pub fn name(self) -> &'static str {
         match self {
             Func::Exp => "exp",
@@ -130,11 +147,14 @@ impl Func {
 pub enum AxisFunc {
     /// log Σ exp, the axis dropped.
     LogSumExp,
+    /// exp(x) / Σ exp(x) along the axis, which is kept.
     Softmax,
+    /// The log of the softmax, computed stably; the axis is kept.
     LogSoftmax,
 }
 
 impl AxisFunc {
+    /// The function the DSL calls `name`, if there is one.
     pub fn from_name(name: &str) -> Option<Self> {
         Some(match name {
             "logsumexp" => AxisFunc::LogSumExp,
@@ -143,6 +163,7 @@ impl AxisFunc {
             _ => return None,
         })
     }
+    /// The function's name in the DSL.
     pub fn name(self) -> &'static str {
         match self {
             AxisFunc::LogSumExp => "logsumexp",
@@ -152,13 +173,17 @@ impl AxisFunc {
     }
 }
 
+/// A reduction over every axis or one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reduce {
+    /// `sum(e)`: the sum.
     Sum,
+    /// `mean(e)`: the arithmetic mean.
     Mean,
 }
 
 impl Reduce {
+    /// The reduction's name in the DSL.
     pub fn name(self) -> &'static str {
         match self {
             Reduce::Sum => "sum",
@@ -167,6 +192,7 @@ impl Reduce {
     }
 }
 
+/// What a node of the model's graph computes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
     /// The model input with this index.
@@ -177,10 +203,13 @@ pub enum Op {
     RustConst(String),
     /// The value of the latent site with this index (drawn from the guide).
     Sample(usize),
+    /// Unary minus.
     Neg(NodeId),
     /// Elementwise `+ - * /` with broadcasting.
     Binary(BinOp, NodeId, NodeId),
+    /// `a @ b`: vector or matrix product (batched over the particle axis).
     MatMul(NodeId, NodeId),
+    /// An elementwise function.
     Func(Func, NodeId),
     /// `pow(x, p)` with a number p.
     Pow(NodeId, f64),
@@ -189,9 +218,13 @@ pub enum Op {
     Gather(NodeId, NodeId),
     /// `a[k]` (`len` 1, the axis dropped: `keep` false) or `a[lo..hi]` (the axis kept).
     Slice {
+        /// The node sliced.
         src: NodeId,
+        /// The first row taken.
         start: usize,
+        /// The number of rows taken.
         len: usize,
+        /// Keep the axis (a range) or drop it (a single index).
         keep: bool,
     },
     /// Over every axis (`None`) or one axis of the per-particle shape.
@@ -234,13 +267,18 @@ impl Op {
 /// An activation layer of a net.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {
+    /// max(x, 0)
     Relu,
+    /// tanh(x)
     Tanh,
+    /// 1 / (1 + e⁻ˣ)
     Sigmoid,
+    /// log(1 + eˣ)
     Softplus,
 }
 
 impl Activation {
+    /// The activation the DSL calls `name`, if there is one.
     pub fn from_name(name: &str) -> Option<Self> {
         Some(match name {
             "relu" => Activation::Relu,
@@ -251,6 +289,7 @@ impl Activation {
         })
     }
 
+    /// The activation's name in the DSL.
     pub fn name(self) -> &'static str {
         match self {
             Activation::Relu => "relu",
@@ -266,25 +305,35 @@ impl Activation {
 pub enum NetLayer {
     /// x W + b, W `inputs × outputs` then b, consecutive in the weight vector.
     Linear {
+        /// Features in.
         inputs: usize,
+        /// Features out.
         outputs: usize,
     },
     /// A 2-D convolution: filters `outputs × inputs × kernel × kernel` then a bias per output
     /// channel, consecutive in the weight vector.
     Conv2d {
+        /// Channels in.
         inputs: usize,
+        /// Channels out.
         outputs: usize,
+        /// The side of the square filter, in pixels.
         kernel: usize,
+        /// The step between windows, in pixels.
         stride: usize,
+        /// Zeros added on each side of the image, in pixels.
         padding: usize,
     },
     /// Max (or average) pooling over `kernel × kernel` windows, stride `kernel`.
     Pool {
+        /// Max pooling if true, average pooling if false.
         max: bool,
+        /// The side of the square window (and the stride), in pixels.
         kernel: usize,
     },
     /// Channels × height × width into one feature axis.
     Flatten,
+    /// An elementwise activation.
     Activation(Activation),
 }
 
@@ -314,10 +363,15 @@ impl NetLayer {
 /// What a net takes per row: features, or images (channels, height, width).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NetInput {
+    /// Rows of this many features.
     Features(usize),
+    /// Rows of images.
     Images {
+        /// Channels per image.
         channels: usize,
+        /// Height in pixels.
         height: usize,
+        /// Width in pixels.
         width: usize,
     },
 }
@@ -325,12 +379,16 @@ pub enum NetInput {
 /// A checked `net`: rows of `features` in, rows of `outputs` out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NetIr {
+    /// The net's name, as calls name it.
     pub name: String,
+    /// What it takes per row.
     pub input: NetInput,
     /// The per-row shape as declared: `[F]`, `[G, K]` (read flattened, as G·K features) or
     /// `[C, H, W]`.
     pub row_dims: Vec<usize>,
+    /// Outputs per row of the last layer.
     pub outputs: usize,
+    /// The layers, first applied first.
     pub layers: Vec<NetLayer>,
 }
 
@@ -352,6 +410,7 @@ impl NetIr {
             .fold(0, usize::saturating_add)
     }
 
+    /// The stable text form of the net, one line (part of the IR text).
     pub fn to_text(&self) -> String {
         let layers: Vec<String> = self
             .layers
@@ -440,27 +499,35 @@ pub fn const_value(nodes: &[Node], id: NodeId) -> Option<f64> {
     known[&id]
 }
 
+/// One node of a model's graph: an operation and the shape of its value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
+    /// What the node computes.
     pub op: Op,
+    /// The shape of its value per particle.
     pub shape: Shape,
     /// Depends on a latent site, so it carries the leading particle axis and a gradient tape.
     pub particles: bool,
     /// Built only from literals and Rust constants: a compile-time scalar.
     pub constant: bool,
+    /// The byte range of the expression it came from.
     pub span: Span,
 }
 
+/// A `~` statement of a model, checked: a latent or an observed site, or a model `param`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Site {
+    /// The site's name (a latent's, or the observed input's).
     pub name: String,
     /// The input this site observes, or `None` for a latent site.
     pub observed: Option<usize>,
+    /// Its distribution (for a mixture, the components').
     pub dist: &'static crate::catalogue::DistSpec,
     /// The parametrization the arguments chose (the first unless they named another's).
     pub parametrization: &'static crate::catalogue::Parametrization,
     /// One node per parameter of the parametrization, in the catalogue's order.
     pub args: Vec<NodeId>,
+    /// The shape of the site's value.
     pub shape: Shape,
     /// The node holding the site's value (a `Sample` node, or the observed input).
     pub value: NodeId,
@@ -473,6 +540,7 @@ pub struct Site {
     /// `[K] ordered`: a latent increasing along its last axis (drawn through
     /// x₀ = u₀, x_k = x_{k−1} + e^{u_k}).
     pub ordered: bool,
+    /// The statement's byte range.
     pub span: Span,
 }
 
@@ -486,6 +554,7 @@ impl Site {
 /// How a model `param` starts.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ParamInitIr {
+    /// Every element at this value.
     Value(f64),
     /// Glorot-uniform weights of this net (all layers, or the one Linear layer given).
     Net(usize, Option<usize>),
@@ -495,38 +564,54 @@ pub enum ParamInitIr {
 /// code checks it with a static assertion carrying `message`, at `span`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DimAssert {
+    /// The size on the left of the equality.
     pub lhs: Dim,
+    /// The size on the right.
     pub rhs: Dim,
+    /// The compile error the assertion reports when the sizes differ.
     pub message: String,
+    /// The token the error points at.
     pub span: Span,
 }
 
+/// A checked input of a model: a field of its data struct.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Input {
+    /// The input's name.
     pub name: String,
+    /// Its declared shape.
     pub shape: Shape,
     /// `in low..high`: integers from low up to (not including) high; no high: unbounded.
     pub integers: Option<(i64, Option<i64>)>,
+    /// The declaration's byte range.
     pub span: Span,
 }
 
+/// A checked model: its inputs, its graph of nodes, its sites.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelIr {
+    /// The model's name, the generated type's.
     pub name: String,
     /// `model Reg<D, K>`: the size parameters, in order (const generics of the model's and
     /// its guides' items).
     pub sizes: Vec<String>,
     /// Every net of the source (a call names one by index).
     pub nets: Vec<NetIr>,
+    /// The `///` lines before the model, carried to the generated type.
     pub docs: Vec<String>,
+    /// The inputs, in declaration order.
     pub inputs: Vec<Input>,
+    /// The graph, each node after the nodes it reads.
     pub nodes: Vec<Node>,
+    /// The `~` statements and `param`s, in order: latents and observed sites interleaved.
     pub sites: Vec<Site>,
     /// `factor(name, e)`: terms added to the log joint, in order.
     pub factors: Vec<NamedValue>,
     /// `track name = e`: values each posterior draw keeps, in order.
     pub tracked: Vec<NamedValue>,
+    /// Equalities of sizes left to static assertions in the generated code.
     pub asserts: Vec<DimAssert>,
+    /// The definition's byte range.
     pub span: Span,
 }
 
@@ -534,13 +619,18 @@ pub struct ModelIr {
 /// tracked value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NamedValue {
+    /// The name written.
     pub name: String,
+    /// The node holding the value.
     pub value: NodeId,
+    /// The value's shape per particle.
     pub shape: Shape,
+    /// The statement's byte range.
     pub span: Span,
 }
 
 impl ModelIr {
+    /// The latent sites (observed ones skipped) with their latent indices, in order.
     pub fn latents(&self) -> impl Iterator<Item = (usize, &Site)> {
         self.sites
             .iter()
@@ -548,6 +638,7 @@ impl ModelIr {
             .enumerate()
     }
 
+    /// The value of a node built from literals only, folded; `None` if it is not one.
     pub fn const_value(&self, id: NodeId) -> Option<f64> {
         const_value(&self.nodes, id)
     }
@@ -566,11 +657,11 @@ impl ModelIr {
         }
     }
 
+    /// The latent index of the latent site `name`, if there is one.
     pub fn latent_index(&self, name: &str) -> Option<usize> {
         self.latents().find(|(_, s)| s.name == name).map(|(i, _)| i)
     }
 
-    /// The stable text form of the graph.
     /// The Normal that a latent site's prior is in the guide's unconstrained space, when its
     /// parameters are numbers: Normal(m, s) itself, or LogNormal(m, s) (whose log is N(m, s)).
     /// The closed-form KL of a mean-field entry needs it.
@@ -586,6 +677,7 @@ impl ModelIr {
         Some((m as f32, s as f32))
     }
 
+    /// The stable text form of the graph.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         // The nets this model calls.
@@ -738,19 +830,24 @@ fn binop_name(op: BinOp) -> &'static str {
 /// The value of a guide family's argument.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FamilyValue {
+    /// A number.
     Number(f64),
+    /// A list of numbers (`hidden = [64, 64]`).
     List(Vec<f64>),
     /// One of the names the catalogue lists for the argument.
     Name(&'static str),
     /// Chosen by the family at run time from its dimension.
     Auto,
+    /// The layers of a flow, in the order written.
     Layers(Vec<FlowLayerIr>),
 }
 
 /// One block of a flow: `kind(args)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FlowLayerIr {
+    /// The layer's catalogue name (`"RealNVP"`, `"Planar"`, ...).
     pub kind: &'static str,
+    /// Its arguments, defaults filled in, in the catalogue's order.
     pub args: Vec<(String, FamilyValue)>,
 }
 
@@ -786,11 +883,13 @@ impl fmt::Display for FamilyValue {
 /// One `sites ~ Family(args)` line of a guide, checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GuideEntryIr {
+    /// The family's catalogue entry.
     pub family: &'static crate::catalogue::FamilySpec,
     /// Every argument of the family, defaults filled in, in the catalogue's order.
     pub args: Vec<(String, FamilyValue)>,
     /// Indices into the model's latent sites, in the order written.
     pub sites: Vec<usize>,
+    /// The line's byte range.
     pub span: Span,
 }
 
@@ -810,29 +909,38 @@ impl GuideEntryIr {
 /// `param name [shape] (positive) = init;` of a guide program.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParamIr {
+    /// The parameter's name.
     pub name: String,
+    /// Its shape.
     pub shape: Shape,
     /// Stored as ρ with the value softplus(ρ) + floor.
     pub positive: bool,
+    /// The starting value (of softplus(ρ) + floor if `positive`).
     pub init: f64,
     /// `[params(Net)]` (or `[params(Net, k)]`): a net's weights, started Glorot-uniform
     /// instead of at `init`.
     pub net_init: Option<(usize, Option<usize>)>,
+    /// The declaration's byte range.
     pub span: Span,
 }
 
 /// An argument of a guide program's distribution.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ProgramArg {
+    /// A number.
     Const(f64),
     /// The guide's parameter with this index.
     Param(usize),
     /// `Net(x; p)`, or `softplus(Net(x; p))`: a net (by index) on the rows of a model input
     /// (by index) with the guide's parameter `param` as its weights; local sites only.
     Net {
+        /// The net, an index into the model's nets.
         net: usize,
+        /// The model input whose rows the net reads.
         input: usize,
+        /// The guide parameter holding the net's weights.
         param: usize,
+        /// Wrapped in `softplus` (a scale).
         softplus: bool,
     },
 }
@@ -842,9 +950,11 @@ pub enum ProgramArg {
 pub struct ProgramSiteIr {
     /// The model's latent index.
     pub site: usize,
+    /// The distribution (`Normal` or `LogNormal`).
     pub dist: &'static crate::catalogue::DistSpec,
     /// One per parameter of the distribution, in its order.
     pub args: Vec<ProgramArg>,
+    /// The line's byte range.
     pub span: Span,
 }
 
@@ -868,26 +978,39 @@ pub struct AmortizedIr {
     pub site: usize,
     /// The net (an index into the model's nets) and the input it reads.
     pub net: usize,
+    /// The model input the encoder reads.
     pub input: usize,
+    /// The distribution q(z | x) the encoder's outputs parametrize.
     pub kind: AmortizedKind,
+    /// The line's byte range.
     pub span: Span,
 }
 
+/// A checked guide of a model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GuideIr {
+    /// The guide's name, the generated type's.
     pub name: String,
+    /// The `///` lines before the guide, carried to the generated type.
     pub docs: Vec<String>,
+    /// The name of its model.
     pub model: String,
+    /// The guide program's `param`s.
     pub params: Vec<ParamIr>,
+    /// The `sites ~ Family;` lines.
     pub entries: Vec<GuideEntryIr>,
+    /// The guide program's `site ~ Normal(..);` lines.
     pub programs: Vec<ProgramSiteIr>,
+    /// The `site ~ Amortized(Encoder(x));` lines.
     pub amortized: Vec<AmortizedIr>,
     /// Local sites (latent indices) with mean-field parameters per data row.
     pub local_mean_field: Vec<usize>,
+    /// The definition's byte range.
     pub span: Span,
 }
 
 impl GuideIr {
+    /// The stable text form of the guide, its sites named from `model`.
     pub fn to_text(&self, model: &ModelIr) -> String {
         let mut out = format!("guide {} for {}\n", self.name, self.model);
         let names: Vec<&str> = model.latents().map(|(_, s)| s.name.as_str()).collect();

@@ -10,6 +10,8 @@
 //! fault. The `ravi-dsl` proc macros turn a token stream into text, call [`compile`], map the
 //! byte ranges back to token spans and splice in [`codegen`]'s output.
 
+#![deny(missing_docs)]
+
 use std::fmt::Write as _;
 
 pub mod ast;
@@ -32,7 +34,9 @@ pub use ir::{GuideIr, ModelIr};
 /// A compiled DSL text: every model and guide it defines.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Program {
+    /// The models, in source order (a `bnn` item's model among them).
     pub models: Vec<ModelIr>,
+    /// The guides written in the text, in source order.
     pub guides: Vec<GuideIr>,
     /// Guides that `bnn` items stand for (emitted with their model by `model!`).
     pub generated_guides: Vec<GuideIr>,
@@ -61,6 +65,7 @@ impl Program {
         out
     }
 
+    /// The model named `name`, if the program defines it.
     pub fn model(&self, name: &str) -> Option<&ModelIr> {
         self.models.iter().find(|m| m.name == name)
     }

@@ -43,7 +43,7 @@ pub fn prior_median(model: &ModelIr, site: &Site) -> Option<f64> {
     };
     let u = match site.dist.support {
         Constraint::Positive => x.ln(),
-        Constraint::UnitInterval => (x / (1.0 - x)).ln(),
+        Constraint::UnitInterval | Constraint::ClosedUnitInterval => (x / (1.0 - x)).ln(),
         Constraint::Interval => {
             let (lo, hi) = (arg(0)?, arg(1)?);
             let p = (x - lo) / (hi - lo);

@@ -14,6 +14,8 @@
 //! re-exported by `pub use`, so other crates reach it through the model's path; a model's
 //! macro is crate-wide otherwise.
 
+#![deny(missing_docs)]
+
 use proc_macro::TokenStream;
 use proc_macro2::{Delimiter, Span, TokenStream as TokenStream2, TokenTree};
 use quote::{format_ident, quote, quote_spanned};

@@ -43,8 +43,11 @@ fn log_det(l: &[Vec<f64>]) -> f64 {
 /// The exact posterior of Bayesian linear regression with a Gaussian prior and known noise.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinearGaussianPosterior {
+    /// The posterior mean of the coefficients.
     pub mean: Vec<f64>,
+    /// Their posterior covariance.
     pub cov: Vec<Vec<f64>>,
+    /// The posterior precision, the covariance's inverse.
     pub precision: Vec<Vec<f64>>,
     /// log p(y), the marginal likelihood.
     pub log_evidence: f64,
@@ -128,10 +131,15 @@ pub fn linear_regression(
 /// coefficients' mean and covariance, σ's mean and sd, and the log evidence.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnknownNoisePosterior {
+    /// The coefficients' posterior mean.
     pub mean: Vec<f64>,
+    /// The coefficients' posterior covariance.
     pub cov: Vec<Vec<f64>>,
+    /// σ's posterior mean.
     pub sigma_mean: f64,
+    /// σ's posterior sd.
     pub sigma_sd: f64,
+    /// log p(y), the marginal likelihood.
     pub log_evidence: f64,
 }
 

@@ -437,12 +437,18 @@ mod tests {
 pub enum Layer {
     /// x W + b: W `inputs × outputs` row-major, then b, consecutive in the weight vector.
     Linear {
+        /// Features in.
         inputs: usize,
+        /// Features out.
         outputs: usize,
     },
+    /// max(x, 0)
     Relu,
+    /// tanh(x)
     Tanh,
+    /// 1 / (1 + e⁻ˣ)
     Sigmoid,
+    /// log(1 + eˣ)
     Softplus,
 }
 

@@ -32,9 +32,11 @@ pub struct Diagnostics {
     pub k_hat: f64,
     /// The ELBO, the mean of log p(x, z) − log q(z), and its Monte Carlo standard error.
     pub elbo: f64,
+    /// The Monte Carlo standard error of `elbo`.
     pub elbo_se: f64,
     /// log (1/S Σ p(x, z)/q(z)): between the ELBO and log p(x).
     pub iw_elbo: f64,
+    /// The number of draws from the guide the figures are computed from.
     pub draws: usize,
 }
 

@@ -41,6 +41,7 @@ pub struct FitReport {
     pub converged_at: Option<usize>,
     /// The mean ELBO of the best window of steps, and of the last one.
     pub best_elbo: f64,
+    /// The mean ELBO of the last window of steps.
     pub final_elbo: f64,
     /// The sd of the ELBO estimates over the last window: their Monte Carlo noise.
     pub elbo_noise: f64,
@@ -54,7 +55,7 @@ pub struct FitReport {
     /// Which engine ran the steps: the host engine ([`crate::fused`]), or the dfdx graph
     /// and why.
     pub engine: EngineChoice,
-    /// k̂ and the importance-weighted ELBO of the fitted guide ([`crate::diagnose`]), for
+    /// k̂ and the importance-weighted ELBO of the fitted guide ([`crate::diagnose()`]), for
     /// models whose latent sites are all global, when cheap enough (see
     /// [`FitOptions::diagnostic_draws`]).
     pub diagnostics: Option<Diagnostics>,
@@ -65,7 +66,9 @@ pub struct FitReport {
 /// A step whose ELBO estimate was far above every one before it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Divergence {
+    /// The step (from 0) of the estimate.
     pub step: usize,
+    /// The ELBO estimate there.
     pub value: f32,
     /// The step of the best parameters the fit stepped back to (a divergence is judged
     /// against the best window, so there always is one).
@@ -90,6 +93,33 @@ fn finite_parameters<G: Guide<D>, D: Backend>(guide: &G) -> Result<(), FitError>
 
 /// Maximises the ELBO of `guide` for its model on `data` with Adam, from where
 /// `opts.init` starts it until the ELBO converges or `opts.steps` run out.
+///
+/// # Example
+///
+/// ```
+/// use ravi::prelude::*;
+///
+/// model! {
+///     /// A line through noisy points: y = a x + b + N(0, 0.5²).
+///     model Line(x: [N], y: [N]) {
+///         a ~ Normal(0.0, 10.0);
+///         b ~ Normal(0.0, 10.0);
+///         y ~ Normal(a * x + b, 0.5);
+///     }
+/// }
+/// guide! { guide LineGuide for Line { (a, b) ~ FullRank; } }
+///
+/// let data = LineData {
+///     x: Array::vector(vec![0.0, 1.0, 2.0, 3.0]),
+///     y: Array::vector(vec![0.9, 3.1, 4.8, 7.2]),
+/// };
+/// let mut guide = LineGuide::new(&Cpu::seeded(0));
+/// let opts = FitOptions { steps: 300, progress: false, ..FitOptions::default() };
+/// let report = ravi::fit(&mut guide, &data, &opts)?;
+/// assert_eq!(report.elbo.len(), 300); // one estimate per step
+/// println!("ELBO {:.2} on {:?}", report.final_elbo, report.engine);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn fit<G, D>(
     guide: &mut G,
     data: &<G::Model as Model>::Data,

@@ -11,18 +11,25 @@ use crate::optim::AdamConfig;
 pub enum OnNonFinite {
     /// Stop with [`FitError::NonFinite`], naming the step, the value and the site at fault.
     Stop,
-    /// Skip the step (no update), count it in [`FitReport::skipped`]; stop after `max` skips.
-    Skip { max: usize },
+    /// Skip the step (no update), count it in [`FitReport::skipped`](crate::FitReport::skipped);
+    /// stop after `max` skips.
+    Skip {
+        /// The most steps skipped before the fit stops with [`FitError::NonFinite`].
+        max: usize,
+    },
 }
 
 /// The learning rate over the steps.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Schedule {
+    /// The same value at every step.
     Constant(f32),
     /// Geometric decay from `start` at the first step to `end` at the last: large steps to
     /// find the optimum, small ones to settle the Monte Carlo noise around it.
     Exponential {
+        /// The value at the first step.
         start: f32,
+        /// The value at the last step.
         end: f32,
     },
 }
@@ -36,6 +43,7 @@ impl Schedule {
         }
     }
 
+    /// The value at `step` (from 0) of a fit of `steps` steps.
     pub fn at(&self, step: usize, steps: usize) -> f32 {
         match *self {
             Schedule::Constant(lr) => lr,
@@ -54,17 +62,25 @@ pub enum Objective {
     #[default]
     Elbo,
     /// The importance-weighted bound with K = `particles` draws per data row (see
-    /// [`crate::iwae`]): tighter than the ELBO, for models whose latent sites are all
+    /// [`crate::iwae()`]): tighter than the ELBO, for models whose latent sites are all
     /// local. Its guide's log q enters with the standard estimator.
     Iwae,
 }
 
+/// What a fit is asked to do. Start from [`FitOptions::default`] and set the fields that
+///  differ: `FitOptions { steps: 2000, progress: false, ..FitOptions::default() }`.
+///
+///  Every field is checked before the first step; a value the fit cannot take is a
+///  [`FitError::Options`] naming the field.
 #[derive(Debug, Clone)]
 pub struct FitOptions {
+    /// The number of optimisation steps (5000 by default; fewer if `convergence` stops early).
     pub steps: usize,
     /// Monte Carlo particles per step (the leading tensor axis).
     pub particles: usize,
+    /// The learning rate over the steps (default: exponential decay from 0.02 to 0.0002).
     pub schedule: Schedule,
+    /// Adam's constants (β, ε, weight decay).
     pub adam: AdamConfig,
     /// Rows per minibatch; `None` uses all rows every step. Observed sites are scaled by
     /// total rows / batch rows, so every step estimates the full-data ELBO.
@@ -73,6 +89,7 @@ pub struct FitOptions {
     pub seed: u64,
     /// Clip the global gradient norm to this value.
     pub clip_norm: Option<f32>,
+    /// What to do when a step's ELBO is NaN or infinite (default: stop with an error).
     pub on_non_finite: OnNonFinite,
     /// How each guide family's log q enters the ELBO gradient; see [`Estimator`].
     pub estimator: Estimator,
@@ -82,6 +99,7 @@ pub struct FitOptions {
     pub analytic_warmup: f32,
     /// Show a progress bar (only ever on a terminal).
     pub progress: bool,
+    /// What the fit maximises: the ELBO (default) or the importance-weighted bound.
     pub objective: Objective,
     /// The relaxation temperature over the steps, read as `temperature` by the model and
     /// by amortized guides of relaxed sites: `Constant(t)`, or annealed geometrically
@@ -101,7 +119,7 @@ pub struct FitOptions {
     /// When the ELBO counts as converged, and whether the fit then stops early (see
     /// [`Convergence`]).
     pub convergence: Convergence,
-    /// Draws for the fitted guide's diagnostics ([`crate::diagnose`]: Pareto k̂ and the
+    /// Draws for the fitted guide's diagnostics ([`crate::diagnose()`]: Pareto k̂ and the
     /// importance-weighted ELBO), computed at the end of a fit whose latent sites are all
     /// global when they cost at most a tenth of the fit's own work (fewer draws where that
     /// budget allows at least 1000); 0 never. 4000 by default: with 1000, k̂ of a
@@ -109,7 +127,8 @@ pub struct FitOptions {
     /// 0.77 from seed to seed, with 4000 to 40,000 it reads 0.8 to 0.9.
     pub diagnostic_draws: usize,
     /// Print plain warnings (an unconverged fit, a poor k̂, a divergence stepped back from)
-    /// on standard error; they are in [`FitReport::warnings`] either way.
+    /// on standard error; they are in [`FitReport::warnings`](crate::FitReport::warnings) either
+    /// way.
     pub warnings: bool,
 }
 

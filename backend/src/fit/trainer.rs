@@ -73,6 +73,36 @@ enum Snapshot<D: Backend> {
 /// The fit loop one step at a time: data checked and uploaded once, minibatches drawn,
 /// Adam's state kept, the ELBO watched for convergence and divergence. [`super::fit`]
 /// runs it until [`Trainer::is_done`]; benchmarks time [`Trainer::step`].
+///
+/// # Example
+///
+/// ```
+/// // `Line`, `LineGuide` and `data` as in the example of `ravi::fit`
+/// # use ravi::prelude::*;
+/// # model! {
+/// #     model Line(x: [N], y: [N]) {
+/// #         a ~ Normal(0.0, 10.0);
+/// #         b ~ Normal(0.0, 10.0);
+/// #         y ~ Normal(a * x + b, 0.5);
+/// #     }
+/// # }
+/// # guide! { guide LineGuide for Line { (a, b) ~ FullRank; } }
+/// # let data = LineData {
+/// #     x: Array::vector(vec![0.0, 1.0, 2.0, 3.0]),
+/// #     y: Array::vector(vec![0.9, 3.1, 4.8, 7.2]),
+/// # };
+/// let mut guide = LineGuide::new(&Cpu::seeded(0));
+/// let opts = FitOptions { steps: 100, progress: false, ..FitOptions::default() };
+/// let mut trainer = ravi::Trainer::new(&mut guide, &data, &opts)?;
+/// while !trainer.is_done() {
+///     match trainer.step()? {
+///         ravi::Step::Taken(elbo) => assert!(elbo.is_finite()),
+///         other => println!("{other:?}"),
+///     }
+/// }
+/// assert_eq!(trainer.steps_taken(), 100);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Trainer<'a, G: Guide<D>, D: Backend> {
     guide: &'a mut G,
     data: &'a <G::Model as Model>::Data,
@@ -80,7 +110,9 @@ pub struct Trainer<'a, G: Guide<D>, D: Backend> {
     opts: FitOptions,
     rows: usize,
     batch_rows: usize,
-    full: Batch<D>,
+    /// All rows on the device, for graph steps without minibatches; the host engine and
+    /// minibatches read the user's arrays, so no copy of the data is made for them.
+    full: Option<Batch<D>>,
     order: Vec<usize>,
     rng: rand::rngs::StdRng,
     cursor: usize,
@@ -106,6 +138,9 @@ pub struct Trainer<'a, G: Guide<D>, D: Backend> {
 }
 
 impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
+    /// Checks `opts` and `data`, starts the guide as `opts.init` says, uploads the data and
+    ///  chooses the engine: everything [`super::fit`] does before its first step. Fails with a
+    ///  [`FitError`] when the options, the data, the guide's memory or the start cannot be used.
     pub fn new(
         guide: &'a mut G,
         data: &'a <G::Model as Model>::Data,
@@ -132,7 +167,6 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
         let frozen = frozen_parameters(guide.params(), &opts.frozen)?;
         let dev = guide.params().device().clone();
         let batch_rows = opts.batch_size.map_or(rows, |b| b.clamp(1, rows));
-        let full = Batch::upload(&dev, specs, &arrays, None, rows);
         let mut adam = Adam::new(guide.params(), opts.adam);
         for (index, _) in frozen.iter().enumerate().filter(|(_, &f)| f) {
             adam.freeze(index);
@@ -153,6 +187,8 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
                 }
             }
         };
+        let full = (fused.is_none() && batch_rows == rows)
+            .then(|| Batch::upload(&dev, specs, &arrays, None, rows));
         // the warm-up's estimator is the analytic entropy: nothing to warm up from when the
         // fit's own estimator is analytic already
         let warmup = opts.analytic_warmup > 0.0
@@ -214,7 +250,7 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
         self.rows
     }
 
-    /// [`crate::diagnose`] of the guide as it stands, from `draws` draws: on the host
+    /// [`crate::diagnose()`] of the guide as it stands, from `draws` draws: on the host
     /// engine when the steps run there (the same importance ratios, without the graph).
     pub fn diagnose(&mut self, draws: usize) -> Result<crate::diagnose::Diagnostics, FitError> {
         let Some(fused) = &mut self.fused else {
@@ -506,7 +542,13 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
                 let dev = self.guide.params().device().clone();
                 Batch::upload(&dev, G::Model::inputs(), &self.arrays, Some(idx), self.rows)
             }
-            None => self.full.clone(),
+            None => match &self.full {
+                Some(full) => full.clone(),
+                None => {
+                    let dev = self.guide.params().device().clone();
+                    Batch::upload(&dev, G::Model::inputs(), &self.arrays, None, self.rows)
+                }
+            },
         }
         .with_temperature(opts.temperature.at(step, opts.steps));
         let (loss, views) = match opts.objective {

@@ -4,7 +4,8 @@
 //! Why: a dfdx step pays per operation (a tensor allocated, a tape entry boxed, the data
 //! matrix's gradient computed although data needs none), which for a small model costs more
 //! than the arithmetic. `guide!` knows the whole graph, so where the model and the guide
-//! stay inside what this engine covers it emits a [`Program`] beside the dfdx code, and
+//! stay inside what this engine covers it emits a [`Program`](crate::program::Program) beside the
+//! dfdx code, and
 //! [`crate::Trainer`] runs each step here instead:
 //!
 //! - one forward pass over the model's nodes and one backward pass, into buffers sized

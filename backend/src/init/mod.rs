@@ -78,6 +78,7 @@ pub struct InitReport {
     pub laplace_dim: usize,
     /// Why the start is not what was asked (an `Auto` start that fell back), if it is not.
     pub note: Option<String>,
+    /// Wall-clock seconds the start took.
     pub seconds: f64,
 }
 

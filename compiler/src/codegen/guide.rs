@@ -163,7 +163,8 @@ fn definition(
             }
 
             /// Writes the guide's parameters to `path` (safetensors, with what `load` checks:
-            /// the model, the guide, every parameter's name and size).
+            /// the model, the guide, every parameter's name and size). An example of both:
+            /// `ravi::save::save`.
             pub fn save(&self, path: impl ::core::convert::AsRef<::std::path::Path>) -> ::core::result::Result<(), ::ravi::SaveError> {
                 ::ravi::save::save(self, path)
             }

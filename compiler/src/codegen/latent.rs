@@ -25,7 +25,8 @@ pub(super) fn latent_support(ir: &ModelIr, site: &Site) -> LatentSupport {
     }
     match site.dist.support {
         Constraint::Positive => LatentSupport::Positive,
-        Constraint::UnitInterval => LatentSupport::UnitInterval,
+        // a latent's guide reaches the open interval: [0, 1] differs from it by two points
+        Constraint::UnitInterval | Constraint::ClosedUnitInterval => LatentSupport::UnitInterval,
         Constraint::Simplex => LatentSupport::Simplex,
         Constraint::Interval => {
             let c = |i: usize| {

@@ -15,7 +15,18 @@ use crate::ir::*;
 /// assertions of sizes that involve Rust constants.
 pub(super) fn items(ir: &ModelIr, span_of: SpanMap) -> TokenStream {
     let name = format_ident!("{}", ir.name, span = span_of(&ir.span));
-    let doc = docs(&ir.docs);
+    // a model without `///` lines still gets a line (a `pub` model of a library crate that
+    // denies `missing_docs` must compile)
+    let doc = match ir.docs.is_empty() {
+        true => {
+            let line = format!(
+                " The model `{0}` (written with `model!`); its data is [`{0}Data`].",
+                ir.name
+            );
+            quote!(#[doc = #line])
+        }
+        false => docs(&ir.docs),
+    };
     // Sizes unified with a Rust constant; never a size parameter (the checks refuse to
     // unify one), so these stay outside the generic items.
     let asserts = ir.asserts.iter().map(|a| {
@@ -146,6 +157,9 @@ fn observed_specs(ir: &ModelIr) -> Vec<TokenStream> {
             let support = match s.dist.support {
                 Constraint::Positive => quote!(::ravi::ObservedSupport::Positive),
                 Constraint::UnitInterval => quote!(::ravi::ObservedSupport::UnitInterval),
+                Constraint::ClosedUnitInterval => {
+                    quote!(::ravi::ObservedSupport::ClosedUnitInterval)
+                }
                 Constraint::Interval => {
                     let (low, high) = (number(args[0])?, number(args[1])?);
                     quote!(::ravi::ObservedSupport::Interval { low: #low, high: #high })

@@ -355,11 +355,23 @@ impl Emitter<'_> {
     /// site's when it has a value per data row (a minibatch stands for all rows).
     pub(super) fn factor_term(&mut self, f: &NamedValue) -> TokenStream {
         let name = &f.name;
+        let rank = f.shape.rank();
         if self.per_row {
-            return quote!((#name, ::core::option::Option::None));
+            // a factor with a value per data row splits by rows like an observed site
+            if f.shape.0.first() != Some(&Dim::Rows) {
+                return quote!((#name, ::core::option::Option::None));
+            }
+            let value = self.take_as(f.value, &f.shape, true);
+            let rows = match rank {
+                1 => value,
+                _ => {
+                    let ax = axes(&(2..=rank).collect::<Vec<_>>());
+                    quote!(#value.sum::<(usize, usize), #ax>())
+                }
+            };
+            return quote!((#name, ::core::option::Option::Some(#rows)));
         }
         let value = self.take_as(f.value, &f.shape, true);
-        let rank = f.shape.rank();
         let summed = if rank == 0 {
             value
         } else {

@@ -10,13 +10,16 @@ use super::Bijector;
 /// y = loc + scale ⊙ x (every scale non-zero); log |det| = Σ log |scale|.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Affine {
+    /// The shift, one value per coordinate.
     pub loc: Vec<f32>,
+    /// The scale, one non-zero value per coordinate.
     pub scale: Vec<f32>,
 }
 
 /// y = loc + L x with L lower triangular (non-zero diagonal); log |det| = Σ log |L_ii|.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LowerCholeskyAffine {
+    /// The shift, one value per coordinate.
     pub loc: Vec<f32>,
     /// d×d, row-major; entries above the diagonal are ignored.
     pub scale_tril: Vec<f32>,

@@ -10,7 +10,9 @@ use super::special;
 
 /// A distribution parameter: a compile-time number or a tensor of the value's shape.
 pub enum Arg<S: Shape, D: Backend, T: Tape<D>> {
+    /// A number, the same for every element.
     Scalar(f32),
+    /// One value per element.
     Tensor(Tensor<S, f32, D, T>),
 }
 
@@ -37,18 +39,22 @@ impl<S: Shape, D: Backend, T: Tape<D>> Arg<S, D, T> {
         }
     }
 
+    /// The natural logarithm, elementwise.
     pub fn ln(self) -> Self {
         self.map(f32::ln, |t| t.ln())
     }
 
+    /// −x, elementwise.
     pub fn negated(self) -> Self {
         self.map(|c| -c, |t| t.negate())
     }
 
+    /// 1 / x, elementwise.
     pub fn recip(self) -> Self {
         self.map(f32::recip, |t| t.recip())
     }
 
+    /// x², elementwise.
     pub fn square(self) -> Self {
         self.map(|c| c * c, |t| t.square())
     }
@@ -63,10 +69,12 @@ impl<S: Shape, D: Backend, T: Tape<D>> Arg<S, D, T> {
         self.map(ravi_backend::ops::softplus_f32, ravi_backend::ops::softplus)
     }
 
+    /// x + c, elementwise.
     pub fn add_scalar(self, c: f32) -> Self {
         self.map(|v| v + c, |t| t + c)
     }
 
+    /// x · c, elementwise.
     pub fn mul_scalar(self, c: f32) -> Self {
         self.map(|v| v * c, |t| t * c)
     }

@@ -22,7 +22,7 @@ impl Distribution for Categorical {
 }
 
 impl Categorical {
-    /// Σ_m log softmax(logits_m)[y_m] per particle, for `y` of shape (M,) holding category
+    /// Σ_m log softmax(logits_m)\[y_m\] per particle, for `y` of shape (M,) holding category
     /// indices (data) and `logits` of shape (particles, M, K).
     pub fn log_prob_events<D: Backend, T: Tape<D>>(
         y: dfdx::tensor::Tensor<(usize,), f32, D>,
@@ -48,7 +48,7 @@ impl ClassDensity for Categorical {
         "Categorical"
     }
 
-    /// Σᵢ logitsᵢ[yᵢ] − log Σₖ exp logitsᵢ[k], and weight · (onehot(yᵢ) − softmax(logitsᵢ))
+    /// Σᵢ logitsᵢ\[yᵢ\] − log Σₖ exp logitsᵢ\[k\], and weight · (onehot(yᵢ) − softmax(logitsᵢ))
     /// into the logits' gradient.
     fn rows(
         &self,

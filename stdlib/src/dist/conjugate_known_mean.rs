@@ -23,6 +23,8 @@ impl Distribution for ConjugateKnownMean {
 }
 
 impl ConjugateKnownMean {
+    /// log p(x) per particle, for `x` of shape `(particles, n)` (the site flattened): the n
+    ///  weights N(mean, v) with v ~ InverseGamma(`concentration`, `scale`) integrated out.
     pub fn log_prob_joint<D: Backend, T: Tape<D>>(
         x: Particles<D, T>,
         mean: f32,

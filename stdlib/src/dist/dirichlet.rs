@@ -17,6 +17,8 @@ impl Distribution for Dirichlet {
 }
 
 impl Dirichlet {
+    /// Σ over events of log Dirichlet(y | concentration), per particle; `y` and
+    ///  `concentration` are `(particles, events, K)`, each event of `y` on the simplex.
     pub fn log_prob_events<D: Backend, T: Tape<D>>(
         y: Events<D, T>,
         concentration: Events<D, T>,

@@ -23,6 +23,7 @@ mod beta;
 mod binomial;
 mod categorical;
 mod cauchy;
+mod continuous_bernoulli;
 mod conjugate_known_mean;
 mod dirichlet;
 mod events;
@@ -62,6 +63,7 @@ pub use binomial::{Binomial, BinomialLogits};
 pub use categorical::Categorical;
 pub use cauchy::Cauchy;
 pub use conjugate_known_mean::ConjugateKnownMean;
+pub use continuous_bernoulli::{ContinuousBernoulli, ContinuousBernoulliLogits};
 pub use dirichlet::Dirichlet;
 pub use events::Events;
 pub use exponential::Exponential;
@@ -91,6 +93,7 @@ pub use zero_inflated_poisson::ZeroInflatedPoisson;
 /// the `ravi` crate checks that the two agree (names, parameters, and which
 /// parametrizations the host engine covers).
 pub trait Distribution {
+    /// The name the DSL writes (`"Normal"`).
     const NAME: &'static str;
     /// Each way to parametrize it; the first is the one positional arguments take.
     const PARAMETRIZATIONS: &'static [Parametrization];
@@ -137,6 +140,10 @@ pub const IMPLEMENTED: &[(&str, &[Parametrization])] = &[
     (Gamma::NAME, Gamma::PARAMETRIZATIONS),
     (InverseGamma::NAME, InverseGamma::PARAMETRIZATIONS),
     (Beta::NAME, Beta::PARAMETRIZATIONS),
+    (
+        ContinuousBernoulli::NAME,
+        ContinuousBernoulli::PARAMETRIZATIONS,
+    ),
     (Uniform::NAME, Uniform::PARAMETRIZATIONS),
     (RelaxedBernoulli::NAME, RelaxedBernoulli::PARAMETRIZATIONS),
     (

@@ -34,6 +34,9 @@ fn centred_squares<D: Backend, T: Tape<D>>(
 }
 
 impl NormalInverseGamma {
+    /// log p(x) per particle, for `x` of shape `(particles, n)` (the site flattened): the n
+    ///  weights N(m, v) with (m, v) ~ Normal-Inverse-Gamma(`loc`, `precision`, `concentration`,
+    ///  `scale`) integrated out.
     pub fn log_prob_joint<D: Backend, T: Tape<D>>(
         x: Particles<D, T>,
         loc: f32,

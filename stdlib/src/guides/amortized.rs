@@ -25,16 +25,20 @@ use crate::nn::{forward_rows, glorot_init, Layer};
 /// What q(z | x) is for each value of the site.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum LocalKind {
+    /// A Normal per value: the encoder gives a location, then ρ (scale softplus ρ + floor).
     Gaussian,
     /// At this temperature, or at the batch's (`temperature` in the DSL) when `None`.
     RelaxedBernoulli {
+        /// The temperature, or `None` for the batch's.
         temperature: Option<f32>,
     },
     /// Concrete (Gumbel-softmax) events of `classes` components each, drawn as their
     /// additive log-ratio coordinates (K − 1 per event; see
     /// [`crate::bijectors::SoftmaxSimplex`]).
     Concrete {
+        /// The temperature, or `None` for the batch's.
         temperature: Option<f32>,
+        /// K, the components of each event.
         classes: usize,
     },
 }
@@ -49,6 +53,8 @@ impl LocalKind {
     }
 }
 
+/// An amortized guide of a local site (`z ~ Amortized(Encoder(x))`): a net of each row of
+///  an input, whose weights are the guide's parameters, gives q(z | x) of that row's values.
 #[derive(Debug, Clone)]
 pub struct Amortized {
     layers: &'static [Layer],
@@ -81,6 +87,7 @@ impl Amortized {
         }
     }
 
+    /// What q(z | x) is for each value.
     pub fn kind(&self) -> LocalKind {
         self.kind
     }

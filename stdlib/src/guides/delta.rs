@@ -5,6 +5,7 @@
 use dfdx::prelude::*;
 use ravi_backend::{traced, Backend, FamilyDraw, ParamId, ParamInit, ParamStore, Tape};
 
+/// A point mass at a learned value: a model `param` as the guide holds it (log q = 0).
 #[derive(Debug, Clone)]
 pub struct Delta {
     dim: usize,
@@ -26,6 +27,7 @@ impl Delta {
         }
     }
 
+    /// The number of values the point holds.
     pub fn dim(&self) -> usize {
         self.dim
     }

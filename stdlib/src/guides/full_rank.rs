@@ -45,6 +45,7 @@ pub struct FullRank {
 }
 
 impl FullRank {
+    /// The number of coordinates the family covers.
     pub fn dim(&self) -> usize {
         self.dim
     }

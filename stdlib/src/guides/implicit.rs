@@ -78,10 +78,12 @@ pub struct Implicit {
 }
 
 impl Implicit {
+    /// The number of coordinates the family covers.
     pub fn dim(&self) -> usize {
         self.dim
     }
 
+    /// k, the dimension of the generator's noise η.
     pub fn noise(&self) -> usize {
         self.noise
     }

@@ -12,6 +12,7 @@ use ravi_backend::{traced, Backend, Batch, Estimator, ParamId, ParamStore, Parti
 use super::rows::gaussian_rows;
 use super::{rho_for, INIT_SCALE, SCALE_FLOOR};
 
+/// Mean-field Gaussian parameters per data row for a local site; see the module docs.
 #[derive(Debug, Clone)]
 pub struct LocalMeanField {
     per_row: usize,

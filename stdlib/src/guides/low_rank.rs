@@ -37,10 +37,12 @@ pub struct LowRank {
 }
 
 impl LowRank {
+    /// The number of coordinates the family covers.
     pub fn dim(&self) -> usize {
         self.dim
     }
 
+    /// k, the columns of the low-rank factor W.
     pub fn rank(&self) -> usize {
         self.rank
     }

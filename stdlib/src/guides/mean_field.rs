@@ -31,6 +31,7 @@ pub struct MeanField {
 }
 
 impl MeanField {
+    /// The number of coordinates the family covers.
     pub fn dim(&self) -> usize {
         self.dim
     }

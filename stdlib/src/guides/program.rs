@@ -17,10 +17,13 @@ use crate::nn::{forward_rows, Layer};
 /// An argument of a distribution in a guide program.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ProgramArg {
+    /// A number.
     Const(f32),
     /// A `param`; a positive one is stored as ρ with the value softplus(ρ) + floor.
     Param {
+        /// The parameter.
         id: ParamId,
+        /// Stored as ρ, used as softplus(ρ) + floor.
         positive: bool,
     },
 }
@@ -106,17 +109,24 @@ pub fn sample_normal<D: Backend, T: Tape<D>>(
 /// net of the rows of a model input, `Net(x; p)` (with `softplus` around it for a scale).
 #[derive(Debug, Clone, Copy)]
 pub enum RowArg {
+    /// A number.
     Const(f32),
     /// A `param` of one value, or of one value per value of a row (the same for every row).
     Param {
+        /// The parameter.
         id: ParamId,
+        /// Stored as ρ, used as softplus(ρ) + floor.
         positive: bool,
     },
+    /// `Net(x; p)`, or `softplus(Net(x; p))`: a net of each row of a model input.
     Net {
+        /// The net's layers.
         layers: &'static [Layer],
+        /// The guide parameter holding its weights.
         weights: ParamId,
         /// The model input the net reads, by index.
         input: usize,
+        /// Wrapped in softplus (a scale).
         softplus: bool,
     },
 }

@@ -42,6 +42,7 @@ macro_rules! rewrite_family {
                 self.0.analytic_kl_term(params, z, prior_loc, prior_scale)
             }
 
+            /// The current location μ and scale σ of the weights, on the host.
             pub fn loc_scale<D: Backend>(&self, params: &ParamStore<D>) -> (Vec<f32>, Vec<f32>) {
                 self.0.loc_scale(params)
             }

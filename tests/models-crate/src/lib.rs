@@ -3,6 +3,8 @@
 //! the crate's root; a user of the crate writes `use ravi_models_fixture::models::Mean;`
 //! and `guide! { guide G for Mean { .. } }`, or names the model by its path.
 
+#![deny(missing_docs)]
+
 /// Models, for other crates to guide.
 pub mod models {
     use ravi::prelude::*;

@@ -23,6 +23,8 @@ pub struct AffineCoupling {
 }
 
 impl AffineCoupling {
+    /// Registers the layer's nets under `{name}.hidden`, `.shift` and `.log_scale`; `odd`
+    ///  chooses which half of the coordinates conditions.
     pub fn build<D: Backend>(
         params: &mut ParamStore<D>,
         name: &str,
@@ -70,6 +72,7 @@ impl AffineCoupling {
         (t, s)
     }
 
+    /// y and log |det ∂y/∂x| per particle.
     pub fn forward<D: Backend, T: Tape<D>>(
         &self,
         params: &ParamStore<D>,
@@ -81,6 +84,7 @@ impl AffineCoupling {
         (x * s.exp() + t, log_det)
     }
 
+    /// x from y, exactly (one pass).
     pub fn inverse<D: Backend>(
         &self,
         params: &ParamStore<D>,

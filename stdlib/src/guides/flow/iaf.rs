@@ -27,6 +27,8 @@ pub struct Iaf {
 const GATE_BIAS: f32 = 3.0;
 
 impl Iaf {
+    /// Registers the MADE network under `{name}.hidden`, `.shift` and `.gate`, `hidden` units
+    /// wide; `reversed` reverses the autoregressive order.
     pub fn build<D: Backend>(
         params: &mut ParamStore<D>,
         name: &str,
@@ -85,6 +87,7 @@ impl Iaf {
         (m, gate)
     }
 
+    /// y and log |det ∂y/∂x| per particle (one pass).
     pub fn forward<D: Backend, T: Tape<D>>(
         &self,
         params: &ParamStore<D>,
@@ -97,6 +100,7 @@ impl Iaf {
         (y, log_det)
     }
 
+    /// x from y, with no gradient (d passes).
     pub fn inverse<D: Backend>(
         &self,
         params: &ParamStore<D>,
@@ -129,6 +133,7 @@ impl Iaf {
 pub struct Maf(pub Iaf);
 
 impl Maf {
+    /// Registers the MADE network as [`Iaf::build`] does.
     pub fn build<D: Backend>(
         params: &mut ParamStore<D>,
         name: &str,
@@ -139,6 +144,7 @@ impl Maf {
         Maf(Iaf::build(params, name, dim, hidden, reversed))
     }
 
+    /// y and log |det ∂y/∂x| per particle (d passes).
     pub fn forward<D: Backend, T: Tape<D>>(
         &self,
         params: &ParamStore<D>,
@@ -149,6 +155,7 @@ impl Maf {
         (y, log_det.negate())
     }
 
+    /// x from y (one pass).
     pub fn inverse<D: Backend>(
         &self,
         params: &ParamStore<D>,

@@ -38,10 +38,15 @@ pub(crate) type Vector<D, T> = Tensor<(usize,), f32, D, T>;
 /// One invertible layer of a flow.
 #[derive(Debug, Clone)]
 pub enum Layer {
+    /// RealNVP.
     Coupling(AffineCoupling),
+    /// Inverse autoregressive.
     Iaf(Iaf),
+    /// Masked autoregressive.
     Maf(Maf),
+    /// Planar (not invertible in closed form).
     Planar(Planar),
+    /// Radial (not invertible in closed form).
     Radial(Radial),
 }
 
@@ -106,10 +111,12 @@ pub struct Flow {
 }
 
 impl Flow {
+    /// The number of coordinates the flow covers.
     pub fn dim(&self) -> usize {
         self.dim
     }
 
+    /// The layers, in the order they apply to the base draw.
     pub fn layers(&self) -> &[Layer] {
         &self.layers
     }

@@ -16,6 +16,7 @@ pub struct Planar {
 }
 
 impl Planar {
+    /// Registers u, w and b under `{name}.u`, `.w`, `.b`: u = 0 (the identity), w random.
     pub fn build<D: Backend>(params: &mut ParamStore<D>, name: &str, dim: usize) -> Self {
         let w: Tensor<(usize,), f32, D> = params.device().sample_normal_like(&(dim,));
         let w = w
@@ -47,6 +48,7 @@ impl Planar {
         (u_hat, w_u_hat)
     }
 
+    /// f(z) and log |det ∂f/∂z| per particle.
     pub fn forward<D: Backend, T: Tape<D>>(
         &self,
         params: &ParamStore<D>,

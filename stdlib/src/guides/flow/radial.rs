@@ -22,6 +22,7 @@ pub struct Radial {
 const R_EPS: f32 = 1e-12;
 
 impl Radial {
+    /// Registers z₀, α′ and β′ under `{name}.centre`, `.alpha`, `.beta`; z₀ near 0.
     pub fn build<D: Backend>(params: &mut ParamStore<D>, name: &str, dim: usize) -> Self {
         let c: Tensor<(usize,), f32, D> = params.device().sample_normal_like(&(dim,));
         let c = c.as_vec().into_iter().map(|v| 0.1 * v).collect();
@@ -44,6 +45,7 @@ impl Radial {
         (alpha, beta)
     }
 
+    /// f(z) and log |det ∂f/∂z| per particle.
     pub fn forward<D: Backend, T: Tape<D>>(
         &self,
         params: &ParamStore<D>,
