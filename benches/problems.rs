@@ -35,6 +35,34 @@ model! {
         theta ~ Normal(0.0, 1.0) [params(Big)];
         y ~ Categorical(logits = Big(x; theta));
     }
+    /// The seeds' MNIST MLP, 784-400-400-10 ReLU (478,410 weights).
+    net Mlp400(x: [B, 784]) -> [B, 10] { Linear(784, 400) -> relu -> Linear(400, 400) -> relu -> Linear(400, 10) }
+    model BnnMlp400(x: [N, 784], y: [N] in 0..10) {
+        theta ~ Normal(0.0, 1.0) [params(Mlp400)];
+        y ~ Categorical(logits = Mlp400(x; theta));
+    }
+    /// The seed's VAEs: 784-400-20 with Gaussian latents, and 20 relaxed Bernoulli ones.
+    net VaeEncoder(x: [B, 784]) -> [B, 40] { Linear(784, 400) -> relu -> Linear(400, 40) }
+    net VaeDecoder(z: [B, 20]) -> [B, 784] { Linear(20, 400) -> relu -> Linear(400, 784) }
+    model Vae(x: [N, 784] in 0..2) {
+        param dec [params(VaeDecoder)];
+        z ~ Normal(0.0, 1.0) [N, 20];
+        x ~ Bernoulli(logits = VaeDecoder(z; dec));
+    }
+    net BinaryEncoder(x: [B, 784]) -> [B, 20] { Linear(784, 400) -> relu -> Linear(400, 20) }
+    model BinaryVae(x: [N, 784] in 0..2) {
+        param dec [params(VaeDecoder)];
+        z ~ RelaxedBernoulli(0.74, 0.0) [N, 20];
+        x ~ Bernoulli(logits = VaeDecoder(z; dec));
+    }
+}
+
+guide! {
+    guide Mlp400MeanField for BnnMlp400 { theta ~ MeanField; }
+    guide Mlp400Flipout for BnnMlp400 { theta ~ Flipout(MeanField); }
+    guide Mlp400Lrt for BnnMlp400 { theta ~ Lrt(MeanField); }
+    guide VaeGuide for Vae { z ~ Amortized(VaeEncoder(x)); }
+    guide BinaryVaeGuide for BinaryVae { z ~ Amortized(BinaryEncoder(x)); }
 }
 
 guide! {
@@ -104,7 +132,37 @@ pub const PROBLEMS: &[&str] = &[
     "bnn_digits_64_100_10_b128",
     "bnn_784_1200_1200_10_b512",
     "implicit_bnn_1m_weights_b512",
+    "mnist_vae_gaussian_b128",
+    "mnist_vae_relaxed_bernoulli_b128",
+    "mnist_mlp400_mean_field_b128",
+    "mnist_mlp400_mean_field_graph_b128",
+    "mnist_mlp400_flipout_b128",
+    "mnist_mlp400_lrt_b128",
 ];
+
+/// MNIST-shaped rows for the seed workloads: 1,024 images of pseudo-random grey (or binary)
+/// pixels and labels (the time of a step does not depend on the pixels' values).
+fn mnist_like(binary: bool) -> Array {
+    let n = 1024;
+    let v = stream(n * 784, 5)
+        .into_iter()
+        .map(|p| match binary {
+            true => f32::from(u8::from(p > 0.3)),
+            false => (p + 1.0) / 2.0,
+        })
+        .collect();
+    Array::new(v, vec![n, 784]).expect("rows")
+}
+
+/// The seed protocol's options: batch 128, one particle, Adam 10⁻³, the analytic KL.
+fn seed_opts(fused: bool) -> FitOptions {
+    FitOptions {
+        estimator: Estimator::AnalyticKl,
+        schedule: Schedule::Constant(1e-3),
+        fused,
+        ..opts(1, Some(128))
+    }
+}
 
 fn opts(particles: usize, batch: Option<usize>) -> FitOptions {
     FitOptions {
@@ -160,6 +218,45 @@ pub fn with_problem(name: &str, f: &mut dyn FnMut(&mut dyn FnMut())) {
                 y: labels(n),
             };
             run!(BigImplicit::new(&dev), data, opts(1, Some(512)))
+        }
+        "mnist_vae_gaussian_b128" => run!(
+            VaeGuide::new(&dev),
+            VaeData {
+                x: mnist_like(true)
+            },
+            seed_opts(true)
+        ),
+        "mnist_vae_relaxed_bernoulli_b128" => run!(
+            BinaryVaeGuide::new(&dev),
+            BinaryVaeData {
+                x: mnist_like(true)
+            },
+            FitOptions {
+                estimator: Estimator::Standard,
+                ..seed_opts(true)
+            }
+        ),
+        "mnist_mlp400_mean_field_b128" | "mnist_mlp400_mean_field_graph_b128" => {
+            let data = BnnMlp400Data {
+                x: mnist_like(false),
+                y: labels(1024),
+            };
+            let fused = name == "mnist_mlp400_mean_field_b128";
+            run!(Mlp400MeanField::new(&dev), data, seed_opts(fused))
+        }
+        "mnist_mlp400_flipout_b128" => {
+            let data = BnnMlp400Data {
+                x: mnist_like(false),
+                y: labels(1024),
+            };
+            run!(Mlp400Flipout::new(&dev), data, seed_opts(true))
+        }
+        "mnist_mlp400_lrt_b128" => {
+            let data = BnnMlp400Data {
+                x: mnist_like(false),
+                y: labels(1024),
+            };
+            run!(Mlp400Lrt::new(&dev), data, seed_opts(true))
         }
         other => panic!("unknown problem {other}; one of {PROBLEMS:?}"),
     }

@@ -11,7 +11,7 @@ fn steps(c: &mut Criterion) {
     let mut group = c.benchmark_group("step");
     for &name in problems::PROBLEMS {
         // The large nets take long per step: fewer samples keep the run short.
-        if name.contains("784") {
+        if name.contains("784") || name.starts_with("mnist") {
             group.sample_size(10);
         } else {
             group.sample_size(50);

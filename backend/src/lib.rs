@@ -13,6 +13,7 @@ pub mod device;
 pub mod linalg;
 pub mod math;
 pub mod memory;
+pub mod metrics;
 pub mod params;
 pub mod passes;
 pub mod simd;

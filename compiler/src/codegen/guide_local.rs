@@ -30,7 +30,8 @@ pub(super) fn encoders(ir: &GuideIr, model: &ModelIr, add_local_log_q: &TokenStr
             let name = &latent_names[a.site];
             let layers = runtime_layers(&model.nets[a.net]);
             let kind = local_kind(a.kind);
-            quote!(::ravi::guides::Amortized::build(&mut params, #name, #layers, latents[#site].numel(), #kind))
+            let prior = kl_prior(model, a.site);
+            quote!(::ravi::guides::Amortized::build(&mut params, #name, #layers, latents[#site].numel(), #kind).with_kl_prior(#prior))
         })
         .collect();
     let samples = ir
@@ -57,6 +58,22 @@ pub(super) fn encoders(ir: &GuideIr, model: &ModelIr, add_local_log_q: &TokenStr
         fields,
         builds,
         samples,
+    }
+}
+
+/// The local site's prior for the closed-form KL (`Estimator::AnalyticKl`): Some when it
+/// is Normal in the guide's coordinate with numbers for arguments.
+fn kl_prior(model: &ModelIr, site: usize) -> TokenStream {
+    let prior = model
+        .latents()
+        .nth(site)
+        .and_then(|(_, s)| model.normal_prior(s));
+    match prior {
+        Some((loc, scale)) => {
+            let (loc, scale) = (super::f32_lit(loc), super::f32_lit(scale));
+            quote!(::core::option::Option::Some(::ravi::guides::NormalPrior { loc: #loc, scale: #scale }))
+        }
+        None => quote!(::core::option::Option::None),
     }
 }
 
@@ -112,8 +129,9 @@ pub(super) fn row_params(
         .local_mean_field
         .iter()
         .map(|&i| {
+            let prior = kl_prior(model, i);
             let i = lit_usize(i);
-            quote!(::ravi::guides::LocalMeanField::new(latents[#i].numel()))
+            quote!(::ravi::guides::LocalMeanField::new(latents[#i].numel()).with_kl_prior(#prior))
         })
         .collect();
     let prepares = ir

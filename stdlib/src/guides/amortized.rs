@@ -18,7 +18,7 @@ use ravi_backend::ops::{softplus, split_columns};
 use ravi_backend::{traced, Backend, Estimator, ParamId, ParamStore, Particles, Rows, Tape};
 
 use super::held;
-use super::rows::gaussian_rows;
+use super::rows::{gaussian_rows, NormalPrior};
 use super::SCALE_FLOOR;
 use crate::nn::{forward_rows, glorot_init, Layer};
 
@@ -62,6 +62,9 @@ pub struct Amortized {
     /// Values of the site per row.
     per_row: usize,
     kind: LocalKind,
+    /// The site's prior when it is Normal with numbers: a Gaussian encoder's closed-form
+    /// KL then replaces log q under [`Estimator::AnalyticKl`].
+    kl_prior: Option<NormalPrior>,
 }
 
 impl Amortized {
@@ -84,7 +87,15 @@ impl Amortized {
             encoder: params.add(format!("{name}.encoder"), init),
             per_row,
             kind,
+            kl_prior: None,
         }
+    }
+
+    /// The site's Normal prior, for a Gaussian encoder's closed-form KL under
+    /// [`Estimator::AnalyticKl`] (other kinds have none and ignore it).
+    pub fn with_kl_prior(mut self, prior: Option<NormalPrior>) -> Self {
+        self.kl_prior = prior;
+        self
     }
 
     /// What q(z | x) is for each value.
@@ -121,7 +132,13 @@ impl Amortized {
                     parts.next().expect("two blocks"),
                     parts.next().expect("two blocks"),
                 );
-                gaussian_rows(loc, softplus(rho) + SCALE_FLOOR, particles, estimator)
+                gaussian_rows(
+                    loc,
+                    softplus(rho) + SCALE_FLOOR,
+                    particles,
+                    estimator,
+                    self.kl_prior,
+                )
             }
             LocalKind::RelaxedBernoulli { temperature: fixed } => {
                 let tau = fixed.unwrap_or(temperature);

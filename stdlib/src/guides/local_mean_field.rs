@@ -9,7 +9,7 @@ use dfdx::prelude::*;
 use ravi_backend::ops::softplus;
 use ravi_backend::{traced, Backend, Batch, Estimator, ParamId, ParamStore, Particles, Rows, Tape};
 
-use super::rows::gaussian_rows;
+use super::rows::{gaussian_rows, NormalPrior};
 use super::{rho_for, INIT_SCALE, SCALE_FLOOR};
 
 /// Mean-field Gaussian parameters per data row for a local site; see the module docs.
@@ -19,6 +19,9 @@ pub struct LocalMeanField {
     rows: usize,
     /// Locations and ρ, `rows × per_row` each, once prepared.
     params: Option<(ParamId, ParamId)>,
+    /// The site's prior when it is Normal with numbers: the closed-form KL then replaces
+    /// log q under [`Estimator::AnalyticKl`].
+    kl_prior: Option<NormalPrior>,
 }
 
 impl LocalMeanField {
@@ -28,7 +31,14 @@ impl LocalMeanField {
             per_row,
             rows: 0,
             params: None,
+            kl_prior: None,
         }
+    }
+
+    /// The site's Normal prior, for the closed-form KL under [`Estimator::AnalyticKl`].
+    pub fn with_kl_prior(mut self, prior: Option<NormalPrior>) -> Self {
+        self.kl_prior = prior;
+        self
     }
 
     /// Registers locations 0 and scales 0.1 for `rows` rows under `{name}.loc`, `{name}.rho`
@@ -78,6 +88,6 @@ impl LocalMeanField {
         };
         let loc = rows_of(loc_id);
         let sigma = softplus(rows_of(rho_id)) + SCALE_FLOOR;
-        gaussian_rows(loc, sigma, particles, estimator)
+        gaussian_rows(loc, sigma, particles, estimator, self.kl_prior)
     }
 }

@@ -31,6 +31,7 @@ pub use local_mean_field::LocalMeanField;
 pub use low_rank::LowRank;
 pub use mean_field::MeanField;
 pub use rewrite::{Flipout, Lrt};
+pub use rows::NormalPrior;
 
 use dfdx::prelude::*;
 use ravi_backend::{Backend, PerParticle, Tape};

@@ -188,7 +188,7 @@ pub fn sample_normal_rows<D: Backend, T: Tape<D>>(
 ) -> (Particles<D, T>, Rows<D, T>) {
     let mu = row_value::<D, T>(params, batch, loc, per_row);
     let sigma = row_value::<D, T>(params, batch, scale, per_row);
-    super::rows::gaussian_rows(mu, sigma, particles, estimator)
+    super::rows::gaussian_rows(mu, sigma, particles, estimator, None)
 }
 
 /// Registers a `param` of `numel` values started as `init` says (a net's weights:
