@@ -136,3 +136,106 @@ fn the_guide_spread_adds_by_total_variance() {
     assert!((mean[0] - 0.3).abs() < 0.03, "mean {}", mean[0]);
     assert!((sd[0] - want_sd).abs() < 0.02, "sd {} vs {want_sd}", sd[0]);
 }
+
+model! {
+    /// A regression on x, with an observed y the predictive does not need.
+    model Line(x: [N], y: [N]) {
+        w ~ Normal(0.0, 1.0);
+        y ~ Normal(w * x, 0.5);
+    }
+    model Classes(x: [N, 2], y: [N] in 0..3) {
+        w ~ Normal(0.0, 1.0) [2, 3];
+        y ~ Categorical(logits = x @ w);
+    }
+}
+
+guide! {
+    guide LineGuide for Line { w ~ MeanField; }
+    guide ClassesGuide for Classes { w ~ MeanField; }
+}
+
+/// Draws of y ~ N(w x, 0.5²) with w ~ N(0.3, 0.4²) at x = 2: y ~ N(0.6, 0.25 + 0.64), so
+/// the draws' mean, sd and 5% / 95% quantiles are those of that Normal, to their Monte
+/// Carlo error; the observed input may be left out (`Array::none`).
+#[test]
+fn predictive_draws_are_the_sites_distribution_over_the_guide() {
+    let mut g = LineGuide::new(&Cpu::seeded(2));
+    hold(&mut g, 0.3, 0.4);
+    let data = LineData {
+        x: Array::vector(vec![2.0, -1.0]),
+        y: Array::none(),
+    };
+    let draws = 20_000;
+    let pred = ravi::predictive_draws(&g, &data, draws, 7).unwrap();
+    let y = pred.site("y").expect("y has draws");
+    assert_eq!((y.draws.len(), y.draws[0].len()), (draws, 2));
+    let sd = (0.25f64 + 0.16 * 4.0).sqrt();
+    let (mean, got_sd) = (y.mean()[0], y.sd()[0]);
+    assert!(
+        (mean - 0.6).abs() < 5.0 * sd / (draws as f64).sqrt(),
+        "mean {mean}"
+    );
+    assert!((got_sd - sd).abs() < 0.03, "sd {got_sd} vs {sd}");
+    for (q, z) in [(0.05, -1.644_853_6), (0.95, 1.644_853_6)] {
+        let got = y.quantile(q)[0];
+        let want = 0.6 + z * sd;
+        assert!((got - want).abs() < 0.04, "{q} quantile {got} vs {want}");
+    }
+    // the moments' predictive at the same inputs agrees
+    let ravi::SitePredictive::Continuous { mean, .. } =
+        &ravi::predictive(&g, &data, 4000).unwrap()[0]
+    else {
+        panic!("continuous")
+    };
+    assert!(
+        (mean[1] - y.mean()[1]).abs() < 0.05,
+        "{} vs {}",
+        mean[1],
+        y.mean()[1]
+    );
+}
+
+/// `Array::none` stands only for observed inputs: for a covariate it is data of the wrong
+/// shape, named.
+#[test]
+fn a_missing_covariate_is_named() {
+    let g = LineGuide::new(&Cpu::seeded(2));
+    let data = LineData {
+        x: Array::none(),
+        y: Array::vector(vec![1.0]),
+    };
+    match ravi::predictive_draws(&g, &data, 10, 0) {
+        Err(ravi::FitError::Data(ravi::DataError::Shape { input: "x", .. })) => {}
+        other => panic!("expected a shape error naming x, got {other:?}"),
+    }
+}
+
+/// A Categorical's draws are classes whose frequencies are the predictive's class
+/// probabilities (E over the guide of the softmax), to the Monte Carlo error.
+#[test]
+fn class_draws_follow_the_predictive_probabilities() {
+    let g = ClassesGuide::new(&Cpu::seeded(3));
+    let data = ClassesData {
+        x: Array::new(vec![1.0, -0.5, 0.2, 2.0], vec![2, 2]).unwrap(),
+        y: Array::none(),
+    };
+    let draws = 20_000;
+    let pred = ravi::predictive_draws(&g, &data, draws, 11).unwrap();
+    let y = pred.site("y").unwrap();
+    let ravi::SitePredictive::Classes { probs, .. } =
+        &ravi::predictive(&g, &data, 20_000).unwrap()[0]
+    else {
+        panic!("classes")
+    };
+    for row in 0..2 {
+        for class in 0..3 {
+            let freq =
+                y.draws.iter().filter(|d| d[row] == class as f32).count() as f64 / draws as f64;
+            let p = probs[row][class];
+            assert!(
+                (freq - p).abs() < 0.02,
+                "row {row} class {class}: {freq} vs {p}"
+            );
+        }
+    }
+}

@@ -27,6 +27,20 @@ impl Array {
         }
         Ok(Array { data, shape })
     }
+    /// No values: what to pass for an observed input when predicting at new inputs
+    /// ([`crate::predictive`], [`crate::predictive_draws`] fill it with zeros of the
+    /// declared shape, since they do not read it). Anything else refuses it as data of the
+    /// wrong shape.
+    pub fn none() -> Self {
+        Array {
+            data: Vec::new(),
+            shape: Vec::new(),
+        }
+    }
+    /// Is this [`Array::none`]?
+    pub fn is_none(&self) -> bool {
+        self.shape.is_empty() && self.data.is_empty()
+    }
     /// A scalar: shape `[]`, one value.
     pub fn scalar(v: f32) -> Self {
         Array {
@@ -115,6 +129,8 @@ pub struct InputSpec {
     /// The axes whose size is a size parameter of the model (`model Reg<D>(x: [N, D])`:
     /// `(1, "D")`), so that messages write the shape as declared.
     pub sizes: &'static [(usize, &'static str)],
+    /// A site observes it: the predictive does not read it, and takes [`Array::none`] for it.
+    pub observed: bool,
 }
 
 impl InputSpec {
@@ -345,6 +361,46 @@ pub fn check_inputs(
         Some((n, _)) => Ok(n),
         None => Ok(1),
     }
+}
+
+/// `arrays` with each [`Array::none`] given for an observed input replaced by zeros (the
+/// lowest value of a declared integer range) of the input's declared shape, the rows those of the other inputs: what the predictive
+/// reads at new inputs, where the observed values do not exist. Given arrays are borrowed,
+/// not copied.
+pub fn fill_unobserved<'a>(
+    model: &'static str,
+    specs: &[InputSpec],
+    arrays: &[&'a Array],
+) -> Result<Vec<std::borrow::Cow<'a, Array>>, DataError> {
+    let rows = specs
+        .iter()
+        .zip(arrays)
+        .find(|(s, a)| s.has_rows && !a.is_none())
+        .and_then(|(_, a)| a.shape.first().copied());
+    specs
+        .iter()
+        .zip(arrays)
+        .map(|(spec, &a)| {
+            if !(a.is_none() && spec.observed) {
+                return Ok(std::borrow::Cow::Borrowed(a));
+            }
+            let shape: Vec<usize> = spec
+                .dims
+                .iter()
+                .map(|d| match d {
+                    DimSpec::Rows => rows.ok_or(DataError::NoRows { model }),
+                    DimSpec::Fixed(n) => Ok(*n),
+                })
+                .collect::<Result<_, _>>()?;
+            let numel = shape.iter().product();
+            // a value the declared domain allows (never read)
+            let fill = spec.integers.map_or(0.0, |(low, _)| low as f32);
+            Ok(std::borrow::Cow::Owned(Array {
+                data: vec![fill; numel],
+                shape,
+            }))
+        })
+        .collect()
 }
 
 /// Inputs on the device, each flat; the generated code views each in its typed shape.

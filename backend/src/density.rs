@@ -215,4 +215,7 @@ pub trait ClassDensity: Sync + 'static {
 pub trait Moments: Sync + 'static {
     /// The mean and variance of the distribution with arguments `a` (unused ones 0).
     fn mean_variance(&self, a: [f64; 3]) -> (f64, f64);
+    /// One draw of the distribution with arguments `a` (what the predictive samples at
+    /// each posterior draw); NaN where the arguments are outside its parameters' domain.
+    fn draw(&self, a: [f64; 3], rng: &mut dyn rand::RngCore) -> f64;
 }

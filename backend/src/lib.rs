@@ -74,7 +74,9 @@ pub use optim::{Adam, AdamConfig};
 pub use params::{ParamId, ParamStore};
 pub use particles::{traced, Particles, PerParticle, Rows};
 pub use posterior::{Posterior, SiteSummary};
-pub use predictive::{predictive, predictive_at, SitePredictive};
+pub use predictive::{
+    predictive, predictive_at, predictive_draws, PredictiveDraws, SiteDraws, SitePredictive,
+};
 pub use save::SaveError;
 pub use start::{FamilyStart, Start, INIT_SCALE};
 

@@ -3,12 +3,15 @@
 
 use dfdx::tensor::NoneTape;
 
+use rand::SeedableRng;
+
+use crate::data::{check_inputs, fill_unobserved, Array, Batch};
 use crate::density::Moments;
 use crate::device::Backend;
 use crate::error::FitError;
 use crate::estimator::Estimator;
-use crate::guide::{upload_all, Guide};
-use crate::model::{Model, ObservedArgs, Predicts};
+use crate::guide::{check_rows, Guide};
+use crate::model::{Model, ModelData, ObservedArgs, Predicts};
 
 /// One observed site's predictive.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,8 +58,9 @@ impl SitePredictive {
 
 /// The predictive of every observed site of `guide`'s model that has one per value (see
 /// [`Predicts`]), then of every `track`ed value (as [`SitePredictive::Continuous`]: its
-/// mean and sd over draws), on `data` (whose observed inputs are not read: pass zeros of the right
-/// shape), from `draws` draws in chunks.
+/// mean and sd over draws), on `data`, from `draws` draws of the guide. The observed inputs
+/// are not read: pass [`Array::none`](crate::Array::none) for them to predict at new
+/// inputs. Draws of the sites themselves, with any quantile: [`predictive_draws`].
 ///
 /// # Example
 ///
@@ -78,8 +82,8 @@ impl SitePredictive {
 /// # let mut guide = LineGuide::new(&Cpu::seeded(0));
 /// # let opts = FitOptions { steps: 300, progress: false, ..FitOptions::default() };
 /// # ravi::fit(&mut guide, &data, &opts)?;
-/// // new points: `y` is observed, so it is not read (zeros of the right shape)
-/// let new = LineData { x: Array::vector(vec![4.0, 5.0]), y: Array::vector(vec![0.0, 0.0]) };
+/// // new points: `y` is observed, so it is not given
+/// let new = LineData { x: Array::vector(vec![4.0, 5.0]), y: Array::none() };
 /// for p in ravi::predictive(&guide, &new, 1000)? {
 ///     if let ravi::SitePredictive::Continuous { site, mean, sd } = p {
 ///         assert_eq!((site, mean.len()), ("y", 2));
@@ -107,6 +111,10 @@ struct PointMass;
 impl Moments for PointMass {
     fn mean_variance(&self, a: [f64; 3]) -> (f64, f64) {
         (a[0], 0.0)
+    }
+
+    fn draw(&self, a: [f64; 3], _: &mut dyn rand::RngCore) -> f64 {
+        a[0]
     }
 }
 
@@ -228,32 +236,9 @@ where
     G: Guide<D>,
     D: Backend,
 {
-    if draws == 0 {
-        return Err(FitError::Options(
-            "draws 0: a predictive needs at least 1 draw from the guide".into(),
-        ));
-    }
-    let batch = upload_all(guide, data, temperature)?;
-    // every pass holds all rows (a draw is joint over them): as many draws as fit
-    let chunk = crate::passes::draws_per_pass(batch.rows(), 50);
     let mut sums: Vec<Sums> = Vec::new();
-    let mut done = 0;
-    while done < draws {
-        let s = chunk.min(draws - done);
-        let sample = guide.sample::<NoneTape>(s, &batch, Estimator::Standard, false);
-        let tracked = G::Model::tracked_specs()
-            .iter()
-            .zip(G::Model::tracked::<D, NoneTape>(
-                sample.latents.clone(),
-                &batch,
-            ))
-            .map(|(spec, t)| ObservedArgs {
-                site: spec.name,
-                predicts: Predicts::Moments(&PointMass),
-                args: vec![t],
-            });
-        let observed = G::Model::observed_args::<D, NoneTape>(sample.latents, &batch);
-        for (k, obs) in observed.into_iter().chain(tracked).enumerate() {
+    in_passes(guide, data, draws, temperature, |s, sites| {
+        for (k, obs) in sites.into_iter().enumerate() {
             let values: Vec<Vec<f32>> = obs.args.iter().map(|a| a.as_vec()).collect();
             let width = values.first().map_or(0, |v| v.len() / s);
             if sums.len() <= k {
@@ -267,7 +252,245 @@ where
                 sums[k].add(&draw);
             }
         }
-        done += s;
-    }
+    })?;
     Ok(sums.into_iter().filter_map(Sums::finish).collect())
+}
+
+/// Draws of one observed site (or `track`ed value), `draws[d][element]`, its elements in
+/// row-major order of the site's shape (a Categorical's draws are class indices).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteDraws {
+    /// The site's name.
+    pub site: &'static str,
+    /// One vector of the site's values per draw.
+    pub draws: Vec<Vec<f32>>,
+}
+
+impl SiteDraws {
+    /// The values of element `j` over the draws.
+    fn column(&self, j: usize) -> Vec<f64> {
+        self.draws.iter().map(|d| f64::from(d[j])).collect()
+    }
+
+    fn per_element(&self, f: impl Fn(Vec<f64>) -> f64) -> Vec<f64> {
+        let width = self.draws.first().map_or(0, Vec::len);
+        (0..width).map(|j| f(self.column(j))).collect()
+    }
+
+    /// The mean of each element over the draws.
+    pub fn mean(&self) -> Vec<f64> {
+        self.per_element(|c| c.iter().sum::<f64>() / c.len().max(1) as f64)
+    }
+
+    /// The standard deviation of each element over the draws.
+    pub fn sd(&self) -> Vec<f64> {
+        self.per_element(|c| {
+            let n = c.len() as f64;
+            let m = c.iter().sum::<f64>() / n;
+            (c.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt()
+        })
+    }
+
+    /// The `q`-quantile of each element over the draws (linear interpolation between order
+    /// statistics, NumPy's default), `q` in [0, 1].
+    pub fn quantile(&self, q: f64) -> Vec<f64> {
+        self.per_element(|mut c| {
+            c.sort_by(f64::total_cmp);
+            crate::posterior::quantile(&c, q)
+        })
+    }
+}
+
+/// Predictive draws of every observed site and tracked value, in the model's order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictiveDraws {
+    /// One entry per site with draws.
+    pub sites: Vec<SiteDraws>,
+}
+
+impl PredictiveDraws {
+    /// The draws of the site or tracked value `name`.
+    pub fn site(&self, name: &str) -> Option<&SiteDraws> {
+        self.sites.iter().find(|s| s.site == name)
+    }
+}
+
+/// The posterior predictive as draws: at each of `draws` draws θ of the guide, one draw of
+/// every observed site from its distribution at θ (a class from a Categorical's
+/// probabilities, a component then a value from a mixture), and every `track`ed value at
+/// θ, on `data` (pass [`Array::none`](crate::Array::none) for the observed inputs to predict
+/// at new inputs). The site draws come from a generator seeded with `seed`, the guide's from
+/// its device. Sites with no per-value distribution (a density of vectors or of a whole
+/// site) have none.
+///
+/// # Example
+///
+/// ```
+/// # use ravi::prelude::*;
+/// # model! {
+/// #     model Line(x: [N], y: [N]) {
+/// #         a ~ Normal(0.0, 10.0);
+/// #         b ~ Normal(0.0, 10.0);
+/// #         y ~ Normal(a * x + b, 0.5);
+/// #     }
+/// # }
+/// # guide! { guide LineGuide for Line { (a, b) ~ FullRank; } }
+/// # let data = LineData {
+/// #     x: Array::vector(vec![0.0, 1.0, 2.0, 3.0]),
+/// #     y: Array::vector(vec![0.9, 3.1, 4.8, 7.2]),
+/// # };
+/// # let mut guide = LineGuide::new(&Cpu::seeded(0));
+/// # let opts = FitOptions { steps: 300, progress: false, ..FitOptions::default() };
+/// # ravi::fit(&mut guide, &data, &opts)?;
+/// let new = LineData { x: Array::vector(vec![4.0, 5.0]), y: Array::none() };
+/// let pred = ravi::predictive_draws(&guide, &new, 1000, 0)?;
+/// let y = pred.site("y").expect("y is observed");
+/// let (low, high) = (y.quantile(0.05), y.quantile(0.95));
+/// assert!(low[0] < y.mean()[0] && y.mean()[0] < high[0]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn predictive_draws<G, D>(
+    guide: &G,
+    data: &<G::Model as Model>::Data,
+    draws: usize,
+    seed: u64,
+) -> Result<PredictiveDraws, FitError>
+where
+    G: Guide<D>,
+    D: Backend,
+{
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut sites: Vec<SiteDraws> = Vec::new();
+    in_passes(guide, data, draws, 1.0, |s, observed| {
+        for (k, obs) in observed.into_iter().enumerate() {
+            let values: Vec<Vec<f32>> = obs.args.iter().map(|a| a.as_vec()).collect();
+            let width = values.first().map_or(0, |v| v.len() / s);
+            if sites.len() <= k {
+                sites.push(SiteDraws {
+                    site: obs.site,
+                    draws: Vec::with_capacity(draws),
+                });
+            }
+            for p in 0..s {
+                let args: Vec<&[f32]> = values
+                    .iter()
+                    .map(|v| &v[p * width..(p + 1) * width])
+                    .collect();
+                if let Some(d) = draw_site(obs.predicts, &args, &mut rng) {
+                    sites[k].draws.push(d);
+                }
+            }
+        }
+    })?;
+    sites.retain(|s| !s.draws.is_empty());
+    Ok(PredictiveDraws { sites })
+}
+
+/// One draw of a site's values given one posterior draw's arguments (`width` values each,
+/// K per value for classes and mixtures); `None` where the site has no per-value draw.
+fn draw_site(predicts: Predicts, args: &[&[f32]], rng: &mut dyn rand::RngCore) -> Option<Vec<f32>> {
+    let arg = |i: usize, j: usize| args.get(i).map_or(0.0, |v| f64::from(v[j]));
+    let uniform = |rng: &mut dyn rand::RngCore| rand::Rng::gen::<f64>(rng);
+    // a class by its logits: the first whose cumulative softmax passes a uniform draw
+    let class = |logits: &[f32], rng: &mut dyn rand::RngCore| {
+        let top = logits.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+        let w: Vec<f64> = logits.iter().map(|&l| f64::from(l - top).exp()).collect();
+        let mut u = uniform(rng) * w.iter().sum::<f64>();
+        w.iter()
+            .position(|&wk| {
+                u -= wk;
+                u < 0.0
+            })
+            .unwrap_or(w.len().saturating_sub(1))
+    };
+    match predicts {
+        Predicts::Classes(k) => Some(
+            args[0]
+                .chunks(k.max(1))
+                .map(|logits| class(logits, rng) as f32)
+                .collect(),
+        ),
+        Predicts::Binary(m) | Predicts::Moments(m) => {
+            let width = args.first().map_or(0, |v| v.len());
+            Some(
+                (0..width)
+                    .map(|j| m.draw([arg(0, j), arg(1, j), arg(2, j)], rng) as f32)
+                    .collect(),
+            )
+        }
+        Predicts::Mixture(m, k) => {
+            let width = args.first().map_or(0, |v| v.len()) / k.max(1);
+            Some(
+                (0..width)
+                    .map(|j| {
+                        let c = class(&args[0][j * k..(j + 1) * k], rng);
+                        let a = [1, 2, 3].map(|i| arg(i, j * k + c));
+                        m.draw(a, rng) as f32
+                    })
+                    .collect(),
+            )
+        }
+        Predicts::Nothing => None,
+    }
+}
+
+/// Draws of the guide in passes that hold every row of `data` (a draw is joint over the
+/// rows) and as many draws as the budget allows; for each pass, the number of draws and
+/// every observed site's arguments then every tracked value (a point mass) at them.
+fn in_passes<G, D>(
+    guide: &G,
+    data: &<G::Model as Model>::Data,
+    draws: usize,
+    temperature: f32,
+    mut visit: impl FnMut(usize, Vec<ObservedArgs<D, NoneTape>>),
+) -> Result<(), FitError>
+where
+    G: Guide<D>,
+    D: Backend,
+{
+    if draws == 0 {
+        return Err(FitError::Options(
+            "draws 0: a predictive needs at least 1 draw from the guide".into(),
+        ));
+    }
+    let batch = upload_for_prediction(guide, data, temperature)?;
+    for pass in crate::passes::ranges(draws, crate::passes::draws_per_pass(batch.rows(), 50)) {
+        let s = pass.len();
+        let sample = guide.sample::<NoneTape>(s, &batch, Estimator::Standard, false);
+        let tracked = G::Model::tracked_specs()
+            .iter()
+            .zip(G::Model::tracked::<D, NoneTape>(
+                sample.latents.clone(),
+                &batch,
+            ))
+            .map(|(spec, t)| ObservedArgs {
+                site: spec.name,
+                predicts: Predicts::Moments(&PointMass),
+                args: vec![t],
+            });
+        let observed = G::Model::observed_args::<D, NoneTape>(sample.latents, &batch);
+        visit(s, observed.into_iter().chain(tracked).collect());
+    }
+    Ok(())
+}
+
+/// `data` on the guide's device, each [`Array::none`](crate::Array::none) of an observed
+/// input filled (its values are not read), checked as a fit checks it.
+fn upload_for_prediction<G: Guide<D>, D: Backend>(
+    guide: &G,
+    data: &<G::Model as Model>::Data,
+    temperature: f32,
+) -> Result<Batch<D>, FitError> {
+    if let Some(e) = guide.params().refusal() {
+        return Err(FitError::Memory(e.clone()));
+    }
+    let (specs, arrays) = (G::Model::inputs(), data.arrays());
+    let filled = fill_unobserved(G::Model::NAME, specs, &arrays)?;
+    let arrays: Vec<&Array> = filled.iter().map(|a| a.as_ref()).collect();
+    let rows = check_inputs(G::Model::NAME, specs, &arrays)?;
+    check_rows(guide, rows)?;
+    Ok(
+        Batch::upload(guide.params().device(), specs, &arrays, None, rows)
+            .with_temperature(temperature),
+    )
 }

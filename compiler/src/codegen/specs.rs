@@ -11,11 +11,16 @@ use crate::ir::*;
 
 /// `::ravi::InputSpec`s, one per input in order.
 pub(super) fn input_specs(ir: &ModelIr) -> Vec<TokenStream> {
-    ir.inputs.iter().map(|i| input_spec(ir, i)).collect()
+    ir.inputs
+        .iter()
+        .enumerate()
+        .map(|(k, i)| input_spec(ir, k, i))
+        .collect()
 }
 
-fn input_spec(ir: &ModelIr, i: &Input) -> TokenStream {
+fn input_spec(ir: &ModelIr, index: usize, i: &Input) -> TokenStream {
     let n = &i.name;
+    let observed = ir.sites.iter().any(|s| s.observed == Some(index));
     let dims = i.shape.0.iter().map(|d| match d {
         Dim::Rows => quote!(::ravi::DimSpec::Rows),
         d => {
@@ -44,7 +49,7 @@ fn input_spec(ir: &ModelIr, i: &Input) -> TokenStream {
             quote!(::core::option::Option::Some((#lo, #hi)))
         }
     };
-    quote!(::ravi::InputSpec { name: #n, dims: &[#(#dims),*], has_rows: #has_rows, integers: #integers, sizes: &[#(#sizes),*] })
+    quote!(::ravi::InputSpec { name: #n, dims: &[#(#dims),*], has_rows: #has_rows, integers: #integers, sizes: &[#(#sizes),*], observed: #observed })
 }
 
 /// `::ravi::LatentSpec`s, one per latent site in order.

@@ -7,7 +7,7 @@ use ravi_backend::program::Density;
 use ravi_backend::{Backend, Tape};
 
 use super::arg::{mul, sub, Arg, Value};
-use super::{Distribution, Parametrization};
+use super::{draw, Distribution, Parametrization};
 
 /// A coin: P(x = 1) = probs, or sigmoid(logits) with `Bernoulli(logits = ..)`.
 pub struct Bernoulli;
@@ -81,12 +81,20 @@ impl Moments for Bernoulli {
     fn mean_variance(&self, a: [f64; 3]) -> (f64, f64) {
         (a[0], a[0] * (1.0 - a[0]))
     }
+
+    fn draw(&self, a: [f64; 3], rng: &mut dyn rand::RngCore) -> f64 {
+        draw::bernoulli(a[0], rng)
+    }
 }
 
 impl Moments for BernoulliLogits {
     fn mean_variance(&self, a: [f64; 3]) -> (f64, f64) {
         let p = 1.0 / (1.0 + (-a[0]).exp());
         (p, p * (1.0 - p))
+    }
+
+    fn draw(&self, a: [f64; 3], rng: &mut dyn rand::RngCore) -> f64 {
+        draw::bernoulli(draw::sigmoid(a[0]), rng)
     }
 }
 
@@ -141,5 +149,11 @@ mod tests {
             let d = sd::Bernoulli::new(1.0 / (1.0 + (-p[0]).exp())).unwrap();
             (d.mean().unwrap(), d.variance().unwrap())
         });
+    }
+
+    #[test]
+    fn draws_match_the_moments() {
+        check::draws_match_moments("Bernoulli", &Bernoulli, &[[0.3, 0.0, 0.0]]);
+        check::draws_match_moments("Bernoulli(logits)", &BernoulliLogits, &[[-1.2, 0.0, 0.0]]);
     }
 }

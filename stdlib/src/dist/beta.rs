@@ -8,7 +8,7 @@ use ravi_backend::{Backend, Tape};
 use statrs::function::gamma::{digamma, ln_gamma};
 
 use super::arg::{mul, sub, Arg, Value};
-use super::{Distribution, Parametrization};
+use super::{draw, Distribution, Parametrization};
 
 /// The beta distribution, Beta(a, b); support (0, 1).
 pub struct Beta;
@@ -106,6 +106,10 @@ impl Moments for Beta {
         let s = a + b;
         (a / s, a * b / (s * s * (s + 1.0)))
     }
+
+    fn draw(&self, a: [f64; 3], rng: &mut dyn rand::RngCore) -> f64 {
+        draw::beta(a[0], a[1], rng)
+    }
 }
 
 #[cfg(test)]
@@ -140,5 +144,10 @@ mod tests {
             let d = sd::Beta::new(p[0], p[1]).unwrap();
             (d.mean().unwrap(), d.variance().unwrap())
         });
+    }
+
+    #[test]
+    fn draws_match_the_moments() {
+        check::draws_match_moments("Beta", &Beta, &[[0.5, 0.5, 0.0], [3.0, 7.0, 0.0]]);
     }
 }

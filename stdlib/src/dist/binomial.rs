@@ -10,7 +10,7 @@ use statrs::function::gamma::{digamma, ln_gamma};
 
 use super::arg::{add, mul, sub, Arg, Value};
 use super::special;
-use super::{Distribution, Parametrization};
+use super::{draw, Distribution, Parametrization};
 
 /// Successes in `total_count` trials, each with probability `probs`, or sigmoid(logits)
 /// with `Binomial(total_count = .., logits = ..)`; support {0, ..., total_count}.
@@ -180,12 +180,20 @@ impl Moments for Binomial {
         let (n, p) = (a[0], a[1]);
         (n * p, n * p * (1.0 - p))
     }
+
+    fn draw(&self, a: [f64; 3], rng: &mut dyn rand::RngCore) -> f64 {
+        draw::binomial(a[0], a[1], rng)
+    }
 }
 
 impl Moments for BinomialLogits {
     fn mean_variance(&self, a: [f64; 3]) -> (f64, f64) {
         let p = 1.0 / (1.0 + (-a[1]).exp());
         Binomial.mean_variance([a[0], p, 0.0])
+    }
+
+    fn draw(&self, a: [f64; 3], rng: &mut dyn rand::RngCore) -> f64 {
+        draw::binomial(a[0], draw::sigmoid(a[1]), rng)
     }
 }
 
@@ -348,5 +356,11 @@ mod tests {
             let d = sd::Binomial::new(sigmoid64(p[1]), p[0] as u64).unwrap();
             (d.mean().unwrap(), d.variance().unwrap())
         });
+    }
+
+    #[test]
+    fn draws_match_the_moments() {
+        check::draws_match_moments("Binomial", &Binomial, &[[12.0, 0.3, 0.0]]);
+        check::draws_match_moments("Binomial(logits)", &BinomialLogits, &[[40.0, 1.5, 0.0]]);
     }
 }

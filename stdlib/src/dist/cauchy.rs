@@ -8,7 +8,7 @@ use ravi_backend::{Backend, Tape};
 
 use super::arg::{add, div, mul, sub, Arg, Value};
 use super::consts::LN_PI;
-use super::{noise, Distribution, Parametrization};
+use super::{draw, noise, Distribution, Parametrization};
 
 /// The Cauchy distribution; support ℝ. No mean, no variance.
 pub struct Cauchy;
@@ -65,6 +65,10 @@ impl Moments for Cauchy {
     fn mean_variance(&self, _: [f64; 3]) -> (f64, f64) {
         (f64::NAN, f64::NAN)
     }
+
+    fn draw(&self, a: [f64; 3], rng: &mut dyn rand::RngCore) -> f64 {
+        a[0] + a[1] * draw::standard_cauchy(rng)
+    }
 }
 
 #[cfg(test)]
@@ -109,5 +113,13 @@ mod tests {
             assert!((got - want).abs() < 0.03, "q{q}: {got}");
         }
         assert!(Cauchy.mean_variance([0.5, 2.0, 0.0]).0.is_nan());
+    }
+
+    #[test]
+    fn draws_match_the_moments() {
+        let a = [1.0, 2.0, 0.0];
+        use statrs::distribution::ContinuousCDF;
+        let c = sd::Cauchy::new(a[0], a[1]).unwrap();
+        check::draws_match_quartiles("Cauchy", &Cauchy, a, |q| c.inverse_cdf(q), |x| c.cdf(x));
     }
 }

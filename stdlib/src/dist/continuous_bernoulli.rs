@@ -12,7 +12,7 @@ use ravi_backend::program::Density;
 use ravi_backend::{Backend, Tape};
 
 use super::arg::{mul, sub, Arg, Value};
-use super::{Distribution, Parametrization};
+use super::{draw, Distribution, Parametrization};
 
 /// Values in [0, 1] with shape parameter `probs` = λ ∈ (0, 1) (not the mean: the mean is
 /// pulled towards ½), or its logits with `ContinuousBernoulli(logits = ..)`.
@@ -73,6 +73,24 @@ fn mean_variance_at(eta: f64) -> (f64, f64) {
         -1.0 / (-eta).exp_m1() - 1.0 / eta,
         1.0 / (eta * eta) - 1.0 / (4.0 * sinh * sinh),
     )
+}
+
+/// One draw by the inverse CDF, x = log(1 + u (e^η − 1))/η, taken at −|η| (no overflow)
+/// and reflected for η > 0 (X at η is 1 − X at −η).
+fn continuous_bernoulli_draw(eta: f64, rng: &mut dyn rand::RngCore) -> f64 {
+    let u = draw::uniform(rng);
+    if eta.is_nan() {
+        return f64::NAN;
+    }
+    let e = -eta.abs();
+    let x = match e > -1e-8 {
+        true => u,
+        false => (u * e.exp_m1()).ln_1p() / e,
+    };
+    match eta > 0.0 {
+        true => 1.0 - x,
+        false => x,
+    }
 }
 
 /// A(η) on the graph, without a branch: with m = max(|η|, c) and s = min(|η|, c), the
@@ -161,11 +179,19 @@ impl Moments for ContinuousBernoulli {
     fn mean_variance(&self, a: [f64; 3]) -> (f64, f64) {
         mean_variance_at(a[0].ln() - (-a[0]).ln_1p())
     }
+
+    fn draw(&self, a: [f64; 3], rng: &mut dyn rand::RngCore) -> f64 {
+        continuous_bernoulli_draw(a[0].ln() - (-a[0]).ln_1p(), rng)
+    }
 }
 
 impl Moments for ContinuousBernoulliLogits {
     fn mean_variance(&self, a: [f64; 3]) -> (f64, f64) {
         mean_variance_at(a[0])
+    }
+
+    fn draw(&self, a: [f64; 3], rng: &mut dyn rand::RngCore) -> f64 {
+        continuous_bernoulli_draw(a[0], rng)
     }
 }
 
@@ -291,5 +317,19 @@ mod tests {
         assert!(log_normalizer(0.0).abs() < 1e-15);
         let (m, v) = mean_variance_at(0.0);
         assert!((m - 0.5).abs() < 1e-15 && (v - 1.0 / 12.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn draws_match_the_moments() {
+        check::draws_match_moments(
+            "ContinuousBernoulli",
+            &ContinuousBernoulli,
+            &[[0.2, 0.0, 0.0], [0.5, 0.0, 0.0], [0.97, 0.0, 0.0]],
+        );
+        check::draws_match_moments(
+            "ContinuousBernoulli(logits)",
+            &ContinuousBernoulliLogits,
+            &[[-6.0, 0.0, 0.0], [0.05, 0.0, 0.0], [40.0, 0.0, 0.0]],
+        );
     }
 }

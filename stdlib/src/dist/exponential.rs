@@ -7,7 +7,7 @@ use ravi_backend::program::Density;
 use ravi_backend::{Backend, Tape};
 
 use super::arg::{add, mul, Arg, Value};
-use super::{noise, Distribution, Parametrization};
+use super::{draw, noise, Distribution, Parametrization};
 
 /// The exponential distribution with rate λ; support [0, ∞).
 pub struct Exponential;
@@ -58,6 +58,10 @@ impl ElementDensity for Exponential {
 impl Moments for Exponential {
     fn mean_variance(&self, a: [f64; 3]) -> (f64, f64) {
         (1.0 / a[0], 1.0 / (a[0] * a[0]))
+    }
+
+    fn draw(&self, a: [f64; 3], rng: &mut dyn rand::RngCore) -> f64 {
+        -(1.0 - draw::uniform(rng)).ln() / a[0]
     }
 }
 
@@ -125,5 +129,14 @@ mod tests {
             .map(|&v| f64::from(v))
             .sum();
         assert!((g + 1.0 / 6.25).abs() < 0.005, "{g}");
+    }
+
+    #[test]
+    fn draws_match_the_moments() {
+        check::draws_match_moments(
+            "Exponential",
+            &Exponential,
+            &[[0.5, 0.0, 0.0], [4.0, 0.0, 0.0]],
+        );
     }
 }

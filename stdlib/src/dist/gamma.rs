@@ -8,7 +8,7 @@ use ravi_backend::{Backend, Tape};
 use statrs::function::gamma::{digamma, ln_gamma};
 
 use super::arg::{add, mul, Arg, Value};
-use super::{Distribution, Parametrization};
+use super::{draw, Distribution, Parametrization};
 
 /// The gamma distribution (shape α = concentration, rate β); support (0, ∞).
 pub struct Gamma;
@@ -93,6 +93,10 @@ impl Moments for Gamma {
     fn mean_variance(&self, a: [f64; 3]) -> (f64, f64) {
         (a[0] / a[1], a[0] / (a[1] * a[1]))
     }
+
+    fn draw(&self, a: [f64; 3], rng: &mut dyn rand::RngCore) -> f64 {
+        draw::gamma(a[0], rng) / a[1]
+    }
 }
 
 #[cfg(test)]
@@ -127,5 +131,10 @@ mod tests {
             let d = sd::Gamma::new(p[0], p[1]).unwrap();
             (d.mean().unwrap(), d.variance().unwrap())
         });
+    }
+
+    #[test]
+    fn draws_match_the_moments() {
+        check::draws_match_moments("Gamma", &Gamma, &[[0.5, 2.0, 0.0], [7.0, 0.5, 0.0]]);
     }
 }

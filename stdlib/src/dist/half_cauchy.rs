@@ -8,7 +8,7 @@ use ravi_backend::{Backend, Tape};
 
 use super::arg::{div, mul, sub, Arg, Value};
 use super::consts::{LN_2, LN_PI};
-use super::{noise, Distribution, Parametrization};
+use super::{draw, noise, Distribution, Parametrization};
 
 /// |Cauchy(0, scale)|; support [0, ∞). A common prior for a scale: no mean.
 pub struct HalfCauchy;
@@ -66,6 +66,10 @@ impl Moments for HalfCauchy {
     fn mean_variance(&self, _: [f64; 3]) -> (f64, f64) {
         (f64::INFINITY, f64::INFINITY)
     }
+
+    fn draw(&self, a: [f64; 3], rng: &mut dyn rand::RngCore) -> f64 {
+        (a[0] * draw::standard_cauchy(rng)).abs()
+    }
 }
 
 #[cfg(test)]
@@ -103,5 +107,19 @@ mod tests {
         let median = check::quantile(&x, 0.5);
         assert!((median - 1.5).abs() < 0.02, "{median}");
         assert_eq!(HalfCauchy.mean_variance([1.5, 0.0, 0.0]).0, f64::INFINITY);
+    }
+
+    #[test]
+    fn draws_match_the_moments() {
+        use statrs::distribution::ContinuousCDF;
+        let c = sd::Cauchy::new(0.0, 2.0).unwrap();
+        // |X| for X ~ Cauchy(0, s): P(|X| ≤ x) = 2F(x) − 1
+        check::draws_match_quartiles(
+            "HalfCauchy",
+            &HalfCauchy,
+            [2.0, 0.0, 0.0],
+            |q| c.inverse_cdf((q + 1.0) / 2.0),
+            |x| 2.0 * c.cdf(x) - 1.0,
+        );
     }
 }

@@ -8,7 +8,7 @@ use ravi_backend::{Backend, Tape};
 
 use super::arg::{div, mul, sub, Arg, Value};
 use super::consts::{HALF_LN_2PI, LN_2};
-use super::{noise, Distribution, Parametrization};
+use super::{draw, noise, Distribution, Parametrization};
 
 /// |N(0, scale²)|; support [0, ∞).
 pub struct HalfNormal;
@@ -62,6 +62,10 @@ impl Moments for HalfNormal {
         let two_over_pi = 2.0 / std::f64::consts::PI;
         (s * two_over_pi.sqrt(), s * s * (1.0 - two_over_pi))
     }
+
+    fn draw(&self, a: [f64; 3], rng: &mut dyn rand::RngCore) -> f64 {
+        (a[0] * draw::standard_normal(rng)).abs()
+    }
 }
 
 #[cfg(test)]
@@ -109,5 +113,10 @@ mod tests {
             HalfNormal.mean_variance([2.0, 0.0, 0.0]),
             4.0,
         );
+    }
+
+    #[test]
+    fn draws_match_the_moments() {
+        check::draws_match_moments("HalfNormal", &HalfNormal, &[[1.5, 0.0, 0.0]]);
     }
 }

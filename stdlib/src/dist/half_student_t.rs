@@ -9,7 +9,7 @@ use statrs::function::gamma::{digamma, ln_gamma};
 
 use super::arg::{add, div, Arg, Value};
 use super::consts::LN_2;
-use super::{Distribution, Parametrization};
+use super::{draw, Distribution, Parametrization};
 
 /// |StudentT(df, 0, scale)|: twice Student's t density on x > 0; support (0, ∞). A prior
 /// for a scale with heavier tails than the half-normal (df = 1 is the half-Cauchy).
@@ -123,6 +123,10 @@ impl Moments for HalfStudentT {
         };
         (mean, var)
     }
+
+    fn draw(&self, a: [f64; 3], rng: &mut dyn rand::RngCore) -> f64 {
+        (a[1] * draw::student_t(a[0], rng)).abs()
+    }
 }
 
 #[cfg(test)]
@@ -192,5 +196,10 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn draws_match_the_moments() {
+        check::draws_match_moments("HalfStudentT", &HalfStudentT, &[[7.0, 2.0, 0.0]]);
     }
 }

@@ -8,7 +8,7 @@ use ravi_backend::{Backend, Tape};
 
 use super::arg::{add, mul, Arg, Value};
 use super::gamma::concentration_terms;
-use super::{Distribution, Parametrization};
+use super::{draw, Distribution, Parametrization};
 
 /// 1/Gamma(α, β): density ∝ x^(−α−1) e^(−β/x); support (0, ∞).
 pub struct InverseGamma;
@@ -99,6 +99,10 @@ impl Moments for InverseGamma {
         };
         (mean, var)
     }
+
+    fn draw(&self, a: [f64; 3], rng: &mut dyn rand::RngCore) -> f64 {
+        a[1] / draw::gamma(a[0], rng)
+    }
 }
 
 #[cfg(test)]
@@ -144,5 +148,14 @@ mod tests {
             };
             (mean, var)
         });
+    }
+
+    #[test]
+    fn draws_match_the_moments() {
+        check::draws_match_moments(
+            "InverseGamma",
+            &InverseGamma,
+            &[[9.0, 2.0, 0.0], [12.0, 5.0, 0.0]],
+        );
     }
 }

@@ -8,7 +8,7 @@ use ravi_backend::{Backend, Tape};
 
 use super::arg::{add, div, mul, sub, Arg, Value};
 use super::consts::LN_2;
-use super::{noise, Distribution, Parametrization};
+use super::{draw, noise, Distribution, Parametrization};
 
 /// The Laplace (double exponential) distribution; support ℝ.
 pub struct Laplace;
@@ -73,6 +73,12 @@ impl Moments for Laplace {
     fn mean_variance(&self, a: [f64; 3]) -> (f64, f64) {
         (a[0], 2.0 * a[1] * a[1])
     }
+
+    fn draw(&self, a: [f64; 3], rng: &mut dyn rand::RngCore) -> f64 {
+        // the inverse CDF at u ∈ (−½, ½)
+        let u = draw::uniform(rng) - 0.5;
+        a[0] - a[1] * u.signum() * (1.0 - 2.0 * u.abs()).ln()
+    }
 }
 
 #[cfg(test)]
@@ -121,5 +127,10 @@ mod tests {
         )
         .as_vec();
         check::sample_moments("Laplace", &x, Laplace.mean_variance([-1.0, 0.5, 0.0]), 6.0);
+    }
+
+    #[test]
+    fn draws_match_the_moments() {
+        check::draws_match_moments("Laplace", &Laplace, &[[0.5, 1.5, 0.0]]);
     }
 }

@@ -8,7 +8,7 @@ use ravi_backend::{Backend, Tape};
 
 use super::arg::{div, sub, Arg, Value};
 use super::consts::HALF_LN_2PI;
-use super::{Distribution, Normal, Parametrization};
+use super::{draw, Distribution, Normal, Parametrization};
 
 /// exp of N(loc, scale²); support (0, ∞).
 pub struct LogNormal;
@@ -65,6 +65,10 @@ impl Moments for LogNormal {
         let (m, s2) = (a[0], a[1] * a[1]);
         ((m + 0.5 * s2).exp(), s2.exp_m1() * (2.0 * m + s2).exp())
     }
+
+    fn draw(&self, a: [f64; 3], rng: &mut dyn rand::RngCore) -> f64 {
+        (a[0] + a[1] * draw::standard_normal(rng)).exp()
+    }
 }
 
 #[cfg(test)]
@@ -116,5 +120,14 @@ mod tests {
         let k =
             (4.0f64 * 0.09).exp() + 2.0 * (3.0f64 * 0.09).exp() + 3.0 * (2.0f64 * 0.09).exp() - 3.0;
         check::sample_moments("LogNormal", &x, LogNormal.mean_variance([0.2, 0.3, 0.0]), k);
+    }
+
+    #[test]
+    fn draws_match_the_moments() {
+        check::draws_match_moments(
+            "LogNormal",
+            &LogNormal,
+            &[[0.2, 0.5, 0.0], [-1.0, 0.2, 0.0]],
+        );
     }
 }

@@ -15,6 +15,7 @@
 
 mod arg;
 pub(crate) mod consts;
+mod draw;
 mod noise;
 pub mod special;
 

@@ -9,7 +9,7 @@ use statrs::function::gamma::{digamma, ln_gamma};
 
 use super::arg::{add, mul, Arg, Value};
 use super::special;
-use super::{Distribution, Parametrization};
+use super::{draw, Distribution, Parametrization};
 
 /// Counts with mean μ = `mean` and variance μ + μ²/φ, φ = `concentration`:
 /// p(x) = Γ(x + φ) / (Γ(φ) x!) (φ/(φ + μ))^φ (μ/(φ + μ))^x. As φ → ∞ it is Poisson(μ).
@@ -90,6 +90,12 @@ impl Moments for NegativeBinomial {
         let (mu, phi) = (a[0], a[1]);
         (mu, mu + mu * mu / phi)
     }
+
+    fn draw(&self, a: [f64; 3], rng: &mut dyn rand::RngCore) -> f64 {
+        // a Gamma(concentration, concentration / mean) rate, then Poisson counts
+        let (mean, concentration) = (a[0], a[1]);
+        draw::poisson(draw::gamma(concentration, rng) * mean / concentration, rng)
+    }
 }
 
 #[cfg(test)]
@@ -162,5 +168,14 @@ mod tests {
             let d = statrs_nb(p);
             (d.mean().unwrap(), d.variance().unwrap())
         });
+    }
+
+    #[test]
+    fn draws_match_the_moments() {
+        check::draws_match_moments(
+            "NegativeBinomial",
+            &NegativeBinomial,
+            &[[4.0, 2.0, 0.0], [0.5, 10.0, 0.0]],
+        );
     }
 }

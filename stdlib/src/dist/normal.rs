@@ -7,7 +7,7 @@ use ravi_backend::{Backend, Tape};
 
 use super::arg::{add, mul, Arg, Value};
 use super::consts::HALF_LN_2PI;
-use super::{noise, Distribution, Parametrization};
+use super::{draw, noise, Distribution, Parametrization};
 
 /// The normal distribution N(loc, scale²); support ℝ.
 pub struct Normal;
@@ -161,6 +161,10 @@ impl Moments for Normal {
     fn mean_variance(&self, a: [f64; 3]) -> (f64, f64) {
         (a[0], a[1] * a[1])
     }
+
+    fn draw(&self, a: [f64; 3], rng: &mut dyn rand::RngCore) -> f64 {
+        a[0] + a[1] * draw::standard_normal(rng)
+    }
 }
 
 #[cfg(test)]
@@ -251,5 +255,10 @@ mod tests {
         let sum_s: f64 = gs.iter().map(|&v| f64::from(v)).sum();
         assert!((sum_l - 1.0).abs() < 1e-3, "{sum_l}");
         assert!(sum_s.abs() < 5.0 / (n as f64).sqrt(), "{sum_s}");
+    }
+
+    #[test]
+    fn draws_match_the_moments() {
+        check::draws_match_moments("Normal", &Normal, &[[0.5, 2.0, 0.0], [-3.0, 0.1, 0.0]]);
     }
 }

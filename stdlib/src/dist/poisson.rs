@@ -8,7 +8,7 @@ use ravi_backend::{Backend, Tape};
 
 use super::arg::{mul, sub, Arg, Value};
 use super::special::ln_gamma;
-use super::{Distribution, Parametrization};
+use super::{draw, Distribution, Parametrization};
 
 /// Counts with mean `rate`.
 pub struct Poisson;
@@ -56,6 +56,10 @@ impl Moments for Poisson {
     fn mean_variance(&self, a: [f64; 3]) -> (f64, f64) {
         (a[0], a[0])
     }
+
+    fn draw(&self, a: [f64; 3], rng: &mut dyn rand::RngCore) -> f64 {
+        draw::poisson(a[0], rng)
+    }
 }
 
 #[cfg(test)]
@@ -91,5 +95,10 @@ mod tests {
             let d = sd::Poisson::new(p[0]).unwrap();
             (d.mean().unwrap(), d.variance().unwrap())
         });
+    }
+
+    #[test]
+    fn draws_match_the_moments() {
+        check::draws_match_moments("Poisson", &Poisson, &[[0.3, 0.0, 0.0], [25.0, 0.0, 0.0]]);
     }
 }

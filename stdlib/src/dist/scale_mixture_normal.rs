@@ -8,7 +8,7 @@ use ravi_backend::{Backend, Tape};
 
 use super::arg::{add, Arg, Value};
 use super::consts::HALF_LN_2PI;
-use super::{Distribution, Normal, Parametrization};
+use super::{draw, Distribution, Normal, Parametrization};
 
 /// π N(0, σ₁²) + (1 − π) N(0, σ₂²), the scale-mixture prior of Blundell et al. (2015);
 /// support ℝ.
@@ -87,6 +87,15 @@ impl Moments for ScaleMixtureNormal {
         let (pi, s1, s2) = (a[0], a[1], a[2]);
         (0.0, pi * s1 * s1 + (1.0 - pi) * s2 * s2)
     }
+
+    fn draw(&self, a: [f64; 3], rng: &mut dyn rand::RngCore) -> f64 {
+        let scale = if draw::uniform(rng) < a[0] {
+            a[1]
+        } else {
+            a[2]
+        };
+        scale * draw::standard_normal(rng)
+    }
 }
 
 #[cfg(test)]
@@ -139,5 +148,14 @@ mod tests {
                 + (1.0 - p[0]) * (b.variance().unwrap() + mb * mb);
             (mean, second - mean * mean)
         });
+    }
+
+    #[test]
+    fn draws_match_the_moments() {
+        check::draws_match_moments(
+            "ScaleMixtureNormal",
+            &ScaleMixtureNormal,
+            &[[0.3, 1.0, 0.01]],
+        );
     }
 }

@@ -8,7 +8,7 @@ use ravi_backend::{Backend, Tape};
 use statrs::function::gamma::{digamma, ln_gamma};
 
 use super::arg::{add, div, mul, sub, Arg, Value};
-use super::{Distribution, Parametrization};
+use super::{draw, Distribution, Parametrization};
 
 /// Student's t with `df` degrees of freedom, located and scaled; support ℝ.
 pub struct StudentT;
@@ -116,6 +116,10 @@ impl Moments for StudentT {
         };
         (mean, var)
     }
+
+    fn draw(&self, a: [f64; 3], rng: &mut dyn rand::RngCore) -> f64 {
+        a[1] + a[2] * draw::student_t(a[0], rng)
+    }
 }
 
 #[cfg(test)]
@@ -162,5 +166,10 @@ mod tests {
             };
             (d.mean().unwrap_or(f64::NAN), var)
         });
+    }
+
+    #[test]
+    fn draws_match_the_moments() {
+        check::draws_match_moments("StudentT", &StudentT, &[[7.0, 1.0, 2.0], [30.0, -2.0, 0.5]]);
     }
 }

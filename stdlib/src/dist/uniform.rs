@@ -8,7 +8,7 @@ use ravi_backend::program::Density;
 use ravi_backend::{Backend, Tape};
 
 use super::arg::{add, mul, sub, Arg, Value};
-use super::{noise, Distribution, Parametrization};
+use super::{draw, noise, Distribution, Parametrization};
 
 /// The uniform distribution on (low, high).
 pub struct Uniform;
@@ -84,6 +84,10 @@ impl Moments for Uniform {
         let (lo, hi) = (a[0], a[1]);
         (0.5 * (lo + hi), (hi - lo).powi(2) / 12.0)
     }
+
+    fn draw(&self, a: [f64; 3], rng: &mut dyn rand::RngCore) -> f64 {
+        a[0] + (a[1] - a[0]) * draw::uniform(rng)
+    }
 }
 
 #[cfg(test)]
@@ -136,5 +140,10 @@ mod tests {
         )
         .as_vec();
         check::sample_moments("Uniform", &x, Uniform.mean_variance([-1.0, 3.0, 0.0]), 1.8);
+    }
+
+    #[test]
+    fn draws_match_the_moments() {
+        check::draws_match_moments("Uniform", &Uniform, &[[-1.0, 3.0, 0.0]]);
     }
 }

@@ -9,7 +9,7 @@ use ravi_backend::{Backend, Tape};
 
 use super::arg::{add, mul, sub, Arg, Value};
 use super::special::ln_gamma;
-use super::{Distribution, Parametrization};
+use super::{draw, Distribution, Parametrization};
 
 /// Counts that are 0 with probability `gate` and else Poisson(`rate`):
 /// p(0) = g + (1 − g) e^(−λ), p(k > 0) = (1 − g) λᵏ e^(−λ) / k!.
@@ -100,6 +100,13 @@ impl Moments for ZeroInflatedPoisson {
     fn mean_variance(&self, a: [f64; 3]) -> (f64, f64) {
         let (g, r) = (a[0], a[1]);
         ((1.0 - g) * r, (1.0 - g) * r * (1.0 + g * r))
+    }
+
+    fn draw(&self, a: [f64; 3], rng: &mut dyn rand::RngCore) -> f64 {
+        match draw::uniform(rng) < a[0] {
+            true => 0.0,
+            false => draw::poisson(a[1], rng),
+        }
     }
 }
 
@@ -193,6 +200,15 @@ mod tests {
                 let mean = (1.0 - p[0]) * m;
                 (mean, (1.0 - p[0]) * (v + m * m) - mean * mean)
             },
+        );
+    }
+
+    #[test]
+    fn draws_match_the_moments() {
+        check::draws_match_moments(
+            "ZeroInflatedPoisson",
+            &ZeroInflatedPoisson,
+            &[[0.3, 4.0, 0.0]],
         );
     }
 }
