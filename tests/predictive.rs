@@ -239,3 +239,62 @@ fn class_draws_follow_the_predictive_probabilities() {
         }
     }
 }
+
+model! {
+    /// A hierarchy with a positive scale: mu ~ N(1, 2²), s ~ HalfNormal(1),
+    /// theta_j ~ N(mu, s²), y_j ~ N(theta_j, 1).
+    model Hier(y: [3]) {
+        mu ~ Normal(1.0, 2.0);
+        s ~ HalfNormal(1.0);
+        theta ~ Normal(mu, s) [3];
+        y ~ Normal(theta, 1.0);
+    }
+    model WithParam(y: [N]) {
+        param c;
+        w ~ Normal(0.0, 1.0);
+        y ~ Normal(w + c, 1.0);
+    }
+}
+
+/// Ancestral draws from the prior: each site given the draws before it. Var θ = 4 + E s²
+/// = 5, Var y = 6, E y = 1; s > 0; to the Monte Carlo error of 40,000 draws.
+#[test]
+fn the_prior_predictive_draws_each_site_given_the_ones_before() {
+    let data = HierData { y: Array::none() };
+    let draws = 40_000;
+    let prior = ravi::prior_predictive::<Hier, _>(&Cpu::default(), &data, draws, 5).unwrap();
+    let names: Vec<&str> = prior.sites.iter().map(|s| s.site).collect();
+    assert_eq!(names, ["mu", "s", "theta", "y"]);
+    let site = |n| prior.site(n).unwrap();
+    assert!(site("s").draws.iter().all(|d| d[0] > 0.0));
+    let se = |var: f64| 5.0 * (var / draws as f64).sqrt();
+    for (name, var) in [("mu", 4.0), ("theta", 5.0), ("y", 6.0)] {
+        let (m, sd) = (site(name).mean()[0], site(name).sd()[0]);
+        assert!((m - 1.0).abs() < se(var), "{name}: mean {m}");
+        assert!(
+            (sd * sd - var).abs() < 0.05 * var,
+            "{name}: variance {} vs {var}",
+            sd * sd
+        );
+    }
+    // the line's prior predictive at x = 2: y ~ N(0, 2² · 1 + 0.5²)
+    let line = LineData {
+        x: Array::vector(vec![2.0]),
+        y: Array::none(),
+    };
+    let prior = ravi::prior_predictive::<Line, _>(&Cpu::default(), &line, draws, 6).unwrap();
+    let sd = prior.site("y").unwrap().sd()[0];
+    assert!((sd - 4.25f64.sqrt()).abs() < 0.05, "sd {sd}");
+}
+
+/// A `param` has no prior: the prior predictive says so, naming it.
+#[test]
+fn a_param_has_no_prior_predictive() {
+    let data = WithParamData {
+        y: Array::vector(vec![0.0]),
+    };
+    match ravi::prior_predictive::<WithParam, _>(&Cpu::default(), &data, 10, 0) {
+        Err(ravi::FitError::Unsupported(m)) => assert!(m.contains("`c`"), "{m}"),
+        other => panic!("expected an error naming c, got {other:?}"),
+    }
+}

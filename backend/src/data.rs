@@ -411,6 +411,9 @@ pub struct Batch<D: Backend> {
     /// Which rows of the data these are (`None`: all of them, in order).
     indices: Option<Vec<usize>>,
     temperature: f32,
+    /// A tensor of no values on the batch's device: what generated code builds constants
+    /// on when the model has no inputs.
+    carrier: Tensor<(usize,), f32, D>,
 }
 
 impl<D: Backend> Batch<D> {
@@ -439,6 +442,7 @@ impl<D: Backend> Batch<D> {
             rows: idx.map_or(rows, <[usize]>::len),
             indices: idx.map(<[usize]>::to_vec),
             temperature: 1.0,
+            carrier: dev.zeros_like(&(0usize,)),
         }
     }
     /// Which rows of the whole data this batch holds, in its order (per-row guide
@@ -467,7 +471,12 @@ impl<D: Backend> Batch<D> {
             rows: 0,
             indices: None,
             temperature: 1.0,
+            carrier: dev.zeros_like(&(0usize,)),
         }
+    }
+    /// A tensor of no values on the batch's device (generated code builds constants on it).
+    pub fn carrier(&self) -> &Tensor<(usize,), f32, D> {
+        &self.carrier
     }
     /// Rows in this batch (`N` in the model's shapes).
     pub fn rows(&self) -> usize {

@@ -75,7 +75,8 @@ pub use params::{ParamId, ParamStore};
 pub use particles::{traced, Particles, PerParticle, Rows};
 pub use posterior::{Posterior, SiteSummary};
 pub use predictive::{
-    predictive, predictive_at, predictive_draws, PredictiveDraws, SiteDraws, SitePredictive,
+    predictive, predictive_at, predictive_draws, prior_predictive, PredictiveDraws, SiteDraws,
+    SitePredictive,
 };
 pub use save::SaveError;
 pub use start::{FamilyStart, Start, INIT_SCALE};

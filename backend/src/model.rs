@@ -63,6 +63,15 @@ pub trait Model: 'static {
         latents: Vec<Particles<D, T>>,
         batch: &Batch<D>,
     ) -> Vec<ObservedArgs<D, T>>;
+    /// Every latent site's prior parameters at the given latents (in the model's order; a
+    /// `param`'s is [`Predicts::Nothing`]): a site's are right once the sites before it
+    /// hold their draws, which is how the prior predictive draws them in turn.
+    fn latent_args<D: Backend, T: Tape<D>>(
+        _latents: Vec<Particles<D, T>>,
+        _batch: &Batch<D>,
+    ) -> Vec<ObservedArgs<D, T>> {
+        Vec::new()
+    }
     /// The observed sites whose data the support restricts (checked once per fit).
     fn observed() -> &'static [ObservedSpec] {
         &[]

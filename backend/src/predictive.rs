@@ -11,6 +11,7 @@ use crate::device::Backend;
 use crate::error::FitError;
 use crate::estimator::Estimator;
 use crate::guide::{check_rows, Guide};
+use crate::latent::Support;
 use crate::model::{Model, ModelData, ObservedArgs, Predicts};
 
 /// One observed site's predictive.
@@ -493,4 +494,161 @@ fn upload_for_prediction<G: Guide<D>, D: Backend>(
         Batch::upload(guide.params().device(), specs, &arrays, None, rows)
             .with_temperature(temperature),
     )
+}
+
+/// The prior predictive as draws: every latent site drawn from its prior in turn (each
+/// given the draws of the sites before it), then every observed site from its
+/// distribution at those draws, and every `track`ed value; on `data` (pass
+/// [`Array::none`](crate::Array::none) for the observed inputs), on the device `dev`, from
+/// a generator seeded with `seed`. The latent sites' draws come first in the result, in
+/// their own space. A model with a `param` (no prior: its value comes from a fit), an
+/// `ordered` site or a prior over vectors or a whole site (Dirichlet, MultivariateNormal,
+/// the layer priors) has no prior predictive here: a typed error names the site.
+///
+/// # Example
+///
+/// ```
+/// # use ravi::prelude::*;
+/// # model! {
+/// #     model Line(x: [N], y: [N]) {
+/// #         a ~ Normal(0.0, 10.0);
+/// #         b ~ Normal(0.0, 10.0);
+/// #         y ~ Normal(a * x + b, 0.5);
+/// #     }
+/// # }
+/// let new = LineData { x: Array::vector(vec![0.0, 1.0]), y: Array::none() };
+/// let prior = ravi::prior_predictive::<Line, _>(&Cpu::default(), &new, 2000, 0)?;
+/// let a = prior.site("a").expect("latent sites come first");
+/// assert!((a.sd()[0] - 10.0).abs() < 1.0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn prior_predictive<M, D>(
+    dev: &D,
+    data: &M::Data,
+    draws: usize,
+    seed: u64,
+) -> Result<PredictiveDraws, FitError>
+where
+    M: Model,
+    D: Backend,
+{
+    if draws == 0 {
+        return Err(FitError::Options(
+            "draws 0: a prior predictive needs at least 1 draw".into(),
+        ));
+    }
+    let specs = M::latents();
+    if let Some(l) = specs
+        .iter()
+        .find(|l| l.param.is_some() || l.support == Support::Ordered)
+    {
+        return Err(FitError::Unsupported(format!(
+            "site `{}` of model {} is {}: it has no prior to draw from (its value comes from a fit)",
+            l.name,
+            M::NAME,
+            if l.param.is_some() { "a `param`" } else { "`ordered`" }
+        )));
+    }
+    let (inputs, arrays) = (M::inputs(), data.arrays());
+    let filled = fill_unobserved(M::NAME, inputs, &arrays)?;
+    let arrays: Vec<&Array> = filled.iter().map(|a| a.as_ref()).collect();
+    let rows = check_inputs(M::NAME, inputs, &arrays)?;
+    let batch = Batch::upload(dev, inputs, &arrays, None, rows);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut sites: Vec<SiteDraws> = specs
+        .iter()
+        .map(|l| SiteDraws {
+            site: l.name,
+            draws: Vec::with_capacity(draws),
+        })
+        .collect();
+    let latents_numel: Vec<usize> = specs
+        .iter()
+        .map(|l| l.unconstrained_numel() * if l.local { rows } else { 1 })
+        .collect();
+    let mut observed_sites: Vec<SiteDraws> = Vec::new();
+    for pass in crate::passes::ranges(draws, crate::passes::draws_per_pass(rows, 50)) {
+        let s = pass.len();
+        let mut latents: Vec<Vec<f32>> = latents_numel.iter().map(|&n| vec![0.0; s * n]).collect();
+        let on_device = |latents: &[Vec<f32>]| -> Vec<crate::particles::Particles<D, NoneTape>> {
+            latents
+                .iter()
+                .zip(&latents_numel)
+                .map(|(v, &n)| dev.tensor_from_vec(v.clone(), (s, n)))
+                .collect()
+        };
+        for (k, spec) in specs.iter().enumerate() {
+            let prior = M::latent_args::<D, NoneTape>(on_device(&latents), &batch)
+                .into_iter()
+                .nth(k)
+                .ok_or_else(|| no_prior(spec.name, M::NAME))?;
+            let values: Vec<Vec<f32>> = prior.args.iter().map(|a| a.as_vec()).collect();
+            let width = values.first().map_or(0, |v| v.len() / s);
+            let numel = latents_numel[k];
+            for p in 0..s {
+                let args: Vec<&[f32]> = values
+                    .iter()
+                    .map(|v| &v[p * width..(p + 1) * width])
+                    .collect();
+                let x = match prior.predicts {
+                    Predicts::Moments(_) | Predicts::Binary(_) => {
+                        draw_site(prior.predicts, &args, &mut rng)
+                    }
+                    _ => None,
+                }
+                .ok_or_else(|| no_prior(spec.name, M::NAME))?;
+                let u = spec
+                    .unconstrain(&x)
+                    .filter(|u| u.len() == numel)
+                    .ok_or_else(|| {
+                        FitError::Unsupported(format!(
+                            "a prior draw of site `{}` of model {} is off its support",
+                            spec.name,
+                            M::NAME
+                        ))
+                    })?;
+                latents[k][p * numel..(p + 1) * numel]
+                    .iter_mut()
+                    .zip(u)
+                    .for_each(|(slot, v)| *slot = v as f32);
+                sites[k].draws.push(x);
+            }
+        }
+        let tracked = M::tracked_specs()
+            .iter()
+            .zip(M::tracked::<D, NoneTape>(on_device(&latents), &batch))
+            .map(|(spec, t)| ObservedArgs {
+                site: spec.name,
+                predicts: Predicts::Moments(&PointMass),
+                args: vec![t],
+            });
+        let observed = M::observed_args::<D, NoneTape>(on_device(&latents), &batch);
+        for (k, obs) in observed.into_iter().chain(tracked).enumerate() {
+            let values: Vec<Vec<f32>> = obs.args.iter().map(|a| a.as_vec()).collect();
+            let width = values.first().map_or(0, |v| v.len() / s);
+            if observed_sites.len() <= k {
+                observed_sites.push(SiteDraws {
+                    site: obs.site,
+                    draws: Vec::with_capacity(draws),
+                });
+            }
+            for p in 0..s {
+                let args: Vec<&[f32]> = values
+                    .iter()
+                    .map(|v| &v[p * width..(p + 1) * width])
+                    .collect();
+                if let Some(d) = draw_site(obs.predicts, &args, &mut rng) {
+                    observed_sites[k].draws.push(d);
+                }
+            }
+        }
+    }
+    sites.extend(observed_sites.into_iter().filter(|s| !s.draws.is_empty()));
+    Ok(PredictiveDraws { sites })
+}
+
+fn no_prior(site: &str, model: &str) -> FitError {
+    FitError::Unsupported(format!(
+        "site `{site}` of model {model} has a prior over vectors or over the whole site: the prior predictive draws elementwise priors only"
+    ))
 }

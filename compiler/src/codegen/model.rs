@@ -92,6 +92,7 @@ fn model_impl(ir: &ModelIr, name: &proc_macro2::Ident) -> TokenStream {
     let latent_specs = latent_specs(ir);
     let log_joint = log_joint_fns(ir);
     let observed_args = observed_args_fn(ir);
+    let latent_args = latent_args_fn(ir);
     let (tracked_table, tracked) = tracked_fns(ir);
     let observed = observed_specs(ir);
     // `Reg<3>` for `model Reg<D>` at D = 3: the name the errors write.
@@ -132,6 +133,7 @@ fn model_impl(ir: &ModelIr, name: &proc_macro2::Ident) -> TokenStream {
             }
             #log_joint
             #observed_args
+            #latent_args
             #tracked
         }
     }
@@ -315,45 +317,72 @@ fn log_joint_fns(ir: &ModelIr) -> TokenStream {
 /// `observed_args`: the parameters of each observed site's distribution, for the
 /// posterior predictive.
 fn observed_args_fn(ir: &ModelIr) -> TokenStream {
-    let observed_roots = |s: &Site| {
-        if s.observed.is_some() {
-            s.args.clone()
-        } else {
-            Vec::new()
-        }
-    };
-    let (live, uses) = liveness_of(ir, &observed_roots, &[]);
-    let mut pem = Emitter {
-        ir,
-        live,
-        uses,
-        log_dets: Vec::new(),
-        per_row: false,
-    };
-    let mut pbody = Vec::new();
-    for id in 0..ir.nodes.len() {
-        if pem.live[id] {
-            pbody.push(pem.node(id));
-        }
-    }
-    let start = plain_draws();
-    let observed_args: Vec<TokenStream> = ir
-        .sites
-        .iter()
-        .filter_map(|s| s.observed.map(|i| (s, i)))
-        .map(|(site, input)| pem.observed_args(site, input))
-        .collect();
+    let observed: Vec<&Site> = ir.sites.iter().filter(|s| s.observed.is_some()).collect();
+    let (body, args) = args_of(ir, &observed);
     quote! {
         #[allow(unused_variables, unused_mut, clippy::all)]
         fn observed_args<__D: ::ravi::Backend, __T: ::ravi::Tape<__D>>(
             latents: ::std::vec::Vec<::ravi::Particles<__D, __T>>,
             __batch: &::ravi::Batch<__D>,
         ) -> ::std::vec::Vec<::ravi::ObservedArgs<__D, __T>> {
-            #start
-            #(#pbody)*
-            ::std::vec![#(#observed_args),*]
+            #(#body)*
+            ::std::vec![#(#args),*]
         }
     }
+}
+
+/// `latent_args`: the parameters of each latent site's prior at the given draws of the
+/// sites before it (a `param` has none), for the prior predictive's ancestral draws.
+fn latent_args_fn(ir: &ModelIr) -> TokenStream {
+    let priors: Vec<&Site> = ir
+        .latents()
+        .map(|(_, s)| s)
+        .filter(|s| s.param.is_none())
+        .collect();
+    let (body, args) = args_of(ir, &priors);
+    let mut args = args.into_iter();
+    let all = ir.latents().map(|(_, s)| match s.param {
+        Some(_) => {
+            let name = &s.name;
+            quote!(::ravi::ObservedArgs { site: #name, predicts: ::ravi::Predicts::Nothing, args: ::std::vec::Vec::new() })
+        }
+        None => args.next().expect("one per prior"),
+    });
+    quote! {
+        #[allow(unused_variables, unused_mut, clippy::all)]
+        fn latent_args<__D: ::ravi::Backend, __T: ::ravi::Tape<__D>>(
+            latents: ::std::vec::Vec<::ravi::Particles<__D, __T>>,
+            __batch: &::ravi::Batch<__D>,
+        ) -> ::std::vec::Vec<::ravi::ObservedArgs<__D, __T>> {
+            #(#body)*
+            ::std::vec![#(#all),*]
+        }
+    }
+}
+
+/// The statements that compute the distribution parameters of `sites` from the plain
+/// draws, and each site's `ObservedArgs`.
+fn args_of(ir: &ModelIr, sites: &[&Site]) -> (Vec<TokenStream>, Vec<TokenStream>) {
+    let wanted = |s: &Site| match sites.iter().any(|t| std::ptr::eq(*t, s)) {
+        true => s.args.clone(),
+        false => Vec::new(),
+    };
+    let (live, uses) = liveness_of(ir, &wanted, &[]);
+    let mut em = Emitter {
+        ir,
+        live,
+        uses,
+        log_dets: Vec::new(),
+        per_row: false,
+    };
+    let mut body = vec![plain_draws()];
+    for id in 0..ir.nodes.len() {
+        if em.live[id] {
+            body.push(em.node(id));
+        }
+    }
+    let args = sites.iter().map(|s| em.site_args(s)).collect();
+    (body, args)
 }
 
 /// The statements of a body that computes every site's term (per particle and row when

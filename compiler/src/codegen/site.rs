@@ -258,13 +258,13 @@ impl Emitter<'_> {
         quote!((#name, ::core::option::Option::Some(#rows)))
     }
 
-    /// An observed site's distribution parameters as `(particles, values)` tensors, for
-    /// the predictive: elementwise parameters one value per element, a categorical's logits
-    /// K per element; densities of whole sites or vectors give none.
-    pub(super) fn observed_args(&mut self, site: &Site, input: usize) -> TokenStream {
+    /// A site's distribution parameters as `(particles, values)` tensors, for the
+    /// predictive (observed sites) and the prior predictive (latent sites): elementwise
+    /// parameters one value per element, a categorical's logits K per element; densities
+    /// of whole sites or vectors give none.
+    pub(super) fn site_args(&mut self, site: &Site) -> TokenStream {
         let name = &site.name;
         let numel: Vec<TokenStream> = site.shape.0.iter().map(dim_usize).collect();
-        let i = lit_usize(input);
         if site.mixture {
             return self.mixture_args(site);
         }
@@ -277,7 +277,7 @@ impl Emitter<'_> {
                     let node = self.ir.nodes[a].clone();
                     if node.constant {
                         let c = self.take(a);
-                        quote!(::ravi::__private::ops::constant_particles(&__batch.input(#i), __s, 1usize #(* #numel)*, #c))
+                        quote!(::ravi::__private::ops::constant_particles(__batch.carrier(), __s, 1usize #(* #numel)*, #c))
                     } else if site.dist.event {
                         let k = node.shape.0.last().expect("checked: a category axis").clone();
                         let mut full = site.shape.clone();
@@ -324,14 +324,13 @@ impl Emitter<'_> {
         let mut full = site.shape.clone();
         full.0.push(k.clone());
         let numel: Vec<TokenStream> = full.0.iter().map(dim_usize).collect();
-        let input = lit_usize(site.observed.expect("a mixture is observed"));
         let args: Vec<TokenStream> = site
             .args
             .iter()
             .map(|&a| {
                 if self.ir.nodes[a].constant {
                     let c = self.take(a);
-                    quote!(::ravi::__private::ops::constant_particles(&__batch.input(#input), __s, 1usize #(* #numel)*, #c))
+                    quote!(::ravi::__private::ops::constant_particles(__batch.carrier(), __s, 1usize #(* #numel)*, #c))
                 } else {
                     let t = self.take_as(a, &full, true);
                     quote!(#t.reshape_like(&(__s, 1usize #(* #numel)*)))
