@@ -137,3 +137,62 @@ fn a_file_of_another_model_or_guide_is_named() {
         Err(SaveError::Io { .. })
     ));
 }
+
+/// A fit saved mid-way with its optimiser (`save_fit`) resumes with Adam's moments and step
+/// count bit for bit and the steps taken, on the engine and on the graph, and then runs
+/// the rest of its steps; a plain guide file has no fit to resume, and says so.
+#[test]
+fn a_fit_resumes_with_its_optimiser() {
+    let data = data();
+    for fused in [true, false] {
+        let opts = FitOptions {
+            steps: 200,
+            progress: false,
+            warnings: false,
+            fused,
+            ..FitOptions::default()
+        };
+        let path = std::env::temp_dir().join(format!("ravi-resume-{fused}.safetensors"));
+        let mut g = LineGuide::new(&Cpu::seeded(5));
+        let mut trainer = ravi::Trainer::new(&mut g, &data, &opts).unwrap();
+        for _ in 0..120 {
+            trainer.step().unwrap();
+        }
+        let saved = trainer.optimizer_state();
+        assert_eq!(saved.t, 120);
+        ravi::save::save_fit(&mut trainer, &path).unwrap();
+        drop(trainer);
+
+        let mut resumed = LineGuide::load(&path, &Cpu::seeded(6)).unwrap();
+        assert_eq!(bits(&resumed), bits(&g), "fused {fused}");
+        let mut trainer = ravi::Trainer::new(&mut resumed, &data, &opts).unwrap();
+        ravi::save::resume_fit(&mut trainer, &path).unwrap();
+        let state = trainer.optimizer_state();
+        let same = |a: &[Vec<f32>], b: &[Vec<f32>]| {
+            a.iter()
+                .flatten()
+                .zip(b.iter().flatten())
+                .all(|(x, y)| x.to_bits() == y.to_bits())
+        };
+        assert!(state.t == saved.t && same(&state.m, &saved.m) && same(&state.v, &saved.v));
+        assert_eq!(trainer.steps_taken(), 120);
+        let mut more = 0;
+        while !trainer.is_done() {
+            trainer.step().unwrap();
+            more += 1;
+        }
+        assert_eq!(more, 80, "the rest of the 200 steps");
+        assert!(trainer.optimizer_state().t == 200);
+
+        let plain = std::env::temp_dir().join(format!("ravi-plain-{fused}.safetensors"));
+        fitted().save(&plain).unwrap();
+        let mut g = LineGuide::load(&plain, &Cpu::seeded(6)).unwrap();
+        let mut trainer = ravi::Trainer::new(&mut g, &data, &opts).unwrap();
+        match ravi::save::resume_fit(&mut trainer, &plain) {
+            Err(SaveError::Format { message, .. }) => {
+                assert!(message.contains("save_fit"), "{message}")
+            }
+            other => panic!("expected a format error, got {other:?}"),
+        }
+    }
+}

@@ -70,7 +70,7 @@ pub use init::{Init, InitReport};
 pub use iwae::iwae;
 pub use latent::{InitBlock, LatentSpec, ParamInit, Support};
 pub use model::{GaussianWeights, Model, ModelData, ObservedArgs, Predicts, Rewrite, TrackedSpec};
-pub use optim::{Adam, AdamConfig};
+pub use optim::{Adam, AdamConfig, OptimizerState};
 pub use params::{ParamId, ParamStore};
 pub use particles::{traced, Particles, PerParticle, Rows};
 pub use posterior::{Posterior, SiteSummary};

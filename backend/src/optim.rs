@@ -120,6 +120,18 @@ pub(crate) fn clip_factor(clip: Option<f32>, squared_norm: impl FnOnce() -> f32)
     }
 }
 
+/// Adam's state: its step count and both moment estimates of every parameter (store
+/// order), as host vectors: what a saved fit keeps to resume where it stopped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OptimizerState {
+    /// Steps taken (the bias corrections' t).
+    pub t: i32,
+    /// The first moment of each parameter.
+    pub m: Vec<Vec<f32>>,
+    /// The second moment of each parameter.
+    pub v: Vec<Vec<f32>>,
+}
+
 /// Adam over every parameter of a [`ParamStore`], with its moment estimates.
 #[derive(Debug, Clone)]
 pub struct Adam<D: Backend> {
@@ -146,6 +158,33 @@ impl<D: Backend> Adam<D> {
             // A constant (a family's frame) is never stepped.
             frozen: params.ids().map(|id| params.is_constant(id)).collect(),
         }
+    }
+
+    /// The step count and moments, copied to the host.
+    pub fn state(&self) -> OptimizerState {
+        OptimizerState {
+            t: self.t,
+            m: self.m.iter().map(|t| t.as_vec()).collect(),
+            v: self.v.iter().map(|t| t.as_vec()).collect(),
+        }
+    }
+
+    /// Takes up `state` (sizes checked by the caller against the store).
+    pub fn set_state(&mut self, state: &OptimizerState) {
+        let dev = self.m.first().map(|t| t.device().clone());
+        if let Some(dev) = dev {
+            self.m = state
+                .m
+                .iter()
+                .map(|v| dev.tensor_from_vec(v.clone(), (v.len(),)))
+                .collect();
+            self.v = state
+                .v
+                .iter()
+                .map(|v| dev.tensor_from_vec(v.clone(), (v.len(),)))
+                .collect();
+        }
+        self.t = state.t;
     }
 
     /// Steps leave the parameter with store index `index` as it is (and its gradient out

@@ -17,8 +17,10 @@ use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 
 use crate::device::Backend;
+use crate::fit::Trainer;
 use crate::guide::Guide;
 use crate::model::Model;
+use crate::optim::OptimizerState;
 
 /// What went wrong saving or loading a guide.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,15 +174,127 @@ fn signature<G: Guide<D>, D: Backend>(guide: &G) -> String {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn save<G: Guide<D>, D: Backend>(guide: &G, path: impl AsRef<Path>) -> Result<(), SaveError> {
+    write(guide, path.as_ref(), Vec::new(), Vec::new())
+}
+
+/// [`save`] of the trainer's guide as it stands, with Adam's step count and both moments of
+/// every parameter (tensors `adam.m/{name}`, `adam.v/{name}`) and the steps taken, so that
+/// [`resume_fit`] continues the fit where it stopped. The file also loads as a plain guide.
+///
+/// ```no_run
+/// # use ravi::prelude::*;
+/// # model! { model Line(x: [N], y: [N]) { a ~ Normal(0.0, 10.0); y ~ Normal(a * x, 0.5); } }
+/// # guide! { guide LineGuide for Line { a ~ MeanField; } }
+/// # let data = LineData { x: Array::vector(vec![1.0, 2.0]), y: Array::vector(vec![1.1, 1.9]) };
+/// let opts = FitOptions { steps: 2000, progress: false, ..FitOptions::default() };
+/// let mut guide = LineGuide::new(&Cpu::seeded(0));
+/// let mut trainer = ravi::Trainer::new(&mut guide, &data, &opts)?;
+/// for _ in 0..500 {
+///     trainer.step()?;
+/// }
+/// ravi::save::save_fit(&mut trainer, "line.fit.safetensors")?;
+/// // later, in another process:
+/// let mut guide = LineGuide::load("line.fit.safetensors", &Cpu::seeded(1))?;
+/// let mut trainer = ravi::Trainer::new(&mut guide, &data, &opts)?;
+/// ravi::save::resume_fit(&mut trainer, "line.fit.safetensors")?; // at step 500 of 2000
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn save_fit<G: Guide<D>, D: Backend>(
+    trainer: &mut Trainer<'_, G, D>,
+    path: impl AsRef<Path>,
+) -> Result<(), SaveError> {
+    let state = trainer.optimizer_state();
+    let steps = trainer.steps_taken();
+    let guide = trainer.guide();
+    let names: Vec<String> = guide.params().iter().map(|(n, _)| n.to_string()).collect();
+    let mut tensors = Vec::with_capacity(2 * names.len());
+    for ((name, m), v) in names.iter().zip(state.m).zip(state.v) {
+        tensors.push((format!("adam.m/{name}"), m));
+        tensors.push((format!("adam.v/{name}"), v));
+    }
+    let meta = vec![
+        ("adam_t".to_string(), state.t.to_string()),
+        ("fit_steps".to_string(), steps.to_string()),
+    ];
+    write(guide, path.as_ref(), tensors, meta)
+}
+
+/// Continues in `trainer` (whose guide was loaded from the same file, `G::load`) the fit
+/// [`save_fit`] saved at `path`: Adam's moments and step count, and the steps taken (the
+/// learning-rate schedule goes on from there). A file without them, or whose moments do
+/// not fit the guide's parameters, is an error that says so.
+pub fn resume_fit<G: Guide<D>, D: Backend>(
+    trainer: &mut Trainer<'_, G, D>,
+    path: impl AsRef<Path>,
+) -> Result<(), SaveError> {
     let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| SaveError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let format = |m: String| SaveError::Format {
+        path: path.to_path_buf(),
+        message: m,
+    };
+    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| format(e.to_string()))?;
+    let meta = header.metadata().clone().unwrap_or_default();
+    let number = |key: &str| -> Result<i64, SaveError> {
+        meta.get(key).and_then(|v| v.parse().ok()).ok_or_else(|| {
+            format(format!(
+                "no `{key}`: the file holds a guide saved without its fit (`save`, not `save_fit`)"
+            ))
+        })
+    };
+    let (t, steps) = (number("adam_t")?, number("fit_steps")?);
+    let tensors = SafeTensors::deserialize(&bytes).map_err(|e| format(e.to_string()))?;
+    let names: Vec<String> = trainer
+        .guide()
+        .params()
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .collect();
+    let mut state = OptimizerState {
+        t: t as i32,
+        m: Vec::with_capacity(names.len()),
+        v: Vec::with_capacity(names.len()),
+    };
+    for name in &names {
+        for (prefix, out) in [("adam.m/", &mut state.m), ("adam.v/", &mut state.v)] {
+            let key = format!("{prefix}{name}");
+            let t = tensors
+                .tensor(&key)
+                .map_err(|_| format(format!("no optimiser moments `{key}`")))?;
+            out.push(f32s(t.data()));
+        }
+    }
+    trainer
+        .resume(steps.max(0) as usize, &state)
+        .map_err(|e| format(e.to_string()))
+}
+
+fn f32s(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// Writes `guide`'s parameters and metadata, and `extra` tensors and metadata, to `path`.
+fn write<G: Guide<D>, D: Backend>(
+    guide: &G,
+    path: &Path,
+    extra: Vec<(String, Vec<f32>)>,
+    extra_meta: Vec<(String, String)>,
+) -> Result<(), SaveError> {
     let store = guide.params();
     let values: Vec<(String, Vec<u8>, usize, bool)> = store
         .ids()
         .zip(store.iter())
-        .map(|(id, (name, t))| {
-            let v = t.as_vec();
+        .map(|(id, (name, t))| (name.to_string(), t.as_vec(), store.is_constant(id)))
+        .chain(extra.into_iter().map(|(n, v)| (n, v, false)))
+        .map(|(name, v, constant)| {
             let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-            (name.to_string(), bytes, v.len(), store.is_constant(id))
+            (name, bytes, v.len(), constant)
         })
         .collect();
     let constants: Vec<&str> = values
@@ -200,6 +314,7 @@ pub fn save<G: Guide<D>, D: Backend>(guide: &G, path: impl AsRef<Path>) -> Resul
         ("signature".to_string(), signature(guide)),
         ("constants".to_string(), constants.join("\n")),
     ])
+    .chain(extra_meta)
     .collect();
     let format = |e: safetensors::SafeTensorError| SaveError::Format {
         path: path.to_path_buf(),

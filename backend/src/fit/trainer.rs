@@ -20,7 +20,7 @@ use crate::guide::Guide;
 use crate::init::{initialize, InitReport};
 use crate::iwae::iwae_rows;
 use crate::model::{Model, ModelData};
-use crate::optim::Adam;
+use crate::optim::{Adam, OptimizerState};
 use crate::params::ParamStore;
 use crate::particles::PerParticle;
 
@@ -223,6 +223,47 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
             converged_in_warmup: false,
             average: None,
         })
+    }
+
+    /// Adam's step count and moments as they stand.
+    pub fn optimizer_state(&self) -> OptimizerState {
+        match &self.fused {
+            Some(f) => f.optimizer_state(),
+            None => self.adam.state(),
+        }
+    }
+
+    /// Continues a fit that stopped after `steps_taken` steps with Adam in `state` (both
+    /// from [`Trainer::optimizer_state`] and [`Trainer::steps_taken`] of that fit, as
+    /// [`crate::save::save_fit`] keeps them): the learning-rate schedule and the step
+    /// count go on from there. The minibatch order and the device's noise are drawn
+    /// afresh, so the steps are not those an uninterrupted fit would have taken. An error
+    /// names the parameter whose moments do not fit.
+    pub fn resume(&mut self, steps_taken: usize, state: &OptimizerState) -> Result<(), FitError> {
+        let store = self.guide.params();
+        if state.m.len() != store.len() || state.v.len() != store.len() {
+            return Err(FitError::Options(format!(
+                "the optimiser state holds moments of {} parameters, the guide has {}",
+                state.m.len(),
+                store.len()
+            )));
+        }
+        for (id, (m, v)) in store.ids().zip(state.m.iter().zip(&state.v)) {
+            let n = store.get(id).shape().0;
+            if m.len() != n || v.len() != n {
+                return Err(FitError::Options(format!(
+                    "the optimiser state's moments of `{}` have {} values, the parameter {n}",
+                    store.name(id),
+                    m.len()
+                )));
+            }
+        }
+        match &mut self.fused {
+            Some(f) => f.set_optimizer_state(state),
+            None => self.adam.set_state(state),
+        }
+        self.step = steps_taken;
+        Ok(())
     }
 
     /// Do this fit's steps run on the host engine ([`crate::fused`])?

@@ -284,6 +284,22 @@ impl Fused {
         }
     }
 
+    /// Adam's step count and moments.
+    pub(crate) fn optimizer_state(&self) -> crate::optim::OptimizerState {
+        crate::optim::OptimizerState {
+            t: self.t,
+            m: self.m.clone(),
+            v: self.v.clone(),
+        }
+    }
+
+    /// Takes up Adam's step count and moments (sizes checked by the caller).
+    pub(crate) fn set_optimizer_state(&mut self, state: &crate::optim::OptimizerState) {
+        self.m.clone_from(&state.m);
+        self.v.clone_from(&state.v);
+        self.t = state.t;
+    }
+
     /// Back to a copied state.
     pub(crate) fn restore(&mut self, state: &State) {
         self.params.clone_from(&state.params);
