@@ -15,20 +15,22 @@ fn peak_rss_mib() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// Times fit steps of one problem of `benches/steps.rs` in its own process.
+#[derive(clap::Parser, Debug)]
+#[command(name = "bench_step")]
+struct Args {
+    /// The problem (one of `benches/problems.rs`'s `PROBLEMS`).
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(problems::PROBLEMS))]
+    name: String,
+    /// Timed steps, after STEPS/10 warm-up steps (at least 1).
+    #[arg(default_value_t = 200)]
+    steps: usize,
+}
+
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let name = args.next().unwrap_or_else(|| {
-        eprintln!(
-            "bench_step NAME [STEPS]; problems: {:?}",
-            problems::PROBLEMS
-        );
-        std::process::exit(2);
-    });
-    let steps: usize = args
-        .next()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(200)
-        .max(1);
+    let args = <Args as clap::Parser>::parse();
+    let name = args.name;
+    let steps = args.steps.max(1);
     let mut per_step = f64::NAN;
     problems::with_problem(&name, &mut |step| {
         for _ in 0..steps / 10 {

@@ -7,6 +7,7 @@
 //!     [--seed K] [--draws M] [--json]
 //! ```
 
+use clap::{Parser, ValueEnum};
 use ravi::prelude::*;
 
 /// The estimated effects and their standard errors.
@@ -28,64 +29,37 @@ guide! {
     guide MeanFieldSchools for EightSchools { mu ~ MeanField; tau ~ MeanField; eta ~ MeanField; }
 }
 
+/// The eight schools, non-centered, fitted with a full-rank or mean-field guide.
+#[derive(Parser, Debug)]
+#[command(name = "eight_schools")]
 struct Args {
+    /// The device to fit on (cuda needs `--features cuda`).
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "cuda"])]
     device: String,
-    mean_field: bool,
+    /// The guide family.
+    #[arg(long, value_enum, default_value = "full-rank")]
+    guide: GuideKind,
+    /// Fit steps.
+    #[arg(long, default_value_t = 10_000)]
     steps: usize,
+    /// Seed of the fit's draws.
+    #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Draws from the fitted guide for the summaries.
+    #[arg(long, default_value_t = 20_000)]
     draws: usize,
+    /// Print the figures as one line of JSON.
+    #[arg(long)]
     json: bool,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut a = Args {
-        device: "cpu".to_string(),
-        mean_field: false,
-        steps: 10_000,
-        seed: 0,
-        draws: 20_000,
-        json: false,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
-        match flag.as_str() {
-            "--guide" => {
-                a.mean_field = match value("--guide")?.as_str() {
-                    "full-rank" => false,
-                    "mean-field" => true,
-                    other => {
-                        return Err(format!(
-                            "unknown guide {other}; one of full-rank, mean-field"
-                        ))
-                    }
-                }
-            }
-            "--steps" => {
-                a.steps = value("--steps")?
-                    .parse()
-                    .map_err(|e| format!("--steps: {e}"))?
-            }
-            "--seed" => {
-                a.seed = value("--seed")?
-                    .parse()
-                    .map_err(|e| format!("--seed: {e}"))?
-            }
-            "--draws" => {
-                a.draws = value("--draws")?
-                    .parse()
-                    .map_err(|e| format!("--draws: {e}"))?
-            }
-            "--device" => a.device = value("--device")?,
-            "--json" => a.json = true,
-            "--help" | "-h" => {
-                println!("eight_schools [--device cpu|cuda] [--guide full-rank|mean-field] [--steps N] [--seed K] [--draws M] [--json]");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown flag {other} (try --help)")),
-        }
-    }
-    Ok(a)
+/// `--guide`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum GuideKind {
+    /// One Gaussian over mu, tau and the eight eta.
+    FullRank,
+    /// Independent Gaussians.
+    MeanField,
 }
 
 /// Mean, sd, 5% and 95% quantiles of a sample.
@@ -146,7 +120,7 @@ fn fit_kind<D: Backend>(
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = parse_args()?;
+    let args = Args::parse();
     let data = EightSchoolsData {
         y: Array::vector(EFFECTS.to_vec()),
         sigma: Array::vector(STD_ERRORS.to_vec()),
@@ -159,7 +133,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let post = match args.device.as_str() {
         "cpu" => fit_kind(
-            args.mean_field,
+            args.guide == GuideKind::MeanField,
             &Cpu::seeded(args.seed),
             &data,
             &opts,
@@ -167,7 +141,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )?,
         #[cfg(feature = "cuda")]
         "cuda" => fit_kind(
-            args.mean_field,
+            args.guide == GuideKind::MeanField,
             &ravi::Cuda::seeded(args.seed),
             &data,
             &opts,
@@ -198,7 +172,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{out}");
         return Ok(());
     }
-    let guide = if args.mean_field {
+    let guide = if args.guide == GuideKind::MeanField {
         "mean-field"
     } else {
         "full-rank"

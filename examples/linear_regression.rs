@@ -10,6 +10,9 @@
 //! from 25 to 346) with a wide prior and every fit option at ravi's defaults: what a new
 //! user's first fit looks like.
 
+use clap::builder::{PossibleValuesParser, TypedValueParser as _};
+use clap::parser::ValueSource;
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, ValueEnum};
 use ravi::prelude::*;
 
 const D: usize = 10;
@@ -59,28 +62,22 @@ guide! {
     guide ImplicitLinReg for LinReg { (w, b) ~ Implicit(hidden = [32]); }
 }
 
-#[derive(Clone, Copy, PartialEq)]
+/// `--guide`.
+#[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
 enum GuideKind {
+    /// One independent Gaussian per coefficient.
     MeanField,
+    /// One Gaussian over all 11 coefficients jointly.
     FullRank,
+    /// Jointly Gaussian with covariance diag + a rank-3 factor.
     LowRank,
+    /// A RealNVP flow (4 layers of 32).
     Flow,
+    /// A generator network (hidden layer of 32) from 11-dim noise.
     Implicit,
 }
 
 impl GuideKind {
-    fn parse(s: &str) -> Result<Self, String> {
-        match s {
-            "mean-field" => Ok(GuideKind::MeanField),
-            "full-rank" => Ok(GuideKind::FullRank),
-            "low-rank" => Ok(GuideKind::LowRank),
-            "flow" => Ok(GuideKind::Flow),
-            "implicit" => Ok(GuideKind::Implicit),
-            other => Err(format!(
-                "unknown guide {other}; one of mean-field, full-rank, low-rank, flow, implicit"
-            )),
-        }
-    }
     fn name(self) -> &'static str {
         match self {
             GuideKind::MeanField => "mean-field",
@@ -92,92 +89,58 @@ impl GuideKind {
     }
 }
 
+/// Bayesian linear regression on the diabetes data against the exact posterior.
+#[derive(Parser, Debug)]
+#[command(name = "linear_regression")]
 struct Args {
+    /// The data in their own units, with a wide prior and every fit option at ravi's
+    /// defaults but for the flags given.
+    #[arg(long)]
     raw: bool,
+    /// The device to fit on (cuda needs `--features cuda`).
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "cuda"])]
     device: String,
+    /// The guide family.
+    #[arg(long, value_enum, default_value = "mean-field")]
     guide: GuideKind,
-    estimator: Estimator,
+    /// The estimator of the entropy term's gradient (analytic: the analytic entropy)
+    /// [default: ravi's, path-derivative].
+    #[arg(long, value_parser = PossibleValuesParser::new(["path-derivative", "analytic", "analytic-kl", "standard"]).map(|e| estimator(&e)))]
+    estimator: Option<Estimator>,
+    /// Fraction of the steps that take the analytic entropy first.
+    #[arg(long, default_value_t = FitOptions::default().analytic_warmup)]
     warmup: f32,
+    /// Fit steps.
+    #[arg(long, default_value_t = 6000)]
     steps: usize,
+    /// Draws per step.
+    #[arg(long, default_value_t = 16)]
     particles: usize,
+    /// Draws from the fitted guide for the moments and the ELBO.
+    #[arg(long, default_value_t = 10_000)]
     samples: usize,
+    /// Seed of the fit's draws.
+    #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Adam's learning rate at the first step (decaying to lr/100).
+    #[arg(long, default_value_t = 0.02)]
     lr: f32,
+    /// Print the figures as one line of JSON.
+    #[arg(long)]
     json: bool,
+    /// No progress bar.
+    #[arg(long)]
     quiet: bool,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut a = Args {
-        raw: false,
-        device: "cpu".to_string(),
-        guide: GuideKind::MeanField,
-        estimator: Estimator::default(),
-        warmup: FitOptions::default().analytic_warmup,
-        steps: 6000,
-        particles: 16,
-        samples: 10_000,
-        seed: 0,
-        lr: 0.02,
-        json: false,
-        quiet: false,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
-        match flag.as_str() {
-            "--steps" => {
-                a.steps = value("--steps")?
-                    .parse()
-                    .map_err(|e| format!("--steps: {e}"))?
-            }
-            "--particles" => {
-                a.particles = value("--particles")?
-                    .parse()
-                    .map_err(|e| format!("--particles: {e}"))?
-            }
-            "--samples" => {
-                a.samples = value("--samples")?
-                    .parse()
-                    .map_err(|e| format!("--samples: {e}"))?
-            }
-            "--seed" => {
-                a.seed = value("--seed")?
-                    .parse()
-                    .map_err(|e| format!("--seed: {e}"))?
-            }
-            "--lr" => a.lr = value("--lr")?.parse().map_err(|e| format!("--lr: {e}"))?,
-            "--guide" => a.guide = GuideKind::parse(&value("--guide")?)?,
-            "--estimator" => {
-                a.estimator = match value("--estimator")?.as_str() {
-                    "path-derivative" => Estimator::PathDerivative,
-                    "analytic" => Estimator::AnalyticEntropy,
-                    "standard" => Estimator::Standard,
-                    "analytic-kl" => Estimator::AnalyticKl,
-                    other => {
-                        return Err(format!(
-                            "unknown estimator {other}; one of path-derivative, analytic, analytic-kl, standard"
-                        ))
-                    }
-                }
-            }
-            "--warmup" => {
-                a.warmup = value("--warmup")?
-                    .parse()
-                    .map_err(|e| format!("--warmup: {e}"))?
-            }
-            "--device" => a.device = value("--device")?,
-            "--raw" => a.raw = true,
-            "--json" => a.json = true,
-            "--quiet" => a.quiet = true,
-            "--help" | "-h" => {
-                println!("linear_regression [--raw] [--device cpu|cuda] [--guide mean-field|full-rank|low-rank|flow|implicit] [--estimator path-derivative|analytic|analytic-kl|standard] [--warmup F] [--steps N] [--particles S] [--samples M] [--seed K] [--lr X] [--json] [--quiet]");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown flag {other} (try --help)")),
-        }
+/// `--estimator`'s value.
+fn estimator(name: &str) -> Estimator {
+    match name {
+        "analytic" => Estimator::AnalyticEntropy,
+        "standard" => Estimator::Standard,
+        "analytic-kl" => Estimator::AnalyticKl,
+        _ => Estimator::PathDerivative,
     }
-    Ok(a)
 }
 
 /// Features as rows, and the target.
@@ -256,28 +219,26 @@ fn fit_kind<D: Backend>(
     }
 }
 
-/// The options for `--raw`: ravi's defaults, but where a flag was given.
-fn raw_options(flags: &FitOptions) -> FitOptions {
+/// The options for `--raw`: ravi's defaults, but where a flag was `given`.
+fn raw_options(flags: &FitOptions, given: impl Fn(&str) -> bool) -> FitOptions {
     let defaults = FitOptions::default();
-    let args: Vec<String> = std::env::args().collect();
-    let has = |flag: &str| args.iter().any(|a| a == flag);
     FitOptions {
-        steps: if has("--steps") {
+        steps: if given("steps") {
             flags.steps
         } else {
             defaults.steps
         },
-        particles: if has("--particles") {
+        particles: if given("particles") {
             flags.particles
         } else {
             defaults.particles
         },
-        schedule: if has("--lr") {
+        schedule: if given("lr") {
             flags.schedule
         } else {
             defaults.schedule
         },
-        analytic_warmup: if has("--warmup") {
+        analytic_warmup: if given("warmup") {
             flags.analytic_warmup
         } else {
             defaults.analytic_warmup
@@ -298,7 +259,9 @@ fn relative_frobenius(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = parse_args()?;
+    let matches = Args::command().get_matches();
+    let args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
     let (x, y) = load(args.raw)?;
     // the reference from the data as fitted: rounded to f32
     let xf: Vec<Vec<f64>> = x
@@ -329,7 +292,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             end: args.lr / 100.0,
         },
         seed: args.seed,
-        estimator: args.estimator,
+        estimator: args.estimator.unwrap_or_default(),
         analytic_warmup: args.warmup,
         ..FitOptions::default()
     };
@@ -337,7 +300,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         progress: !args.quiet && !args.json,
         warnings: !args.json,
         // a new user's first fit: ravi's defaults, but for flags given on the command line
-        ..if args.raw { raw_options(&flags) } else { flags }
+        ..if args.raw {
+            raw_options(&flags, given)
+        } else {
+            flags
+        }
     };
     let out = match args.device.as_str() {
         "cpu" => fit_kind(

@@ -7,6 +7,7 @@
 //!     [--steps N] [--seed K] [--draws M] [--json]
 //! ```
 
+use clap::{Parser, ValueEnum};
 use ravi::prelude::*;
 
 const D: usize = 30;
@@ -25,64 +26,37 @@ guide! {
     guide FullRankLogistic for Logistic { (w, b) ~ FullRank; }
 }
 
+/// Bayesian logistic regression on the breast-cancer data, scored on held-out rows.
+#[derive(Parser, Debug)]
+#[command(name = "logistic_regression")]
 struct Args {
+    /// The device to fit on (cuda needs `--features cuda`).
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "cuda"])]
     device: String,
-    full_rank: bool,
+    /// The guide family.
+    #[arg(long, value_enum, default_value = "mean-field")]
+    guide: GuideKind,
+    /// Fit steps.
+    #[arg(long, default_value_t = 5000)]
     steps: usize,
+    /// Seed of the fit's draws.
+    #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Draws of the posterior predictive.
+    #[arg(long, default_value_t = 4000)]
     draws: usize,
+    /// Print the figures as one line of JSON.
+    #[arg(long)]
     json: bool,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut a = Args {
-        device: "cpu".to_string(),
-        full_rank: false,
-        steps: 5000,
-        seed: 0,
-        draws: 4000,
-        json: false,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
-        match flag.as_str() {
-            "--guide" => {
-                a.full_rank = match value("--guide")?.as_str() {
-                    "mean-field" => false,
-                    "full-rank" => true,
-                    other => {
-                        return Err(format!(
-                            "unknown guide {other}; one of mean-field, full-rank"
-                        ))
-                    }
-                }
-            }
-            "--steps" => {
-                a.steps = value("--steps")?
-                    .parse()
-                    .map_err(|e| format!("--steps: {e}"))?
-            }
-            "--seed" => {
-                a.seed = value("--seed")?
-                    .parse()
-                    .map_err(|e| format!("--seed: {e}"))?
-            }
-            "--draws" => {
-                a.draws = value("--draws")?
-                    .parse()
-                    .map_err(|e| format!("--draws: {e}"))?
-            }
-            "--device" => a.device = value("--device")?,
-            "--json" => a.json = true,
-            "--help" | "-h" => {
-                println!("logistic_regression [--device cpu|cuda] [--guide mean-field|full-rank] [--steps N] [--seed K] [--draws M] [--json]");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown flag {other} (try --help)")),
-        }
-    }
-    Ok(a)
+/// `--guide`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum GuideKind {
+    /// Independent Gaussians.
+    MeanField,
+    /// One Gaussian over every coefficient.
+    FullRank,
 }
 
 /// Features as rows, and the labels.
@@ -126,7 +100,7 @@ fn fit_kind<D: Backend>(
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = parse_args()?;
+    let args = Args::parse();
     let (x, y) = load()?;
     let n_train = (0.8 * x.len() as f64).floor() as usize;
     let data = LogisticData {
@@ -141,7 +115,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let post = match args.device.as_str() {
         "cpu" => fit_kind(
-            args.full_rank,
+            args.guide == GuideKind::FullRank,
             &Cpu::seeded(args.seed),
             &data,
             &opts,
@@ -149,7 +123,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )?,
         #[cfg(feature = "cuda")]
         "cuda" => fit_kind(
-            args.full_rank,
+            args.guide == GuideKind::FullRank,
             &ravi::Cuda::seeded(args.seed),
             &data,
             &opts,
@@ -198,7 +172,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{out}");
         return Ok(());
     }
-    let guide = if args.full_rank {
+    let guide = if args.guide == GuideKind::FullRank {
         "full-rank"
     } else {
         "mean-field"

@@ -7,6 +7,7 @@
 //! cargo run --release --example mixture -- [--steps N] [--seed K] [--json]
 //! ```
 
+use clap::Parser;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal as RNormal};
 use ravi::prelude::*;
@@ -26,6 +27,21 @@ guide! {
     guide TwoComponentsGuide for TwoComponents { (locs, scales, logits) ~ FullRank; }
 }
 
+/// A two-component Gaussian mixture fitted to 600 draws from a known truth.
+#[derive(Parser, Debug)]
+#[command(name = "mixture")]
+struct Args {
+    /// Fit steps.
+    #[arg(long, default_value_t = 3000)]
+    steps: usize,
+    /// Seed of the fit's draws.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Print the figures as one line of JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 const TRUTH: [(f64, f64, f64); 2] = [(0.3, -2.0, 0.8), (0.7, 3.0, 1.2)];
 
 fn draws(n: usize, seed: u64) -> Vec<f32> {
@@ -43,21 +59,7 @@ fn draws(n: usize, seed: u64) -> Vec<f32> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (mut steps, mut seed, mut json) = (3000usize, 0u64, false);
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
-        match flag.as_str() {
-            "--steps" => steps = value("--steps")?.parse()?,
-            "--seed" => seed = value("--seed")?.parse()?,
-            "--json" => json = true,
-            "--help" | "-h" => {
-                println!("mixture [--steps N] [--seed K] [--json]");
-                return Ok(());
-            }
-            other => return Err(format!("unknown flag {other} (try --help)").into()),
-        }
-    }
+    let Args { steps, seed, json } = Args::parse();
     let data = TwoComponentsData {
         y: Array::vector(draws(600, 7)),
     };

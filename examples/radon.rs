@@ -7,6 +7,7 @@
 //! cargo run --release --example radon -- [--steps N] [--seed K] [--draws M] [--json]
 //! ```
 
+use clap::Parser;
 use ravi::prelude::*;
 
 model! {
@@ -28,39 +29,22 @@ guide! {
 
 const COUNTIES: usize = 85;
 
+/// Varying intercepts for household radon in Minnesota, fitted with a full-rank guide.
+#[derive(Parser, Debug)]
+#[command(name = "radon")]
 struct Args {
+    /// Fit steps.
+    #[arg(long, default_value_t = 10_000)]
     steps: usize,
+    /// Seed of the fit's draws.
+    #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Draws from the fitted guide for the summaries.
+    #[arg(long, default_value_t = 10_000)]
     draws: usize,
+    /// Print the figures as one line of JSON.
+    #[arg(long)]
     json: bool,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut a = Args {
-        steps: 10_000,
-        seed: 0,
-        draws: 10_000,
-        json: false,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut number = |name: &str| -> Result<u64, String> {
-            let v = it.next().ok_or(format!("{name} needs a value"))?;
-            v.parse().map_err(|e| format!("{name} {v}: {e}"))
-        };
-        match flag.as_str() {
-            "--steps" => a.steps = number("--steps")? as usize,
-            "--seed" => a.seed = number("--seed")?,
-            "--draws" => a.draws = number("--draws")? as usize,
-            "--json" => a.json = true,
-            "--help" | "-h" => {
-                println!("radon [--steps N] [--seed K] [--draws M] [--json]");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown flag {other} (try --help)")),
-        }
-    }
-    Ok(a)
 }
 
 /// Mean, 5% and 95% quantiles of a sample.
@@ -72,7 +56,7 @@ fn summary(mut v: Vec<f64>) -> (f64, f64, f64) {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = parse_args()?;
+    let args = Args::parse();
     let table = ravi::csv::Table::read("data/radon_mn.csv")?;
     let column = |name: &str| -> Result<Vec<f32>, String> {
         let c = table.column(name).ok_or(format!("no column {name}"))?;

@@ -38,6 +38,9 @@ pub use ravi_backend::*;
 pub use ravi_dsl::{guide, model};
 pub use ravi_stdlib::{bijectors, dist, exact, guides, nn};
 
+#[cfg(feature = "plot")]
+pub mod plot;
+
 /// Everything a program using ravi usually needs.
 pub mod prelude {
     pub use crate::{

@@ -227,11 +227,10 @@ fn class_draws_follow_the_predictive_probabilities() {
     else {
         panic!("classes")
     };
-    for row in 0..2 {
-        for class in 0..3 {
+    for (row, probs) in probs.iter().enumerate() {
+        for (class, &p) in probs.iter().enumerate() {
             let freq =
                 y.draws.iter().filter(|d| d[row] == class as f32).count() as f64 / draws as f64;
-            let p = probs[row][class];
             assert!(
                 (freq - p).abs() < 0.02,
                 "row {row} class {class}: {freq} vs {p}"

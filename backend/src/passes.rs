@@ -22,11 +22,11 @@ pub fn rows_per_pass(draws: usize, rows: usize) -> usize {
 /// `0..n` cut into consecutive ranges of at most `size` (one empty range when `n` is 0,
 /// so that a pass over no rows still runs once).
 pub fn ranges(n: usize, size: usize) -> Vec<Range<usize>> {
-    if n == 0 {
-        return vec![0..0];
-    }
     let size = size.max(1);
-    (0..n).step_by(size).map(|a| a..(a + size).min(n)).collect()
+    match n {
+        0 => std::iter::once(0..0).collect(),
+        _ => (0..n).step_by(size).map(|a| a..(a + size).min(n)).collect(),
+    }
 }
 
 #[cfg(test)]

@@ -19,9 +19,13 @@
 //!     [--objective elbo|iwae] [--steps N] [--seed K] [--particles S] [--lr X] [--batch B] [--weight-decay W] [--tau-start T] [--tau-end T] [--refine STEPS] [--out DIR] [--json]
 //! ```
 
+mod flags;
 mod plot;
 
 use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+use flags::VaeFlags;
 
 use ravi::dfdx::prelude::*;
 use ravi::dfdx::tensor::NoneTape;
@@ -68,91 +72,52 @@ guide! {
     guide ConcreteVaeGuide for ConcreteVae { z ~ Amortized(ConcreteEncoder(x)); }
 }
 
+/// Fits a VAE to the digits and scores it; see the module docs.
+#[derive(Parser, Debug)]
+#[command(name = "vae_digits")]
 struct Args {
-    device: String,
-    latent: String,
-    objective: Objective,
-    /// `None`: 10,000 for Gaussian latents, 20,000 for relaxed ones.
+    #[command(flatten)]
+    vae: VaeFlags,
+    /// What the fit maximises: the ELBO or the importance-weighted bound (K = particles).
+    #[arg(long, value_enum, default_value = "elbo")]
+    objective: ObjectiveFlag,
+    /// Fit steps [default: 10000 for gaussian latents, 20000 for relaxed ones].
+    #[arg(long)]
     steps: Option<usize>,
-    seed: u64,
-    particles: usize,
+    /// Adam's learning rate at the first step (decaying to a tenth of it).
+    #[arg(long, default_value_t = 3e-3)]
     lr: f32,
-    batch: usize,
-    tau_start: f32,
+    /// Relaxation temperature at the last step (relaxed latents).
+    #[arg(long, default_value_t = 0.5)]
     tau_end: f32,
-    /// `None`: 0.1 for Gaussian latents, 0 for relaxed ones (where it does not help).
+    /// AdamW's decoupled weight decay [default: 0.1 for gaussian latents, 0 for relaxed
+    /// ones, where it does not help].
+    #[arg(long)]
     weight_decay: Option<f32>,
-    /// Steps of the per-image refinement of the test guide (Gaussian latents; 0: none).
+    /// Steps of the per-image refinement of the test guide (gaussian latents; 0: none).
+    #[arg(long, default_value_t = 3000)]
     refine: usize,
+    /// Folder for the PNGs (a subfolder per latent).
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/target/vae_digits"))]
     out: PathBuf,
-    json: bool,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut a = Args {
-        device: "cpu".into(),
-        latent: "gaussian".into(),
-        objective: Objective::Elbo,
-        steps: None,
-        seed: 0,
-        particles: 1,
-        lr: 3e-3,
-        batch: 128,
-        tau_start: 1.0,
-        tau_end: 0.5,
-        weight_decay: None,
-        refine: 3000,
-        out: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/vae_digits")),
-        json: false,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
-        match flag.as_str() {
-            "--device" => a.device = value("--device")?,
-            "--latent" => a.latent = value("--latent")?,
-            "--objective" => {
-                a.objective = match value("--objective")?.as_str() {
-                    "elbo" => Objective::Elbo,
-                    "iwae" => Objective::Iwae,
-                    o => return Err(format!("--objective: unknown `{o}` (elbo, iwae)")),
-                }
-            }
-            "--steps" => a.steps = Some(value("--steps")?.parse().map_err(|e| format!("--steps: {e}"))?),
-            "--seed" => a.seed = value("--seed")?.parse().map_err(|e| format!("--seed: {e}"))?,
-            "--particles" => {
-                a.particles = value("--particles")?
-                    .parse()
-                    .map_err(|e| format!("--particles: {e}"))?
-            }
-            "--batch" => a.batch = value("--batch")?.parse().map_err(|e| format!("--batch: {e}"))?,
-            "--tau-end" => a.tau_end = value("--tau-end")?.parse().map_err(|e| format!("--tau-end: {e}"))?,
-            "--tau-start" => a.tau_start = value("--tau-start")?.parse().map_err(|e| format!("--tau-start: {e}"))?,
-            "--weight-decay" => {
-                a.weight_decay = Some(
-                    value("--weight-decay")?
-                        .parse()
-                        .map_err(|e| format!("--weight-decay: {e}"))?,
-                )
-            }
-            "--refine" => a.refine = value("--refine")?.parse().map_err(|e| format!("--refine: {e}"))?,
-            "--lr" => a.lr = value("--lr")?.parse().map_err(|e| format!("--lr: {e}"))?,
-            "--out" => a.out = PathBuf::from(value("--out")?),
-            "--json" => a.json = true,
-            _ => {
-                return Err(format!(
-                    "unknown flag `{flag}`\nvae_digits [--device cpu|cuda] [--latent gaussian|relaxed-bernoulli|concrete] [--objective elbo|iwae] [--steps N] [--seed K] [--particles S] [--lr X] [--batch B] [--weight-decay W] [--tau-start T] [--tau-end T] [--refine STEPS] [--out DIR] [--json]"
-                ))
-            }
+/// `--objective`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ObjectiveFlag {
+    /// The ELBO.
+    Elbo,
+    /// The importance-weighted bound.
+    Iwae,
+}
+
+impl From<ObjectiveFlag> for Objective {
+    fn from(o: ObjectiveFlag) -> Objective {
+        match o {
+            ObjectiveFlag::Elbo => Objective::Elbo,
+            ObjectiveFlag::Iwae => Objective::Iwae,
         }
     }
-    if !["gaussian", "relaxed-bernoulli", "concrete"].contains(&a.latent.as_str()) {
-        return Err(format!(
-            "--latent: unknown `{}` (gaussian, relaxed-bernoulli, concrete)",
-            a.latent
-        ));
-    }
-    Ok(a)
 }
 
 /// Pixels binarized at ≥ 8 (of 0..16), split at the first 80% of the rows.
@@ -405,7 +370,7 @@ fn fit_latent<D: Backend>(
     out: &std::path::Path,
 ) -> Result<(Scores, Option<f64>), Box<dyn std::error::Error>> {
     let mut refined = None;
-    let scores = match args.latent.as_str() {
+    let scores = match args.vae.latent.as_str() {
         "relaxed-bernoulli" => {
             // u = (l + L) / τ with L ~ Logistic(0, 1): the prior's logit
             let prior = move |dev: &D, count: usize, logits: &[f32]| -> Vec<f32> {
@@ -472,7 +437,7 @@ fn fit_latent<D: Backend>(
                     &guide,
                     &test,
                     args.refine,
-                    args.seed,
+                    args.vae.seed,
                 )?);
             }
             scores
@@ -482,48 +447,42 @@ fn fit_latent<D: Backend>(
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(2);
-        }
-    };
+    let args = Args::parse();
     let (train, test) = load()?;
     let baseline = baseline_nll(&train, &test);
-    let relaxed = args.latent != "gaussian";
+    let relaxed = args.vae.latent != "gaussian";
     let t_end = if relaxed { args.tau_end } else { 1.0 };
     let steps = args.steps.unwrap_or(if relaxed { 20_000 } else { 10_000 });
     let opts = FitOptions {
         steps,
-        particles: args.particles,
-        batch_size: Some(args.batch),
-        seed: args.seed,
+        particles: args.vae.particles,
+        batch_size: Some(args.vae.batch),
+        seed: args.vae.seed,
         schedule: Schedule::Exponential {
             start: args.lr,
             end: args.lr / 10.0,
         },
-        objective: args.objective,
+        objective: args.objective.into(),
         adam: ravi::AdamConfig {
             weight_decay: args.weight_decay.unwrap_or(if relaxed { 0.0 } else { 0.1 }),
             ..Default::default()
         },
         temperature: if relaxed {
             Schedule::Exponential {
-                start: args.tau_start,
+                start: args.vae.tau_start,
                 end: t_end,
             }
         } else {
             Schedule::Constant(1.0)
         },
-        progress: !args.json,
+        progress: !args.vae.json,
         ..FitOptions::default()
     };
-    let out = args.out.join(&args.latent);
-    let (scores, refined) = match args.device.as_str() {
+    let out = args.out.join(&args.vae.latent);
+    let (scores, refined) = match args.vae.device.as_str() {
         "cpu" => fit_latent(
             &args,
-            &Cpu::seeded(args.seed),
+            &Cpu::seeded(args.vae.seed),
             &train,
             &test,
             &opts,
@@ -533,7 +492,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         #[cfg(feature = "cuda")]
         "cuda" => fit_latent(
             &args,
-            &ravi::Cuda::seeded(args.seed),
+            &ravi::Cuda::seeded(args.vae.seed),
             &train,
             &test,
             &opts,
@@ -547,11 +506,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .into())
         }
     };
-    if args.json {
+    if args.vae.json {
         println!(
             "{}",
             serde_json::json!({
-                "latent": args.latent,
+                "latent": args.vae.latent,
                 "train_neg_elbo": scores.train_neg_elbo,
                 "test_neg_elbo": scores.test_neg_elbo,
                 "test_iwae_nll": scores.test_iwae_nll,
@@ -563,7 +522,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!(
         "vae_digits, {} latents, {steps} steps (nats per image)",
-        args.latent
+        args.vae.latent
     );
     println!("  train negative ELBO        {:8.3}", scores.train_neg_elbo);
     println!("  test negative ELBO         {:8.3}", scores.test_neg_elbo);

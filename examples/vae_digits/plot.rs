@@ -1,18 +1,18 @@
 //! PNG figures for the VAE example: a grid of grayscale images ([`image_grid`]) and a line
 //! chart of training curves ([`curve`]), drawn with `plotters`' bitmap backend.
 //!
-//! Text uses no system font: `DejaVuSans-ascii.ttf` beside this file (DejaVu Sans 2.37 cut down
-//! to printable ASCII with fontTools; Bitstream Vera licence, DejaVu changes public domain; the
-//! full notice is kept in the font's own `name` table, record 13) is compiled in and registered
-//! with `plotters`' `ab_glyph` renderer as "sans-serif". Only ASCII text renders; other
-//! characters are left out.
+//! Text uses no system font: `src/plot/DejaVuSans-ascii.ttf` (DejaVu Sans 2.37 cut down to
+//! printable ASCII with fontTools; Bitstream Vera licence, DejaVu changes public domain; the
+//! full notice is kept in the font's own `name` table, record 13; the font of `ravi::plot` too)
+//! is compiled in and registered with `plotters`' `ab_glyph` renderer as "sans-serif". Only
+//! ASCII text renders; other characters are left out.
 
 use plotters::prelude::*;
 use std::error::Error;
 use std::path::Path;
 
 /// The embedded font (see the module docs for its licence).
-const FONT: &[u8] = include_bytes!("DejaVuSans-ascii.ttf");
+const FONT: &[u8] = include_bytes!("../../src/plot/DejaVuSans-ascii.ttf");
 /// Longest series drawn point by point; longer ones are averaged down to at most this many points.
 const MAX_POINTS: usize = 2000;
 
