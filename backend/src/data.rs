@@ -28,7 +28,7 @@ impl Array {
         Ok(Array { data, shape })
     }
     /// No values: what to pass for an observed input when predicting at new inputs
-    /// ([`crate::predictive`], [`crate::predictive_draws`] fill it with zeros of the
+    /// ([`crate::predictive()`], [`crate::predictive_draws`] fill it with zeros of the
     /// declared shape, since they do not read it). Anything else refuses it as data of the
     /// wrong shape.
     pub fn none() -> Self {
