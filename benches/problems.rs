@@ -61,6 +61,12 @@ guide! {
     guide Mlp400MeanField for BnnMlp400 { theta ~ MeanField; }
     guide Mlp400Flipout for BnnMlp400 { theta ~ Flipout(MeanField); }
     guide Mlp400Lrt for BnnMlp400 { theta ~ Lrt(MeanField); }
+    /// `examples/bnn_mnist`'s implicit guide: 40-dim noise, a hidden layer of 420, U Vᵀ of
+    /// rank 40, the smallest-singular-value bound.
+    guide Mlp400Implicit for BnnMlp400 {
+        theta ~ Implicit(noise = 40, hidden = [420], generator = MatMul, rank = 40,
+                         bound = SmallestSingularValue, output_variance = 0.000001);
+    }
     guide VaeGuide for Vae { z ~ Amortized(VaeEncoder(x)); }
     guide BinaryVaeGuide for BinaryVae { z ~ Amortized(BinaryEncoder(x)); }
 }
@@ -138,6 +144,7 @@ pub const PROBLEMS: &[&str] = &[
     "mnist_mlp400_mean_field_graph_b128",
     "mnist_mlp400_flipout_b128",
     "mnist_mlp400_lrt_b128",
+    "mnist_mlp400_implicit_b128",
 ];
 
 /// MNIST-shaped rows for the seed workloads: 1,024 images of pseudo-random grey (or binary)
@@ -257,6 +264,13 @@ pub fn with_problem(name: &str, f: &mut dyn FnMut(&mut dyn FnMut())) {
                 y: labels(1024),
             };
             run!(Mlp400Lrt::new(&dev), data, seed_opts(true))
+        }
+        "mnist_mlp400_implicit_b128" => {
+            let data = BnnMlp400Data {
+                x: mnist_like(false),
+                y: labels(1024),
+            };
+            run!(Mlp400Implicit::new(&dev), data, seed_opts(true))
         }
         other => panic!("unknown problem {other}; one of {PROBLEMS:?}"),
     }
