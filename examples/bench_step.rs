@@ -6,15 +6,6 @@
 #[path = "../benches/problems.rs"]
 mod problems;
 
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
 /// Times fit steps of one problem of `benches/steps.rs` in its own process.
 #[derive(clap::Parser, Debug)]
 #[command(name = "bench_step")]
@@ -44,6 +35,6 @@ fn main() {
     });
     println!(
         "{name} us_per_step={per_step:.1} peak_rss_mib={:.1}",
-        peak_rss_mib()
+        ravi::memory::peak_resident_mib()
     );
 }

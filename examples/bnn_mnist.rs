@@ -166,16 +166,6 @@ fn run<G: Guide<Cpu>>(
     })
 }
 
-/// The peak resident set size of this process so far, MiB (VmHWM).
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
 /// Images as the net takes them: rows of 784 features, or 1 × 28 × 28 images.
 fn images(digits: &ravi::mnist::Digits, net: NetKind) -> Result<Array, ravi::DataError> {
     let flat = digits.intensities();
@@ -220,7 +210,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // the predictive does not read the test labels: zeros keep the shapes
     let no_labels = Array::vector(vec![0.0; test.len()]);
     let dev = Cpu::seeded(args.seed);
-    macro_rules! lenet {
+    // each arm fits its guide on the net's data and scores the predictive
+    macro_rules! fit {
         ($data:ident, $guide:ident) => {
             run(
                 $guide::new(&dev),
@@ -238,55 +229,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             )?
         };
     }
-    let mlp = |x: &Array, y: &Array| MlpBnnData {
-        x: x.clone(),
-        y: y.clone(),
-    };
-    let (train_mlp, test_mlp) = (mlp(&x, &y), mlp(&x_test, &no_labels));
     let outcome = match (args.net, args.guide, args.prior) {
-        (NetKind::Lenet, _, PriorKind::Normal) => lenet!(LeNetNormalData, LeNetNormalGuide),
-        (NetKind::Lenet, _, PriorKind::Conjugate) => {
-            lenet!(LeNetConjugateData, LeNetConjugateGuide)
-        }
-        (NetKind::Lenet, _, PriorKind::KnownMean) => {
-            lenet!(LeNetKnownMeanData, LeNetKnownMeanGuide)
-        }
-        (NetKind::Lenet, _, PriorKind::Mixture) => lenet!(LeNetMixtureData, LeNetMixtureGuide),
-        (NetKind::Mlp, GuideKind::MeanField, _) => run(
-            MlpMeanField::new(&dev),
-            &train_mlp,
-            &test_mlp,
-            &labels,
-            &opts,
-            args.draws,
-        )?,
-        (NetKind::Mlp, GuideKind::Flipout, _) => run(
-            MlpFlipout::new(&dev),
-            &train_mlp,
-            &test_mlp,
-            &labels,
-            &opts,
-            args.draws,
-        )?,
-        (NetKind::Mlp, GuideKind::Lrt, _) => run(
-            MlpLrt::new(&dev),
-            &train_mlp,
-            &test_mlp,
-            &labels,
-            &opts,
-            args.draws,
-        )?,
-        (NetKind::Mlp, GuideKind::Implicit, _) => run(
-            MlpImplicit::new(&dev),
-            &train_mlp,
-            &test_mlp,
-            &labels,
-            &opts,
-            args.draws,
-        )?,
+        (NetKind::Lenet, _, PriorKind::Normal) => fit!(LeNetNormalData, LeNetNormalGuide),
+        (NetKind::Lenet, _, PriorKind::Conjugate) => fit!(LeNetConjugateData, LeNetConjugateGuide),
+        (NetKind::Lenet, _, PriorKind::KnownMean) => fit!(LeNetKnownMeanData, LeNetKnownMeanGuide),
+        (NetKind::Lenet, _, PriorKind::Mixture) => fit!(LeNetMixtureData, LeNetMixtureGuide),
+        (NetKind::Mlp, GuideKind::MeanField, _) => fit!(MlpBnnData, MlpMeanField),
+        (NetKind::Mlp, GuideKind::Flipout, _) => fit!(MlpBnnData, MlpFlipout),
+        (NetKind::Mlp, GuideKind::Lrt, _) => fit!(MlpBnnData, MlpLrt),
+        (NetKind::Mlp, GuideKind::Implicit, _) => fit!(MlpBnnData, MlpImplicit),
     };
     let s = outcome.scores;
-    let rss = peak_rss_mib();
+    let rss = ravi::memory::peak_resident_mib();
     if args.json {
         println!(
             "{}",

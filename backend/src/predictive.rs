@@ -241,15 +241,11 @@ where
     in_passes(guide, data, draws, temperature, |s, sites| {
         for (k, obs) in sites.into_iter().enumerate() {
             let values: Vec<Vec<f32>> = obs.args.iter().map(|a| a.as_vec()).collect();
-            let width = values.first().map_or(0, |v| v.len() / s);
             if sums.len() <= k {
+                let width = values.first().map_or(0, |v| v.len() / s);
                 sums.push(Sums::new(obs.site, obs.predicts, width));
             }
-            for p in 0..s {
-                let draw: Vec<&[f32]> = values
-                    .iter()
-                    .map(|v| &v[p * width..(p + 1) * width])
-                    .collect();
+            for draw in per_draw(&values, s) {
                 sums[k].add(&draw);
             }
         }
@@ -363,25 +359,7 @@ where
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut sites: Vec<SiteDraws> = Vec::new();
     in_passes(guide, data, draws, 1.0, |s, observed| {
-        for (k, obs) in observed.into_iter().enumerate() {
-            let values: Vec<Vec<f32>> = obs.args.iter().map(|a| a.as_vec()).collect();
-            let width = values.first().map_or(0, |v| v.len() / s);
-            if sites.len() <= k {
-                sites.push(SiteDraws {
-                    site: obs.site,
-                    draws: Vec::with_capacity(draws),
-                });
-            }
-            for p in 0..s {
-                let args: Vec<&[f32]> = values
-                    .iter()
-                    .map(|v| &v[p * width..(p + 1) * width])
-                    .collect();
-                if let Some(d) = draw_site(obs.predicts, &args, &mut rng) {
-                    sites[k].draws.push(d);
-                }
-            }
-        }
+        draw_sites(&mut sites, s, observed, &mut rng);
     })?;
     sites.retain(|s| !s.draws.is_empty());
     Ok(PredictiveDraws { sites })
@@ -458,21 +436,65 @@ where
     for pass in crate::passes::ranges(draws, crate::passes::draws_per_pass(batch.rows(), 50)) {
         let s = pass.len();
         let sample = guide.sample::<NoneTape>(s, &batch, Estimator::Standard, false);
-        let tracked = G::Model::tracked_specs()
-            .iter()
-            .zip(G::Model::tracked::<D, NoneTape>(
-                sample.latents.clone(),
-                &batch,
-            ))
-            .map(|(spec, t)| ObservedArgs {
-                site: spec.name,
-                predicts: Predicts::Moments(&PointMass),
-                args: vec![t],
-            });
-        let observed = G::Model::observed_args::<D, NoneTape>(sample.latents, &batch);
-        visit(s, observed.into_iter().chain(tracked).collect());
+        visit(
+            s,
+            observed_and_tracked::<G::Model, D>(sample.latents, &batch),
+        );
     }
     Ok(())
+}
+
+/// Every observed site's arguments at `latents`, then every tracked value as a point
+/// mass (its predictive is its spread over draws).
+fn observed_and_tracked<M: Model, D: Backend>(
+    latents: Vec<crate::particles::Particles<D, NoneTape>>,
+    batch: &Batch<D>,
+) -> Vec<ObservedArgs<D, NoneTape>> {
+    let tracked = M::tracked_specs()
+        .iter()
+        .zip(M::tracked::<D, NoneTape>(latents.clone(), batch))
+        .map(|(spec, t)| ObservedArgs {
+            site: spec.name,
+            predicts: Predicts::Moments(&PointMass),
+            args: vec![t],
+        });
+    let observed = M::observed_args::<D, NoneTape>(latents, batch);
+    observed.into_iter().chain(tracked).collect()
+}
+
+/// Each of `s` draws' arguments of one site: `width` values of every argument per draw.
+fn per_draw(values: &[Vec<f32>], s: usize) -> impl Iterator<Item = Vec<&[f32]>> {
+    let width = values.first().map_or(0, |v| v.len() / s.max(1));
+    (0..s).map(move |p| {
+        values
+            .iter()
+            .map(|v| &v[p * width..(p + 1) * width])
+            .collect()
+    })
+}
+
+/// One draw of every site of `sites_args` at each of the pass's `s` draws, appended to
+/// `sites` (in the same order, created on the first pass).
+fn draw_sites<D: Backend>(
+    sites: &mut Vec<SiteDraws>,
+    s: usize,
+    sites_args: Vec<ObservedArgs<D, NoneTape>>,
+    rng: &mut dyn rand::RngCore,
+) {
+    for (k, obs) in sites_args.into_iter().enumerate() {
+        let values: Vec<Vec<f32>> = obs.args.iter().map(|a| a.as_vec()).collect();
+        if sites.len() <= k {
+            sites.push(SiteDraws {
+                site: obs.site,
+                draws: Vec::new(),
+            });
+        }
+        for args in per_draw(&values, s) {
+            if let Some(d) = draw_site(obs.predicts, &args, rng) {
+                sites[k].draws.push(d);
+            }
+        }
+    }
 }
 
 /// `data` on the guide's device, each [`Array::none`](crate::Array::none) of an observed
@@ -583,13 +605,8 @@ where
                 .nth(k)
                 .ok_or_else(|| no_prior(spec.name, M::NAME))?;
             let values: Vec<Vec<f32>> = prior.args.iter().map(|a| a.as_vec()).collect();
-            let width = values.first().map_or(0, |v| v.len() / s);
             let numel = latents_numel[k];
-            for p in 0..s {
-                let args: Vec<&[f32]> = values
-                    .iter()
-                    .map(|v| &v[p * width..(p + 1) * width])
-                    .collect();
+            for (p, args) in per_draw(&values, s).enumerate() {
                 let x = match prior.predicts {
                     Predicts::Moments(_) | Predicts::Binary(_) => {
                         draw_site(prior.predicts, &args, &mut rng)
@@ -614,34 +631,8 @@ where
                 sites[k].draws.push(x);
             }
         }
-        let tracked = M::tracked_specs()
-            .iter()
-            .zip(M::tracked::<D, NoneTape>(on_device(&latents), &batch))
-            .map(|(spec, t)| ObservedArgs {
-                site: spec.name,
-                predicts: Predicts::Moments(&PointMass),
-                args: vec![t],
-            });
-        let observed = M::observed_args::<D, NoneTape>(on_device(&latents), &batch);
-        for (k, obs) in observed.into_iter().chain(tracked).enumerate() {
-            let values: Vec<Vec<f32>> = obs.args.iter().map(|a| a.as_vec()).collect();
-            let width = values.first().map_or(0, |v| v.len() / s);
-            if observed_sites.len() <= k {
-                observed_sites.push(SiteDraws {
-                    site: obs.site,
-                    draws: Vec::with_capacity(draws),
-                });
-            }
-            for p in 0..s {
-                let args: Vec<&[f32]> = values
-                    .iter()
-                    .map(|v| &v[p * width..(p + 1) * width])
-                    .collect();
-                if let Some(d) = draw_site(obs.predicts, &args, &mut rng) {
-                    observed_sites[k].draws.push(d);
-                }
-            }
-        }
+        let observed = observed_and_tracked::<M, D>(on_device(&latents), &batch);
+        draw_sites(&mut observed_sites, s, observed, &mut rng);
     }
     sites.extend(observed_sites.into_iter().filter(|s| !s.draws.is_empty()));
     Ok(PredictiveDraws { sites })

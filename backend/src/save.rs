@@ -228,16 +228,8 @@ pub fn resume_fit<G: Guide<D>, D: Backend>(
     path: impl AsRef<Path>,
 ) -> Result<(), SaveError> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| SaveError::Io {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    let format = |m: String| SaveError::Format {
-        path: path.to_path_buf(),
-        message: m,
-    };
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| format(e.to_string()))?;
-    let meta = header.metadata().clone().unwrap_or_default();
+    let (bytes, meta) = read(path)?;
+    let format = |m: String| format_error(path, m);
     let number = |key: &str| -> Result<i64, SaveError> {
         meta.get(key).and_then(|v| v.parse().ok()).ok_or_else(|| {
             format(format!(
@@ -270,6 +262,25 @@ pub fn resume_fit<G: Guide<D>, D: Backend>(
     trainer
         .resume(steps.max(0) as usize, &state)
         .map_err(|e| format(e.to_string()))
+}
+
+/// The bytes of the file at `path` and its metadata.
+fn read(path: &Path) -> Result<(Vec<u8>, HashMap<String, String>), SaveError> {
+    let bytes = std::fs::read(path).map_err(|e| SaveError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let (_, header) =
+        SafeTensors::read_metadata(&bytes).map_err(|e| format_error(path, e.to_string()))?;
+    let meta = header.metadata().clone().unwrap_or_default();
+    Ok((bytes, meta))
+}
+
+fn format_error(path: &Path, message: String) -> SaveError {
+    SaveError::Format {
+        path: path.to_path_buf(),
+        message,
+    }
 }
 
 fn f32s(bytes: &[u8]) -> Vec<f32> {
@@ -346,17 +357,9 @@ pub fn load_into<G: Guide<D>, D: Backend>(
     path: impl AsRef<Path>,
 ) -> Result<G, SaveError> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| SaveError::Io {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    let format = |m: String| SaveError::Format {
-        path: path.to_path_buf(),
-        message: m,
-    };
+    let (bytes, meta) = read(path)?;
+    let format = |m: String| format_error(path, m);
     let signature_here = signature(&guide);
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| format(e.to_string()))?;
-    let meta = header.metadata().clone().unwrap_or_default();
     if meta.get("format").map(String::as_str) != Some("ravi-guide") {
         return Err(format("no ravi metadata".into()));
     }
@@ -379,12 +382,7 @@ pub fn load_into<G: Guide<D>, D: Backend>(
     let saved_signature = meta.get("signature").map(String::as_str);
     let read = |name: &str| -> Option<Vec<f32>> {
         let t = tensors.tensor(name).ok()?;
-        (t.dtype() == Dtype::F32).then(|| {
-            t.data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect()
-        })
+        (t.dtype() == Dtype::F32).then(|| f32s(t.data()))
     };
     let store = guide.params_mut();
     let ids: Vec<_> = store.ids().collect();

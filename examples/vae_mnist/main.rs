@@ -210,16 +210,6 @@ fn seed_temperature(steps: usize) -> f32 {
     t as f32
 }
 
-/// The peak resident set size of this process so far, MiB (VmHWM).
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
 /// A model's data from its one input, the binarized images `[n, 784]`.
 trait FromImages: Sized {
     fn from_images(x: ravi::Array) -> Self;
@@ -635,7 +625,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let steps_per_s = s.steps as f64 / s.train_seconds;
-    let rss = peak_rss_mib();
+    let rss = ravi::memory::peak_resident_mib();
     let iwae_rows = args.iwae_rows.min(test.shape()[0]);
     if args.vae.json {
         println!(
