@@ -210,18 +210,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // the predictive does not read the test labels: zeros keep the shapes
     let no_labels = Array::vector(vec![0.0; test.len()]);
     let dev = Cpu::seeded(args.seed);
-    // each arm fits its guide on the net's data and scores the predictive
+    // each arm fits its guide on the net's data (moved in: one copy of the images) and
+    // scores the predictive
     macro_rules! fit {
         ($data:ident, $guide:ident) => {
             run(
                 $guide::new(&dev),
+                &$data { x, y },
                 &$data {
-                    x: x.clone(),
-                    y: y.clone(),
-                },
-                &$data {
-                    x: x_test.clone(),
-                    y: no_labels.clone(),
+                    x: x_test,
+                    y: no_labels,
                 },
                 &labels,
                 &opts,
