@@ -47,7 +47,11 @@ guide! {
 }
 
 fn line_data() -> (LineData, Vec<Vec<f64>>, Vec<f64>) {
-    let x: Vec<Vec<f64>> = (0..40)
+    line_data_of(40)
+}
+
+fn line_data_of(n: usize) -> (LineData, Vec<Vec<f64>>, Vec<f64>) {
+    let x: Vec<Vec<f64>> = (0..n)
         .map(|i| {
             let t = i as f64 * 0.1;
             vec![t.sin() * 3.0, t.cos() + 0.2 * t]
@@ -117,6 +121,35 @@ fn laplace_starts_full_rank_at_the_exact_posterior() {
                 exact.cov[i][j]
             );
         }
+    }
+}
+
+/// Over 10,000 rows the dfdx graph's log joint runs in passes over the rows (the priors
+/// once, the rows' terms summed): the Laplace start is still the exact posterior.
+#[test]
+fn laplace_over_many_rows_in_passes_is_the_exact_posterior() {
+    let (data, x, y) = line_data_of(10_000);
+    let exact = ravi::exact::linear_regression(&x, &y, 10.0, 0.5, false);
+    let mut g = LineFullRank::new(&Cpu::seeded(0));
+    let opts = FitOptions {
+        fused: false,
+        ..opts(Init::Laplace)
+    };
+    ravi::Trainer::new(&mut g, &data, &opts).unwrap().guide();
+    let (loc, l) = g.entry0.loc_scale_tril(g.params());
+    for i in 0..2 {
+        let sd = exact.cov[i][i].sqrt();
+        assert!(
+            (f64::from(loc[i]) - exact.mean[i]).abs() < 1e-2 * sd,
+            "{loc:?} vs {:?}",
+            exact.mean
+        );
+        let var: f64 = (0..2).map(|k| f64::from(l[i * 2 + k]).powi(2)).sum();
+        assert!(
+            (var / exact.cov[i][i] - 1.0).abs() < 1e-2,
+            "variance {var} vs {}",
+            exact.cov[i][i]
+        );
     }
 }
 

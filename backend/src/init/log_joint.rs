@@ -4,12 +4,13 @@
 //! guide has a program for it).
 
 use dfdx::prelude::*;
-use dfdx::tensor::OwnedTape;
+use dfdx::tensor::{NoneTape, OwnedTape};
 
-use crate::data::Batch;
+use crate::data::{Array, Batch};
 use crate::device::Backend;
 use crate::latent::LatentSpec;
 use crate::model::Model;
+use crate::passes::{ranges, rows_per_pass};
 
 /// A point's log joint, its gradient (in the layout of the points), and the first site
 /// whose log density is not finite there (when the log joint is not).
@@ -61,17 +62,23 @@ pub(crate) trait LogJoint {
     fn evaluate(&self, points: &[Vec<f64>]) -> Vec<Evaluation>;
 }
 
-/// The model's own code on the dfdx graph, all rows of the data uploaded once.
-pub(crate) struct Graph<M: Model, D: Backend> {
+/// The model's own code on the dfdx graph, the rows taken in passes of bounded memory
+/// ([`crate::passes`]): each pass uploads its rows, and the data is not copied whole.
+pub(crate) struct Graph<'a, M: Model, D: Backend> {
     pub dev: D,
-    pub batch: Batch<D>,
+    pub arrays: Vec<&'a Array>,
+    pub rows: usize,
     pub layout: Layout,
     pub model: std::marker::PhantomData<M>,
 }
 
-impl<M: Model, D: Backend> LogJoint for Graph<M, D> {
+impl<M: Model, D: Backend> LogJoint for Graph<'_, M, D> {
     fn evaluate(&self, points: &[Vec<f64>]) -> Vec<Evaluation> {
-        evaluate::<M, D>(&self.dev, &self.batch, &self.layout, points)
+        let mut out = Vec::with_capacity(points.len());
+        for chunk in points.chunks(CHUNK) {
+            out.extend(self.evaluate_chunk(chunk));
+        }
+        out
     }
 }
 
@@ -103,100 +110,136 @@ impl LogJoint for Host<'_> {
 /// the model's intermediate values `points × rows`).
 const CHUNK: usize = 64;
 
-/// log p(x, z) and ∂/∂z at each point of `points` (full points in [`Layout`] order), on all
-/// of `batch`'s rows, unscaled. Latent sites with rows (local sites) are not supported: the
-/// initialisation only searches models whose latent sites are all global.
-pub(crate) fn evaluate<M: Model, D: Backend>(
-    dev: &D,
-    batch: &Batch<D>,
-    layout: &Layout,
-    points: &[Vec<f64>],
-) -> Vec<Evaluation> {
-    let mut out = Vec::with_capacity(points.len());
-    for chunk in points.chunks(CHUNK) {
-        out.extend(evaluate_chunk::<M, D>(dev, batch, layout, chunk));
+impl<M: Model, D: Backend> Graph<'_, M, D> {
+    /// The rows of one pass on the device.
+    fn upload(&self, rows: std::ops::Range<usize>) -> Batch<D> {
+        let idx: Vec<usize> = rows.collect();
+        Batch::upload(&self.dev, M::inputs(), &self.arrays, Some(&idx), self.rows)
     }
-    out
-}
 
-fn evaluate_chunk<M: Model, D: Backend>(
-    dev: &D,
-    batch: &Batch<D>,
-    layout: &Layout,
-    points: &[Vec<f64>],
-) -> Vec<Evaluation> {
-    let p = points.len();
-    let values: Vec<Tensor<(usize, usize), f32, D>> = layout
-        .offsets
-        .iter()
-        .zip(&layout.sizes)
-        .map(|(&off, &n)| {
-            let v: Vec<f32> = points
-                .iter()
-                .flat_map(|x| x[off..off + n].iter().map(|&v| v as f32))
-                .collect();
-            dev.tensor_from_vec(v, (p, n))
-        })
-        .collect();
-    let taped = values
-        .iter()
-        .map(|t| t.retaped::<OwnedTape<f32, D>>())
-        .collect();
-    let terms = M::log_joint_terms(taped, batch, 1.0);
-    let per_site: Vec<(&'static str, Vec<f32>)> = terms
-        .iter()
-        .map(|(name, t)| (*name, t.retaped::<dfdx::tensor::NoneTape>().as_vec()))
-        .collect();
-    // Every coordinate takes part (with weight 0 where the model does not read it), so
-    // each has a gradient even when a `param` feeds no site.
-    let mut total: Option<crate::particles::PerParticle<D, OwnedTape<f32, D>>> = None;
-    let present = values
-        .iter()
-        .map(|t| t.retaped::<OwnedTape<f32, D>>().sum::<(usize,), Axis<1>>() * 0.0);
-    for t in terms.into_iter().map(|(_, t)| t).chain(present) {
-        total = Some(match total {
-            None => t,
-            Some(acc) => acc + t,
-        });
+    /// The passes over the rows for `p` points: several when every site that is not a
+    /// latent site's prior splits by rows (`Model::log_joint_rows`), else one over all.
+    fn passes(
+        &self,
+        values: &[Tensor<(usize, usize), f32, D>],
+        p: usize,
+    ) -> Vec<std::ops::Range<usize>> {
+        let passes = ranges(self.rows, rows_per_pass(p, self.rows));
+        if passes.len() == 1 {
+            return passes;
+        }
+        let latent = |name: &str| M::latents().iter().any(|l| l.name == name);
+        let untaped: Vec<_> = values.iter().map(|t| t.retaped::<NoneTape>()).collect();
+        let batch = self.upload(passes[0].clone());
+        let splits = M::log_joint_rows::<D, NoneTape>(untaped, &batch)
+            .into_iter()
+            .all(|(name, rows)| rows.is_some() || latent(name));
+        match splits {
+            true => passes,
+            false => vec![0..self.rows],
+        }
     }
-    let Some(total) = total else {
-        // a model with no terms at all: every point has log joint 0
-        return points
+
+    /// log p(x, z) and ∂/∂z at each point of `points` (full points in [`Layout`] order),
+    /// on all the rows, unscaled: the latent sites' priors from the first pass, the rows'
+    /// terms summed over the passes. Latent sites with rows (local sites) are not
+    /// supported: the initialisation only searches models whose latent sites are all global.
+    fn evaluate_chunk(&self, points: &[Vec<f64>]) -> Vec<Evaluation> {
+        let (dev, layout) = (&self.dev, &self.layout);
+        let p = points.len();
+        let values: Vec<Tensor<(usize, usize), f32, D>> = layout
+            .offsets
             .iter()
-            .map(|x| Evaluation {
-                value: 0.0,
-                gradient: vec![0.0; x.len()],
-                culprit: None,
+            .zip(&layout.sizes)
+            .map(|(&off, &n)| {
+                let v: Vec<f32> = points
+                    .iter()
+                    .flat_map(|x| x[off..off + n].iter().map(|&v| v as f32))
+                    .collect();
+                dev.tensor_from_vec(v, (p, n))
             })
             .collect();
-    };
-    let grads = total.sum::<(), _>().backward();
-    let site_grads: Vec<Vec<f32>> = values.iter().map(|t| grads.get(t).as_vec()).collect();
-    (0..p)
-        .map(|i| {
-            let value: f64 = per_site.iter().map(|(_, v)| f64::from(v[i])).sum();
-            let mut gradient = vec![0.0; layout.len()];
-            for ((g, &off), &n) in site_grads.iter().zip(&layout.offsets).zip(&layout.sizes) {
-                for (out, &v) in gradient[off..off + n]
-                    .iter_mut()
-                    .zip(&g[i * n..(i + 1) * n])
-                {
-                    *out = f64::from(v);
+        let latent = |name: &str| M::latents().iter().any(|l| l.name == name);
+        let mut per_site: Vec<(&'static str, Vec<f64>)> = Vec::new();
+        let mut site_grads: Vec<Vec<f32>> =
+            layout.sizes.iter().map(|&n| vec![0.0; p * n]).collect();
+        let mut any_term = false;
+        for (c, rows) in self.passes(&values, p).into_iter().enumerate() {
+            let batch = self.upload(rows);
+            let taped: Vec<_> = values
+                .iter()
+                .map(|t| t.retaped::<OwnedTape<f32, D>>())
+                .collect();
+            // the priors once, the rows' terms in every pass
+            let terms: Vec<_> = M::log_joint_terms(taped, &batch, 1.0)
+                .into_iter()
+                .filter(|(name, _)| c == 0 || !latent(name))
+                .collect();
+            for (name, t) in &terms {
+                let v = t.retaped::<NoneTape>().as_vec();
+                match per_site.iter_mut().find(|(n, _)| n == name) {
+                    Some((_, acc)) => acc.iter_mut().zip(v).for_each(|(a, v)| *a += f64::from(v)),
+                    None => per_site.push((name, v.into_iter().map(f64::from).collect())),
                 }
             }
-            let culprit = (!value.is_finite())
-                .then(|| {
-                    per_site
-                        .iter()
-                        .find(|(_, v)| !v[i].is_finite())
-                        .map(|(name, _)| *name)
-                })
-                .flatten();
-            Evaluation {
-                value,
-                gradient,
-                culprit,
+            // Every coordinate takes part (with weight 0 where the model does not read it),
+            // so each has a gradient even when a `param` feeds no site.
+            let present = values
+                .iter()
+                .map(|t| t.retaped::<OwnedTape<f32, D>>().sum::<(usize,), Axis<1>>() * 0.0);
+            let mut total: Option<crate::particles::PerParticle<D, OwnedTape<f32, D>>> = None;
+            any_term |= !terms.is_empty();
+            for t in terms.into_iter().map(|(_, t)| t).chain(present) {
+                total = Some(match total {
+                    None => t,
+                    Some(acc) => acc + t,
+                });
             }
-        })
-        .collect()
+            let Some(total) = total else { continue };
+            let grads = total.sum::<(), _>().backward();
+            for (acc, t) in site_grads.iter_mut().zip(&values) {
+                acc.iter_mut()
+                    .zip(grads.get(t).as_vec())
+                    .for_each(|(a, g)| *a += g);
+            }
+        }
+        if !any_term {
+            // a model with no terms at all: every point has log joint 0
+            return points
+                .iter()
+                .map(|x| Evaluation {
+                    value: 0.0,
+                    gradient: vec![0.0; x.len()],
+                    culprit: None,
+                })
+                .collect();
+        }
+        (0..p)
+            .map(|i| {
+                let value: f64 = per_site.iter().map(|(_, v)| v[i]).sum();
+                let mut gradient = vec![0.0; layout.len()];
+                for ((g, &off), &n) in site_grads.iter().zip(&layout.offsets).zip(&layout.sizes) {
+                    for (out, &v) in gradient[off..off + n]
+                        .iter_mut()
+                        .zip(&g[i * n..(i + 1) * n])
+                    {
+                        *out = f64::from(v);
+                    }
+                }
+                let culprit = (!value.is_finite())
+                    .then(|| {
+                        per_site
+                            .iter()
+                            .find(|(_, v)| !v[i].is_finite())
+                            .map(|(name, _)| *name)
+                    })
+                    .flatten();
+                Evaluation {
+                    value,
+                    gradient,
+                    culprit,
+                }
+            })
+            .collect()
+    }
 }

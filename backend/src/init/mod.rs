@@ -16,7 +16,7 @@ mod log_joint;
 pub use crate::start::{FamilyStart, Start, INIT_SCALE};
 pub use laplace::MAX_LAPLACE_DIM;
 
-use crate::data::{Array, Batch};
+use crate::data::Array;
 use crate::device::Backend;
 use crate::error::{FitError, InitError};
 use crate::guide::checked_rows;
@@ -311,16 +311,13 @@ impl<'a> Search<'a> {
                 arrays: arrays.clone(),
                 sizes: layout.sizes.clone(),
             }),
-            None => {
-                let dev = guide.params().device().clone();
-                let batch = Batch::upload(&dev, M::inputs(), &arrays, None, rows);
-                Box::new(log_joint::Graph::<M, D> {
-                    dev,
-                    batch,
-                    layout: layout.clone(),
-                    model: std::marker::PhantomData,
-                })
-            }
+            None => Box::new(log_joint::Graph::<M, D> {
+                dev: guide.params().device().clone(),
+                arrays: arrays.clone(),
+                rows,
+                layout: layout.clone(),
+                model: std::marker::PhantomData,
+            }),
         };
         let base = base_point(guide, latents, true, glorot);
         let store = guide.params();
