@@ -136,7 +136,7 @@ impl<M: Model, D: Backend> Graph<'_, M, D> {
             .all(|(name, rows)| rows.is_some() || latent(name));
         match splits {
             true => passes,
-            false => vec![0..self.rows],
+            false => ranges(self.rows, self.rows),
         }
     }
 
