@@ -108,6 +108,15 @@ model! {
         x ~ Bernoulli(logits = Decoder(z; dec));
     }
 
+    /// Gaussian latents over the grey intensities in [0, 1]: a continuous Bernoulli per
+    /// pixel (Loaiza-Ganem & Cunningham 2019), a proper density where the binary
+    /// cross-entropy of grey pixels is not one.
+    model GreyVae(x: [N, 784]) {
+        param dec [params(Decoder)];
+        z ~ Normal(0.0, 1.0) [N, 20];
+        x ~ ContinuousBernoulli(logits = Decoder(z; dec));
+    }
+
     net BinaryEncoder(x: [B, 784]) -> [B, 20] { Linear(784, 400) -> relu -> Linear(400, 20) }
     net BinaryDecoder(z: [B, 20]) -> [B, 784] { Linear(20, 400) -> relu -> Linear(400, 784) }
     /// Relaxed Bernoulli latents (binary concrete) at the fit's temperature, prior p = 1/2.
@@ -129,6 +138,7 @@ model! {
 
 guide! {
     guide VaeGuide for Vae { z ~ Amortized(Encoder(x)); }
+    guide GreyVaeGuide for GreyVae { z ~ Amortized(Encoder(x)); }
     guide BinaryVaeGuide for BinaryVae { z ~ Amortized(BinaryEncoder(x)); }
     guide ConcreteVaeGuide for ConcreteVae { z ~ Amortized(ConcreteEncoder(x)); }
 }
@@ -168,6 +178,10 @@ struct Args {
     /// window.
     #[arg(long)]
     last_iterate: bool,
+    /// Model the grey intensities in [0, 1] with a continuous Bernoulli per pixel instead
+    /// of binarizing them (Gaussian latents only; the figures are then nats of a density).
+    #[arg(long)]
+    grey: bool,
     /// The folder of the MNIST files.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist"))]
     data: PathBuf,
@@ -217,6 +231,11 @@ trait FromImages: Sized {
 impl FromImages for VaeData {
     fn from_images(x: ravi::Array) -> Self {
         VaeData { x }
+    }
+}
+impl FromImages for GreyVaeData {
+    fn from_images(x: ravi::Array) -> Self {
+        GreyVaeData { x }
     }
 }
 impl FromImages for BinaryVaeData {
@@ -379,6 +398,11 @@ fn reconstructions<D: Backend, G: Guide<D>>(
     let pred = ravi::predictive_at(guide, data, 20, t)?;
     match pred.first() {
         Some(SitePredictive::Binary { probs, .. }) => Ok(probs
+            .chunks(PIXELS)
+            .map(|r| r.iter().map(|&p| p as f32).collect())
+            .collect()),
+        // a continuous Bernoulli's predictive mean: the expected grey level
+        Some(SitePredictive::Continuous { mean, .. }) => Ok(mean
             .chunks(PIXELS)
             .map(|r| r.iter().map(|&p| p as f32).collect())
             .collect()),
@@ -550,7 +574,10 @@ fn fit_latent<D: Backend>(
                 let z: Tensor<(usize,), f32, D> = dev.sample_normal_like(&(count * LATENTS,));
                 z.as_vec()
             };
-            run_latent(&mut VaeGuide::new(dev), run, &prior, out)
+            match run.args.grey {
+                true => run_latent(&mut GreyVaeGuide::new(dev), run, &prior, out),
+                false => run_latent(&mut VaeGuide::new(dev), run, &prior, out),
+            }
         }
     }
 }
@@ -563,8 +590,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(n) => mnist.train.take(n),
         None => mnist.train,
     };
-    let train = train_digits.binarized(0.5);
-    let test = mnist.test.binarized(0.5);
+    if args.grey && args.vae.latent != "gaussian" {
+        return Err("--grey models the grey pixels under Gaussian latents only".into());
+    }
+    let (train, test) = match args.grey {
+        true => (train_digits.intensities(), mnist.test.intensities()),
+        false => (train_digits.binarized(0.5), mnist.test.binarized(0.5)),
+    };
     drop(train_digits);
     let n_train = train.shape()[0];
     let batch = args.vae.batch.min(n_train);
@@ -599,7 +631,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         progress: false,
         ..FitOptions::default()
     };
-    let out = args.out.join(&args.vae.latent);
+    let out = args.out.join(match args.grey {
+        true => "gaussian-grey",
+        false => args.vae.latent.as_str(),
+    });
     let mut run = Run {
         args: &args,
         train: Some(train),
@@ -609,8 +644,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     if !args.vae.json {
         println!(
-            "vae_mnist, {} latents: {n_train} training images binarized at 0.5, batch {batch}, {steps_per_epoch} steps per epoch, {} epochs, Adam {} (nats per image)",
-            args.vae.latent, args.epochs, args.lr
+            "vae_mnist, {} latents: {n_train} training images {}, batch {batch}, {steps_per_epoch} steps per epoch, {} epochs, Adam {} (nats per image)",
+            args.vae.latent,
+            if args.grey { "in grey (continuous Bernoulli)" } else { "binarized at 0.5" },
+            args.epochs,
+            args.lr
         );
     }
     let s = match args.vae.device.as_str() {
@@ -632,6 +670,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "{}",
             serde_json::json!({
                 "latent": args.vae.latent,
+                "grey": args.grey,
                 "epochs": args.epochs,
                 "steps": s.steps,
                 "batch": batch,
