@@ -32,6 +32,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -354,23 +355,7 @@ pub fn elbo_trace<T: Trace + ?Sized>(trace: &T, path: impl AsRef<Path>) -> Resul
     };
     let clamp = |(x, y): (f64, f64)| (x, y.clamp(lo, hi));
     draw(path, TRACE_SIZE, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 26))
-            .margin(15)
-            .x_label_area_size(50)
-            .y_label_area_size(90)
-            .build_cartesian_2d(0.0..x_max, lo..hi)?;
-        let (xd, yd) = (decimals(x_max), decimals(hi - lo));
-        chart
-            .configure_mesh()
-            .x_desc("step")
-            .y_desc("ELBO")
-            .axis_desc_style(("sans-serif", 20))
-            .label_style(("sans-serif", 15))
-            .x_label_formatter(&|x| format!("{x:.xd$}"))
-            .y_label_formatter(&|y| format!("{y:.yd$}"))
-            .light_line_style(WHITE.mix(0.0))
-            .draw()?;
+        let mut chart = figure_chart(root, &title, 90, (0.0, x_max, "step"), (lo, hi, "ELBO"))?;
         let raw = RGBColor(120, 160, 210);
         chart
             .draw_series(LineSeries::new(points.iter().copied().map(clamp), raw))?
@@ -550,23 +535,7 @@ pub fn predictive_bands(
         .chain(data.iter().copied());
     let corner = quiet_corner(marks, (x_lo, x_hi), (y_lo, y_hi));
     draw(path, BAND_SIZE, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 26))
-            .margin(15)
-            .x_label_area_size(50)
-            .y_label_area_size(80)
-            .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)?;
-        let (xd, yd) = (decimals(x_hi - x_lo), decimals(y_hi - y_lo));
-        chart
-            .configure_mesh()
-            .x_desc("x")
-            .y_desc("y")
-            .axis_desc_style(("sans-serif", 20))
-            .label_style(("sans-serif", 15))
-            .x_label_formatter(&|x| format!("{x:.xd$}"))
-            .y_label_formatter(&|y| format!("{y:.yd$}"))
-            .light_line_style(WHITE.mix(0.0))
-            .draw()?;
+        let mut chart = figure_chart(root, &title, 80, (x_lo, x_hi, "x"), (y_lo, y_hi, "y"))?;
         const SHADES: [RGBColor; 3] = [
             RGBColor(120, 170, 230),
             RGBColor(40, 90, 180),
@@ -640,6 +609,38 @@ fn quiet_corner(
         SeriesLabelPosition::LowerLeft,
     ][best]
         .clone()
+}
+
+/// A chart filling a whole figure, titled, with named axes from `lo` to `hi` each,
+/// labelled to the decimals their spans need (`y_area`: the pixels its labels take).
+fn figure_chart<'a, 'b>(
+    root: &'a DrawingArea<BitMapBackend<'b>, Shift>,
+    title: &str,
+    y_area: u32,
+    (x_lo, x_hi, x_name): (f64, f64, &str),
+    (y_lo, y_hi, y_name): (f64, f64, &str),
+) -> Result<
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    Box<dyn StdError>,
+> {
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 26))
+        .margin(15)
+        .x_label_area_size(50)
+        .y_label_area_size(y_area)
+        .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)?;
+    let (xd, yd) = (decimals(x_hi - x_lo), decimals(y_hi - y_lo));
+    chart
+        .configure_mesh()
+        .x_desc(x_name)
+        .y_desc(y_name)
+        .axis_desc_style(("sans-serif", 20))
+        .label_style(("sans-serif", 15))
+        .x_label_formatter(&|x| format!("{x:.xd$}"))
+        .y_label_formatter(&|y| format!("{y:.yd$}"))
+        .light_line_style(WHITE.mix(0.0))
+        .draw()?;
+    Ok(chart)
 }
 
 /// One panel's histogram of `values` (finite, not empty), titled `label`.

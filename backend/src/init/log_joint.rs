@@ -70,6 +70,9 @@ pub(crate) struct Graph<'a, M: Model, D: Backend> {
     pub rows: usize,
     pub layout: Layout,
     pub model: std::marker::PhantomData<M>,
+    /// Whether every site but the latent priors splits by rows: a property of the model's
+    /// code, found at the first evaluation that has several passes.
+    pub splits_by_rows: std::cell::OnceCell<bool>,
 }
 
 impl<M: Model, D: Backend> LogJoint for Graph<'_, M, D> {
@@ -128,12 +131,14 @@ impl<M: Model, D: Backend> Graph<'_, M, D> {
         if passes.len() == 1 {
             return passes;
         }
-        let latent = |name: &str| M::latents().iter().any(|l| l.name == name);
-        let untaped: Vec<_> = values.iter().map(|t| t.retaped::<NoneTape>()).collect();
-        let batch = self.upload(passes[0].clone());
-        let splits = M::log_joint_rows::<D, NoneTape>(untaped, &batch)
-            .into_iter()
-            .all(|(name, rows)| rows.is_some() || latent(name));
+        let splits = *self.splits_by_rows.get_or_init(|| {
+            let latent = |name: &str| M::latents().iter().any(|l| l.name == name);
+            let untaped: Vec<_> = values.iter().map(|t| t.retaped::<NoneTape>()).collect();
+            let batch = self.upload(passes[0].clone());
+            M::log_joint_rows::<D, NoneTape>(untaped, &batch)
+                .into_iter()
+                .all(|(name, rows)| rows.is_some() || latent(name))
+        });
         match splits {
             true => passes,
             false => ranges(self.rows, self.rows),

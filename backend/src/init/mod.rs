@@ -317,6 +317,7 @@ impl<'a> Search<'a> {
                 rows,
                 layout: layout.clone(),
                 model: std::marker::PhantomData,
+                splits_by_rows: std::cell::OnceCell::new(),
             }),
         };
         let base = base_point(guide, latents, true, glorot);

@@ -135,14 +135,7 @@ impl Emitter<'_> {
     fn mixture_term(&mut self, site: &Site) -> TokenStream {
         let dist = format_ident!("{}", site.dist.name);
         let log_prob = format_ident!("log_prob{}", site.parametrization.suffix);
-        let k = self.ir.nodes[site.args[0]]
-            .shape
-            .0
-            .last()
-            .expect("checked: a component axis")
-            .clone();
-        let mut full = site.shape.clone();
-        full.0.push(k.clone());
+        let (k, full) = self.components(site);
         let m: Vec<TokenStream> = site.shape.0.iter().map(dim_usize).collect();
         let kk = dim_usize(&k);
         let events = quote!((__s, 1usize #(* #m)*, #kk));
@@ -312,9 +305,9 @@ impl Emitter<'_> {
         quote!(::ravi::ObservedArgs { site: #name, predicts: #predicts, args: ::std::vec![#(#args),*] })
     }
 
-    /// A mixture's logits and component arguments, K values per value, and its moments.
-    fn mixture_args(&mut self, site: &Site) -> TokenStream {
-        let name = &site.name;
+    /// A mixture's component axis K (the last axis of its logits) and the shape of its
+    /// per-component arguments, the site's with K appended.
+    fn components(&self, site: &Site) -> (Dim, Shape) {
         let k = self.ir.nodes[site.args[0]]
             .shape
             .0
@@ -323,6 +316,13 @@ impl Emitter<'_> {
             .clone();
         let mut full = site.shape.clone();
         full.0.push(k.clone());
+        (k, full)
+    }
+
+    /// A mixture's logits and component arguments, K values per value, and its moments.
+    fn mixture_args(&mut self, site: &Site) -> TokenStream {
+        let name = &site.name;
+        let (k, full) = self.components(site);
         let numel: Vec<TokenStream> = full.0.iter().map(dim_usize).collect();
         let args: Vec<TokenStream> = site
             .args
