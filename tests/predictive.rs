@@ -181,6 +181,9 @@ fn predictive_draws_are_the_sites_distribution_over_the_guide() {
         let want = 0.6 + z * sd;
         assert!((got - want).abs() < 0.04, "{q} quantile {got} vs {want}");
     }
+    // a level outside [0, 1] is taken at the nearest end, not past the draws
+    assert_eq!(y.quantile(1.5), y.quantile(1.0));
+    assert_eq!(y.quantile(-0.2), y.quantile(0.0));
     // the moments' predictive at the same inputs agrees
     let ravi::SitePredictive::Continuous { mean, .. } =
         &ravi::predictive(&g, &data, 4000).unwrap()[0]

@@ -235,7 +235,8 @@ pub fn covariance(rows: &[Vec<f64>]) -> Vec<Vec<f64>> {
 
 /// Linear interpolation between order statistics (the "type 7" rule of R and numpy).
 pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
-    let h = (sorted.len() - 1) as f64 * q;
+    // q outside [0, 1] is taken at the nearest end (a NaN q gives NaN), never past the draws
+    let h = (sorted.len() - 1) as f64 * q.clamp(0.0, 1.0);
     let lo = h.floor() as usize;
     let hi = h.ceil() as usize;
     sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])

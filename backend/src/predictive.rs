@@ -289,7 +289,8 @@ impl SiteDraws {
     }
 
     /// The `q`-quantile of each element over the draws (linear interpolation between order
-    /// statistics, NumPy's default), `q` in [0, 1].
+    /// statistics, NumPy's default), `q` in [0, 1] (one outside is taken at the nearest
+    /// end, as [`crate::Posterior::quantile`] takes it).
     pub fn quantile(&self, q: f64) -> Vec<f64> {
         self.per_element(|mut c| {
             c.sort_by(f64::total_cmp);

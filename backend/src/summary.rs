@@ -8,10 +8,10 @@ use std::fmt::Write as _;
 use crate::posterior::{quantile, Posterior};
 
 impl Posterior {
-    /// The `q`-quantile (0 ≤ q ≤ 1, linear interpolation) of each element of `site`.
+    /// The `q`-quantile (0 ≤ q ≤ 1, one outside taken at the nearest end; linear
+    /// interpolation) of each element of `site`.
     pub fn quantile(&self, site: &str, q: f64) -> Option<Vec<f32>> {
         let draws = self.draws_of(site)?;
-        let q = q.clamp(0.0, 1.0);
         Some(
             self.columns(draws)
                 .map(|col| quantile(&col, q) as f32)
