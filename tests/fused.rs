@@ -5,7 +5,7 @@ mod common;
 
 use common::stream;
 use ravi::prelude::*;
-use ravi::{Estimator, Model, Trainer};
+use ravi::{EngineChoice, Estimator, Model, Trainer};
 
 const D: usize = 3;
 const J: usize = 4;
@@ -201,6 +201,15 @@ guide! {
     guide SchoolsMixed for Schools { mu ~ MeanField; theta ~ FullRank; }
     /// Not covered: low rank (steps take the dfdx path).
     guide LinearLowRank for Linear { (w, b) ~ LowRank(rank = 2); }
+}
+
+guide! {
+    /// Families the engine does not run, over models it does: drawn on the graph, scored on
+    /// the engine (a positive site, factors over a latent and per row, weighted terms).
+    guide IndexedLowRank for Indexed { (a, m, beta, s) ~ LowRank(rank = 2); }
+    guide BnnImplicit for Bnn {
+        theta ~ Implicit(noise = 3, hidden = [8], entropy_weight = 0.5, prior_weight = 0.1);
+    }
 }
 
 fn x(n: usize) -> Array {
@@ -461,6 +470,55 @@ fn same_fit<G: Guide<Cpu>>(
             assert!((u - v).abs() < 1e-3, "{name}: engine {u} vs graph {v}");
         }
     }
+}
+
+/// A guide the engine does not run, over a model it does: its steps draw on the graph and
+/// score the draws on the engine, and take the steps the graph alone takes (to rounding).
+fn same_fit_model_on_host<G: Guide<Cpu>>(
+    make: &dyn Fn(&Cpu) -> G,
+    data: &<G::Model as Model>::Data,
+    opts: FitOptions,
+) {
+    let (mut a, mut b) = (make(&Cpu::seeded(4)), make(&Cpu::seeded(4)));
+    let mut host = Trainer::new(&mut a, data, &opts).unwrap();
+    let graph_opts = FitOptions {
+        fused: false,
+        ..opts.clone()
+    };
+    let mut graph = Trainer::new(&mut b, data, &graph_opts).unwrap();
+    assert!(
+        matches!(host.report().engine, EngineChoice::HostModel(_)),
+        "{}",
+        host.report().engine
+    );
+    assert!(matches!(graph.report().engine, EngineChoice::Graph(_)));
+    for step in 0..opts.steps {
+        let (h, g) = (host.step().unwrap(), graph.step().unwrap());
+        let (ravi::Step::Taken(h), ravi::Step::Taken(g)) = (h, g) else {
+            panic!("a skipped step")
+        };
+        assert!(
+            (h - g).abs() <= 1e-3 * g.abs().max(1.0),
+            "step {step}: model on the engine {h} vs graph {g}"
+        );
+    }
+    drop((host, graph));
+    for ((name, x), (_, y)) in a.params().iter().zip(b.params().iter()) {
+        for (u, v) in x.as_vec().iter().zip(y.as_vec()) {
+            assert!((u - v).abs() < 1e-3, "{name}: engine {u} vs graph {v}");
+        }
+    }
+}
+
+#[test]
+fn graph_guides_are_scored_on_the_engine() {
+    same_fit_model_on_host(&LinearLowRank::new, &linear(120), opts(2, Some(40)));
+    same_fit_model_on_host(&IndexedLowRank::new, &indexed(90), opts(1, Some(30)));
+    let few = FitOptions {
+        steps: 60,
+        ..opts(2, Some(50))
+    };
+    same_fit_model_on_host(&BnnImplicit::new, &bnn(150), few);
 }
 
 fn opts(particles: usize, batch: Option<usize>) -> FitOptions {

@@ -68,6 +68,14 @@ pub trait Guide<D: Backend> {
     fn host_program() -> Result<&'static crate::program::Program, &'static str> {
         Err("the guide is written by hand, with no program for the host engine")
     }
+    /// The model alone as the host engine runs it (a program with no entries), where the
+    /// engine runs the model but not this guide's families (an implicit generator, a flow,
+    /// a low-rank family): a fit on the CPU then draws on the dfdx graph and scores the
+    /// draws on the engine. `None` where the engine does not run the model, or the guide
+    /// rewrites its net call (Flipout, local reparametrization) or is amortized.
+    fn host_model_program() -> Option<&'static crate::program::Program> {
+        None
+    }
     /// The parameters of each Gaussian entry of [`Guide::host_program`], in its order;
     /// `None` where a family cannot say (the fit then stops with an error: the guide and its
     /// program disagree).

@@ -203,3 +203,61 @@ pub struct Program {
     /// The nets `Op::Net` nodes call, by index: their layers.
     pub nets: &'static [&'static [Layer]],
 }
+
+impl Op {
+    /// The nodes this operation reads.
+    pub fn operands(&self) -> Vec<usize> {
+        match *self {
+            Op::Input(_) | Op::Const(_) | Op::Sample(_) => Vec::new(),
+            Op::Neg(a)
+            | Op::Func(_, a)
+            | Op::Pow(a, _)
+            | Op::Slice(a, ..)
+            | Op::LogSumExp(a, _)
+            | Op::Softmax(a, _)
+            | Op::LogSoftmax(a, _)
+            | Op::Transpose(a)
+            | Op::Sum(a, _)
+            | Op::Mean(a, _) => vec![a],
+            Op::Add(a, b)
+            | Op::Sub(a, b)
+            | Op::Mul(a, b)
+            | Op::Div(a, b)
+            | Op::MatMul(a, b)
+            | Op::Gather(a, b) => vec![a, b],
+            Op::Net(_, x, w) => vec![x, w],
+            Op::Concat(parts) => parts.to_vec(),
+        }
+    }
+}
+
+impl Program {
+    /// Does each data row's terms depend on that row alone (no operation mixes rows or
+    /// reduces over them, so the log joint over all rows is the sum of its terms over any
+    /// split of the rows)? Then the rows can be taken in passes.
+    pub fn splits_by_rows(&self) -> bool {
+        let has_rows = |n: usize| self.nodes[n].dims.contains(&Dim::Rows);
+        self.nodes.iter().all(|node| {
+            let reads_rows = node.op.operands().into_iter().any(has_rows);
+            if !reads_rows {
+                return true;
+            }
+            let rows_first = node.dims.first() == Some(&Dim::Rows)
+                && node.dims.iter().filter(|d| **d == Dim::Rows).count() == 1;
+            let mixes_rows = match node.op {
+                Op::LogSumExp(_, axis) | Op::Softmax(_, axis) | Op::LogSoftmax(_, axis) => {
+                    axis == 0
+                }
+                Op::Sum(_, axis) | Op::Mean(_, axis) => axis.is_none_or(|a| a == 0),
+                Op::Slice(..) | Op::Transpose(_) | Op::Concat(_) => true,
+                _ => false,
+            };
+            rows_first && !mixes_rows
+        })
+    }
+
+    /// Does the term of site `s` have one part per data row?
+    pub fn site_has_rows(&self, s: &Site) -> bool {
+        self.nodes[s.value].dims.contains(&Dim::Rows)
+    }
+}

@@ -255,12 +255,6 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Result<TokenStream, String> 
     if !guide.amortized.is_empty() {
         return Err("the guide is amortized (a net reads each row)".into());
     }
-    if let Some((_, site)) = model.latents().find(|(_, s)| s.is_local()) {
-        return Err(format!(
-            "site `{}` is local (one value per data row)",
-            site.name
-        ));
-    }
     if let Some(e) = guide.entries.iter().find(|e| !e.family.engine) {
         let runs: Vec<&str> = crate::catalogue::FAMILIES
             .iter()
@@ -273,64 +267,7 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Result<TokenStream, String> 
             runs.join(" and ")
         ));
     }
-    let nodes = model
-        .nodes
-        .iter()
-        .map(|n| {
-            let op = op(&n.op)?;
-            let dims = n.shape.0.iter().map(dim);
-            let particles = n.particles;
-            Ok(
-                quote!(::ravi::program::Node { op: #op, dims: &[#(#dims),*], particles: #particles }),
-            )
-        })
-        .collect::<Result<Vec<_>, String>>()?;
-    let sites = model
-        .sites
-        .iter()
-        .map(|s| {
-            let density = density(model, s)?;
-            let name = &s.name;
-            let args = s.args.iter().map(|&a| id(a));
-            let value = id(s.value);
-            let observed = s.observed.is_some();
-            // A latent's support: the reals as drawn, or the positive reals as eᵘ.
-            let positive = !observed && s.dist.support == Constraint::Positive;
-            if s.ordered {
-                return Err(format!(
-                    "latent site `{name}` is ordered (the engine draws real and positive latents)"
-                ));
-            }
-            if !observed && !matches!(s.dist.support, Constraint::Real | Constraint::Positive) {
-                return Err(format!(
-                    "latent site `{name}` is {} (the engine draws real and positive latents)",
-                    s.dist.support.describe()
-                ));
-            }
-            Ok(quote!(::ravi::program::Site { name: #name, density: #density, args: &[#(#args),*], value: #value, observed: #observed, positive: #positive }))
-        })
-        .collect::<Result<Vec<_>, String>>()?
-        .into_iter()
-        .chain(model.factors.iter().map(|f| {
-            let (name, value, observed) = (&f.name, id(f.value), f.shape.has_rows());
-            quote!(::ravi::program::Site { name: #name, density: ::ravi::program::Density::Factor, args: &[], value: #value, observed: #observed, positive: false })
-        }))
-        .collect::<Vec<_>>();
-    // Every net a node calls must be one the engine runs; the others are never called.
-    let called: Vec<bool> = (0..model.nets.len())
-        .map(|i| {
-            model
-                .nodes
-                .iter()
-                .any(|n| matches!(n.op, Op::Net(j, ..) if j == i))
-        })
-        .collect();
-    let nets = model
-        .nets
-        .iter()
-        .zip(&called)
-        .map(|(n, &called)| if called { net(n) } else { Ok(quote!(&[])) })
-        .collect::<Result<Vec<_>, String>>()?;
+    let model_part = ModelPart::of(model)?;
     let latent_sites: Vec<&Site> = model.latents().map(|(_, s)| s).collect();
     // Guide-program lines `site ~ Normal(loc, scale)` (LogNormal for a positive site) whose
     // location is a plain `param` and whose scale a `positive` one: a mean-field entry over
@@ -376,14 +313,117 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Result<TokenStream, String> 
         };
         quote!(::ravi::program::Entry { sites: &[#(#sites),*], normal_priors: #normal_priors, floor: ::ravi::guides::SCALE_FLOOR })
     });
-    Ok(quote! {
-        ::ravi::program::Program {
-            nodes: &[#(#nodes),*],
-            sites: &[#(#sites),*],
-            entries: &[#(#entries,)* #(#program_entries),*],
-            nets: &[#(#nets),*],
+    Ok(model_part.with_entries(quote!(#(#entries,)* #(#program_entries),*)))
+}
+
+/// The model's side of the engine alone (a program with no entries): what a guide the
+/// engine does not run (an implicit generator, a flow, a low-rank family) uses to score its
+/// draws and take their gradient, the guide itself staying on the dfdx graph. Not for an
+/// amortized guide (its local sites are not the engine's), nor for a family that rewrites
+/// the model's net call (Flipout, local reparametrization: the model is not run on a draw).
+pub fn model_program(model: &ModelIr, guide: &GuideIr) -> Result<TokenStream, String> {
+    if !guide.amortized.is_empty() {
+        return Err("the guide is amortized (a net reads each row)".into());
+    }
+    if let Some(e) = guide.entries.iter().find(|e| e.family.rewrite.is_some()) {
+        return Err(format!(
+            "`{}` rewrites the model's net call instead of drawing its weights",
+            e.family.name
+        ));
+    }
+    Ok(ModelPart::of(model)?.with_entries(quote!()))
+}
+
+/// The model's nodes, sites and nets as the engine's tables.
+struct ModelPart {
+    nodes: Vec<TokenStream>,
+    sites: Vec<TokenStream>,
+    nets: Vec<TokenStream>,
+}
+
+impl ModelPart {
+    /// The tables, or why the engine cannot run the model (a local site, an op, a density
+    /// or a net it does not cover).
+    fn of(model: &ModelIr) -> Result<Self, String> {
+        if let Some((_, site)) = model.latents().find(|(_, s)| s.is_local()) {
+            return Err(format!(
+                "site `{}` is local (one value per data row)",
+                site.name
+            ));
         }
-    })
+        let nodes = model
+            .nodes
+            .iter()
+            .map(|n| {
+                let op = op(&n.op)?;
+                let dims = n.shape.0.iter().map(dim);
+                let particles = n.particles;
+                Ok(
+                    quote!(::ravi::program::Node { op: #op, dims: &[#(#dims),*], particles: #particles }),
+                )
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let sites = model
+            .sites
+            .iter()
+            .map(|s| {
+                let density = density(model, s)?;
+                let name = &s.name;
+                let args = s.args.iter().map(|&a| id(a));
+                let value = id(s.value);
+                let observed = s.observed.is_some();
+                // A latent's support: the reals as drawn, or the positive reals as eᵘ.
+                let positive = !observed && s.dist.support == Constraint::Positive;
+                if s.ordered {
+                    return Err(format!(
+                        "latent site `{name}` is ordered (the engine draws real and positive latents)"
+                    ));
+                }
+                if !observed && !matches!(s.dist.support, Constraint::Real | Constraint::Positive) {
+                    return Err(format!(
+                        "latent site `{name}` is {} (the engine draws real and positive latents)",
+                        s.dist.support.describe()
+                    ));
+                }
+                Ok(quote!(::ravi::program::Site { name: #name, density: #density, args: &[#(#args),*], value: #value, observed: #observed, positive: #positive }))
+            })
+            .collect::<Result<Vec<_>, String>>()?
+            .into_iter()
+            .chain(model.factors.iter().map(|f| {
+                let (name, value, observed) = (&f.name, id(f.value), f.shape.has_rows());
+                quote!(::ravi::program::Site { name: #name, density: ::ravi::program::Density::Factor, args: &[], value: #value, observed: #observed, positive: false })
+            }))
+            .collect::<Vec<_>>();
+        // Every net a node calls must be one the engine runs; the others are never called.
+        let called: Vec<bool> = (0..model.nets.len())
+            .map(|i| {
+                model
+                    .nodes
+                    .iter()
+                    .any(|n| matches!(n.op, Op::Net(j, ..) if j == i))
+            })
+            .collect();
+        let nets = model
+            .nets
+            .iter()
+            .zip(&called)
+            .map(|(n, &called)| if called { net(n) } else { Ok(quote!(&[])) })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(ModelPart { nodes, sites, nets })
+    }
+
+    /// The program of these tables with `entries` (the guide's Gaussian entries).
+    fn with_entries(self, entries: TokenStream) -> TokenStream {
+        let ModelPart { nodes, sites, nets } = self;
+        quote! {
+            ::ravi::program::Program {
+                nodes: &[#(#nodes),*],
+                sites: &[#(#sites),*],
+                entries: &[#entries],
+                nets: &[#(#nets),*],
+            }
+        }
+    }
 }
 
 /// Does the host engine run this model and guide? `Err` says why not.

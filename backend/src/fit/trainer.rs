@@ -14,6 +14,7 @@ use crate::elbo::{elbo_terms, first_non_finite, sum_terms, untaped_views, GUIDE_
 use crate::error::FitError;
 use crate::error::MAX_DIVERGENCES;
 use crate::estimator::Estimator;
+use crate::fused::model_engine::ModelEngine;
 use crate::fused::EngineChoice;
 use crate::guide::check_rows;
 use crate::guide::Guide;
@@ -119,6 +120,8 @@ pub struct Trainer<'a, G: Guide<D>, D: Backend> {
     adam: Adam<D>,
     /// The host engine, when it runs this fit's steps.
     fused: Option<crate::fused::step::Fused>,
+    /// The model on the host engine, when it scores the guide's graph draws.
+    model_engine: Option<ModelEngine>,
     engine: EngineChoice,
     step: usize,
     skipped: usize,
@@ -183,11 +186,18 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
             (true, Objective::Elbo) => {
                 match crate::fused::step::Fused::for_guide(&*guide, opts.adam, &frozen)? {
                     Ok(fused) => (Some(fused), EngineChoice::Host),
-                    Err(why) => (None, EngineChoice::Graph(why)),
+                    Err(why) => match ModelEngine::for_guide::<G, D>() {
+                        Some(_) => (None, EngineChoice::HostModel(why)),
+                        None => (None, EngineChoice::Graph(why)),
+                    },
                 }
             }
         };
-        let full = (fused.is_none() && batch_rows == rows)
+        let model_engine = match engine {
+            EngineChoice::HostModel(_) => ModelEngine::for_guide::<G, D>(),
+            _ => None,
+        };
+        let full = (fused.is_none() && model_engine.is_none() && batch_rows == rows)
             .then(|| Batch::upload(&dev, specs, &arrays, None, rows));
         // the warm-up's estimator is the analytic entropy: nothing to warm up from when the
         // fit's own estimator is analytic already
@@ -209,6 +219,7 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
             cursor: rows, // forces a shuffle before the first minibatch
             adam,
             fused,
+            model_engine,
             engine,
             step: 0,
             skipped: 0,
@@ -553,14 +564,18 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
     /// The step itself, on the host engine or the dfdx graph.
     fn take_step(&mut self, step: usize, estimator: Estimator, lr: f32) -> Result<Step, FitError> {
         let opts = &self.opts;
-        let idx = (self.batch_rows < self.rows).then(|| {
+        let picked = (self.batch_rows < self.rows).then(|| {
             if self.cursor + self.batch_rows > self.rows {
                 self.order.shuffle(&mut self.rng);
                 self.cursor = 0;
             }
             self.cursor += self.batch_rows;
-            &self.order[self.cursor - self.batch_rows..self.cursor]
+            self.cursor - self.batch_rows..self.cursor
         });
+        if self.model_engine.is_some() {
+            return self.model_on_host_step(step, picked, estimator, lr);
+        }
+        let idx = picked.map(|range| &self.order[range]);
         let scale = self.rows as f32 / self.batch_rows as f32;
         if let Some(fused) = &mut self.fused {
             let data = (G::Model::inputs(), self.arrays.as_slice());
@@ -619,6 +634,63 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
         let grads = loss.backward();
         let clip = opts.clip_norm;
         self.adam.step(self.guide.params_mut(), &grads, lr, clip);
+        Ok(Step::Taken(value))
+    }
+
+    /// A step whose guide draws on the dfdx graph and whose model is scored on the host
+    /// engine: the engine's ∂ log p/∂z enters the graph as the surrogate Σ z · ∂ log p/∂z
+    /// (its gradient in the guide's parameters is the model term's), beside the guide's own
+    /// −log q on the tape.
+    fn model_on_host_step(
+        &mut self,
+        step: usize,
+        picked: Option<std::ops::Range<usize>>,
+        estimator: Estimator,
+        lr: f32,
+    ) -> Result<Step, FitError> {
+        let opts = &self.opts;
+        let idx = picked.map(|range| &self.order[range]);
+        let dev = self.guide.params().device().clone();
+        // global latents only: the guide reads no data
+        let carrier = Batch::empty(&dev, G::Model::inputs().len());
+        let draw =
+            self.guide
+                .sample::<OwnedTape<f32, D>>(opts.particles, &carrier, estimator, true);
+        let host: Vec<Vec<f32>> = draw.latents.iter().map(|z| z.as_vec()).collect();
+        let views: Vec<&[f32]> = host.iter().map(Vec::as_slice).collect();
+        let scale = self.rows as f32 / self.batch_rows as f32;
+        let weights = self.guide.prior_weights();
+        let engine = self.model_engine.as_mut().expect("checked by the caller");
+        let data = (G::Model::inputs(), self.arrays.as_slice());
+        let scored = engine.score(data, idx, &views, opts.particles, (scale, &weights));
+        let scored = match scored {
+            Ok(scored) => scored,
+            Err(bad) => return self.non_finite(step, bad.value as f32, Some(bad.culprit)),
+        };
+        let log_q_values = draw.log_q.as_vec();
+        let mut surrogate = draw.log_q.negate();
+        for (z, g) in draw.latents.into_iter().zip(scored.gradient) {
+            let g = dev.tensor_from_vec(g, *z.shape());
+            surrogate = surrogate + (z * g).sum::<(usize,), Axis<1>>();
+        }
+        let particles = opts.particles as f64;
+        let value = (scored
+            .log_joint
+            .iter()
+            .zip(&log_q_values)
+            .map(|(p, q)| p - f64::from(*q))
+            .sum::<f64>()
+            / particles) as f32;
+        if !value.is_finite() {
+            let culprit = log_q_values
+                .iter()
+                .find(|v| !v.is_finite())
+                .map(|v| format!("the guide's log density is {v}"));
+            return self.non_finite(step, value, culprit);
+        }
+        let grads = surrogate.mean::<(), _>().negate().backward();
+        self.adam
+            .step(self.guide.params_mut(), &grads, lr, self.opts.clip_norm);
         Ok(Step::Taken(value))
     }
 

@@ -151,6 +151,7 @@ mod density;
 mod engine;
 mod gaussian;
 mod gemm;
+pub(crate) mod model_engine;
 mod net;
 mod rows;
 pub(crate) mod step;
@@ -170,6 +171,9 @@ use crate::model::{Model, ModelData};
 pub enum EngineChoice {
     /// The host engine: the guide's program on host buffers.
     Host,
+    /// The guide's draws on the dfdx graph and the model's terms on the host engine (which
+    /// runs the model but not the guide's families), and why the guide is not on the engine.
+    HostModel(String),
     /// The dfdx graph, and why not the host engine (the model or guide has something the
     /// engine does not run, the device, the objective, or `FitOptions::fused`).
     Graph(String),
@@ -179,6 +183,10 @@ impl std::fmt::Display for EngineChoice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             EngineChoice::Host => f.write_str("the host engine"),
+            EngineChoice::HostModel(why) => write!(
+                f,
+                "the dfdx graph for the guide ({why}), the host engine for the model"
+            ),
             EngineChoice::Graph(why) => write!(f, "the dfdx graph ({why})"),
         }
     }

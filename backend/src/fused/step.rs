@@ -3,9 +3,10 @@
 
 use dfdx::prelude::*;
 
-use super::density::{score, Partials};
+use super::density::Partials;
 use super::engine::Engine;
 use super::gaussian::Gaussian;
+use super::model_engine::{batch_inputs, gather, model_pass, rows_of};
 use crate::data::{Array, InputSpec};
 use crate::device::Backend;
 use crate::error::FitError;
@@ -355,31 +356,9 @@ impl Fused {
         estimator: Estimator,
     ) -> Result<f32, NonFinite> {
         // The minibatch's rows, gathered where the input has rows.
-        self.gathered.resize(arrays.len(), Vec::new());
-        if let Some(idx) = idx {
-            for ((spec, a), buf) in specs.iter().zip(arrays).zip(&mut self.gathered) {
-                if spec.has_rows {
-                    let width = a.data().len() / a.shape()[0].max(1);
-                    buf.clear();
-                    for &r in idx {
-                        buf.extend_from_slice(&a.data()[r * width..(r + 1) * width]);
-                    }
-                }
-            }
-        }
+        gather(&mut self.gathered, specs, arrays, idx);
         let rows = idx.map_or_else(|| rows_of(specs, arrays), <[usize]>::len);
-        let inputs: Vec<&[f32]> = specs
-            .iter()
-            .zip(arrays)
-            .zip(&self.gathered)
-            .map(|((spec, a), g)| {
-                if idx.is_some() && spec.has_rows {
-                    g.as_slice()
-                } else {
-                    a.data()
-                }
-            })
-            .collect();
+        let inputs = batch_inputs(&self.gathered, specs, arrays, idx);
         self.engine.resize(particles, rows);
         // Each entry's draw, into its sites' `Sample` nodes (in place for one site).
         for (l, eps) in self.layouts.iter_mut().zip(&self.eps) {
@@ -414,12 +393,18 @@ impl Fused {
                 }
             }
         }
-        let mut lp = Self::model_pass(
+        let weights: Vec<f32> = self
+            .program
+            .sites
+            .iter()
+            .map(|s| if s.observed { scale } else { 1.0 })
+            .collect();
+        let mut lp = model_pass(
             (&mut self.engine, &mut self.partials, &mut self.site_lp),
             self.program,
             &inputs,
             particles,
-            (scale, !self.values_only),
+            (&weights, !self.values_only),
         );
         // log q per particle, and the gradient of the mean ELBO in each entry's parameters.
         let mut log_q = vec![0.0f64; particles];
@@ -492,34 +477,6 @@ impl Fused {
         Ok(value)
     }
 
-    /// The model's forward pass, every site's log density (observed ones times `scale`)
-    /// into `site_lp`, and the backward pass: the log joint per particle, its gradient in
-    /// each `Sample` node's values left in the engine.
-    fn model_pass(
-        (engine, partials, site_lp): (&mut Engine, &mut Partials, &mut [Vec<f64>]),
-        program: &Program,
-        inputs: &[&[f32]],
-        particles: usize,
-        (scale, backward): (f32, bool),
-    ) -> Vec<f64> {
-        engine.forward(inputs);
-        engine.zero_grads();
-        let mut lp = vec![0.0f64; particles];
-        for (site, site_lp) in program.sites.iter().zip(site_lp) {
-            site_lp.clear();
-            site_lp.resize(particles, 0.0);
-            let weight = if site.observed { scale } else { 1.0 };
-            score(engine, inputs, site, weight, site_lp, partials);
-            for (a, b) in lp.iter_mut().zip(site_lp.iter()) {
-                *a += *b;
-            }
-        }
-        if backward {
-            engine.backward(inputs);
-        }
-        lp
-    }
-
     /// log p(x, z) − log q(z) of `particles` draws from `dev`'s generator on all rows (log
     /// q the density of the draw, as the path-derivative estimator takes it): the
     /// importance ratios a diagnosis reads. No gradient is formed.
@@ -534,80 +491,6 @@ impl Fused {
         let _ = self.evaluate(dev, data, None, particles, 1.0, Estimator::PathDerivative);
         self.values_only = false;
         &self.last_ratios
-    }
-
-    /// The model's log joint on all rows of `arrays` and its gradient in the guide's
-    /// unconstrained coordinates, at each of `points` (per latent site in the model's
-    /// order, its values concatenated): what the initialisation's search for the mode
-    /// evaluates, here without the dfdx graph. For each point: the value, the gradient, and
-    /// the first site whose log density is not finite there.
-    pub(crate) fn log_joint(
-        &mut self,
-        (specs, arrays): (&[InputSpec], &[&Array]),
-        points: &[Vec<f64>],
-        sizes: &[usize],
-    ) -> Vec<(f64, Vec<f64>, Option<&'static str>)> {
-        let particles = points.len();
-        let rows = rows_of(specs, arrays);
-        let inputs: Vec<&[f32]> = arrays.iter().map(|a| a.data()).collect();
-        self.engine.resize(particles, rows);
-        // each latent site's `Sample` node and whether its value is eᵘ
-        let program = self.program;
-        let mut offset = 0;
-        let mut slots = Vec::with_capacity(sizes.len());
-        for (k, &n) in sizes.iter().enumerate() {
-            let node = program.nodes.iter().position(|x| x.op == Op::Sample(k));
-            let positive = node
-                .is_some_and(|node| program.sites.iter().any(|s| s.value == node && s.positive));
-            slots.push((node, offset, n, positive));
-            offset += n;
-        }
-        for &(node, off, n, positive) in &slots {
-            let Some(node) = node else { continue };
-            let x = self.engine.sample_mut(node);
-            for (p, point) in points.iter().enumerate() {
-                for (x, &u) in x[p * n..(p + 1) * n].iter_mut().zip(&point[off..off + n]) {
-                    *x = if positive { (u as f32).exp() } else { u as f32 };
-                }
-            }
-        }
-        let mut lp = Self::model_pass(
-            (&mut self.engine, &mut self.partials, &mut self.site_lp),
-            program,
-            &inputs,
-            particles,
-            (1.0, true),
-        );
-        let mut out: Vec<(f64, Vec<f64>, Option<&'static str>)> = points
-            .iter()
-            .map(|p| (0.0, vec![0.0; p.len()], None))
-            .collect();
-        for &(node, off, n, positive) in &slots {
-            let Some(node) = node else { continue };
-            let (g, x) = (self.engine.grad(node), self.engine.value(&[], node));
-            for (p, (_, grad, _)) in out.iter_mut().enumerate() {
-                for j in 0..n {
-                    let (g, x) = (f64::from(g[p * n + j]), f64::from(x[p * n + j]));
-                    // x = eᵘ: d/du = x d/dx, and the term gains log |dx/du| = u
-                    grad[off + j] = if positive { g * x + 1.0 } else { g };
-                    if positive {
-                        lp[p] += points[p][off + j];
-                    }
-                }
-            }
-        }
-        for (p, (value, _, culprit)) in out.iter_mut().enumerate() {
-            *value = lp[p];
-            if !value.is_finite() {
-                *culprit = program
-                    .sites
-                    .iter()
-                    .zip(&self.site_lp)
-                    .find(|(_, lp)| !lp[p].is_finite())
-                    .map(|(s, _)| s.name);
-            }
-        }
-        out
     }
 
     /// A parameter gone non-finite, or the first non-finite term: the guide's, then the
@@ -730,15 +613,6 @@ fn fill_normals(out: &mut [f32], seed: u64, stream: u64) {
     for v in out {
         *v = rand_distr::StandardNormal.sample(&mut rng);
     }
-}
-
-/// The rows of the data (of its first input that has rows; 0 when none has).
-fn rows_of(specs: &[InputSpec], arrays: &[&Array]) -> usize {
-    specs
-        .iter()
-        .zip(arrays)
-        .find(|(s, _)| s.has_rows)
-        .map_or(0, |(_, a)| a.shape()[0])
 }
 
 #[cfg(test)]

@@ -87,7 +87,7 @@ impl<M: Model, D: Backend> LogJoint for Graph<'_, M, D> {
 
 /// The host engine's passes ([`crate::fused`]).
 pub(crate) struct Host<'a> {
-    pub engine: std::cell::RefCell<crate::fused::step::Fused>,
+    pub engine: std::cell::RefCell<crate::fused::model_engine::ModelEngine>,
     pub specs: &'static [crate::data::InputSpec],
     pub arrays: Vec<&'a crate::data::Array>,
     pub sizes: Vec<usize>,

@@ -299,9 +299,8 @@ impl<'a> Search<'a> {
         let rows = checked_rows(guide, data)?;
         let arrays: Vec<&Array> = data.arrays();
         let layout = Layout::of(latents);
-        let frozen = vec![false; guide.params().len()];
         let host = match engine {
-            true => crate::fused::step::Fused::for_guide(guide, Default::default(), &frozen)?.ok(),
+            true => crate::fused::model_engine::ModelEngine::for_guide::<G, D>(),
             false => None,
         };
         let log_joint: Box<dyn LogJoint + 'a> = match host {

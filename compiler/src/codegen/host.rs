@@ -27,17 +27,20 @@ pub(super) fn host_program(
     families: &[TokenStream],
     param_fields: &[proc_macro2::Ident],
 ) -> HostProgram {
+    let model_only = model_program(ir, model);
     let program = match crate::fused::program(model, ir) {
         Ok(program) => program,
         Err(reason) => {
+            let HostProgram { table, fns } = model_only;
             return HostProgram {
-                table: quote!(),
+                table,
                 fns: quote! {
                     fn host_program() -> ::core::result::Result<&'static ::ravi::program::Program, &'static str> {
                         ::core::result::Result::Err(#reason)
                     }
+                    #fns
                 },
-            }
+            };
         }
     };
     let families = fields
@@ -51,17 +54,45 @@ pub(super) fn host_program(
         }
         _ => unreachable!("checked by the program's coverage"),
     });
+    let HostProgram {
+        table: model_table,
+        fns: model_fns,
+    } = model_only;
     HostProgram {
         table: quote! {
             const __PROGRAM: &'static ::ravi::program::Program = &#program;
+            #model_table
         },
         fns: quote! {
+            #model_fns
             fn host_program() -> ::core::result::Result<&'static ::ravi::program::Program, &'static str> {
                 ::core::result::Result::Ok(Self::__PROGRAM)
             }
             fn host_gaussians(&self) -> ::core::option::Option<::std::vec::Vec<::ravi::HostGaussian>> {
                 [#(#families,)* #(#lines),*].into_iter().collect()
             }
+        },
+    }
+}
+
+/// `Guide::host_model_program`: the model's side of the engine alone, where the engine runs
+/// the model but not (all of) the guide; nothing where it does not run the model (the
+/// trait's default says so).
+fn model_program(ir: &GuideIr, model: &ModelIr) -> HostProgram {
+    match crate::fused::model_program(model, ir) {
+        Ok(program) => HostProgram {
+            table: quote! {
+                const __MODEL_PROGRAM: &'static ::ravi::program::Program = &#program;
+            },
+            fns: quote! {
+                fn host_model_program() -> ::core::option::Option<&'static ::ravi::program::Program> {
+                    ::core::option::Option::Some(Self::__MODEL_PROGRAM)
+                }
+            },
+        },
+        Err(_) => HostProgram {
+            table: quote!(),
+            fns: quote!(),
         },
     }
 }
