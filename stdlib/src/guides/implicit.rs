@@ -15,16 +15,25 @@ enum Head {
     /// A dense layer to all d outputs, plus a linear skip path from the noise (`k × d`,
     /// row-major) that starts at 0.1 I.
     Dense { output: Dense, skip: ParamId },
-    /// The matrix-multiplication generator: the d outputs are the first d entries of an
-    /// m × n matrix U Vᵀ + a learned mean, with U (m × r) and V (n × r) generated from the
-    /// hidden layer, m·n ≥ d. Generator parameters grow with (m + n) r rather than d.
+    /// The matrix-multiplication generator (the paper's MM layer after an MLP): the d
+    /// outputs are the first d entries of the m × n matrix A H Bᵀ plus a learned mean, with
+    /// a core H (p × p) computed from the hidden layer and A (m × p), B (n × p) learned,
+    /// m·n ≥ d. Its parameters grow with (m + n) p rather than d, and its Jacobian factors
+    /// through the core: J v = A ∂H(v) Bᵀ, so JᵀJ is found from p × p products
+    /// ([`Implicit::gram`]) and J (d × k) is never formed.
     MatMul {
-        u: Dense,
-        v: Dense,
+        core: Dense,
+        a: ParamId,
+        /// A constant per row of A (A's effective rows are `row_scale` times its own):
+        /// the start's spread of the coordinates in that row of the m × n matrix, so that
+        /// Adam's steps on A are relative to the spread each coordinate starts at (a net's
+        /// weights start a hundred times narrower than its biases' scale, say).
+        row_scale: ParamId,
+        b: ParamId,
         mean: ParamId,
         m: usize,
         n: usize,
-        rank: usize,
+        p: usize,
     },
 }
 
@@ -88,15 +97,15 @@ impl Implicit {
         self.noise
     }
 
-    /// g(η) and the rows of its Jacobian, A = Jᵀ (particles × k × d), on the tape.
-    pub fn generate<D: Backend, T: Tape<D>>(
+    /// The hidden layers at η and, in forward mode, their Jacobian's rows
+    /// ∂h/∂η (particles × k × width); `None` rows without a hidden layer (the identity).
+    fn hidden_layers<D: Backend, T: Tape<D>>(
         &self,
         params: &ParamStore<D>,
         eta: Tensor<(usize, usize), f32, D>,
-    ) -> (Particles<D, T>, JacobianRows<D, T>) {
+    ) -> (Particles<D, T>, Option<JacobianRows<D, T>>) {
         let (s, k) = *eta.shape();
-        let mut x = eta.clone().retaped::<T>();
-        // Forward mode: A_l = ∂h_l/∂η, rows per noise coordinate.
+        let mut x = eta.retaped::<T>();
         let mut rows: Option<JacobianRows<D, T>> = None;
         for layer in &self.hidden {
             let h = layer.apply(params, x, None).tanh();
@@ -111,6 +120,17 @@ impl Implicit {
             rows = Some(pre * slope);
             x = h;
         }
+        (x, rows)
+    }
+
+    /// g(η) and JᵀJ per particle (particles × k × k), J = ∂g/∂η, on the tape.
+    pub fn generate<D: Backend, T: Tape<D>>(
+        &self,
+        params: &ParamStore<D>,
+        eta: Tensor<(usize, usize), f32, D>,
+    ) -> (Particles<D, T>, Tensor<(usize, usize, usize), f32, D, T>) {
+        let (s, k) = *eta.shape();
+        let (x, rows) = self.hidden_layers::<D, T>(params, eta.clone());
         match &self.head {
             Head::Dense { output, skip } => {
                 let skip = traced::<D, T>(params, *skip).reshape_like(&(k, self.dim));
@@ -118,29 +138,39 @@ impl Implicit {
                 let skip_rows = skip
                     .retaped::<T>()
                     .broadcast_like::<_, Axis<0>>(&(s, k, self.dim));
+                // The Jacobian's rows Jᵀ (k × d per particle): small d only.
                 let jac_rows = match rows {
                     // No hidden layer: the output layer acts on η directly.
                     None => skip_rows + w_out.broadcast_like::<_, Axis<0>>(&(s, k, self.dim)),
                     Some(a) => a.matmul(w_out) + skip_rows,
                 };
                 let z = output.apply(params, x, None) + eta.retaped::<T>().matmul(skip);
-                (z, jac_rows)
+                (z, gram(jac_rows))
             }
             Head::MatMul {
-                u,
-                v,
+                core,
+                a,
+                row_scale,
+                b,
                 mean,
                 m,
                 n,
-                rank,
+                p,
             } => {
-                let (m, n, r, d) = (*m, *n, *rank, self.dim);
-                let uu = u
-                    .apply(params, x.retaped::<T>(), None)
-                    .reshape_like(&(s, m, r));
-                let vv = v.apply(params, x, None).reshape_like(&(s, n, r));
-                let vt = vv.retaped::<T>().permute::<_, Axes3<0, 2, 1>>();
-                let product = uu.retaped::<T>().matmul(vt).reshape_like(&(s, m * n));
+                let (m, n, p, d) = (*m, *n, *p, self.dim);
+                let scale = traced::<D, T>(params, *row_scale).broadcast_like::<_, Axis<1>>(&(m, p));
+                let a = traced::<D, T>(params, *a).reshape_like(&(m, p)) * scale;
+                let b = traced::<D, T>(params, *b).reshape_like(&(n, p));
+                let h = core
+                    .apply(params, x, None)
+                    .reshape_like(&(s, p, p));
+                // A H Bᵀ, (A H) first: m p² + m n p multiply-adds per particle.
+                let ah = a
+                    .retaped::<T>()
+                    .broadcast_like::<_, Axis<0>>(&(s, m, p))
+                    .matmul(h);
+                let b_t = b.retaped::<T>().permute::<_, Axes2<1, 0>>() + 0.0;
+                let product = ah.matmul(b_t).reshape_like(&(s, m * n));
                 let product = if m * n == d {
                     product
                 } else {
@@ -148,29 +178,13 @@ impl Implicit {
                 };
                 let z =
                     product + traced::<D, T>(params, *mean).broadcast_like::<_, Axis<0>>(&(s, d));
-                // ∂(U Vᵀ)/∂η_j = (∂U/∂η_j) Vᵀ + U (∂V/∂η_j)ᵀ
-                let (wu, wv) = (u.weight::<D, T>(params), v.weight::<D, T>(params));
-                let (du, dv) = match rows {
-                    None => (
-                        wu.broadcast_like::<_, Axis<0>>(&(s, k, m * r)),
-                        wv.broadcast_like::<_, Axis<0>>(&(s, k, n * r)),
-                    ),
-                    Some(a) => (a.retaped::<T>().matmul(wu), a.matmul(wv)),
+                // ∂H/∂η_i per noise coordinate: the core layer is linear in the hidden one.
+                let w_core = core.weight::<D, T>(params);
+                let dh = match rows {
+                    None => w_core.broadcast_like::<_, Axis<0>>(&(s, k, p * p)),
+                    Some(r) => r.matmul(w_core),
                 };
-                let du = du.reshape_like(&(s, k, m, r));
-                let dv_t = dv
-                    .reshape_like(&(s, k, n, r))
-                    .permute::<_, Axes4<0, 1, 3, 2>>();
-                let v_t = (vv.permute::<_, Axes3<0, 2, 1>>() + 0.0)
-                    .broadcast_like::<_, Axis<1>>(&(s, k, r, n));
-                let u_b = uu.broadcast_like::<_, Axis<1>>(&(s, k, m, r));
-                let jac = (du.matmul(v_t) + u_b.matmul(dv_t)).reshape_like(&(s, k, m * n));
-                let jac = if m * n == d {
-                    jac
-                } else {
-                    jac.slice((.., .., 0..d))
-                };
-                (z, jac)
+                (z, core_gram(dh, a, b, (m, n, p, d)))
             }
         }
     }
@@ -224,6 +238,48 @@ fn gram<D: Backend, T: Tape<D>>(
     rows.matmul(transposed)
 }
 
+/// JᵀJ of the matrix-multiplication head from its core, with J v = first d entries of
+/// A ∂H(v) Bᵀ: (JᵀJ)_ij = ⟨∂H_i, G_A ∂H_j G_B⟩ (G_A = AᵀA, G_B = BᵀB, p × p) less the
+/// m·n − d entries past d, which all lie in the matrix's last row (columns c₀..n):
+/// D_ij = a_{m−1}ᵀ ∂H_i b_j, subtracted as D Dᵀ. `dh` holds ∂H_i, (particles, k, p²).
+/// O(k p³ + k² p²) per particle; J (d × k) is never formed.
+fn core_gram<D: Backend, T: Tape<D>>(
+    dh: Tensor<(usize, usize, usize), f32, D, T>,
+    a: Tensor<(usize, usize), f32, D, T>,
+    b: Tensor<(usize, usize), f32, D, T>,
+    (m, n, p, d): (usize, usize, usize, usize),
+) -> Tensor<(usize, usize, usize), f32, D, T> {
+    let (s, k, _) = *dh.shape();
+    let gram_of = |x: Tensor<(usize, usize), f32, D, T>| {
+        let t = x.retaped::<T>().permute::<_, Axes2<1, 0>>() + 0.0;
+        t.matmul(x)
+    };
+    let (g_a, g_b) = (gram_of(a.retaped::<T>()), gram_of(b.retaped::<T>()));
+    let dh4 = dh.retaped::<T>().reshape_like(&(s, k, p, p));
+    let left = g_a.broadcast_like::<_, Axes2<0, 1>>(&(s, k, p, p)).matmul(dh4);
+    let x = left
+        .matmul(g_b.broadcast_like::<_, Axes2<0, 1>>(&(s, k, p, p)))
+        .reshape_like(&(s, k, p * p));
+    let x_t = x.permute::<_, Axes3<0, 2, 1>>() + 0.0;
+    let full = dh.retaped::<T>().matmul(x_t);
+    if m * n == d {
+        return full;
+    }
+    // The dropped entries: last row m − 1, columns c₀..n.
+    let c0 = d - (m - 1) * n;
+    let last_row = a.slice((m - 1..m, ..)).reshape_like(&(p, 1usize)); // a_{m−1}
+    let dropped = b.slice((c0..n, ..)); // (n − c₀) × p
+    let dropped_t = dropped.permute::<_, Axes2<1, 0>>() + 0.0;
+    // a_{m−1}ᵀ ∂H_i: ∂H_i transposed times a_{m−1}, then times the dropped b_jᵀ.
+    let dh_t = dh.reshape_like(&(s, k, p, p)).permute::<_, Axes4<0, 1, 3, 2>>() + 0.0;
+    let row = dh_t
+        .matmul(last_row.broadcast_like::<_, Axes2<0, 1>>(&(s, k, p, 1)))
+        .reshape_like(&(s, k, p));
+    let dd = row.matmul(dropped_t); // (s, k, n − c₀)
+    let dd_t = dd.retaped::<T>().permute::<_, Axes3<0, 2, 1>>() + 0.0;
+    full - dd.matmul(dd_t)
+}
+
 impl<D: Backend> GuideFamily<D> for Implicit {
     /// Its entropy linearises the generator: an estimate, not the density.
     const EXACT_LOG_Q: bool = false;
@@ -250,19 +306,40 @@ impl<D: Backend> GuideFamily<D> for Implicit {
         }
         let head = match args.name("generator") {
             Some("MatMul") => {
-                let rank = args.count("rank").unwrap_or(8).max(1);
+                let p = args.count("rank").unwrap_or(8).max(1);
                 let m = (dim as f64).sqrt().ceil() as usize;
                 let n = dim.div_ceil(m);
-                // U and V start small and random (zero would stall both: each one's
-                // gradient is proportional to the other).
-                let scale = 0.1 / (inputs as f32).sqrt();
+                // A and B start random with entries of variance 1/p and the core's entries
+                // near unit size, so each entry of A H Bᵀ starts with a spread near its row's
+                // scale (INIT_SCALE until the start sets it); zero would stall them: each
+                // one's gradient is proportional to the others'.
+                let unit = |rows: usize, name: &str, params: &mut ParamStore<D>| {
+                    let t: Tensor<(usize,), f32, D> =
+                        params.device().sample_normal_like(&(rows * p,));
+                    let scale = 1.0 / (p as f32).sqrt();
+                    params.add(
+                        name.to_string(),
+                        t.as_vec().into_iter().map(|v| v * scale).collect(),
+                    )
+                };
+                let core_scale = 1.0 / (inputs as f32).sqrt();
                 Head::MatMul {
-                    u: Dense::build(params, &format!("{name}.u"), inputs, m * rank, scale, 0.0),
-                    v: Dense::build(params, &format!("{name}.v"), inputs, n * rank, scale, 0.0),
+                    core: Dense::build(
+                        params,
+                        &format!("{name}.core"),
+                        inputs,
+                        p * p,
+                        core_scale,
+                        0.0,
+                    ),
+                    a: unit(m, &format!("{name}.a"), params),
+                    row_scale: params
+                        .add_constant(format!("{name}.row_scale"), vec![INIT_SCALE; m]),
+                    b: unit(n, &format!("{name}.b"), params),
                     mean: params.add(format!("{name}.mean"), vec![0.0; dim]),
                     m,
                     n,
-                    rank,
+                    p,
                 }
             }
             _ => {
@@ -318,7 +395,26 @@ impl<D: Backend> GuideFamily<D> for Implicit {
                 }
                 params.set(*skip, &values);
             }
-            Head::MatMul { mean, .. } => params.set(*mean, &centre),
+            Head::MatMul {
+                mean,
+                row_scale,
+                m,
+                n,
+                ..
+            } => {
+                params.set(*mean, &centre);
+                // each row's scale: the root mean square of its coordinates' start spreads
+                let unit = start.unit_scale();
+                let scales: Vec<f32> = (0..*m)
+                    .map(|r| {
+                        let row = &unit[(r * n).min(d)..((r + 1) * n).min(d)];
+                        let ms = row.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>()
+                            / row.len().max(1) as f64;
+                        if row.is_empty() { INIT_SCALE } else { ms.sqrt() as f32 }
+                    })
+                    .collect();
+                params.set(*row_scale, &scales);
+            }
         }
     }
 
@@ -332,10 +428,9 @@ impl<D: Backend> GuideFamily<D> for Implicit {
         let (s, k, d) = (particles, self.noise, self.dim);
         let eta: Tensor<(usize, usize), f32, D> = dev.sample_normal_like(&(s, k));
         let xi: Tensor<(usize, usize), f32, D> = dev.sample_normal_like(&(s, d));
-        let (g, rows) = self.generate::<D, T>(params, eta);
+        let (g, gram) = self.generate::<D, T>(params, eta);
         let z = g + xi * self.output_variance.sqrt();
-        // M = JᵀJ + σ²I = A Aᵀ + σ²I with A the Jacobian's rows.
-        let gram = gram(rows);
+        // M = JᵀJ + σ²I
         let mut eye = vec![0.0f32; k * k];
         for i in 0..k {
             eye[i * k + i] = self.output_variance;
@@ -400,26 +495,25 @@ mod tests {
         (f, store, dev)
     }
 
-    /// The matrix-multiplication generator's Jacobian against central finite differences,
-    /// with d = 7 (not a product m·n: the last entries of U Vᵀ are dropped).
+    /// The matrix-multiplication generator's JᵀJ against central finite differences, with
+    /// d = 7 (not a product m·n: the last entries of A H Bᵀ are dropped) and with d = 9.
     #[test]
-    fn matmul_generator_jacobian_matches_finite_differences() {
-        let mut a = args(3.0, "Exact");
-        a.0.push(("generator", FamilyArg::Name("MatMul")));
-        a.0.push(("rank", FamilyArg::Number(2.0)));
-        let (f, store, dev) = randomized(&a, 7);
-        assert!(matches!(
-            f.head,
-            Head::MatMul {
-                m: 3,
-                n: 3,
-                rank: 2,
-                ..
-            }
-        ));
-        check_jacobian(&f, &store, &dev, 7);
+    fn matmul_generator_gram_matches_finite_differences() {
+        for (d, (m, n)) in [(7, (3, 3)), (9, (3, 3)), (10, (4, 3))] {
+            let mut a = args(3.0, "Exact");
+            a.0.push(("generator", FamilyArg::Name("MatMul")));
+            a.0.push(("rank", FamilyArg::Number(2.0)));
+            let (f, store, dev) = randomized(&a, d);
+            assert!(
+                matches!(f.head, Head::MatMul { m: mm, n: nn, p: 2, .. } if (mm, nn) == (m, n)),
+                "{:?}",
+                f.head
+            );
+            check_jacobian(&f, &store, &dev, d);
+        }
     }
 
+    /// JᵀJ as `generate` gives it against the one of g's Jacobian by central differences.
     fn check_jacobian(f: &Implicit, store: &ParamStore<Cpu>, dev: &Cpu, d: usize) {
         let eta = [0.3f32, -0.7, 1.1];
         let g = |e: &[f32]| {
@@ -427,21 +521,29 @@ mod tests {
                 .0
                 .as_vec()
         };
-        let (_, rows) =
+        let (_, gram) =
             f.generate::<Cpu, NoneTape>(store, dev.tensor_from_vec(eta.to_vec(), (1usize, 3usize)));
-        let rows = rows.as_vec(); // (1, k, d)
+        let gram = gram.as_vec(); // (1, k, k)
         let h = 1e-2f32;
-        for j in 0..3 {
-            let (mut up, mut down) = (eta.to_vec(), eta.to_vec());
-            up[j] += h;
-            down[j] -= h;
-            let (gu, gd) = (g(&up), g(&down));
-            for i in 0..d {
-                let fd = (gu[i] - gd[i]) / (2.0 * h);
-                let got = rows[j * d + i];
+        let columns: Vec<Vec<f64>> = (0..3)
+            .map(|j| {
+                let (mut up, mut down) = (eta.to_vec(), eta.to_vec());
+                up[j] += h;
+                down[j] -= h;
+                let (gu, gd) = (g(&up), g(&down));
+                assert_eq!(gu.len(), d);
+                (0..d)
+                    .map(|i| f64::from(gu[i] - gd[i]) / (2.0 * f64::from(h)))
+                    .collect()
+            })
+            .collect();
+        for i in 0..3 {
+            for j in 0..3 {
+                let fd: f64 = (0..d).map(|r| columns[i][r] * columns[j][r]).sum();
+                let got = f64::from(gram[i * 3 + j]);
                 assert!(
-                    (got - fd).abs() < 2e-3 * (1.0 + fd.abs()),
-                    "∂g{i}/∂η{j}: {got} vs {fd}"
+                    (got - fd).abs() < 3e-3 * (1.0 + fd.abs()),
+                    "(JᵀJ)_{i}{j}: {got} vs {fd}"
                 );
             }
         }
@@ -497,8 +599,8 @@ mod tests {
         bound.bound = EntropyBound::SmallestSingularValue;
         let dev = Cpu::seed_from_u64(5);
         let eta: Tensor<(usize, usize), f32, Cpu> = dev.sample_normal_like(&(50, 3));
-        let (_, rows) = exact.generate::<Cpu, NoneTape>(&store, eta);
-        let gram = gram(rows).as_vec();
+        let (_, gram) = exact.generate::<Cpu, NoneTape>(&store, eta);
+        let gram = gram.as_vec();
         let m: Vec<f32> = gram
             .chunks(9)
             .flat_map(|b| {
@@ -515,14 +617,33 @@ mod tests {
         }
     }
 
-    /// The surrogate's gradient of ½ log det M against finite differences in a parameter.
+    /// The surrogate's gradient of ½ log det M against finite differences in a parameter:
+    /// the dense generator's skip path, and the matrix-multiplication one's A (through the
+    /// core's Gram products and the dropped entries' correction).
     #[test]
     fn entropy_gradient_matches_finite_differences() {
-        let (f, mut store, dev) = randomized(&args(2.0, "Exact"), 3);
+        let (f, store, dev) = randomized(&args(2.0, "Exact"), 3);
+        let Head::Dense { skip, .. } = &f.head else {
+            unreachable!("the dense generator")
+        };
+        let id = *skip;
+        check_entropy_gradient(&f, store, &dev, id);
+        let mut a = args(2.0, "Exact");
+        a.0.push(("generator", FamilyArg::Name("MatMul")));
+        a.0.push(("rank", FamilyArg::Number(2.0)));
+        let (f, store, dev) = randomized(&a, 7);
+        let Head::MatMul { a, .. } = &f.head else {
+            unreachable!("the matrix-multiplication generator")
+        };
+        let id = *a;
+        check_entropy_gradient(&f, store, &dev, id);
+    }
+
+    fn check_entropy_gradient(f: &Implicit, mut store: ParamStore<Cpu>, dev: &Cpu, id: ParamId) {
         let eta: Tensor<(usize, usize), f32, Cpu> = dev.sample_normal_like(&(8, 2));
         let half_log_det = |store: &ParamStore<Cpu>| -> f64 {
-            let (_, rows) = f.generate::<Cpu, NoneTape>(store, eta.clone());
-            let gram = gram(rows).as_vec();
+            let (_, gram) = f.generate::<Cpu, NoneTape>(store, eta.clone());
+            let gram = gram.as_vec();
             let m: Vec<f32> = gram
                 .chunks(4)
                 .flat_map(|b| [b[0] + 1e-3, b[1], b[2], b[3] + 1e-3])
@@ -530,8 +651,7 @@ mod tests {
             f.half_log_det(&m).0.iter().map(|v| f64::from(*v)).sum()
         };
         // the taped value
-        let (_, rows) = f.generate::<Cpu, dfdx::tensor::OwnedTape<f32, Cpu>>(&store, eta.clone());
-        let gram = gram(rows);
+        let (_, gram) = f.generate::<Cpu, dfdx::tensor::OwnedTape<f32, Cpu>>(&store, eta.clone());
         let eye = dev
             .tensor_from_vec(vec![1e-3, 0.0, 0.0, 1e-3], (2usize, 2usize))
             .broadcast_like::<_, Axis<0>>(&(8, 2, 2));
@@ -540,10 +660,6 @@ mod tests {
         let grads = dev.tensor_from_vec(grads, (8, 2, 2));
         let total = (m * grads).sum::<(), _>();
         let g = total.backward();
-        let Head::Dense { skip, .. } = &f.head else {
-            unreachable!("the dense generator")
-        };
-        let id = *skip;
         let analytic = g.get(store.get(id)).as_vec();
         let base = store.get(id).as_vec();
         for i in 0..base.len() {
@@ -559,7 +675,7 @@ mod tests {
             let fd = (up - down) / (2.0 * f64::from(step));
             assert!(
                 (f64::from(analytic[i]) - fd).abs() < 2e-2 * (1.0 + fd.abs()),
-                "skip[{i}]: {} vs {fd}",
+                "parameter element {i}: {} vs {fd}",
                 analytic[i]
             );
         }
