@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod params;
 pub mod passes;
 pub mod simd;
+pub(crate) mod threads;
 // What a fit's pieces exchange: data, errors, latent specs, tensors, the engine's program.
 pub mod data;
 pub mod mnist;
@@ -27,6 +28,7 @@ pub mod particles;
 pub mod density;
 pub mod program;
 pub mod optim;
+pub mod normals;
 // The contracts generated code and the stdlib implement.
 pub mod frame;
 pub mod start;

@@ -75,6 +75,28 @@ impl AdamRule {
         }
     }
 
+    /// [`AdamRule::update`] in blocks on threads for a large parameter (one thread
+    /// computes each value: the split cannot change a bit), compiled for AVX2 too.
+    pub fn update_threaded(self, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+        let block = p
+            .len()
+            .div_ceil(crate::threads::workers_for(p.len() * 4))
+            .max(1);
+        if block >= p.len() {
+            return adam_update(self, p, g, m, v);
+        }
+        std::thread::scope(|scope| {
+            let blocks = p
+                .chunks_mut(block)
+                .zip(g.chunks(block))
+                .zip(m.chunks_mut(block))
+                .zip(v.chunks_mut(block));
+            for (((p, g), m), v) in blocks {
+                scope.spawn(move || adam_update(self, p, g, m, v));
+            }
+        });
+    }
+
     /// The step on host slices, elementwise: m ← β₁m + (1 − β₁)g, v ← β₂v + (1 − β₂)g²,
     /// p ← p·decay − lr (m/c₁) / (√(v/c₂) + ε).
     #[inline(always)]
@@ -120,6 +142,15 @@ pub(crate) fn clip_factor(clip: Option<f32>, squared_norm: impl FnOnce() -> f32)
     }
 }
 
+crate::simd_dispatch!(adam_update, adam_update_avx2, adam_update_body,
+    (rule: AdamRule, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) -> ());
+
+/// [`AdamRule::update`], compiled for AVX2 too.
+#[inline(always)]
+fn adam_update_body(rule: AdamRule, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+    rule.update(p, g, m, v);
+}
+
 /// Adam's state: its step count and both moment estimates of every parameter (store
 /// order), as host vectors: what a saved fit keeps to resume where it stopped.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,10 +169,27 @@ pub struct Adam<D: Backend> {
     /// The constants.
     pub cfg: AdamConfig,
     t: i32,
-    m: Vec<Tensor<(usize,), f32, D>>,
-    v: Vec<Tensor<(usize,), f32, D>>,
+    moments: Moments<D>,
     /// Per parameter (store order): left as it is by every step.
     frozen: Vec<bool>,
+}
+
+/// Adam's moment estimates: host vectors on the CPU, where a step is one fused pass per
+/// parameter (the host engine's kernel) instead of a dozen allocating tensor operations;
+/// device tensors elsewhere.
+#[derive(Debug, Clone)]
+enum Moments<D: Backend> {
+    Host {
+        m: Vec<Vec<f32>>,
+        v: Vec<Vec<f32>>,
+        /// Scratch for a parameter and its gradient, kept from step to step.
+        p: Vec<f32>,
+        g: Vec<f32>,
+    },
+    Device {
+        m: Vec<Tensor<(usize,), f32, D>>,
+        v: Vec<Tensor<(usize,), f32, D>>,
+    },
 }
 
 impl<D: Backend> Adam<D> {
@@ -149,12 +197,29 @@ impl<D: Backend> Adam<D> {
     /// constants (frames) left as they are.
     pub fn new(params: &ParamStore<D>, cfg: AdamConfig) -> Self {
         let dev = params.device();
-        let zeros = |t: &Tensor<(usize,), f32, D>| dev.zeros_like(t);
+        let moments = if std::any::TypeId::of::<D>() == std::any::TypeId::of::<crate::Cpu>() {
+            let zeros: Vec<Vec<f32>> = params
+                .tensors()
+                .iter()
+                .map(|t| vec![0.0; t.shape().0])
+                .collect();
+            Moments::Host {
+                m: zeros.clone(),
+                v: zeros,
+                p: Vec::new(),
+                g: Vec::new(),
+            }
+        } else {
+            let zeros = |t: &Tensor<(usize,), f32, D>| dev.zeros_like(t);
+            Moments::Device {
+                m: params.tensors().iter().map(zeros).collect(),
+                v: params.tensors().iter().map(zeros).collect(),
+            }
+        };
         Adam {
             cfg,
             t: 0,
-            m: params.tensors().iter().map(zeros).collect(),
-            v: params.tensors().iter().map(zeros).collect(),
+            moments,
             // A constant (a family's frame) is never stepped.
             frozen: params.ids().map(|id| params.is_constant(id)).collect(),
         }
@@ -162,27 +227,30 @@ impl<D: Backend> Adam<D> {
 
     /// The step count and moments, copied to the host.
     pub fn state(&self) -> OptimizerState {
-        OptimizerState {
-            t: self.t,
-            m: self.m.iter().map(|t| t.as_vec()).collect(),
-            v: self.v.iter().map(|t| t.as_vec()).collect(),
-        }
+        let (m, v) = match &self.moments {
+            Moments::Host { m, v, .. } => (m.clone(), v.clone()),
+            Moments::Device { m, v } => (
+                m.iter().map(|t| t.as_vec()).collect(),
+                v.iter().map(|t| t.as_vec()).collect(),
+            ),
+        };
+        OptimizerState { t: self.t, m, v }
     }
 
     /// Takes up `state` (sizes checked by the caller against the store).
     pub fn set_state(&mut self, state: &OptimizerState) {
-        let dev = self.m.first().map(|t| t.device().clone());
-        if let Some(dev) = dev {
-            self.m = state
-                .m
-                .iter()
-                .map(|v| dev.tensor_from_vec(v.clone(), (v.len(),)))
-                .collect();
-            self.v = state
-                .v
-                .iter()
-                .map(|v| dev.tensor_from_vec(v.clone(), (v.len(),)))
-                .collect();
+        match &mut self.moments {
+            Moments::Host { m, v, .. } => {
+                m.clone_from(&state.m);
+                v.clone_from(&state.v);
+            }
+            Moments::Device { m, v } => {
+                if let Some(dev) = m.first().map(|t| t.device().clone()) {
+                    let upload = |x: &Vec<f32>| dev.tensor_from_vec(x.clone(), (x.len(),));
+                    *m = state.m.iter().map(upload).collect();
+                    *v = state.v.iter().map(upload).collect();
+                }
+            }
         }
         self.t = state.t;
     }
@@ -216,33 +284,56 @@ impl<D: Backend> Adam<D> {
                 .map(|g| g.clone().square().sum::<(), _>().array())
                 .sum()
         });
-        let AdamRule {
-            b1,
-            b2,
-            c1,
-            c2,
-            eps,
-            lr,
-            decay,
-            clip: scale,
-        } = AdamRule::at(&self.cfg, self.t, lr, scale);
-        for (i, g) in found.into_iter().enumerate() {
-            let Some(g) = g else { continue };
-            let g = if scale == 1.0 { g } else { g * scale };
-            let m = self.m[i].clone() * b1 + g.clone() * (1.0 - b1);
-            let v = self.v[i].clone() * b2 + g.square() * (1.0 - b2);
-            let denom = (v.clone() / c2).sqrt() + eps;
-            let update = (m.clone() / c1)
-                .try_mul(denom.recip())
-                .expect("same shapes");
-            let p = &mut params.tensors_mut()[i];
-            let kept = match decay {
-                Some(k) => p.clone() * k,
-                None => p.clone(),
-            };
-            *p = kept - update * lr;
-            self.m[i] = m;
-            self.v[i] = v;
+        let rule = AdamRule::at(&self.cfg, self.t, lr, scale);
+        match &mut self.moments {
+            Moments::Host {
+                m,
+                v,
+                p: p_buf,
+                g: g_buf,
+            } => {
+                for (i, g) in found.into_iter().enumerate() {
+                    let Some(g) = g else { continue };
+                    let n = g.shape().0;
+                    g_buf.resize(n, 0.0);
+                    p_buf.resize(n, 0.0);
+                    g.copy_into(g_buf);
+                    let p = &mut params.tensors_mut()[i];
+                    p.copy_into(p_buf);
+                    rule.update_threaded(p_buf, g_buf, &mut m[i], &mut v[i]);
+                    p.copy_from(p_buf);
+                }
+            }
+            Moments::Device { m: ms, v: vs } => {
+                let AdamRule {
+                    b1,
+                    b2,
+                    c1,
+                    c2,
+                    eps,
+                    lr,
+                    decay,
+                    clip: scale,
+                } = rule;
+                for (i, g) in found.into_iter().enumerate() {
+                    let Some(g) = g else { continue };
+                    let g = if scale == 1.0 { g } else { g * scale };
+                    let m = ms[i].clone() * b1 + g.clone() * (1.0 - b1);
+                    let v = vs[i].clone() * b2 + g.square() * (1.0 - b2);
+                    let denom = (v.clone() / c2).sqrt() + eps;
+                    let update = (m.clone() / c1)
+                        .try_mul(denom.recip())
+                        .expect("same shapes");
+                    let p = &mut params.tensors_mut()[i];
+                    let kept = match decay {
+                        Some(k) => p.clone() * k,
+                        None => p.clone(),
+                    };
+                    *p = kept - update * lr;
+                    ms[i] = m;
+                    vs[i] = v;
+                }
+            }
         }
     }
 }
@@ -286,7 +377,14 @@ mod tests {
         p
     }
 
+    /// Adam's steps against the reference, with host moments (the CPU's) and with device
+    /// tensors (what CUDA takes, run here on the CPU).
     fn run(clip: Option<f32>, weight_decay: f32) {
+        run_on(clip, weight_decay, false);
+        run_on(clip, weight_decay, true);
+    }
+
+    fn run_on(clip: Option<f32>, weight_decay: f32, on_device: bool) {
         let dev = Cpu::default();
         let init = vec![1.0f32, -2.0, 0.5];
         let target = [0.25f32, 0.75, -3.0];
@@ -298,6 +396,12 @@ mod tests {
             ..AdamConfig::default()
         };
         let mut adam = Adam::new(&store, cfg);
+        if on_device {
+            adam.moments = Moments::Device {
+                m: vec![dev.zeros_like(&store.tensors()[0])],
+                v: vec![dev.zeros_like(&store.tensors()[0])],
+            };
+        }
         let c = dev.tensor_from_vec(target.to_vec(), (3,));
         for &lr in &lrs {
             let loss = (store.tensors()[0].leaky_trace() - c.clone())
@@ -315,7 +419,10 @@ mod tests {
         );
         let got = store.tensors()[0].as_vec();
         for (g, w) in got.iter().zip(&want) {
-            assert!((f64::from(*g) - w).abs() < 1e-5, "{got:?} vs {want:?}");
+            assert!(
+                (f64::from(*g) - w).abs() < 1e-5,
+                "{got:?} vs {want:?} (device moments: {on_device})"
+            );
         }
     }
 

@@ -39,26 +39,7 @@
 //! else (convolutions, local sites and amortized guides, other families, constrained
 //! latents, the IWAE objective, CUDA) takes the dfdx path, which remains the reference.
 
-/// The cores a step may use (up to 8), read once.
-fn cores() -> usize {
-    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CORES.get_or_init(|| {
-        std::thread::available_parallelism()
-            .map_or(1, std::num::NonZeroUsize::get)
-            .min(8)
-    })
-}
-
-/// Threads for `work` multiply-adds where each result is computed by one thread (so the
-/// split cannot change a bit): one below about a million (spawning costs more than it
-/// saves), else every core the machine offers (up to 8).
-pub(crate) fn workers_for(work: usize) -> usize {
-    if work < 1 << 20 {
-        1
-    } else {
-        cores()
-    }
-}
+pub(crate) use crate::threads::{cores, workers_for};
 
 /// Parts for `work` whose partial results are combined (sums): a number fixed by the work
 /// alone — one below about a million, else 8 — never by the machine, so that the same

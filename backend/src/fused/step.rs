@@ -1,8 +1,6 @@
 //! One fit step on the host: the guide's draws, the model's passes, log q under the
 //! estimator, the gradients of the guide's parameters in closed form, and Adam.
 
-use dfdx::prelude::*;
-
 use super::density::Partials;
 use super::engine::Engine;
 use super::gaussian::Gaussian;
@@ -13,6 +11,7 @@ use crate::error::FitError;
 use crate::estimator::Estimator;
 use crate::family::HostGaussian;
 use crate::frame::HostFrame;
+use crate::normals::draw_normals;
 use crate::optim::{AdamConfig, AdamRule};
 use crate::params::{ParamId, ParamStore};
 use crate::program::{Op, Program};
@@ -538,108 +537,7 @@ impl Fused {
                 &mut self.v[i],
             );
             // Large parameters in blocks on threads (the update is elementwise).
-            let block = super::elementwise_block(p.len());
-            if block >= p.len() {
-                adam_update(rule, p, g, m, v);
-            } else {
-                std::thread::scope(|scope| {
-                    let blocks = p
-                        .chunks_mut(block)
-                        .zip(g.chunks(block))
-                        .zip(m.chunks_mut(block))
-                        .zip(v.chunks_mut(block));
-                    for (((p, g), m), v) in blocks {
-                        scope.spawn(move || adam_update(rule, p, g, m, v));
-                    }
-                });
-            }
-        }
-    }
-}
-
-super::dispatch!(adam_update, adam_update_avx2, adam_update_body,
-    (rule: AdamRule, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) -> ());
-
-/// [`AdamRule::update`], compiled for AVX2 too.
-#[inline(always)]
-fn adam_update_body(rule: AdamRule, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
-    rule.update(p, g, m, v);
-}
-
-/// Standard normal draws into `out` (`particles × dim`). Up to 65,536 of them come from the
-/// device's generator exactly as the dfdx path draws them (so the two paths take the same
-/// steps); more are drawn in fixed chunks of [`NORMALS_PER_STREAM`], chunk `p` from a
-/// xoshiro generator seeded by one draw of the device's and `p` (the same distribution,
-/// other numbers: the device's generator is one sequential stream, which for millions of
-/// weights costs more than the step's products). The chunks, not the threads, fix the
-/// streams: the same seed gives the same bits on any number of cores.
-fn draw_normals<D: Backend>(dev: &D, out: &mut [f32], shape: (usize, usize)) {
-    draw_normals_on(dev, out, shape, super::workers_for(out.len() * 64));
-}
-
-/// [`draw_normals`] on `workers` threads.
-fn draw_normals_on<D: Backend>(dev: &D, out: &mut [f32], shape: (usize, usize), workers: usize) {
-    if out.len() <= NORMALS_PER_STREAM {
-        let e: Tensor<(usize, usize), f32, D> = dev.sample_normal_like(&shape);
-        e.copy_into(out);
-        return;
-    }
-    let seed: Tensor<(usize,), f32, D> = dev.sample_uniform_like(&(2,));
-    let bits = seed.as_vec();
-    let seed = (u64::from(bits[0].to_bits()) << 32) | u64::from(bits[1].to_bits());
-    let streams = out.len().div_ceil(NORMALS_PER_STREAM);
-    let per_worker = streams.div_ceil(workers) * NORMALS_PER_STREAM;
-    std::thread::scope(|scope| {
-        for (w, part) in out.chunks_mut(per_worker).enumerate() {
-            let first = w * per_worker / NORMALS_PER_STREAM;
-            scope.spawn(move || {
-                for (i, chunk) in part.chunks_mut(NORMALS_PER_STREAM).enumerate() {
-                    fill_normals(chunk, seed, (first + i) as u64);
-                }
-            });
-        }
-    });
-}
-
-/// Normals per generator stream beyond the device's: a fixed split, whatever the cores.
-const NORMALS_PER_STREAM: usize = 1 << 16;
-
-/// `out` from the xoshiro stream `stream` of `seed`.
-fn fill_normals(out: &mut [f32], seed: u64, stream: u64) {
-    use rand::SeedableRng as _;
-    use rand_distr::Distribution as _;
-    let mut rng =
-        rand::rngs::SmallRng::seed_from_u64(seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    for v in out {
-        *v = rand_distr::StandardNormal.sample(&mut rng);
-    }
-}
-
-#[cfg(test)]
-mod normals_tests {
-    use super::*;
-
-    /// The same seed gives the same bits on 1, 2, 3 or 16 threads: the streams are fixed
-    /// chunks, the threads only share them out.
-    #[test]
-    fn draws_do_not_depend_on_the_thread_count() {
-        let (rows, cols) = (5, NORMALS_PER_STREAM + 77);
-        let draw = |workers: usize| {
-            let mut out = vec![0.0f32; rows * cols];
-            draw_normals_on(&crate::Cpu::seeded(9), &mut out, (rows, cols), workers);
-            out
-        };
-        let one = draw(1);
-        let mean = one.iter().map(|&v| f64::from(v)).sum::<f64>() / one.len() as f64;
-        assert!(mean.abs() < 0.01, "mean {mean}");
-        for workers in [2, 3, 16] {
-            let many = draw(workers);
-            assert!(
-                one.iter()
-                    .zip(&many)
-                    .all(|(a, b)| a.to_bits() == b.to_bits()),
-                "{workers} threads"
-            );
+            rule.update_threaded(p, g, m, v);
         }
     }
 }

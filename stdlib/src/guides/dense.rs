@@ -10,6 +10,9 @@ pub(crate) struct Dense {
     b: ParamId,
     inputs: usize,
     outputs: usize,
+    /// The weights as stored are multiplied by this (1, or 1/√inputs for a layer whose
+    /// stored weights are of unit size so that Adam's steps are relative to them).
+    gain: f32,
 }
 
 impl Dense {
@@ -34,6 +37,23 @@ impl Dense {
             b: params.add(format!("{name}.b"), vec![bias; outputs]),
             inputs,
             outputs,
+            gain: 1.0,
+        }
+    }
+
+    /// Weights stored N(0, 1) and used times 1/√inputs (the same layer as [`Dense::build`]
+    /// with scale 1/√inputs, parametrized so that each stored weight is of unit size: a
+    /// step of Adam, whose size is the learning rate whatever the gradient's, then moves
+    /// every layer by the same relative amount), biases 0.
+    pub fn build_unit<D: Backend>(
+        params: &mut ParamStore<D>,
+        name: &str,
+        inputs: usize,
+        outputs: usize,
+    ) -> Self {
+        Dense {
+            gain: 1.0 / (inputs.max(1) as f32).sqrt(),
+            ..Dense::build(params, name, inputs, outputs, 1.0, 0.0)
         }
     }
 
@@ -51,7 +71,12 @@ impl Dense {
         &self,
         params: &ParamStore<D>,
     ) -> Tensor<(usize, usize), f32, D, T> {
-        traced::<D, T>(params, self.w).reshape_like(&(self.inputs, self.outputs))
+        let w = traced::<D, T>(params, self.w).reshape_like(&(self.inputs, self.outputs));
+        if self.gain == 1.0 {
+            w
+        } else {
+            w * self.gain
+        }
     }
 
     /// x W + b, with W multiplied elementwise by `mask` when given (MADE).
@@ -62,7 +87,7 @@ impl Dense {
         mask: Option<&Tensor<(usize, usize), f32, D>>,
     ) -> Particles<D, T> {
         let s = x.shape().0;
-        let w = traced::<D, T>(params, self.w).reshape_like(&(self.inputs, self.outputs));
+        let w = self.weight::<D, T>(params);
         let w = match mask {
             Some(m) => w * m.clone(),
             None => w,

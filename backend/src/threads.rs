@@ -1,0 +1,22 @@
+//! How many threads a piece of work may use.
+
+/// The cores a step may use (up to 8), read once.
+pub(crate) fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .min(8)
+    })
+}
+
+/// Threads for `work` multiply-adds where each result is computed by one thread (so the
+/// split cannot change a bit): one below about a million (spawning costs more than it
+/// saves), else every core the machine offers (up to 8).
+pub(crate) fn workers_for(work: usize) -> usize {
+    if work < 1 << 20 {
+        1
+    } else {
+        cores()
+    }
+}
