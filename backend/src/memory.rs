@@ -90,6 +90,18 @@ pub fn check(
     }
 }
 
+/// The peak resident memory of this process so far, in MiB (`VmHWM` of
+/// /proc/self/status); NaN where there is no such file. What the examples and benchmarks
+/// report beside their timings.
+pub fn peak_resident_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,16 +124,4 @@ mod tests {
         // a count that overflows is refused, not wrapped
         assert!(check("FullRank", "w", 1, None, "..").is_err());
     }
-}
-
-/// The peak resident memory of this process so far, in MiB (`VmHWM` of
-/// /proc/self/status); NaN where there is no such file. What the examples and benchmarks
-/// report beside their timings.
-pub fn peak_resident_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
 }

@@ -67,7 +67,7 @@ enum Average<D: Backend> {
 
 /// The guide's parameters and Adam's state at the best window so far, to step back to.
 enum Snapshot<D: Backend> {
-    Graph(ParamStore<D>, Adam<D>),
+    Graph(ParamStore<D>, Box<Adam<D>>),
     Host(crate::fused::step::State),
 }
 
@@ -537,7 +537,7 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
     fn snapshot(&self) -> Snapshot<D> {
         match &self.fused {
             Some(f) => Snapshot::Host(f.state()),
-            None => Snapshot::Graph(self.guide.params().clone(), self.adam.clone()),
+            None => Snapshot::Graph(self.guide.params().clone(), Box::new(self.adam.clone())),
         }
     }
 
@@ -556,7 +556,7 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
             }
             Snapshot::Graph(params, adam) => {
                 *self.guide.params_mut() = params.clone();
-                self.adam = adam.clone();
+                self.adam = (**adam).clone();
             }
         }
     }

@@ -3,7 +3,7 @@ use ravi_backend::frame::Frame;
 use ravi_backend::linalg::Matrix;
 use ravi_backend::{
     traced, Backend, Estimator, FamilyArgs, FamilyDraw, FamilyStart, GuideFamily, ParamId,
-    ParamStore, Particles, Tape,
+    ParamStore, Particles, PerParticle, Tape,
 };
 
 use super::dense::Dense;
@@ -42,6 +42,9 @@ enum Head {
 
 /// Per particle, the Jacobian's rows: (particles, k, d).
 pub type JacobianRows<D, T> = Tensor<(usize, usize, usize), f32, D, T>;
+
+/// Per particle, a k × k matrix (Jᵀ D⁻¹ J): (particles, k, k).
+pub type Grams<D, T> = Tensor<(usize, usize, usize), f32, D, T>;
 
 /// Which bound on ½ log det(JᵀJ + σ²I) the entropy uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,7 +135,7 @@ impl Implicit {
         &self,
         params: &ParamStore<D>,
         eta: Tensor<(usize, usize), f32, D>,
-    ) -> (Particles<D, T>, Tensor<(usize, usize, usize), f32, D, T>) {
+    ) -> (Particles<D, T>, Grams<D, T>) {
         let (z, gram, _) = self.generate_with_noise(params, eta, None);
         (z, gram)
     }
@@ -156,11 +159,7 @@ impl Implicit {
         params: &ParamStore<D>,
         eta: Tensor<(usize, usize), f32, D>,
         xi: Option<Tensor<(usize, usize), f32, D>>,
-    ) -> (
-        Particles<D, T>,
-        Tensor<(usize, usize, usize), f32, D, T>,
-        Tensor<(usize,), f32, D, T>,
-    ) {
+    ) -> (Particles<D, T>, Grams<D, T>, PerParticle<D, T>) {
         let (s, k) = *eta.shape();
         let dev = params.device();
         let (x, rows) = self.hidden_layers::<D, T>(params, eta.clone());
