@@ -6,7 +6,7 @@ use dfdx::prelude::*;
 
 use crate::device::Backend;
 
-/// `shape` standard normals on `dev`, drawn as [`draw_normals`] draws them: the device's
+/// `shape` standard normals on `dev`, drawn as the host engine draws its own: the device's
 /// generator's own for up to 65,536 (as `sample_normal_like` draws them), parallel streams
 /// it seeds beyond.
 pub fn standard_normals<D: Backend>(
