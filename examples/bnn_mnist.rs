@@ -61,8 +61,10 @@ guide! {
     /// The same Gaussian, pre-activations drawn by the local reparametrization.
     guide MlpLrt for MlpBnn { theta ~ Lrt(MeanField); }
     /// A matrix-multiplication generator from 40-dim noise (the paper's 40 × 40 noise and
-    /// [420, 420] → [957, 500] matrix layers, here a hidden layer of 420 and U Vᵀ of rank
-    /// 40 over a 692 × 692 matrix), the smallest-singular-value entropy bound.
+    /// [420, 420] → [957, 500] matrix layers; here a hidden layer of 420, then the weights
+    /// as the first 478,410 entries of A H Bᵀ over a 692 × 692 matrix with a 40 × 40 core
+    /// H, and an output noise learned per weight), the smallest-singular-value entropy
+    /// bound.
     guide MlpImplicit for MlpBnn {
         theta ~ Implicit(noise = 40, hidden = [420], generator = MatMul, rank = 40,
                          bound = SmallestSingularValue, output_variance = 0.000001);

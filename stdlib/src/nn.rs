@@ -182,7 +182,7 @@ pub fn conv2d_flipout<D: Backend, T: Tape<D>>(
         stride,
         padding,
     );
-    let ew: Tensor<(usize, usize), f32, D> = dev.sample_normal_like(&(s, nf));
+    let ew = ravi_backend::normals::standard_normals(&dev, (s, nf));
     let eb: Tensor<(usize, usize), f32, D> = dev.sample_normal_like(&(s, o));
     let dw = per_particle(w_scale, s) * ew;
     let db = per_particle(b_scale, s) * eb;
@@ -228,7 +228,7 @@ pub fn linear_flipout<D: Backend, T: Tape<D>>(
     let o = w_loc.shape().1;
     let dev = h.device().clone();
     let mean = h.retaped::<T>().matmul(w_loc) + rows_of(b_loc, s, r);
-    let ew: Tensor<(usize, usize, usize), f32, D> = dev.sample_normal_like(&(s, i, o));
+    let ew = ravi_backend::normals::standard_normals(&dev, (s, i * o)).reshape_like(&(s, i, o));
     let dw = w_scale.broadcast_like::<_, Axis<0>>(&(s, i, o)) * ew;
     let eb: Tensor<(usize, usize), f32, D> = dev.sample_normal_like(&(s, o));
     let db = (b_scale.broadcast_like::<_, Axis<0>>(&(s, o)) * eb)

@@ -31,14 +31,22 @@ enum Head {
         row_scale: ParamId,
         b: ParamId,
         mean: ParamId,
-        /// log σ_r per row of the m × n matrix: the output noise's sd on that row's
-        /// coordinates, learned (it starts at √`output_variance`).
+        /// log σ_i per coordinate (m·n values, the last m·n − d unused): the output
+        /// noise's sd, learned. The entropy's Jacobian term takes each row's largest σ
+        /// (a lower bound, exact where a row's σ are equal) so that it still factors
+        /// through the core.
         noise_log_sd: ParamId,
+        /// 1 on the first d of the m·n entries, 0 on the rest (a constant).
+        used: ParamId,
         m: usize,
         n: usize,
         p: usize,
     },
 }
+
+/// log σ of the matrix-multiplication generator's entries past d: far below any row's
+/// maximum, so that only the masked sum of ½ log det D reads them (with no gradient).
+const UNUSED_LOG_SD: f32 = -30.0;
 
 /// Per particle, the Jacobian's rows: (particles, k, d).
 pub type JacobianRows<D, T> = Tensor<(usize, usize, usize), f32, D, T>;
@@ -56,19 +64,33 @@ pub enum EntropyBound {
     SmallestSingularValue,
 }
 
-/// An implicit guide (Uppal et al., NeurIPS 2023): z = g(η) + σ ξ with η ~ N(0, I_k),
-/// ξ ~ N(0, I_d) and g a generator network. g is an MLP with tanh hidden layers plus a
-/// linear skip path from the noise, which starts at 0.1 I so the guide starts as the
-/// Gaussian families do; the MLP's output layer starts at zero.
+/// An implicit guide (Uppal et al., NeurIPS 2023): z = g(η) + σ ⊙ ξ with η ~ N(0, I_k),
+/// ξ ~ N(0, I_d) and g a generator network: an MLP with tanh hidden layers, then a head.
+///
+/// - `generator = Dense` (small d): a dense output layer plus a linear skip path from the
+///   noise, which starts at 0.1 I so the guide starts as the Gaussian families do; σ² is
+///   `output_variance`, fixed.
+/// - `generator = MatMul` (large d, a net's weights): the paper's matrix-multiplication
+///   layer: z = mean + first d entries of A H Bᵀ + σ ⊙ ξ, with H (p × p, p = `rank`) from
+///   the hidden layer, A (m × p), B (n × p), m·n ≥ d, and σ learned per coordinate
+///   (starting at √`output_variance`, or at the start's spread where that is narrower).
+///   Its parameters grow with (m + n) p and d, not with d·k, and each row of A starts
+///   scaled by the start's spread of the coordinates it makes, so a net's weights start
+///   as narrow as mean-field's do.
 ///
 /// A Bayesian hypernetwork — a network that maps noise to the weights of another network —
 /// is this family over the weight site of a net.
 ///
-/// Its entropy has no closed form. Linearising g at each draw gives
-/// q(z) ≈ N(g(η), J Jᵀ + σ² I_d), J = ∂g/∂η (d×k), whose entropy is
-/// d/2 (1 + log 2π) + (d − k)/2 log σ² + ½ log det(JᵀJ + σ² I_k) (Sylvester's identity).
-/// The k×k determinant is factored on the host per particle and enters the gradient by
-/// the linear surrogate; `bound = SmallestSingularValue` uses k · log(λ_min) instead.
+/// Its entropy has no closed form. Linearising g at each draw gives q(z) ≈ N(g(η),
+/// J Jᵀ + D), J = ∂g/∂η (d×k), D = diag(σ²), whose entropy is d/2 (1 + log 2π) +
+/// ½ log det D + ½ log det(I_k + Jᵀ D⁻¹ J) (the determinant lemma). The k×k determinant
+/// is factored on the host per particle and enters the gradient by the linear surrogate;
+/// `bound = SmallestSingularValue` uses k · log λ_min instead. The dense head forms J's
+/// rows (k × d per draw: small d only); the matrix-multiplication head never forms J: its
+/// Jacobian–vector products are J v = A ∂H(v) Bᵀ, so Jᵀ D⁻¹ J is assembled from p × p
+/// products (O(k p³) per draw, against the m·n·p of a single product J v), with D taken
+/// at each row's largest σ² there (a lower bound on the entropy, exact where a row's σ are
+/// equal).
 ///
 /// Every estimator uses this entropy. `entropy_weight` and `prior_weight` down-weight the
 /// entropy term and the prior terms of the covered sites while fitting (the paper uses 0.1
@@ -76,9 +98,8 @@ pub enum EntropyBound {
 ///
 /// Arguments: `noise` (k; default min(d, 32)), `hidden` (default [64, 64]),
 /// `output_variance` (σ², default 1e-5), `entropy_weight`, `prior_weight` (default 1),
-/// `bound` (`Exact` or `SmallestSingularValue`), `generator` (`Dense`, or `MatMul`: the
-/// matrix-multiplication generator for large nets, U Vᵀ with U, V of `rank` columns,
-/// default 8).
+/// `bound` (`Exact` or `SmallestSingularValue`), `generator` (`Dense` or `MatMul`),
+/// `rank` (the matrix-multiplication head's p, default 8).
 #[derive(Debug, Clone)]
 pub struct Implicit {
     dim: usize,
@@ -192,15 +213,21 @@ impl Implicit {
                 b,
                 mean,
                 noise_log_sd,
+                used,
                 m,
                 n,
                 p,
             } => {
                 let (m, n, p, d) = (*m, *n, *p, self.dim);
+                // log σ; the unused entries are held at −30 (never a row's maximum, so no
+                // term but the masked sum below reads them, and it takes no gradient to them)
                 let log_sd = traced::<D, T>(params, *noise_log_sd);
-                // D^{-1/2} per row, applied to A's rows: J v's entries over the noise's sd
+                // D̃^{-1/2} with D̃ = each row's largest σ², applied to A's rows: Jᵀ D̃⁻¹ J ⪯
+                // Jᵀ D⁻¹ J, so the entropy is bounded below
                 let whiten = log_sd
                     .retaped::<T>()
+                    .reshape_like(&(m, n))
+                    .max::<(usize,), Axis<1>>()
                     .negate()
                     .exp()
                     .broadcast_like::<_, Axis<1>>(&(m, p));
@@ -222,7 +249,8 @@ impl Implicit {
                         let sd = log_sd
                             .retaped::<T>()
                             .exp()
-                            .broadcast_like::<_, Axes2<0, 2>>(&(s, m, n));
+                            .reshape_like(&(m, n))
+                            .broadcast_like::<_, Axis<0>>(&(s, m, n));
                         product + sd * xi.reshape_like(&(s, m, n))
                     }
                     None => product,
@@ -241,19 +269,16 @@ impl Implicit {
                     None => w_core.broadcast_like::<_, Axis<0>>(&(s, k, p * p)),
                     Some(r) => r.matmul(w_core),
                 };
-                // ½ log det D = Σ_i log σ_i: each row's log σ times the coordinates it covers
-                let counts: Vec<f32> = (0..m)
-                    .map(|r| (d.min((r + 1) * n) - d.min(r * n)) as f32)
-                    .collect();
-                let half = (log_sd * dev.tensor_from_vec(counts, (m,)))
-                    .sum::<(), _>()
-                    .broadcast_like(&(s,));
+                // ½ log det D = Σ_i log σ_i over the d coordinates
+                let used = params.get(*used).clone();
+                let half = (log_sd * used).sum::<(), _>().broadcast_like(&(s,));
                 (z, core_gram(dh, a * whiten, b, (m, n, p, d)), half)
             }
         }
     }
 
-    /// Each coordinate's output noise variance (for tests: D of Jᵀ D⁻¹ J).
+    /// The variance the Jacobian term divides each coordinate by (for tests: D̃ of
+    /// Jᵀ D̃⁻¹ J): σ² for the dense generator, its row's largest σ² for the other.
     #[cfg(test)]
     fn output_variances(&self, params: &ParamStore<Cpu>) -> Vec<f64> {
         match &self.head {
@@ -262,8 +287,15 @@ impl Implicit {
                 noise_log_sd, n, ..
             } => {
                 let log_sd = params.get(*noise_log_sd).as_vec();
-                (0..self.dim)
-                    .map(|i| (2.0 * f64::from(log_sd[i / n])).exp())
+                let d = self.dim;
+                // over all n entries, the unused ones too (as `generate` takes them)
+                let row_max = |r: usize| {
+                    log_sd[r * n..(r + 1) * n]
+                        .iter()
+                        .fold(f32::NEG_INFINITY, |a, &b| a.max(b))
+                };
+                (0..d)
+                    .map(|i| (2.0 * f64::from(row_max(i / n))).exp())
                     .collect()
             }
         }
@@ -413,7 +445,16 @@ impl<D: Backend> GuideFamily<D> for Implicit {
                     mean: params.add(format!("{name}.mean"), vec![0.0; dim]),
                     noise_log_sd: params.add(
                         format!("{name}.noise_log_sd"),
-                        vec![0.5 * output_variance.ln(); m],
+                        (0..m * n)
+                            .map(|i| match i < dim {
+                                true => 0.5 * output_variance.ln(),
+                                false => UNUSED_LOG_SD,
+                            })
+                            .collect(),
+                    ),
+                    used: params.add_constant(
+                        format!("{name}.used"),
+                        (0..m * n).map(|i| f32::from(u8::from(i < dim))).collect(),
                     ),
                     m,
                     n,
@@ -476,12 +517,21 @@ impl<D: Backend> GuideFamily<D> for Implicit {
             Head::MatMul {
                 mean,
                 row_scale,
+                noise_log_sd,
                 m,
                 n,
                 p,
                 ..
             } => {
                 params.set(*mean, &centre);
+                // the output noise starts at √output_variance, or narrower where the
+                // coordinate's start spread is (a net's weights)
+                let ceiling = 0.5 * self.output_variance.ln();
+                let unit = start.unit_scale();
+                let log_sd: Vec<f32> = (0..m * n)
+                    .map(|i| unit.get(i).map_or(UNUSED_LOG_SD, |u| u.ln().min(ceiling)))
+                    .collect();
+                params.set(*noise_log_sd, &log_sd);
                 // each row's scale: the root mean square of its coordinates' start spreads
                 let unit = start.unit_scale();
                 let scales: Vec<f32> = (0..*m)
@@ -568,7 +618,8 @@ mod tests {
         let dev = Cpu::seed_from_u64(21);
         let mut store = ParamStore::new(&dev);
         let f: Implicit = GuideFamily::<Cpu>::build(&mut store, "z", dim, a);
-        let ids: Vec<_> = store.ids().collect();
+        // every parameter at random (the constants, a mask and row scales, as built)
+        let ids: Vec<_> = store.ids().filter(|&id| !store.is_constant(id)).collect();
         for id in ids {
             let n = store.get(id).shape().0;
             let v: Tensor<(usize,), f32, Cpu> = dev.sample_normal_like(&(n,));
@@ -679,11 +730,13 @@ mod tests {
     }
 
     /// The matrix-multiplication generator with no hidden layer is linear in η, so q is
-    /// exactly N(g(0), J Jᵀ + D) with D its learned per-row noise: −log q of every draw
-    /// is that Gaussian's entropy, computed densely (d = 7: two entries of the 3 × 3
-    /// matrix dropped).
+    /// exactly N(g(0), J Jᵀ + D) with D its learned per-coordinate noise. With σ equal
+    /// within each row of the m × n matrix, −log q of every draw is that Gaussian's
+    /// entropy, computed densely; with σ varying within rows it is a lower bound on it (the
+    /// Jacobian term takes each row's largest σ). d = 7: two entries of the 3 × 3 matrix
+    /// dropped.
     #[test]
-    fn matmul_entropy_is_exact_for_a_linear_core() {
+    fn matmul_entropy_is_exact_for_a_linear_core_and_a_bound_otherwise() {
         let a = FamilyArgs(vec![
             ("noise", FamilyArg::Number(2.0)),
             ("hidden", FamilyArg::List(vec![])),
@@ -691,39 +744,69 @@ mod tests {
             ("rank", FamilyArg::Number(2.0)),
         ]);
         let d = 7;
-        let (f, store, dev) = randomized(&a, d);
-        let g = |e: [f32; 2]| {
-            f.generate::<Cpu, NoneTape>(&store, dev.tensor_from_vec(e.to_vec(), (1usize, 2usize)))
+        let (f, mut store, dev) = randomized(&a, d);
+        let Head::MatMul {
+            noise_log_sd,
+            row_scale,
+            n,
+            m,
+            ..
+        } = f.head
+        else {
+            unreachable!("the matrix-multiplication generator")
+        };
+        // a Jacobian term of the noise's size
+        store.set(row_scale, &vec![1.0; m]);
+        let entropy = |store: &ParamStore<Cpu>| {
+            let g = |e: [f32; 2]| {
+                f.generate::<Cpu, NoneTape>(
+                    store,
+                    dev.tensor_from_vec(e.to_vec(), (1usize, 2usize)),
+                )
                 .0
                 .as_vec()
-        };
-        let origin = g([0.0, 0.0]);
-        let columns: Vec<Vec<f64>> = [[1.0, 0.0], [0.0, 1.0]]
-            .iter()
-            .map(|&e| {
-                g(e).iter()
-                    .zip(&origin)
-                    .map(|(a, b)| f64::from(a - b))
-                    .collect()
-            })
-            .collect();
-        let variances = f.output_variances(&store);
-        let mut cov = Matrix::zeros(d);
-        for i in 0..d {
-            for j in 0..d {
-                let v: f64 = columns.iter().map(|c| c[i] * c[j]).sum();
-                cov.set(i, j, v + if i == j { variances[i] } else { 0.0 });
+            };
+            let origin = g([0.0, 0.0]);
+            let columns: Vec<Vec<f64>> = [[1.0, 0.0], [0.0, 1.0]]
+                .iter()
+                .map(|&e| {
+                    g(e).iter()
+                        .zip(&origin)
+                        .map(|(a, b)| f64::from(a - b))
+                        .collect()
+                })
+                .collect();
+            let log_sd = store.get(noise_log_sd).as_vec();
+            let mut cov = Matrix::zeros(d);
+            for i in 0..d {
+                for j in 0..d {
+                    let v: f64 = columns.iter().map(|c| c[i] * c[j]).sum();
+                    let noise = (2.0 * f64::from(log_sd[i])).exp();
+                    cov.set(i, j, v + if i == j { noise } else { 0.0 });
+                }
             }
+            0.5 * cov.log_abs_det() + d as f64 * 0.5 * (1.0 + (2.0 * std::f64::consts::PI).ln())
+        };
+        let neg_log_q = |store: &ParamStore<Cpu>| {
+            f.sample::<NoneTape>(store, 4, Estimator::Standard)
+                .log_q
+                .as_vec()
+                .into_iter()
+                .map(|l| -f64::from(l))
+                .collect::<Vec<_>>()
+        };
+        // σ varying within rows: a lower bound, strictly below here
+        let h = entropy(&store);
+        for bound in neg_log_q(&store) {
+            assert!(bound < h - 0.01, "bound {bound} vs H {h}");
         }
-        let h =
-            0.5 * cov.log_abs_det() + d as f64 * 0.5 * (1.0 + (2.0 * std::f64::consts::PI).ln());
-        let draw = f.sample::<NoneTape>(&store, 4, Estimator::Standard);
-        for l in draw.log_q.as_vec() {
-            assert!(
-                (f64::from(l) + h).abs() < 2e-3 * h.abs().max(1.0),
-                "{l} vs −H {}",
-                -h
-            );
+        // σ equal within each row: exact
+        let log_sd = store.get(noise_log_sd).as_vec();
+        let per_row: Vec<f32> = (0..log_sd.len()).map(|i| log_sd[(i / n) * n]).collect();
+        store.set(noise_log_sd, &per_row);
+        let h = entropy(&store);
+        for got in neg_log_q(&store) {
+            assert!((got - h).abs() < 2e-3 * h.abs().max(1.0), "{got} vs H {h}");
         }
     }
 
