@@ -72,7 +72,7 @@ pub trait Guide<D: Backend> {
     /// engine runs the model but not this guide's families (an implicit generator, a flow,
     /// a low-rank family): a fit on the CPU then draws on the dfdx graph and scores the
     /// draws on the engine. `None` where the engine does not run the model, or the guide
-    /// rewrites its net call (Flipout, local reparametrization) or is amortized.
+    /// is amortized.
     fn host_model_program() -> Option<&'static crate::program::Program> {
         None
     }

@@ -139,16 +139,7 @@ pub enum Predicts {
     Nothing,
 }
 
-/// How a net call uses a mean-field Gaussian over its weights instead of one draw of them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rewrite {
-    /// Flipout (Wen et al. 2018): one perturbation per particle, decorrelated per row by
-    /// random signs on inputs and outputs.
-    Flipout,
-    /// Local reparametrization (Kingma, Salimans & Welling 2015): each row's
-    /// pre-activations drawn from their Gaussian, mean x μ and variance x² σ².
-    Lrt,
-}
+pub use crate::program::Rewrite;
 
 /// A mean-field Gaussian over a weight site, handed from guide to model for a rewrite.
 pub struct GaussianWeights<D: Backend, T: Tape<D>> {

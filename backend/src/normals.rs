@@ -44,9 +44,7 @@ pub(crate) fn draw_normals_on<D: Backend>(
         e.copy_into(out);
         return;
     }
-    let seed: Tensor<(usize,), f32, D> = dev.sample_uniform_like(&(2,));
-    let bits = seed.as_vec();
-    let seed = (u64::from(bits[0].to_bits()) << 32) | u64::from(bits[1].to_bits());
+    let seed = seed_from(dev);
     let streams = out.len().div_ceil(NORMALS_PER_STREAM);
     let per_worker = streams.div_ceil(workers) * NORMALS_PER_STREAM;
     std::thread::scope(|scope| {
@@ -61,11 +59,18 @@ pub(crate) fn draw_normals_on<D: Backend>(
     });
 }
 
+/// A seed for streams of its own, from two draws of the device's generator.
+pub(crate) fn seed_from<D: Backend>(dev: &D) -> u64 {
+    let seed: Tensor<(usize,), f32, D> = dev.sample_uniform_like(&(2,));
+    let bits = seed.as_vec();
+    (u64::from(bits[0].to_bits()) << 32) | u64::from(bits[1].to_bits())
+}
+
 /// Normals per generator stream beyond the device's: a fixed split, whatever the cores.
 const NORMALS_PER_STREAM: usize = 1 << 16;
 
 /// `out` from the xoshiro stream `stream` of `seed`.
-fn fill_normals(out: &mut [f32], seed: u64, stream: u64) {
+pub(crate) fn fill_normals(out: &mut [f32], seed: u64, stream: u64) {
     use rand::SeedableRng as _;
     use rand_distr::Distribution as _;
     let mut rng =

@@ -188,6 +188,20 @@ pub struct Entry {
     pub normal_priors: Option<&'static [(f32, f32)]>,
     /// σ = softplus(ρ) + floor (the family's floor).
     pub floor: f32,
+    /// A `Flipout` or `Lrt` entry over one net's weights: the net call runs on the
+    /// Gaussian's mean and sd, not on the entry's draw (which only the prior term reads).
+    pub rewrite: Option<Rewrite>,
+}
+
+/// How a net call uses a mean-field Gaussian over its weights instead of one draw of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rewrite {
+    /// Flipout (Wen et al. 2018): one perturbation per particle, decorrelated per row by
+    /// random signs on inputs and outputs.
+    Flipout,
+    /// Local reparametrization (Kingma, Salimans & Welling 2015): each row's
+    /// pre-activations drawn from their Gaussian, mean x μ and variance x² σ².
+    Lrt,
 }
 
 /// A model and guide as the engine runs them.

@@ -287,7 +287,7 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Result<TokenStream, String> 
                 }
             }
             let site = id(p.site);
-            Ok(quote!(::ravi::program::Entry { sites: &[#site], normal_priors: ::core::option::Option::None, floor: ::ravi::guides::SCALE_FLOOR }))
+            Ok(quote!(::ravi::program::Entry { sites: &[#site], normal_priors: ::core::option::Option::None, floor: ::ravi::guides::SCALE_FLOOR, rewrite: ::core::option::Option::None }))
         })
         .collect::<Result<Vec<_>, String>>()?;
     let entries = guide.entries.iter().map(|e| {
@@ -311,25 +311,25 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Result<TokenStream, String> 
             }
             None => quote!(::core::option::Option::None),
         };
-        quote!(::ravi::program::Entry { sites: &[#(#sites),*], normal_priors: #normal_priors, floor: ::ravi::guides::SCALE_FLOOR })
+        let rewrite = match e.family.rewrite {
+            Some(crate::catalogue::Rewrite::Flipout) => quote!(::core::option::Option::Some(::ravi::Rewrite::Flipout)),
+            Some(crate::catalogue::Rewrite::Lrt) => quote!(::core::option::Option::Some(::ravi::Rewrite::Lrt)),
+            None => quote!(::core::option::Option::None),
+        };
+        quote!(::ravi::program::Entry { sites: &[#(#sites),*], normal_priors: #normal_priors, floor: ::ravi::guides::SCALE_FLOOR, rewrite: #rewrite })
     });
     Ok(model_part.with_entries(quote!(#(#entries,)* #(#program_entries),*)))
 }
 
 /// The model's side of the engine alone (a program with no entries): what a guide the
-/// engine does not run (an implicit generator, a flow, a low-rank family) uses to score its
-/// draws and take their gradient, the guide itself staying on the dfdx graph. Not for an
-/// amortized guide (its local sites are not the engine's), nor for a family that rewrites
-/// the model's net call (Flipout, local reparametrization: the model is not run on a draw).
+/// engine does not run (an implicit generator, a flow, a low-rank family, a Flipout or
+/// local-reparametrization Gaussian) uses to score its draws and take their gradient, the
+/// guide itself staying on the dfdx graph; a rewritten net call is run by the engine from
+/// the weights' means and sds (`backend/src/fused/rewrite.rs`). Not for an amortized guide
+/// (its local sites are not the engine's).
 pub fn model_program(model: &ModelIr, guide: &GuideIr) -> Result<TokenStream, String> {
     if !guide.amortized.is_empty() {
         return Err("the guide is amortized (a net reads each row)".into());
-    }
-    if let Some(e) = guide.entries.iter().find(|e| e.family.rewrite.is_some()) {
-        return Err(format!(
-            "`{}` rewrites the model's net call instead of drawing its weights",
-            e.family.name
-        ));
     }
     Ok(ModelPart::of(model)?.with_entries(quote!()))
 }

@@ -14,12 +14,13 @@ use crate::elbo::{elbo_terms, first_non_finite, sum_terms, untaped_views, GUIDE_
 use crate::error::FitError;
 use crate::error::MAX_DIVERGENCES;
 use crate::estimator::Estimator;
-use crate::fused::model_engine::ModelEngine;
+use crate::fused::model_engine::{ModelEngine, SiteRewrite};
 use crate::fused::EngineChoice;
 use crate::guide::check_rows;
 use crate::guide::Guide;
 use crate::init::{initialize, InitReport};
 use crate::iwae::iwae_rows;
+use crate::model::Rewrite;
 use crate::model::{Model, ModelData};
 use crate::optim::{Adam, OptimizerState};
 use crate::params::ParamStore;
@@ -658,11 +659,38 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
                 .sample::<OwnedTape<f32, D>>(opts.particles, &carrier, estimator, true);
         let host: Vec<Vec<f32>> = draw.latents.iter().map(|z| z.as_vec()).collect();
         let views: Vec<&[f32]> = host.iter().map(Vec::as_slice).collect();
+        // a weight site whose net call the guide rewrites: its Gaussian, on the host
+        let gaussians: Vec<(usize, Rewrite, Vec<f32>, Vec<f32>)> = draw
+            .rewrites
+            .iter()
+            .enumerate()
+            .filter_map(|(k, r)| {
+                r.as_ref()
+                    .map(|g| (k, g.rewrite, g.loc.as_vec(), g.scale.as_vec()))
+            })
+            .collect();
+        let rewrites: Vec<SiteRewrite> = gaussians
+            .iter()
+            .map(|(k, kind, loc, scale)| SiteRewrite {
+                latent: *k,
+                kind: *kind,
+                loc,
+                scale,
+            })
+            .collect();
+        let seed = crate::normals::seed_from(&dev);
         let scale = self.rows as f32 / self.batch_rows as f32;
         let weights = self.guide.prior_weights();
         let engine = self.model_engine.as_mut().expect("checked by the caller");
         let data = (G::Model::inputs(), self.arrays.as_slice());
-        let scored = engine.score(data, idx, &views, opts.particles, (scale, &weights));
+        let scored = engine.score(
+            data,
+            idx,
+            &views,
+            opts.particles,
+            (scale, &weights),
+            (&rewrites, seed),
+        );
         let scored = match scored {
             Ok(scored) => scored,
             Err(bad) => return self.non_finite(step, bad.value as f32, Some(bad.culprit)),
@@ -672,6 +700,21 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
         for (z, g) in draw.latents.into_iter().zip(scored.gradient) {
             let g = dev.tensor_from_vec(g, *z.shape());
             surrogate = surrogate + (z * g).sum::<(usize,), Axis<1>>();
+        }
+        // a rewritten site's means and sds: the engine's gradients summed over the
+        // particles, so over the particle count in the mean
+        let per_particle = 1.0 / opts.particles as f32;
+        let mut rewritten: Option<Tensor<(), f32, D, OwnedTape<f32, D>>> = None;
+        for (g, site) in draw.rewrites.into_iter().flatten().zip(scored.rewritten) {
+            let (gl, gs) = (
+                dev.tensor_from_vec(site.loc, *g.loc.shape()),
+                dev.tensor_from_vec(site.scale, *g.scale.shape()),
+            );
+            let term = ((g.loc * gl).sum::<(), _>() + (g.scale * gs).sum::<(), _>()) * per_particle;
+            rewritten = Some(match rewritten {
+                Some(acc) => acc + term,
+                None => term,
+            });
         }
         let particles = opts.particles as f64;
         let value = (scored
@@ -688,7 +731,11 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
                 .map(|v| format!("the guide's log density is {v}"));
             return self.non_finite(step, value, culprit);
         }
-        let grads = surrogate.mean::<(), _>().negate().backward();
+        let objective = match rewritten {
+            Some(r) => surrogate.mean::<(), _>() + r,
+            None => surrogate.mean::<(), _>(),
+        };
+        let grads = objective.negate().backward();
         self.adam
             .step(self.guide.params_mut(), &grads, lr, self.opts.clip_norm);
         Ok(Step::Taken(value))

@@ -2,6 +2,7 @@
 //! steps.
 
 use super::gemm::gemm;
+use super::rewrite::RewrittenNet;
 use super::{math, net, rows};
 use crate::density::wrap;
 use crate::program::{Dim, Func, Op, Program};
@@ -22,6 +23,10 @@ pub(crate) struct Engine {
     acts: Vec<Vec<Vec<f32>>>,
     /// Two buffers for a net's backward pass.
     net_scratch: (Vec<f32>, Vec<f32>),
+    /// Per `Net` node: the weights' Gaussian when the call is rewritten (Flipout, the local
+    /// reparametrization); the weights' `Sample` node then holds the family's draw for the
+    /// prior term only, and takes no gradient from the call.
+    rewrites: Vec<Option<RewrittenNet>>,
 }
 
 /// A node's value: an input's slice, or its buffer.
@@ -114,6 +119,7 @@ impl Engine {
             grads: vec![Vec::new(); n],
             acts: vec![Vec::new(); n],
             net_scratch: (Vec::new(), Vec::new()),
+            rewrites: (0..n).map(|_| None).collect(),
         }
     }
 
@@ -203,6 +209,16 @@ impl Engine {
     /// A node's value and its gradient, together.
     pub(crate) fn value_and_grad_mut(&mut self, id: usize) -> (&[f32], &mut [f32]) {
         (&self.vals[id], &mut self.grads[id])
+    }
+
+    /// The net call of node `id` rewritten by `net` from the next pass on.
+    pub(crate) fn set_rewrite(&mut self, id: usize, net: RewrittenNet) {
+        self.rewrites[id] = Some(net);
+    }
+
+    /// The rewrite of net node `id`, with its gradients after a backward pass; taken out.
+    pub(crate) fn take_rewrite(&mut self, id: usize) -> Option<RewrittenNet> {
+        self.rewrites[id].take()
     }
 
     /// Every node's value, the `Sample` nodes' draws already in place.
@@ -333,13 +349,20 @@ impl Engine {
                     let rows = self.dims(id)[0];
                     let (nx, nw) = (self.numel[x], self.numel[w]);
                     let (vx, vw) = (val(x), val(w));
+                    let mut rewrite = self.rewrites[id].take();
                     for (s, acts) in acts.chunks_mut(layers.len()).enumerate() {
                         let xs = &vx[base(part(x), s, nx)..][..nx];
-                        let ws = &vw[base(part(w), s, nw)..][..nw];
-                        net::forward(layers, xs, ws, rows, acts);
+                        match &mut rewrite {
+                            Some(r) => r.forward(layers, s, xs, rows, acts, &mut self.net_scratch),
+                            None => {
+                                let ws = &vw[base(part(w), s, nw)..][..nw];
+                                net::forward(layers, xs, ws, rows, acts);
+                            }
+                        }
                         out[s * n..(s + 1) * n].copy_from_slice(&acts[layers.len() - 1]);
                     }
                     self.acts[id] = acts;
+                    self.rewrites[id] = rewrite;
                 }
                 Op::Concat(parts) => {
                     for s in 0..copies {
@@ -595,11 +618,18 @@ impl Engine {
                     let mut gw = std::mem::take(&mut self.grads[w]);
                     let mut gx = std::mem::take(&mut self.grads[x]);
                     let mut scratch = std::mem::take(&mut self.net_scratch);
+                    let mut rewrite = self.rewrites[id].take();
                     {
                         let vx = value(self.program, &self.vals, inputs, x);
                         let vw = value(self.program, &self.vals, inputs, w);
                         for (s, acts) in self.acts[id].chunks(layers.len()).enumerate() {
                             let xs = &vx[base(px, s, nx)..][..nx];
+                            if let Some(r) = &mut rewrite {
+                                let gxs = px.then(|| &mut gx[s * nx..(s + 1) * nx]);
+                                let gs = &g[s * n..(s + 1) * n];
+                                r.backward(layers, s, xs, rows, acts, gs, gxs, &mut scratch);
+                                continue;
+                            }
                             let ws = &vw[base(pw, s, nw)..][..nw];
                             let gxs = px.then(|| &mut gx[s * nx..(s + 1) * nx]);
                             let gws: &mut [f32] = if pw {
@@ -623,6 +653,7 @@ impl Engine {
                         }
                     }
                     self.net_scratch = scratch;
+                    self.rewrites[id] = rewrite;
                     self.grads[w] = gw;
                     self.grads[x] = gx;
                 }

@@ -74,6 +74,32 @@ impl Gaussian {
         }
     }
 
+    /// The mean and sd of a mean-field entry's z at the parameters of the last
+    /// [`Gaussian::draw`]: what a rewritten net call runs on.
+    pub(crate) fn loc_and_scale<'a>(&'a self, params: &'a [Vec<f32>]) -> (&'a [f32], &'a [f32]) {
+        (self.mu(params), &self.scale)
+    }
+
+    /// Adds to `grads` (the gradient of −(mean ELBO), as [`Gaussian::log_q_and_gradient`]
+    /// left it) a rewritten net call's gradients of the summed log joint in z's mean and
+    /// sd over `particles` particles: to μ through the frame, to ρ through σ's slope.
+    pub(crate) fn add_rewrite_gradient(
+        &self,
+        grads: &mut [Vec<f32>],
+        (g_loc, g_scale): (&[f32], &[f32]),
+        particles: usize,
+    ) {
+        let inv_s = 1.0 / particles as f32;
+        let mut g_mu: Vec<f32> = g_loc.iter().map(|g| -g * inv_s).collect();
+        self.frame_mu_gradient(&mut g_mu);
+        for (a, b) in grads[self.loc].iter_mut().zip(&g_mu) {
+            *a += b;
+        }
+        for ((a, g), slope) in grads[self.rho].iter_mut().zip(g_scale).zip(&self.slope) {
+            *a -= g * inv_s * slope;
+        }
+    }
+
     /// μ's gradient, from z's location to μ: times s in a diagonal frame.
     fn frame_mu_gradient(&self, g_mu: &mut [f32]) {
         if let Some((_, s)) = &self.diag_frame {

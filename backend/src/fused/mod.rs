@@ -134,6 +134,7 @@ mod gaussian;
 mod gemm;
 pub(crate) mod model_engine;
 mod net;
+mod rewrite;
 mod rows;
 pub(crate) mod step;
 

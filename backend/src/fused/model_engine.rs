@@ -10,6 +10,7 @@
 
 use super::density::{score, Partials};
 use super::engine::Engine;
+use super::rewrite::RewrittenNet;
 use crate::data::{Array, InputSpec};
 use crate::device::Backend;
 use crate::program::{Op, Program, Site};
@@ -35,6 +36,26 @@ pub(crate) struct Scored {
     pub log_joint: Vec<f64>,
     /// ∂/∂u per latent site, particle-major (u = log x for a positive site).
     pub gradient: Vec<Vec<f32>>,
+    /// Per rewritten site (in the order given): ∂/∂μ and ∂/∂σ.
+    pub rewritten: Vec<RewriteGradient>,
+}
+
+/// A weight site whose net call is rewritten by its mean-field Gaussian (Flipout, the local
+/// reparametrization), for one pass: the latent's index, the rewrite, the weights' means
+/// and sds. Its `Sample` node still holds the family's draw, which only the site's prior
+/// term reads.
+pub(crate) struct SiteRewrite<'a> {
+    pub latent: usize,
+    pub kind: crate::model::Rewrite,
+    pub loc: &'a [f32],
+    pub scale: &'a [f32],
+}
+
+/// The gradients of the log joint (summed over the particles) in a rewritten site's means
+/// and sds.
+pub(crate) struct RewriteGradient {
+    pub loc: Vec<f32>,
+    pub scale: Vec<f32>,
 }
 
 /// A site whose term is not finite, by name, and the particle's log joint.
@@ -88,6 +109,7 @@ impl ModelEngine {
         latents: &[&[f32]],
         particles: usize,
         (scale, prior_weights): (f32, &[f32]),
+        (rewrites, seed): (&[SiteRewrite], u64),
     ) -> Result<Scored, NotFinite> {
         let latent_weights: Vec<f32> = (0..latents.len())
             .map(|k| prior_weights.get(k).copied().unwrap_or(1.0))
@@ -103,13 +125,29 @@ impl ModelEngine {
                 None => 1.0,
             })
             .collect();
-        let scored = self.score_weighted(
+        let nets = self.install_rewrites(rewrites, seed);
+        let mut scored = self.score_weighted(
             data,
             idx,
             latents,
             particles,
             (&site_weights, &latent_weights),
         );
+        scored.rewritten = nets
+            .into_iter()
+            .map(|nodes| {
+                let mut g = RewriteGradient {
+                    loc: Vec::new(),
+                    scale: Vec::new(),
+                };
+                for node in nodes {
+                    let net = self.engine.take_rewrite(node).expect("installed above");
+                    add_into(&mut g.loc, &net.g_loc);
+                    add_into(&mut g.scale, &net.g_scale);
+                }
+                g
+            })
+            .collect();
         match scored.log_joint.iter().position(|v| !v.is_finite()) {
             None => Ok(scored),
             Some(p) => Err(NotFinite {
@@ -173,7 +211,35 @@ impl ModelEngine {
         Scored {
             log_joint,
             gradient,
+            rewritten: Vec::new(),
         }
+    }
+
+    /// Each rewrite installed on the net calls whose weights are its site's draw (each
+    /// call's noise from its own seed); per rewrite, those calls' nodes.
+    fn install_rewrites(&mut self, rewrites: &[SiteRewrite], seed: u64) -> Vec<Vec<usize>> {
+        let program = self.program;
+        rewrites
+            .iter()
+            .map(|r| {
+                let Some((sample, _)) = self.sample_node(r.latent) else {
+                    return Vec::new();
+                };
+                let calls: Vec<usize> = program
+                    .nodes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, n)| matches!(n.op, Op::Net(_, _, w) if w == sample))
+                    .map(|(id, _)| id)
+                    .collect();
+                for &id in &calls {
+                    let net_seed = seed ^ (id as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03);
+                    self.engine
+                        .set_rewrite(id, RewrittenNet::new(r.kind, r.loc, r.scale, net_seed));
+                }
+                calls
+            })
+            .collect()
     }
 
     /// The model's log joint on all rows of `arrays` and its gradient in the unconstrained
@@ -349,4 +415,14 @@ pub(super) fn rows_of(specs: &[InputSpec], arrays: &[&Array]) -> usize {
         .zip(arrays)
         .find(|(s, _)| s.has_rows)
         .map_or(0, |(_, a)| a.shape()[0])
+}
+
+/// `acc += v`, elementwise (`acc` sized to `v` when empty).
+fn add_into(acc: &mut Vec<f32>, v: &[f32]) {
+    if acc.is_empty() {
+        acc.resize(v.len(), 0.0);
+    }
+    for (a, b) in acc.iter_mut().zip(v) {
+        *a += b;
+    }
 }

@@ -5,6 +5,7 @@ use super::density::Partials;
 use super::engine::Engine;
 use super::gaussian::Gaussian;
 use super::model_engine::{batch_inputs, gather, model_pass, rows_of};
+use super::rewrite::RewrittenNet;
 use crate::data::{Array, InputSpec};
 use crate::device::Backend;
 use crate::error::FitError;
@@ -14,7 +15,7 @@ use crate::frame::HostFrame;
 use crate::normals::draw_normals;
 use crate::optim::{AdamConfig, AdamRule};
 use crate::params::{ParamId, ParamStore};
-use crate::program::{Op, Program};
+use crate::program::{Op, Program, Rewrite};
 
 /// One of an entry's sites: its `Sample` node, offset in the entry and elements, and
 /// whether its value is eᵘ of the entry's draw u.
@@ -47,6 +48,9 @@ struct Layout {
     /// With a frame: log |det S|, and a buffer for gradients pulled back through it.
     frame_log_det: f64,
     pulled: Vec<f32>,
+    /// A Flipout or local-reparametrization entry: its site's net calls run on the
+    /// Gaussian's mean and sd (`rewrite.rs`); the draw feeds the prior term alone.
+    rewrite: Option<(Rewrite, Vec<usize>)>,
 }
 
 /// The engine, host copies of the guide's parameters and Adam's moments.
@@ -73,6 +77,8 @@ pub(crate) struct Fused {
     last_ratios: Vec<f64>,
     /// Evaluate values only (no backward pass; the gradients left are meaningless).
     values_only: bool,
+    /// The seed of the rewritten net calls' noise for the next pass.
+    rewrite_seed: u64,
 }
 
 /// The host parameters and Adam's state, to step back to.
@@ -198,6 +204,27 @@ impl Fused {
                     .collect()
             });
             let unit = g.unit.map(|id| params[id.0].clone());
+            // a rewrite runs on one site's Gaussian, drawn in place, and its net calls
+            let rewrite = match e.rewrite {
+                None => None,
+                Some(kind) => {
+                    if sites.len() != 1 || sites[0].positive || frame.is_some() || g.lower.is_some()
+                    {
+                        return Err(format!(
+                            "a {kind:?} entry is one real site's mean-field Gaussian, with no full frame"
+                        ));
+                    }
+                    let sample = sites[0].node;
+                    let calls = program
+                        .nodes
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, n)| matches!(n.op, Op::Net(_, _, w) if w == sample))
+                        .map(|(id, _)| id)
+                        .collect();
+                    Some((kind, calls))
+                }
+            };
             let frame_log_det = frame.as_ref().map_or(0.0, |f| f64::from(f.log_det()));
             layouts.push(Layout {
                 gaussian: Gaussian::new(g.loc.0, g.rho.0, g.lower.map(|l| l.0), dim, e.floor)
@@ -212,6 +239,7 @@ impl Fused {
                 framed: Vec::new(),
                 frame_log_det,
                 pulled: vec![0.0; dim],
+                rewrite,
             });
         }
         let zeros: Vec<Vec<f32>> = params.iter().map(|p| vec![0.0; p.len()]).collect();
@@ -238,6 +266,7 @@ impl Fused {
             site_lp: vec![Vec::new(); program.sites.len()],
             last_ratios: Vec::new(),
             values_only: false,
+            rewrite_seed: 0,
         })
     }
 
@@ -341,6 +370,9 @@ impl Fused {
             eps.resize(particles * dim, 0.0);
             draw_normals(dev, eps, (particles, dim));
         }
+        if self.layouts.iter().any(|l| l.rewrite.is_some()) {
+            self.rewrite_seed = crate::normals::seed_from(dev);
+        }
         self.evaluate_drawn(data, idx, particles, scale, estimator)
     }
 
@@ -390,6 +422,18 @@ impl Fused {
                         x.copy_from_slice(u);
                     }
                 }
+            }
+        }
+        // a rewritten entry's net calls run on its Gaussian's mean and sd
+        for l in &self.layouts {
+            let Some((kind, calls)) = &l.rewrite else {
+                continue;
+            };
+            let (loc, sd) = l.gaussian.loc_and_scale(&self.params);
+            for &id in calls {
+                let seed = self.rewrite_seed ^ (id as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03);
+                self.engine
+                    .set_rewrite(id, RewrittenNet::new(*kind, loc, sd, seed));
             }
         }
         let weights: Vec<f32> = self
@@ -461,6 +505,21 @@ impl Fused {
                 &mut log_q,
                 &mut self.grads,
             );
+            if let Some((_, calls)) = &l.rewrite {
+                for &id in calls {
+                    let net = self
+                        .engine
+                        .take_rewrite(id)
+                        .expect("installed before the pass");
+                    if !self.values_only {
+                        l.gaussian.add_rewrite_gradient(
+                            &mut self.grads,
+                            (&net.g_loc, &net.g_scale),
+                            particles,
+                        );
+                    }
+                }
+            }
         }
         self.last_ratios.clear();
         self.last_ratios

@@ -6,7 +6,7 @@
 
 use ravi_backend::{
     Backend, Estimator, FamilyArgs, FamilyDraw, FamilyStart, GaussianWeights, GuideFamily,
-    ParamStore, Particles, PerParticle, Rewrite, Tape,
+    HostGaussian, ParamStore, Particles, PerParticle, Rewrite, Tape,
 };
 
 use super::MeanField;
@@ -63,6 +63,10 @@ macro_rules! rewrite_family {
                 $name(<MeanField as GuideFamily<D>>::build(
                     params, name, dim, args,
                 ))
+            }
+
+            fn host_gaussian(&self) -> Option<HostGaussian> {
+                <MeanField as GuideFamily<D>>::host_gaussian(&self.0)
             }
 
             fn start(&mut self, params: &mut ParamStore<D>, label: &str, start: &FamilyStart) {
