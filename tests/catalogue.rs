@@ -90,6 +90,9 @@ fn every_family_the_engine_claims_gives_it_a_gaussian() {
         let gives = match family.name {
             "MeanField" => gives_a_gaussian::<ravi::guides::MeanField>(),
             "FullRank" => gives_a_gaussian::<ravi::guides::FullRank>(),
+            // their net calls run on the Gaussian's mean and sd (`fused/rewrite.rs`)
+            "Flipout" => gives_a_gaussian::<ravi::guides::Flipout>(),
+            "Lrt" => gives_a_gaussian::<ravi::guides::Lrt>(),
             other => panic!("the catalogue says the engine runs `{other}`: add it here"),
         };
         assert!(gives, "`{}` gives the engine no Gaussian", family.name);
