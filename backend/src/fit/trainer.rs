@@ -678,7 +678,11 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
                 scale,
             })
             .collect();
-        let seed = crate::normals::seed_from(&dev);
+        // (drawn only when used: the device's stream stays the graph path's otherwise)
+        let seed = match rewrites.is_empty() {
+            true => 0,
+            false => crate::normals::seed_from(&dev),
+        };
         let scale = self.rows as f32 / self.batch_rows as f32;
         let weights = self.guide.prior_weights();
         let engine = self.model_engine.as_mut().expect("checked by the caller");
