@@ -261,10 +261,14 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Result<TokenStream, String> 
             .filter(|f| f.engine)
             .map(|f| f.name)
             .collect();
+        let runs = match runs.split_last() {
+            Some((last, [])) => last.to_string(),
+            Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+            None => "none".to_string(),
+        };
         return Err(format!(
-            "`{}` is not a family the engine runs (it runs {})",
-            e.family.name,
-            runs.join(" and ")
+            "`{}` is not a family the engine runs (it runs {runs})",
+            e.family.name
         ));
     }
     let model_part = ModelPart::of(model)?;
