@@ -44,15 +44,27 @@ pub(crate) fn draw_normals_on<D: Backend>(
         e.copy_into(out);
         return;
     }
-    let seed = seed_from(dev);
+    fill_streams(out, seed_from(dev), 0, workers);
+}
+
+/// `out` in fixed chunks of [`NORMALS_PER_STREAM`], chunk `p` from the xoshiro stream
+/// `first + p` of `seed`, on `workers` threads (the chunks, not the threads, fix the
+/// numbers).
+pub(crate) fn fill_streams(out: &mut [f32], seed: u64, first: u64, workers: usize) {
     let streams = out.len().div_ceil(NORMALS_PER_STREAM);
-    let per_worker = streams.div_ceil(workers) * NORMALS_PER_STREAM;
+    let per_worker = streams.div_ceil(workers.max(1)) * NORMALS_PER_STREAM;
+    if per_worker >= out.len() {
+        for (i, chunk) in out.chunks_mut(NORMALS_PER_STREAM).enumerate() {
+            fill_normals(chunk, seed, first + i as u64);
+        }
+        return;
+    }
     std::thread::scope(|scope| {
         for (w, part) in out.chunks_mut(per_worker).enumerate() {
-            let first = w * per_worker / NORMALS_PER_STREAM;
+            let at = first + (w * per_worker / NORMALS_PER_STREAM) as u64;
             scope.spawn(move || {
                 for (i, chunk) in part.chunks_mut(NORMALS_PER_STREAM).enumerate() {
-                    fill_normals(chunk, seed, (first + i) as u64);
+                    fill_normals(chunk, seed, at + i as u64);
                 }
             });
         }

@@ -93,7 +93,8 @@ impl RewrittenNet {
             match self.kind {
                 Rewrite::Flipout => {
                     noise.eps.resize(size, 0.0);
-                    crate::normals::fill_normals(&mut noise.eps, self.seed, 2 * stream);
+                    let workers = crate::threads::workers_for(size * 64);
+                    crate::normals::fill_streams(&mut noise.eps, self.seed, stream << 20, workers);
                     noise.signs_in.resize(rows * inputs, 0.0);
                     noise.signs_out.resize(rows * outputs, 0.0);
                     fill_signs(&mut noise.signs_in, &mut noise.signs_out, self.seed, stream);
@@ -142,7 +143,8 @@ impl RewrittenNet {
                         &mut noise.sd,
                     );
                     noise.eps.resize(rows * outputs, 0.0);
-                    crate::normals::fill_normals(&mut noise.eps, self.seed, 2 * stream);
+                    let workers = crate::threads::workers_for(rows * outputs * 64);
+                    crate::normals::fill_streams(&mut noise.eps, self.seed, stream << 20, workers);
                     let b2 = &s2[inputs * outputs..];
                     for ((o, sd), e) in out
                         .chunks_exact_mut(outputs)
@@ -397,13 +399,14 @@ fn add_row_sums(m: &[f32], width: usize, sums: &mut [f32]) {
     }
 }
 
-/// ±1 with probability ½ each into both buffers, from the xoshiro stream 2·`stream` + 1 of
-/// `seed`.
+/// ±1 with probability ½ each into both buffers, from a xoshiro stream of `seed` of
+/// their own (the normals take the streams `stream`·2²⁰ onwards, one per 65,536).
 fn fill_signs(a: &mut [f32], b: &mut [f32], seed: u64, stream: u64) {
     use rand::{RngCore as _, SeedableRng as _};
-    let mut rng = rand::rngs::SmallRng::seed_from_u64(
-        seed ^ (2 * stream + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-    );
+    // the last stream of the block the normals take theirs from (they use its first few)
+    let own = (stream << 20) | 0xF_FFFF;
+    let mut rng =
+        rand::rngs::SmallRng::seed_from_u64(seed ^ own.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let (mut bits, mut left) = (0u64, 0);
     for v in a.iter_mut().chain(b.iter_mut()) {
         if left == 0 {

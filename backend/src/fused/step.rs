@@ -368,6 +368,16 @@ impl Fused {
         for (l, eps) in self.layouts.iter().zip(&mut self.eps) {
             let dim = l.gaussian.dim;
             eps.resize(particles * dim, 0.0);
+            // A rewritten entry under the closed-form KL: its draw feeds only the prior term,
+            // which log q's log p(z) cancels whatever z is; the net call draws its own noise.
+            // z = μ, no draw (the graph draws one; the two paths agree in distribution).
+            if l.rewrite.is_some()
+                && estimator == Estimator::AnalyticKl
+                && l.gaussian.has_closed_form_kl()
+            {
+                eps.fill(0.0);
+                continue;
+            }
             draw_normals(dev, eps, (particles, dim));
         }
         if self.layouts.iter().any(|l| l.rewrite.is_some()) {
