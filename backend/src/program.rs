@@ -270,6 +270,16 @@ impl Program {
         })
     }
 
+    /// The `Net` calls whose weights are node `weights` (a weight site's `Sample`).
+    pub fn net_calls_on(&self, weights: usize) -> Vec<usize> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| matches!(n.op, Op::Net(_, _, w) if w == weights))
+            .map(|(id, _)| id)
+            .collect()
+    }
+
     /// Does the term of site `s` have one part per data row?
     pub fn site_has_rows(&self, s: &Site) -> bool {
         self.nodes[s.value].dims.contains(&Dim::Rows)

@@ -225,17 +225,10 @@ impl ModelEngine {
                 let Some((sample, _)) = self.sample_node(r.latent) else {
                     return Vec::new();
                 };
-                let calls: Vec<usize> = program
-                    .nodes
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, n)| matches!(n.op, Op::Net(_, _, w) if w == sample))
-                    .map(|(id, _)| id)
-                    .collect();
+                let calls = program.net_calls_on(sample);
                 for &id in &calls {
-                    let net_seed = seed ^ (id as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03);
-                    self.engine
-                        .set_rewrite(id, RewrittenNet::new(r.kind, r.loc, r.scale, net_seed));
+                    let net = RewrittenNet::for_call(r.kind, r.loc, r.scale, seed, id);
+                    self.engine.set_rewrite(id, net);
                 }
                 calls
             })

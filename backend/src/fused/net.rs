@@ -5,6 +5,21 @@ use super::engine::{apply, chain};
 use super::gemm::par_gemm;
 use crate::program::Layer;
 
+/// Where each layer's weights start in the net's weight vector (each Linear layer's W
+/// row-major, then b; an activation takes none).
+pub(crate) fn weight_offsets(layers: &[Layer]) -> Vec<usize> {
+    layers
+        .iter()
+        .scan(0, |off, l| {
+            let at = *off;
+            if let Layer::Linear { inputs, outputs } = l {
+                *off += inputs * outputs + outputs;
+            }
+            Some(at)
+        })
+        .collect()
+}
+
 /// The width of each layer's output, given the rows' features.
 pub(crate) fn widths(layers: &[Layer], features: usize) -> Vec<usize> {
     let mut w = features;
@@ -68,16 +83,7 @@ pub(crate) fn backward(
     gx: Option<&mut [f32]>,
     scratch: &mut (Vec<f32>, Vec<f32>),
 ) {
-    let starts: Vec<usize> = layers
-        .iter()
-        .scan(0, |off, l| {
-            let at = *off;
-            if let Layer::Linear { inputs, outputs } = l {
-                *off += inputs * outputs + outputs;
-            }
-            Some(at)
-        })
-        .collect();
+    let starts = weight_offsets(layers);
     let (gh, next) = (&mut scratch.0, &mut scratch.1);
     gh.clear();
     gh.extend_from_slice(g);

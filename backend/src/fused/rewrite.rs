@@ -40,6 +40,19 @@ struct LayerNoise {
 }
 
 impl RewrittenNet {
+    /// The rewrite `kind` of net call `node` with weights' means `loc` and sds `scale`, its
+    /// noise drawn from the pass's `seed` (each call its own streams).
+    pub(crate) fn for_call(
+        kind: Rewrite,
+        loc: &[f32],
+        scale: &[f32],
+        seed: u64,
+        node: usize,
+    ) -> Self {
+        let seed = seed ^ (node as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03);
+        Self::new(kind, loc, scale, seed)
+    }
+
     /// The rewrite `kind` of a net call with weights' means `loc` and sds `scale`, its noise
     /// drawn from `seed`.
     pub(crate) fn new(kind: Rewrite, loc: &[f32], scale: &[f32], seed: u64) -> Self {
@@ -177,16 +190,7 @@ impl RewrittenNet {
         gx: Option<&mut [f32]>,
         scratch: &mut (Vec<f32>, Vec<f32>),
     ) {
-        let starts: Vec<usize> = layers
-            .iter()
-            .scan(0, |off, l| {
-                let at = *off;
-                if let Layer::Linear { inputs, outputs } = l {
-                    *off += inputs * outputs + outputs;
-                }
-                Some(at)
-            })
-            .collect();
+        let starts = super::net::weight_offsets(layers);
         let mut lin = self.noise[s].len();
         let (gh, next) = (&mut scratch.0, &mut scratch.1);
         gh.clear();

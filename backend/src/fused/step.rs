@@ -214,15 +214,7 @@ impl Fused {
                             "a {kind:?} entry is one real site's mean-field Gaussian, with no full frame"
                         ));
                     }
-                    let sample = sites[0].node;
-                    let calls = program
-                        .nodes
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, n)| matches!(n.op, Op::Net(_, _, w) if w == sample))
-                        .map(|(id, _)| id)
-                        .collect();
-                    Some((kind, calls))
+                    Some((kind, program.net_calls_on(sites[0].node)))
                 }
             };
             let frame_log_det = frame.as_ref().map_or(0.0, |f| f64::from(f.log_det()));
@@ -441,9 +433,8 @@ impl Fused {
             };
             let (loc, sd) = l.gaussian.loc_and_scale(&self.params);
             for &id in calls {
-                let seed = self.rewrite_seed ^ (id as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03);
-                self.engine
-                    .set_rewrite(id, RewrittenNet::new(*kind, loc, sd, seed));
+                let net = RewrittenNet::for_call(*kind, loc, sd, self.rewrite_seed, id);
+                self.engine.set_rewrite(id, net);
             }
         }
         let weights: Vec<f32> = self
