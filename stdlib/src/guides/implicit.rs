@@ -56,7 +56,7 @@ fn matrix_shape(d: usize) -> (usize, usize) {
     let exact = (1..=root.floor() as usize)
         .rev()
         .take_while(|&m| 2 * m * m >= d)
-        .find(|&m| d % m == 0);
+        .find(|&m| d.is_multiple_of(m));
     match exact {
         Some(m) => (m, d / m),
         None => {
