@@ -61,8 +61,8 @@ guide! {
     guide Mlp400MeanField for BnnMlp400 { theta ~ MeanField; }
     guide Mlp400Flipout for BnnMlp400 { theta ~ Flipout(MeanField); }
     guide Mlp400Lrt for BnnMlp400 { theta ~ Lrt(MeanField); }
-    /// `examples/bnn_mnist`'s implicit guide: 40-dim noise, a hidden layer of 420, U Vᵀ of
-    /// rank 40, the smallest-singular-value bound.
+    /// `examples/bnn_mnist`'s implicit guide: 40-dim noise, a hidden layer of 420, A H Bᵀ with
+    /// a 40 × 40 core, the smallest-singular-value bound.
     guide Mlp400Implicit for BnnMlp400 {
         theta ~ Implicit(noise = 40, hidden = [420], generator = MatMul, rank = 40,
                          bound = SmallestSingularValue, output_variance = 0.000001);

@@ -62,7 +62,7 @@ guide! {
     guide MlpLrt for MlpBnn { theta ~ Lrt(MeanField); }
     /// A matrix-multiplication generator from 40-dim noise (the paper's 40 × 40 noise and
     /// [420, 420] → [957, 500] matrix layers; here a hidden layer of 420, then the weights
-    /// as the first 478,410 entries of A H Bᵀ over a 692 × 692 matrix with a 40 × 40 core
+    /// as the 478,410 entries of A H Bᵀ, a 555 × 862 matrix, with a 40 × 40 core
     /// H, and an output noise learned per weight), the smallest-singular-value entropy
     /// bound.
     guide MlpImplicit for MlpBnn {
