@@ -252,9 +252,7 @@ fn density(model: &ModelIr, site: &Site) -> Result<TokenStream, String> {
 /// under `MeanField` and `FullRank` entries or plain guide-program lines; the ops of
 /// `op`, the densities of `density`, the nets of `net`, below).
 pub fn program(model: &ModelIr, guide: &GuideIr) -> Result<TokenStream, String> {
-    if !guide.amortized.is_empty() {
-        return Err("the guide is amortized (a net reads each row)".into());
-    }
+    guide_reads_globals(model, guide)?;
     if let Some(e) = guide.entries.iter().find(|e| !e.family.engine) {
         let runs: Vec<&str> = crate::catalogue::FAMILIES
             .iter()
@@ -332,10 +330,33 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Result<TokenStream, String> 
 /// the weights' means and sds (`backend/src/fused/rewrite.rs`). Not for an amortized guide
 /// (its local sites are not the engine's).
 pub fn model_program(model: &ModelIr, guide: &GuideIr) -> Result<TokenStream, String> {
+    guide_reads_globals(model, guide)?;
+    Ok(ModelPart::of(model)?.with_entries(quote!()))
+}
+
+/// What both programs ask of the guide: no encoder reads the rows, and a rewritten net
+/// call's weights are real (the engine runs the call on their mean and sd as they are).
+fn guide_reads_globals(model: &ModelIr, guide: &GuideIr) -> Result<(), String> {
     if !guide.amortized.is_empty() {
         return Err("the guide is amortized (a net reads each row)".into());
     }
-    Ok(ModelPart::of(model)?.with_entries(quote!()))
+    let latents: Vec<&Site> = model.latents().map(|(_, s)| s).collect();
+    for e in guide.entries.iter().filter(|e| e.family.rewrite.is_some()) {
+        if let Some(site) = e
+            .sites
+            .iter()
+            .map(|&i| latents[i])
+            .find(|s| s.dist.support != Constraint::Real)
+        {
+            return Err(format!(
+                "`{}` rewrites the net call of `{}`, which is {} (the engine rewrites real weights)",
+                e.family.name,
+                site.name,
+                site.dist.support.describe()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The model's nodes, sites and nets as the engine's tables.

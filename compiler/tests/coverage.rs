@@ -119,3 +119,21 @@ fn latents_on_the_engine_are_real_or_positive() {
         }
     }
 }
+
+/// Flipout and LRT run on the engine over real weights; over positive ones (which the
+/// engine would draw as eᵘ, not rewrite) the guide stays on the graph, and says why.
+#[test]
+fn rewritten_nets_on_the_engine_have_real_weights() {
+    let source = |prior: &str, family: &str| {
+        format!(
+            "net Net(x: [B, 2]) -> [B, 1] {{ Linear(2, 3) -> tanh -> Linear(3, 1) }}\n\
+             model M(x: [N, 2], y: [N, 1]) {{ w ~ {prior} [params(Net)]; y ~ Normal(Net(x; w), 1.0); }}\n\
+             guide G for M {{ w ~ {family}(MeanField); }}"
+        )
+    };
+    for family in ["Flipout", "Lrt"] {
+        assert!(coverage(&source("Normal(0.0, 1.0)", family)).is_ok());
+        let why = coverage(&source("HalfNormal(1.0)", family)).unwrap_err();
+        assert!(why.contains("rewrites") && why.contains("`w`"), "{why}");
+    }
+}
