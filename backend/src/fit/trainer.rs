@@ -175,28 +175,26 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
         for (index, _) in frozen.iter().enumerate().filter(|(_, &f)| f) {
             adam.freeze(index);
         }
-        let (fused, engine) = match (opts.fused, opts.objective) {
+        let (fused, model_engine, engine) = match (opts.fused, opts.objective) {
             (false, _) => (
+                None,
                 None,
                 EngineChoice::Graph("`FitOptions::fused` is false".into()),
             ),
             (_, Objective::Iwae) => (
                 None,
+                None,
                 EngineChoice::Graph("the IWAE objective runs on the graph".into()),
             ),
             (true, Objective::Elbo) => {
                 match crate::fused::step::Fused::for_guide(&*guide, opts.adam, &frozen)? {
-                    Ok(fused) => (Some(fused), EngineChoice::Host),
+                    Ok(fused) => (Some(fused), None, EngineChoice::Host),
                     Err(why) => match ModelEngine::for_guide::<G, D>() {
-                        Some(_) => (None, EngineChoice::HostModel(why)),
-                        None => (None, EngineChoice::Graph(why)),
+                        Some(m) => (None, Some(m), EngineChoice::HostModel(why)),
+                        None => (None, None, EngineChoice::Graph(why)),
                     },
                 }
             }
-        };
-        let model_engine = match engine {
-            EngineChoice::HostModel(_) => ModelEngine::for_guide::<G, D>(),
-            _ => None,
         };
         let full = (fused.is_none() && model_engine.is_none() && batch_rows == rows)
             .then(|| Batch::upload(&dev, specs, &arrays, None, rows));
@@ -697,7 +695,10 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
         );
         let scored = match scored {
             Ok(scored) => scored,
-            Err(bad) => return self.non_finite(step, bad.value as f32, Some(bad.culprit)),
+            Err(bad) => {
+                let culprit = broken_parameter(self.guide).or(Some(bad.culprit));
+                return self.non_finite(step, bad.value as f32, culprit);
+            }
         };
         let log_q_values = draw.log_q.as_vec();
         let mut surrogate = draw.log_q.negate();
@@ -729,10 +730,12 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
             .sum::<f64>()
             / particles) as f32;
         if !value.is_finite() {
-            let culprit = log_q_values
-                .iter()
-                .find(|v| !v.is_finite())
-                .map(|v| format!("the guide's log density is {v}"));
+            let culprit = broken_parameter(self.guide).or_else(|| {
+                log_q_values
+                    .iter()
+                    .find(|v| !v.is_finite())
+                    .map(|v| format!("the guide's log density is {v}"))
+            });
             return self.non_finite(step, value, culprit);
         }
         let objective = match rewritten {
@@ -831,8 +834,8 @@ fn culprit<G: Guide<D>, D: Backend>(
     guide: &G,
     terms: &[(&'static str, PerParticle<D, NoneTape>)],
 ) -> Option<String> {
-    if let Some((name, v)) = guide.params().first_non_finite() {
-        return Some(format!("guide parameter `{name}` holds {v}"));
+    if let Some(broken) = broken_parameter(guide) {
+        return Some(broken);
     }
     first_non_finite(terms).map(|(site, v)| {
         if site == GUIDE_TERM {
@@ -841,4 +844,13 @@ fn culprit<G: Guide<D>, D: Backend>(
             format!("the log density of site `{site}` is {v}")
         }
     })
+}
+
+/// A guide parameter gone non-finite, worded as every non-finite step names it first (a
+/// step cannot be skipped past one: `non_finite` reads the wording).
+fn broken_parameter<G: Guide<D>, D: Backend>(guide: &G) -> Option<String> {
+    guide
+        .params()
+        .first_non_finite()
+        .map(|(name, v)| format!("guide parameter `{name}` holds {v}"))
 }
