@@ -13,7 +13,7 @@ use super::engine::Engine;
 use super::rewrite::RewrittenNet;
 use crate::data::{Array, InputSpec};
 use crate::device::Backend;
-use crate::program::{Op, Program, Site};
+use crate::program::{Op, Program};
 
 /// The model's passes on the host, with buffers kept from one call to the next.
 pub(crate) struct ModelEngine {
@@ -27,6 +27,9 @@ pub(crate) struct ModelEngine {
     /// Per program site: the latent index of its `Sample` value (`None` for observed sites
     /// and factors).
     latent_of: Vec<Option<usize>>,
+    /// Per latent site: its `Sample` node and whether its value is eᵘ (`None` where the
+    /// model never draws it).
+    samples: Vec<Option<(usize, bool)>>,
 }
 
 /// The log joint of each particle and its gradient in each latent site's unconstrained
@@ -87,6 +90,22 @@ impl ModelEngine {
                 _ => None,
             })
             .collect();
+        let latents = program
+            .nodes
+            .iter()
+            .filter_map(|n| match n.op {
+                Op::Sample(k) => Some(k + 1),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        let samples = (0..latents)
+            .map(|k| {
+                let node = program.nodes.iter().position(|x| x.op == Op::Sample(k))?;
+                let positive = program.sites.iter().any(|s| s.value == node && s.positive);
+                Some((node, positive))
+            })
+            .collect();
         ModelEngine {
             program,
             engine,
@@ -94,6 +113,7 @@ impl ModelEngine {
             gathered: Vec::new(),
             site_lp: vec![Vec::new(); program.sites.len()],
             latent_of,
+            samples,
         }
     }
 
@@ -126,13 +146,17 @@ impl ModelEngine {
             })
             .collect();
         let nets = self.install_rewrites(rewrites, seed);
+        let ((specs, arrays), mut gathered) = (data, std::mem::take(&mut self.gathered));
+        gather(&mut gathered, specs, arrays, idx);
+        let rows = idx.map_or_else(|| rows_of(specs, arrays), <[usize]>::len);
+        let inputs = batch_inputs(&gathered, specs, arrays, idx);
         let mut scored = self.score_weighted(
-            data,
-            idx,
+            (&inputs, rows),
             latents,
             particles,
             (&site_weights, &latent_weights),
         );
+        self.gathered = gathered;
         scored.rewritten = nets
             .into_iter()
             .map(|nodes| {
@@ -164,15 +188,11 @@ impl ModelEngine {
     /// positive latent's log-det times `latent_weights`, finite or not.
     fn score_weighted(
         &mut self,
-        (specs, arrays): (&[InputSpec], &[&Array]),
-        idx: Option<&[usize]>,
+        (inputs, rows): (&[&[f32]], usize),
         latents: &[&[f32]],
         particles: usize,
         (site_weights, latent_weights): (&[f32], &[f32]),
     ) -> Scored {
-        gather(&mut self.gathered, specs, arrays, idx);
-        let rows = idx.map_or_else(|| rows_of(specs, arrays), <[usize]>::len);
-        let inputs = batch_inputs(&self.gathered, specs, arrays, idx);
         self.engine.resize(particles, rows);
         for (k, u) in latents.iter().enumerate() {
             if let Some((node, positive)) = self.sample_node(k) {
@@ -185,7 +205,7 @@ impl ModelEngine {
         let mut log_joint = model_pass(
             (&mut self.engine, &mut self.partials, &mut self.site_lp),
             self.program,
-            &inputs,
+            inputs,
             particles,
             (site_weights, true),
         );
@@ -288,12 +308,14 @@ impl ModelEngine {
             .into_iter()
             .enumerate()
         {
-            let idx: Vec<usize> = pass.collect();
             let weights = match i {
                 0 => (all_ones.as_slice(), ones.as_slice()),
                 _ => (rows_only.as_slice(), zeros.as_slice()),
             };
-            let scored = self.score_weighted(data, Some(&idx), &views, p, weights);
+            // a pass's rows are contiguous: each input's slice of them, not a copy
+            let rows = pass.len();
+            let inputs = row_range_inputs(data, pass);
+            let scored = self.score_weighted((&inputs, rows), &views, p, weights);
             for (i, (value, grad, culprit)) in out.iter_mut().enumerate() {
                 *value += scored.log_joint[i];
                 for (k, (&n, &off)) in sizes.iter().zip(&offsets).enumerate() {
@@ -311,13 +333,7 @@ impl ModelEngine {
 
     /// The `Sample` node of latent site `k` and whether its value is eᵘ.
     fn sample_node(&self, k: usize) -> Option<(usize, bool)> {
-        let program = self.program;
-        let node = program.nodes.iter().position(|x| x.op == Op::Sample(k))?;
-        let positive = program
-            .sites
-            .iter()
-            .any(|s: &Site| s.value == node && s.positive);
-        Some((node, positive))
+        self.samples.get(k).copied().flatten()
     }
 
     /// The first site whose term is not finite for particle `p`.
@@ -397,6 +413,26 @@ pub(super) fn batch_inputs<'a>(
             } else {
                 a.data()
             }
+        })
+        .collect()
+}
+
+/// Each input's values for a pass over the contiguous rows `range`: its slice of them where
+/// it has rows, else the whole array.
+fn row_range_inputs<'a>(
+    (specs, arrays): (&[InputSpec], &[&'a Array]),
+    range: std::ops::Range<usize>,
+) -> Vec<&'a [f32]> {
+    specs
+        .iter()
+        .zip(arrays)
+        .map(|(spec, a)| {
+            let data = a.data();
+            if !spec.has_rows {
+                return data;
+            }
+            let width = data.len() / a.shape()[0].max(1);
+            &data[range.start * width..range.end * width]
         })
         .collect()
 }
