@@ -3,7 +3,7 @@
 
 use super::engine::{apply, chain};
 use super::gemm::par_gemm;
-use crate::program::Layer;
+use crate::program::{Func, Layer};
 
 /// Where each layer's weights start in the net's weight vector (each Linear layer's W
 /// row-major, then b; an activation takes none).
@@ -18,6 +18,91 @@ pub(crate) fn weight_offsets(layers: &[Layer]) -> Vec<usize> {
             Some(at)
         })
         .collect()
+}
+
+/// out = h W + b for a Linear layer over `rows` rows, `w` its weights from W (row-major)
+/// on, then b.
+pub(crate) fn linear_forward(
+    h: &[f32],
+    w: &[f32],
+    (rows, inputs, outputs): (usize, usize, usize),
+    out: &mut [f32],
+) {
+    par_gemm(
+        (rows, inputs, outputs),
+        h,
+        (inputs, 1),
+        &w[..inputs * outputs],
+        (outputs, 1),
+        0.0,
+        out,
+    );
+    let b = &w[inputs * outputs..][..outputs];
+    for row in out.chunks_exact_mut(outputs) {
+        for (o, b) in row.iter_mut().zip(b) {
+            *o += b;
+        }
+    }
+}
+
+/// A Linear layer's backward pass for ⟨gh, h W + b⟩ over `rows` rows: adds hᵀ gh to W's
+/// gradient and Σ_rows gh to b's (`gw`: the layer's W, then b), and writes gh Wᵀ, the
+/// gradient in the layer's input, into `below` when given (added to what it holds when
+/// its flag says so).
+pub(crate) fn linear_backward(
+    h: &[f32],
+    w: &[f32],
+    (rows, inputs, outputs): (usize, usize, usize),
+    gh: &[f32],
+    gw: &mut [f32],
+    below: Option<(&mut [f32], bool)>,
+) {
+    let nw = inputs * outputs;
+    par_gemm(
+        (inputs, rows, outputs),
+        h,
+        (1, inputs),
+        gh,
+        (outputs, 1),
+        1.0,
+        &mut gw[..nw],
+    );
+    add_row_sums(gh, outputs, &mut gw[nw..nw + outputs]);
+    if let Some((below, add)) = below {
+        let beta = if add { 1.0 } else { 0.0 };
+        par_gemm(
+            (rows, outputs, inputs),
+            gh,
+            (outputs, 1),
+            &w[..nw],
+            (1, outputs),
+            beta,
+            below,
+        );
+    }
+}
+
+/// An activation's backward pass: `gh`, the gradient in its output `act`, becomes the
+/// gradient in its input `h` (`next` a buffer to work in).
+pub(crate) fn activation_backward(
+    f: Func,
+    h: &[f32],
+    act: &[f32],
+    gh: &mut Vec<f32>,
+    next: &mut Vec<f32>,
+) {
+    std::mem::swap(gh, next);
+    gh.resize(next.len(), 0.0);
+    chain(f, h, act, next, gh, false);
+}
+
+/// sums[j] += Σ_rows m[row, j] for a row-major m of `width` columns.
+pub(crate) fn add_row_sums(m: &[f32], width: usize, sums: &mut [f32]) {
+    for row in m.chunks_exact(width) {
+        for (s, v) in sums.iter_mut().zip(row) {
+            *s += v;
+        }
+    }
 }
 
 /// The width of each layer's output, given the rows' features.
@@ -44,25 +129,8 @@ pub(crate) fn forward(layers: &[Layer], x: &[f32], w: &[f32], rows: usize, acts:
         let out = &mut rest[0];
         match *layer {
             Layer::Linear { inputs, outputs } => {
-                let (wl, bl) = (
-                    &w[off..off + inputs * outputs],
-                    &w[off + inputs * outputs..][..outputs],
-                );
+                linear_forward(h, &w[off..], (rows, inputs, outputs), out);
                 off += inputs * outputs + outputs;
-                par_gemm(
-                    (rows, inputs, outputs),
-                    h,
-                    (inputs, 1),
-                    wl,
-                    (outputs, 1),
-                    0.0,
-                    out,
-                );
-                for row in out.chunks_exact_mut(outputs) {
-                    for (o, b) in row.iter_mut().zip(bl) {
-                        *o += b;
-                    }
-                }
             }
             Layer::Activation(f) => apply(f, h, out),
         }
@@ -95,44 +163,17 @@ pub(crate) fn backward(
         }
         match layers[l] {
             Layer::Linear { inputs, outputs } => {
-                let off = starts[l];
-                let wl = &w[off..off + inputs * outputs];
-                // dW += hᵀ gh, db += Σ_rows gh
-                par_gemm(
-                    (inputs, rows, outputs),
-                    h,
-                    (1, inputs),
-                    gh,
-                    (outputs, 1),
-                    1.0,
-                    &mut gw[off..off + inputs * outputs],
-                );
-                let gb = &mut gw[off + inputs * outputs..][..outputs];
-                for row in gh.chunks_exact(outputs) {
-                    for (b, &v) in gb.iter_mut().zip(row) {
-                        *b += v;
-                    }
-                }
+                let (off, shape) = (starts[l], (rows, inputs, outputs));
+                let gw = &mut gw[off..off + inputs * outputs + outputs];
                 if l > 0 || wants_x {
-                    // gh Wᵀ: the gradient in this layer's input
                     next.resize(rows * inputs, 0.0);
-                    par_gemm(
-                        (rows, outputs, inputs),
-                        gh,
-                        (outputs, 1),
-                        wl,
-                        (1, outputs),
-                        0.0,
-                        next,
-                    );
+                    linear_backward(h, &w[off..], shape, gh, gw, Some((next, false)));
                     std::mem::swap(gh, next);
+                } else {
+                    linear_backward(h, &w[off..], shape, gh, gw, None);
                 }
             }
-            Layer::Activation(f) => {
-                std::mem::swap(gh, next);
-                gh.resize(next.len(), 0.0);
-                chain(f, h, &acts[l], next, gh, false);
-            }
+            Layer::Activation(f) => activation_backward(f, h, &acts[l], gh, next),
         }
     }
     if let Some(gx) = gx {

@@ -5,8 +5,9 @@
 //! what the backward pass needs; the backward pass adds the gradients in μ and σ (summed over
 //! the particles) and in the rows.
 
-use super::engine::{apply, chain};
+use super::engine::apply;
 use super::gemm::par_gemm;
+use super::net::{activation_backward, add_row_sums, linear_backward, linear_forward};
 use crate::model::Rewrite;
 use crate::program::Layer;
 
@@ -102,7 +103,7 @@ impl RewrittenNet {
             let (mu, sigma) = (&self.loc[off..off + size], &self.scale[off..off + size]);
             let stream = (s as u64) << 16 | lin as u64;
             let noise = &mut self.noise[s][lin];
-            mean_path(h, mu, (rows, inputs, outputs), out);
+            linear_forward(h, mu, (rows, inputs, outputs), out);
             match self.kind {
                 Rewrite::Flipout => {
                     noise.eps.resize(size, 0.0);
@@ -205,29 +206,13 @@ impl RewrittenNet {
                 let Layer::Activation(f) = layers[l] else {
                     unreachable!("a layer is Linear or an activation")
                 };
-                std::mem::swap(gh, next);
-                gh.resize(next.len(), 0.0);
-                chain(f, h, &acts[l], next, gh, false);
+                activation_backward(f, h, &acts[l], gh, next);
                 continue;
             };
             lin -= 1;
             let (off, nw) = (starts[l], inputs * outputs);
             let noise = &self.noise[s][lin];
-            // the mean path: ∂μ_W += hᵀ gh, ∂μ_b += Σ_rows gh
-            par_gemm(
-                (inputs, rows, outputs),
-                h,
-                (1, inputs),
-                gh,
-                (outputs, 1),
-                1.0,
-                &mut self.g_loc[off..off + nw],
-            );
-            add_row_sums(gh, outputs, &mut self.g_loc[off + nw..off + nw + outputs]);
-            let (mu, sigma) = (
-                &self.loc[off..off + nw],
-                &self.scale[off..off + nw + outputs],
-            );
+            let sigma = &self.scale[off..off + nw + outputs];
             let mut below = vec![0.0f32; if l > 0 || wants_x { rows * inputs } else { 0 }];
             match self.kind {
                 Rewrite::Flipout => {
@@ -339,22 +324,16 @@ impl RewrittenNet {
                     }
                 }
             }
+            // the mean path's ∂μ_W += hᵀ gh, ∂μ_b += Σ_rows gh, and its gh μ_Wᵀ added to the
+            // perturbation's gradient in the rows
+            let (mu, g_mu) = (&self.loc[off..], &mut self.g_loc[off..off + nw + outputs]);
+            let shape = (rows, inputs, outputs);
             if below.is_empty() {
+                linear_backward(h, mu, shape, gh, g_mu, None);
                 continue;
             }
-            // plus the mean path's gh μ_Wᵀ
-            par_gemm(
-                (rows, outputs, inputs),
-                gh,
-                (outputs, 1),
-                mu,
-                (1, outputs),
-                1.0,
-                &mut below,
-            );
-            next.clear();
-            next.extend_from_slice(&below);
-            std::mem::swap(gh, next);
+            linear_backward(h, mu, shape, gh, g_mu, Some((&mut below, true)));
+            *gh = below;
         }
         if let Some(gx) = gx {
             for (a, &b) in gx.iter_mut().zip(gh.iter()) {
@@ -364,43 +343,10 @@ impl RewrittenNet {
     }
 }
 
-/// out = h μ_W + μ_b (rows × outputs), μ the layer's slice of the weight layout.
-fn mean_path(
-    h: &[f32],
-    mu: &[f32],
-    (rows, inputs, outputs): (usize, usize, usize),
-    out: &mut [f32],
-) {
-    par_gemm(
-        (rows, inputs, outputs),
-        h,
-        (inputs, 1),
-        &mu[..inputs * outputs],
-        (outputs, 1),
-        0.0,
-        out,
-    );
-    let b = &mu[inputs * outputs..];
-    for row in out.chunks_exact_mut(outputs) {
-        for (o, b) in row.iter_mut().zip(b) {
-            *o += b;
-        }
-    }
-}
-
 /// out = h ⊙ signs.
 fn signed(h: &[f32], signs: &[f32], out: &mut Vec<f32>) {
     out.clear();
     out.extend(h.iter().zip(signs).map(|(h, r)| h * r));
-}
-
-/// sums[j] += Σ_rows m[row, j] for a row-major m of `width` columns.
-fn add_row_sums(m: &[f32], width: usize, sums: &mut [f32]) {
-    for row in m.chunks_exact(width) {
-        for (s, v) in sums.iter_mut().zip(row) {
-            *s += v;
-        }
-    }
 }
 
 /// ±1 with probability ½ each into both buffers, from a xoshiro stream of `seed` of
