@@ -78,10 +78,7 @@ impl AdamRule {
     /// [`AdamRule::update`] in blocks on threads for a large parameter (one thread
     /// computes each value: the split cannot change a bit), compiled for AVX2 too.
     pub fn update_threaded(self, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
-        let block = p
-            .len()
-            .div_ceil(crate::threads::workers_for(p.len() * 4))
-            .max(1);
+        let block = crate::threads::elementwise_block(p.len());
         if block >= p.len() {
             return adam_update(self, p, g, m, v);
         }

@@ -20,3 +20,9 @@ pub(crate) fn workers_for(work: usize) -> usize {
         cores()
     }
 }
+
+/// Values per thread for elementwise work whose every result is computed by one thread
+/// (nothing combined, so the split cannot change a bit): one block per core.
+pub(crate) fn elementwise_block(n: usize) -> usize {
+    n.div_ceil(workers_for(n * 4)).max(1)
+}

@@ -152,20 +152,10 @@ impl Gaussian {
         }
         let step = if self.lower.is_some() { d + 1 } else { 1 };
         if step == 1 {
-            let (floor, block) = (self.floor, super::elementwise_block(d));
-            if block >= d {
-                scales(rho, floor, &mut self.scale, &mut self.slope);
-            } else {
-                std::thread::scope(|scope| {
-                    let blocks = rho
-                        .chunks(block)
-                        .zip(self.scale.chunks_mut(block))
-                        .zip(self.slope.chunks_mut(block));
-                    for ((r, sc), sl) in blocks {
-                        scope.spawn(move || scales(r, floor, sc, sl));
-                    }
-                });
-            }
+            let floor = self.floor;
+            super::par_chunks_pair(&mut self.scale, &mut self.slope, |r, sc, sl| {
+                scales(&rho[r], floor, sc, sl)
+            });
             if let Some((shift, s)) = &self.diag_frame {
                 self.mu_eff.resize(d, 0.0);
                 let mu = &params[self.loc];
@@ -334,29 +324,12 @@ impl Gaussian {
             let at = s * d..(s + 1) * d;
             let (e, zs, g) = (&eps[at.clone()], &z[at.clone()], &gz[at]);
             // Σ −½ h² (the path derivative's e held), or Σ −½ ε² (standard)
-            let block = super::block_for(d);
-            let sq: f64 = if block >= d {
-                mean_field_particle(path, e, zs, g, mu, sigma, g_mu, g_rho)
-            } else {
-                std::thread::scope(|scope| {
-                    let parts: Vec<_> = e
-                        .chunks(block)
-                        .zip(zs.chunks(block))
-                        .zip(g.chunks(block))
-                        .zip(mu.chunks(block).zip(sigma.chunks(block)))
-                        .zip(g_mu.chunks_mut(block).zip(g_rho.chunks_mut(block)))
-                        .map(|((((e, zs), g), (mu, sigma)), (gm, gr))| {
-                            scope.spawn(move || {
-                                mean_field_particle(path, e, zs, g, mu, sigma, gm, gr)
-                            })
-                        })
-                        .collect();
-                    parts
-                        .into_iter()
-                        .map(|h| h.join().expect("a worker finished"))
-                        .sum()
-                })
-            };
+            let sq: f64 = super::par_chunks_pair(g_mu, g_rho, |r, gm, gr| {
+                let (e, zs, g) = (&e[r.clone()], &zs[r.clone()], &g[r.clone()]);
+                mean_field_particle(path, e, zs, g, &mu[r.clone()], &sigma[r], gm, gr)
+            })
+            .into_iter()
+            .sum();
             let lq = match estimator {
                 Estimator::PathDerivative | Estimator::Standard => {
                     -0.5 * sq - f64::from(HALF_LN_2PI) * d as f64
@@ -413,51 +386,25 @@ impl Gaussian {
             })
             .into_iter()
             .sum::<f64>();
-        let block = super::block_for(d);
         for (s, log_q) in log_q.iter_mut().enumerate().take(particles) {
             let at = s * d..(s + 1) * d;
             let (e, zs, g) = (&eps[at.clone()], &z[at.clone()], &gz[at]);
-            let sq: f64 = if block >= d {
-                kl_particle(e, zs, g, prior, g_mu, g_rho)
-            } else {
-                std::thread::scope(|scope| {
-                    let parts: Vec<_> = e
-                        .chunks(block)
-                        .zip(zs.chunks(block))
-                        .zip(g.chunks(block))
-                        .zip(prior.chunks(block))
-                        .zip(g_mu.chunks_mut(block).zip(g_rho.chunks_mut(block)))
-                        .map(|((((e, zs), g), p), (gm, gr))| {
-                            scope.spawn(move || kl_particle(e, zs, g, p, gm, gr))
-                        })
-                        .collect();
-                    parts
-                        .into_iter()
-                        .map(|h| h.join().expect("a worker finished"))
-                        .sum()
-                })
-            };
+            let sq: f64 = super::par_chunks_pair(g_mu, g_rho, |r, gm, gr| {
+                let (e, zs, g) = (&e[r.clone()], &zs[r.clone()], &g[r.clone()]);
+                kl_particle(e, zs, g, &prior[r], gm, gr)
+            })
+            .into_iter()
+            .sum();
             let log_p = -0.5 * sq - log_scales - f64::from(HALF_LN_2PI) * d as f64;
             *log_q += log_p + kl;
         }
         // the loss is −ELBO; −KL's gradient: −(μ − m)/s² in μ, 1/σ − σ/s² in σ
         let inv_s = 1.0 / particles as f32;
         let slope = &self.slope;
-        if block >= d {
-            kl_gradient(inv_s, mu, sigma, slope, prior, g_mu, g_rho);
-        } else {
-            std::thread::scope(|scope| {
-                let blocks = mu
-                    .chunks(block)
-                    .zip(sigma.chunks(block))
-                    .zip(slope.chunks(block))
-                    .zip(prior.chunks(block))
-                    .zip(g_mu.chunks_mut(block).zip(g_rho.chunks_mut(block)));
-                for ((((m, sg), sl), p), (gm, gr)) in blocks {
-                    scope.spawn(move || kl_gradient(inv_s, m, sg, sl, p, gm, gr));
-                }
-            });
-        }
+        super::par_chunks_pair(g_mu, g_rho, |r, gm, gr| {
+            let (m, sg, sl) = (&mu[r.clone()], &sigma[r.clone()], &slope[r.clone()]);
+            kl_gradient(inv_s, m, sg, sl, &prior[r], gm, gr)
+        });
         self.frame_mu_gradient(g_mu);
     }
 }

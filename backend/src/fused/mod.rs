@@ -59,12 +59,6 @@ pub(crate) fn block_for(n: usize) -> usize {
     n.div_ceil(parts_for(n * 4)).max(1)
 }
 
-/// Values per thread for elementwise work whose every result is computed by one thread
-/// (nothing combined, so the split cannot change a bit): one block per core.
-pub(crate) fn elementwise_block(n: usize) -> usize {
-    n.div_ceil(workers_for(n * 4)).max(1)
-}
-
 /// `f` of each part, on up to [`cores`] threads (thread t takes parts t, t + threads, ...),
 /// the results in the parts' order; inline when there is one part or one core.
 pub(crate) fn run_parts<J: Send, R: Send>(parts: Vec<J>, f: impl Fn(J) -> R + Sync) -> Vec<R> {
@@ -109,6 +103,23 @@ pub(crate) fn par_chunks<R: Send>(
     }
     let parts: Vec<(usize, &mut [f32])> = out.chunks_mut(block).enumerate().collect();
     run_parts(parts, |(p, chunk)| f(p * block, chunk))
+}
+
+/// `f(range, a, b)` over blocks of two buffers of one length ([`block_for`]; inline when
+/// there is one), each block's `range` and its parts of both, on threads as [`run_parts`]
+/// shares them out; the results in order.
+pub(crate) fn par_chunks_pair<R: Send>(
+    a: &mut [f32],
+    b: &mut [f32],
+    f: impl Fn(std::ops::Range<usize>, &mut [f32], &mut [f32]) -> R + Sync,
+) -> Vec<R> {
+    let block = block_for(a.len());
+    let parts: Vec<_> = a
+        .chunks_mut(block)
+        .zip(b.chunks_mut(block))
+        .enumerate()
+        .collect();
+    run_parts(parts, |(p, (a, b))| f(p * block..p * block + a.len(), a, b))
 }
 
 /// `f(range)` over blocks of `0..n` (read-only elementwise work), on threads as
