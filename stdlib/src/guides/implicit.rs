@@ -36,8 +36,6 @@ enum Head {
         /// (a lower bound, exact where a row's σ are equal) so that it still factors
         /// through the core.
         noise_log_sd: ParamId,
-        /// 1 on the first d of the m·n entries, 0 on the rest (a constant).
-        used: ParamId,
         m: usize,
         n: usize,
         p: usize,
@@ -231,14 +229,13 @@ impl Implicit {
                 b,
                 mean,
                 noise_log_sd,
-                used,
                 m,
                 n,
                 p,
             } => {
                 let (m, n, p, d) = (*m, *n, *p, self.dim);
-                // log σ; the unused entries are held at −30 (never a row's maximum, so no
-                // term but the masked sum below reads them, and it takes no gradient to them)
+                // log σ; the unused entries are held at −30 (never a row's maximum, and
+                // dropped with the product's entries past d, so they take no gradient)
                 let log_sd = traced::<D, T>(params, *noise_log_sd);
                 // D̃^{-1/2} with D̃ = each row's largest σ², applied to A's rows: Jᵀ D̃⁻¹ J ⪯
                 // Jᵀ D⁻¹ J, so the entropy is bounded below
@@ -290,7 +287,7 @@ impl Implicit {
                 // ½ log det D = Σ_i log σ_i over the d coordinates
                 let half = match m * n == d {
                     true => log_sd.sum::<(), _>(),
-                    false => (log_sd * params.get(*used).clone()).sum::<(), _>(),
+                    false => log_sd.slice((0..d,)).sum::<(), _>(),
                 }
                 .broadcast_like(&(s,));
                 (z, core_gram(dh, a * whiten, b, (m, n, p, d)), half)
@@ -484,10 +481,6 @@ impl<D: Backend> GuideFamily<D> for Implicit {
                                 false => UNUSED_LOG_SD,
                             })
                             .collect(),
-                    ),
-                    used: params.add_constant(
-                        format!("{name}.used"),
-                        (0..m * n).map(|i| f32::from(u8::from(i < dim))).collect(),
                     ),
                     m,
                     n,
