@@ -58,7 +58,8 @@ fn matrix_shape(d: usize) -> (usize, usize) {
     match exact {
         Some(m) => (m, d / m),
         None => {
-            let m = root.ceil() as usize;
+            // at least one row (a site of size 0 from a size parameter gives 1 × 0)
+            let m = (root.ceil() as usize).max(1);
             (m, d.div_ceil(m))
         }
     }
@@ -845,6 +846,7 @@ mod tests {
         assert_eq!(matrix_shape(12), (3, 4));
         assert_eq!(matrix_shape(7), (3, 3));
         assert_eq!(matrix_shape(10), (4, 3));
+        assert_eq!(matrix_shape(0), (1, 0));
         for d in 1..2000 {
             let (m, n) = matrix_shape(d);
             assert!(m * n >= d && m * n < d + m.max(n), "{d}: {m} × {n}");
