@@ -7,7 +7,7 @@ use crate::error::FitError;
 use crate::estimator::Estimator;
 use crate::family::HostGaussian;
 use crate::model::{GaussianWeights, Model, ModelData};
-use crate::params::ParamStore;
+use crate::params::{ParamId, ParamStore};
 use crate::particles::{Particles, PerParticle, Rows};
 
 /// Draws from a guide: latent values (one tensor per latent site of the model, in the
@@ -81,6 +81,16 @@ pub trait Guide<D: Backend> {
     /// program disagree).
     fn host_gaussians(&self) -> Option<Vec<HostGaussian>> {
         None
+    }
+    /// The parameter holding each point of [`Guide::host_program`] (a model `param`), in
+    /// [`crate::program::Program::points`]' order.
+    fn host_points(&self) -> Vec<ParamId> {
+        Vec::new()
+    }
+    /// The weights of each encoder of [`Guide::host_program`], in
+    /// [`crate::program::Program::encoders`]' order.
+    fn host_encoders(&self) -> Vec<ParamId> {
+        Vec::new()
     }
 }
 

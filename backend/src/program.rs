@@ -204,6 +204,25 @@ pub enum Rewrite {
     Lrt,
 }
 
+/// An amortized guide of a local site (`z ~ Amortized(Encoder(x))`) with a Normal q(z | x)
+/// per value: the encoder net reads each row of a model input and gives the row's
+/// locations, then ρ (scale softplus ρ + floor). Its weights are the guide's to say
+/// ([`crate::Guide::host_encoders`], in the same order), by id.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Encoder {
+    /// The latent site (one value per row and per particle).
+    pub site: usize,
+    /// The net, an index into [`Program::nets`].
+    pub net: usize,
+    /// The model input whose rows the encoder reads.
+    pub input: usize,
+    /// The site's prior when it is Normal(loc, scale) with numbers: the `AnalyticKl`
+    /// estimator's closed form per row.
+    pub normal_prior: Option<(f32, f32)>,
+    /// σ = softplus(ρ) + floor.
+    pub floor: f32,
+}
+
 /// A model and guide as the engine runs them.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Program {
@@ -216,6 +235,12 @@ pub struct Program {
     pub entries: &'static [Entry],
     /// The nets `Op::Net` nodes call, by index: their layers.
     pub nets: &'static [&'static [Layer]],
+    /// The model's `param`s (latent indices), which the guide holds as points: the value is
+    /// the parameter itself, log q is 0. Their parameters are the guide's to say
+    /// ([`crate::Guide::host_points`], in the same order), by id.
+    pub points: &'static [usize],
+    /// The guide's encoders of local sites, in the order it draws them (after its entries).
+    pub encoders: &'static [Encoder],
 }
 
 impl Op {

@@ -10,8 +10,8 @@ use quote::{format_ident, quote};
 use crate::ast::BinOp;
 use crate::catalogue::Constraint;
 use crate::ir::{
-    Activation, AxisFunc, Dim, Func, GuideIr, ModelIr, NetInput, NetIr, NetLayer, Op, ProgramArg,
-    Reduce, Site,
+    Activation, AmortizedKind, AxisFunc, Dim, Func, GuideIr, ModelIr, NetInput, NetIr, NetLayer,
+    Op, ProgramArg, Reduce, Site,
 };
 
 fn dim(d: &Dim) -> TokenStream {
@@ -183,6 +183,12 @@ fn net(net: &NetIr) -> Result<TokenStream, String> {
 fn density(model: &ModelIr, site: &Site) -> Result<TokenStream, String> {
     let d = &site.dist;
     let name = &site.name;
+    if site.param.is_some() {
+        // a point: no prior term (the guide holds its value as a parameter)
+        return Ok(quote!(::ravi::program::Density::Elementwise(
+            &::ravi::dist::Flat
+        )));
+    }
     if !site.parametrization.engine {
         let how = if site.parametrization.suffix.is_empty() {
             String::new()
@@ -252,7 +258,23 @@ fn density(model: &ModelIr, site: &Site) -> Result<TokenStream, String> {
 /// under `MeanField` and `FullRank` entries or plain guide-program lines; the ops of
 /// `op`, the densities of `density`, the nets of `net`, below).
 pub fn program(model: &ModelIr, guide: &GuideIr) -> Result<TokenStream, String> {
-    guide_reads_globals(model, guide)?;
+    rewrites_real_weights(model, guide)?;
+    if let Some(&site) = guide.local_mean_field.first() {
+        return Err(format!(
+            "local site `{}` has mean-field parameters per row (the engine draws local sites from encoders)",
+            latent_name(model, site)
+        ));
+    }
+    if let Some(a) = guide
+        .amortized
+        .iter()
+        .find(|a| a.kind != AmortizedKind::Gaussian)
+    {
+        return Err(format!(
+            "the encoder of `{}` gives a relaxed q(z | x) (the engine's encoders are Gaussian)",
+            latent_name(model, a.site)
+        ));
+    }
     if let Some(e) = guide.entries.iter().find(|e| !e.family.engine) {
         let runs: Vec<&str> = crate::catalogue::FAMILIES
             .iter()
@@ -269,8 +291,32 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Result<TokenStream, String> 
             e.family.name
         ));
     }
-    let model_part = ModelPart::of(model)?;
+    let encoded: Vec<usize> = guide.amortized.iter().map(|a| a.site).collect();
+    let model_part = ModelPart::of(model, &encoded, &encoder_nets(guide))?;
     let latent_sites: Vec<&Site> = model.latents().map(|(_, s)| s).collect();
+    let encoders = guide
+        .amortized
+        .iter()
+        .map(|a| {
+            let site = latent_sites[a.site];
+            if site.dist.support != Constraint::Real {
+                return Err(format!(
+                    "local site `{}` is {} (the engine's encoders draw real values)",
+                    site.name,
+                    site.dist.support.describe()
+                ));
+            }
+            let prior = match model.normal_prior(site) {
+                Some((m, s)) => {
+                    let (m, s) = (crate::codegen::f32_lit(m), crate::codegen::f32_lit(s));
+                    quote!(::core::option::Option::Some((#m, #s)))
+                }
+                None => quote!(::core::option::Option::None),
+            };
+            let (site, net, input) = (id(a.site), id(a.net), id(a.input));
+            Ok(quote!(::ravi::program::Encoder { site: #site, net: #net, input: #input, normal_prior: #prior, floor: ::ravi::guides::SCALE_FLOOR }))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
     // Guide-program lines `site ~ Normal(loc, scale)` (LogNormal for a positive site) whose
     // location is a plain `param` and whose scale a `positive` one: a mean-field entry over
     // the params, drawn after the families, as the generated guide draws.
@@ -320,7 +366,20 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Result<TokenStream, String> 
         };
         quote!(::ravi::program::Entry { sites: &[#(#sites),*], normal_priors: #normal_priors, floor: ::ravi::guides::SCALE_FLOOR, rewrite: #rewrite })
     });
-    Ok(model_part.with_entries(quote!(#(#entries,)* #(#program_entries),*)))
+    Ok(model_part.with_guide(
+        quote!(#(#entries,)* #(#program_entries),*),
+        quote!(#(#encoders),*),
+    ))
+}
+
+/// The name of latent site `i`.
+fn latent_name(model: &ModelIr, i: usize) -> &str {
+    model.latents().nth(i).map_or("?", |(_, s)| s.name.as_str())
+}
+
+/// The nets the guide's encoders call.
+fn encoder_nets(guide: &GuideIr) -> Vec<usize> {
+    guide.amortized.iter().map(|a| a.net).collect()
 }
 
 /// The model's side of the engine alone (a program with no entries): what a guide the
@@ -330,16 +389,16 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Result<TokenStream, String> 
 /// the weights' means and sds (`backend/src/fused/rewrite.rs`). Not for an amortized guide
 /// (its local sites are not the engine's).
 pub fn model_program(model: &ModelIr, guide: &GuideIr) -> Result<TokenStream, String> {
-    guide_reads_globals(model, guide)?;
-    Ok(ModelPart::of(model)?.with_entries(quote!()))
-}
-
-/// What both programs ask of the guide: no encoder reads the rows, and a rewritten net
-/// call's weights are real (the engine runs the call on their mean and sd as they are).
-fn guide_reads_globals(model: &ModelIr, guide: &GuideIr) -> Result<(), String> {
     if !guide.amortized.is_empty() {
         return Err("the guide is amortized (a net reads each row)".into());
     }
+    rewrites_real_weights(model, guide)?;
+    Ok(ModelPart::of(model, &[], &[])?.with_guide(quote!(), quote!()))
+}
+
+/// What both programs ask of the guide: a rewritten net call's weights are real (the
+/// engine runs the call on their mean and sd as they are).
+fn rewrites_real_weights(model: &ModelIr, guide: &GuideIr) -> Result<(), String> {
     let latents: Vec<&Site> = model.latents().map(|(_, s)| s).collect();
     for e in guide.entries.iter().filter(|e| e.family.rewrite.is_some()) {
         if let Some(site) = e
@@ -364,15 +423,20 @@ struct ModelPart {
     nodes: Vec<TokenStream>,
     sites: Vec<TokenStream>,
     nets: Vec<TokenStream>,
+    points: Vec<TokenStream>,
 }
 
 impl ModelPart {
-    /// The tables, or why the engine cannot run the model (a local site, an op, a density
-    /// or a net it does not cover).
-    fn of(model: &ModelIr) -> Result<Self, String> {
-        if let Some((_, site)) = model.latents().find(|(_, s)| s.is_local()) {
+    /// The tables, or why the engine cannot run the model (a local site but those in
+    /// `encoded`, an op, a density or a net it does not cover); the nets in `guide_nets`
+    /// are the guide's to call.
+    fn of(model: &ModelIr, encoded: &[usize], guide_nets: &[usize]) -> Result<Self, String> {
+        if let Some((_, site)) = model
+            .latents()
+            .find(|(i, s)| s.is_local() && !encoded.contains(i))
+        {
             return Err(format!(
-                "site `{}` is local (one value per data row)",
+                "local site `{}` is not drawn by a Gaussian `Amortized` encoder (the engine draws local sites from those alone)",
                 site.name
             ));
         }
@@ -422,10 +486,11 @@ impl ModelPart {
         // Every net a node calls must be one the engine runs; the others are never called.
         let called: Vec<bool> = (0..model.nets.len())
             .map(|i| {
-                model
-                    .nodes
-                    .iter()
-                    .any(|n| matches!(n.op, Op::Net(j, ..) if j == i))
+                guide_nets.contains(&i)
+                    || model
+                        .nodes
+                        .iter()
+                        .any(|n| matches!(n.op, Op::Net(j, ..) if j == i))
             })
             .collect();
         let nets = model
@@ -434,18 +499,37 @@ impl ModelPart {
             .zip(&called)
             .map(|(n, &called)| if called { net(n) } else { Ok(quote!(&[])) })
             .collect::<Result<Vec<_>, String>>()?;
-        Ok(ModelPart { nodes, sites, nets })
+        // The model's `param`s, which every guide holds as points.
+        let points = model
+            .latents()
+            .filter(|(_, s)| s.param.is_some())
+            .map(|(i, _)| id(i))
+            .map(|i| quote!(#i))
+            .collect();
+        Ok(ModelPart {
+            nodes,
+            sites,
+            nets,
+            points,
+        })
     }
 
-    /// The program of these tables with `entries` (the guide's Gaussian entries).
-    fn with_entries(self, entries: TokenStream) -> TokenStream {
-        let ModelPart { nodes, sites, nets } = self;
+    /// The program of these tables with the guide's Gaussian `entries` and `encoders`.
+    fn with_guide(self, entries: TokenStream, encoders: TokenStream) -> TokenStream {
+        let ModelPart {
+            nodes,
+            sites,
+            nets,
+            points,
+        } = self;
         quote! {
             ::ravi::program::Program {
                 nodes: &[#(#nodes),*],
                 sites: &[#(#sites),*],
                 entries: &[#entries],
                 nets: &[#(#nets),*],
+                points: &[#(#points),*],
+                encoders: &[#encoders],
             }
         }
     }

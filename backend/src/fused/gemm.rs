@@ -33,26 +33,58 @@ pub(crate) fn gemm(
     // SAFETY: the assertion above keeps every strided access in bounds, and `c` is an
     // exclusive borrow that does not alias `a` or `b`.
     unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            1.0,
-            a.as_ptr(),
-            rsa as isize,
-            csa as isize,
-            b.as_ptr(),
-            rsb as isize,
-            csb as isize,
+        sgemm(
+            (m, k, n),
+            a,
+            (rsa, csa),
+            b,
+            (rsb, csb),
             beta,
             c.as_mut_ptr(),
-            rsc as isize,
-            csc as isize,
-        );
+            (rsc, csc),
+        )
     }
 }
 
-/// [`gemm`] with C's rows split among threads when the product is large (C row-major).
+/// `matrixmultiply::sgemm` with α = 1.
+///
+/// # Safety
+/// Every strided access of A, B and C must lie inside `a`, `b` and C's allocation, and no
+/// other thread may touch the elements of C written here.
+#[allow(clippy::too_many_arguments)]
+unsafe fn sgemm(
+    (m, k, n): (usize, usize, usize),
+    a: &[f32],
+    (rsa, csa): (usize, usize),
+    b: &[f32],
+    (rsb, csb): (usize, usize),
+    beta: f32,
+    c: *mut f32,
+    (rsc, csc): (usize, usize),
+) {
+    matrixmultiply::sgemm(
+        m,
+        k,
+        n,
+        1.0,
+        a.as_ptr(),
+        rsa as isize,
+        csa as isize,
+        b.as_ptr(),
+        rsb as isize,
+        csb as isize,
+        beta,
+        c,
+        rsc as isize,
+        csc as isize,
+    );
+}
+
+/// [`gemm`] split among threads when the product is large (C row-major, m × n). Each
+/// thread packs the whole of the operand it shares (sgemm packs its operands into panels
+/// first), so the split is over C's rows when B is the smaller operand and over its columns
+/// when A is: a decoder's 128 rows times a 400 × 784 weight matrix would otherwise pack the
+/// weights once per thread.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn par_gemm(
     (m, k, n): (usize, usize, usize),
@@ -63,16 +95,66 @@ pub(crate) fn par_gemm(
     beta: f32,
     c: &mut [f32],
 ) {
-    let workers = super::workers_for(m * k * n / 4).min(m.max(1));
+    let by_columns = m * k < k * n;
+    let split = if by_columns { n } else { m };
+    let workers = super::workers_for(m * k * n / 4).min(split.max(1));
     if workers <= 1 {
         return gemm((m, k, n), a, (rsa, csa), b, (rsb, csb), beta, c, (n, 1));
     }
-    let block = m.div_ceil(workers);
+    let block = split.div_ceil(workers);
+    if !by_columns {
+        // the last block on this thread, the others on threads of their own
+        std::thread::scope(|scope| {
+            let mut blocks = c[..m * n].chunks_mut(block * n).enumerate().peekable();
+            while let Some((p, c)) = blocks.next() {
+                let rows = c.len() / n;
+                let a = &a[p * block * rsa..];
+                let mut run =
+                    move || gemm((rows, k, n), a, (rsa, csa), b, (rsb, csb), beta, c, (n, 1));
+                match blocks.peek() {
+                    Some(_) => {
+                        scope.spawn(run);
+                    }
+                    None => run(),
+                }
+            }
+        });
+        return;
+    }
+    let c = &mut c[..m * n];
+    let columns = ColumnBlocks(c.as_mut_ptr());
+    let (a_last, b_len) = ((m.max(1) - 1) * rsa + (k.max(1) - 1) * csa, b.len());
+    assert!(
+        k == 0 || (a_last < a.len() && (k - 1) * rsb + (n - 1) * csb < b_len),
+        "gemm operands out of bounds"
+    );
     std::thread::scope(|scope| {
-        for (p, c) in c[..m * n].chunks_mut(block * n).enumerate() {
-            let rows = c.len() / n;
-            let a = &a[p * block * rsa..];
-            scope.spawn(move || gemm((rows, k, n), a, (rsa, csa), b, (rsb, csb), beta, c, (n, 1)));
+        for p in (0..workers).rev() {
+            let (first, cols) = (p * block, block.min(n - (p * block).min(n)));
+            if cols == 0 {
+                continue;
+            }
+            let b = &b[first * csb..];
+            let columns = &columns;
+            // SAFETY: A and B were checked above and C (m × n, row-major) is `c`; each
+            // block writes only its columns first..first + cols, which do not overlap, and
+            // `c` is borrowed exclusively for the scope.
+            let run = move || unsafe {
+                let c = columns.0.add(first);
+                sgemm((m, k, cols), a, (rsa, csa), b, (rsb, csb), beta, c, (n, 1));
+            };
+            // the first block on this thread, the others on threads of their own
+            if p == 0 {
+                run();
+            } else {
+                scope.spawn(run);
+            }
         }
     });
 }
+
+/// C's buffer, shared by threads that each write their own columns.
+struct ColumnBlocks(*mut f32);
+
+// SAFETY: the threads write disjoint columns (see `par_gemm`).
+unsafe impl Sync for ColumnBlocks {}

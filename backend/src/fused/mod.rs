@@ -34,10 +34,14 @@
 //! negation, `@` (vectors and matrices, data or latent on either side), `exp log softplus
 //! sigmoid tanh`, sums and means; nets of Linear layers and activations; `MeanField` and
 //! `FullRank` entries over any sites, and guide-program lines whose location and scale are
-//! `param`s (a mean-field entry under the params' names); the path-derivative, analytic-entropy, standard and
+//! `param`s (a mean-field entry under the params' names); the model's `param`s, held as
+//! points; real local sites drawn by Gaussian `Amortized` encoders (`encoder`: the encoder
+//! net over the batch's rows, z = μ + σ ε per row, log q and the closed-form KL per row);
+//! the path-derivative, analytic-entropy, standard and
 //! analytic-KL estimators; minibatches, clipping, weight decay, frozen parameters. Anything
-//! else (convolutions, local sites and amortized guides, other families, constrained
-//! latents, the IWAE objective, CUDA) takes the dfdx path, which remains the reference.
+//! else (convolutions, local sites with per-row parameters or relaxed encoders, other
+//! families, constrained latents, the IWAE objective, CUDA) takes the dfdx path, which
+//! remains the reference.
 
 pub(crate) use crate::threads::{cores, workers_for};
 
@@ -140,6 +144,7 @@ pub(crate) fn par_ranges<R: Send>(
 }
 
 mod density;
+mod encoder;
 mod engine;
 mod gaussian;
 mod gemm;

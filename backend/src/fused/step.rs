@@ -2,6 +2,7 @@
 //! estimator, the gradients of the guide's parameters in closed form, and Adam.
 
 use super::density::Partials;
+use super::encoder::EncoderEntry;
 use super::engine::Engine;
 use super::gaussian::Gaussian;
 use super::model_engine::{batch_inputs, gather, model_pass, rows_of};
@@ -79,6 +80,11 @@ pub(crate) struct Fused {
     values_only: bool,
     /// The seed of the rewritten net calls' noise for the next pass.
     rewrite_seed: u64,
+    /// The model's `param`s held as points: (parameter index, `Sample` node).
+    points: Vec<(usize, usize)>,
+    /// The guide's encoders of local sites, and each one's ε (particle-major).
+    encoders: Vec<EncoderEntry>,
+    encoder_eps: Vec<Vec<f32>>,
 }
 
 /// The host parameters and Adam's state, to step back to.
@@ -121,18 +127,20 @@ impl Fused {
         let gaussians = guide
             .host_gaussians()
             .ok_or_else(|| mismatch("a family has no Gaussian for the engine".into()))?;
-        Fused::new(program, guide.params(), &gaussians, cfg, frozen)
+        let held = (guide.host_points(), guide.host_encoders());
+        Fused::new(program, guide.params(), (&gaussians, held), cfg, frozen)
             .map(Ok)
             .map_err(mismatch)
     }
 
     /// The engine for `program` over the guide parameters in `store`, each entry's
-    /// Gaussian's given by `gaussians` (in the program's order); why not, where they do not
-    /// fit the program (a count or a size that differs).
+    /// Gaussian's given by `gaussians`, each point's parameter by `points` and each
+    /// encoder's weights by `encoders` (in the program's orders); why not, where they do
+    /// not fit the program (a count or a size that differs).
     pub(crate) fn new<D: Backend>(
         program: &'static Program,
         store: &ParamStore<D>,
-        gaussians: &[HostGaussian],
+        (gaussians, (points, encoders)): (&[HostGaussian], (Vec<ParamId>, Vec<ParamId>)),
         cfg: AdamConfig,
         frozen: &[bool],
     ) -> Result<Self, String> {
@@ -234,6 +242,43 @@ impl Fused {
                 rewrite,
             });
         }
+        let size = |id: ParamId| params.get(id.0).map_or(0, Vec::len);
+        if points.len() != program.points.len() || encoders.len() != program.encoders.len() {
+            return Err(format!(
+                "{} points and {} encoders in the program, {} and {} in the guide",
+                program.points.len(),
+                program.encoders.len(),
+                points.len(),
+                encoders.len()
+            ));
+        }
+        let points = program
+            .points
+            .iter()
+            .zip(&points)
+            .map(|(&k, &id)| {
+                let node = sample_node(k)?;
+                match size(id) == engine.numel(node) {
+                    true => Ok((id.0, node)),
+                    false => Err(format!(
+                        "the point of latent site {k} has {} values, its site {}",
+                        size(id),
+                        engine.numel(node)
+                    )),
+                }
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        // (the engine is sized for one row: a local site's numel is its values per row)
+        let encoders = program
+            .encoders
+            .iter()
+            .zip(&encoders)
+            .map(|(e, &id)| {
+                let node = sample_node(e.site)?;
+                let layers = program.nets[e.net];
+                EncoderEntry::new(e, layers, (node, engine.numel(node)), (id.0, size(id)))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
         let zeros: Vec<Vec<f32>> = params.iter().map(|p| vec![0.0; p.len()]).collect();
         Ok(Fused {
             program,
@@ -259,6 +304,9 @@ impl Fused {
             last_ratios: Vec::new(),
             values_only: false,
             rewrite_seed: 0,
+            points,
+            encoder_eps: vec![Vec::new(); encoders.len()],
+            encoders,
         })
     }
 
@@ -372,6 +420,12 @@ impl Fused {
             }
             draw_normals(dev, eps, (particles, dim));
         }
+        // the encoders' ε after the entries', as the generated guide draws them
+        let rows = idx.map_or_else(|| rows_of(data.0, data.1), <[usize]>::len);
+        for (e, eps) in self.encoders.iter().zip(&mut self.encoder_eps) {
+            eps.resize(particles * rows * e.per_row, 0.0);
+            draw_normals(dev, eps, (particles, rows * e.per_row));
+        }
         if self.layouts.iter().any(|l| l.rewrite.is_some()) {
             self.rewrite_seed = crate::normals::seed_from(dev);
         }
@@ -426,6 +480,17 @@ impl Fused {
                 }
             }
         }
+        // the points, once per particle; the encoders' draws of their rows
+        for &(p, node) in &self.points {
+            let n = self.params[p].len();
+            for x in self.engine.sample_mut(node).chunks_exact_mut(n) {
+                x.copy_from_slice(&self.params[p]);
+            }
+        }
+        for (e, eps) in self.encoders.iter_mut().zip(&self.encoder_eps) {
+            let z = self.engine.sample_mut(e.node);
+            e.draw(&self.params, (inputs[e.input], rows), eps, z);
+        }
         // a rewritten entry's net calls run on its Gaussian's mean and sd
         for l in &self.layouts {
             let Some((kind, calls)) = &l.rewrite else {
@@ -441,7 +506,14 @@ impl Fused {
             .program
             .sites
             .iter()
-            .map(|s| if s.observed { scale } else { 1.0 })
+            .map(|s| {
+                // a local site's prior is scaled like the likelihood
+                if s.observed || self.program.site_has_rows(s) {
+                    scale
+                } else {
+                    1.0
+                }
+            })
             .collect();
         let mut lp = model_pass(
             (&mut self.engine, &mut self.partials, &mut self.site_lp),
@@ -521,6 +593,31 @@ impl Fused {
                     }
                 }
             }
+        }
+        // the points take the model's gradient as it is; the encoders their log q's and
+        // their weights' gradient
+        for &(p, node) in &self.points {
+            let n = self.params[p].len();
+            let g = &mut self.grads[p];
+            g.fill(0.0);
+            let inv_s = 1.0 / particles as f32;
+            for gs in self.engine.grad(node).chunks_exact(n) {
+                for (g, &v) in g.iter_mut().zip(gs) {
+                    *g -= v * inv_s;
+                }
+            }
+        }
+        for (e, eps) in self.encoders.iter_mut().zip(&self.encoder_eps) {
+            let (z, gz) = (self.engine.value(&[], e.node), self.engine.grad(e.node));
+            e.log_q_and_gradient(
+                &self.params,
+                inputs[e.input],
+                (eps, z, gz),
+                estimator,
+                scale,
+                &mut log_q,
+                (!self.values_only).then_some(&mut self.grads[..]),
+            );
         }
         self.last_ratios.clear();
         self.last_ratios

@@ -60,6 +60,7 @@ pub(super) fn items(
         &parts.families.fields,
         &parts.families.types,
         &parts.programs.param_fields,
+        (&parts.deltas.fields, &parts.encoders.fields),
     );
     let definition = definition(ir, model, &name, &generics, &parts, &host);
     let guide_impl = guide_impl(model, &name, &generics, &parts, &host);

@@ -17,15 +17,18 @@ pub(super) struct HostProgram {
     pub(super) fns: TokenStream,
 }
 
-/// The guide's side of the host engine (`Guide::host_program` and `Guide::host_gaussians`):
-/// the engine's program and the parameters of each Gaussian entry, in the order the guide
-/// draws them (its families, then its program lines), or why the engine does not run it.
+/// The guide's side of the host engine (`Guide::host_program`, `Guide::host_gaussians`,
+/// `Guide::host_points`, `Guide::host_encoders`): the engine's program and the parameters
+/// of each Gaussian entry, in the order the guide draws them (its families, then its
+/// program lines), of each model `param` held as a point (`deltas`) and each encoder
+/// (`encoders`), or why the engine does not run it.
 pub(super) fn host_program(
     ir: &GuideIr,
     model: &ModelIr,
     fields: &[proc_macro2::Ident],
     families: &[TokenStream],
     param_fields: &[proc_macro2::Ident],
+    (deltas, encoders): (&[proc_macro2::Ident], &[proc_macro2::Ident]),
 ) -> HostProgram {
     let model_only = model_program(ir, model);
     let program = match crate::fused::program(model, ir) {
@@ -70,6 +73,12 @@ pub(super) fn host_program(
             }
             fn host_gaussians(&self) -> ::core::option::Option<::std::vec::Vec<::ravi::HostGaussian>> {
                 [#(#families,)* #(#lines),*].into_iter().collect()
+            }
+            fn host_points(&self) -> ::std::vec::Vec<::ravi::ParamId> {
+                ::std::vec![#(self.#deltas.param()),*]
+            }
+            fn host_encoders(&self) -> ::std::vec::Vec<::ravi::ParamId> {
+                ::std::vec![#(self.#encoders.encoder()),*]
             }
         },
     }

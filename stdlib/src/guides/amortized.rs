@@ -98,6 +98,11 @@ impl Amortized {
         self
     }
 
+    /// The parameter holding the encoder's weights (the host engine steps it in place).
+    pub fn encoder(&self) -> ParamId {
+        self.encoder
+    }
+
     /// What q(z | x) is for each value.
     pub fn kind(&self) -> LocalKind {
         self.kind

@@ -32,6 +32,11 @@ impl Delta {
         self.dim
     }
 
+    /// The parameter holding the point (the host engine steps it in place).
+    pub fn param(&self) -> ParamId {
+        self.value
+    }
+
     /// Sets the point (a fit's initialisation: the MAP, or given values).
     pub fn start<D: Backend>(&self, params: &mut ParamStore<D>, values: &[f64]) {
         let v: Vec<f32> = values.iter().map(|&v| v as f32).collect();
