@@ -59,7 +59,7 @@ pub(crate) fn fill_streams(out: &mut [f32], seed: u64, first: u64, workers: usiz
         }
         return;
     }
-    std::thread::scope(|scope| {
+    crate::threads::scope(|scope| {
         for (w, part) in out.chunks_mut(per_worker).enumerate() {
             let at = first + (w * per_worker / NORMALS_PER_STREAM) as u64;
             scope.spawn(move || {

@@ -82,7 +82,7 @@ impl AdamRule {
         if block >= p.len() {
             return adam_update(self, p, g, m, v);
         }
-        std::thread::scope(|scope| {
+        crate::threads::scope(|scope| {
             let blocks = p
                 .chunks_mut(block)
                 .zip(g.chunks(block))

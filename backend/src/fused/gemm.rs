@@ -104,7 +104,7 @@ pub(crate) fn par_gemm(
     let block = split.div_ceil(workers);
     if !by_columns {
         // the last block on this thread, the others on threads of their own
-        std::thread::scope(|scope| {
+        crate::threads::scope(|scope| {
             let mut blocks = c[..m * n].chunks_mut(block * n).enumerate().peekable();
             while let Some((p, c)) = blocks.next() {
                 let rows = c.len() / n;
@@ -128,7 +128,7 @@ pub(crate) fn par_gemm(
         k == 0 || (a_last < a.len() && (k - 1) * rsb + (n - 1) * csb < b_len),
         "gemm operands out of bounds"
     );
-    std::thread::scope(|scope| {
+    crate::threads::scope(|scope| {
         for p in (0..workers).rev() {
             let (first, cols) = (p * block, block.min(n - (p * block).min(n)));
             if cols == 0 {

@@ -75,21 +75,17 @@ pub(crate) fn run_parts<J: Send, R: Send>(parts: Vec<J>, f: impl Fn(J) -> R + Sy
     for (i, part) in parts.into_iter().enumerate() {
         dealt[i % threads].push((i, part));
     }
-    let mut out: Vec<Option<R>> = (0..n).map(|_| None).collect();
-    std::thread::scope(|scope| {
+    let mut done: Vec<Vec<(usize, R)>> = (0..threads).map(|_| Vec::new()).collect();
+    crate::threads::scope(|scope| {
         let f = &f;
-        let handles: Vec<_> = dealt
-            .into_iter()
-            .map(|mine| {
-                scope.spawn(move || mine.into_iter().map(|(i, p)| (i, f(p))).collect::<Vec<_>>())
-            })
-            .collect();
-        for h in handles {
-            for (i, r) in h.join().expect("a worker finished") {
-                out[i] = Some(r);
-            }
+        for (mine, results) in dealt.into_iter().zip(done.iter_mut()) {
+            scope.spawn(move || results.extend(mine.into_iter().map(|(i, p)| (i, f(p)))));
         }
     });
+    let mut out: Vec<Option<R>> = (0..n).map(|_| None).collect();
+    for (i, r) in done.into_iter().flatten() {
+        out[i] = Some(r);
+    }
     out.into_iter()
         .map(|r| r.expect("every part ran"))
         .collect()

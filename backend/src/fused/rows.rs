@@ -38,7 +38,7 @@ pub(crate) fn data_times_vectors(x: &[f32], w: &[f32], out: &mut [f32], k: usize
     if workers == 1 {
         forward_block(rows(0), w, &wt, &mut pieces[0], shape);
     } else {
-        std::thread::scope(|scope| {
+        crate::threads::scope(|scope| {
             for (p, mut outs) in pieces.into_iter().enumerate() {
                 let (rows, wt) = (rows(p), &wt);
                 scope.spawn(move || forward_block(rows, w, wt, &mut outs, shape));
