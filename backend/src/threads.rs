@@ -187,7 +187,7 @@ impl Pool {
                 continue;
             }
             idle += 1;
-            if idle % 64 == 0 {
+            if idle.is_multiple_of(64) {
                 std::thread::yield_now();
             } else {
                 std::hint::spin_loop();
