@@ -71,6 +71,13 @@ pub(crate) fn fill_streams(out: &mut [f32], seed: u64, first: u64, workers: usiz
     });
 }
 
+/// Uniform draws on [0, 1) into `out` (`particles × dim`) from the device's generator, as
+/// `sample_uniform_like` draws them on the dfdx path.
+pub(crate) fn draw_uniforms<D: Backend>(dev: &D, out: &mut [f32], shape: (usize, usize)) {
+    let u: Tensor<(usize, usize), f32, D> = dev.sample_uniform_like(&shape);
+    u.copy_into(out);
+}
+
 /// A seed for streams of its own, from two draws of the device's generator.
 pub(crate) fn seed_from<D: Backend>(dev: &D) -> u64 {
     let seed: Tensor<(usize,), f32, D> = dev.sample_uniform_like(&(2,));

@@ -89,6 +89,8 @@ pub enum Op {
     Net(usize, usize, usize),
     /// Vectors joined end to end, per particle.
     Concat(&'static [usize]),
+    /// The relaxation temperature of the step (`temperature`; a fit may anneal it).
+    Temperature,
 }
 
 /// A layer of a net: weights W (`inputs × outputs`, row-major) then b, consecutive in the
@@ -131,6 +133,10 @@ pub enum Density {
     /// A mixture: the logits, then the component's arguments, each with a last axis of K
     /// components beyond the site's shape (broadcast over leading axes).
     Mixture(MixtureDensity),
+    /// A local site scored by the encoder that draws it, in the coordinate it draws (a
+    /// relaxed Bernoulli's logit; see [`EncoderKind::RelaxedBernoulli`]); the model's pass
+    /// adds nothing for it.
+    Encoded,
 }
 
 impl Density {
@@ -141,6 +147,7 @@ impl Density {
             Density::Classes(d) => d.name(),
             Density::Factor => "factor",
             Density::Mixture(d) => d.name(),
+            Density::Encoded => "scored by its encoder",
         }
     }
 }
@@ -204,10 +211,9 @@ pub enum Rewrite {
     Lrt,
 }
 
-/// An amortized guide of a local site (`z ~ Amortized(Encoder(x))`) with a Normal q(z | x)
-/// per value: the encoder net reads each row of a model input and gives the row's
-/// locations, then ρ (scale softplus ρ + floor). Its weights are the guide's to say
-/// ([`crate::Guide::host_encoders`], in the same order), by id.
+/// An amortized guide of a local site (`z ~ Amortized(Encoder(x))`): the encoder net reads
+/// each row of a model input and gives the parameters of the row's q(z | x). Its weights are
+/// the guide's to say ([`crate::Guide::host_encoders`], in the same order), by id.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Encoder {
     /// The latent site (one value per row and per particle).
@@ -216,11 +222,40 @@ pub struct Encoder {
     pub net: usize,
     /// The model input whose rows the encoder reads.
     pub input: usize,
-    /// The site's prior when it is Normal(loc, scale) with numbers: the `AnalyticKl`
-    /// estimator's closed form per row.
-    pub normal_prior: Option<(f32, f32)>,
-    /// σ = softplus(ρ) + floor.
-    pub floor: f32,
+    /// What q(z | x) is.
+    pub kind: EncoderKind,
+}
+
+/// What an encoder's outputs parametrize.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum EncoderKind {
+    /// A Normal per value of a real site: locations, then ρ (scale softplus ρ + floor).
+    Gaussian {
+        /// The site's prior when it is Normal(loc, scale) with numbers: the `AnalyticKl`
+        /// estimator's closed form per row.
+        normal_prior: Option<(f32, f32)>,
+        /// σ = softplus(ρ) + floor.
+        floor: f32,
+    },
+    /// A relaxed Bernoulli per value from the encoder's logits l, drawn as its logit
+    /// u = (l + L)/τ, L ~ Logistic(0, 1); the site's value is σ(u), and both the site's prior
+    /// RelaxedBernoulli(τₚ, lₚ) and log q are densities of u (the site's density is
+    /// [`Density::Encoded`]).
+    RelaxedBernoulli {
+        /// q's temperature, or the step's when `None`.
+        temperature: Option<f32>,
+        /// The prior's temperature and logits.
+        prior: (PriorArg, PriorArg),
+    },
+}
+
+/// An argument of an encoded site's prior: a number or the step's temperature.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PriorArg {
+    /// A number.
+    Const(f32),
+    /// The step's relaxation temperature.
+    Temperature,
 }
 
 /// A model and guide as the engine runs them.
@@ -247,7 +282,7 @@ impl Op {
     /// The nodes this operation reads.
     pub fn operands(&self) -> Vec<usize> {
         match *self {
-            Op::Input(_) | Op::Const(_) | Op::Sample(_) => Vec::new(),
+            Op::Input(_) | Op::Const(_) | Op::Sample(_) | Op::Temperature => Vec::new(),
             Op::Neg(a)
             | Op::Func(_, a)
             | Op::Pow(a, _)

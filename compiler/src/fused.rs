@@ -136,9 +136,7 @@ fn op(op: &Op) -> Result<TokenStream, String> {
             let parts = parts.iter().map(|&p| id(p));
             quote!(::ravi::program::Op::Concat(&[#(#parts),*]))
         }
-        Op::Temperature => {
-            return Err("the model reads the relaxation `temperature`".into());
-        }
+        Op::Temperature => quote!(::ravi::program::Op::Temperature),
     })
 }
 
@@ -268,10 +266,10 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Result<TokenStream, String> 
     if let Some(a) = guide
         .amortized
         .iter()
-        .find(|a| a.kind != AmortizedKind::Gaussian)
+        .find(|a| matches!(a.kind, AmortizedKind::Concrete(..)))
     {
         return Err(format!(
-            "the encoder of `{}` gives a relaxed q(z | x) (the engine's encoders are Gaussian)",
+            "the encoder of `{}` gives concrete events (the engine's encoders are Gaussian or relaxed Bernoulli)",
             latent_name(model, a.site)
         ));
     }
@@ -292,29 +290,21 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Result<TokenStream, String> 
         ));
     }
     let encoded: Vec<usize> = guide.amortized.iter().map(|a| a.site).collect();
-    let model_part = ModelPart::of(model, &encoded, &encoder_nets(guide))?;
+    let relaxed: Vec<usize> = guide
+        .amortized
+        .iter()
+        .filter(|a| matches!(a.kind, AmortizedKind::RelaxedBernoulli(_)))
+        .map(|a| a.site)
+        .collect();
+    let model_part = ModelPart::of(model, (&encoded, &relaxed), &encoder_nets(guide))?;
     let latent_sites: Vec<&Site> = model.latents().map(|(_, s)| s).collect();
     let encoders = guide
         .amortized
         .iter()
         .map(|a| {
-            let site = latent_sites[a.site];
-            if site.dist.support != Constraint::Real {
-                return Err(format!(
-                    "local site `{}` is {} (the engine's encoders draw real values)",
-                    site.name,
-                    site.dist.support.describe()
-                ));
-            }
-            let prior = match model.normal_prior(site) {
-                Some((m, s)) => {
-                    let (m, s) = (crate::codegen::f32_lit(m), crate::codegen::f32_lit(s));
-                    quote!(::core::option::Option::Some((#m, #s)))
-                }
-                None => quote!(::core::option::Option::None),
-            };
+            let kind = encoder_kind(model, latent_sites[a.site], a.kind)?;
             let (site, net, input) = (id(a.site), id(a.net), id(a.input));
-            Ok(quote!(::ravi::program::Encoder { site: #site, net: #net, input: #input, normal_prior: #prior, floor: ::ravi::guides::SCALE_FLOOR }))
+            Ok(quote!(::ravi::program::Encoder { site: #site, net: #net, input: #input, kind: #kind }))
         })
         .collect::<Result<Vec<_>, String>>()?;
     // Guide-program lines `site ~ Normal(loc, scale)` (LogNormal for a positive site) whose
@@ -372,6 +362,66 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Result<TokenStream, String> 
     ))
 }
 
+/// What an encoder of `site` draws (`::ravi::program::EncoderKind`), or why the engine
+/// does not run it.
+fn encoder_kind(model: &ModelIr, site: &Site, kind: AmortizedKind) -> Result<TokenStream, String> {
+    let f32_option = |v: Option<f64>| match v {
+        Some(v) => {
+            let v = crate::codegen::f32_lit(v);
+            quote!(::core::option::Option::Some(#v))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    match kind {
+        AmortizedKind::Gaussian => {
+            if site.dist.support != Constraint::Real {
+                return Err(format!(
+                    "local site `{}` is {} (the engine's Gaussian encoders draw real values)",
+                    site.name,
+                    site.dist.support.describe()
+                ));
+            }
+            let prior = match model.normal_prior(site) {
+                Some((m, s)) => {
+                    let (m, s) = (crate::codegen::f32_lit(m), crate::codegen::f32_lit(s));
+                    quote!(::core::option::Option::Some((#m, #s)))
+                }
+                None => quote!(::core::option::Option::None),
+            };
+            Ok(
+                quote!(::ravi::program::EncoderKind::Gaussian { normal_prior: #prior, floor: ::ravi::guides::SCALE_FLOOR }),
+            )
+        }
+        AmortizedKind::RelaxedBernoulli(temperature) => {
+            // the encoder scores the site's prior: its arguments numbers or `temperature`
+            let arg = |a: usize| {
+                match &model.nodes[a].op {
+                Op::Temperature => Ok(quote!(::ravi::program::PriorArg::Temperature)),
+                _ => match model.const_value(a) {
+                    Some(v) => {
+                        let v = crate::codegen::f32_lit(v);
+                        Ok(quote!(::ravi::program::PriorArg::Const(#v)))
+                    }
+                    None => Err(format!(
+                        "the prior of local site `{}` has an argument that is neither a number nor `temperature`",
+                        site.name
+                    )),
+                },
+            }
+            };
+            let (tau, logits) = (arg(site.args[0])?, arg(site.args[1])?);
+            let temperature = f32_option(temperature);
+            Ok(
+                quote!(::ravi::program::EncoderKind::RelaxedBernoulli { temperature: #temperature, prior: (#tau, #logits) }),
+            )
+        }
+        AmortizedKind::Concrete(..) => Err(format!(
+            "the encoder of `{}` gives concrete events",
+            site.name
+        )),
+    }
+}
+
 /// The name of latent site `i`.
 fn latent_name(model: &ModelIr, i: usize) -> &str {
     model.latents().nth(i).map_or("?", |(_, s)| s.name.as_str())
@@ -393,7 +443,7 @@ pub fn model_program(model: &ModelIr, guide: &GuideIr) -> Result<TokenStream, St
         return Err("the guide is amortized (a net reads each row)".into());
     }
     rewrites_real_weights(model, guide)?;
-    Ok(ModelPart::of(model, &[], &[])?.with_guide(quote!(), quote!()))
+    Ok(ModelPart::of(model, (&[], &[]), &[])?.with_guide(quote!(), quote!()))
 }
 
 /// What both programs ask of the guide: a rewritten net call's weights are real (the
@@ -428,9 +478,14 @@ struct ModelPart {
 
 impl ModelPart {
     /// The tables, or why the engine cannot run the model (a local site but those in
-    /// `encoded`, an op, a density or a net it does not cover); the nets in `guide_nets`
-    /// are the guide's to call.
-    fn of(model: &ModelIr, encoded: &[usize], guide_nets: &[usize]) -> Result<Self, String> {
+    /// `encoded`, an op, a density or a net it does not cover); the sites in `relaxed` are
+    /// scored by their (relaxed Bernoulli) encoders, and the nets in `guide_nets` are the
+    /// guide's to call.
+    fn of(
+        model: &ModelIr,
+        (encoded, relaxed): (&[usize], &[usize]),
+        guide_nets: &[usize],
+    ) -> Result<Self, String> {
         if let Some((_, site)) = model
             .latents()
             .find(|(i, s)| s.is_local() && !encoded.contains(i))
@@ -456,11 +511,15 @@ impl ModelPart {
             .sites
             .iter()
             .map(|s| {
-                let density = density(model, s)?;
                 let name = &s.name;
                 let args = s.args.iter().map(|&a| id(a));
                 let value = id(s.value);
                 let observed = s.observed.is_some();
+                // a relaxed Bernoulli site its encoder draws in its logit, and scores
+                if !observed && model.latent_index(name).is_some_and(|k| relaxed.contains(&k)) {
+                    return Ok(quote!(::ravi::program::Site { name: #name, density: ::ravi::program::Density::Encoded, args: &[#(#args),*], value: #value, observed: false, positive: false }));
+                }
+                let density = density(model, s)?;
                 // A latent's support: the reals as drawn, or the positive reals as eᵘ.
                 let positive = !observed && s.dist.support == Constraint::Positive;
                 if s.ordered {

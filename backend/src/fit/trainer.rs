@@ -315,7 +315,8 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
             let n = chunk.min(draws - ratios.len());
             let data = (G::Model::inputs(), self.arrays.as_slice());
             let dev = self.guide.params().device();
-            ratios.extend_from_slice(fused.log_ratios(dev, data, n));
+            // at temperature 1, as `diagnose` takes its batch
+            ratios.extend_from_slice(fused.log_ratios(dev, data, n, 1.0));
         }
         Ok(crate::diagnose::from_log_ratios(&ratios))
     }
@@ -583,7 +584,7 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
                 data,
                 idx,
                 opts.particles,
-                scale,
+                (scale, opts.temperature.at(step, opts.steps)),
                 estimator,
                 (lr, opts.clip_norm),
             );

@@ -31,6 +31,8 @@ pub(crate) fn score(
         Density::Elementwise(d) => elementwise(engine, inputs, site, d, weight, lp, scratch),
         Density::Factor => factor(engine, site.value, weight, lp),
         Density::Mixture(d) => mixture(engine, inputs, site, d, weight, lp),
+        // the encoder that draws the site scores it
+        Density::Encoded => {}
     }
 }
 

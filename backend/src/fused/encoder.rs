@@ -1,20 +1,44 @@
-//! An amortized guide's local site on the host (`z ~ Amortized(Encoder(x))` with a Normal
-//! q(z | x)): the encoder net over the batch's rows gives each row's locations and ρ; the
-//! draw is z = μ + σ ε per particle; log q under each estimator and the gradient in μ and
-//! σ in closed form per row; then the encoder's backward pass carries them to its
-//! weights. What `stdlib/src/guides/rows.rs` computes on the dfdx graph (the same terms,
-//! the same draws), without a graph.
+//! An amortized guide's local site on the host (`z ~ Amortized(Encoder(x))`): the encoder
+//! net over the batch's rows gives each row's q(z | x); the draw per particle; log q under
+//! each estimator and its gradient in the encoder's outputs in closed form per value; then
+//! the encoder's backward pass carries them to its weights. What
+//! `stdlib/src/guides/amortized.rs` and `rows.rs` compute on the dfdx graph (the same
+//! terms, from the same draws), without a graph.
 //!
-//! Minibatches: the site's prior is scaled by total rows / batch rows like the likelihood
-//! (the model's term has rows), and so is its log q here, as the graph's ELBO scales a
-//! local log q.
+//! - Gaussian: z = μ + σ ε with σ = softplus(ρ) + floor; under `AnalyticKl` with a Normal
+//!   prior N(m, s) the row's log q is log p(z) + KL, which cancels the model's prior term
+//!   and leaves −KL in closed form.
+//! - Relaxed Bernoulli: the logit u = (l + L)/τ, L ~ Logistic(0, 1), is drawn and the
+//!   site's value is σ(u); the site's prior and log q are both densities of u,
+//!   log τ + l − τu − 2 softplus(l − τu), exact where σ(u) rounds to 0 or 1. The encoder
+//!   scores the prior too (the site's density is `Density::Encoded`).
+//!
+//! Minibatches: the site's prior is scaled by total rows / batch rows like the likelihood,
+//! and so is its log q, as the graph's ELBO scales a local log q.
 
-use super::net;
+use super::{math, net};
 use crate::estimator::Estimator;
-use crate::program::{Encoder, Layer};
+use crate::program::{Encoder, EncoderKind, Layer, PriorArg};
 use crate::scale::softplus_and_slope;
 
 const HALF_LN_2PI: f32 = 0.918_938_5;
+
+/// The noise an encoder's draw takes, per particle, row and value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Noise {
+    /// Standard normals.
+    Normal,
+    /// Uniforms on (0, 1).
+    Uniform,
+}
+
+/// The per-particle sums an encoder adds to: log q, and (for a site it scores) the log
+/// joint and the site's own term.
+pub(crate) struct Terms<'a> {
+    pub(crate) log_q: &'a mut [f64],
+    pub(crate) log_p: &'a mut [f64],
+    pub(crate) site: &'a mut [f64],
+}
 
 /// One encoder of the guide, with its buffers (sized for the last batch).
 pub(crate) struct EncoderEntry {
@@ -28,28 +52,43 @@ pub(crate) struct EncoderEntry {
     pub(crate) node: usize,
     /// Values of the site per row.
     pub(crate) per_row: usize,
-    prior: Option<(f32, f32)>,
-    floor: f32,
-    /// Each layer's output over the batch's rows (the last: μ then ρ per row).
+    kind: Kind,
+    /// Each layer's output over the batch's rows (the last: the q's parameters per row).
     acts: Vec<Vec<f32>>,
-    /// σ and dσ/dρ per row and value.
-    sigma: Vec<f32>,
-    slope: Vec<f32>,
-    /// The gradient of −ELBO in the encoder's outputs (μ then ρ per row).
+    /// The gradient of −ELBO in the encoder's outputs.
     g_out: Vec<f32>,
     scratch: (Vec<f32>, Vec<f32>),
     /// The batch's rows of the last draw.
     rows: usize,
+    /// The site's index in the program.
+    pub(crate) site: usize,
+}
+
+/// What q(z | x) is, with its buffers.
+enum Kind {
+    Gaussian {
+        prior: Option<(f32, f32)>,
+        floor: f32,
+        /// σ and dσ/dρ per row and value.
+        sigma: Vec<f32>,
+        slope: Vec<f32>,
+    },
+    Relaxed {
+        temperature: Option<f32>,
+        prior: (PriorArg, PriorArg),
+        /// The draws' logits u, particle-major.
+        u: Vec<f32>,
+    },
 }
 
 impl EncoderEntry {
-    /// The entry of `encoder`, whose site's `Sample` node is `node` with `per_row` values
-    /// per row and whose weights are parameter `weights` (of `size` values); why not, where
+    /// The entry of `encoder`, whose site (the program's `site`) has its `Sample` node
+    /// `node` with `per_row` values per row and whose weights are parameter `weights` (of `size` values); why not, where
     /// the sizes disagree with the net.
     pub(crate) fn new(
         encoder: &Encoder,
         layers: &'static [Layer],
-        (node, per_row): (usize, usize),
+        (site, node, per_row): (usize, usize, usize),
         (weights, size): (usize, usize),
     ) -> Result<Self, String> {
         let expected: usize = layers.iter().map(layer_params).sum();
@@ -59,13 +98,33 @@ impl EncoderEntry {
                 encoder.site
             ));
         }
+        let kind = match encoder.kind {
+            EncoderKind::Gaussian {
+                normal_prior,
+                floor,
+            } => Kind::Gaussian {
+                prior: normal_prior,
+                floor,
+                sigma: Vec::new(),
+                slope: Vec::new(),
+            },
+            EncoderKind::RelaxedBernoulli { temperature, prior } => Kind::Relaxed {
+                temperature,
+                prior,
+                u: Vec::new(),
+            },
+        };
+        let per_value = match kind {
+            Kind::Gaussian { .. } => 2,
+            Kind::Relaxed { .. } => 1,
+        };
         let outputs = layers.iter().rev().find_map(|l| match l {
             Layer::Linear { outputs, .. } => Some(*outputs),
             Layer::Activation(_) => None,
         });
-        if outputs != Some(2 * per_row) {
+        if outputs != Some(per_value * per_row) {
             return Err(format!(
-                "the encoder of latent site {} gives {outputs:?} values per row, not 2 × {per_row}",
+                "the encoder of latent site {} gives {outputs:?} values per row, not {per_value} × {per_row}",
                 encoder.site
             ));
         }
@@ -75,24 +134,31 @@ impl EncoderEntry {
             input: encoder.input,
             node,
             per_row,
-            prior: encoder.normal_prior,
-            floor: encoder.floor,
+            kind,
             acts: Vec::new(),
-            sigma: Vec::new(),
-            slope: Vec::new(),
             g_out: Vec::new(),
             scratch: (Vec::new(), Vec::new()),
             rows: 0,
+            site,
         })
     }
 
-    /// The encoder over `rows` rows `x` (rows × features) and the draws z = μ + σ ε of
-    /// every particle (`eps` and `z`: particles × rows × per_row).
+    /// The noise its draws take.
+    pub(crate) fn noise(&self) -> Noise {
+        match self.kind {
+            Kind::Gaussian { .. } => Noise::Normal,
+            Kind::Relaxed { .. } => Noise::Uniform,
+        }
+    }
+
+    /// The encoder over `rows` rows `x` (rows × features) and the site's values of every
+    /// particle into `z` (`noise` and `z`: particles × rows × per_row), at the step's
+    /// `temperature`.
     pub(crate) fn draw(
         &mut self,
         params: &[Vec<f32>],
         (x, rows): (&[f32], usize),
-        eps: &[f32],
+        (noise, temperature): (&[f32], f32),
         z: &mut [f32],
     ) {
         let k = self.per_row;
@@ -105,71 +171,148 @@ impl EncoderEntry {
         }
         net::forward(self.layers, x, &params[self.weights], rows, &mut self.acts);
         let out = self.acts.last().expect("an encoder has layers");
-        self.sigma.resize(rows * k, 0.0);
-        self.slope.resize(rows * k, 0.0);
-        for ((row, sigma), slope) in out
-            .chunks_exact(2 * k)
-            .zip(self.sigma.chunks_exact_mut(k))
-            .zip(self.slope.chunks_exact_mut(k))
-        {
-            for ((&rho, s), sl) in row[k..].iter().zip(sigma).zip(slope) {
-                let (sp, d) = softplus_and_slope(rho);
-                *s = sp + self.floor;
-                *sl = d;
-            }
-        }
         let n = rows * k;
-        for (zs, es) in z.chunks_exact_mut(n).zip(eps.chunks_exact(n)) {
-            for (((z, e), row), sigma) in zs
-                .chunks_exact_mut(k)
-                .zip(es.chunks_exact(k))
-                .zip(out.chunks_exact(2 * k))
-                .zip(self.sigma.chunks_exact(k))
-            {
-                for j in 0..k {
-                    z[j] = row[j] + sigma[j] * e[j];
+        match &mut self.kind {
+            Kind::Gaussian {
+                floor,
+                sigma,
+                slope,
+                ..
+            } => {
+                sigma.resize(n, 0.0);
+                slope.resize(n, 0.0);
+                for ((row, sigma), slope) in out
+                    .chunks_exact(2 * k)
+                    .zip(sigma.chunks_exact_mut(k))
+                    .zip(slope.chunks_exact_mut(k))
+                {
+                    for ((&rho, s), sl) in row[k..].iter().zip(sigma).zip(slope) {
+                        let (sp, d) = softplus_and_slope(rho);
+                        *s = sp + *floor;
+                        *sl = d;
+                    }
+                }
+                for (zs, es) in z.chunks_exact_mut(n).zip(noise.chunks_exact(n)) {
+                    for (((z, e), row), sigma) in zs
+                        .chunks_exact_mut(k)
+                        .zip(es.chunks_exact(k))
+                        .zip(out.chunks_exact(2 * k))
+                        .zip(sigma.chunks_exact(k))
+                    {
+                        for j in 0..k {
+                            z[j] = row[j] + sigma[j] * e[j];
+                        }
+                    }
+                }
+            }
+            Kind::Relaxed {
+                temperature: fixed,
+                u,
+                ..
+            } => {
+                let tau = fixed.unwrap_or(temperature);
+                u.resize(noise.len(), 0.0);
+                for ((us, ys), ws) in u
+                    .chunks_exact_mut(n)
+                    .zip(z.chunks_exact_mut(n))
+                    .zip(noise.chunks_exact(n))
+                {
+                    for (((u, y), &w), &l) in us.iter_mut().zip(ys).zip(ws).zip(out.iter()) {
+                        // L = log w − log(1 − w) ~ Logistic(0, 1)
+                        let w = w.clamp(1e-7, 1.0 - 1e-7);
+                        let logistic = w.ln() - (1.0 - w).ln();
+                        *u = (l + logistic) / tau;
+                        *y = math::sigmoid(*u);
+                    }
                 }
             }
         }
     }
 
-    /// Adds each particle's log q (summed over the rows, times `scale`) to `log_q`, and
-    /// writes the gradient of −(mean ELBO) in the encoder's weights into `grads`, given
-    /// `gz`: ∂ log p / ∂z per particle (the model's terms already weighted). At the
-    /// parameters and rows of the last [`EncoderEntry::draw`]; `x` the same rows.
+    /// Adds each particle's log q (summed over the rows, times `scale`) to `terms` (and the
+    /// site's prior, for a site the encoder scores), and writes the gradient of −(mean
+    /// ELBO) in the encoder's weights into `grads`, given `gz`: ∂ log p / ∂(the site's
+    /// value) per particle (the model's terms already weighted). At the parameters, rows
+    /// and temperature of the last [`EncoderEntry::draw`]; `x` the same rows.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn log_q_and_gradient(
+    pub(crate) fn terms(
         &mut self,
         params: &[Vec<f32>],
         x: &[f32],
+        (noise, z, gz): (&[f32], &[f32], &[f32]),
+        estimator: Estimator,
+        (scale, temperature): (f32, f32),
+        terms: Terms<'_>,
+        grads: Option<&mut [Vec<f32>]>,
+    ) {
+        let n = self.rows * self.per_row;
+        let particles = noise.len().checked_div(n).unwrap_or(0);
+        let g_out = match &self.kind {
+            Kind::Gaussian { .. } => 2 * n,
+            Kind::Relaxed { .. } => n,
+        };
+        self.g_out.clear();
+        self.g_out.resize(g_out, 0.0);
+        match &self.kind {
+            Kind::Gaussian { .. } => {
+                self.gaussian_terms((noise, z, gz), estimator, scale, terms.log_q, particles)
+            }
+            Kind::Relaxed { .. } => {
+                self.relaxed_terms((z, gz), estimator, (scale, temperature), terms, particles)
+            }
+        }
+        let Some(grads) = grads else {
+            return;
+        };
+        let gw = &mut grads[self.weights];
+        gw.fill(0.0);
+        net::backward(
+            self.layers,
+            x,
+            &params[self.weights],
+            self.rows,
+            &self.acts,
+            &self.g_out,
+            gw,
+            None,
+            &mut self.scratch,
+        );
+    }
+
+    /// The Gaussian's log q, and the gradient of −ELBO in μ and ρ into `g_out`.
+    fn gaussian_terms(
+        &mut self,
         (eps, z, gz): (&[f32], &[f32], &[f32]),
         estimator: Estimator,
         scale: f32,
         log_q: &mut [f64],
-        grads: Option<&mut [Vec<f32>]>,
+        particles: usize,
     ) {
+        let Kind::Gaussian {
+            prior,
+            sigma,
+            slope,
+            ..
+        } = &self.kind
+        else {
+            unreachable!("a Gaussian encoder")
+        };
         let (k, rows) = (self.per_row, self.rows);
         let n = rows * k;
-        let particles = eps.len().checked_div(n).unwrap_or(0);
         let out = self.acts.last().expect("drawn before");
         let kl_prior = match estimator {
-            Estimator::AnalyticKl => self.prior,
+            Estimator::AnalyticKl => *prior,
             _ => None,
         };
         // Per particle: log q, and ∂ELBO/∂z through the draw (t) summed into μ's and σ's
         // gradients.
-        self.g_out.clear();
-        self.g_out.resize(rows * 2 * k, 0.0);
         let inv_s = 1.0 / particles.max(1) as f32;
         for (s, lq_s) in log_q.iter_mut().enumerate().take(particles) {
             let at = s * n..(s + 1) * n;
             let (e, zs, g) = (&eps[at.clone()], &z[at.clone()], &gz[at]);
             let mut lq = 0.0f64;
             for r in 0..rows {
-                let (mu, sigma) = (
-                    &out[r * 2 * k..r * 2 * k + k],
-                    &self.sigma[r * k..(r + 1) * k],
-                );
+                let (mu, sigma) = (&out[r * 2 * k..r * 2 * k + k], &sigma[r * k..(r + 1) * k]);
                 let go = &mut self.g_out[r * 2 * k..(r + 1) * 2 * k];
                 let mut row = 0.0f32;
                 for j in 0..k {
@@ -205,16 +348,13 @@ impl EncoderEntry {
             }
             *lq_s += lq * f64::from(scale);
         }
-        let Some(grads) = grads else {
-            return;
-        };
         // The direct terms of −log q in μ and σ, and the loss's sign: g_μ = −dμ,
         // g_ρ = −dσ · dσ/dρ.
         for r in 0..rows {
             let (mu, sigma, slope) = (
                 &out[r * 2 * k..r * 2 * k + k],
-                &self.sigma[r * k..(r + 1) * k],
-                &self.slope[r * k..(r + 1) * k],
+                &sigma[r * k..(r + 1) * k],
+                &slope[r * k..(r + 1) * k],
             );
             let go = &mut self.g_out[r * 2 * k..(r + 1) * 2 * k];
             for j in 0..k {
@@ -233,19 +373,68 @@ impl EncoderEntry {
                 go[k + j] = -d_sigma * slope[j];
             }
         }
-        let gw = &mut grads[self.weights];
-        gw.fill(0.0);
-        net::backward(
-            self.layers,
-            x,
-            &params[self.weights],
-            rows,
-            &self.acts,
-            &self.g_out,
-            gw,
-            None,
-            &mut self.scratch,
-        );
+    }
+
+    /// The relaxed Bernoulli's prior and log q (both densities of the logit u), and the
+    /// gradient of −ELBO in the encoder's logits into `g_out`. `y` = σ(u) is the site's
+    /// value and `gy` the model's gradient in it.
+    ///
+    /// With t = l − τu, log q = log τ + t − 2 softplus(t); along the draw (du/dl = 1/τ) its
+    /// total derivative in l is 0, so the standard estimator's log q adds no gradient and
+    /// the path derivative's (l held in log q) adds 1 − 2σ(t).
+    fn relaxed_terms(
+        &mut self,
+        (y, gy): (&[f32], &[f32]),
+        estimator: Estimator,
+        (scale, temperature): (f32, f32),
+        terms: Terms<'_>,
+        particles: usize,
+    ) {
+        let Kind::Relaxed {
+            temperature: fixed,
+            prior,
+            u,
+        } = &self.kind
+        else {
+            unreachable!("a relaxed encoder")
+        };
+        let arg = |a: PriorArg| match a {
+            PriorArg::Const(v) => v,
+            PriorArg::Temperature => temperature,
+        };
+        let (tau, tau_p, l_p) = (fixed.unwrap_or(temperature), arg(prior.0), arg(prior.1));
+        let (ln_tau, ln_tau_p) = (tau.ln(), tau_p.ln());
+        let path = estimator == Estimator::PathDerivative;
+        let n = self.rows * self.per_row;
+        let out = self.acts.last().expect("drawn before");
+        let inv_s = 1.0 / particles.max(1) as f32;
+        for s in 0..particles {
+            let at = s * n..(s + 1) * n;
+            let (us, ys, gs) = (&u[at.clone()], &y[at.clone()], &gy[at]);
+            let (mut lq, mut lp) = (0.0f64, 0.0f64);
+            for i in 0..n {
+                let (u, l) = (us[i], out[i]);
+                // the prior's term and its derivative in u
+                let tp = l_p - tau_p * u;
+                lp += f64::from(ln_tau_p + tp - 2.0 * math::softplus(tp));
+                let d_prior = -tau_p + 2.0 * tau_p * math::sigmoid(tp);
+                let t = l - tau * u;
+                lq += f64::from(ln_tau + t - 2.0 * math::softplus(t));
+                // ∂(log p)/∂u: through y = σ(u), and the prior's
+                let du = gs[i] * ys[i] * (1.0 - ys[i]) + scale * d_prior;
+                let dl = du / tau
+                    + if path {
+                        scale * (1.0 - 2.0 * math::sigmoid(t))
+                    } else {
+                        0.0
+                    };
+                self.g_out[i] -= dl * inv_s;
+            }
+            let (lq, lp) = (lq * f64::from(scale), lp * f64::from(scale));
+            terms.log_q[s] += lq;
+            terms.log_p[s] += lp;
+            terms.site[s] += lp;
+        }
     }
 }
 

@@ -27,6 +27,8 @@ pub(crate) struct Engine {
     /// reparametrization); the weights' `Sample` node then holds the family's draw for the
     /// prior term only, and takes no gradient from the call.
     rewrites: Vec<Option<RewrittenNet>>,
+    /// The relaxation temperature `Temperature` nodes read.
+    temperature: f32,
 }
 
 /// A node's value: an input's slice, or its buffer.
@@ -120,6 +122,7 @@ impl Engine {
             acts: vec![Vec::new(); n],
             net_scratch: (Vec::new(), Vec::new()),
             rewrites: (0..n).map(|_| None).collect(),
+            temperature: 1.0,
         }
     }
 
@@ -211,6 +214,11 @@ impl Engine {
         (&self.vals[id], &mut self.grads[id])
     }
 
+    /// The relaxation temperature of the next pass.
+    pub(crate) fn set_temperature(&mut self, temperature: f32) {
+        self.temperature = temperature;
+    }
+
     /// The net call of node `id` rewritten by `net` from the next pass on.
     pub(crate) fn set_rewrite(&mut self, id: usize, net: RewrittenNet) {
         self.rewrites[id] = Some(net);
@@ -234,6 +242,7 @@ impl Engine {
             match node.op {
                 Op::Input(_) => {}
                 Op::Const(c) => out[0] = c,
+                Op::Temperature => out[0] = self.temperature,
                 Op::Sample(_) => {}
                 Op::Neg(a) => {
                     let a = val(a);
@@ -475,7 +484,7 @@ impl Engine {
             let g = std::mem::take(&mut self.grads[id]);
             let part = |i: usize| self.program.nodes[i].particles;
             match node.op {
-                Op::Input(_) | Op::Const(_) | Op::Sample(_) => {}
+                Op::Input(_) | Op::Const(_) | Op::Sample(_) | Op::Temperature => {}
                 Op::Neg(a) => {
                     let ga = &mut self.grads[a];
                     for (ga, &g) in ga.iter_mut().zip(&g) {

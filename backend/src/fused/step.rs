@@ -2,7 +2,7 @@
 //! estimator, the gradients of the guide's parameters in closed form, and Adam.
 
 use super::density::Partials;
-use super::encoder::EncoderEntry;
+use super::encoder::{EncoderEntry, Noise, Terms};
 use super::engine::Engine;
 use super::gaussian::Gaussian;
 use super::model_engine::{batch_inputs, gather, model_pass, rows_of};
@@ -13,7 +13,7 @@ use crate::error::FitError;
 use crate::estimator::Estimator;
 use crate::family::HostGaussian;
 use crate::frame::HostFrame;
-use crate::normals::draw_normals;
+use crate::normals::{draw_normals, draw_uniforms};
 use crate::optim::{AdamConfig, AdamRule};
 use crate::params::{ParamId, ParamStore};
 use crate::program::{Op, Program, Rewrite};
@@ -275,8 +275,14 @@ impl Fused {
             .zip(&encoders)
             .map(|(e, &id)| {
                 let node = sample_node(e.site)?;
+                let site = program
+                    .sites
+                    .iter()
+                    .position(|s| s.value == node)
+                    .ok_or_else(|| format!("latent site {} has no density", e.site))?;
                 let layers = program.nets[e.net];
-                EncoderEntry::new(e, layers, (node, engine.numel(node)), (id.0, size(id)))
+                let at = (site, node, engine.numel(node));
+                EncoderEntry::new(e, layers, at, (id.0, size(id)))
             })
             .collect::<Result<Vec<_>, String>>()?;
         let zeros: Vec<Vec<f32>> = params.iter().map(|p| vec![0.0; p.len()]).collect();
@@ -320,7 +326,7 @@ impl Fused {
         data: (&[InputSpec], &[&Array]),
         idx: Option<&[usize]>,
         particles: usize,
-        scale: f32,
+        scale: (f32, f32),
         estimator: Estimator,
         (lr, clip): (f32, Option<f32>),
     ) -> Result<f32, NonFinite> {
@@ -393,14 +399,15 @@ impl Fused {
     }
 
     /// The ELBO estimate on the rows `idx` (all when `None`) with `particles` draws from
-    /// `dev`'s generator, and its gradient (see [`Fused::loss_gradient`]).
+    /// `dev`'s generator, the observed and local terms scaled by `scale.0` and the
+    /// relaxation temperature `scale.1`, and its gradient (see [`Fused::loss_gradient`]).
     pub(crate) fn evaluate<D: Backend>(
         &mut self,
         dev: &D,
         data: (&[InputSpec], &[&Array]),
         idx: Option<&[usize]>,
         particles: usize,
-        scale: f32,
+        scale: (f32, f32),
         estimator: Estimator,
     ) -> Result<f32, NonFinite> {
         // The draws, in the order and shapes the dfdx path makes them (large ones on
@@ -423,8 +430,12 @@ impl Fused {
         // the encoders' ε after the entries', as the generated guide draws them
         let rows = idx.map_or_else(|| rows_of(data.0, data.1), <[usize]>::len);
         for (e, eps) in self.encoders.iter().zip(&mut self.encoder_eps) {
-            eps.resize(particles * rows * e.per_row, 0.0);
-            draw_normals(dev, eps, (particles, rows * e.per_row));
+            let shape = (particles, rows * e.per_row);
+            eps.resize(shape.0 * shape.1, 0.0);
+            match e.noise() {
+                Noise::Normal => draw_normals(dev, eps, shape),
+                Noise::Uniform => draw_uniforms(dev, eps, shape),
+            }
         }
         if self.layouts.iter().any(|l| l.rewrite.is_some()) {
             self.rewrite_seed = crate::normals::seed_from(dev);
@@ -439,7 +450,7 @@ impl Fused {
         (specs, arrays): (&[InputSpec], &[&Array]),
         idx: Option<&[usize]>,
         particles: usize,
-        scale: f32,
+        (scale, temperature): (f32, f32),
         estimator: Estimator,
     ) -> Result<f32, NonFinite> {
         // The minibatch's rows, gathered where the input has rows.
@@ -489,8 +500,9 @@ impl Fused {
         }
         for (e, eps) in self.encoders.iter_mut().zip(&self.encoder_eps) {
             let z = self.engine.sample_mut(e.node);
-            e.draw(&self.params, (inputs[e.input], rows), eps, z);
+            e.draw(&self.params, (inputs[e.input], rows), (eps, temperature), z);
         }
+        self.engine.set_temperature(temperature);
         // a rewritten entry's net calls run on its Gaussian's mean and sd
         for l in &self.layouts {
             let Some((kind, calls)) = &l.rewrite else {
@@ -609,13 +621,18 @@ impl Fused {
         }
         for (e, eps) in self.encoders.iter_mut().zip(&self.encoder_eps) {
             let (z, gz) = (self.engine.value(&[], e.node), self.engine.grad(e.node));
-            e.log_q_and_gradient(
+            let terms = Terms {
+                log_q: &mut log_q,
+                log_p: &mut lp,
+                site: &mut self.site_lp[e.site],
+            };
+            e.terms(
                 &self.params,
                 inputs[e.input],
                 (eps, z, gz),
                 estimator,
-                scale,
-                &mut log_q,
+                (scale, temperature),
+                terms,
                 (!self.values_only).then_some(&mut self.grads[..]),
             );
         }
@@ -633,18 +650,21 @@ impl Fused {
         Ok(value)
     }
 
-    /// log p(x, z) − log q(z) of `particles` draws from `dev`'s generator on all rows (log
-    /// q the density of the draw, as the path-derivative estimator takes it): the
+    /// log p(x, z) − log q(z) of `particles` draws from `dev`'s generator on all rows at the
+    /// relaxation `temperature` (log q the density of the draw, as the path-derivative
+    /// estimator takes it): the
     /// importance ratios a diagnosis reads. No gradient is formed.
     pub(crate) fn log_ratios<D: Backend>(
         &mut self,
         dev: &D,
         data: (&[InputSpec], &[&Array]),
         particles: usize,
+        temperature: f32,
     ) -> &[f64] {
         self.values_only = true;
         // a non-finite ratio is a ratio too (k̂ reads it as an infinitely heavy tail)
-        let _ = self.evaluate(dev, data, None, particles, 1.0, Estimator::PathDerivative);
+        let scale = (1.0, temperature);
+        let _ = self.evaluate(dev, data, None, particles, scale, Estimator::PathDerivative);
         self.values_only = false;
         &self.last_ratios
     }
