@@ -209,6 +209,13 @@ impl Engine {
         &mut self.vals[id]
     }
 
+    /// Swaps node `id`'s buffer of values with `values` (of the same length): a buffer lent
+    /// to the node for a pass, and taken back after it.
+    pub(crate) fn swap_values(&mut self, id: usize, values: &mut Vec<f32>) {
+        debug_assert_eq!(self.vals[id].len(), values.len());
+        std::mem::swap(&mut self.vals[id], values);
+    }
+
     /// A node's value and its gradient, together.
     pub(crate) fn value_and_grad_mut(&mut self, id: usize) -> (&[f32], &mut [f32]) {
         (&self.vals[id], &mut self.grads[id])

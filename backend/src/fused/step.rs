@@ -491,8 +491,14 @@ impl Fused {
                 }
             }
         }
-        // the points, once per particle; the encoders' draws of their rows
+        // the points, once per particle (one particle: the parameter's own buffer lent to
+        // the node for the pass, not a copy of a decoder's weights); the encoders' draws
+        let lend_points = particles == 1;
         for &(p, node) in &self.points {
+            if lend_points {
+                self.engine.swap_values(node, &mut self.params[p]);
+                continue;
+            }
             let n = self.params[p].len();
             for x in self.engine.sample_mut(node).chunks_exact_mut(n) {
                 x.copy_from_slice(&self.params[p]);
@@ -534,6 +540,11 @@ impl Fused {
             particles,
             (&weights, !self.values_only),
         );
+        if lend_points {
+            for &(p, node) in &self.points {
+                self.engine.swap_values(node, &mut self.params[p]);
+            }
+        }
         // log q per particle, and the gradient of the mean ELBO in each entry's parameters.
         let mut log_q = vec![0.0f64; particles];
         for l in &mut self.layouts {
