@@ -308,8 +308,9 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
             return crate::diagnose::diagnose(&*self.guide, self.data, draws);
         };
         crate::diagnose::check_draws(draws)?;
-        // particles × rows values per node: a few million at a time
-        let chunk = (4_000_000 / self.rows.max(1)).clamp(8, 500);
+        // particles × rows × the values per row: a few million at a time
+        let per_draw = self.rows.max(1) * fused.values_per_row();
+        let chunk = (4_000_000 / per_draw).clamp(1, 500);
         let mut ratios = Vec::with_capacity(draws.min(1 << 20));
         while ratios.len() < draws {
             let n = chunk.min(draws - ratios.len());

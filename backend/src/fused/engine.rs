@@ -169,6 +169,39 @@ impl Engine {
         }
     }
 
+    /// Values per data row and particle: each node over the rows, and each net call's layer
+    /// outputs (the sizes of one row).
+    pub(crate) fn values_per_row(&self) -> usize {
+        let per_row = |id: usize| -> usize {
+            let dims = self.program.nodes[id].dims;
+            match dims.contains(&Dim::Rows) {
+                true => dims
+                    .iter()
+                    .map(|d| match d {
+                        Dim::Rows => 1,
+                        Dim::Fixed(n) => *n,
+                    })
+                    .product(),
+                false => 0,
+            }
+        };
+        self.program
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(id, node)| {
+                let acts = match node.op {
+                    Op::Net(net, x, _) => {
+                        net::widths(self.program.nets[net], per_row(x).max(1)).iter().sum()
+                    }
+                    _ => 0,
+                };
+                per_row(id) + acts
+            })
+            .sum::<usize>()
+            .max(1)
+    }
+
     /// The size of node `id`'s last axis (1 for a scalar).
     pub(crate) fn last_dim(&self, id: usize) -> usize {
         self.dims(id).last().copied().unwrap_or(1)

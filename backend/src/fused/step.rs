@@ -82,6 +82,9 @@ pub(crate) struct Fused {
     rewrite_seed: u64,
     /// The model's `param`s held as points: (parameter index, `Sample` node).
     points: Vec<(usize, usize)>,
+    /// Values the engine holds per data row and particle (nodes over the rows, net layers'
+    /// outputs): what sizes a pass over many rows.
+    values_per_row: usize,
     /// The guide's encoders of local sites, and each one's ε (particle-major).
     encoders: Vec<EncoderEntry>,
     encoder_eps: Vec<Vec<f32>>,
@@ -286,6 +289,7 @@ impl Fused {
             })
             .collect::<Result<Vec<_>, String>>()?;
         let zeros: Vec<Vec<f32>> = params.iter().map(|p| vec![0.0; p.len()]).collect();
+        let values_per_row = engine.values_per_row();
         Ok(Fused {
             program,
             engine,
@@ -311,6 +315,7 @@ impl Fused {
             values_only: false,
             rewrite_seed: 0,
             points,
+            values_per_row,
             encoder_eps: vec![Vec::new(); encoders.len()],
             encoders,
         })
@@ -333,6 +338,11 @@ impl Fused {
         let value = self.evaluate(dev, data, idx, particles, scale, estimator)?;
         self.adam(lr, clip);
         Ok(value)
+    }
+
+    /// Values the engine holds per data row and particle.
+    pub(crate) fn values_per_row(&self) -> usize {
+        self.values_per_row
     }
 
     /// The host parameters, in store order.
