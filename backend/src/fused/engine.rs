@@ -191,9 +191,9 @@ impl Engine {
             .enumerate()
             .map(|(id, node)| {
                 let acts = match node.op {
-                    Op::Net(net, x, _) => {
-                        net::widths(self.program.nets[net], per_row(x).max(1)).iter().sum()
-                    }
+                    Op::Net(net, x, _) => net::widths(self.program.nets[net], per_row(x).max(1))
+                        .iter()
+                        .sum(),
                     _ => 0,
                 };
                 per_row(id) + acts
