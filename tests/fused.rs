@@ -254,6 +254,18 @@ model! {
     }
 }
 
+model! {
+    /// A likelihood whose scale is the step's relaxation temperature.
+    model Tempered(x: [N, D], y: [N]) {
+        w ~ Normal(0.0, 1.0) [D];
+        y ~ Normal(x @ w, temperature);
+    }
+}
+
+guide! {
+    guide TemperedLowRank for Tempered { w ~ LowRank(rank = 2); }
+}
+
 guide! {
     guide AnnealedVaeGuide for AnnealedVae { z ~ Amortized(RelEnc(x)); }
     guide FixedVaeGuide for FixedVae { z ~ Amortized(RelEnc(x)); }
@@ -640,6 +652,19 @@ fn graph_guides_are_scored_on_the_engine() {
         ..opts(2, Some(50))
     };
     same_fit_model_on_host(&BnnImplicit::new, &bnn(150), few);
+    // the engine scores the model at the step's temperature, annealed
+    let annealed = FitOptions {
+        temperature: ravi::Schedule::Exponential {
+            start: 1.0,
+            end: 0.5,
+        },
+        ..opts(2, Some(40))
+    };
+    let data = TemperedData {
+        x: x(120),
+        y: Array::vector(stream(120, 23)),
+    };
+    same_fit_model_on_host(&TemperedLowRank::new, &data, annealed);
 }
 
 /// A rewritten net call (Flipout, the local reparametrization) draws its own noise on the

@@ -49,6 +49,8 @@ impl<'env> Scope<'env> {
     /// Runs `task` on a thread of the pool (or on a thread waiting for its own tasks, which
     /// helps); the scope returns once it has finished.
     pub(crate) fn spawn(&self, task: impl FnOnce() + Send + 'env) {
+        // the pool first: if it cannot start, nothing is pending that would never run
+        let pool = pool();
         self.latch.pending.fetch_add(1, Ordering::AcqRel);
         let latch: *const Latch = &self.latch;
         let latch = LatchRef(latch);
@@ -66,7 +68,7 @@ impl<'env> Scope<'env> {
         // SAFETY: the job borrows from 'env, which outlives the scope, and the scope does
         // not return (nor unwind past its frame) before every job it spawned has run.
         let job: Job = unsafe { std::mem::transmute::<Box<dyn FnOnce() + Send + 'env>, Job>(job) };
-        pool().push(job);
+        pool.push(job);
     }
 }
 
@@ -146,7 +148,14 @@ impl Pool {
     }
 
     fn try_pop(&self) -> Option<Job> {
-        self.queue.try_lock().ok().and_then(|mut q| q.pop_front())
+        let mut queue = match self.queue.try_lock() {
+            Ok(q) => q,
+            // jobs run outside the lock, so it is never poisoned by one; but a poisoned
+            // queue must not look empty forever to a waiting thread
+            Err(std::sync::TryLockError::Poisoned(q)) => q.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        queue.pop_front()
     }
 
     /// A worker's loop: jobs as they come, checking for a while before sleeping.

@@ -692,7 +692,7 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
             idx,
             &views,
             opts.particles,
-            (scale, &weights),
+            (scale, &weights, opts.temperature.at(step, opts.steps)),
             (&rewrites, seed),
         );
         let scored = match scored {

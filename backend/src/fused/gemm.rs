@@ -1,5 +1,5 @@
 //! Matrix products through `matrixmultiply`'s sgemm, on strided slices (bounds checked
-//! before the unsafe call), and split across threads by rows when large.
+//! before the unsafe call), and split across threads by rows or columns when large.
 
 /// C (m × n) = A (m × k) B (k × n), each given by its row and column strides; `beta` 1 adds
 /// to C, 0 overwrites it.

@@ -128,9 +128,10 @@ impl ModelEngine {
         idx: Option<&[usize]>,
         latents: &[&[f32]],
         particles: usize,
-        (scale, prior_weights): (f32, &[f32]),
+        (scale, prior_weights, temperature): (f32, &[f32], f32),
         (rewrites, seed): (&[SiteRewrite], u64),
     ) -> Result<Scored, NotFinite> {
+        self.engine.set_temperature(temperature);
         let latent_weights: Vec<f32> = (0..latents.len())
             .map(|k| prior_weights.get(k).copied().unwrap_or(1.0))
             .collect();
@@ -266,6 +267,8 @@ impl ModelEngine {
         points: &[Vec<f64>],
         sizes: &[usize],
     ) -> Vec<(f64, Vec<f64>, Option<&'static str>)> {
+        // the start scores the model at temperature 1, as its dfdx batches do
+        self.engine.set_temperature(1.0);
         let p = points.len();
         let offsets: Vec<usize> = sizes
             .iter()

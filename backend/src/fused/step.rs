@@ -543,18 +543,22 @@ impl Fused {
                 }
             })
             .collect();
-        let mut lp = model_pass(
-            (&mut self.engine, &mut self.partials, &mut self.site_lp),
-            self.program,
-            &inputs,
-            particles,
-            (&weights, !self.values_only),
-        );
+        // (a panic in the pass is raised after the lent buffers are back)
+        let pass = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            model_pass(
+                (&mut self.engine, &mut self.partials, &mut self.site_lp),
+                self.program,
+                &inputs,
+                particles,
+                (&weights, !self.values_only),
+            )
+        }));
         if lend_points {
             for &(p, node) in &self.points {
                 self.engine.swap_values(node, &mut self.params[p]);
             }
         }
+        let mut lp = pass.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         // log q per particle, and the gradient of the mean ELBO in each entry's parameters.
         let mut log_q = vec![0.0f64; particles];
         for l in &mut self.layouts {
