@@ -247,6 +247,19 @@ pub enum EncoderKind {
         /// The prior's temperature and logits.
         prior: (PriorArg, PriorArg),
     },
+    /// Concrete (Gumbel-softmax) events of `classes` values from the encoder's logits l:
+    /// log y = log softmax((l + g)/τ), g ~ Gumbel(0, 1); the site's value is y, and both
+    /// the prior RelaxedOneHotCategorical(τₚ, lₚ) and log q are densities of y's
+    /// additive-log-ratio coordinates, read from log y (the site's density is
+    /// [`Density::Encoded`]).
+    Concrete {
+        /// q's temperature, or the step's when `None`.
+        temperature: Option<f32>,
+        /// K, the values of each event.
+        classes: usize,
+        /// The prior's temperature and logits (one number for every class).
+        prior: (PriorArg, PriorArg),
+    },
 }
 
 /// An argument of an encoded site's prior: a number or the step's temperature.

@@ -263,16 +263,6 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Result<TokenStream, String> 
             latent_name(model, site)
         ));
     }
-    if let Some(a) = guide
-        .amortized
-        .iter()
-        .find(|a| matches!(a.kind, AmortizedKind::Concrete(..)))
-    {
-        return Err(format!(
-            "the encoder of `{}` gives concrete events (the engine's encoders are Gaussian or relaxed Bernoulli)",
-            latent_name(model, a.site)
-        ));
-    }
     if let Some(e) = guide.entries.iter().find(|e| !e.family.engine) {
         let runs: Vec<&str> = crate::catalogue::FAMILIES
             .iter()
@@ -290,13 +280,13 @@ pub fn program(model: &ModelIr, guide: &GuideIr) -> Result<TokenStream, String> 
         ));
     }
     let encoded: Vec<usize> = guide.amortized.iter().map(|a| a.site).collect();
-    let relaxed: Vec<usize> = guide
+    let scored_by_encoder: Vec<usize> = guide
         .amortized
         .iter()
-        .filter(|a| matches!(a.kind, AmortizedKind::RelaxedBernoulli(_)))
+        .filter(|a| a.kind != AmortizedKind::Gaussian)
         .map(|a| a.site)
         .collect();
-    let model_part = ModelPart::of(model, (&encoded, &relaxed), &encoder_nets(guide))?;
+    let model_part = ModelPart::of(model, (&encoded, &scored_by_encoder), &encoder_nets(guide))?;
     let latent_sites: Vec<&Site> = model.latents().map(|(_, s)| s).collect();
     let encoders = guide
         .amortized
@@ -392,7 +382,7 @@ fn encoder_kind(model: &ModelIr, site: &Site, kind: AmortizedKind) -> Result<Tok
                 quote!(::ravi::program::EncoderKind::Gaussian { normal_prior: #prior, floor: ::ravi::guides::SCALE_FLOOR }),
             )
         }
-        AmortizedKind::RelaxedBernoulli(temperature) => {
+        AmortizedKind::RelaxedBernoulli(temperature) | AmortizedKind::Concrete(temperature, _) => {
             // the encoder scores the site's prior: its arguments numbers or `temperature`
             let arg = |a: usize| {
                 match &model.nodes[a].op {
@@ -411,14 +401,15 @@ fn encoder_kind(model: &ModelIr, site: &Site, kind: AmortizedKind) -> Result<Tok
             };
             let (tau, logits) = (arg(site.args[0])?, arg(site.args[1])?);
             let temperature = f32_option(temperature);
-            Ok(
-                quote!(::ravi::program::EncoderKind::RelaxedBernoulli { temperature: #temperature, prior: (#tau, #logits) }),
-            )
+            Ok(match kind {
+                AmortizedKind::Concrete(_, classes) => {
+                    quote!(::ravi::program::EncoderKind::Concrete { temperature: #temperature, classes: #classes, prior: (#tau, #logits) })
+                }
+                _ => {
+                    quote!(::ravi::program::EncoderKind::RelaxedBernoulli { temperature: #temperature, prior: (#tau, #logits) })
+                }
+            })
         }
-        AmortizedKind::Concrete(..) => Err(format!(
-            "the encoder of `{}` gives concrete events",
-            site.name
-        )),
     }
 }
 
@@ -478,12 +469,12 @@ struct ModelPart {
 
 impl ModelPart {
     /// The tables, or why the engine cannot run the model (a local site but those in
-    /// `encoded`, an op, a density or a net it does not cover); the sites in `relaxed` are
-    /// scored by their (relaxed Bernoulli) encoders, and the nets in `guide_nets` are the
+    /// `encoded`, an op, a density or a net it does not cover); the sites in `scored_by_encoder` are
+    /// scored by their (relaxed) encoders, and the nets in `guide_nets` are the
     /// guide's to call.
     fn of(
         model: &ModelIr,
-        (encoded, relaxed): (&[usize], &[usize]),
+        (encoded, scored_by_encoder): (&[usize], &[usize]),
         guide_nets: &[usize],
     ) -> Result<Self, String> {
         if let Some((_, site)) = model
@@ -515,8 +506,8 @@ impl ModelPart {
                 let args = s.args.iter().map(|&a| id(a));
                 let value = id(s.value);
                 let observed = s.observed.is_some();
-                // a relaxed Bernoulli site its encoder draws in its logit, and scores
-                if !observed && model.latent_index(name).is_some_and(|k| relaxed.contains(&k)) {
+                // a relaxed site its encoder draws in its unconstrained coordinates, and scores
+                if !observed && model.latent_index(name).is_some_and(|k| scored_by_encoder.contains(&k)) {
                     return Ok(quote!(::ravi::program::Site { name: #name, density: ::ravi::program::Density::Encoded, args: &[#(#args),*], value: #value, observed: false, positive: false }));
                 }
                 let density = density(model, s)?;

@@ -12,6 +12,9 @@
 //!   site's value is σ(u); the site's prior and log q are both densities of u,
 //!   log τ + l − τu − 2 softplus(l − τu), exact where σ(u) rounds to 0 or 1. The encoder
 //!   scores the prior too (the site's density is `Density::Encoded`).
+//! - Concrete: log y = log softmax((l + g)/τ) per event, g ~ Gumbel(0, 1); the site's value
+//!   is y; prior and log q are densities of y's additive-log-ratio coordinates, read from
+//!   log y (exact near a vertex), scored by the encoder as for the relaxed Bernoulli.
 //!
 //! Minibatches: the site's prior is scaled by total rows / batch rows like the likelihood,
 //! and so is its log q, as the graph's ELBO scales a local log q.
@@ -79,6 +82,13 @@ enum Kind {
         /// The draws' logits u, particle-major.
         u: Vec<f32>,
     },
+    Concrete {
+        temperature: Option<f32>,
+        classes: usize,
+        prior: (PriorArg, PriorArg),
+        /// The draws' log y, particle-major.
+        log_y: Vec<f32>,
+    },
 }
 
 impl EncoderEntry {
@@ -113,10 +123,28 @@ impl EncoderEntry {
                 prior,
                 u: Vec::new(),
             },
+            EncoderKind::Concrete {
+                temperature,
+                classes,
+                prior,
+            } => {
+                if classes < 2 || per_row % classes != 0 {
+                    return Err(format!(
+                        "the concrete latent site {} has {per_row} values per row, not events of {classes}",
+                        encoder.site
+                    ));
+                }
+                Kind::Concrete {
+                    temperature,
+                    classes,
+                    prior,
+                    log_y: Vec::new(),
+                }
+            }
         };
         let per_value = match kind {
             Kind::Gaussian { .. } => 2,
-            Kind::Relaxed { .. } => 1,
+            Kind::Relaxed { .. } | Kind::Concrete { .. } => 1,
         };
         let outputs = layers.iter().rev().find_map(|l| match l {
             Layer::Linear { outputs, .. } => Some(*outputs),
@@ -147,7 +175,7 @@ impl EncoderEntry {
     pub(crate) fn noise(&self) -> Noise {
         match self.kind {
             Kind::Gaussian { .. } => Noise::Normal,
-            Kind::Relaxed { .. } => Noise::Uniform,
+            Kind::Relaxed { .. } | Kind::Concrete { .. } => Noise::Uniform,
         }
     }
 
@@ -226,6 +254,38 @@ impl EncoderEntry {
                     }
                 }
             }
+            Kind::Concrete {
+                temperature: fixed,
+                classes,
+                log_y,
+                ..
+            } => {
+                let (tau, k) = (fixed.unwrap_or(temperature), *classes);
+                log_y.resize(noise.len(), 0.0);
+                for ((ls, ys), ws) in log_y
+                    .chunks_exact_mut(n)
+                    .zip(z.chunks_exact_mut(n))
+                    .zip(noise.chunks_exact(n))
+                {
+                    for (((ly, y), w), l) in ls
+                        .chunks_exact_mut(k)
+                        .zip(ys.chunks_exact_mut(k))
+                        .zip(ws.chunks_exact(k))
+                        .zip(out.chunks_exact(k))
+                    {
+                        // a = (l + g)/τ with g = −log(−log w) ~ Gumbel(0, 1); log y = log softmax a
+                        for c in 0..k {
+                            let w = w[c].clamp(1e-20, 1.0 - 1e-7);
+                            ly[c] = (l[c] - (-w.ln()).ln()) / tau;
+                        }
+                        let lse = log_sum_exp(ly);
+                        for (ly, y) in ly.iter_mut().zip(y.iter_mut()) {
+                            *ly -= lse;
+                            *y = ly.exp();
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -249,7 +309,7 @@ impl EncoderEntry {
         let particles = noise.len().checked_div(n).unwrap_or(0);
         let g_out = match &self.kind {
             Kind::Gaussian { .. } => 2 * n,
-            Kind::Relaxed { .. } => n,
+            Kind::Relaxed { .. } | Kind::Concrete { .. } => n,
         };
         self.g_out.clear();
         self.g_out.resize(g_out, 0.0);
@@ -259,6 +319,9 @@ impl EncoderEntry {
             }
             Kind::Relaxed { .. } => {
                 self.relaxed_terms((z, gz), estimator, (scale, temperature), terms, particles)
+            }
+            Kind::Concrete { .. } => {
+                self.concrete_terms((z, gz), estimator, (scale, temperature), terms, particles)
             }
         }
         let Some(grads) = grads else {
@@ -436,6 +499,102 @@ impl EncoderEntry {
             terms.site[s] += lp;
         }
     }
+}
+
+impl EncoderEntry {
+    /// The concrete events' prior and log q (both densities of y's additive-log-ratio
+    /// coordinates, read from log y), and the gradient of −ELBO in the encoder's logits into
+    /// `g_out`. `y` is the site's value and `gy` the model's gradient in it.
+    ///
+    /// Per event of K values, with s = l − λ log y: log p = log (K−1)! + (K−1) log λ +
+    /// Σ s − K logsumexp s, whose derivative in log y_c is −λ + Kλ softmax(s)_c. Along
+    /// the draw log y = log softmax((l + g)/τ) log q's total derivative in l is 0 (the
+    /// standard estimator's adds none); the path derivative's (l held in log q) is
+    /// carried back through log softmax. Then d/da = g − y Σ g and d/dl = (d/da)/τ.
+    fn concrete_terms(
+        &mut self,
+        (y, gy): (&[f32], &[f32]),
+        estimator: Estimator,
+        (scale, temperature): (f32, f32),
+        terms: Terms<'_>,
+        particles: usize,
+    ) {
+        let Kind::Concrete {
+            temperature: fixed,
+            classes,
+            prior,
+            log_y,
+        } = &self.kind
+        else {
+            unreachable!("a concrete encoder")
+        };
+        let arg = |a: PriorArg| match a {
+            PriorArg::Const(v) => v,
+            PriorArg::Temperature => temperature,
+        };
+        let k = *classes;
+        let (tau, tau_p, l_p) = (fixed.unwrap_or(temperature), arg(prior.0), arg(prior.1));
+        let log_fact: f32 = (1..k).map(|i| (i as f32).ln()).sum();
+        let path = estimator == Estimator::PathDerivative;
+        let n = self.rows * self.per_row;
+        let out = self.acts.last().expect("drawn before");
+        let inv_s = 1.0 / particles.max(1) as f32;
+        let mut g_log_y = vec![0.0f32; k];
+        let (mut sp, mut sq) = (vec![0.0f32; k], vec![0.0f32; k]);
+        for s in 0..particles {
+            let at = s * n..(s + 1) * n;
+            let (ls, ys, gs) = (&log_y[at.clone()], &y[at.clone()], &gy[at]);
+            let (mut lq, mut lp) = (0.0f64, 0.0f64);
+            for (e, ((ly, ye), ge)) in ls
+                .chunks_exact(k)
+                .zip(ys.chunks_exact(k))
+                .zip(gs.chunks_exact(k))
+                .enumerate()
+            {
+                let l = &out[e * k..(e + 1) * k];
+                for c in 0..k {
+                    sp[c] = l_p - tau_p * ly[c];
+                    sq[c] = l[c] - tau * ly[c];
+                }
+                let (lse_p, lse_q) = (log_sum_exp(&sp), log_sum_exp(&sq));
+                lp += f64::from(
+                    sp.iter().sum::<f32>() + (k as f32 - 1.0) * tau_p.ln() + log_fact
+                        - k as f32 * lse_p,
+                );
+                lq += f64::from(
+                    sq.iter().sum::<f32>() + (k as f32 - 1.0) * tau.ln() + log_fact
+                        - k as f32 * lse_q,
+                );
+                // ∂(log p)/∂ log y: through y = exp(log y), and the prior's; the path
+                // derivative's −∂ log q/∂ log y with l held
+                for c in 0..k {
+                    let d_prior = -tau_p + k as f32 * tau_p * (sp[c] - lse_p).exp();
+                    g_log_y[c] = ge[c] * ye[c] + scale * d_prior;
+                    if path {
+                        g_log_y[c] += scale * (tau - k as f32 * tau * (sq[c] - lse_q).exp());
+                    }
+                }
+                // through log y = a − logsumexp a: d/da_c = g_c − y_c Σ g
+                let total: f32 = g_log_y.iter().sum();
+                let go = &mut self.g_out[e * k..(e + 1) * k];
+                for c in 0..k {
+                    go[c] -= (g_log_y[c] - ye[c] * total) / tau * inv_s;
+                }
+            }
+            terms.log_q[s] += lq * f64::from(scale);
+            terms.log_p[s] += lp * f64::from(scale);
+            terms.site[s] += lp * f64::from(scale);
+        }
+    }
+}
+
+/// log Σ exp over a few values.
+fn log_sum_exp(x: &[f32]) -> f32 {
+    let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    if !max.is_finite() {
+        return max;
+    }
+    max + x.iter().map(|&v| (v - max).exp()).sum::<f32>().ln()
 }
 
 /// The weights of a layer (W then b for a Linear layer).

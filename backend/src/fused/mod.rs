@@ -35,13 +35,14 @@
 //! sigmoid tanh`, sums and means; nets of Linear layers and activations; `MeanField` and
 //! `FullRank` entries over any sites, and guide-program lines whose location and scale are
 //! `param`s (a mean-field entry under the params' names); the model's `param`s, held as
-//! points; local sites drawn by `Amortized` encoders, Gaussian or relaxed Bernoulli
-//! (`encoder`: the encoder net over the batch's rows, the draw per row, log q and the
-//! closed-form KL per row; a relaxed site drawn and scored in its logit); the relaxation
+//! points; local sites drawn by `Amortized` encoders, Gaussian, relaxed Bernoulli or
+//! concrete (`encoder`: the encoder net over the batch's rows, the draw per row, log q and
+//! the closed-form KL per row; a relaxed site drawn and scored in its unconstrained
+//! coordinates); the relaxation
 //! `temperature`;
 //! the path-derivative, analytic-entropy, standard and
 //! analytic-KL estimators; minibatches, clipping, weight decay, frozen parameters. Anything
-//! else (convolutions, local sites with per-row parameters or concrete encoders, other
+//! else (convolutions, local sites with per-row parameters or guide programs, other
 //! families, constrained latents, the IWAE objective, CUDA) takes the dfdx path, which
 //! remains the reference.
 
