@@ -402,6 +402,12 @@ fn encoder_kind(model: &ModelIr, site: &Site, kind: AmortizedKind) -> Result<Tok
             let (tau, logits) = (arg(site.args[0])?, arg(site.args[1])?);
             let temperature = f32_option(temperature);
             Ok(match kind {
+                AmortizedKind::Concrete(_, classes) if classes < 2 => {
+                    return Err(format!(
+                        "local site `{}` has events of {classes} class (the engine's concrete encoders draw two or more)",
+                        site.name
+                    ))
+                }
                 AmortizedKind::Concrete(_, classes) => {
                     quote!(::ravi::program::EncoderKind::Concrete { temperature: #temperature, classes: #classes, prior: (#tau, #logits) })
                 }
