@@ -351,11 +351,7 @@ fn relaxed_encoders_run_on_the_engine() {
     for estimator in [Estimator::Standard, Estimator::PathDerivative] {
         let annealed = FitOptions {
             estimator,
-            temperature: ravi::Schedule::Exponential {
-                start: 1.0,
-                end: 0.5,
-            },
-            ..opts(2, Some(50))
+            ..annealed(opts(2, Some(50)))
         };
         same_fit(&AnnealedVaeGuide::new, &annealed_vae(150), annealed);
         let fixed = FitOptions {
@@ -380,11 +376,7 @@ fn concrete_encoders_run_on_the_engine() {
     for estimator in [Estimator::Standard, Estimator::PathDerivative] {
         let annealed = FitOptions {
             estimator,
-            temperature: ravi::Schedule::Exponential {
-                start: 1.0,
-                end: 0.5,
-            },
-            ..opts(2, Some(50))
+            ..annealed(opts(2, Some(50)))
         };
         same_fit(&ConcreteVaeGuide::new, &data(150), annealed);
     }
@@ -689,13 +681,7 @@ fn graph_guides_are_scored_on_the_engine() {
     };
     same_fit_model_on_host(&BnnImplicit::new, &bnn(150), few);
     // the engine scores the model at the step's temperature, annealed
-    let annealed = FitOptions {
-        temperature: ravi::Schedule::Exponential {
-            start: 1.0,
-            end: 0.5,
-        },
-        ..opts(2, Some(40))
-    };
+    let annealed = annealed(opts(2, Some(40)));
     let data = TemperedData {
         x: x(120),
         y: Array::vector(stream(120, 23)),
@@ -772,6 +758,17 @@ fn rewritten_nets_on_the_engine_have_the_graphs_expected_gradient() {
     assert!(Trainer::new(&mut g, &data, &opts(1, None))
         .unwrap()
         .is_fused());
+}
+
+/// `opts` with the relaxation temperature annealed from 1 to ½.
+fn annealed(opts: FitOptions) -> FitOptions {
+    FitOptions {
+        temperature: ravi::Schedule::Exponential {
+            start: 1.0,
+            end: 0.5,
+        },
+        ..opts
+    }
 }
 
 fn opts(particles: usize, batch: Option<usize>) -> FitOptions {

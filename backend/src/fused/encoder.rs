@@ -43,6 +43,38 @@ pub(crate) struct Terms<'a> {
     pub(crate) site: &'a mut [f64],
 }
 
+impl Terms<'_> {
+    /// Particle `s`'s log q and the site's log p (each summed over its values), scaled
+    /// like the site's terms.
+    fn add(&mut self, s: usize, (log_q, log_p): (f64, f64), scale: f32) {
+        let scale = f64::from(scale);
+        self.log_q[s] += log_q * scale;
+        self.log_p[s] += log_p * scale;
+        self.site[s] += log_p * scale;
+    }
+}
+
+/// A relaxed encoder's temperatures: q's, and its site's prior's arguments.
+#[derive(Clone, Copy)]
+struct Relaxation {
+    /// q's temperature, or the step's when `None`.
+    temperature: Option<f32>,
+    /// The prior's temperature and logits.
+    prior: (PriorArg, PriorArg),
+}
+
+impl Relaxation {
+    /// (q's τ, the prior's τₚ and logits lₚ) at the step's `temperature`.
+    fn at(self, temperature: f32) -> (f32, f32, f32) {
+        let arg = |a: PriorArg| match a {
+            PriorArg::Const(v) => v,
+            PriorArg::Temperature => temperature,
+        };
+        let tau = self.temperature.unwrap_or(temperature);
+        (tau, arg(self.prior.0), arg(self.prior.1))
+    }
+}
+
 /// One encoder of the guide, with its buffers (sized for the last batch).
 pub(crate) struct EncoderEntry {
     /// The encoder's layers.
@@ -77,15 +109,13 @@ enum Kind {
         slope: Vec<f32>,
     },
     Relaxed {
-        temperature: Option<f32>,
-        prior: (PriorArg, PriorArg),
+        relaxation: Relaxation,
         /// The draws' logits u, particle-major.
         u: Vec<f32>,
     },
     Concrete {
-        temperature: Option<f32>,
+        relaxation: Relaxation,
         classes: usize,
-        prior: (PriorArg, PriorArg),
         /// The draws' log y, particle-major.
         log_y: Vec<f32>,
     },
@@ -119,8 +149,7 @@ impl EncoderEntry {
                 slope: Vec::new(),
             },
             EncoderKind::RelaxedBernoulli { temperature, prior } => Kind::Relaxed {
-                temperature,
-                prior,
+                relaxation: Relaxation { temperature, prior },
                 u: Vec::new(),
             },
             EncoderKind::Concrete {
@@ -135,9 +164,8 @@ impl EncoderEntry {
                     ));
                 }
                 Kind::Concrete {
-                    temperature,
+                    relaxation: Relaxation { temperature, prior },
                     classes,
-                    prior,
                     log_y: Vec::new(),
                 }
             }
@@ -233,12 +261,8 @@ impl EncoderEntry {
                     }
                 }
             }
-            Kind::Relaxed {
-                temperature: fixed,
-                u,
-                ..
-            } => {
-                let tau = fixed.unwrap_or(temperature);
+            Kind::Relaxed { relaxation, u } => {
+                let (tau, ..) = relaxation.at(temperature);
                 u.resize(noise.len(), 0.0);
                 for ((us, ys), ws) in u
                     .chunks_exact_mut(n)
@@ -255,12 +279,11 @@ impl EncoderEntry {
                 }
             }
             Kind::Concrete {
-                temperature: fixed,
+                relaxation,
                 classes,
                 log_y,
-                ..
             } => {
-                let (tau, k) = (fixed.unwrap_or(temperature), *classes);
+                let ((tau, ..), k) = (relaxation.at(temperature), *classes);
                 log_y.resize(noise.len(), 0.0);
                 for ((ls, ys), ws) in log_y
                     .chunks_exact_mut(n)
@@ -450,22 +473,13 @@ impl EncoderEntry {
         (y, gy): (&[f32], &[f32]),
         estimator: Estimator,
         (scale, temperature): (f32, f32),
-        terms: Terms<'_>,
+        mut terms: Terms<'_>,
         particles: usize,
     ) {
-        let Kind::Relaxed {
-            temperature: fixed,
-            prior,
-            u,
-        } = &self.kind
-        else {
+        let Kind::Relaxed { relaxation, u } = &self.kind else {
             unreachable!("a relaxed encoder")
         };
-        let arg = |a: PriorArg| match a {
-            PriorArg::Const(v) => v,
-            PriorArg::Temperature => temperature,
-        };
-        let (tau, tau_p, l_p) = (fixed.unwrap_or(temperature), arg(prior.0), arg(prior.1));
+        let (tau, tau_p, l_p) = relaxation.at(temperature);
         let (ln_tau, ln_tau_p) = (tau.ln(), tau_p.ln());
         let path = estimator == Estimator::PathDerivative;
         let n = self.rows * self.per_row;
@@ -493,10 +507,7 @@ impl EncoderEntry {
                     };
                 self.g_out[i] -= dl * inv_s;
             }
-            let (lq, lp) = (lq * f64::from(scale), lp * f64::from(scale));
-            terms.log_q[s] += lq;
-            terms.log_p[s] += lp;
-            terms.site[s] += lp;
+            terms.add(s, (lq, lp), scale);
         }
     }
 }
@@ -516,24 +527,19 @@ impl EncoderEntry {
         (y, gy): (&[f32], &[f32]),
         estimator: Estimator,
         (scale, temperature): (f32, f32),
-        terms: Terms<'_>,
+        mut terms: Terms<'_>,
         particles: usize,
     ) {
         let Kind::Concrete {
-            temperature: fixed,
+            relaxation,
             classes,
-            prior,
             log_y,
         } = &self.kind
         else {
             unreachable!("a concrete encoder")
         };
-        let arg = |a: PriorArg| match a {
-            PriorArg::Const(v) => v,
-            PriorArg::Temperature => temperature,
-        };
         let k = *classes;
-        let (tau, tau_p, l_p) = (fixed.unwrap_or(temperature), arg(prior.0), arg(prior.1));
+        let (tau, tau_p, l_p) = relaxation.at(temperature);
         let log_fact: f32 = (1..k).map(|i| (i as f32).ln()).sum();
         let path = estimator == Estimator::PathDerivative;
         let n = self.rows * self.per_row;
@@ -581,9 +587,7 @@ impl EncoderEntry {
                     go[c] -= (g_log_y[c] - ye[c] * total) / tau * inv_s;
                 }
             }
-            terms.log_q[s] += lq * f64::from(scale);
-            terms.log_p[s] += lp * f64::from(scale);
-            terms.site[s] += lp * f64::from(scale);
+            terms.add(s, (lq, lp), scale);
         }
     }
 }

@@ -20,9 +20,9 @@ pub(crate) fn weight_offsets(layers: &[Layer]) -> Vec<usize> {
         .collect()
 }
 
-/// out = h W + b for a Linear layer over `rows` rows, `w` its weights from W (row-major)
-/// on, then b.
-pub(crate) fn linear_forward(
+/// out = h W over `rows` rows of `inputs` features, W (`inputs × outputs`, row-major) the
+/// first values of `w`.
+pub(crate) fn times_weights(
     h: &[f32],
     w: &[f32],
     (rows, inputs, outputs): (usize, usize, usize),
@@ -37,6 +37,58 @@ pub(crate) fn linear_forward(
         0.0,
         out,
     );
+}
+
+/// out (+)= hᵀ g (`inputs × outputs`: a weight matrix's gradient) for `rows` rows h of
+/// `inputs` features and g of `outputs`; `beta` 1 adds to out, 0 overwrites it.
+pub(crate) fn rows_t_times(
+    h: &[f32],
+    g: &[f32],
+    (rows, inputs, outputs): (usize, usize, usize),
+    beta: f32,
+    out: &mut [f32],
+) {
+    par_gemm(
+        (inputs, rows, outputs),
+        h,
+        (1, inputs),
+        g,
+        (outputs, 1),
+        beta,
+        out,
+    );
+}
+
+/// out (+)= g Wᵀ (`rows × inputs`: the gradient in a layer's input) for `rows` rows g of
+/// `outputs` values, W (`inputs × outputs`, row-major) the first values of `w`; `beta` 1
+/// adds to out, 0 overwrites it.
+pub(crate) fn times_weights_t(
+    g: &[f32],
+    w: &[f32],
+    (rows, inputs, outputs): (usize, usize, usize),
+    beta: f32,
+    out: &mut [f32],
+) {
+    par_gemm(
+        (rows, outputs, inputs),
+        g,
+        (outputs, 1),
+        &w[..inputs * outputs],
+        (1, outputs),
+        beta,
+        out,
+    );
+}
+
+/// out = h W + b for a Linear layer over `rows` rows, `w` its weights from W (row-major)
+/// on, then b.
+pub(crate) fn linear_forward(
+    h: &[f32],
+    w: &[f32],
+    (rows, inputs, outputs): (usize, usize, usize),
+    out: &mut [f32],
+) {
+    times_weights(h, w, (rows, inputs, outputs), out);
     let b = &w[inputs * outputs..][..outputs];
     for row in out.chunks_exact_mut(outputs) {
         for (o, b) in row.iter_mut().zip(b) {
@@ -58,27 +110,12 @@ pub(crate) fn linear_backward(
     below: Option<(&mut [f32], bool)>,
 ) {
     let nw = inputs * outputs;
-    par_gemm(
-        (inputs, rows, outputs),
-        h,
-        (1, inputs),
-        gh,
-        (outputs, 1),
-        1.0,
-        &mut gw[..nw],
-    );
+    let shape = (rows, inputs, outputs);
+    rows_t_times(h, gh, shape, 1.0, &mut gw[..nw]);
     add_row_sums(gh, outputs, &mut gw[nw..nw + outputs]);
     if let Some((below, add)) = below {
         let beta = if add { 1.0 } else { 0.0 };
-        par_gemm(
-            (rows, outputs, inputs),
-            gh,
-            (outputs, 1),
-            &w[..nw],
-            (1, outputs),
-            beta,
-            below,
-        );
+        times_weights_t(gh, w, shape, beta, below);
     }
 }
 

@@ -6,8 +6,10 @@
 //! the particles) and in the rows.
 
 use super::engine::apply;
-use super::gemm::par_gemm;
-use super::net::{activation_backward, add_row_sums, linear_backward, linear_forward};
+use super::net::{
+    activation_backward, add_row_sums, linear_backward, linear_forward, rows_t_times,
+    times_weights, times_weights_t,
+};
 use crate::model::Rewrite;
 use crate::program::Layer;
 
@@ -119,15 +121,7 @@ impl RewrittenNet {
                     dw.extend(sigma.iter().zip(&noise.eps).map(|(s, e)| s * e));
                     let t = &mut Vec::new();
                     t.resize(rows * outputs, 0.0);
-                    par_gemm(
-                        (rows, inputs, outputs),
-                        hs,
-                        (inputs, 1),
-                        &dw[..inputs * outputs],
-                        (outputs, 1),
-                        0.0,
-                        t,
-                    );
+                    times_weights(hs, dw, (rows, inputs, outputs), t);
                     let db = &dw[inputs * outputs..];
                     for ((o, t), r) in out
                         .chunks_exact_mut(outputs)
@@ -147,15 +141,7 @@ impl RewrittenNet {
                     s2.clear();
                     s2.extend(sigma.iter().map(|v| v * v));
                     noise.sd.resize(rows * outputs, 0.0);
-                    par_gemm(
-                        (rows, inputs, outputs),
-                        h2,
-                        (inputs, 1),
-                        &s2[..inputs * outputs],
-                        (outputs, 1),
-                        0.0,
-                        &mut noise.sd,
-                    );
+                    times_weights(h2, s2, (rows, inputs, outputs), &mut noise.sd);
                     noise.eps.resize(rows * outputs, 0.0);
                     let workers = crate::threads::workers_for(rows * outputs * 64);
                     crate::normals::fill_streams(&mut noise.eps, self.seed, stream << 20, workers);
@@ -226,15 +212,7 @@ impl RewrittenNet {
                     let mut hs = Vec::new();
                     signed(h, &noise.signs_in, &mut hs);
                     let mut g_dw = vec![0.0f32; nw];
-                    par_gemm(
-                        (inputs, rows, outputs),
-                        &hs,
-                        (1, inputs),
-                        &go,
-                        (outputs, 1),
-                        0.0,
-                        &mut g_dw,
-                    );
+                    rows_t_times(&hs, &go, (rows, inputs, outputs), 0.0, &mut g_dw);
                     for ((gs, gd), e) in self.g_scale[off..off + nw]
                         .iter_mut()
                         .zip(&g_dw)
@@ -257,15 +235,7 @@ impl RewrittenNet {
                             .zip(&noise.eps[..nw])
                             .map(|(s, e)| s * e)
                             .collect();
-                        par_gemm(
-                            (rows, outputs, inputs),
-                            &go,
-                            (outputs, 1),
-                            &dw,
-                            (1, outputs),
-                            0.0,
-                            &mut below,
-                        );
+                        times_weights_t(&go, &dw, (rows, inputs, outputs), 0.0, &mut below);
                         for (b, r) in below.iter_mut().zip(&noise.signs_in) {
                             *b *= r;
                         }
@@ -282,15 +252,7 @@ impl RewrittenNet {
                         .collect();
                     let h2: Vec<f32> = h.iter().map(|v| v * v).collect();
                     let mut g_s2 = vec![0.0f32; nw];
-                    par_gemm(
-                        (inputs, rows, outputs),
-                        &h2,
-                        (1, inputs),
-                        &gv,
-                        (outputs, 1),
-                        0.0,
-                        &mut g_s2,
-                    );
+                    rows_t_times(&h2, &gv, (rows, inputs, outputs), 0.0, &mut g_s2);
                     for ((gs, g2), s) in self.g_scale[off..off + nw]
                         .iter_mut()
                         .zip(&g_s2)
@@ -309,15 +271,7 @@ impl RewrittenNet {
                     }
                     if !below.is_empty() {
                         let s2: Vec<f32> = sigma[..nw].iter().map(|s| s * s).collect();
-                        par_gemm(
-                            (rows, outputs, inputs),
-                            &gv,
-                            (outputs, 1),
-                            &s2,
-                            (1, outputs),
-                            0.0,
-                            &mut below,
-                        );
+                        times_weights_t(&gv, &s2, (rows, inputs, outputs), 0.0, &mut below);
                         for (b, h) in below.iter_mut().zip(h) {
                             *b *= 2.0 * h;
                         }
