@@ -7,6 +7,9 @@
 // The coefficients as Cephes publishes them.
 #![allow(clippy::excessive_precision)]
 
+/// ½ log 2π, the Normal density's constant.
+pub const HALF_LN_2PI: f32 = 0.918_938_5;
+
 const LN2_HI: f32 = 0.693_359_4;
 const LN2_LO: f32 = -2.121_944_4e-4;
 const LOG2E: f32 = std::f32::consts::LOG2_E;

@@ -21,10 +21,9 @@
 
 use super::{math, net};
 use crate::estimator::Estimator;
+use crate::math::HALF_LN_2PI;
 use crate::program::{Encoder, EncoderKind, Layer, PriorArg};
 use crate::scale::softplus_and_slope;
-
-const HALF_LN_2PI: f32 = 0.918_938_5;
 
 /// The noise an encoder's draw takes, per particle, row and value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,9 +4,8 @@
 
 use super::math;
 use crate::estimator::Estimator;
+use crate::math::HALF_LN_2PI;
 use crate::scale::{capped_scale_and_slope, softplus_and_slope};
-
-const HALF_LN_2PI: f32 = 0.918_938_5;
 
 /// One entry: store indices of its parameters, its dimension, and the scale its last
 /// [`Gaussian::draw`] used.

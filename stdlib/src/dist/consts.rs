@@ -1,7 +1,6 @@
 //! Constants the densities share.
 
-/// ½ log 2π
-pub(crate) const HALF_LN_2PI: f32 = 0.918_938_5;
+pub(crate) use ravi_backend::math::HALF_LN_2PI;
 /// log 2
 pub(crate) const LN_2: f32 = std::f32::consts::LN_2;
 /// log π

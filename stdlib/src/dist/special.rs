@@ -5,8 +5,7 @@ use dfdx::shapes::Shape;
 use dfdx::tensor::Tensor;
 use ravi_backend::{Backend, Tape};
 
-/// ½ log 2π
-const HALF_LN_2PI: f32 = 0.918_938_5;
+use super::consts::HALF_LN_2PI;
 
 /// log Γ(x) for x > 0: shift to z = x + 6 by the recurrence, then Stirling's series,
 /// log Γ(z) = (z − ½) log z − z + ½ log 2π + 1/(12z) − 1/(360z³) + 1/(1260z⁵),
