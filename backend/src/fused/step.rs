@@ -165,18 +165,24 @@ impl Fused {
                 .position(|n| n.op == Op::Sample(k))
                 .ok_or_else(|| format!("latent site {k} is never drawn"))
         };
+        // latent site k's `Sample` node and its index among the program's sites
+        let drawn_site = |k: usize| {
+            let node = sample_node(k)?;
+            let site = program
+                .sites
+                .iter()
+                .position(|s| s.value == node)
+                .ok_or_else(|| format!("latent site {k} has no density"))?;
+            Ok::<_, String>((node, site))
+        };
+        let size = |id: ParamId| params.get(id.0).map_or(0, Vec::len);
         let mut layouts = Vec::new();
         for (e, g) in program.entries.iter().zip(gaussians) {
             let mut sites = Vec::new();
             let mut dim = 0;
             for &k in e.sites {
-                let node = sample_node(k)?;
+                let (node, site) = drawn_site(k)?;
                 let n = engine.numel(node);
-                let site = program
-                    .sites
-                    .iter()
-                    .position(|s| s.value == node)
-                    .ok_or_else(|| format!("latent site {k} has no density"))?;
                 sites.push(Slot {
                     node,
                     off: dim,
@@ -186,7 +192,6 @@ impl Fused {
                 });
                 dim += n;
             }
-            let size = |id: ParamId| params.get(id.0).map_or(0, Vec::len);
             if size(g.loc) != dim
                 || size(g.rho) != dim
                 || g.lower.is_some_and(|l| size(l) != dim * dim)
@@ -245,7 +250,6 @@ impl Fused {
                 rewrite,
             });
         }
-        let size = |id: ParamId| params.get(id.0).map_or(0, Vec::len);
         if points.len() != program.points.len() || encoders.len() != program.encoders.len() {
             return Err(format!(
                 "{} points and {} encoders in the program, {} and {} in the guide",
@@ -277,12 +281,7 @@ impl Fused {
             .iter()
             .zip(&encoders)
             .map(|(e, &id)| {
-                let node = sample_node(e.site)?;
-                let site = program
-                    .sites
-                    .iter()
-                    .position(|s| s.value == node)
-                    .ok_or_else(|| format!("latent site {} has no density", e.site))?;
+                let (node, site) = drawn_site(e.site)?;
                 let layers = program.nets[e.net];
                 let at = (site, node, engine.numel(node));
                 EncoderEntry::new(e, layers, at, (id.0, size(id)))
@@ -331,11 +330,11 @@ impl Fused {
         data: (&[InputSpec], &[&Array]),
         idx: Option<&[usize]>,
         particles: usize,
-        scale: (f32, f32),
+        scale_and_temperature: (f32, f32),
         estimator: Estimator,
         (lr, clip): (f32, Option<f32>),
     ) -> Result<f32, NonFinite> {
-        let value = self.evaluate(dev, data, idx, particles, scale, estimator)?;
+        let value = self.evaluate(dev, data, idx, particles, scale_and_temperature, estimator)?;
         self.adam(lr, clip);
         Ok(value)
     }
@@ -409,15 +408,16 @@ impl Fused {
     }
 
     /// The ELBO estimate on the rows `idx` (all when `None`) with `particles` draws from
-    /// `dev`'s generator, the observed and local terms scaled by `scale.0` and the
-    /// relaxation temperature `scale.1`, and its gradient (see [`Fused::loss_gradient`]).
+    /// `dev`'s generator, the observed and local terms scaled by `scale_and_temperature.0` at
+    /// the relaxation temperature `scale_and_temperature.1`, and its gradient (see
+    /// [`Fused::loss_gradient`]).
     pub(crate) fn evaluate<D: Backend>(
         &mut self,
         dev: &D,
         data: (&[InputSpec], &[&Array]),
         idx: Option<&[usize]>,
         particles: usize,
-        scale: (f32, f32),
+        scale_and_temperature: (f32, f32),
         estimator: Estimator,
     ) -> Result<f32, NonFinite> {
         // The draws, in the order and shapes the dfdx path makes them (large ones on
@@ -450,7 +450,7 @@ impl Fused {
         if self.layouts.iter().any(|l| l.rewrite.is_some()) {
             self.rewrite_seed = crate::normals::seed_from(dev);
         }
-        self.evaluate_drawn(data, idx, particles, scale, estimator)
+        self.evaluate_drawn(data, idx, particles, scale_and_temperature, estimator)
     }
 
     /// [`Fused::evaluate`] once the draws are in `eps` (not generic over the device, so it
@@ -688,8 +688,15 @@ impl Fused {
     ) -> &[f64] {
         self.values_only = true;
         // a non-finite ratio is a ratio too (k̂ reads it as an infinitely heavy tail)
-        let scale = (1.0, temperature);
-        let _ = self.evaluate(dev, data, None, particles, scale, Estimator::PathDerivative);
+        let all_rows = (1.0, temperature);
+        let _ = self.evaluate(
+            dev,
+            data,
+            None,
+            particles,
+            all_rows,
+            Estimator::PathDerivative,
+        );
         self.values_only = false;
         &self.last_ratios
     }
