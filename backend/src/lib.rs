@@ -7,7 +7,8 @@
 // In layers: each module uses only those declared before it (`tests/layers.rs` holds them
 // to it).
 //
-// Leaves: devices, dense linear algebra, CSV, the parameter store.
+// Leaves: devices, dense linear algebra and matrix products, host ops on the tape, CSV, the
+// parameter store.
 pub mod csv;
 pub mod device;
 pub mod linalg;
@@ -18,6 +19,8 @@ pub mod params;
 pub mod passes;
 pub mod simd;
 pub(crate) mod threads;
+pub mod gemm;
+pub mod host_op;
 // What a fit's pieces exchange: data, errors, latent specs, tensors, the engine's program.
 pub mod data;
 pub mod mnist;

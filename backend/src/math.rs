@@ -21,8 +21,12 @@ pub fn exp(x: f32) -> f32 {
     // x = n ln 2 + r, |r| ≤ ln 2 / 2; n rounded by adding and taking away 1.5 · 2²³ (no
     // call to `round`, which the baseline x86-64 target does not have as an instruction)
     const ROUND: f32 = 12_582_912.0;
-    let n = (xc * LOG2E + ROUND) - ROUND;
-    let ni = n as i32;
+    let shifted = xc * LOG2E + ROUND;
+    let n = shifted - ROUND;
+    // n as an integer from the bits: ROUND + n has ROUND's exponent (|n| ≤ 128), so its
+    // bits are ROUND's plus n. (`n as i32` is a saturating cast, which does not vectorize:
+    // it cost a loop of exps eight scalar conversions per eight lanes.)
+    let ni = shifted.to_bits() as i32 - ROUND.to_bits() as i32;
     let r = xc - n * LN2_HI - n * LN2_LO;
     let r2 = r * r;
     let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r

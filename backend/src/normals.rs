@@ -16,9 +16,14 @@ pub fn standard_normals<D: Backend>(
     if shape.0 * shape.1 <= NORMALS_PER_STREAM {
         return dev.sample_normal_like(&shape);
     }
+    dev.tensor_from_vec(standard_normals_vec(dev, shape), shape)
+}
+
+/// [`standard_normals`]'s draws in host memory, for host code.
+pub fn standard_normals_vec<D: Backend>(dev: &D, shape: (usize, usize)) -> Vec<f32> {
     let mut out = vec![0.0f32; shape.0 * shape.1];
     draw_normals(dev, &mut out, shape);
-    dev.tensor_from_vec(out, shape)
+    out
 }
 
 /// Standard normal draws into `out` (`particles × dim`). Up to 65,536 of them come from the

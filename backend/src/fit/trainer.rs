@@ -704,9 +704,8 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
         };
         let log_q_values = draw.log_q.as_vec();
         let mut surrogate = draw.log_q.negate();
-        for (z, g) in draw.latents.into_iter().zip(scored.gradient) {
-            let g = dev.tensor_from_vec(g, *z.shape());
-            surrogate = surrogate + (z * g).sum::<(usize,), Axis<1>>();
+        for ((z, values), g) in draw.latents.into_iter().zip(&host).zip(scored.gradient) {
+            surrogate = surrogate + crate::host_op::row_dots(z, values, g);
         }
         // a rewritten site's means and sds: the engine's gradients summed over the
         // particles, so over the particle count in the mean

@@ -1,10 +1,10 @@
 //! The forward and backward passes over a [`Program`]'s nodes, into buffers kept between
 //! steps.
 
-use super::gemm::gemm;
 use super::rewrite::RewrittenNet;
 use super::{math, net, rows};
 use crate::density::wrap;
+use crate::gemm::gemm;
 use crate::program::{Dim, Func, Op, Program};
 
 /// Node values and gradients for one batch size and particle count.

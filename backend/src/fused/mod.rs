@@ -146,7 +146,6 @@ mod density;
 mod encoder;
 mod engine;
 mod gaussian;
-mod gemm;
 pub(crate) mod model_engine;
 mod net;
 mod rewrite;

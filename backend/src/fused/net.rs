@@ -2,7 +2,7 @@
 //! products through sgemm, each layer's output kept for the backward pass.
 
 use super::engine::{apply, chain};
-use super::gemm::par_gemm;
+use crate::gemm::par_gemm;
 use crate::program::{Func, Layer};
 
 /// Where each layer's weights start in the net's weight vector (each Linear layer's W

@@ -9,6 +9,9 @@ use ravi_backend::{
 use super::dense::Dense;
 use super::{gaussian_entropy_constant, INIT_SCALE};
 
+mod matmul_output;
+mod row_max;
+
 /// How the generator's last hidden layer becomes the d outputs.
 #[derive(Debug, Clone)]
 enum Head {
@@ -196,7 +199,7 @@ impl Implicit {
         &self,
         params: &ParamStore<D>,
         eta: Tensor<(usize, usize), f32, D>,
-        xi: Option<Tensor<(usize, usize), f32, D>>,
+        xi: Option<Vec<f32>>,
     ) -> (Particles<D, T>, Grams<D, T>, PerParticle<D, T>) {
         let (s, k) = *eta.shape();
         let dev = params.device();
@@ -216,7 +219,9 @@ impl Implicit {
                 };
                 let z = output.apply(params, x, None) + eta.retaped::<T>().matmul(skip);
                 let z = match xi {
-                    Some(xi) => z + xi * self.output_variance.sqrt(),
+                    Some(xi) => {
+                        z + dev.tensor_from_vec(xi, (s, self.dim)) * self.output_variance.sqrt()
+                    }
                     None => z,
                 };
                 let half = 0.5 * self.dim as f32 * self.output_variance.ln();
@@ -240,10 +245,7 @@ impl Implicit {
                 let log_sd = traced::<D, T>(params, *noise_log_sd);
                 // D̃^{-1/2} with D̃ = each row's largest σ², applied to A's rows: Jᵀ D̃⁻¹ J ⪯
                 // Jᵀ D⁻¹ J, so the entropy is bounded below
-                let whiten = log_sd
-                    .retaped::<T>()
-                    .reshape_like(&(m, n))
-                    .max::<(usize,), Axis<1>>()
+                let whiten = row_max::row_maxima(log_sd.retaped::<T>(), (m, n))
                     .negate()
                     .exp()
                     .broadcast_like::<_, Axis<1>>(&(m, p));
@@ -258,27 +260,14 @@ impl Implicit {
                     .retaped::<T>()
                     .broadcast_like::<_, Axis<0>>(&(s, m, p))
                     .matmul(h);
-                let b_t = b.retaped::<T>().permute::<_, Axes2<1, 0>>() + 0.0;
-                let product = ah.matmul(b_t);
-                let product = match xi {
-                    Some(xi) => {
-                        let sd = log_sd
-                            .retaped::<T>()
-                            .exp()
-                            .reshape_like(&(m, n))
-                            .broadcast_like::<_, Axis<0>>(&(s, m, n));
-                        product + sd * xi.reshape_like(&(s, m, n))
-                    }
-                    None => product,
+                let z = matmul_output::Output {
+                    ah,
+                    b: b.retaped::<T>(),
+                    log_sd: log_sd.retaped::<T>(),
+                    mean: traced::<D, T>(params, *mean),
+                    xi,
                 }
-                .reshape_like(&(s, m * n));
-                let product = if m * n == d {
-                    product
-                } else {
-                    product.slice((.., 0..d))
-                };
-                let z =
-                    product + traced::<D, T>(params, *mean).broadcast_like::<_, Axis<0>>(&(s, d));
+                .z(matmul_output::Dims { m, n, p, d });
                 // ∂H/∂η_i per noise coordinate: the core layer is linear in the hidden one.
                 let w_core = core.weight::<D, T>(params);
                 let dh = match rows {
@@ -589,7 +578,7 @@ impl<D: Backend> GuideFamily<D> for Implicit {
         let (s, k, d) = (particles, self.noise, self.dim);
         let eta: Tensor<(usize, usize), f32, D> = dev.sample_normal_like(&(s, k));
         // hundreds of thousands of them for a net's weights: the parallel streams
-        let xi = ravi_backend::normals::standard_normals(dev, (s, self.noise_width()));
+        let xi = ravi_backend::normals::standard_normals_vec(dev, (s, self.noise_width()));
         let (z, white_gram, half_log_det_noise) =
             self.generate_with_noise::<D, T>(params, eta, Some(xi));
         // q(z) ≈ N(g(η), J Jᵀ + D): ½ log det = ½ log det D + ½ log det M, M = I + Jᵀ D⁻¹ J

@@ -4,7 +4,7 @@
 /// C (m × n) = A (m × k) B (k × n), each given by its row and column strides; `beta` 1 adds
 /// to C, 0 overwrites it.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn gemm(
+pub fn gemm(
     (m, k, n): (usize, usize, usize),
     a: &[f32],
     (rsa, csa): (usize, usize),
@@ -86,7 +86,7 @@ unsafe fn sgemm(
 /// when A is: a decoder's 128 rows times a 400 × 784 weight matrix would otherwise pack the
 /// weights once per thread.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn par_gemm(
+pub fn par_gemm(
     (m, k, n): (usize, usize, usize),
     a: &[f32],
     (rsa, csa): (usize, usize),
@@ -97,7 +97,7 @@ pub(crate) fn par_gemm(
 ) {
     let by_columns = m * k < k * n;
     let split = if by_columns { n } else { m };
-    let workers = super::workers_for(m * k * n / 4).min(split.max(1));
+    let workers = crate::threads::workers_for(m * k * n / 4).min(split.max(1));
     if workers <= 1 {
         return gemm((m, k, n), a, (rsa, csa), b, (rsb, csb), beta, c, (n, 1));
     }

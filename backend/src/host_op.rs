@@ -1,0 +1,133 @@
+//! Tape operations whose forward and backward passes are host code: where a chain of dfdx
+//! ops over a large tensor (each allocating its output and its gradient, each a pass of
+//! its own) is one loop or one matrix product on the host, an op can compute its output
+//! there and register its own backward pass on the tape. Only the CPU device holds its
+//! tensors on the host, so such an op runs where [`is_cpu`] holds and the dfdx ops
+//! elsewhere; the op's tests hold the two to the same values and gradients.
+
+use std::any::Any;
+
+use dfdx::prelude::*;
+
+use crate::device::{Backend, Cpu};
+
+/// Whether `D` is the CPU device, whose tensors and gradients are host memory.
+pub fn is_cpu<D: Backend>() -> bool {
+    std::any::TypeId::of::<D>() == std::any::TypeId::of::<Cpu>()
+}
+
+/// The gradient of `t` in `grads` as a host slice (allocated at zero if `t` has none yet),
+/// for a backward op that only runs on the CPU.
+///
+/// # Panics
+/// Where `D` is not the CPU: an op takes its host path only where [`is_cpu`] holds.
+pub fn cpu_gradient<'g, S: Shape, D: Backend>(
+    grads: &'g mut Gradients<f32, D>,
+    t: &Tensor<S, f32, D>,
+) -> Result<&'g mut [f32], D::Err> {
+    grads.try_alloc_for(t)?;
+    let grads = (grads as &mut dyn Any)
+        .downcast_mut::<Gradients<f32, Cpu>>()
+        .expect("a host op runs on the CPU");
+    let t = (t as &dyn Any)
+        .downcast_ref::<Tensor<S, f32, Cpu>>()
+        .expect("a host op runs on the CPU");
+    let g = grads
+        .get_or_alloc_mut(t)
+        .expect("allocated above, so no allocation fails here");
+    Ok(g.as_mut_slice())
+}
+
+/// A vector's values in host memory, by one copy of its buffer (dfdx's `as_vec` walks a
+/// tensor one index at a time, which over a million entries costs more than the work done
+/// on them). A vector's buffer holds its values in order unless it is a broadcast
+/// (a stored parameter, an op's output never is), whose shorter buffer fails the copy's
+/// length check: a panic, not wrong values.
+pub fn vector_values<D: Backend, T>(x: &Tensor<(usize,), f32, D, T>) -> Vec<f32> {
+    let mut out = vec![0.0f32; x.shape().0];
+    x.copy_into(&mut out);
+    out
+}
+
+/// Adds `values` to the gradient of `t` ([`cpu_gradient`]).
+pub fn add_cpu_gradient<S: Shape, D: Backend>(
+    grads: &mut Gradients<f32, D>,
+    t: &Tensor<S, f32, D>,
+    values: &[f32],
+) -> Result<(), D::Err> {
+    let g = cpu_gradient(grads, t)?;
+    assert_eq!(g.len(), values.len(), "a gradient the size of its tensor");
+    for (g, v) in g.iter_mut().zip(values) {
+        *g += v;
+    }
+    Ok(())
+}
+
+/// Σ_i z_ri c_ri per row r of `z` (rows × width), with `c` a constant (row-major, the
+/// same size): the surrogate that carries a gradient computed elsewhere (the host engine's
+/// ∂ log p/∂z) into `z`'s graph. On the CPU it is one host op whose backward pass adds
+/// c times each row's incoming gradient to z's (no product tensor, no gradient for the
+/// constant); elsewhere the dfdx ops.
+///
+/// `values` are z's values, which a caller that hands z's draws to host code has read.
+pub fn row_dots<D: Backend, T: crate::device::Tape<D>>(
+    z: Tensor<(usize, usize), f32, D, T>,
+    values: &[f32],
+    c: Vec<f32>,
+) -> Tensor<(usize,), f32, D, T> {
+    let (rows, width) = *z.shape();
+    assert_eq!(c.len(), rows * width, "a constant the size of z");
+    assert_eq!(values.len(), rows * width, "z's values");
+    if !is_cpu::<D>() {
+        let c = z.device().tensor_from_vec(c, (rows, width));
+        return (z * c).sum::<(usize,), dfdx::shapes::Axis<1>>();
+    }
+    let (z, mut tape) = z.split_tape();
+    let dots: Vec<f32> = match width {
+        0 => vec![0.0; rows],
+        _ => values
+            .chunks(width)
+            .zip(c.chunks(width))
+            .map(|(z, c)| z.iter().zip(c).map(|(z, c)| z * c).sum())
+            .collect(),
+    };
+    let out = z.device().tensor_from_vec(dots, (rows,));
+    let out_id = out.clone();
+    tape.add_backward_op(move |grads| {
+        let g_out = cpu_gradient(grads, &out_id)?.to_vec();
+        let g = cpu_gradient(grads, &z)?;
+        if width > 0 {
+            for ((g, c), go) in g.chunks_mut(width).zip(c.chunks(width)).zip(&g_out) {
+                g.iter_mut().zip(c).for_each(|(g, c)| *g += go * c);
+            }
+        }
+        Ok(())
+    });
+    out.put_tape(tape)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The host op's value and z's gradient against the dfdx ops.
+    #[test]
+    fn row_dots_match_the_graph() {
+        let dev = Cpu::seed_from_u64(5);
+        let z: Tensor<(usize, usize), f32, Cpu> = dev.sample_normal_like(&(3, 4));
+        let c: Tensor<(usize, usize), f32, Cpu> = dev.sample_normal_like(&(3, 4));
+        let w: Tensor<(usize,), f32, Cpu> = dev.sample_normal_like(&(3,));
+        let host = row_dots(z.clone().leaky_traced(), &z.as_vec(), c.as_vec());
+        let graph = (z.clone().leaky_traced() * c.clone()).sum::<(usize,), dfdx::shapes::Axis<1>>();
+        let (hv, gv) = (host.as_vec(), graph.as_vec());
+        let hg = (host * w.clone())
+            .sum::<(), _>()
+            .backward()
+            .get(&z)
+            .as_vec();
+        let gg = (graph * w).sum::<(), _>().backward().get(&z).as_vec();
+        for (a, b) in hv.iter().zip(&gv).chain(hg.iter().zip(&gg)) {
+            assert!((a - b).abs() < 1e-5, "{hv:?} {gv:?} / {hg:?} {gg:?}");
+        }
+    }
+}
