@@ -106,9 +106,119 @@ pub fn row_dots<D: Backend, T: crate::device::Tape<D>>(
     out.put_tape(tape)
 }
 
+/// x W for x (rows × k) and W (k × n) stored row-major as a vector (a layer's weights);
+/// on the CPU a host op through [`crate::gemm::par_gemm`] forward and back (dfdx's
+/// products run on the `gemm` crate's rayon threads, which contend with the engine's own
+/// pool for a machine's few cores).
+pub fn times_matrix<D: Backend, T: crate::device::Tape<D>>(
+    x: Tensor<(usize, usize), f32, D, T>,
+    w: Tensor<(usize,), f32, D, T>,
+    (k, n): (usize, usize),
+) -> Tensor<(usize, usize), f32, D, T> {
+    let rows = x.shape().0;
+    assert_eq!(x.shape().1, k, "x's columns are W's rows");
+    assert_eq!(w.shape().0, k * n, "W is k × n");
+    if !is_cpu::<D>() {
+        return x.matmul(w.reshape_like(&(k, n)));
+    }
+    let (x, tape) = x.split_tape();
+    let (w, tape_w) = w.split_tape();
+    let mut tape = tape.merge(tape_w);
+    let (xs, ws) = (x.as_vec(), vector_values(&w));
+    let mut product = vec![0.0f32; rows * n];
+    crate::gemm::par_gemm((rows, k, n), &xs, (k, 1), &ws, (n, 1), 0.0, &mut product);
+    let out = x.device().tensor_from_vec(product, (rows, n));
+    if T::OWNS_TAPE {
+        let out_id = out.clone();
+        tape.add_backward_op(move |grads| {
+            let g = cpu_gradient(grads, &out_id)?.to_vec();
+            // ∂x = G Wᵀ, ∂W = xᵀ G
+            let gx = cpu_gradient(grads, &x)?;
+            crate::gemm::par_gemm((rows, n, k), &g, (n, 1), &ws, (1, n), 1.0, gx);
+            let gw = cpu_gradient(grads, &w)?;
+            crate::gemm::par_gemm((k, rows, n), &xs, (1, k), &g, (n, 1), 1.0, gw);
+            Ok(())
+        });
+    }
+    out.put_tape(tape)
+}
+
+/// The sum of `x`'s first `len` entries; on the CPU a host op (dfdx's generic reduction and
+/// its broadcast back are each a slow pass over a long vector).
+pub fn leading_sum<D: Backend, T: crate::device::Tape<D>>(
+    x: Tensor<(usize,), f32, D, T>,
+    len: usize,
+) -> Tensor<(), f32, D, T> {
+    let n = x.shape().0;
+    assert!(len <= n, "a sum over the vector's entries");
+    if !is_cpu::<D>() {
+        return match len == n {
+            true => x.sum::<(), _>(),
+            false => x.slice((0..len,)).sum::<(), _>(),
+        };
+    }
+    let (x, mut tape) = x.split_tape();
+    let values = vector_values(&x);
+    let total = values[..len].iter().map(|&v| f64::from(v)).sum::<f64>() as f32;
+    let out = x.device().tensor_from_vec(vec![total], ());
+    let out_id = out.clone();
+    tape.add_backward_op(move |grads| {
+        let g_out = cpu_gradient(grads, &out_id)?[0];
+        let g = cpu_gradient(grads, &x)?;
+        g[..len].iter_mut().for_each(|g| *g += g_out);
+        Ok(())
+    });
+    out.put_tape(tape)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The host op's value and gradient against the dfdx ops, over all entries and the
+    /// first few.
+    #[test]
+    fn leading_sums_match_the_graph() {
+        let dev = Cpu::seed_from_u64(6);
+        let x: Tensor<(usize,), f32, Cpu> = dev.sample_normal_like(&(7,));
+        // (dfdx cannot slice a vector to nothing: the empty sum is checked below)
+        for len in [7, 4] {
+            let host = leading_sum(x.clone().leaky_traced(), len);
+            let graph = x.clone().leaky_traced().slice((0..len,)).sum::<(), _>();
+            assert!((host.array() - graph.array()).abs() < 1e-6);
+            let hg = (host * 1.5).backward().get(&x).as_vec();
+            let gg = (graph * 1.5).backward().get(&x).as_vec();
+            assert_eq!(hg, gg);
+        }
+        let empty = leading_sum(x.clone().leaky_traced(), 0);
+        assert_eq!(empty.array(), 0.0);
+        assert!(empty.backward().get(&x).as_vec().iter().all(|&g| g == 0.0));
+    }
+
+    /// The host op's product and its gradients in x and W against dfdx's matmul.
+    #[test]
+    fn times_matrix_matches_the_graph() {
+        let dev = Cpu::seed_from_u64(4);
+        let (rows, k, n) = (5, 3, 4);
+        let x: Tensor<(usize, usize), f32, Cpu> = dev.sample_normal_like(&(rows, k));
+        let w: Tensor<(usize,), f32, Cpu> = dev.sample_normal_like(&(k * n,));
+        let c: Tensor<(usize, usize), f32, Cpu> = dev.sample_normal_like(&(rows, n));
+        let host = times_matrix(x.clone().leaky_traced(), w.clone().leaky_traced(), (k, n));
+        let graph = x
+            .clone()
+            .leaky_traced()
+            .matmul(w.clone().leaky_traced().reshape_like(&(k, n)));
+        let close = |a: Vec<f32>, b: Vec<f32>| {
+            for (a, b) in a.iter().zip(&b) {
+                assert!((a - b).abs() < 1e-5, "{a} against {b}");
+            }
+        };
+        close(host.as_vec(), graph.as_vec());
+        let hg = (host * c.clone()).sum::<(), _>().backward();
+        let gg = (graph * c).sum::<(), _>().backward();
+        close(hg.get(&x).as_vec(), gg.get(&x).as_vec());
+        close(hg.get(&w).as_vec(), gg.get(&w).as_vec());
+    }
 
     /// The host op's value and z's gradient against the dfdx ops.
     #[test]

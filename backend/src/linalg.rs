@@ -288,58 +288,174 @@ impl Matrix {
         sum
     }
 
-    /// The smallest eigenvalue of a symmetric matrix and a unit eigenvector for it, by
-    /// cyclic Jacobi rotations (exact to rounding; k³ per sweep, for small k).
+    /// The smallest eigenvalue of a symmetric matrix and a unit eigenvector for it:
+    /// Householder reduction to tridiagonal form, then the implicit QL iteration with
+    /// Wilkinson shifts (`tred2` and `tqli`, Press et al., Numerical Recipes §11.2–11.3),
+    /// about 4k³ operations in all, where cyclic Jacobi rotations took 3k³ per sweep and
+    /// several sweeps (an implicit guide factors a k × k matrix per particle per step).
     pub fn symmetric_min_eigen(&self) -> (f64, Vec<f64>) {
         let n = self.n;
-        let mut a = self.clone();
-        let mut v = Matrix::identity(n);
-        for _sweep in 0..100 {
-            let off: f64 = (0..n)
-                .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
-                .map(|(i, j)| a.get(i, j).powi(2))
-                .sum();
-            if off < 1e-24 * (1.0 + a.data.iter().map(|x| x * x).sum::<f64>()) {
-                break;
+        assert!(n > 0, "a non-empty matrix");
+        let (mut d, mut e, q) = self.tridiagonal();
+        // the eigenvectors as the rows of zt (Qᵀ rotated), so that each rotation of two
+        // of them runs along contiguous memory
+        let mut zt = vec![0.0f64; n * n];
+        for i in 0..n {
+            for k in 0..n {
+                zt[i * n + k] = q[k * n + i];
             }
-            for p in 0..n {
-                for q in p + 1..n {
-                    let apq = a.get(p, q);
-                    if apq == 0.0 {
-                        continue;
+        }
+        tridiagonal_ql(&mut d, &mut e, &mut zt, n);
+        let i = (0..n)
+            .min_by(|&x, &y| d[x].total_cmp(&d[y]))
+            .expect("a non-empty matrix");
+        let v = &zt[i * n..(i + 1) * n];
+        let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        (d[i], v.iter().map(|x| x / norm).collect())
+    }
+
+    /// Householder's reduction Qᵀ A Q = T (`tred2`): T's diagonal, its off-diagonal
+    /// (`e[i]` joins rows i − 1 and i; `e[0]` = 0) and Q, row-major.
+    fn tridiagonal(&self) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let n = self.n;
+        let mut a = self.data.clone();
+        let (mut d, mut e) = (vec![0.0f64; n], vec![0.0f64; n]);
+        let at = |i: usize, j: usize| i * n + j;
+        for i in (1..n).rev() {
+            let l = i - 1;
+            let mut h = 0.0;
+            if l > 0 {
+                let scale: f64 = (0..=l).map(|k| a[at(i, k)].abs()).sum();
+                if scale == 0.0 {
+                    e[i] = a[at(i, l)];
+                } else {
+                    for k in 0..=l {
+                        a[at(i, k)] /= scale;
+                        h += a[at(i, k)] * a[at(i, k)];
                     }
-                    let theta = (a.get(q, q) - a.get(p, p)) / (2.0 * apq);
-                    let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
-                    let t = if theta == 0.0 { 1.0 } else { t };
-                    let c = 1.0 / (t * t + 1.0).sqrt();
-                    let s = t * c;
-                    for k in 0..n {
-                        let (akp, akq) = (a.get(k, p), a.get(k, q));
-                        a.set(k, p, c * akp - s * akq);
-                        a.set(k, q, s * akp + c * akq);
+                    let f = a[at(i, l)];
+                    let g = if f >= 0.0 { -h.sqrt() } else { h.sqrt() };
+                    e[i] = scale * g;
+                    h -= f * g;
+                    a[at(i, l)] = f - g;
+                    let mut f = 0.0;
+                    for j in 0..=l {
+                        a[at(j, i)] = a[at(i, j)] / h;
+                        let mut g = 0.0;
+                        for k in 0..=j {
+                            g += a[at(j, k)] * a[at(i, k)];
+                        }
+                        for k in j + 1..=l {
+                            g += a[at(k, j)] * a[at(i, k)];
+                        }
+                        e[j] = g / h;
+                        f += e[j] * a[at(i, j)];
                     }
-                    for k in 0..n {
-                        let (apk, aqk) = (a.get(p, k), a.get(q, k));
-                        a.set(p, k, c * apk - s * aqk);
-                        a.set(q, k, s * apk + c * aqk);
+                    let hh = f / (h + h);
+                    for j in 0..=l {
+                        let f = a[at(i, j)];
+                        let g = e[j] - hh * f;
+                        e[j] = g;
+                        for k in 0..=j {
+                            a[at(j, k)] -= f * e[k] + g * a[at(i, k)];
+                        }
                     }
-                    for k in 0..n {
-                        let (vkp, vkq) = (v.get(k, p), v.get(k, q));
-                        v.set(k, p, c * vkp - s * vkq);
-                        v.set(k, q, s * vkp + c * vkq);
+                }
+            } else {
+                e[i] = a[at(i, l)];
+            }
+            d[i] = h;
+        }
+        d[0] = 0.0;
+        e[0] = 0.0;
+        // Q from the stored reflections
+        for i in 0..n {
+            if d[i] != 0.0 {
+                for j in 0..i {
+                    let g: f64 = (0..i).map(|k| a[at(i, k)] * a[at(k, j)]).sum();
+                    for k in 0..i {
+                        a[at(k, j)] -= g * a[at(k, i)];
                     }
                 }
             }
+            d[i] = a[at(i, i)];
+            a[at(i, i)] = 1.0;
+            for j in 0..i {
+                a[at(j, i)] = 0.0;
+                a[at(i, j)] = 0.0;
+            }
         }
-        let i = (0..n)
-            .min_by(|&x, &y| a.get(x, x).total_cmp(&a.get(y, y)))
-            .expect("a non-empty matrix");
-        (a.get(i, i), (0..n).map(|k| v.get(k, i)).collect())
+        (d, e, a)
     }
 
     /// The entries as `f32`, row-major.
     pub fn to_f32(&self) -> Vec<f32> {
         self.data.iter().map(|&v| v as f32).collect()
+    }
+}
+
+/// The implicit QL iteration on a symmetric tridiagonal matrix (`tqli`): `d` becomes its
+/// eigenvalues, and each rotation is applied to the rows of `zt` (n × n, row-major), whose
+/// row i becomes the eigenvector of `d[i]` where `zt` held Qᵀ of the reduction. `e` holds
+/// the off-diagonal as [`Matrix::tridiagonal`] gives it.
+fn tridiagonal_ql(d: &mut [f64], e: &mut [f64], zt: &mut [f64], n: usize) {
+    for i in 1..n {
+        e[i - 1] = e[i];
+    }
+    e[n - 1] = 0.0;
+    for l in 0..n {
+        for _iteration in 0..60 {
+            // the first negligible off-diagonal entry at or after l
+            let mut m = l;
+            while m + 1 < n {
+                let dd = d[m].abs() + d[m + 1].abs();
+                if e[m].abs() <= f64::EPSILON * dd {
+                    break;
+                }
+                m += 1;
+            }
+            if m == l {
+                break;
+            }
+            let mut g = (d[l + 1] - d[l]) / (2.0 * e[l]);
+            let mut r = g.hypot(1.0);
+            g = d[m] - d[l] + e[l] / (g + r.copysign(g));
+            let (mut s, mut c, mut p) = (1.0f64, 1.0f64, 0.0f64);
+            let mut deflated = false;
+            for i in (l..m).rev() {
+                let f = s * e[i];
+                let b = c * e[i];
+                r = f.hypot(g);
+                e[i + 1] = r;
+                if r == 0.0 {
+                    // underflow: deflate and start over
+                    d[i + 1] -= p;
+                    e[m] = 0.0;
+                    deflated = true;
+                    break;
+                }
+                s = f / r;
+                c = g / r;
+                g = d[i + 1] - p;
+                r = (d[i] - g) * s + 2.0 * c * b;
+                p = s * r;
+                d[i + 1] = g + p;
+                g = c * r - b;
+                let (upper, lower) = zt.split_at_mut((i + 1) * n);
+                let (zi, zj) = (&mut upper[i * n..], &mut lower[..n]);
+                for (a, b) in zi.iter_mut().zip(zj.iter_mut()) {
+                    let f = *b;
+                    *b = s * *a + c * f;
+                    *a = c * *a - s * f;
+                }
+            }
+            if deflated {
+                continue;
+            }
+            d[l] -= p;
+            e[l] = g;
+            e[m] = 0.0;
+        }
     }
 }
 
@@ -422,6 +538,60 @@ mod tests {
         }
         // det = product of eigenvalues ≥ λ^n
         assert!(m.log_abs_det() >= 5.0 * lambda.ln() - 1e-9);
+    }
+
+    /// The smallest eigenvalue λ of symmetric matrices of several sizes (positive definite
+    /// and not, with repeated eigenvalues): A − (λ − ε) I is positive definite and
+    /// A − (λ + ε) I is not (Cholesky decides), and A v = λ v.
+    #[test]
+    fn smallest_eigenvalue_against_cholesky() {
+        let mut state = 7u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            ((state >> 33) as f64 / (1u64 << 31) as f64) - 0.5
+        };
+        for n in [1, 2, 3, 7, 40] {
+            for kind in 0..3 {
+                let mut a = Matrix::zeros(n);
+                for i in 0..n {
+                    for j in 0..=i {
+                        let v = match kind {
+                            0 => next(),
+                            1 => f64::from(u8::from(i == j)) * 2.0, // 2 I: all repeated
+                            _ => next() + if i == j { 3.0 } else { 0.0 },
+                        };
+                        a.set(i, j, v);
+                        a.set(j, i, v);
+                    }
+                }
+                let (lambda, v) = a.symmetric_min_eigen();
+                let shifted = |t: f64| {
+                    let mut b = a.clone();
+                    for i in 0..n {
+                        b.set(i, i, a.get(i, i) - t);
+                    }
+                    b.cholesky().is_ok()
+                };
+                let eps = 1e-7 * (1.0 + lambda.abs());
+                assert!(
+                    shifted(lambda - eps),
+                    "n = {n}, kind {kind}: λ = {lambda} too large"
+                );
+                assert!(
+                    !shifted(lambda + eps),
+                    "n = {n}, kind {kind}: λ = {lambda} not the smallest"
+                );
+                for i in 0..n {
+                    let av: f64 = (0..n).map(|j| a.get(i, j) * v[j]).sum();
+                    assert!(
+                        (av - lambda * v[i]).abs() < 1e-9,
+                        "n = {n}, kind {kind}, row {i}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

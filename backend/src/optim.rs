@@ -179,9 +179,8 @@ enum Moments<D: Backend> {
     Host {
         m: Vec<Vec<f32>>,
         v: Vec<Vec<f32>>,
-        /// Scratch for a parameter and its gradient, kept from step to step.
+        /// Scratch for a parameter, kept from step to step.
         p: Vec<f32>,
-        g: Vec<f32>,
     },
     Device {
         m: Vec<Tensor<(usize,), f32, D>>,
@@ -204,7 +203,6 @@ impl<D: Backend> Adam<D> {
                 m: zeros.clone(),
                 v: zeros,
                 p: Vec::new(),
-                g: Vec::new(),
             }
         } else {
             let zeros = |t: &Tensor<(usize,), f32, D>| dev.zeros_like(t);
@@ -258,80 +256,117 @@ impl<D: Backend> Adam<D> {
         self.frozen[index] = true;
     }
 
-    /// One step of size `lr`; `grads` must hold a gradient for every parameter. `clip`: when given, each gradient is scaled so its global norm is at most it.
+    /// One step of size `lr`; `grads` must hold a gradient for every parameter. `clip`:
+    /// when given, each gradient is scaled so its global norm is at most it.
     pub fn step(
         &mut self,
         params: &mut ParamStore<D>,
-        grads: &Gradients<f32, D>,
+        grads: &mut Gradients<f32, D>,
         lr: f32,
         clip: Option<f32>,
     ) {
         self.t += 1;
-        // Every parameter of a guide takes part in its sample, so each has a gradient.
-        let found: Vec<Option<Tensor<(usize,), f32, D>>> = params
-            .tensors()
-            .iter()
-            .zip(&self.frozen)
-            .map(|(p, &frozen)| (!frozen).then(|| grads.get(p)))
+        let live: Vec<usize> = (0..self.frozen.len())
+            .filter(|&i| !self.frozen[i])
             .collect();
-        let scale = clip_factor(clip, || {
-            found
-                .iter()
-                .flatten()
-                .map(|g| g.clone().square().sum::<(), _>().array())
-                .sum()
-        });
-        let rule = AdamRule::at(&self.cfg, self.t, lr, scale);
         match &mut self.moments {
-            Moments::Host {
-                m,
-                v,
-                p: p_buf,
-                g: g_buf,
-            } => {
-                for (i, g) in found.into_iter().enumerate() {
-                    let Some(g) = g else { continue };
-                    let n = g.shape().0;
-                    g_buf.resize(n, 0.0);
-                    p_buf.resize(n, 0.0);
-                    g.copy_into(g_buf);
-                    let p = &mut params.tensors_mut()[i];
-                    p.copy_into(p_buf);
-                    rule.update_threaded(p_buf, g_buf, &mut m[i], &mut v[i]);
-                    p.copy_from(p_buf);
-                }
+            Moments::Host { m, v, p } => {
+                let moments = (m.as_mut_slice(), v.as_mut_slice());
+                host_step(
+                    params,
+                    grads,
+                    &live,
+                    moments,
+                    p,
+                    (&self.cfg, self.t, lr, clip),
+                )
             }
-            Moments::Device { m: ms, v: vs } => {
-                let AdamRule {
-                    b1,
-                    b2,
-                    c1,
-                    c2,
-                    eps,
-                    lr,
-                    decay,
-                    clip: scale,
-                } = rule;
-                for (i, g) in found.into_iter().enumerate() {
-                    let Some(g) = g else { continue };
-                    let g = if scale == 1.0 { g } else { g * scale };
-                    let m = ms[i].clone() * b1 + g.clone() * (1.0 - b1);
-                    let v = vs[i].clone() * b2 + g.square() * (1.0 - b2);
-                    let denom = (v.clone() / c2).sqrt() + eps;
-                    let update = (m.clone() / c1)
-                        .try_mul(denom.recip())
-                        .expect("same shapes");
-                    let p = &mut params.tensors_mut()[i];
-                    let kept = match decay {
-                        Some(k) => p.clone() * k,
-                        None => p.clone(),
-                    };
-                    *p = kept - update * lr;
-                    ms[i] = m;
-                    vs[i] = v;
-                }
+            Moments::Device { m, v } => {
+                device_step(params, grads, &live, (m, v), (&self.cfg, self.t, lr, clip))
             }
         }
+    }
+}
+
+/// Adam's step on the CPU: each live parameter updated in one fused host pass, its
+/// gradient read where the tape left it (a clone and a copy of each would be two more
+/// passes over every parameter).
+fn host_step<D: Backend>(
+    params: &mut ParamStore<D>,
+    grads: &mut Gradients<f32, D>,
+    live: &[usize],
+    (m, v): (&mut [Vec<f32>], &mut [Vec<f32>]),
+    scratch: &mut Vec<f32>,
+    (cfg, t, lr, clip): (&AdamConfig, i32, f32, Option<f32>),
+) {
+    let scale = clip_factor(clip, || {
+        live.iter()
+            .map(|&i| {
+                let g = crate::host_op::cpu_gradient(grads, &params.tensors()[i]);
+                let g = g.expect("a CPU allocation");
+                g.iter().map(|g| g * g).sum::<f32>()
+            })
+            .sum()
+    });
+    let rule = AdamRule::at(cfg, t, lr, scale);
+    for &i in live {
+        let p = &mut params.tensors_mut()[i];
+        scratch.resize(p.shape().0, 0.0);
+        p.copy_into(scratch);
+        let g = crate::host_op::cpu_gradient(grads, p).expect("a CPU allocation");
+        rule.update_threaded(scratch, g, &mut m[i], &mut v[i]);
+        p.copy_from(scratch);
+    }
+}
+
+/// Adam's step as tensor ops on the device (CUDA).
+fn device_step<D: Backend>(
+    params: &mut ParamStore<D>,
+    grads: &Gradients<f32, D>,
+    live: &[usize],
+    (ms, vs): (
+        &mut [Tensor<(usize,), f32, D>],
+        &mut [Tensor<(usize,), f32, D>],
+    ),
+    (cfg, t, lr, clip): (&AdamConfig, i32, f32, Option<f32>),
+) {
+    // Every parameter of a guide takes part in its sample, so each has a gradient.
+    let found: Vec<(usize, Tensor<(usize,), f32, D>)> = live
+        .iter()
+        .map(|&i| (i, grads.get(&params.tensors()[i])))
+        .collect();
+    let scale = clip_factor(clip, || {
+        found
+            .iter()
+            .map(|(_, g)| g.clone().square().sum::<(), _>().array())
+            .sum()
+    });
+    let AdamRule {
+        b1,
+        b2,
+        c1,
+        c2,
+        eps,
+        lr,
+        decay,
+        clip: scale,
+    } = AdamRule::at(cfg, t, lr, scale);
+    for (i, g) in found {
+        let g = if scale == 1.0 { g } else { g * scale };
+        let m = ms[i].clone() * b1 + g.clone() * (1.0 - b1);
+        let v = vs[i].clone() * b2 + g.square() * (1.0 - b2);
+        let denom = (v.clone() / c2).sqrt() + eps;
+        let update = (m.clone() / c1)
+            .try_mul(denom.recip())
+            .expect("same shapes");
+        let p = &mut params.tensors_mut()[i];
+        let kept = match decay {
+            Some(k) => p.clone() * k,
+            None => p.clone(),
+        };
+        *p = kept - update * lr;
+        ms[i] = m;
+        vs[i] = v;
     }
 }
 
@@ -404,8 +439,8 @@ mod tests {
             let loss = (store.tensors()[0].leaky_trace() - c.clone())
                 .square()
                 .sum::<(), _>();
-            let grads = loss.backward();
-            adam.step(&mut store, &grads, lr, clip);
+            let mut grads = loss.backward();
+            adam.step(&mut store, &mut grads, lr, clip);
         }
         let want = reference(
             init.iter().map(|&x| f64::from(x)).collect(),

@@ -632,9 +632,10 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
             let culprit = culprit(self.guide, &views);
             return self.non_finite(step, value, culprit);
         }
-        let grads = loss.backward();
+        let mut grads = loss.backward();
         let clip = opts.clip_norm;
-        self.adam.step(self.guide.params_mut(), &grads, lr, clip);
+        self.adam
+            .step(self.guide.params_mut(), &mut grads, lr, clip);
         Ok(Step::Taken(value))
     }
 
@@ -743,9 +744,9 @@ impl<'a, G: Guide<D>, D: Backend> Trainer<'a, G, D> {
             Some(r) => surrogate.mean::<(), _>() + r,
             None => surrogate.mean::<(), _>(),
         };
-        let grads = objective.negate().backward();
+        let mut grads = objective.negate().backward();
         self.adam
-            .step(self.guide.params_mut(), &grads, lr, self.opts.clip_norm);
+            .step(self.guide.params_mut(), &mut grads, lr, self.opts.clip_norm);
         Ok(Step::Taken(value))
     }
 

@@ -79,6 +79,21 @@ impl Dense {
         }
     }
 
+    /// x W for x (rows × inputs), the gain applied over the outputs rather than over
+    /// every weight; on the CPU a host op ([`ravi_backend::host_op::times_matrix`]).
+    pub fn times<D: Backend, T: Tape<D>>(
+        &self,
+        params: &ParamStore<D>,
+        x: Tensor<(usize, usize), f32, D, T>,
+    ) -> Tensor<(usize, usize), f32, D, T> {
+        let w = traced::<D, T>(params, self.w);
+        let xw = ravi_backend::host_op::times_matrix(x, w, (self.inputs, self.outputs));
+        match self.gain == 1.0 {
+            true => xw,
+            false => xw * self.gain,
+        }
+    }
+
     /// x W + b, with W multiplied elementwise by `mask` when given (MADE).
     pub fn apply<D: Backend, T: Tape<D>>(
         &self,
@@ -87,12 +102,11 @@ impl Dense {
         mask: Option<&Tensor<(usize, usize), f32, D>>,
     ) -> Particles<D, T> {
         let s = x.shape().0;
-        let w = self.weight::<D, T>(params);
-        let w = match mask {
-            Some(m) => w * m.clone(),
-            None => w,
+        let xw = match mask {
+            Some(m) => x.matmul(self.weight::<D, T>(params) * m.clone()),
+            None => self.times(params, x),
         };
         let b = traced::<D, T>(params, self.b).broadcast_like::<_, Axis<0>>(&(s, self.outputs));
-        x.matmul(w) + b
+        xw + b
     }
 }

@@ -159,10 +159,15 @@ impl Implicit {
             let width = layer.outputs();
             let slope = (h.retaped::<T>().square().negate() + 1.0)
                 .broadcast_like::<_, Axis<1>>(&(s, k, width));
-            let w = layer.weight::<D, T>(params);
             let pre = match rows {
-                None => w.broadcast_like::<_, Axis<0>>(&(s, k, width)),
-                Some(a) => a.matmul(w),
+                None => layer
+                    .weight::<D, T>(params)
+                    .broadcast_like::<_, Axis<0>>(&(s, k, width)),
+                Some(a) => {
+                    let inputs = a.shape().2;
+                    let a = layer.times(params, a.reshape_like(&(s * k, inputs)));
+                    a.reshape_like(&(s, k, width))
+                }
             };
             rows = Some(pre * slope);
             x = h;
@@ -269,17 +274,19 @@ impl Implicit {
                 }
                 .z(matmul_output::Dims { m, n, p, d });
                 // ∂H/∂η_i per noise coordinate: the core layer is linear in the hidden one.
-                let w_core = core.weight::<D, T>(params);
                 let dh = match rows {
-                    None => w_core.broadcast_like::<_, Axis<0>>(&(s, k, p * p)),
-                    Some(r) => r.matmul(w_core),
+                    None => {
+                        core.weight::<D, T>(params)
+                            .broadcast_like::<_, Axis<0>>(&(s, k, p * p))
+                    }
+                    Some(r) => {
+                        let width = r.shape().2;
+                        let r = core.times(params, r.reshape_like(&(s * k, width)));
+                        r.reshape_like(&(s, k, p * p))
+                    }
                 };
                 // ½ log det D = Σ_i log σ_i over the d coordinates
-                let half = match m * n == d {
-                    true => log_sd.sum::<(), _>(),
-                    false => log_sd.slice((0..d,)).sum::<(), _>(),
-                }
-                .broadcast_like(&(s,));
+                let half = ravi_backend::host_op::leading_sum(log_sd, d).broadcast_like(&(s,));
                 (z, core_gram(dh, a * whiten, b, (m, n, p, d)), half)
             }
         }
