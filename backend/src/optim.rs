@@ -319,19 +319,19 @@ fn host_step<D: Backend>(
     }
 }
 
+/// A parameter-sized vector on the device.
+type Vector<D> = Tensor<(usize,), f32, D>;
+
 /// Adam's step as tensor ops on the device (CUDA).
 fn device_step<D: Backend>(
     params: &mut ParamStore<D>,
     grads: &Gradients<f32, D>,
     live: &[usize],
-    (ms, vs): (
-        &mut [Tensor<(usize,), f32, D>],
-        &mut [Tensor<(usize,), f32, D>],
-    ),
+    (ms, vs): (&mut [Vector<D>], &mut [Vector<D>]),
     (cfg, t, lr, clip): (&AdamConfig, i32, f32, Option<f32>),
 ) {
     // Every parameter of a guide takes part in its sample, so each has a gradient.
-    let found: Vec<(usize, Tensor<(usize,), f32, D>)> = live
+    let found: Vec<(usize, Vector<D>)> = live
         .iter()
         .map(|&i| (i, grads.get(&params.tensors()[i])))
         .collect();
