@@ -154,9 +154,20 @@ fn run<G: Guide<Cpu>>(
     opts: &FitOptions,
     draws: usize,
 ) -> Result<Outcome, Box<dyn std::error::Error>> {
-    let started = std::time::Instant::now();
-    let report = ravi::fit(&mut guide, train, opts)?;
-    let ms_per_step = started.elapsed().as_secs_f64() * 1e3 / report.steps.max(1) as f64;
+    // the steps alone: `Trainer::new` makes the start first (for a net on the graph, a
+    // pass over every training row)
+    let (ms_per_step, steps) = {
+        let mut trainer = ravi::Trainer::new(&mut guide, train, opts)?;
+        let started = std::time::Instant::now();
+        while !trainer.is_done() {
+            trainer.step()?;
+        }
+        let steps = trainer.steps_taken();
+        (
+            started.elapsed().as_secs_f64() * 1e3 / steps.max(1) as f64,
+            steps,
+        )
+    };
     let predictive = ravi::predictive(&guide, test, draws)?;
     let Some(ravi::SitePredictive::Classes { probs, .. }) = predictive.first() else {
         return Err("a Categorical site's predictive gives classes".into());
@@ -164,7 +175,7 @@ fn run<G: Guide<Cpu>>(
     Ok(Outcome {
         scores: ravi::metrics::classification(probs, test_labels)?,
         ms_per_step,
-        steps: report.steps,
+        steps,
     })
 }
 

@@ -4,6 +4,10 @@
 //! there and register its own backward pass on the tape. Only the CPU device holds its
 //! tensors on the host, so such an op runs where [`is_cpu`] holds and the dfdx ops
 //! elsewhere; the op's tests hold the two to the same values and gradients.
+//!
+//! A gradient buffer is laid out as its tensor's data, which for a permuted or broadcast
+//! tensor is not the logical order: a host op takes its inputs `contiguous()` first (no
+//! copy where they already are), so that it reads and writes both in order.
 
 use std::any::Any;
 
@@ -49,6 +53,14 @@ pub fn vector_values<D: Backend, T>(x: &Tensor<(usize,), f32, D, T>) -> Vec<f32>
     out
 }
 
+/// The values of a tensor laid out in order (as `contiguous()` leaves it), by one copy of
+/// its buffer (dfdx's `as_vec` walks a tensor one index at a time).
+pub fn laid_out<S: Shape, D: Backend, T>(x: &Tensor<S, f32, D, T>) -> Vec<f32> {
+    let mut out = vec![0.0f32; x.shape().num_elements()];
+    x.copy_into(&mut out);
+    out
+}
+
 /// Adds `values` to the gradient of `t` ([`cpu_gradient`]).
 pub fn add_cpu_gradient<S: Shape, D: Backend>(
     grads: &mut Gradients<f32, D>,
@@ -82,7 +94,8 @@ pub fn row_dots<D: Backend, T: crate::device::Tape<D>>(
         let c = z.device().tensor_from_vec(c, (rows, width));
         return (z * c).sum::<(usize,), dfdx::shapes::Axis<1>>();
     }
-    let (z, mut tape) = z.split_tape();
+    // (laid out in order, as the gradient is written)
+    let (z, mut tape) = z.contiguous().split_tape();
     let dots: Vec<f32> = match width {
         0 => vec![0.0; rows],
         _ => values
@@ -121,8 +134,9 @@ pub fn times_matrix<D: Backend, T: crate::device::Tape<D>>(
     if !is_cpu::<D>() {
         return x.matmul(w.reshape_like(&(k, n)));
     }
-    let (x, tape) = x.split_tape();
-    let (w, tape_w) = w.split_tape();
+    // (laid out in order, as the gradients are written)
+    let (x, tape) = x.contiguous().split_tape();
+    let (w, tape_w) = w.contiguous().split_tape();
     let mut tape = tape.merge(tape_w);
     let (xs, ws) = (x.as_vec(), vector_values(&w));
     let mut product = vec![0.0f32; rows * n];
@@ -157,7 +171,7 @@ pub fn leading_sum<D: Backend, T: crate::device::Tape<D>>(
             false => x.slice((0..len,)).sum::<(), _>(),
         };
     }
-    let (x, mut tape) = x.split_tape();
+    let (x, mut tape) = x.contiguous().split_tape();
     let values = vector_values(&x);
     let total = values[..len].iter().map(|&v| f64::from(v)).sum::<f64>() as f32;
     let out = x.device().tensor_from_vec(vec![total], ());
@@ -195,19 +209,22 @@ mod tests {
         assert!(empty.backward().get(&x).as_vec().iter().all(|&g| g == 0.0));
     }
 
-    /// The host op's product and its gradients in x and W against dfdx's matmul.
+    /// The host op's product and its gradients in x and W against dfdx's matmul, with x a
+    /// transposed view (its gradient laid out as its data, not in x's order).
     #[test]
     fn times_matrix_matches_the_graph() {
         let dev = Cpu::seed_from_u64(4);
         let (rows, k, n) = (5, 3, 4);
-        let x: Tensor<(usize, usize), f32, Cpu> = dev.sample_normal_like(&(rows, k));
+        let x: Tensor<(usize, usize), f32, Cpu> = dev.sample_normal_like(&(k, rows));
         let w: Tensor<(usize,), f32, Cpu> = dev.sample_normal_like(&(k * n,));
         let c: Tensor<(usize, usize), f32, Cpu> = dev.sample_normal_like(&(rows, n));
-        let host = times_matrix(x.clone().leaky_traced(), w.clone().leaky_traced(), (k, n));
-        let graph = x
-            .clone()
-            .leaky_traced()
-            .matmul(w.clone().leaky_traced().reshape_like(&(k, n)));
+        let view = || {
+            x.clone()
+                .leaky_traced()
+                .permute::<_, dfdx::shapes::Axes2<1, 0>>()
+        };
+        let host = times_matrix(view(), w.clone().leaky_traced(), (k, n));
+        let graph = view().matmul(w.clone().leaky_traced().reshape_like(&(k, n)));
         let close = |a: Vec<f32>, b: Vec<f32>| {
             for (a, b) in a.iter().zip(&b) {
                 assert!((a - b).abs() < 1e-5, "{a} against {b}");

@@ -18,7 +18,7 @@ pub mod metrics;
 pub mod params;
 pub mod passes;
 pub mod simd;
-pub(crate) mod threads;
+pub mod threads;
 pub mod gemm;
 pub mod host_op;
 // What a fit's pieces exchange: data, errors, latent specs, tensors, the engine's program.

@@ -1,5 +1,5 @@
 //! How many threads a piece of work may use, and the threads that run it: a pool started
-//! once ([`scope`]), since spawning a thread per task costs tens of microseconds and a step
+//! once (`scope`), since spawning a thread per task costs tens of microseconds and a step
 //! splits several products and updates.
 
 use std::collections::VecDeque;
@@ -31,6 +31,35 @@ pub(crate) fn workers_for(work: usize) -> usize {
 /// (nothing combined, so the split cannot change a bit): one block per core.
 pub(crate) fn elementwise_block(n: usize) -> usize {
     n.div_ceil(workers_for(n * 4)).max(1)
+}
+
+/// `f` of each part, on up to as many threads as the machine's cores, 8 at most (thread t
+/// takes parts t, t + threads, ...),
+/// the results in the parts' order; inline when there is one part or one core.
+pub fn run_parts<J: Send, R: Send>(parts: Vec<J>, f: impl Fn(J) -> R + Sync) -> Vec<R> {
+    let n = parts.len();
+    let threads = cores().min(n);
+    if threads <= 1 {
+        return parts.into_iter().map(f).collect();
+    }
+    let mut dealt: Vec<Vec<(usize, J)>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, part) in parts.into_iter().enumerate() {
+        dealt[i % threads].push((i, part));
+    }
+    let mut done: Vec<Vec<(usize, R)>> = (0..threads).map(|_| Vec::new()).collect();
+    scope(|scope| {
+        let f = &f;
+        for (mine, results) in dealt.into_iter().zip(done.iter_mut()) {
+            scope.spawn(move || results.extend(mine.into_iter().map(|(i, p)| (i, f(p)))));
+        }
+    });
+    let mut out: Vec<Option<R>> = (0..n).map(|_| None).collect();
+    for (i, r) in done.into_iter().flatten() {
+        out[i] = Some(r);
+    }
+    out.into_iter()
+        .map(|r| r.expect("every part ran"))
+        .collect()
 }
 
 /// A scope whose tasks run on the pool's threads ([`scope`]), borrowing from `'env`.

@@ -46,7 +46,7 @@
 //! families, constrained latents, the IWAE objective, CUDA) takes the dfdx path, which
 //! remains the reference.
 
-pub(crate) use crate::threads::{cores, workers_for};
+pub(crate) use crate::threads::workers_for;
 
 /// Parts for `work` whose partial results are combined (sums): a number fixed by the work
 /// alone — one below about a million, else 8 — never by the machine, so that the same
@@ -66,33 +66,7 @@ pub(crate) fn block_for(n: usize) -> usize {
     n.div_ceil(parts_for(n * 4)).max(1)
 }
 
-/// `f` of each part, on up to [`cores`] threads (thread t takes parts t, t + threads, ...),
-/// the results in the parts' order; inline when there is one part or one core.
-pub(crate) fn run_parts<J: Send, R: Send>(parts: Vec<J>, f: impl Fn(J) -> R + Sync) -> Vec<R> {
-    let n = parts.len();
-    let threads = cores().min(n);
-    if threads <= 1 {
-        return parts.into_iter().map(f).collect();
-    }
-    let mut dealt: Vec<Vec<(usize, J)>> = (0..threads).map(|_| Vec::new()).collect();
-    for (i, part) in parts.into_iter().enumerate() {
-        dealt[i % threads].push((i, part));
-    }
-    let mut done: Vec<Vec<(usize, R)>> = (0..threads).map(|_| Vec::new()).collect();
-    crate::threads::scope(|scope| {
-        let f = &f;
-        for (mine, results) in dealt.into_iter().zip(done.iter_mut()) {
-            scope.spawn(move || results.extend(mine.into_iter().map(|(i, p)| (i, f(p)))));
-        }
-    });
-    let mut out: Vec<Option<R>> = (0..n).map(|_| None).collect();
-    for (i, r) in done.into_iter().flatten() {
-        out[i] = Some(r);
-    }
-    out.into_iter()
-        .map(|r| r.expect("every part ran"))
-        .collect()
-}
+pub(crate) use crate::threads::run_parts;
 
 /// `f(offset, chunk)` over blocks of `out` ([`block_for`]; inline when there is one), on
 /// threads; the results in order.

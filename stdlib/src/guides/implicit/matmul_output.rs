@@ -77,10 +77,11 @@ impl<D: Backend, T: Tape<D>> Output<D, T> {
 
     /// z as one host op on the CPU, with its backward pass on the tape.
     pub fn on_host(self, dims: Dims) -> Particles<D, T> {
-        let (ah, tape) = self.ah.split_tape();
-        let (b, tape_b) = self.b.split_tape();
-        let (log_sd, tape_sd) = self.log_sd.split_tape();
-        let (mean, tape_mean) = self.mean.split_tape();
+        // (laid out in order, as the gradients are written)
+        let (ah, tape) = self.ah.contiguous().split_tape();
+        let (b, tape_b) = self.b.contiguous().split_tape();
+        let (log_sd, tape_sd) = self.log_sd.contiguous().split_tape();
+        let (mean, tape_mean) = self.mean.contiguous().split_tape();
         let mut tape = tape.merge(tape_b).merge(tape_sd).merge(tape_mean);
         let s = ah.shape().0;
         let host = Host {

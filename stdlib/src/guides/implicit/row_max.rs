@@ -15,7 +15,8 @@ pub(super) fn row_maxima<D: Backend, T: Tape<D>>(
     if !is_cpu::<D>() {
         return on_graph(x, (m, n));
     }
-    let (x, mut tape) = x.split_tape();
+    // (laid out in order, as the gradient is written)
+    let (x, mut tape) = x.contiguous().split_tape();
     let values = vector_values(&x);
     let maxima: Vec<f32> = (0..m)
         .map(|r| {

@@ -3,7 +3,10 @@
 //! mean-field Gaussian over them by Flipout or the local reparametrization.
 
 use dfdx::prelude::*;
+use ravi_backend::host_op::is_cpu;
 use ravi_backend::{Backend, Tape};
+
+mod images_on_host;
 
 /// `(particles, rows, features)`
 pub type Rows<D, T> = Tensor<(usize, usize, usize), f32, D, T>;
@@ -60,8 +63,34 @@ fn window_matrix(
 }
 
 /// A 2-D convolution with each particle's own filters `(particles, O·C·K·K)` (row-major
-/// O, C, K, K) and biases `(particles, O)`: windows gathered once, then one batched matmul.
+/// O, C, K, K) and biases `(particles, O)`: on the CPU a host op (windows gathered by
+/// index, one product per particle), elsewhere windows gathered by one product with a 0/1
+/// matrix, then one batched matmul.
 pub fn conv2d<D: Backend, T: Tape<D>>(
+    h: Images<D, T>,
+    filters: Tensor<(usize, usize), f32, D, T>,
+    bias: Tensor<(usize, usize), f32, D, T>,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+) -> Images<D, T> {
+    if !is_cpu::<D>() {
+        return conv2d_on_graph(h, filters, bias, kernel, stride, padding);
+    }
+    let (_, _, channels, height, width) = *h.shape();
+    let window = images_on_host::Window {
+        channels,
+        height,
+        width,
+        kernel,
+        stride,
+        padding,
+    };
+    images_on_host::conv2d(h, filters, bias, window)
+}
+
+/// [`conv2d`] as dfdx ops.
+fn conv2d_on_graph<D: Backend, T: Tape<D>>(
     h: Images<D, T>,
     filters: Tensor<(usize, usize), f32, D, T>,
     bias: Tensor<(usize, usize), f32, D, T>,
@@ -88,9 +117,21 @@ pub fn conv2d<D: Backend, T: Tape<D>>(
         .permute::<_, Axes5<0, 1, 4, 2, 3>>()
 }
 
-/// Pooling: the max (or mean) of every `kernel × kernel` window, stride
-/// `kernel`.
+/// Pooling: the max (or mean) of every `kernel × kernel` window, stride `kernel`; on the
+/// CPU a host op.
 pub fn pool2d<D: Backend, T: Tape<D>>(h: Images<D, T>, max: bool, kernel: usize) -> Images<D, T> {
+    match is_cpu::<D>() {
+        true => images_on_host::pool2d(h, max, kernel),
+        false => pool2d_on_graph(h, max, kernel),
+    }
+}
+
+/// [`pool2d`] as dfdx ops.
+fn pool2d_on_graph<D: Backend, T: Tape<D>>(
+    h: Images<D, T>,
+    max: bool,
+    kernel: usize,
+) -> Images<D, T> {
     let (s, r, c, hh, ww) = *h.shape();
     let (g, oh, ow) = window_matrix(c, hh, ww, kernel, kernel, 0);
     let g = h
