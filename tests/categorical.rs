@@ -80,3 +80,43 @@ fn labels_out_of_range_are_a_typed_error() {
         "{err}"
     );
 }
+
+/// A categorical site's log density split by data row (what evaluation and the start's
+/// search take in passes of rows) sums to the site's term over all rows, particle by
+/// particle.
+#[test]
+fn categorical_terms_split_by_rows() {
+    use ravi::dfdx::tensor::{NoneTape, SampleTensor, Tensor};
+    use ravi::ModelData as _;
+    let dev = Cpu::seeded(4);
+    let rows: Vec<[f32; 2]> = (0..7)
+        .map(|i| [(i as f32).sin(), (i as f32 * 0.7).cos()])
+        .collect();
+    let data = SoftmaxData {
+        x: Array::from_rows(&rows).unwrap(),
+        y: Array::vector(vec![0.0, 1.0, 2.0, 2.0, 1.0, 0.0, 1.0]),
+    };
+    let batch = ravi::Batch::upload(&dev, Softmax::inputs(), &data.arrays(), None, 7);
+    let latents = || -> Vec<Tensor<(usize, usize), f32, Cpu>> {
+        let seeded = Cpu::seeded(9);
+        vec![
+            seeded.sample_normal_like(&(3, 6)),
+            seeded.sample_normal_like(&(3, 3)),
+        ]
+    };
+    let whole = Softmax::log_joint_terms::<Cpu, NoneTape>(latents(), &batch, 1.0);
+    let split = Softmax::log_joint_rows::<Cpu, NoneTape>(latents(), &batch);
+    let (_, y_whole) = whole.iter().find(|(n, _)| *n == "y").unwrap();
+    let (_, y_rows) = split.iter().find(|(n, _)| *n == "y").unwrap();
+    let y_rows = y_rows
+        .as_ref()
+        .expect("a categorical over the rows splits by rows")
+        .as_vec();
+    for (p, want) in y_whole.as_vec().into_iter().enumerate() {
+        let got: f32 = y_rows[p * 7..(p + 1) * 7].iter().sum();
+        assert!(
+            (got - want).abs() < 1e-4 * (1.0 + want.abs()),
+            "particle {p}: {got} vs {want}"
+        );
+    }
+}

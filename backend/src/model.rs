@@ -50,7 +50,8 @@ pub trait Model: 'static {
         scale: f32,
     ) -> Vec<(&'static str, PerParticle<D, T>)>;
     /// Per site, its log density split by data row, `(particles, rows)`, unscaled: for
-    /// local latent sites and observed sites over the rows whose density is elementwise;
+    /// local latent sites and observed sites over the rows whose density is elementwise or
+    /// a categorical's;
     /// `None` for a site that cannot be split (a global latent, a density of a whole site
     /// or of vectors). `param`s have no term. The importance-weighted bound needs it.
     fn log_joint_rows<D: Backend, T: Tape<D>>(

@@ -125,8 +125,22 @@ impl Emitter<'_> {
                 quote!(#t.reshape_like(&(__s, 1usize #(* #m)*, #k)))
             })
             .collect();
+        let value = quote!(#value.reshape_like(&(1usize #(* #m)*,)));
+        if self.per_row {
+            // per value, then summed over each row's values: (particles, rows)
+            let name = &site.name;
+            if site.shape.0.first() != Some(&Dim::Rows) {
+                return quote!((#name, ::core::option::Option::None));
+            }
+            let per_value = format_ident!("log_prob_values{}", site.parametrization.suffix);
+            return quote!((#name, ::core::option::Option::Some({
+                let __pv = ::ravi::dist::#dist::#per_value(#value, #(#args),*);
+                let __m = __pv.shape().1;
+                __pv.reshape_like(&(__s, __n, __m / __n.max(1))).sum::<(usize, usize), ::ravi::__private::Axis<2>>()
+            })));
+        }
         let log_prob = format_ident!("log_prob_events{}", site.parametrization.suffix);
-        let lp = quote!(::ravi::dist::#dist::#log_prob(#value.reshape_like(&(1usize #(* #m)*,)), #(#args),*));
+        let lp = quote!(::ravi::dist::#dist::#log_prob(#value, #(#args),*));
         self.site_entry(site, lp)
     }
 

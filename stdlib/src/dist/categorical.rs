@@ -29,6 +29,16 @@ impl Categorical {
         logits: dfdx::tensor::Tensor<(usize, usize, usize), f32, D, T>,
     ) -> dfdx::tensor::Tensor<(usize,), f32, D, T> {
         use dfdx::prelude::*;
+        Self::log_prob_values(y, logits).sum::<(usize,), Axis<1>>()
+    }
+
+    /// log softmax(logits_m)\[y_m\] per particle and value, (particles, M): the terms of
+    /// [`Categorical::log_prob_events`] before their sum (a model's terms per data row).
+    pub fn log_prob_values<D: Backend, T: Tape<D>>(
+        y: dfdx::tensor::Tensor<(usize,), f32, D>,
+        logits: dfdx::tensor::Tensor<(usize, usize, usize), f32, D, T>,
+    ) -> dfdx::tensor::Tensor<(usize, usize), f32, D, T> {
+        use dfdx::prelude::*;
         let (s, m, k) = *logits.shape();
         let mut one_hot = vec![0.0f32; m * k];
         for (i, c) in y.as_vec().into_iter().enumerate() {
@@ -39,7 +49,7 @@ impl Categorical {
             .device()
             .tensor_from_vec(one_hot, (m, k))
             .broadcast_like::<_, Axis<0>>(&(s, m, k));
-        (logits.log_softmax::<Axis<2>>() * one_hot).sum::<(usize,), Axes2<1, 2>>()
+        (logits.log_softmax::<Axis<2>>() * one_hot).sum::<(usize, usize), Axis<2>>()
     }
 }
 
