@@ -138,7 +138,7 @@ pub fn times_matrix<D: Backend, T: crate::device::Tape<D>>(
     let (x, tape) = x.contiguous().split_tape();
     let (w, tape_w) = w.contiguous().split_tape();
     let mut tape = tape.merge(tape_w);
-    let (xs, ws) = (x.as_vec(), vector_values(&w));
+    let (xs, ws) = (laid_out(&x), vector_values(&w));
     let mut product = vec![0.0f32; rows * n];
     crate::gemm::par_gemm((rows, k, n), &xs, (k, 1), &ws, (n, 1), 0.0, &mut product);
     let out = x.device().tensor_from_vec(product, (rows, n));
@@ -166,9 +166,11 @@ pub fn leading_sum<D: Backend, T: crate::device::Tape<D>>(
     let n = x.shape().0;
     assert!(len <= n, "a sum over the vector's entries");
     if !is_cpu::<D>() {
-        return match len == n {
-            true => x.sum::<(), _>(),
-            false => x.slice((0..len,)).sum::<(), _>(),
+        // (dfdx cannot slice a vector to nothing: the empty sum is 0, on x's tape)
+        return match len {
+            0 => x.sum::<(), _>() * 0.0,
+            _ if len == n => x.sum::<(), _>(),
+            _ => x.slice((0..len,)).sum::<(), _>(),
         };
     }
     let (x, mut tape) = x.contiguous().split_tape();

@@ -290,7 +290,9 @@ impl<D: Backend> Adam<D> {
 
 /// Adam's step on the CPU: each live parameter updated in one fused host pass, its
 /// gradient read where the tape left it (a clone and a copy of each would be two more
-/// passes over every parameter).
+/// passes over every parameter). Every parameter of a guide takes part in its sample, so
+/// each has a gradient; one that had none would step with a zero gradient (its moments
+/// decaying), where the device path's `Gradients::get` panics.
 fn host_step<D: Backend>(
     params: &mut ParamStore<D>,
     grads: &mut Gradients<f32, D>,

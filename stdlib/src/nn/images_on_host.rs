@@ -148,7 +148,9 @@ thread_local! {
     };
 }
 
-/// `f` with this thread's three scratch buffers, sized `sizes` (contents unspecified).
+/// `f` with this thread's three scratch buffers, sized `sizes` (contents unspecified). `f`
+/// must not wait on the pool (a threaded product would let this thread run another part,
+/// which would borrow the buffers again): the parts' products are single-threaded.
 fn with_scratch<R>(
     sizes: [usize; 3],
     f: impl FnOnce(&mut [f32], &mut [f32], &mut [f32]) -> R,
@@ -176,6 +178,12 @@ pub(super) fn conv2d<D: Backend, T: Tape<D>>(
     let (s, rows, ..) = *h.shape();
     let o = bias.shape().1;
     let (oh, ow) = window.output();
+    assert_eq!(bias.shape().0, s, "a bias per particle");
+    assert_eq!(
+        *filters.shape(),
+        (s, o * window.channels * window.kernel * window.kernel),
+        "filters per particle, O·C·K·K"
+    );
     // (in the order they are laid out: the gradients are written in that order too)
     let (h, tape) = h.contiguous().split_tape();
     let (filters, tape_f) = filters.contiguous().split_tape();
@@ -187,10 +195,10 @@ pub(super) fn conv2d<D: Backend, T: Tape<D>>(
     let mut out = vec![0.0f32; s * rows * o * p];
     // parts: (particle, first row, the part's output)
     let parts: Vec<(usize, usize, &mut [f32])> = out
-        .chunks_mut(rows * o * p)
+        .chunks_mut((rows * o * p).max(1))
         .enumerate()
         .flat_map(|(q, out)| {
-            out.chunks_mut(ROWS_PER_PART * o * p)
+            out.chunks_mut((ROWS_PER_PART * o * p).max(1))
                 .enumerate()
                 .map(move |(i, out)| (q, i * ROWS_PER_PART, out))
         })
@@ -229,10 +237,10 @@ pub(super) fn conv2d<D: Backend, T: Tape<D>>(
             let mut g_images = vec![0.0f32; images.len()];
             // parts as forward: (particle, first row, the part's images' gradient)
             let parts: Vec<(usize, usize, &mut [f32])> = g_images
-                .chunks_mut(rows * image)
+                .chunks_mut((rows * image).max(1))
                 .enumerate()
                 .flat_map(|(q, gi)| {
-                    gi.chunks_mut(ROWS_PER_PART * image)
+                    gi.chunks_mut((ROWS_PER_PART * image).max(1))
                         .enumerate()
                         .map(move |(i, gi)| (q, i * ROWS_PER_PART, gi))
                 })
@@ -322,7 +330,9 @@ pub(super) fn pool2d<D: Backend, T: Tape<D>>(
                     (0..kernel).map(move |dx| (py * kernel + dy) * ww + px * kernel + dx)
                 });
                 if max {
-                    let (best, value) = window.fold((0, f32::NEG_INFINITY), |(b, v), i| {
+                    // from the window's first entry (a window of −∞ or NaN keeps it)
+                    let first = py * kernel * ww + px * kernel;
+                    let (best, value) = window.fold((first, image[first]), |(b, v), i| {
                         if image[i] > v {
                             (i, image[i])
                         } else {
@@ -469,5 +479,24 @@ mod tests {
             close(&host.0, &graph.0, "pooled");
             close(&host.1, &graph.1, "gradient");
         }
+    }
+
+    /// A max-pooling window whose entries are all −∞ gives −∞ and its gradient to an entry
+    /// of that window (the first), not to another window's.
+    #[test]
+    fn a_window_of_minus_infinity_keeps_its_gradient() {
+        let dev = Cpu::seed_from_u64(5);
+        let mut v: Vec<f32> = (0..16).map(|i| i as f32).collect();
+        for i in [10, 11, 14, 15] {
+            v[i] = f32::NEG_INFINITY; // the bottom-right 2 × 2 window
+        }
+        let x = dev.tensor_from_vec(v, (1usize, 1usize, 1usize, 4usize, 4usize));
+        let out = pool2d(x.clone().leaky_traced(), true, 2);
+        assert_eq!(out.as_vec()[3], f32::NEG_INFINITY);
+        let g = out.sum::<(), _>().backward().get(&x).as_vec();
+        assert_eq!(g[10], 1.0, "{g:?}");
+        // each window's gradient inside it: one per window
+        assert_eq!(g.iter().sum::<f32>(), 4.0);
+        assert_eq!([g[5], g[7], g[13]], [1.0, 1.0, 1.0]);
     }
 }

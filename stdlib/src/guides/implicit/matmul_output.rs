@@ -6,7 +6,7 @@
 
 use dfdx::prelude::*;
 use ravi_backend::gemm::par_gemm;
-use ravi_backend::host_op::{add_cpu_gradient, cpu_gradient, is_cpu, vector_values};
+use ravi_backend::host_op::{add_cpu_gradient, cpu_gradient, is_cpu, laid_out, vector_values};
 use ravi_backend::{Backend, Particles, Tape};
 
 /// The head's matrix: m × n, the first d entries used, from a core of rank p.
@@ -87,8 +87,8 @@ impl<D: Backend, T: Tape<D>> Output<D, T> {
         let host = Host {
             dims,
             particles: s,
-            ah: ah.as_vec(),
-            b: b.as_vec(),
+            ah: laid_out(&ah),
+            b: laid_out(&b),
             sd: self
                 .xi
                 .as_ref()
@@ -167,11 +167,11 @@ impl Host {
         let mut z = match m * n == d {
             true => product,
             false => product
-                .chunks(m * n)
+                .chunks((m * n).max(1))
                 .flat_map(|row| row[..d].iter().copied())
                 .collect(),
         };
-        for (q, z) in z.chunks_mut(d).enumerate() {
+        for (q, z) in z.chunks_mut(d.max(1)).enumerate() {
             match (&self.sd, &self.xi) {
                 (Some(sd), Some(xi)) => {
                     let xi = &xi[q * m * n..q * m * n + d];
@@ -191,7 +191,7 @@ impl Host {
         let s = self.particles;
         let mut mean = vec![0.0f32; d];
         let mut log_sd = vec![0.0f32; m * n];
-        for (q, g) in g.chunks(d).enumerate() {
+        for (q, g) in g.chunks(d.max(1)).enumerate() {
             mean.iter_mut().zip(g).for_each(|(a, g)| *a += g);
             if let (Some(sd), Some(xi)) = (&self.sd, &self.xi) {
                 let xi = &xi[q * m * n..q * m * n + d];
@@ -206,7 +206,7 @@ impl Host {
             true => g,
             false => {
                 let mut full = vec![0.0f32; s * m * n];
-                for (full, g) in full.chunks_mut(m * n).zip(g.chunks(d)) {
+                for (full, g) in full.chunks_mut(m * n).zip(g.chunks(d.max(1))) {
                     full[..d].copy_from_slice(g);
                 }
                 padded = full;
