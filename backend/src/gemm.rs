@@ -158,3 +158,49 @@ struct ColumnBlocks(*mut f32);
 
 // SAFETY: the threads write disjoint columns (see `par_gemm`).
 unsafe impl Sync for ColumnBlocks {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The threaded product (split over C's rows, and over its columns when A is the
+    /// smaller operand) against the single-threaded one, with transposed operands and
+    /// with C added to: sizes above the threading threshold.
+    #[test]
+    fn threaded_products_match_the_single_threaded_one() {
+        let mut state = 3u64;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            ((state >> 33) as f32 / (1u64 << 31) as f32) - 0.5
+        };
+        // (m, k, n): B the smaller operand (rows split), then A (columns split)
+        for (m, k, n) in [(300, 256, 64), (8, 512, 1100)] {
+            assert!(m * k * n / 4 >= 1 << 20, "above the threshold");
+            let a: Vec<f32> = (0..m * k).map(|_| next()).collect();
+            let b: Vec<f32> = (0..k * n).map(|_| next()).collect();
+            let c0: Vec<f32> = (0..m * n).map(|_| next()).collect();
+            // A as stored (m × k) and read transposed from a k × m copy; likewise B
+            let a_t: Vec<f32> = (0..k * m).map(|i| a[(i % m) * k + i / m]).collect();
+            let b_t: Vec<f32> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
+            for (beta, transposed) in [(0.0, false), (1.0, true)] {
+                let (a_in, sa) = match transposed {
+                    false => (&a, (k, 1)),
+                    true => (&a_t, (1, m)),
+                };
+                let (b_in, sb) = match transposed {
+                    false => (&b, (n, 1)),
+                    true => (&b_t, (1, k)),
+                };
+                let mut want = c0.clone();
+                gemm((m, k, n), a_in, sa, b_in, sb, beta, &mut want, (n, 1));
+                let mut got = c0.clone();
+                par_gemm((m, k, n), a_in, sa, b_in, sb, beta, &mut got);
+                for (g, w) in got.iter().zip(&want) {
+                    assert!((g - w).abs() <= 1e-5 * (1.0 + w.abs()), "{g} vs {w}");
+                }
+            }
+        }
+    }
+}
