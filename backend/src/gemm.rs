@@ -153,6 +153,69 @@ pub fn par_gemm(
     });
 }
 
+// A layer's three products, h W forward and hᵀ G, G Wᵀ back: the engine's Linear layers,
+// its Flipout and LRT rewrites, and the host ops' layer products call them.
+
+/// out = h W over `rows` rows of `inputs` features, W (`inputs × outputs`, row-major) the
+/// first values of `w`.
+pub fn times_weights(
+    h: &[f32],
+    w: &[f32],
+    (rows, inputs, outputs): (usize, usize, usize),
+    out: &mut [f32],
+) {
+    par_gemm(
+        (rows, inputs, outputs),
+        h,
+        (inputs, 1),
+        &w[..inputs * outputs],
+        (outputs, 1),
+        0.0,
+        out,
+    );
+}
+
+/// out (+)= hᵀ g (`inputs × outputs`: a weight matrix's gradient) for `rows` rows h of
+/// `inputs` features and g of `outputs`; `beta` 1 adds to out, 0 overwrites it.
+pub fn rows_t_times(
+    h: &[f32],
+    g: &[f32],
+    (rows, inputs, outputs): (usize, usize, usize),
+    beta: f32,
+    out: &mut [f32],
+) {
+    par_gemm(
+        (inputs, rows, outputs),
+        h,
+        (1, inputs),
+        g,
+        (outputs, 1),
+        beta,
+        out,
+    );
+}
+
+/// out (+)= g Wᵀ (`rows × inputs`: the gradient in a layer's input) for `rows` rows g of
+/// `outputs` values, W (`inputs × outputs`, row-major) the first values of `w`; `beta` 1
+/// adds to out, 0 overwrites it.
+pub fn times_weights_t(
+    g: &[f32],
+    w: &[f32],
+    (rows, inputs, outputs): (usize, usize, usize),
+    beta: f32,
+    out: &mut [f32],
+) {
+    par_gemm(
+        (rows, outputs, inputs),
+        g,
+        (outputs, 1),
+        &w[..inputs * outputs],
+        (1, outputs),
+        beta,
+        out,
+    );
+}
+
 /// C's buffer, shared by threads that each write their own columns.
 struct ColumnBlocks(*mut f32);
 

@@ -42,19 +42,10 @@ pub fn cpu_gradient<'g, S: Shape, D: Backend>(
     Ok(g.as_mut_slice())
 }
 
-/// A vector's values in host memory, by one copy of its buffer (dfdx's `as_vec` walks a
-/// tensor one index at a time, which over a million entries costs more than the work done
-/// on them). A vector's buffer holds its values in order unless it is a broadcast
-/// (a stored parameter, an op's output never is), whose shorter buffer fails the copy's
-/// length check: a panic, not wrong values.
-pub fn vector_values<D: Backend, T>(x: &Tensor<(usize,), f32, D, T>) -> Vec<f32> {
-    let mut out = vec![0.0f32; x.shape().0];
-    x.copy_into(&mut out);
-    out
-}
-
-/// The values of a tensor laid out in order (as `contiguous()` leaves it), by one copy of
-/// its buffer (dfdx's `as_vec` walks a tensor one index at a time).
+/// The values of a tensor laid out in order (as `contiguous()` leaves it, and as a stored
+/// parameter is), by one copy of its buffer: dfdx's `as_vec` walks a tensor one index at a
+/// time, which over a million entries costs more than the work done on them. A broadcast's
+/// shorter buffer fails the copy's length check: a panic, not wrong values.
 pub fn laid_out<S: Shape, D: Backend, T>(x: &Tensor<S, f32, D, T>) -> Vec<f32> {
     let mut out = vec![0.0f32; x.shape().num_elements()];
     x.copy_into(&mut out);
@@ -120,7 +111,7 @@ pub fn row_dots<D: Backend, T: crate::device::Tape<D>>(
 }
 
 /// x W for x (rows × k) and W (k × n) stored row-major as a vector (a layer's weights);
-/// on the CPU a host op through [`crate::gemm::par_gemm`] forward and back (dfdx's
+/// on the CPU a host op through a layer's products ([`crate::gemm::times_weights`]) forward and back (dfdx's
 /// products run on the `gemm` crate's rayon threads, which contend with the engine's own
 /// pool for a machine's few cores).
 pub fn times_matrix<D: Backend, T: crate::device::Tape<D>>(
@@ -138,9 +129,9 @@ pub fn times_matrix<D: Backend, T: crate::device::Tape<D>>(
     let (x, tape) = x.contiguous().split_tape();
     let (w, tape_w) = w.contiguous().split_tape();
     let mut tape = tape.merge(tape_w);
-    let (xs, ws) = (laid_out(&x), vector_values(&w));
+    let (xs, ws) = (laid_out(&x), laid_out(&w));
     let mut product = vec![0.0f32; rows * n];
-    crate::gemm::par_gemm((rows, k, n), &xs, (k, 1), &ws, (n, 1), 0.0, &mut product);
+    crate::gemm::times_weights(&xs, &ws, (rows, k, n), &mut product);
     let out = x.device().tensor_from_vec(product, (rows, n));
     if T::OWNS_TAPE {
         let out_id = out.clone();
@@ -148,9 +139,9 @@ pub fn times_matrix<D: Backend, T: crate::device::Tape<D>>(
             let g = cpu_gradient(grads, &out_id)?.to_vec();
             // ∂x = G Wᵀ, ∂W = xᵀ G
             let gx = cpu_gradient(grads, &x)?;
-            crate::gemm::par_gemm((rows, n, k), &g, (n, 1), &ws, (1, n), 1.0, gx);
+            crate::gemm::times_weights_t(&g, &ws, (rows, k, n), 1.0, gx);
             let gw = cpu_gradient(grads, &w)?;
-            crate::gemm::par_gemm((k, rows, n), &xs, (1, k), &g, (n, 1), 1.0, gw);
+            crate::gemm::rows_t_times(&xs, &g, (rows, k, n), 1.0, gw);
             Ok(())
         });
     }
@@ -174,7 +165,7 @@ pub fn leading_sum<D: Backend, T: crate::device::Tape<D>>(
         };
     }
     let (x, mut tape) = x.contiguous().split_tape();
-    let values = vector_values(&x);
+    let values = laid_out(&x);
     let total = values[..len].iter().map(|&v| f64::from(v)).sum::<f64>() as f32;
     let out = x.device().tensor_from_vec(vec![total], ());
     let out_id = out.clone();

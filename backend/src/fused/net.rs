@@ -2,7 +2,7 @@
 //! products through sgemm, each layer's output kept for the backward pass.
 
 use super::engine::{apply, chain};
-use crate::gemm::par_gemm;
+pub(crate) use crate::gemm::{rows_t_times, times_weights, times_weights_t};
 use crate::program::{Func, Layer};
 
 /// Where each layer's weights start in the net's weight vector (each Linear layer's W
@@ -18,66 +18,6 @@ pub(crate) fn weight_offsets(layers: &[Layer]) -> Vec<usize> {
             Some(at)
         })
         .collect()
-}
-
-/// out = h W over `rows` rows of `inputs` features, W (`inputs × outputs`, row-major) the
-/// first values of `w`.
-pub(crate) fn times_weights(
-    h: &[f32],
-    w: &[f32],
-    (rows, inputs, outputs): (usize, usize, usize),
-    out: &mut [f32],
-) {
-    par_gemm(
-        (rows, inputs, outputs),
-        h,
-        (inputs, 1),
-        &w[..inputs * outputs],
-        (outputs, 1),
-        0.0,
-        out,
-    );
-}
-
-/// out (+)= hᵀ g (`inputs × outputs`: a weight matrix's gradient) for `rows` rows h of
-/// `inputs` features and g of `outputs`; `beta` 1 adds to out, 0 overwrites it.
-pub(crate) fn rows_t_times(
-    h: &[f32],
-    g: &[f32],
-    (rows, inputs, outputs): (usize, usize, usize),
-    beta: f32,
-    out: &mut [f32],
-) {
-    par_gemm(
-        (inputs, rows, outputs),
-        h,
-        (1, inputs),
-        g,
-        (outputs, 1),
-        beta,
-        out,
-    );
-}
-
-/// out (+)= g Wᵀ (`rows × inputs`: the gradient in a layer's input) for `rows` rows g of
-/// `outputs` values, W (`inputs × outputs`, row-major) the first values of `w`; `beta` 1
-/// adds to out, 0 overwrites it.
-pub(crate) fn times_weights_t(
-    g: &[f32],
-    w: &[f32],
-    (rows, inputs, outputs): (usize, usize, usize),
-    beta: f32,
-    out: &mut [f32],
-) {
-    par_gemm(
-        (rows, outputs, inputs),
-        g,
-        (outputs, 1),
-        &w[..inputs * outputs],
-        (1, outputs),
-        beta,
-        out,
-    );
 }
 
 /// out = h W + b for a Linear layer over `rows` rows, `w` its weights from W (row-major)

@@ -6,7 +6,7 @@
 
 use dfdx::prelude::*;
 use ravi_backend::gemm::gemm;
-use ravi_backend::host_op::{cpu_gradient, laid_out};
+use ravi_backend::host_op::{add_cpu_gradient, cpu_gradient, laid_out};
 use ravi_backend::{Backend, Tape};
 
 use super::Images;
@@ -167,6 +167,20 @@ fn with_scratch<R>(
     })
 }
 
+/// `buf`, each particle's `rows` rows of `per_row` values, cut into parts of at most
+/// [`ROWS_PER_PART`] rows within a particle: (particle, first row, the part's values).
+fn parts(buf: &mut [f32], rows: usize, per_row: usize) -> Vec<(usize, usize, &mut [f32])> {
+    buf.chunks_mut((rows * per_row).max(1))
+        .enumerate()
+        .flat_map(|(q, particle)| {
+            particle
+                .chunks_mut((ROWS_PER_PART * per_row).max(1))
+                .enumerate()
+                .map(move |(i, part)| (q, i * ROWS_PER_PART, part))
+        })
+        .collect()
+}
+
 /// The convolution of [`super::conv2d`] on the host: per particle and part of its rows,
 /// its filters F (O × C·K·K) times the part's column matrix, plus the bias.
 pub(super) fn conv2d<D: Backend, T: Tape<D>>(
@@ -193,17 +207,7 @@ pub(super) fn conv2d<D: Backend, T: Tape<D>>(
     let (patch, p, image) = (gather.patch, gather.positions, gather.image);
     let (images, f, b) = (laid_out(&h), laid_out(&filters), laid_out(&bias));
     let mut out = vec![0.0f32; s * rows * o * p];
-    // parts: (particle, first row, the part's output)
-    let parts: Vec<(usize, usize, &mut [f32])> = out
-        .chunks_mut((rows * o * p).max(1))
-        .enumerate()
-        .flat_map(|(q, out)| {
-            out.chunks_mut((ROWS_PER_PART * o * p).max(1))
-                .enumerate()
-                .map(move |(i, out)| (q, i * ROWS_PER_PART, out))
-        })
-        .collect();
-    ravi_backend::threads::run_parts(parts, |(q, first, out)| {
+    ravi_backend::threads::run_parts(parts(&mut out, rows, o * p), |(q, first, out)| {
         let n = out.len() / (o * p);
         let columns = n * p;
         with_scratch([patch * columns, 0, o * columns], |col, _, product| {
@@ -235,18 +239,9 @@ pub(super) fn conv2d<D: Backend, T: Tape<D>>(
         tape.add_backward_op(move |grads| {
             let g: &[f32] = cpu_gradient(grads, &out_id)?;
             let mut g_images = vec![0.0f32; images.len()];
-            // parts as forward: (particle, first row, the part's images' gradient)
-            let parts: Vec<(usize, usize, &mut [f32])> = g_images
-                .chunks_mut((rows * image).max(1))
-                .enumerate()
-                .flat_map(|(q, gi)| {
-                    gi.chunks_mut((ROWS_PER_PART * image).max(1))
-                        .enumerate()
-                        .map(move |(i, gi)| (q, i * ROWS_PER_PART, gi))
-                })
-                .collect();
             // each part's filter and bias gradients, summed in the parts' order below
-            let partial = ravi_backend::threads::run_parts(parts, |(q, first, g_images)| {
+            let jobs = parts(&mut g_images, rows, image);
+            let partial = ravi_backend::threads::run_parts(jobs, |(q, first, g_images)| {
                 let n = g_images.len() / image;
                 let columns = n * p;
                 let mut g_f = vec![0.0f32; o * patch];
@@ -291,7 +286,7 @@ pub(super) fn conv2d<D: Backend, T: Tape<D>>(
                 );
                 (q, g_f, g_b)
             });
-            add(cpu_gradient(grads, &h)?, &g_images);
+            add_cpu_gradient(grads, &h, &g_images)?;
             let g_f = cpu_gradient(grads, &filters)?;
             for (q, part, _) in &partial {
                 add(&mut g_f[q * o * patch..(q + 1) * o * patch], part);

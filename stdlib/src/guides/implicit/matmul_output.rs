@@ -6,7 +6,7 @@
 
 use dfdx::prelude::*;
 use ravi_backend::gemm::par_gemm;
-use ravi_backend::host_op::{add_cpu_gradient, cpu_gradient, is_cpu, laid_out, vector_values};
+use ravi_backend::host_op::{add_cpu_gradient, cpu_gradient, is_cpu, laid_out};
 use ravi_backend::{Backend, Particles, Tape};
 
 /// The head's matrix: m × n, the first d entries used, from a core of rank p.
@@ -89,13 +89,10 @@ impl<D: Backend, T: Tape<D>> Output<D, T> {
             particles: s,
             ah: laid_out(&ah),
             b: laid_out(&b),
-            sd: self
-                .xi
-                .as_ref()
-                .map(|_| exps(&vector_values(&log_sd)[..dims.d])),
+            sd: self.xi.as_ref().map(|_| exps(&laid_out(&log_sd)[..dims.d])),
             xi: self.xi,
         };
-        let z = host.forward(&vector_values(&mean));
+        let z = host.forward(&laid_out(&mean));
         let out = ah.device().tensor_from_vec(z, (s, dims.d));
         if T::OWNS_TAPE {
             // (holds the output's buffer until the backward pass; only its id is read)
@@ -141,7 +138,7 @@ struct Host {
 }
 
 /// The gradients of the op's operands.
-struct Gradients {
+struct OperandGradients {
     ah: Vec<f32>,
     b: Vec<f32>,
     log_sd: Vec<f32>,
@@ -186,7 +183,7 @@ impl Host {
     }
 
     /// The operands' gradients from z's (particles × d).
-    fn backward(&self, g: &[f32]) -> Gradients {
+    fn backward(&self, g: &[f32]) -> OperandGradients {
         let Dims { m, n, p, d } = self.dims;
         let s = self.particles;
         let mut mean = vec![0.0f32; d];
@@ -235,7 +232,7 @@ impl Host {
             0.0,
             &mut b,
         );
-        Gradients {
+        OperandGradients {
             ah,
             b,
             log_sd,

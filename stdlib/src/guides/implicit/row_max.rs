@@ -3,7 +3,7 @@
 //! loop each way as a host op on the CPU.
 
 use dfdx::prelude::*;
-use ravi_backend::host_op::{cpu_gradient, is_cpu, vector_values};
+use ravi_backend::host_op::{cpu_gradient, is_cpu, laid_out};
 use ravi_backend::{Backend, Tape};
 
 /// The maximum of each row of `x` (m × n, row-major); as dfdx's `max`, the gradient goes
@@ -17,7 +17,7 @@ pub(super) fn row_maxima<D: Backend, T: Tape<D>>(
     }
     // (laid out in order, as the gradient is written)
     let (x, mut tape) = x.contiguous().split_tape();
-    let values = vector_values(&x);
+    let values = laid_out(&x);
     let maxima: Vec<f32> = (0..m)
         .map(|r| {
             values[r * n..(r + 1) * n]
